@@ -1,0 +1,45 @@
+/* Implementation of the shared test helpers (see testutil.h). */
+#include "testutil.h"
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+int tu_passed, tu_failed;
+
+int tu_check(int cond, const char *expr, const char *file, int line, const char *fmt, ...) {
+    if (cond) { tu_passed++; return 1; }
+    tu_failed++;
+    fprintf(stderr, "FAIL %s:%d: %s", file, line, expr);
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        fputs(" -- ", stderr);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+    }
+    fputc('\n', stderr);
+    return 0;
+}
+
+int tu_finish(void) {
+    printf("%d passed, %d failed\n", tu_passed, tu_failed);
+    return tu_failed == 0 && tu_passed > 0 ? 0 : 1;
+}
+
+void tu_rng_seed(tu_rng *r, uint64_t seed) { r->s = seed * 0x9E3779B97F4A7C15ull + 1; }
+uint64_t tu_rng_u64(tu_rng *r) {
+    r->s ^= r->s >> 12; r->s ^= r->s << 25; r->s ^= r->s >> 27;
+    return r->s * 0x2545F4914F6CDD1Dull;
+}
+float tu_rng_uniform(tu_rng *r) { return (float)((tu_rng_u64(r) >> 40) * (1.0 / 16777216.0)); }
+float tu_rng_normal(tu_rng *r) {
+    double u1 = ((tu_rng_u64(r) >> 11) + 1) * (1.0 / 9007199254740993.0);
+    double u2 = (tu_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0);
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+const char *tu_path(const char *dir, const char *rel) {
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s/%s", dir, rel);
+    return buf;
+}
