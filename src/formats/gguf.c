@@ -15,10 +15,10 @@
 #include <unistd.h>
 
 #define GGUF_DEFAULT_ALIGNMENT 32u
-/* Smallest encodings: key/name length (8) + 1 byte + type (4) + 1 byte of value, and
- * name (8+1) + n_dims (4) + ne (8) + type (4) + offset (8). Used to bound counts. */
-#define GGUF_MIN_KV_BYTES 14u
-#define GGUF_MIN_TENSOR_BYTES 33u
+/* Smallest encodings, used to bound counts before allocating: key length (8) + type (4) +
+ * a 1-byte value, and name length (8) + n_dims (4) + ne (8) + type (4) + offset (8). */
+#define GGUF_MIN_KV_BYTES 13u
+#define GGUF_MIN_TENSOR_BYTES 32u
 
 typedef struct gguf_kv {
     char *key;                  /* NUL-terminated copy */
