@@ -69,6 +69,10 @@ static void c_ndims5(bb *b) { uint64_t ne[5] = {1, 1, 1, 1, 1}; b_hdr(b, 3, 1, 0
 static void c_ne_zero(bb *b) { uint64_t ne[2] = {8, 0}; b_hdr(b, 3, 1, 0); b_tensor(b, "t.ne", 2, ne, 0, 0); b_data(b, 32, 32); }
 static void c_ne_neg(bb *b) { uint64_t ne[2] = {8, UINT64_MAX}; b_hdr(b, 3, 1, 0); b_tensor(b, "t.neg", 2, ne, 0, 0); b_data(b, 32, 32); }
 static void c_ne_ovf(bb *b) { b_hdr(b, 3, 1, 0); b_tensor(b, "t.ovf", 3, ne_big, 0, 0); b_data(b, 32, 32); }
+static void c_row_ovf(bb *b) {   /* 2^61 f64 elements: the row alone is 2^64 bytes, which wraps to 0 */
+    uint64_t ne[1] = {1ull << 61};
+    b_hdr(b, 3, 1, 0); b_tensor(b, "t.row", 1, ne, MLXN_TYPE_F64, 0); b_data(b, 32, 32);
+}
 static void c_ttype(bb *b) { b_hdr(b, 3, 1, 0); b_tensor(b, "t.type4", 1, ne32, 4, 0); b_data(b, 32, 32); }
 static void c_ttype_mlxn(bb *b) { b_hdr(b, 3, 1, 0); b_tensor(b, "t.type64", 1, ne32, 64, 0); b_data(b, 32, 32); }
 static void c_ttype_huge(bb *b) { b_hdr(b, 3, 1, 0); b_tensor(b, "t.typeX", 1, ne32, 0xffffffffu, 0); b_data(b, 32, 32); }
@@ -127,6 +131,7 @@ static const mcase cases[] = {
     {"ne zero", c_ne_zero, MLXN_ERR_FORMAT, {"ne[1] = 0", "'t.ne'", "offset 48"}},
     {"ne above INT64_MAX", c_ne_neg, MLXN_ERR_FORMAT, {"ne[1] = 18446744073709551615", "'t.neg'", "offset 49"}},
     {"byte size overflows", c_ne_ovf, MLXN_ERR_FORMAT, {"overflows", "'t.ovf'", "offset 65"}},
+    {"row byte size wraps to 0", c_row_ovf, MLXN_ERR_FORMAT, {"overflows", "'t.row'", "offset 49"}},
     {"removed tensor type 4", c_ttype, MLXN_ERR_FORMAT, {"unknown tensor type 4", "'t.type4'", "offset 51"}},
     {"mlxn-only type id 64", c_ttype_mlxn, MLXN_ERR_FORMAT, {"unknown tensor type 64", "'t.type64'", "offset 52"}},
     {"tensor type 2^32-1", c_ttype_huge, MLXN_ERR_FORMAT, {"unknown tensor type 4294967295", "'t.typeX'"}},

@@ -336,7 +336,10 @@ static mlxn_status parse_tensor_infos(parser *p, uint64_t n_t, uint64_t count_at
         if (t->ne[0] % tt->block_elems)
             return perr(p, MLXN_ERR_FORMAT, at, "ne[0] = %lld is not a multiple of %s's block of %lld",
                         (long long)t->ne[0], tt->name, (long long)tt->block_elems);
-        uint64_t nbytes = (uint64_t)(t->ne[0] / tt->block_elems) * tt->block_bytes;
+        uint64_t blocks = (uint64_t)(t->ne[0] / tt->block_elems);
+        if (blocks > UINT64_MAX / tt->block_bytes)
+            return perr(p, MLXN_ERR_FORMAT, at, "byte size of the shape overflows 64 bits");
+        uint64_t nbytes = blocks * tt->block_bytes;
         for (int d = 1; d < MLXN_MAX_DIMS; d++) {
             if (nbytes > UINT64_MAX / (uint64_t)t->ne[d])
                 return perr(p, MLXN_ERR_FORMAT, at, "byte size of the shape overflows 64 bits");
