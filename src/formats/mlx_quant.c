@@ -1,6 +1,8 @@
 /* MLX quantized weights (SPEC-FORMATS.md "MLX affine quantization"): one row at a time.
  *  - affine: w = scale[g] * q + bias[g], q in 0..2^bits-1, packed as one LSB-first bit stream
- *    of little-endian u32 words; scales/biases f16 or bf16, one per group of 32/64/128.
+ *    of little-endian u32 words; scales/biases f16 or bf16, one per group of 32/64/128. Like
+ *    mx.dequantize, the decoded value is rounded to the scale dtype (after the product and
+ *    after the sum), so a kernel that keeps scale*q + bias in f32 differs by <= 1 ulp of it.
  *  - mxfp4: w = E2M1[nibble] * 2^(s-127), one u8 exponent per 32 elements, element 2i in the
  *    low nibble and 2i+1 in the high nibble of a byte (so element k sits at bits 4k).
  * The encoders follow mx.quantize's CPU rule step for step so they produce the same words,
@@ -50,6 +52,12 @@ static inline void store_scale(void *p, int64_t i, mlxn_type t, float v) {
     memcpy((uint8_t *)p + 2 * i, &h, 2);
 }
 
+/* v rounded to the scale dtype (f16 or bf16) and back. mx.dequantize computes in that dtype:
+ * round(round(scale * q) + bias); scale * q itself is exact in f32 (<= 19 significant bits). */
+static inline float round_to(float v, mlxn_type t) {
+    return t == MLXN_TYPE_F16 ? mlxn_fp16_to_f32(mlxn_f32_to_fp16(v)) : mlxn_bf16_to_f32(mlxn_f32_to_bf16(v));
+}
+
 /* MLX's E8M0 scale: 2^(s-127); s = 0 is 2^-127 (a subnormal), s = 255 is +inf (bf16 0x7f80). */
 static inline float mlx_e8m0(uint8_t s) {
     if (s == 255) return INFINITY;
@@ -75,8 +83,8 @@ mlxn_status mlxn_mlx_dequantize_row(const mlxn_mlx_quant *q, const uint32_t *w, 
         float sc = load_scale(scales, g, q->scale_type), bi = load_scale(biases, g, q->scale_type);
         for (int k = 0; k < gs; k++) {
             int64_t i = g * gs + k;
-            float v = sc * (float)mlxn_mlx_get_q(w, q->bits, i);
-            dst[i] = v + bi;
+            float v = round_to(sc * (float)mlxn_mlx_get_q(w, q->bits, i), q->scale_type);
+            dst[i] = round_to(v + bi, q->scale_type);
         }
     }
     return MLXN_OK;
