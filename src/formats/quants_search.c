@@ -19,15 +19,26 @@
 #include <stdbool.h>
 #include <string.h>
 
-#define NCAND 48 /* candidate scales per sign */
+#ifndef NCAND
+#define NCAND 16 /* candidate scales per sign (the Lloyd rounds close most of the rest) */
+#endif
 
 static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+/* Round to nearest (ties to even) and clamp to lo..hi; NaN gives lo. Adding 1.5*2^23 leaves
+ * the rounded integer in the low mantissa bits (valid for |v| < 2^22, ensured by the clamp). */
 static inline int round_clamp(float v, int lo, int hi) {
-    if (!(v > (float)lo - 1.0f)) return lo; /* also catches NaN */
+    if (!(v > (float)lo - 1.0f)) return lo;
     if (v > (float)hi + 1.0f) return hi;
-    return clampi((int)lrintf(v), lo, hi);
+    float t = v + 12582912.0f;
+    int32_t i;
+    memcpy(&i, &t, 4);
+    return clampi((int)(i & 0x007fffff) - 0x00400000, lo, hi);
 }
 static inline float fp16_round(float v) { return mlxn_fp16_to_f32(mlxn_f32_to_fp16(v)); }
+
+/* Relative spread of the candidate scales around "extreme value on the last level": wide for
+ * few levels (clipping the tail pays off), narrow for many (the grid stays fine). */
+static inline float search_width(int nlevels) { return 0.05f + 4.0f / (float)nlevels; }
 
 /* ---- one scale, symmetric integer levels qmin..qmax ---------------------------------- */
 
@@ -52,7 +63,8 @@ static float sym_search(const float *x, int n, int qmin, int qmax) {
     if (!(amax > 0) || !isfinite(amax)) return 0;
     double best = -1;
     float best_d = 0;
-    float lo = 0.6f * (float)qmax, hi = 1.3f * (float)(-qmin);
+    float w = search_width(qmax - qmin + 1);
+    float lo = (1.0f - w) * (float)qmax, hi = (1.0f + w) * (float)(-qmin);
     for (int sign = -1; sign <= 1; sign += 2)
         for (int s = 0; s <= NCAND; s++) {
             float v = lo + (hi - lo) * (float)s / NCAND;
@@ -74,8 +86,9 @@ static float sym_search(const float *x, int n, int qmin, int qmax) {
 /* Error of x against levels dl*q, q = round(x/dl) clamped; fills L when not NULL. */
 static double sym_err(const float *x, int n, float dl, int qmin, int qmax, int *L) {
     double e = 0;
+    float id = dl != 0 ? 1.0f / dl : 0.0f;
     for (int i = 0; i < n; i++) {
-        int q = dl != 0 ? round_clamp(x[i] / dl, qmin, qmax) : 0;
+        int q = round_clamp(x[i] * id, qmin, qmax);
         if (L) L[i] = q;
         float y = dl * (float)q;
         e += ((double)y - x[i]) * ((double)y - x[i]);
@@ -122,16 +135,17 @@ static float affine_search(const float *x, int n, int nmax, bool min_le0, float 
     }
     int q[256];
     double best = DBL_MAX;
-    float best_d = 0, best_m = mn;
+    float best_d = 0, best_m = mn, w = search_width(nmax + 1);
     for (int s = 0; s <= NCAND; s++) {
-        float iscale = (float)nmax * (0.7f + 0.5f * (float)s / NCAND) / (mxv - mn);
+        float iscale = (float)nmax * (1.0f - w + 1.5f * w * (float)s / NCAND) / (mxv - mn);
         for (int i = 0; i < n; i++) q[i] = round_clamp(iscale * (x[i] - mn), 0, nmax);
         float d, m;
         double e = affine_fit(x, n, q, min_le0, &d, &m);
         if (d > 0 && e < best) best = e, best_d = d, best_m = m;
     }
     for (int it = 0; it < 4 && best_d > 0; it++) {
-        for (int i = 0; i < n; i++) q[i] = round_clamp((x[i] - best_m) / best_d, 0, nmax);
+        float id = 1.0f / best_d;
+        for (int i = 0; i < n; i++) q[i] = round_clamp((x[i] - best_m) * id, 0, nmax);
         float d, m;
         double e = affine_fit(x, n, q, min_le0, &d, &m);
         if (!(d > 0) || e >= best) break;
@@ -144,8 +158,9 @@ static float affine_search(const float *x, int n, int nmax, bool min_le0, float 
 /* Error of levels dl*q - ml (q = round((x+ml)/dl) clamped 0..nmax); fills L when not NULL. */
 static double affine_err(const float *x, int n, float dl, float ml, int nmax, int *L) {
     double e = 0;
+    float id = dl > 0 ? 1.0f / dl : 0.0f;
     for (int i = 0; i < n; i++) {
-        int q = dl > 0 ? round_clamp((x[i] + ml) / dl, 0, nmax) : 0;
+        int q = round_clamp((x[i] + ml) * id, 0, nmax);
         if (L) L[i] = q;
         float y = dl * (float)q - ml;
         e += ((double)y - x[i]) * ((double)y - x[i]);
@@ -155,13 +170,14 @@ static double affine_err(const float *x, int n, float dl, float ml, int nmax, in
 
 /* ---- non-linear codebook (IQ4) ------------------------------------------------------- */
 
+/* Index of the codebook value nearest to v (ties to the lower one): the number of midpoints
+ * between neighbours that v exceeds, counted without branches. */
 static inline int iq4_nearest(float v) {
-    const int8_t *K = mlxn_iq4nl_values;
-    if (!(v > K[0])) return 0;
-    if (v >= K[15]) return 15;
-    int i = 1;
-    while (K[i] < v) i++;
-    return (v - K[i - 1] <= K[i] - v) ? i - 1 : i;
+    static const float mid[15] = {-115.5f, -93.5f, -74.0f, -57.0f, -42.0f, -28.5f, -16.0f, -4.5f,
+                                  7.0f,    19.0f,  31.5f,  45.5f,  61.0f,  79.0f,  101.0f};
+    int idx = 0;
+    for (int m = 0; m < 15; m++) idx += v > mid[m];
+    return idx;
 }
 
 static void iq4_stats(const float *x, int n, float d, double *sxk, double *skk) {
@@ -203,8 +219,9 @@ static float iq4_search(const float *x, int n) {
 
 static double iq4_err(const float *x, int n, float dl, uint8_t *idx) {
     double e = 0;
+    float id = dl != 0 ? 1.0f / dl : 0.0f;
     for (int i = 0; i < n; i++) {
-        int k = dl != 0 ? iq4_nearest(x[i] / dl) : 8;
+        int k = dl != 0 ? iq4_nearest(x[i] * id) : 8;
         if (idx) idx[i] = (uint8_t)k;
         float y = dl * (float)mlxn_iq4nl_values[k];
         e += ((double)y - x[i]) * ((double)y - x[i]);

@@ -98,28 +98,37 @@ def rmse(a, b):
 
 
 def ref_sym(x, n, qmin, qmax, ncand=200):
-    """Best float scale per sub-block: dense grid of starts, least-squares refit."""
+    """Best float scale per sub-block: dense grid of starts, least-squares refit, Lloyd rounds."""
     xs = x.reshape(-1, n).astype(np.float64)
     amax_i = np.abs(xs).argmax(1)
     mx = xs[np.arange(len(xs)), amax_i][:, None]
-    best = np.full(len(xs), np.inf)
+
+    def fit(d):
+        q = np.clip(np.round(xs / d), qmin, qmax)
+        sxq, sqq = (xs * q).sum(1), (q * q).sum(1)
+        dn = np.where(sqq > 0, sxq / np.maximum(sqq, 1e-30), 1e-30)
+        return dn, (xs * xs).sum(1) - np.where(sqq > 0, sxq * dn, 0)
+
+    best, best_d = np.full(len(xs), np.inf), np.ones(len(xs))
     for sign in (-1, 1):
         for v in np.linspace(0.5 * qmax, 1.5 * -qmin, ncand):
-            d = sign * mx / v
-            q = np.clip(np.round(xs / d), qmin, qmax)
-            sxq, sqq = (xs * q).sum(1), (q * q).sum(1)
-            err = (xs * xs).sum(1) - np.where(sqq > 0, sxq * sxq / np.maximum(sqq, 1e-30), 0)
-            best = np.minimum(best, err)
+            dn, err = fit(sign * mx / v)
+            better = err < best
+            best, best_d = np.where(better, err, best), np.where(better, dn, best_d)
+    for _ in range(6):
+        dn, err = fit(best_d[:, None])
+        better = err < best
+        best, best_d = np.where(better, err, best), np.where(better, dn, best_d)
     return float(np.sqrt(best.sum() / x.size))
 
 
 def ref_affine(x, n, nmax, ncand=200):
+    """Best float (scale, min <= 0) per sub-block: dense grid, 2x2 least squares, Lloyd rounds."""
     xs = x.reshape(-1, n).astype(np.float64)
     mn = np.minimum(xs.min(1, keepdims=True), 0)
     mxv = xs.max(1, keepdims=True)
-    best = np.full(len(xs), np.inf)
-    for f in np.linspace(0.5, 1.5, ncand):
-        q = np.clip(np.round((xs - mn) * nmax * f / (mxv - mn)), 0, nmax)
+
+    def fit(q):
         s1, sq, sqq, sx, sxq = n, q.sum(1), (q * q).sum(1), xs.sum(1), (xs * q).sum(1)
         D = s1 * sqq - sq * sq
         Ds = np.where(D > 0, D, 1)
@@ -128,8 +137,18 @@ def ref_affine(x, n, nmax, ncand=200):
         pos = m > 0  # the K-quants store -dmin*m with m >= 0
         d = np.where(pos, sxq / np.maximum(sqq, 1e-30), d)
         m = np.where(pos, 0, m)
-        err = ((d[:, None] * q + m[:, None] - xs) ** 2).sum(1)
-        best = np.minimum(best, err)
+        return d, m, ((d[:, None] * q + m[:, None] - xs) ** 2).sum(1)
+
+    best, bd, bm = np.full(len(xs), np.inf), np.ones(len(xs)), np.zeros(len(xs))
+    for f in np.linspace(0.5, 1.5, ncand):
+        d, m, err = fit(np.clip(np.round((xs - mn) * nmax * f / (mxv - mn)), 0, nmax))
+        b = err < best
+        best, bd, bm = np.where(b, err, best), np.where(b, d, bd), np.where(b, m, bm)
+    for _ in range(6):
+        dd = np.where(bd > 0, bd, 1e-30)[:, None]
+        d, m, err = fit(np.clip(np.round((xs - bm[:, None]) / dd), 0, nmax))
+        b = err < best
+        best, bd, bm = np.where(b, err, best), np.where(b, d, bd), np.where(b, m, bm)
     return float(np.sqrt(best.sum() / x.size))
 
 
@@ -137,17 +156,27 @@ KV = np.array(gguf.quants.IQ4_NL.kvalues, np.float64)
 
 
 def ref_iq4(x, n, ncand=200):
+    """Best float scale per sub-block on the IQ4 codebook: dense grid, refit, Lloyd rounds."""
     xs = x.reshape(-1, n).astype(np.float64)
     amax_i = np.abs(xs).argmax(1)
     mx = xs[np.arange(len(xs)), amax_i][:, None]
-    best = np.full(len(xs), np.inf)
     mids = (KV[1:] + KV[:-1]) / 2
+
+    def fit(d):
+        k = KV[np.searchsorted(mids, xs / d)]
+        sxk, skk = (xs * k).sum(1), (k * k).sum(1)
+        return sxk / skk, (xs * xs).sum(1) - sxk * sxk / skk
+
+    best, best_d = np.full(len(xs), np.inf), np.ones(len(xs))
     for sign in (-1, 1):
         for v in np.linspace(70, 170, ncand):
-            d = sign * mx / v
-            k = KV[np.searchsorted(mids, xs / d)]
-            sxk, skk = (xs * k).sum(1), (k * k).sum(1)
-            best = np.minimum(best, (xs * xs).sum(1) - sxk * sxk / skk)
+            dn, err = fit(sign * mx / v)
+            b = err < best
+            best, best_d = np.where(b, err, best), np.where(b, dn, best_d)
+    for _ in range(6):
+        dn, err = fit(best_d[:, None])
+        b = err < best
+        best, best_d = np.where(b, err, best), np.where(b, dn, best_d)
     return float(np.sqrt(best.sum() / x.size))
 
 
