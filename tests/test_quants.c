@@ -265,6 +265,40 @@ static void test_mlx(void) {
     CHECK(oe == 126 && (ow[0] & 0xFFFF) == 0xF017);
 }
 
+/* Non-finite and out-of-range inputs: every encoder returns OK and decodes to finite values
+ * (huge values saturate at the largest fp16 scale), and the other blocks are unaffected. */
+static void test_nonfinite(void) {
+    static const mlxn_type types[] = {MLXN_TYPE_Q4_0, MLXN_TYPE_Q4_1, MLXN_TYPE_Q5_0, MLXN_TYPE_Q5_1,
+                                      MLXN_TYPE_Q8_0, MLXN_TYPE_Q8_1, MLXN_TYPE_Q2_K, MLXN_TYPE_Q3_K,
+                                      MLXN_TYPE_Q4_K, MLXN_TYPE_Q5_K, MLXN_TYPE_Q6_K, MLXN_TYPE_Q8_K,
+                                      MLXN_TYPE_IQ4_NL, MLXN_TYPE_IQ4_XS, MLXN_TYPE_MXFP4};
+    static const float bad[] = {NAN, INFINITY, -INFINITY, 1e30f, -3e38f};
+    enum { N = 512 };
+    float x[N], y[N], ref[N];
+    uint8_t q[N * 2], qref[N * 2];
+    tu_rng r;
+    tu_rng_seed(&r, 99);
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        mlxn_type t = types[ti];
+        int64_t be = mlxn_type_info(t)->block_elems;
+        for (int i = 0; i < N; i++) ref[i] = tu_rng_normal(&r);
+        CHECK(mlxn_quantize_row(t, ref, qref, N) == MLXN_OK);
+        for (size_t bi = 0; bi < sizeof bad / sizeof bad[0]; bi++) {
+            memcpy(x, ref, sizeof x);
+            x[3] = bad[bi]; /* lands in the first block */
+            mlxn_status st = mlxn_quantize_row(t, x, q, N);
+            CHECKF(st == MLXN_OK, "%s with %g", mlxn_type_name(t), bad[bi]);
+            CHECK(mlxn_dequantize_row(t, q, y, N) == MLXN_OK);
+            int finite = 1;
+            for (int i = 0; i < N; i++) finite &= isfinite(y[i]) != 0;
+            CHECKF(finite, "%s: input %g decodes to a non-finite value", mlxn_type_name(t), bad[bi]);
+            size_t bb = mlxn_row_size(t, be);
+            CHECKF(!memcmp(q + bb, qref + bb, mlxn_row_size(t, N) - bb), "%s: input %g changed other blocks",
+                   mlxn_type_name(t), bad[bi]);
+        }
+    }
+}
+
 static void test_errors(void) {
     float x[64] = {0}, y[64];
     uint8_t buf[512] = {0};
@@ -301,6 +335,7 @@ int main(void) {
     test_plain();
     test_roundtrip();
     test_mlx();
+    test_nonfinite();
     test_errors();
     return tu_finish();
 }

@@ -58,12 +58,6 @@ static inline float round_to(float v, mlxn_type t) {
     return t == MLXN_TYPE_F16 ? mlxn_fp16_to_f32(mlxn_f32_to_fp16(v)) : mlxn_bf16_to_f32(mlxn_f32_to_bf16(v));
 }
 
-/* MLX's E8M0 scale: 2^(s-127); s = 0 is 2^-127 (a subnormal), s = 255 is +inf (bf16 0x7f80). */
-static inline float mlx_e8m0(uint8_t s) {
-    if (s == 255) return INFINITY;
-    return s == 0 ? mlxn_bits_to_f32(0x00400000u) : mlxn_bits_to_f32((uint32_t)s << 23);
-}
-
 mlxn_status mlxn_mlx_dequantize_row(const mlxn_mlx_quant *q, const uint32_t *w, const void *scales,
                                     const void *biases, float *dst, int64_t n) {
     MLXN_TRY(check_params("mlx_dequantize_row", q, w, scales, biases, dst, n));
@@ -71,7 +65,7 @@ mlxn_status mlxn_mlx_dequantize_row(const mlxn_mlx_quant *q, const uint32_t *w, 
     if (q->mode == MLXN_MLX_MXFP4) {
         const uint8_t *s = scales;
         for (int64_t g = 0; g < n / gs; g++) {
-            float sc = mlx_e8m0(s[g]);
+            float sc = mlxn_mlx_e8m0_to_f32(s[g]);
             for (int k = 0; k < gs; k++) {
                 int64_t i = g * gs + k;
                 dst[i] = sc * mlxn_fp4_e2m1_values[(w[i >> 3] >> (4 * (i & 7))) & 15];
@@ -114,7 +108,7 @@ mlxn_status mlxn_mlx_quantize_row(const mlxn_mlx_quant *q, const float *src, uin
             int e = fb == 0 ? 127 : (int)(fb >> 23) + ((fb & 0x7fffffu) != 0);
             if (e > 254) e = 254;
             s[g] = (uint8_t)e;
-            float sc = mlx_e8m0(s[g]);
+            float sc = mlxn_mlx_e8m0_to_f32(s[g]);
             for (int k = 0; k < gs; k++) {
                 int64_t i = g * gs + k;
                 w[i >> 3] |= mlx_fp4_code(x[k] / sc) << (4 * (i & 7));

@@ -24,6 +24,15 @@ static inline float mlxn_e8m0_to_f32_half(uint8_t e) {
     return f;
 }
 
+/* MLX mxfp4 group scale 2^(s-127): s = 0 is 2^-127 (a subnormal), s = 255 is +inf (MLX reads
+ * the byte as the exponent of a bf16, and 0x7f80 is inf). Differs from mlxn_e8m0_to_f32 at 255. */
+static inline float mlxn_mlx_e8m0_to_f32(uint8_t s) {
+    uint32_t bits = s == 255 ? 0x7f800000u : s == 0 ? 0x00400000u : (uint32_t)s << 23;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
 /* Q4_K / Q5_K: 6-bit scale sc and min m of sub-block j (0..7) from the 12 packed bytes s. */
 static inline void mlxn_get_scale_min_k4(int j, const uint8_t *s, uint8_t *sc, uint8_t *m) {
     if (j < 4) {

@@ -34,7 +34,13 @@ static inline int round_clamp(float v, int lo, int hi) {
     memcpy(&i, &t, 4);
     return clampi((int)(i & 0x007fffff) - 0x00400000, lo, hi);
 }
-static inline float fp16_round(float v) { return mlxn_fp16_to_f32(mlxn_f32_to_fp16(v)); }
+/* fp16 bits of a scale, clamped to the largest finite half (65504) so blocks of huge values
+ * saturate instead of decoding to inf/nan. */
+static inline uint16_t fp16_scale(float d) {
+    if (d > 65504.0f) d = 65504.0f;
+    if (d < -65504.0f) d = -65504.0f;
+    return mlxn_f32_to_fp16(d);
+}
 
 /* Relative spread of the candidate scales around "extreme value on the last level": wide for
  * few levels (clipping the tail pays off), narrow for many (the grid stays fine). */
@@ -229,6 +235,19 @@ static double iq4_err(const float *x, int n, float dl, uint8_t *idx) {
     return e;
 }
 
+/* Inputs with NaN or +-inf are encoded from a copy where NaN reads as 0 and inf as +-FLT_MAX
+ * (so the block saturates at the largest scale); returns x itself when all are finite. */
+static const float *finite_copy(const float *x, int n, float *buf) {
+    int ok = 1;
+    for (int i = 0; i < n; i++) ok &= isfinite(x[i]) != 0;
+    if (ok) return x;
+    for (int i = 0; i < n; i++) buf[i] = isnan(x[i]) ? 0.0f : isinf(x[i]) ? copysignf(FLT_MAX, x[i]) : x[i];
+    return buf;
+}
+#define SANITIZE(x, n)                                                                             \
+    float fin_[n];                                                                                 \
+    x = finite_copy(x, n, fin_)
+
 /* ---- 32-element blocks --------------------------------------------------------------- */
 
 static void pack_nibbles(const int *L, uint8_t *qs) {
@@ -242,13 +261,14 @@ static void pack_qh(const int *L, uint8_t *qh) {
 
 /* q0 (Q4_0/Q5_0): one fp16 scale, levels qmin..qmax stored as q - qmin. */
 static uint16_t sym_block(const float *x, int qmin, int qmax, int *L) {
-    uint16_t dh = mlxn_f32_to_fp16(sym_search(x, 32, qmin, qmax));
+    uint16_t dh = fp16_scale(sym_search(x, 32, qmin, qmax));
     sym_err(x, 32, mlxn_fp16_to_f32(dh), qmin, qmax, L);
     for (int j = 0; j < 32; j++) L[j] -= qmin;
     return dh;
 }
 
 void mlxn_quant_block_q4_0(const float *x, void *blk) {
+    SANITIZE(x, 32);
     mlxn_block_q4_0 *b = blk;
     int L[32];
     b->d = sym_block(x, -8, 7, L);
@@ -256,6 +276,7 @@ void mlxn_quant_block_q4_0(const float *x, void *blk) {
 }
 
 void mlxn_quant_block_q5_0(const float *x, void *blk) {
+    SANITIZE(x, 32);
     mlxn_block_q5_0 *b = blk;
     int L[32];
     b->d = sym_block(x, -16, 15, L);
@@ -265,13 +286,14 @@ void mlxn_quant_block_q5_0(const float *x, void *blk) {
 
 static void affine_block(const float *x, int nmax, uint16_t *dh, uint16_t *mh, int *L) {
     float m, d = affine_search(x, 32, nmax, false, &m);
-    *dh = mlxn_f32_to_fp16(d);
-    *mh = mlxn_f32_to_fp16(m);
+    *dh = fp16_scale(d);
+    *mh = fp16_scale(m);
     float d16 = mlxn_fp16_to_f32(*dh), m16 = mlxn_fp16_to_f32(*mh);
     affine_err(x, 32, d16, -m16, nmax, L);
 }
 
 void mlxn_quant_block_q4_1(const float *x, void *blk) {
+    SANITIZE(x, 32);
     mlxn_block_q4_1 *b = blk;
     int L[32];
     affine_block(x, 15, &b->d, &b->m, L);
@@ -279,6 +301,7 @@ void mlxn_quant_block_q4_1(const float *x, void *blk) {
 }
 
 void mlxn_quant_block_q5_1(const float *x, void *blk) {
+    SANITIZE(x, 32);
     mlxn_block_q5_1 *b = blk;
     int L[32];
     affine_block(x, 31, &b->d, &b->m, L);
@@ -288,24 +311,27 @@ void mlxn_quant_block_q5_1(const float *x, void *blk) {
 
 /* 8-bit levels are kept in -127..127 (never -128) so SIMD dot products may use sign tricks. */
 void mlxn_quant_block_q8_0(const float *x, void *blk) {
+    SANITIZE(x, 32);
     mlxn_block_q8_0 *b = blk;
     int L[32];
-    b->d = mlxn_f32_to_fp16(sym_search(x, 32, -127, 127));
+    b->d = fp16_scale(sym_search(x, 32, -127, 127));
     sym_err(x, 32, mlxn_fp16_to_f32(b->d), -127, 127, L);
     for (int j = 0; j < 32; j++) b->qs[j] = (int8_t)L[j];
 }
 
 void mlxn_quant_block_q8_1(const float *x, void *blk) {
+    SANITIZE(x, 32);
     mlxn_block_q8_1 *b = blk;
     int L[32], sum = 0;
-    b->d = mlxn_f32_to_fp16(sym_search(x, 32, -127, 127));
+    b->d = fp16_scale(sym_search(x, 32, -127, 127));
     float d = mlxn_fp16_to_f32(b->d);
     sym_err(x, 32, d, -127, 127, L);
     for (int j = 0; j < 32; j++) b->qs[j] = (int8_t)L[j], sum += L[j];
-    b->s = mlxn_f32_to_fp16(d * (float)sum);
+    b->s = fp16_scale(d * (float)sum);
 }
 
 void mlxn_quant_block_q8_K(const float *x, void *blk) {
+    SANITIZE(x, 256);
     mlxn_block_q8_K *b = blk;
     int L[256];
     b->d = sym_search(x, 256, -127, 127); /* f32 scale: no rounding */
@@ -318,9 +344,10 @@ void mlxn_quant_block_q8_K(const float *x, void *blk) {
 }
 
 void mlxn_quant_block_iq4_nl(const float *x, void *blk) {
+    SANITIZE(x, 32);
     mlxn_block_iq4_nl *b = blk;
     uint8_t idx[32];
-    b->d = mlxn_f32_to_fp16(iq4_search(x, 32));
+    b->d = fp16_scale(iq4_search(x, 32));
     iq4_err(x, 32, mlxn_fp16_to_f32(b->d), idx);
     for (int j = 0; j < 16; j++) b->qs[j] = (uint8_t)(idx[j] | (idx[j + 16] << 4));
 }
@@ -337,6 +364,7 @@ static int mxfp4_nearest(float v) {
 }
 
 void mlxn_quant_block_mxfp4(const float *x, void *blk) {
+    SANITIZE(x, 32);
     mlxn_block_mxfp4 *b = blk;
     float amax = 0;
     for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
@@ -378,14 +406,15 @@ static void ktwo_affine(const float *x, int nsub, int len, int nmax, int smax, u
     double best_total = DBL_MAX;
     uint8_t tsc[16], tmq[16];
     for (int t = 0; t < 3; t++) {
-        uint16_t cdh = mlxn_f32_to_fp16(max_s / ((float)smax - 0.5f * (float)t));
-        uint16_t cmh = mlxn_f32_to_fp16(max_m / ((float)smax - 0.5f * (float)t));
+        uint16_t cdh = fp16_scale(max_s / ((float)smax - 0.5f * (float)t));
+        uint16_t cmh = fp16_scale(max_m / ((float)smax - 0.5f * (float)t));
         float d = mlxn_fp16_to_f32(cdh), dmin = mlxn_fp16_to_f32(cmh);
         double total = 0;
         for (int j = 0; j < nsub; j++) {
             int s0 = d > 0 ? round_clamp(fs[j] / d, 0, smax) : 0;
             int m0 = dmin > 0 ? round_clamp(fm[j] / dmin, 0, smax) : 0;
             double be = DBL_MAX;
+            tsc[j] = (uint8_t)s0, tmq[j] = (uint8_t)m0;
             for (int ds = -1; ds <= 1; ds++)
                 for (int dm = -1; dm <= 1; dm++) {
                     int s = s0 + ds, mm = m0 + dm;
@@ -396,7 +425,7 @@ static void ktwo_affine(const float *x, int nsub, int len, int nmax, int smax, u
                 }
             total += be;
         }
-        if (total < best_total) {
+        if (t == 0 || total < best_total) {
             best_total = total;
             *dh = cdh, *dminh = cmh;
             memcpy(sc, tsc, (size_t)nsub), memcpy(mq, tmq, (size_t)nsub);
@@ -419,12 +448,13 @@ static void ktwo_sym(const float *x, int qmin, int qmax, int smin, int smax, uin
     int tsc[16];
     float cands[4] = {big / (float)smin, big / ((float)smin + 0.5f), big / (float)smax, big / ((float)smax - 0.5f)};
     for (int t = 0; t < 4; t++) {
-        uint16_t cdh = mlxn_f32_to_fp16(cands[t]);
+        uint16_t cdh = fp16_scale(cands[t]);
         float d = mlxn_fp16_to_f32(cdh);
         double total = 0;
         for (int j = 0; j < 16; j++) {
             int s0 = d != 0 ? round_clamp(fs[j] / d, smin, smax) : 0;
             double be = DBL_MAX;
+            tsc[j] = s0;
             for (int ds = -1; ds <= 1; ds++) {
                 int s = s0 + ds;
                 if (s < smin || s > smax) continue;
@@ -433,7 +463,7 @@ static void ktwo_sym(const float *x, int qmin, int qmax, int smin, int smax, uin
             }
             total += be;
         }
-        if (total < best_total) {
+        if (t == 0 || total < best_total) {
             best_total = total;
             *dh = cdh;
             memcpy(sc, tsc, sizeof tsc);
@@ -444,6 +474,7 @@ static void ktwo_sym(const float *x, int qmin, int qmax, int smin, int smax, uin
 }
 
 void mlxn_quant_block_q2_K(const float *x, void *blk) {
+    SANITIZE(x, 256);
     mlxn_block_q2_K *b = blk;
     uint8_t sc[16], mq[16];
     int L[256];
@@ -457,6 +488,7 @@ void mlxn_quant_block_q2_K(const float *x, void *blk) {
 }
 
 void mlxn_quant_block_q3_K(const float *x, void *blk) {
+    SANITIZE(x, 256);
     mlxn_block_q3_K *b = blk;
     int sc[16], L[256];
     ktwo_sym(x, -4, 3, -32, 31, &b->d, sc, L);
@@ -474,6 +506,7 @@ void mlxn_quant_block_q3_K(const float *x, void *blk) {
 }
 
 void mlxn_quant_block_q4_K(const float *x, void *blk) {
+    SANITIZE(x, 256);
     mlxn_block_q4_K *b = blk;
     uint8_t sc[8], mq[8];
     int L[256];
@@ -484,6 +517,7 @@ void mlxn_quant_block_q4_K(const float *x, void *blk) {
 }
 
 void mlxn_quant_block_q5_K(const float *x, void *blk) {
+    SANITIZE(x, 256);
     mlxn_block_q5_K *b = blk;
     uint8_t sc[8], mq[8];
     int L[256];
@@ -499,6 +533,7 @@ void mlxn_quant_block_q5_K(const float *x, void *blk) {
 }
 
 void mlxn_quant_block_q6_K(const float *x, void *blk) {
+    SANITIZE(x, 256);
     mlxn_block_q6_K *b = blk;
     int sc[16], L[256];
     ktwo_sym(x, -32, 31, -128, 127, &b->d, sc, L);
@@ -516,6 +551,7 @@ void mlxn_quant_block_q6_K(const float *x, void *blk) {
 }
 
 void mlxn_quant_block_iq4_xs(const float *x, void *blk) {
+    SANITIZE(x, 256);
     mlxn_block_iq4_xs *b = blk;
     float fs[8], big = 0;
     for (int ib = 0; ib < 8; ib++) {
@@ -527,12 +563,13 @@ void mlxn_quant_block_iq4_xs(const float *x, void *blk) {
     uint16_t dh = 0;
     float cands[4] = {big / -32.0f, big / -31.5f, big / 31.0f, big / 30.5f};
     for (int t = 0; t < 4; t++) {
-        uint16_t cdh = mlxn_f32_to_fp16(cands[t]);
+        uint16_t cdh = fp16_scale(cands[t]);
         float d = mlxn_fp16_to_f32(cdh);
         double total = 0;
         for (int ib = 0; ib < 8; ib++) {
             int s0 = d != 0 ? round_clamp(fs[ib] / d, -32, 31) : 0;
             double be = DBL_MAX;
+            tls[ib] = s0;
             for (int ds = -1; ds <= 1; ds++) {
                 int s = s0 + ds;
                 if (s < -32 || s > 31) continue;
@@ -541,7 +578,7 @@ void mlxn_quant_block_iq4_xs(const float *x, void *blk) {
             }
             total += be;
         }
-        if (total < best_total) best_total = total, dh = cdh, memcpy(ls, tls, sizeof ls);
+        if (t == 0 || total < best_total) best_total = total, dh = cdh, memcpy(ls, tls, sizeof ls);
     }
     b->d = dh;
     float d = mlxn_fp16_to_f32(dh);
