@@ -280,8 +280,9 @@ mlxn_status mlxn_gguf_get_tensor(const mlxn_gguf_t *g, int64_t i, mlxn_gguf_tens
  * (zero copy); they are only as aligned as the file makes them (writers pad N to 8 bytes).
  *
  * Dtypes: BOOL U8 I8 U16 I16 F16 BF16 U32 I32 F32 U64 I64 F64 F8_E4M3 F8_E5M2 F8_E8M0 map to
- * the mlxn_type of the same name. F4 (4-bit E2M1), F6_E2M3, F6_E3M2 (6-bit) and C64
- * (complex64) are accepted and validated with their real bit widths, but have no mlxn_type:
+ * the mlxn_type of the same name. F4 (4-bit E2M1), F6_E2M3, F6_E3M2 (6-bit), C64
+ * (complex64), F8_E4M3FNUZ and F8_E5M2FNUZ are accepted and validated with their real bit
+ * widths, but have no mlxn_type:
  * their entries report type = MLXN_ST_TYPE_NONE (bytes still readable through data/nbytes)
  * and mlxn_st_tensor_desc() refuses them with MLXN_ERR_UNSUPPORTED. */
 
@@ -289,7 +290,7 @@ typedef struct mlxn_st mlxn_st_t;
 
 #define MLXN_ST_MAX_HEADER (100u * 1000u * 1000u) /* largest header length accepted */
 #define MLXN_ST_MAX_DIMS 8                        /* more dims: MLXN_ERR_UNSUPPORTED */
-#define MLXN_ST_TYPE_NONE MLXN_TYPE_COUNT         /* dtype with no mlxn_type (F4, F6_*, C64) */
+#define MLXN_ST_TYPE_NONE MLXN_TYPE_COUNT         /* dtype with no mlxn_type (F4, F6_*, C64, *FNUZ) */
 
 typedef struct mlxn_st_tensor {
     const char *name;                  /* NUL-terminated, borrowed */
@@ -332,7 +333,7 @@ const char *mlxn_st_meta_get(const mlxn_st_t *st, const char *key);
 mlxn_status mlxn_st_tensor_desc(const mlxn_st_tensor *t, mlxn_tensor_desc *out);
 
 /* Maps a safetensors dtype string to its mlxn_type and bit width. NOT_FOUND if the
- * string is no safetensors dtype; *type = MLXN_ST_TYPE_NONE for F4, F6_E2M3, F6_E3M2 and C64. */
+ * string is no safetensors dtype; *type = MLXN_ST_TYPE_NONE for F4, F6_*, C64, F8_*FNUZ. */
 mlxn_status mlxn_st_dtype_parse(const char *dtype, mlxn_type *type, int *bits);
 
 /* --- config.json (Hugging Face / mlx-lm) -------------------------------------

@@ -34,20 +34,21 @@ const cJSON *mlxn_hf_config_json(const mlxn_hf_config_t *c) { return c ? c->root
 
 /* ---- lookups ------------------------------------------------------------------- */
 
-/* Walks a dotted path; at each level the whole remaining path is tried as one key first,
- * so keys that contain dots ("model.layers.0.mlp.gate") are reachable. */
+/* Walks a dotted path. Keys may themselves contain dots ("model.layers.0.mlp.gate" inside
+ * "quantization"), so at each level the whole remaining path is tried as one key, then
+ * every prefix ending at a dot, longest first. */
 static const cJSON *walk(const cJSON *obj, const char *path) {
-    while (obj && cJSON_IsObject(obj)) {
-        const cJSON *hit = cJSON_GetObjectItemCaseSensitive(obj, path);
-        if (hit) return hit;
-        const char *dot = strchr(path, '.');
-        if (!dot) return NULL;
-        size_t n = (size_t)(dot - path);
-        const cJSON *next = NULL;
-        for (const cJSON *x = obj->child; x; x = x->next)
-            if (x->string && strlen(x->string) == n && !memcmp(x->string, path, n)) { next = x; break; }
-        obj = next;
-        path = dot + 1;
+    if (!obj || !cJSON_IsObject(obj)) return NULL;
+    const cJSON *hit = cJSON_GetObjectItemCaseSensitive(obj, path);
+    if (hit) return hit;
+    for (size_t n = strlen(path); n-- > 0;) {
+        if (path[n] != '.') continue;
+        for (const cJSON *x = obj->child; x; x = x->next) {
+            if (x->string && strlen(x->string) == n && !memcmp(x->string, path, n) && cJSON_IsObject(x)) {
+                const cJSON *r = walk(x, path + n + 1);
+                if (r) return r;
+            }
+        }
     }
     return NULL;
 }

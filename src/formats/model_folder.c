@@ -27,7 +27,7 @@ struct mlxn_folder {
 void mlxn_folder_free(mlxn_folder_t *f) {
     if (!f) return;
     for (int32_t i = 0; i < f->n_shards; i++) {
-        mlxn_st_free(f->shards[i]);
+        if (f->shards) mlxn_st_free(f->shards[i]);
         free(f->shard_names[i]);
     }
     free(f->shards);

@@ -28,6 +28,8 @@ static const struct { const char *name; mlxn_type type; int bits; } dtypes[] = {
     /* no mlxn_type: accepted, validated, exposed as raw bytes */
     {"F4", MLXN_ST_TYPE_NONE, 4},      {"F6_E2M3", MLXN_ST_TYPE_NONE, 6},
     {"F6_E3M2", MLXN_ST_TYPE_NONE, 6}, {"C64", MLXN_ST_TYPE_NONE, 64},
+    /* AMD-style FNUZ fp8 (bias one higher, no negative zero): not E4M3/E5M2 bit for bit */
+    {"F8_E4M3FNUZ", MLXN_ST_TYPE_NONE, 8}, {"F8_E5M2FNUZ", MLXN_ST_TYPE_NONE, 8},
 };
 
 mlxn_status mlxn_st_dtype_parse(const char *dtype, mlxn_type *type, int *bits) {
