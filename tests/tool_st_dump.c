@@ -1,4 +1,4 @@
-/* st_dump: test helper that prints every tensor of a safetensors file or model folder, as
+/* tool_st_dump: test helper that prints every tensor of a safetensors file or model folder, as
  * read by mlxn, as JSON lines {name, dtype, shape, offset, hex} so Python oracles can compare
  * bytes and shapes with what the reference package wrote. Exit 1 with the error otherwise. */
 #include "mlxn.h"
@@ -30,7 +30,7 @@ static void dump(const mlxn_st_tensor *t) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) { fprintf(stderr, "usage: st_dump FILE.safetensors|FOLDER\n"); return 2; }
+    if (argc != 2) { fprintf(stderr, "usage: tool_st_dump FILE.safetensors|FOLDER\n"); return 2; }
     struct stat sb;
     mlxn_status rc;
     mlxn_st_tensor t;
@@ -57,6 +57,6 @@ int main(int argc, char **argv) {
     mlxn_st_free(st);
     return 0;
 fail:
-    fprintf(stderr, "st_dump: %s: %s\n", mlxn_status_str(rc), mlxn_last_error());
+    fprintf(stderr, "tool_st_dump: %s: %s\n", mlxn_status_str(rc), mlxn_last_error());
     return 1;
 }
