@@ -482,11 +482,242 @@ mlxn_status mlxn_folder_module_quant(const mlxn_folder_t *f, const char *module,
 
 /* MLXN-SECTION: backend */
 
+/* A device: the CPU (always present, listed first) and each CUDA GPU when the library was
+ * built with CUDA and a GPU is visible. */
+typedef enum mlxn_device_kind { MLXN_DEVICE_CPU = 0, MLXN_DEVICE_CUDA = 1 } mlxn_device_kind;
+typedef struct mlxn_device_info {
+    mlxn_device_kind kind;
+    int index;                   /* CUDA ordinal; 0 for the CPU */
+    char name[128];
+    size_t total_memory;         /* bytes */
+    size_t free_memory;          /* bytes, at the time of the call */
+    int sm_count;                /* CUDA: multiprocessors; CPU: logical cores */
+    int cc_major, cc_minor;      /* CUDA compute capability; 0 for the CPU */
+    size_t l2_bytes;             /* CUDA L2 size; 0 if unknown */
+    size_t smem_per_block;       /* CUDA opt-in shared memory per block; 0 for the CPU */
+} mlxn_device_info;
+
+/* Number of devices (>= 1). Never fails: a CUDA runtime error counts as no GPU. */
+int mlxn_device_count(void);
+mlxn_status mlxn_device_get_info(int i, mlxn_device_info *out);
+
+/* A backend executes ops on one device, in order, on its current stream.
+ * Names: "ref" (scalar CPU reference with double accumulation: the oracle), "cpu" (fast
+ * CPU: SIMD + threads), "cuda" / "cuda:N" (GPU N). */
+typedef struct mlxn_backend mlxn_backend_t;
+mlxn_status mlxn_backend_open(const char *name, mlxn_backend_t **out);
+void mlxn_backend_free(mlxn_backend_t *be);
+const char *mlxn_backend_name(const mlxn_backend_t *be);
+mlxn_device_kind mlxn_backend_device_kind(const mlxn_backend_t *be);
+/* The message of the last failing call on this backend. Borrowed, lives with be. */
+const char *mlxn_backend_last_error(const mlxn_backend_t *be);
+/* CPU backends: number of threads (0 = all cores). Others ignore it. */
+mlxn_status mlxn_backend_set_threads(mlxn_backend_t *be, int n_threads);
+/* Waits for all work queued on the backend; reports errors that kernels raised
+ * asynchronously (e.g. an expert id out of range on the GPU). */
+mlxn_status mlxn_backend_sync(mlxn_backend_t *be);
+
+/* Buffers: device memory owned by a backend (host memory for CPU backends). */
+typedef struct mlxn_buffer mlxn_buffer_t;
+mlxn_status mlxn_buffer_alloc(mlxn_backend_t *be, size_t size, mlxn_buffer_t **out);
+/* CPU backends only: wrap caller memory (e.g. an mmap'd file) without copying. The memory
+ * must outlive the buffer. */
+mlxn_status mlxn_buffer_wrap_host(mlxn_backend_t *be, void *ptr, size_t size, mlxn_buffer_t **out);
+/* A buffer aliasing [offset, offset+size) of parent; free it before the parent. */
+mlxn_status mlxn_buffer_view(mlxn_buffer_t *parent, size_t offset, size_t size, mlxn_buffer_t **out);
+void mlxn_buffer_free(mlxn_buffer_t *b);
+size_t mlxn_buffer_size(const mlxn_buffer_t *b);
+mlxn_backend_t *mlxn_buffer_backend(const mlxn_buffer_t *b);
+/* Host pointer of a CPU buffer; NULL for device buffers. */
+void *mlxn_buffer_host_ptr(const mlxn_buffer_t *b);
+/* Copies in order with the backend's queued work. upload returns once src may be reused;
+ * download returns once dst holds the data. */
+mlxn_status mlxn_buffer_upload(mlxn_buffer_t *b, size_t offset, const void *src, size_t n);
+mlxn_status mlxn_buffer_download(mlxn_buffer_t *b, size_t offset, void *dst, size_t n);
+mlxn_status mlxn_buffer_fill(mlxn_buffer_t *b, size_t offset, uint8_t byte, size_t n);
+
+/* Streams: independent queues on one backend. Ops go to the backend's current stream
+ * (a default one unless set). */
+typedef struct mlxn_stream mlxn_stream_t;
+mlxn_status mlxn_stream_create(mlxn_backend_t *be, mlxn_stream_t **out);
+void mlxn_stream_free(mlxn_stream_t *s);
+mlxn_status mlxn_stream_sync(mlxn_stream_t *s);
+/* NULL selects the default stream again. */
+mlxn_status mlxn_backend_set_stream(mlxn_backend_t *be, mlxn_stream_t *s);
+
+/* Events: timestamps on the current stream (for benchmarks). */
+typedef struct mlxn_event mlxn_event_t;
+mlxn_status mlxn_event_create(mlxn_backend_t *be, mlxn_event_t **out);
+void mlxn_event_free(mlxn_event_t *e);
+mlxn_status mlxn_event_record(mlxn_event_t *e);
+/* Milliseconds between two recorded events (waits for the later one). */
+mlxn_status mlxn_event_elapsed_ms(mlxn_event_t *start, mlxn_event_t *end, float *ms);
+
+/* Graphs: record a sequence of op calls on a backend and replay it. Parameters that change
+ * per replay (positions, token ids) must be read by the ops from device buffers, which is
+ * how every op here takes them. CUDA: stream capture + cudaGraphExec; CPU: the recorded
+ * call list. Between begin and end, ops are recorded, not run. */
+typedef struct mlxn_graph mlxn_graph_t;
+mlxn_status mlxn_graph_begin(mlxn_backend_t *be);
+mlxn_status mlxn_graph_end(mlxn_backend_t *be, mlxn_graph_t **out);
+mlxn_status mlxn_graph_replay(mlxn_graph_t *g);
+void mlxn_graph_free(mlxn_graph_t *g);
+
 /* ==========================================================================
  * Ops (section owned by src/ops)
  * ========================================================================== */
 
 /* MLXN-SECTION: ops */
+
+/* A tensor: a descriptor over bytes of a buffer. Every op validates that types, shapes and
+ * strides fit and that the bytes lie inside the buffer, and returns MLXN_ERR_SHAPE /
+ * MLXN_ERR_TYPE / MLXN_ERR_UNSUPPORTED with a message otherwise. Unless an op says so,
+ * f32 activations must be contiguous in ne[0] (nb[0] = 4); higher strides are free. */
+typedef struct mlxn_tensor {
+    mlxn_buffer_t *buf;
+    size_t offset;          /* bytes from the start of buf */
+    mlxn_tensor_desc d;
+} mlxn_tensor;
+/* Contiguous tensor at buf+offset; fails if it does not fit in buf. */
+mlxn_status mlxn_tensor_init(mlxn_tensor *t, mlxn_buffer_t *buf, size_t offset, mlxn_type type,
+                             int n_dims, const int64_t *ne);
+
+/* A weight matrix (or a stack of expert matrices) in any decodable type.
+ *   GGML types:  w {k, rows[, n_expert]} of the block type; scales/biases unused.
+ *   MLX:         w {k, rows[, n_expert]} of type MLXN_TYPE_MLX_Q{b} or MLX_MXFP4 (ne counts
+ *                elements, not words), scales/biases {k/group_size, rows[, n_expert]}
+ *                (F16/BF16; mxfp4: U8 E8M0 scales, no biases), quant.group_size set. */
+typedef struct mlxn_weight {
+    mlxn_tensor w;
+    mlxn_tensor scales;
+    mlxn_tensor biases;
+    mlxn_mlx_quant quant;    /* MLX only; zero for GGML types */
+} mlxn_weight;
+
+typedef enum mlxn_op {
+    MLXN_OP_MUL_MAT, MLXN_OP_MUL_MAT_ID, MLXN_OP_RMS_NORM, MLXN_OP_ADD_RMS_NORM,
+    MLXN_OP_ADD, MLXN_OP_MUL, MLXN_OP_SCALE, MLXN_OP_ROPE, MLXN_OP_KV_WRITE,
+    MLXN_OP_ATTENTION, MLXN_OP_SOFTMAX, MLXN_OP_UNARY, MLXN_OP_GLU, MLXN_OP_GET_ROWS,
+    MLXN_OP_MOE_ROUTE, MLXN_OP_MOE_COMBINE, MLXN_OP_ARGMAX, MLXN_OP_TOP_K, MLXN_OP_COPY,
+    MLXN_OP_COUNT
+} mlxn_op;
+const char *mlxn_op_name(mlxn_op op);
+/* Whether be runs op with the given main type (the weight type for mul_mat/mul_mat_id/
+ * get_rows, the cache type for attention/kv_write, else F32). */
+bool mlxn_backend_supports(const mlxn_backend_t *be, mlxn_op op, mlxn_type type);
+
+/* y {rows, n} = W {k, rows} · x {k, n}   (y[j][r] = sum_i W[r][i] x[j][i]); f32 x, y.
+ * Routes: mat-vec for n <= 8, tiled mat-mat above. */
+mlxn_status mlxn_op_mul_mat(mlxn_backend_t *be, const mlxn_weight *W, const mlxn_tensor *x,
+                            const mlxn_tensor *y);
+
+/* Mixture of experts. W {k, rows, n_expert}; ids i32 {top_k, n_tokens};
+ * x f32 {k, n_x, n_tokens} with n_x = 1 (one input broadcast to all chosen experts) or top_k;
+ * y f32 {rows, top_k, n_tokens}:  y[t][j] = W[ids[t][j]] · x[t][n_x == 1 ? 0 : j].
+ * An id outside [0, n_expert) is an error (reported at sync on asynchronous backends). */
+mlxn_status mlxn_op_mul_mat_id(mlxn_backend_t *be, const mlxn_weight *W, const mlxn_tensor *ids,
+                               const mlxn_tensor *x, const mlxn_tensor *y);
+
+/* y = x / sqrt(mean(x^2) + eps) * w, per row of ne[0]; w f32 {ne0} or NULL (no weight). */
+mlxn_status mlxn_op_rms_norm(mlxn_backend_t *be, const mlxn_tensor *x, const mlxn_tensor *w, float eps,
+                             const mlxn_tensor *y);
+/* sum = x + r (sum may alias x or r); y = rms_norm(sum) * w. */
+mlxn_status mlxn_op_add_rms_norm(mlxn_backend_t *be, const mlxn_tensor *x, const mlxn_tensor *r,
+                                 const mlxn_tensor *w, float eps, const mlxn_tensor *sum,
+                                 const mlxn_tensor *y);
+
+/* Elementwise y = a + b, y = a * b with b broadcast (b.ne[i] == a.ne[i] or 1; a {1}-shaped b
+ * is a scalar, e.g. a per-layer scale); y = x * s. y may alias a / x. All f32. */
+mlxn_status mlxn_op_add(mlxn_backend_t *be, const mlxn_tensor *a, const mlxn_tensor *b, const mlxn_tensor *y);
+mlxn_status mlxn_op_mul(mlxn_backend_t *be, const mlxn_tensor *a, const mlxn_tensor *b, const mlxn_tensor *y);
+mlxn_status mlxn_op_scale(mlxn_backend_t *be, const mlxn_tensor *x, float s, const mlxn_tensor *y);
+
+/* Rotary embedding. x, y f32 {head_dim, n_heads, n_tokens} (y may alias x); pos i32 {n_tokens}.
+ * Pair i (0 <= i < n_rot/2) turns by theta = pos * freq_scale * base^(-2i/n_rot) / ff[i]
+ * (ff = freq_factors f32 {n_rot/2}, or 1 when NULL). NORM pairs (x[2i], x[2i+1]); NEOX pairs
+ * (x[i], x[i + n_rot/2]). Dimensions n_rot..head_dim-1 pass through unchanged. */
+typedef enum mlxn_rope_mode { MLXN_ROPE_NORM = 0, MLXN_ROPE_NEOX = 1 } mlxn_rope_mode;
+typedef struct mlxn_rope_params {
+    mlxn_rope_mode mode;
+    int n_rot;              /* even, <= head_dim */
+    float freq_base;        /* e.g. 10000, 1e6 */
+    float freq_scale;       /* 1 / linear scaling factor; 1 = none */
+} mlxn_rope_params;
+mlxn_status mlxn_op_rope(mlxn_backend_t *be, const mlxn_tensor *x, const mlxn_tensor *pos,
+                         const mlxn_tensor *freq_factors, const mlxn_rope_params *p, const mlxn_tensor *y);
+/* Llama 3.1 "llama3" rope scaling as freq factors (out has n_rot/2 entries). */
+void mlxn_rope_llama3_factors(int n_rot, float freq_base, float factor, float low_freq_factor,
+                              float high_freq_factor, int original_ctx, float *out);
+
+/* KV cache write: cache[h][pos[t]][:] = src[t][h][:], converting f32 to the cache type.
+ * src f32 {head_dim, n_kv_heads, n_tokens}; pos i32 {n_tokens};
+ * cache {head_dim, n_ctx, n_kv_heads} of F32, F16 or BF16. pos >= n_ctx is an error. */
+mlxn_status mlxn_op_kv_write(mlxn_backend_t *be, const mlxn_tensor *src, const mlxn_tensor *pos,
+                             const mlxn_tensor *cache);
+
+/* Causal attention over a KV cache, one sequence.
+ * q f32 {head_dim, n_heads, n_q}; k_cache {head_dim, n_ctx, n_kv_heads}; v_cache
+ * {head_dim_v, n_ctx, n_kv_heads} (F32/F16/BF16, same type); q_pos i32 {n_q};
+ * out f32 {head_dim_v, n_heads, n_q}. Query i of head h uses kv head h / (n_heads/n_kv_heads)
+ * and sees key j iff j <= q_pos[i] and (window == 0 || q_pos[i] - j < window).
+ * s = scale * q·k; if softcap > 0, s = softcap * tanh(s / softcap); softmax over visible j;
+ * out = sum p_j v_j. Cache rows after max(q_pos) are never read. head_dim in {64,128,256,512}. */
+typedef struct mlxn_attn_params {
+    float scale;       /* e.g. 1/sqrt(head_dim) */
+    float softcap;     /* 0 = off */
+    int32_t window;    /* sliding window in positions; 0 = off */
+} mlxn_attn_params;
+mlxn_status mlxn_op_attention(mlxn_backend_t *be, const mlxn_tensor *q, const mlxn_tensor *k_cache,
+                              const mlxn_tensor *v_cache, const mlxn_tensor *q_pos,
+                              const mlxn_attn_params *p, const mlxn_tensor *out);
+
+/* Row softmax: s = x * scale; if softcap > 0, s = softcap * tanh(s / softcap); s += mask;
+ * y = softmax(s) along ne[0]. x, y f32 {n, rows}; mask f32 {n, rows} or {n, 1} or NULL. */
+mlxn_status mlxn_op_softmax(mlxn_backend_t *be, const mlxn_tensor *x, const mlxn_tensor *mask, float scale,
+                            float softcap, const mlxn_tensor *y);
+
+/* Activations. silu(x) = x / (1 + e^-x); gelu_tanh(x) = 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))).
+ * GLU: y = act(gate) * up (swiglu: act = silu; geglu: act = gelu_tanh). f32, same shapes. */
+typedef enum mlxn_unary { MLXN_UNARY_SILU = 0, MLXN_UNARY_GELU_TANH = 1 } mlxn_unary;
+typedef enum mlxn_glu { MLXN_GLU_SWIGLU = 0, MLXN_GLU_GEGLU = 1 } mlxn_glu;
+mlxn_status mlxn_op_unary(mlxn_backend_t *be, mlxn_unary fn, const mlxn_tensor *x, const mlxn_tensor *y);
+mlxn_status mlxn_op_glu(mlxn_backend_t *be, mlxn_glu fn, const mlxn_tensor *gate, const mlxn_tensor *up,
+                        const mlxn_tensor *y);
+
+/* Embedding lookup: y[t] = dequantize(W[ids[t]]). W {k, n_rows} any decodable type;
+ * ids i32 {n}; y f32 {k, n}. An id outside [0, n_rows) is an error. */
+mlxn_status mlxn_op_get_rows(mlxn_backend_t *be, const mlxn_weight *W, const mlxn_tensor *ids,
+                             const mlxn_tensor *y);
+
+/* MoE routing. logits f32 {n_expert, n_tokens} -> ids i32 {k, n_tokens}, weights f32 {k, n_tokens},
+ * experts ordered by decreasing weight (ties: lower id first).
+ *   SOFTMAX:      p = softmax(all logits); take the top k of p.
+ *   SIGMOID:      p = sigmoid(logits); take the top k.
+ *   SOFTMAX_TOPK: take the top k logits; p = softmax over those k.
+ * Then if renorm, divide the k weights by their sum; then multiply by scale and, if
+ * expert_scale (f32 {n_expert}) is given, by expert_scale[id]. */
+typedef enum mlxn_moe_gating { MLXN_MOE_SOFTMAX = 0, MLXN_MOE_SIGMOID = 1, MLXN_MOE_SOFTMAX_TOPK = 2 } mlxn_moe_gating;
+typedef struct mlxn_moe_route_params {
+    mlxn_moe_gating gating;
+    int k;
+    bool renorm;
+    float scale;       /* 1 = none */
+} mlxn_moe_route_params;
+mlxn_status mlxn_op_moe_route(mlxn_backend_t *be, const mlxn_tensor *logits, const mlxn_moe_route_params *p,
+                              const mlxn_tensor *expert_scale, const mlxn_tensor *ids, const mlxn_tensor *weights);
+/* y[t] = sum_j weights[t][j] * expert_out[t][j] (+ residual[t]). expert_out f32 {rows, k, n_tokens};
+ * weights f32 {k, n_tokens}; residual f32 {rows, n_tokens} or NULL; y f32 {rows, n_tokens}. */
+mlxn_status mlxn_op_moe_combine(mlxn_backend_t *be, const mlxn_tensor *expert_out, const mlxn_tensor *weights,
+                                const mlxn_tensor *residual, const mlxn_tensor *y);
+
+/* Per row of x f32 {n, rows}: argmax -> out i32 {rows} (ties: lowest index);
+ * top_k -> ids i32 {k, rows}, vals f32 {k, rows}, sorted by decreasing value (ties: lower index). */
+mlxn_status mlxn_op_argmax(mlxn_backend_t *be, const mlxn_tensor *x, const mlxn_tensor *out);
+mlxn_status mlxn_op_top_k(mlxn_backend_t *be, const mlxn_tensor *x, int k, const mlxn_tensor *ids,
+                          const mlxn_tensor *vals);
+
+/* Copy with conversion between F32, F16 and BF16 (same shape; strides free). */
+mlxn_status mlxn_op_copy(mlxn_backend_t *be, const mlxn_tensor *src, const mlxn_tensor *dst);
 
 /* ==========================================================================
  * Engine: tokenizer, model, generation (section owned by src/engine)
