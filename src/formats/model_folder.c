@@ -53,12 +53,11 @@ static bool is_file(const char *path) {
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 static int cmp_tref(const void *a, const void *b) { return strcmp(((const tref *)a)->name, ((const tref *)b)->name); }
 
-/* Adds name to the shard list unless present. */
+/* Appends name to the shard list (duplicates are removed by dedup_shards). */
 static mlxn_status add_shard_name(mlxn_folder_t *f, const char *name, int32_t *cap) {
-    for (int32_t i = 0; i < f->n_shards; i++)
-        if (!strcmp(f->shard_names[i], name)) return MLXN_OK;
+    if (f->n_shards == INT32_MAX) return mlxn_fail(MLXN_ERR_FORMAT, "%s: too many shards", f->dir);
     if (f->n_shards == *cap) {
-        int32_t nc = *cap ? *cap * 2 : 8;
+        int32_t nc = *cap ? (*cap > INT32_MAX / 2 ? INT32_MAX : *cap * 2) : 8;
         char **p = realloc(f->shard_names, (size_t)nc * sizeof *p);
         if (!p) return mlxn_fail(MLXN_ERR_NO_MEMORY, "%s: out of memory", f->dir);
         f->shard_names = p;
@@ -67,6 +66,17 @@ static mlxn_status add_shard_name(mlxn_folder_t *f, const char *name, int32_t *c
     if (!(f->shard_names[f->n_shards] = strdup(name))) return mlxn_fail(MLXN_ERR_NO_MEMORY, "%s: out of memory", f->dir);
     f->n_shards++;
     return MLXN_OK;
+}
+
+/* Sorts the shard names and drops repeats (a weight_map names each shard many times). */
+static void dedup_shards(mlxn_folder_t *f) {
+    qsort(f->shard_names, (size_t)f->n_shards, sizeof *f->shard_names, cmp_str);
+    int32_t k = 0;
+    for (int32_t i = 0; i < f->n_shards; i++) {
+        if (k && !strcmp(f->shard_names[k - 1], f->shard_names[i])) free(f->shard_names[i]);
+        else f->shard_names[k++] = f->shard_names[i];
+    }
+    f->n_shards = k;
 }
 
 /* A shard named by the index must be a plain file name inside the folder. */
@@ -142,7 +152,7 @@ static mlxn_status build(mlxn_folder_t *f) {
         rc = is_file(path) ? add_shard_name(f, "model.safetensors", &cap) : scan_safetensors(f, &cap);
     }
     if (rc != MLXN_OK) goto done;
-    qsort(f->shard_names, (size_t)f->n_shards, sizeof *f->shard_names, cmp_str);
+    dedup_shards(f);
 
     f->shards = calloc((size_t)f->n_shards, sizeof *f->shards);
     if (!f->shards) { rc = mlxn_fail(MLXN_ERR_NO_MEMORY, "%s: out of memory", f->dir); goto done; }

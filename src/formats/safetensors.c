@@ -130,6 +130,8 @@ static int cmp_offset(const void *a, const void *b) {
     return strcmp(x->name, y->name);
 }
 
+static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
 typedef struct { const char *name; int64_t idx; } name_ref;
 static int cmp_name(const void *a, const void *b) {
     return strcmp(((const name_ref *)a)->name, ((const name_ref *)b)->name);
@@ -227,15 +229,25 @@ static mlxn_status parse_metadata(mlxn_st_t *st, const cJSON *m) {
     for (const cJSON *x = m->child; x; x = x->next) {
         if (!cJSON_IsString(x))
             return FAIL("%s: __metadata__ value of '%.200s' is not a string", st->path, x->string);
-        for (int64_t i = 0; i < st->n_meta; i++)
-            if (!strcmp(st->meta_k[i], x->string))
-                return FAIL("%s: __metadata__ key '%.200s' appears twice", st->path, x->string);
         st->meta_k[st->n_meta] = strdup(x->string);
         st->meta_v[st->n_meta] = strdup(x->valuestring);
         st->n_meta++;
         if (!st->meta_k[st->n_meta - 1] || !st->meta_v[st->n_meta - 1])
             return mlxn_fail(MLXN_ERR_NO_MEMORY, "%s: out of memory", st->path);
     }
+    /* duplicate keys: sort a copy of the key pointers (linear scans would be quadratic) */
+    char **keys = malloc(((size_t)st->n_meta + 1) * sizeof *keys);
+    if (!keys) return mlxn_fail(MLXN_ERR_NO_MEMORY, "%s: out of memory", st->path);
+    memcpy(keys, st->meta_k, (size_t)st->n_meta * sizeof *keys);
+    qsort(keys, (size_t)st->n_meta, sizeof *keys, cmp_cstr);
+    for (int64_t i = 1; i < st->n_meta; i++) {
+        if (!strcmp(keys[i], keys[i - 1])) {
+            mlxn_status rc = FAIL("%s: __metadata__ key '%.200s' appears twice", st->path, keys[i]);
+            free(keys);
+            return rc;
+        }
+    }
+    free(keys);
     return MLXN_OK;
 }
 
