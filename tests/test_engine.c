@@ -7,6 +7,7 @@
  *     decode step recorded as a graph and replayed, and with small prefill batches;
  * plus the error cases: missing file, unsupported architecture, missing key and tensor,
  * prompt longer than the context. Backend: "cpu" (MLXN_TEST_BACKEND overrides). */
+#define _POSIX_C_SOURCE 200809L   /* popen, strdup */
 #include "testutil.h"
 #include "mlxn.h"
 

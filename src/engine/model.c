@@ -407,7 +407,9 @@ mlxn_status mlxn_model_load(const char *path, mlxn_backend_t *be, const mlxn_mod
     mlxn_model_t *m = calloc(1, sizeof *m);
     if (!m) return mlxn_fail(MLXN_ERR_NO_MEMORY, "mlxn_model_load: %s", path);
     m->be = be;
-    m->path = strdup(path);
+    size_t plen = strlen(path);
+    m->path = malloc(plen + 1);
+    if (m->path) memcpy(m->path, path, plen + 1);
     if (!m->path) {
         free(m);
         return mlxn_fail(MLXN_ERR_NO_MEMORY, "mlxn_model_load: %s", path);

@@ -4,6 +4,7 @@
  * tensors are generated and written for every layer (the file stores each layer separately,
  * so a run still reads all of it), which keeps memory at one layer. */
 #include "engine_common.h"
+#include "core/status.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -96,6 +97,8 @@ static mlxn_status pool_make(pool *p, mlxn_type t, int64_t k, float sd, rng *r) 
     float *tmp = malloc(sizeof *tmp * (size_t)k);
     if (!p->rows || !tmp) {
         free(tmp);
+        free(p->rows);
+        p->rows = NULL;
         return mlxn_fail(MLXN_ERR_NO_MEMORY, "synth: row pool");
     }
     mlxn_status st = MLXN_OK;
@@ -139,8 +142,12 @@ static mlxn_status add_matrix(mlxn_gguf_writer_t *w, owned *o, const char *name,
     for (int i = 0; i < 16 && cache[i]; i++)
         if (cache_t[i] == t && cache_k[i] == k && cache_rows[i] == rows)
             return mlxn_gguf_writer_add_tensor(w, name, t, 2, (int64_t[]){k, rows}, cache[i]);
-    pool p;
-    MLXN_TRY(pool_make(&p, t, k, 0.02f, r));
+    pool p = {0};
+    mlxn_status st = pool_make(&p, t, k, 0.02f, r);
+    if (st != MLXN_OK) {
+        free(p.rows);
+        return st;
+    }
     uint8_t *d = pool_tensor(&p, rows, r);
     free(p.rows);
     if (!own(o, d)) return mlxn_fail(MLXN_ERR_NO_MEMORY, "synth: tensor '%s'", name);
