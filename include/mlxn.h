@@ -829,6 +829,9 @@ int mlxn_context_n_past(const mlxn_context_t *c);       /* positions already in 
 size_t mlxn_context_kv_bytes(const mlxn_context_t *c);  /* size of the KV cache */
 /* Forgets the sequence (the cache is reused from position 0). */
 void mlxn_context_reset(mlxn_context_t *c);
+/* Keeps the first n positions (0 <= n <= n_past) and forgets the rest, e.g. to reuse the
+ * common prefix of a re-rendered chat. */
+mlxn_status mlxn_context_truncate(mlxn_context_t *c, int n);
 /* Message of the last failing call on c. Borrowed, lives with c. */
 const char *mlxn_context_last_error(const mlxn_context_t *c);
 

@@ -153,6 +153,13 @@ size_t mlxn_context_kv_bytes(const mlxn_context_t *c) { return c ? c->kv_bytes :
 void mlxn_context_reset(mlxn_context_t *c) {
     if (c) c->n_past = 0;
 }
+mlxn_status mlxn_context_truncate(mlxn_context_t *c, int n) {
+    if (!c) return mlxn_fail(MLXN_ERR_INVALID_ARG, "mlxn_context_truncate: context is NULL");
+    if (n < 0 || n > c->n_past)
+        return CTX_FAIL(c, MLXN_ERR_INVALID_ARG, "truncate to %d positions: the sequence has %d", n, c->n_past);
+    c->n_past = n;
+    return MLXN_OK;
+}
 const char *mlxn_context_last_error(const mlxn_context_t *c) { return c ? c->err.msg : ""; }
 
 /* ==========================================================================

@@ -1,5 +1,6 @@
 /* mlxn run: generate text from a prompt, streaming tokens as they come, or chat
  * interactively (--chat); ends with prompt and generation speed. */
+#define _POSIX_C_SOURCE 200809L   /* getline, strdup */
 #include "engine_common.h"
 
 #include <stdlib.h>
@@ -179,33 +180,192 @@ static int parse_args(int argc, char **argv, run_opts *o) {
  * ========================================================================== */
 
 typedef struct run_sampler {
-    bool greedy;
+    mlxn_sampler_t *s;          /* NULL: greedy on the device */
+    int accepted;               /* history entries already given to the sampler */
+    bool failed;
 } run_sampler;
 
-static int run_sampler_init(run_sampler *r, const run_opts *o, const mlxn_tokenizer_t *tok) {
-    r->greedy = o->temp == 0.0f;
-    if (!r->greedy) {
-        fprintf(stderr, "mlxn run: --temp > 0 needs the sampler, which this build does not have yet; "
-                        "use --temp 0 (greedy)\n");
-        return 2;
+/* The generation loop hands over the history of this call (prompt + generated); the
+ * sampler keeps its own, so only what it has not seen is accepted before each draw. */
+static int32_t sample_cb(float *logits, int n_vocab, const int32_t *hist, int n_hist, void *user) {
+    run_sampler *r = user;
+    if (n_hist < r->accepted) r->accepted = 0;
+    for (; r->accepted < n_hist; r->accepted++) mlxn_sampler_accept(r->s, hist[r->accepted]);
+    int32_t tok = -1;
+    if (mlxn_sampler_sample(r->s, logits, &tok) != MLXN_OK) {
+        fprintf(stderr, "\nmlxn run: sampling failed: %s\n", mlxn_last_error());
+        r->failed = true;
+        return -1;
     }
+    r->accepted = n_hist + 1;   /* sample() recorded the token */
+    return tok;
+}
+
+static int run_sampler_init(run_sampler *r, const run_opts *o, const mlxn_tokenizer_t *tok) {
+    if (o->temp == 0.0f && o->repeat_penalty == 1.0f) return 0;   /* greedy: argmax on the device */
+    mlxn_sampler_params sp = mlxn_sampler_default_params();
+    sp.temperature = o->temp;
+    sp.top_k = o->top_k;
+    sp.top_p = o->top_p;
+    sp.min_p = o->min_p;
+    sp.repeat_penalty = o->repeat_penalty;
+    sp.penalty_last_n = o->repeat_last_n;
+    sp.seed = o->seed;
+    mlxn_status st = mlxn_sampler_new(&sp, mlxn_tokenizer_n_vocab(tok), &r->s);
+    if (st != MLXN_OK) return tool_fail("run", st);
     return 0;
 }
-static void run_sampler_attach(run_sampler *r, mlxn_generate_params *gp) { (void)r; gp->sample = NULL; }
-static void run_sampler_free(run_sampler *r) { (void)r; }
+static void run_sampler_attach(run_sampler *r, mlxn_generate_params *gp) {
+    gp->sample = r->s ? sample_cb : NULL;
+    gp->sample_user = r;
+}
+static void run_sampler_free(run_sampler *r) { mlxn_sampler_free(r->s); }
+
+/* Renders messages with the model's chat template (plus the assistant prompt) and tokenizes. */
+static int render_chat(const mlxn_chat_template_t *tmpl, const mlxn_tokenizer_t *tok, const mlxn_chat_message *msgs,
+                       size_t n, int32_t **ids, size_t *n_ids) {
+    size_t len = 0;
+    mlxn_status st = mlxn_chat_render(tmpl, msgs, n, true, NULL, 0, &len);
+    char *buf = malloc(len + 1);
+    if (!buf) return 1;
+    st = mlxn_chat_render(tmpl, msgs, n, true, buf, len + 1, &len);
+    int rc = st == MLXN_OK ? tokenize(tok, buf, len, true, ids, n_ids) : tool_fail("run", st);
+    free(buf);
+    return rc;
+}
+
+static int open_template(const mlxn_tokenizer_t *tok, mlxn_chat_template_t **tmpl) {
+    mlxn_status st = mlxn_chat_template_for_tokenizer(tok, tmpl);
+    if (st != MLXN_OK) return tool_fail("run", st);
+    return 0;
+}
 
 static int run_wrap_chat(const mlxn_tokenizer_t *tok, const char *system, const char *user, size_t len,
                          int32_t **ids, size_t *n) {
-    fprintf(stderr, "mlxn run: --system needs chat templates, which this build does not have yet\n");
-    return 2;
+    mlxn_chat_template_t *tmpl = NULL;
+    int rc = open_template(tok, &tmpl);
+    char *u = rc ? NULL : malloc(len + 1);
+    if (!rc && !u) rc = 1;
+    if (!rc) {
+        memcpy(u, user, len);
+        u[len] = 0;
+        mlxn_chat_message msgs[2] = {{"system", system}, {"user", u}};
+        rc = render_chat(tmpl, tok, msgs, 2, ids, n);
+    }
+    free(u);
+    mlxn_chat_template_free(tmpl);
+    return rc;
 }
 
+/* Collects the reply's tokens while streaming them. */
+typedef struct reply {
+    stream *s;
+    int32_t *ids;
+    int n, cap;
+} reply;
+
+static bool on_reply_token(int32_t id, void *user) {
+    reply *r = user;
+    if (r->n == r->cap) {
+        int nc = r->cap ? r->cap * 2 : 256;
+        int32_t *ni = realloc(r->ids, sizeof *ni * (size_t)nc);
+        if (!ni) return false;
+        r->ids = ni;
+        r->cap = nc;
+    }
+    r->ids[r->n++] = id;
+    return on_token(id, r->s);
+}
+
+/* Interactive chat. The whole conversation is rendered each turn; the part that is already
+ * in the KV cache (the common token prefix) is kept and only the rest is prefilled. */
 static int run_chat(const run_opts *o, mlxn_context_t *c, const mlxn_tokenizer_t *tok, mlxn_detokenizer_t *detok,
                     mlxn_generate_params *gp, stream *s) {
-    fprintf(stderr, "mlxn run: --chat needs chat templates, which this build does not have yet\n");
-    return 2;
+    mlxn_chat_template_t *tmpl = NULL;
+    int rc = open_template(tok, &tmpl);
+    if (rc) return rc;
+    fprintf(stderr, "mlxn run: chat (%s template); an empty line or end of input quits\n",
+            mlxn_chat_template_name(tmpl));
+    mlxn_chat_message *msgs = NULL;
+    size_t n_msgs = 0, cap_msgs = 0;
+    int32_t *cached = NULL;   /* tokens whose K/V are in the cache, in order */
+    size_t n_cached = 0, cap_cached = 0;
+    char *line = NULL;
+    size_t line_cap = 0;
+#define PUSH_MSG(r, t)                                                                     \
+    do {                                                                                   \
+        if (n_msgs == cap_msgs) {                                                          \
+            cap_msgs = cap_msgs ? cap_msgs * 2 : 16;                                       \
+            msgs = realloc(msgs, sizeof *msgs * cap_msgs);                                 \
+        }                                                                                  \
+        msgs[n_msgs].role = (r);                                                           \
+        msgs[n_msgs++].content = (t);                                                      \
+    } while (0)
+    if (o->system) PUSH_MSG("system", strdup(o->system));
+    for (;;) {
+        fprintf(stderr, "\n> ");
+        fflush(stderr);
+        ssize_t got = getline(&line, &line_cap, stdin);
+        if (got <= 0) break;
+        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+        if (got == 0) break;
+        PUSH_MSG("user", strdup(line));
+        int32_t *ids = NULL;
+        size_t n_ids = 0;
+        rc = render_chat(tmpl, tok, msgs, n_msgs, &ids, &n_ids);
+        if (rc) { free(ids); break; }
+        size_t common = 0;
+        while (common < n_cached && common < n_ids && cached[common] == ids[common]) common++;
+        if (common == n_ids) common = n_ids - 1;   /* always run at least one token */
+        mlxn_context_truncate(c, (int)common);
+        n_cached = common;
+        reply r = {s, NULL, 0, 0};
+        mlxn_generate_params g = *gp;
+        g.on_token = on_reply_token;
+        g.token_user = &r;
+        mlxn_generate_stats gs;
+        mlxn_detokenizer_reset(detok);
+        mlxn_status st = mlxn_generate(c, ids + common, (int)(n_ids - common), &g, NULL, 0, &gs);
+        const char *tail;
+        size_t tl;
+        if (mlxn_detokenizer_flush(detok, &tail, &tl) == MLXN_OK && tl) fwrite(tail, 1, tl, stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+        if (st != MLXN_OK) {
+            rc = tool_fail("run", st);
+            free(ids);
+            free(r.ids);
+            break;
+        }
+        print_speed(&gs);
+        /* cache now holds the prompt and every generated token but the last */
+        size_t need = n_ids + (size_t)r.n;
+        if (need > cap_cached) {
+            cap_cached = need * 2;
+            cached = realloc(cached, sizeof *cached * cap_cached);
+        }
+        memcpy(cached + common, ids + common, sizeof *ids * (n_ids - common));
+        n_cached = n_ids;
+        for (int i = 0; i + 1 < r.n; i++) cached[n_cached++] = r.ids[i];
+        int n_text = r.n - (s->hit_eog ? 1 : 0);
+        size_t len = 0;
+        mlxn_detokenize(tok, r.ids, (size_t)n_text, 0, NULL, 0, &len);
+        char *text = malloc(len + 1);
+        mlxn_detokenize(tok, r.ids, (size_t)n_text, 0, text, len + 1, &len);
+        text[len] = 0;
+        PUSH_MSG("assistant", text);
+        s->hit_eog = false;
+        free(ids);
+        free(r.ids);
+    }
+#undef PUSH_MSG
+    for (size_t i = 0; i < n_msgs; i++) free((void *)msgs[i].content);
+    free(msgs);
+    free(cached);
+    free(line);
+    mlxn_chat_template_free(tmpl);
+    return rc;
 }
-
 
 int cmd_run(int argc, char **argv) {
     run_opts o = {0};

@@ -135,9 +135,21 @@ static bool own(owned *o, void *p) {
     return true;
 }
 
+/* K-quant rows must be multiples of 256; narrower models fall back as the usual quantizer
+ * does (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, else Q8_0). */
+static mlxn_type fit_type(mlxn_type t, int64_t k) {
+    if (mlxn_row_size(t, k)) return t;
+    switch (t) {
+    case MLXN_TYPE_Q4_K: return MLXN_TYPE_Q5_0;
+    case MLXN_TYPE_Q5_K: return MLXN_TYPE_Q5_1;
+    default: return MLXN_TYPE_Q8_0;
+    }
+}
+
 static mlxn_status add_matrix(mlxn_gguf_writer_t *w, owned *o, const char *name, mlxn_type t, int64_t k,
                               int64_t rows, rng *r, const uint8_t **cache, mlxn_type *cache_t, int64_t *cache_k,
                               int64_t *cache_rows) {
+    t = fit_type(t, k);
     /* one tensor per (type, k, rows) is generated and shared by every layer */
     for (int i = 0; i < 16 && cache[i]; i++)
         if (cache_t[i] == t && cache_k[i] == k && cache_rows[i] == rows)
