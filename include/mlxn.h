@@ -788,7 +788,8 @@ mlxn_model_params mlxn_model_default_params(void);
 /* Loads path onto be (which must outlive the model). Errors name the file and the missing
  * key or tensor (MLXN_ERR_NOT_FOUND), a tensor of the wrong shape or type (MLXN_ERR_FORMAT /
  * MLXN_ERR_TYPE), a weight type the backend cannot run or the architecture that is not
- * supported (MLXN_ERR_UNSUPPORTED); a missing or unreadable file is MLXN_ERR_IO. */
+ * supported (MLXN_ERR_UNSUPPORTED); a missing file is MLXN_ERR_NOT_FOUND, an unreadable one
+ * MLXN_ERR_IO (as mlxn_gguf_open reports them). */
 mlxn_status mlxn_model_load(const char *path, mlxn_backend_t *be, const mlxn_model_params *params,
                             mlxn_model_t **out);
 void mlxn_model_free(mlxn_model_t *m);

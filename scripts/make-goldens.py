@@ -39,13 +39,21 @@ FORCED_TEXT = (
     "it. The twentieth century brought electronic computers: machines built from vacuum tubes, "
     "then transistors, and finally integrated circuits that put millions of switches on a "
     "single chip. Today a phone in your pocket holds more computing power than all the "
-    "computers that sent people to the Moon."
+    "computers that sent people to the Moon. Along the way, programming languages grew from "
+    "raw machine code to assembly, then to FORTRAN, C and the languages we use now, and each "
+    "step let more people tell computers what to do."
 )
 
+# Greedy prompts: llama.cpp itself deviates from exact arithmetic (8-bit activations in its
+# integer dot products: NMSE ~2e-3 of the logits against a float64 forward pass, see
+# docs/engine.md), so a continuation that passes through a near-tie (top-2 logits within
+# ~0.3) is decided by rounding noise, not by the model. These prompts were chosen among ~30
+# for continuations without such ties; "margins" records the peer's top-1 minus top-2 logit
+# at every step. Chat prompts are tokenized with special tokens parsed.
 GREEDY_PROMPTS = [
-    "The capital of France is",
-    "def fibonacci(n):\n",
-    "Once upon a time, in a small village by the sea,",
+    "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n",
+    "1, 2, 3, 4, 5, 6,",
+    "<|im_start|>user\nSay hello.<|im_end|>\n<|im_start|>assistant\n",
 ]
 GREEDY_TOKENS = 32
 
@@ -89,17 +97,20 @@ def main():
 
     greedy = []
     for p in GREEDY_PROMPTS:
-        prompt = llm.tokenize(p.encode("utf-8"), add_bos=True, special=False)
+        prompt = llm.tokenize(p.encode("utf-8"), add_bos=True, special=p.startswith("<|im_start|>"))
         llm.reset()
         llm.eval(prompt)
-        out = []
+        out, margins = [], []
         for _ in range(GREEDY_TOKENS):
-            nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            row = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
+            order = np.argsort(-row, kind="stable")
+            nxt = int(order[0])
             out.append(nxt)
+            margins.append(round(float(row[order[0]] - row[order[1]]), 4))
             if nxt == eos:
                 break
             llm.eval([nxt])
-        greedy.append({"prompt": p, "prompt_ids": prompt, "ids": out,
+        greedy.append({"prompt": p, "prompt_ids": prompt, "ids": out, "margins": margins,
                        "text": llm.detokenize(out).decode("utf-8", "replace")})
 
     doc = {

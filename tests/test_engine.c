@@ -16,10 +16,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Mean over positions and the peer's top-5 entries of (ours - peer)^2 / std(peer row)^2.
- * See docs/engine.md for where the bound comes from. */
-#define NMSE_BOUND 5e-3
-#define TOP1_MIN 0.98
+/* Bounds, justified in docs/engine.md. The peer itself is off exact arithmetic by an NMSE of
+ * ~2e-3 (8-bit activations), so at a near-tie (its top-2 logits within NEAR_TIE) the order is
+ * rounding noise: top-1 agreement is required on the other positions, and every disagreement
+ * must be such a tie (or within TIE_MAX: a real defect disagrees at confident positions). */
+#define NMSE_BOUND 5e-3     /* mean over positions and the peer's top-5 of (ours-peer)^2 / std(row)^2 */
+#define TOP1_MIN 0.98       /* at positions where the peer's top-2 gap >= NEAR_TIE */
+#define NEAR_TIE 0.1        /* logits; about the peer's own RMS error */
+#define TIE_MAX 0.35        /* no disagreement where the peer's top-2 gap exceeds this */
+#define TOP1_ALL_MIN 0.95   /* over all positions */
 
 static const char *backend_name(void) {
     const char *e = getenv("MLXN_TEST_BACKEND");
@@ -120,8 +125,8 @@ static void test_forced(mlxn_model_t *m, const cJSON *gold, int n_batch) {
     if (st == MLXN_OK) {
         const cJSON *tid = cJSON_GetObjectItem(f, "top5_ids"), *tlg = cJSON_GetObjectItem(f, "top5_logits");
         const cJSON *sd = cJSON_GetObjectItem(f, "row_std");
-        int agree = 0, finite = 1;
-        double err = 0, worst = 0;
+        int agree = 0, finite = 1, n_clear = 0, agree_clear = 0;
+        double err = 0, worst = 0, worst_gap = 0;
         for (int i = 0; i < n; i++) {
             const float *row = lg + (size_t)i * V;
             int best = 0;
@@ -130,7 +135,14 @@ static void test_forced(mlxn_model_t *m, const cJSON *gold, int n_batch) {
                 if (row[v] > row[best]) best = v;
             }
             const cJSON *ri = cJSON_GetArrayItem(tid, i), *rl = cJSON_GetArrayItem(tlg, i);
-            agree += best == (int)cJSON_GetArrayItem(ri, 0)->valuedouble;
+            double gap = cJSON_GetArrayItem(rl, 0)->valuedouble - cJSON_GetArrayItem(rl, 1)->valuedouble;
+            int same = best == (int)cJSON_GetArrayItem(ri, 0)->valuedouble;
+            agree += same;
+            if (gap >= NEAR_TIE) {
+                n_clear++;
+                agree_clear += same;
+            }
+            if (!same && gap > worst_gap) worst_gap = gap;
             double s = cJSON_GetArrayItem(sd, i)->valuedouble, e_row = 0;
             for (int j = 0; j < 5; j++) {
                 int id = (int)cJSON_GetArrayItem(ri, j)->valuedouble;
@@ -140,11 +152,15 @@ static void test_forced(mlxn_model_t *m, const cJSON *gold, int n_batch) {
             err += e_row;
             if (e_row / 5 > worst) worst = e_row / 5;
         }
-        double top1 = (double)agree / n, nmse = err / (5.0 * n);
-        printf("teacher-forced (batch %d): %d positions, top-1 agreement %.2f%% (%d/%d), NMSE over the peer's "
-               "top-5 %.3g (worst position %.3g)\n", n_batch, n, 100 * top1, agree, n, nmse, worst);
+        double top1 = (double)agree / n, top1_clear = (double)agree_clear / n_clear, nmse = err / (5.0 * n);
+        printf("teacher-forced (%s, batch %d): %d positions, top-1 agreement %.2f%% (%d/%d); where the peer's "
+               "top-2 gap >= %.2f: %.2f%% (%d/%d); largest gap at a disagreement %.3f; NMSE over the peer's top-5 "
+               "%.3g (worst position %.3g)\n", backend_name(), n_batch, n, 100 * top1, agree, n, NEAR_TIE,
+               100 * top1_clear, agree_clear, n_clear, worst_gap, nmse, worst);
         CHECK(finite);
-        CHECKF(top1 >= TOP1_MIN, "top-1 agreement %.4f < %.2f", top1, TOP1_MIN);
+        CHECKF(top1_clear >= TOP1_MIN, "top-1 agreement off near-ties %.4f < %.2f", top1_clear, TOP1_MIN);
+        CHECKF(top1 >= TOP1_ALL_MIN, "top-1 agreement %.4f < %.2f", top1, TOP1_ALL_MIN);
+        CHECKF(worst_gap < TIE_MAX, "disagreement where the peer's top-2 gap is %.3f", worst_gap);
         CHECKF(nmse < NMSE_BOUND, "NMSE %.4g >= %.g", nmse, NMSE_BOUND);
     }
     free(lg);
@@ -156,8 +172,9 @@ static void test_forced(mlxn_model_t *m, const cJSON *gold, int n_batch) {
  * Greedy generation
  * ========================================================================== */
 
+/* Greedy continuations of the golden prompts [first, first + count). */
 static void test_greedy(mlxn_model_t *m, const cJSON *gold, const char *label, int use_graph, int n_batch,
-                        int max_prompts) {
+                        int first, int count) {
     mlxn_context_params cp = mlxn_context_default_params();
     cp.n_ctx = 256;
     cp.use_graph = use_graph;
@@ -168,7 +185,9 @@ static void test_greedy(mlxn_model_t *m, const cJSON *gold, const char *label, i
     const cJSON *g;
     int n_match = 0, n_total = 0, n_prompts = 0;
     cJSON_ArrayForEach(g, cJSON_GetObjectItem(gold, "greedy")) {
-        if (n_prompts++ == max_prompts) break;
+        int k = n_prompts++;
+        if (k < first) continue;
+        if (k >= first + count) break;
         int np, nw;
         int32_t *prompt = ids_of(cJSON_GetObjectItem(g, "prompt_ids"), &np);
         int32_t *want = ids_of(cJSON_GetObjectItem(g, "ids"), &nw);
@@ -300,7 +319,7 @@ static const char *write_gguf(const char *arch, bool all_keys) {
 static void test_errors(mlxn_backend_t *be, mlxn_model_t *m) {
     mlxn_model_t *bad = NULL;
     mlxn_status st = mlxn_model_load("/nonexistent/model.gguf", be, NULL, &bad);
-    CHECKF(st == MLXN_ERR_IO && bad == NULL, "missing file: %s", mlxn_status_str(st));
+    CHECKF(st == MLXN_ERR_NOT_FOUND && bad == NULL, "missing file: %s", mlxn_status_str(st));
     CHECKF(strstr(mlxn_last_error(), "/nonexistent/model.gguf") != NULL, "message names the file: %s",
            mlxn_last_error());
 
@@ -362,9 +381,9 @@ int main(void) {
 
     test_tokens(m, gold);
     test_forced(m, gold, 512);
-    test_greedy(m, gold, "direct", 0, 512, 3);
-    test_greedy(m, gold, "graph", 1, 512, 1);      /* decode step recorded once, replayed */
-    test_greedy(m, gold, "batch 3", 0, 3, 1);      /* prefill in chunks through the mat-vec route */
+    test_greedy(m, gold, "direct", 0, 512, 0, 3);
+    test_greedy(m, gold, "graph", 1, 512, 1, 2);   /* decode step recorded once, replayed */
+    test_greedy(m, gold, "batch 3", 0, 3, 0, 2);   /* prefill in chunks through the mat-vec route */
     test_sampling(m, gold);
     test_errors(be, m);
 
