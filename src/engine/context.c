@@ -203,8 +203,10 @@ static mlxn_status step(mlxn_context_t *c, const int32_t *tokens, int n, int wan
     MLXN_TRY(mlxn_buffer_upload(c->scratch, c->off_ids, tokens, (size_t)n * 4));
     MLXN_TRY(mlxn_buffer_upload(c->scratch, c->off_pos, pos, (size_t)n * 4));
 
+    /* The first single-token step runs op by op: backends size their scratch and set up
+     * libraries on first use, which cannot happen during a capture. The second records. */
     bool graphed = false;
-    if (n == 1 && c->use_graph && !c->graph_broken && want != WANT_ALL) {
+    if (n == 1 && c->use_graph && !c->graph_broken && want != WANT_ALL && c->n_direct_steps++ > 0) {
         mlxn_status st = decode_one_graph(c);
         if (st == MLXN_OK) {
             graphed = true;

@@ -108,6 +108,7 @@ struct mlxn_context {
     int use_graph;               /* resolved: 0 or 1 */
     mlxn_graph_t *graph;         /* the recorded decode step (n = 1), replayed per token */
     bool graph_broken;           /* recording failed once: run ops directly from then on */
+    int n_direct_steps;          /* single-token steps run op by op before recording */
 };
 
 /* forward.c. Runs n tokens (ids and positions already in the scratch buffer) through every
