@@ -9,6 +9,14 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The CUDA backend is linked in when built (see backend.h, "CUDA hooks"). */
+#if defined(MLXN_WITH_CUDA) && defined(__has_include)
+#if __has_include("backend/cuda/cuda_backend.h")
+#include "backend/cuda/cuda_backend.h"
+#define MLXN_CUDA_LINKED 1
+#endif
+#endif
+
 struct mlxn_backend {
     const mlxn_backend_vtbl *vt;
     void *ctx;                    /* the backend's private state */
@@ -42,7 +50,7 @@ struct mlxn_graph {
  * ========================================================================== */
 
 static int cuda_count(void) {
-#ifdef MLXN_WITH_CUDA
+#ifdef MLXN_CUDA_LINKED
     int n = mlxn_cuda_device_count();
     return n > 0 ? n : 0;
 #else
@@ -85,7 +93,7 @@ mlxn_status mlxn_device_get_info(int i, mlxn_device_info *out) {
         out->sm_count = cores > 0 ? (int)cores : 1;
         return MLXN_OK;
     }
-#ifdef MLXN_WITH_CUDA
+#ifdef MLXN_CUDA_LINKED
     return mlxn_cuda_device_info(i - 1, out);
 #else
     return mlxn_fail(MLXN_ERR_NO_DEVICE, "device_get_info: device %d does not exist", i);
@@ -120,13 +128,13 @@ mlxn_status mlxn_backend_open(const char *name, mlxn_backend_t **out) {
         int n = cuda_count();
         if (device >= n)
             return mlxn_fail(MLXN_ERR_NO_DEVICE, "backend_open: '%s': %d CUDA device(s) visible%s", name, n,
-#ifdef MLXN_WITH_CUDA
+#ifdef MLXN_CUDA_LINKED
                              ""
 #else
                              " (library built without CUDA)"
 #endif
             );
-#ifdef MLXN_WITH_CUDA
+#ifdef MLXN_CUDA_LINKED
         vt = mlxn_cuda_backend_vtbl();
 #endif
     }

@@ -169,10 +169,13 @@ typedef struct mlxn_backend_vtbl {
 const mlxn_backend_vtbl *mlxn_ref_backend_vtbl(void);   /* src/backend/cpu/ref_backend.c */
 const mlxn_backend_vtbl *mlxn_cpu_backend_vtbl(void);   /* src/backend/cpu/cpu_backend.c */
 
-/* CUDA hooks, defined by src/backend/cuda/ and referenced only when the library is built with
- * CUDA (MLXN_WITH_CUDA). Ordinary (not weak) references: libmlxn is a static archive, and a
- * weak reference would not pull the CUDA object in. device_count must return 0, never fail,
- * when no driver or GPU is present; device_info fills every field of mlxn_device_info. */
+/* CUDA hooks, defined by src/backend/cuda/. backend.c references them only when the library is
+ * built with CUDA (MLXN_WITH_CUDA) AND the CUDA backend is present, which it detects by the header
+ * src/backend/cuda/cuda_backend.h (that header may simply include this one). The references are
+ * ordinary, not weak: libmlxn is a static archive, and a weak reference would not pull the CUDA
+ * object in, so CUDA would silently vanish. device_count must return 0, never fail, when no
+ * driver or GPU is present; device_info fills every field of mlxn_device_info for ordinal
+ * 0..count-1; the vtable's init() receives the ordinal. */
 int mlxn_cuda_device_count(void);
 mlxn_status mlxn_cuda_device_info(int ordinal, mlxn_device_info *out);
 const mlxn_backend_vtbl *mlxn_cuda_backend_vtbl(void);
