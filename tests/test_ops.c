@@ -329,7 +329,7 @@ static void collect_wtypes(void) {
         if (!tt || !mlxn_cpu_weight_type_ok((mlxn_type)t) || (t >= MLXN_TYPE_MLX_Q2 && t <= MLXN_TYPE_MLX_MXFP4)) continue;
         wtype *w = &wtypes[n_wtypes++];
         w->t = (mlxn_type)t;
-        snprintf(w->label, sizeof w->label, "%s", tt->name);
+        w->label[0] = 0;   /* the case name already shows the type */
     }
     static const int bits[] = {2, 3, 4, 5, 6, 8}, groups[] = {32, 64, 128};
     for (int b = 0; b < 6; b++)
@@ -339,18 +339,20 @@ static void collect_wtypes(void) {
             w->mlx = true;
             /* bf16 scales on every other combination, f16 on the rest */
             w->q = (mlxn_mlx_quant){MLXN_MLX_AFFINE, bits[b], groups[g], (b + g) % 2 ? MLXN_TYPE_BF16 : MLXN_TYPE_F16};
-            snprintf(w->label, sizeof w->label, "g%d %s", groups[g], mlxn_type_name(w->q.scale_type));
+            snprintf(w->label, sizeof w->label, "g%d %s ", groups[g], mlxn_type_name(w->q.scale_type));
         }
     wtype *w = &wtypes[n_wtypes++];
     w->t = MLXN_TYPE_MLX_MXFP4;
     w->mlx = true;
     w->q = (mlxn_mlx_quant){MLXN_MLX_MXFP4, 4, 32, MLXN_TYPE_F8_E8M0};
-    snprintf(w->label, sizeof w->label, "g32 e8m0");
+    snprintf(w->label, sizeof w->label, "g32 e8m0 ");
 }
 
-/* Smallest legal k for a weight type: its block, or the MLX group. */
+/* Smallest legal k for a weight type: its block, or the MLX group; plain types get an odd 67
+ * (k = 1 has its own case). */
 static int64_t min_k(const wtype *w) {
     int64_t b = mlxn_type_info(w->t)->block_elems;
+    if (b == 1) return 67;
     return w->mlx && w->q.group_size > b ? w->q.group_size : b;
 }
 
@@ -570,17 +572,18 @@ static void build_cases(bool full) {
         const wtype *w = &wtypes[i];
         const mlxn_mlx_quant *q = w->mlx ? &w->q : NULL;
         int64_t k = min_k(w);
-        for (int j = 0; j < 7; j++) add_case(MLXN_OP_MUL_MAT, w->t, q, A(k, 67, ns[j], 0), "%s k=%lld rows=67 n=%lld", w->label, (long long)k, (long long)ns[j]);
-        add_case(MLXN_OP_MUL_MAT, w->t, q, A(3 * k, 13, 5, 3), "%s k=%lld rows=13 n=5 strided x/y", w->label, (long long)(3 * k));
+        for (int j = 0; j < 7; j++) add_case(MLXN_OP_MUL_MAT, w->t, q, A(k, 67, ns[j], 0), "%sk=%lld rows=67 n=%lld", w->label, (long long)k, (long long)ns[j]);
+        add_case(MLXN_OP_MUL_MAT, w->t, q, A(3 * k, 13, 5, 3), "%sk=%lld rows=13 n=5 strided x/y", w->label, (long long)(3 * k));
+        if (!is_quant(w->t)) add_case(MLXN_OP_MUL_MAT, w->t, q, A(1, 5, 3, 0), "k=1 rows=5 n=3");
         if (full) {
-            add_case(MLXN_OP_MUL_MAT, w->t, q, A(4096, 512, 1, 0), "%s k=4096 rows=512 n=1", w->label);
-            add_case(MLXN_OP_MUL_MAT, w->t, q, A(2048, 300, 70, 0), "%s k=2048 rows=300 n=70", w->label);
+            add_case(MLXN_OP_MUL_MAT, w->t, q, A(4096, 512, 1, 0), "%sk=4096 rows=512 n=1", w->label);
+            add_case(MLXN_OP_MUL_MAT, w->t, q, A(2048, 300, 70, 0), "%sk=2048 rows=300 n=70", w->label);
         }
-        add_case(MLXN_OP_MUL_MAT_ID, w->t, q, A(k, 35, 5, 2, 1, 1), "%s decode top_k=2 x broadcast", w->label);
-        add_case(MLXN_OP_MUL_MAT_ID, w->t, q, A(k, 35, 5, 2, 1, 0), "%s decode top_k=2 x per slot", w->label);
-        add_case(MLXN_OP_MUL_MAT_ID, w->t, q, A(2 * k, 19, 6, 3, 9, 1), "%s prefill 9 tokens top_k=3", w->label);
-        add_case(MLXN_OP_MUL_MAT_ID, w->t, q, A(k, 21, 8, 4, 33, 0), "%s prefill 33 tokens top_k=4 x per slot", w->label);
-        add_case(MLXN_OP_GET_ROWS, w->t, q, A(2 * k, 13, 7), "%s k=%lld 13 rows, 7 ids", w->label, (long long)(2 * k));
+        add_case(MLXN_OP_MUL_MAT_ID, w->t, q, A(k, 35, 5, 2, 1, 1), "%sdecode top_k=2 x broadcast", w->label);
+        add_case(MLXN_OP_MUL_MAT_ID, w->t, q, A(k, 35, 5, 2, 1, 0), "%sdecode top_k=2 x per slot", w->label);
+        add_case(MLXN_OP_MUL_MAT_ID, w->t, q, A(2 * k, 19, 6, 3, 9, 1), "%sprefill 9 tokens top_k=3", w->label);
+        add_case(MLXN_OP_MUL_MAT_ID, w->t, q, A(k, 21, 8, 4, 33, 0), "%sprefill 33 tokens top_k=4 x per slot", w->label);
+        add_case(MLXN_OP_GET_ROWS, w->t, q, A(2 * k, 13, 7), "%sk=%lld 13 rows, 7 ids", w->label, (long long)(2 * k));
     }
     static const int64_t norm_n[][2] = {{1, 1}, {67, 3}, {4096, 2}};
     for (int i = 0; i < 3; i++)

@@ -93,25 +93,23 @@ static mlxn_status matmul(cpu_ctx *c, const mlxn_wview *W, int64_t expert, const
     bool plain = t == MLXN_TYPE_F32;
     if (!plain) MLXN_TRY(grow((void **)&c->tiles, &c->tiles_cap, (size_t)nt * ROW_TILE * (size_t)k, sizeof(float)));
     int64_t n_tiles = (rows + ROW_TILE - 1) / ROW_TILE;
-    mlxn_status err = MLXN_OK;
+    int64_t bad_row = -1;   /* a row whose decode failed in a worker thread */
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int64_t ti = 0; ti < n_tiles; ti++) {
         int64_t r0 = ti * ROW_TILE, r1 = r0 + ROW_TILE < rows ? r0 + ROW_TILE : rows;
         float *buf = plain ? NULL : c->tiles + (size_t)omp_get_thread_num() * ROW_TILE * (size_t)k;
         const float *wr[ROW_TILE];
         bool ok = true;
-        for (int64_t r = r0; r < r1; r++) {
+        for (int64_t r = r0; r < r1 && ok; r++) {
             if (plain) {
                 wr[r - r0] = (const float *)((const char *)W->w.data + (size_t)r * W->w.d.nb[1] + (size_t)expert * W->w.d.nb[2]);
                 continue;
             }
             float *dst = buf + (size_t)(r - r0) * (size_t)k;
-            mlxn_status st = mlxn_cpu_weight_row(W, r, expert, dst);
-            if (st != MLXN_OK) {
+            if (mlxn_cpu_weight_row(W, r, expert, dst) != MLXN_OK) {
 #pragma omp critical(mlxn_cpu_err)
-                err = st;
+                bad_row = r;
                 ok = false;
-                break;
             }
             wr[r - r0] = dst;
         }
@@ -122,7 +120,8 @@ static mlxn_status matmul(cpu_ctx *c, const mlxn_wview *W, int64_t expert, const
             for (int64_t r = r0; r < r1; r++) yj[r] = dot_f(wr[r - r0], xj, k);
         }
     }
-    return err;
+    /* the message lives in the worker's thread-local error: decode again here to report it */
+    return bad_row < 0 ? MLXN_OK : mlxn_cpu_weight_row(W, bad_row, expert, c->tiles);
 }
 
 static mlxn_status cpu_mul_mat(void *ctx, const mlxn_wview *W, const mlxn_tview *x, const mlxn_tview *y) {
@@ -177,16 +176,15 @@ static mlxn_status cpu_get_rows(void *ctx, const mlxn_wview *W, const mlxn_tview
     for (int64_t t = 0; t < n; t++)
         if (id[t] < 0 || id[t] >= n_rows)
             return mlxn_fail(MLXN_ERR_INVALID_ARG, "get_rows: ids[%lld] = %d outside [0, %lld)", (long long)t, (int)id[t], (long long)n_rows);
-    mlxn_status err = MLXN_OK;
+    int64_t bad = -1;
 #pragma omp parallel for num_threads(nthreads(ctx))
-    for (int64_t t = 0; t < n; t++) {
-        mlxn_status st = mlxn_cpu_weight_row(W, id[t], 0, ROW_F(y, t));
-        if (st != MLXN_OK) {
+    for (int64_t t = 0; t < n; t++)
+        if (mlxn_cpu_weight_row(W, id[t], 0, ROW_F(y, t)) != MLXN_OK) {
 #pragma omp critical(mlxn_cpu_err)
-            err = st;
+            bad = t;
         }
-    }
-    return err;
+    /* the message lives in the worker's thread-local error: decode again here to report it */
+    return bad < 0 ? MLXN_OK : mlxn_cpu_weight_row(W, id[bad], 0, ROW_F(y, bad));
 }
 
 /* ==========================================================================
