@@ -175,10 +175,36 @@ mlxn_status mlxn_backend_sync(mlxn_backend_t *be) {
     return be->vt->sync ? mlxn_backend_fail(be, be->vt->sync(be->ctx)) : MLXN_OK;
 }
 
-bool mlxn_backend_supports(const mlxn_backend_t *be, mlxn_op op, mlxn_type type) {
-    if (!be || (int)op < 0 || op >= MLXN_OP_COUNT) return false;
-    if (be->vt->supports) return be->vt->supports(be->ctx, op, type);
+/* Whether the backend has an entry for op at all. */
+static bool has_entry(const mlxn_backend_vtbl *vt, mlxn_op op) {
+    switch (op) {
+    case MLXN_OP_MUL_MAT: return vt->mul_mat;
+    case MLXN_OP_MUL_MAT_ID: return vt->mul_mat_id;
+    case MLXN_OP_RMS_NORM: return vt->rms_norm;
+    case MLXN_OP_ADD_RMS_NORM: return vt->add_rms_norm;
+    case MLXN_OP_ADD: return vt->add;
+    case MLXN_OP_MUL: return vt->mul;
+    case MLXN_OP_SCALE: return vt->scale;
+    case MLXN_OP_ROPE: return vt->rope;
+    case MLXN_OP_KV_WRITE: return vt->kv_write;
+    case MLXN_OP_ATTENTION: return vt->attention;
+    case MLXN_OP_SOFTMAX: return vt->softmax;
+    case MLXN_OP_UNARY: return vt->unary;
+    case MLXN_OP_GLU: return vt->glu;
+    case MLXN_OP_GET_ROWS: return vt->get_rows;
+    case MLXN_OP_MOE_ROUTE: return vt->moe_route;
+    case MLXN_OP_MOE_COMBINE: return vt->moe_combine;
+    case MLXN_OP_ARGMAX: return vt->argmax;
+    case MLXN_OP_TOP_K: return vt->top_k;
+    case MLXN_OP_COPY: return vt->copy;
+    case MLXN_OP_COUNT: break;
+    }
     return false;
+}
+
+bool mlxn_backend_supports(const mlxn_backend_t *be, mlxn_op op, mlxn_type type) {
+    if (!be || (int)op < 0 || op >= MLXN_OP_COUNT || !has_entry(be->vt, op)) return false;
+    return be->vt->supports ? be->vt->supports(be->ctx, op, type) : true;
 }
 
 /* ==========================================================================

@@ -106,7 +106,8 @@ typedef struct mlxn_backend_vtbl {
     void (*graph_free)(void *ctx, void *graph);
 
     /* Whether op runs with this main type (weight type for mul_mat/mul_mat_id/get_rows, cache
-     * type for attention/kv_write, F32 otherwise). Optional: NULL = "the op entry is non-NULL". */
+     * type for attention/kv_write, dst type for copy, F32 otherwise). Called only when the op
+     * entry is non-NULL. Optional: NULL = every type the front-end lets through. */
     bool (*supports)(void *ctx, mlxn_op op, mlxn_type type);
 
     /* ---- ops -------------------------------------------------------------------------------
