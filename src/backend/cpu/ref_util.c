@@ -5,10 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Until the block codecs land on main, link without them: quantized rows report unsupported. */
-#pragma weak mlxn_dequantize_row
-#pragma weak mlxn_mlx_dequantize_row
-
 bool mlxn_cpu_weight_type_ok(mlxn_type t) {
     const mlxn_type_traits *tt = mlxn_type_info(t);
     if (!tt) return false;
@@ -29,8 +25,6 @@ mlxn_status mlxn_cpu_weight_row(const mlxn_wview *W, int64_t row, int64_t expert
         for (int64_t i = 0; i < k; i++) dst[i] = mlxn_load_f(t, src, i);
         return MLXN_OK;
     }
-    if (!mlxn_dequantize_row || !mlxn_mlx_dequantize_row)
-        return mlxn_fail(MLXN_ERR_UNSUPPORTED, "weight row: no block codecs linked for %s", mlxn_type_name(t));
     if (mlxn_wview_is_mlx(W)) {
         const char *sc = (const char *)W->scales.data + (size_t)row * W->scales.d.nb[1] + (size_t)expert * W->scales.d.nb[2];
         const char *bi = W->biases.data ? (const char *)W->biases.data + (size_t)row * W->biases.d.nb[1] +
