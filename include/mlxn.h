@@ -650,7 +650,7 @@ typedef enum mlxn_op {
 } mlxn_op;
 const char *mlxn_op_name(mlxn_op op);
 /* Whether be runs op with the given main type (the weight type for mul_mat/mul_mat_id/
- * get_rows, the cache type for attention/kv_write, else F32). */
+ * get_rows, the cache type for attention/kv_write, the destination type for copy, else F32). */
 bool mlxn_backend_supports(const mlxn_backend_t *be, mlxn_op op, mlxn_type type);
 
 /* y {rows, n} = W {k, rows} · x {k, n}   (y[j][r] = sum_i W[r][i] x[j][i]); f32 x, y.
