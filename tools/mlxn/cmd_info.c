@@ -54,10 +54,18 @@ static void usage(FILE *fp) {
 
 /* ---- small printing helpers ---------------------------------------------------------- */
 
+/* How many bytes of s (len bytes) to show: at most max, not splitting a UTF-8 sequence. */
+static uint64_t cut_len(const char *s, uint64_t len, int max) {
+    if (len <= (uint64_t)max) return len;
+    uint64_t n = (uint64_t)max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
+    return n;
+}
+
 /* Prints s (len bytes, not NUL-terminated) quoted, escaping control bytes, cut at max. */
 static void put_str(const char *s, uint64_t len, int max) {
     putchar('"');
-    uint64_t n = len > (uint64_t)max ? (uint64_t)max : len;
+    uint64_t n = cut_len(s, len, max);
     for (uint64_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\') printf("\\%c", c);
@@ -73,7 +81,7 @@ static void put_str(const char *s, uint64_t len, int max) {
 
 /* A NUL-terminated copy of at most max bytes of s (for JSON). */
 static char *dup_n(const char *s, uint64_t len, int max) {
-    size_t n = len > (uint64_t)max ? (size_t)max : (size_t)len;
+    size_t n = (size_t)cut_len(s, len, max);
     char *r = malloc(n + 1);
     if (!r) return NULL;
     memcpy(r, s, n);
