@@ -258,6 +258,53 @@ mlxn_status mlxn_gguf_get_tensor(const mlxn_gguf_t *g, int64_t i, mlxn_gguf_tens
 
 /* MLXN-SECTION: gguf-writer (declarations added by the GGUF writer) */
 
+/* Reader additions: unsigned getters (any integer width or bool; negative values are TYPE),
+ * for u64 values above INT64_MAX that get_int refuses. */
+mlxn_status mlxn_gguf_get_uint(const mlxn_gguf_t *g, const char *key, uint64_t *out);
+mlxn_status mlxn_gguf_arr_uint(const mlxn_gguf_t *g, const char *key, uint64_t i, uint64_t *out);
+
+/* Builds a GGUF v3 file in memory order: metadata in the order first set, tensors in the
+ * order added. Metadata values are copied when set; tensor data is borrowed until the
+ * write call returns. Setting a key that exists replaces its value (keeping its place).
+ * `general.alignment` (u32, power of two, default 32) sets the data alignment; each tensor
+ * starts at a multiple of it and is zero-padded to the next one. */
+typedef struct mlxn_gguf_writer mlxn_gguf_writer_t;
+
+mlxn_status mlxn_gguf_writer_new(mlxn_gguf_writer_t **out);
+void mlxn_gguf_writer_free(mlxn_gguf_writer_t *w);
+const char *mlxn_gguf_writer_last_error(const mlxn_gguf_writer_t *w);
+
+mlxn_status mlxn_gguf_writer_set_u8(mlxn_gguf_writer_t *w, const char *key, uint8_t v);
+mlxn_status mlxn_gguf_writer_set_i8(mlxn_gguf_writer_t *w, const char *key, int8_t v);
+mlxn_status mlxn_gguf_writer_set_u16(mlxn_gguf_writer_t *w, const char *key, uint16_t v);
+mlxn_status mlxn_gguf_writer_set_i16(mlxn_gguf_writer_t *w, const char *key, int16_t v);
+mlxn_status mlxn_gguf_writer_set_u32(mlxn_gguf_writer_t *w, const char *key, uint32_t v);
+mlxn_status mlxn_gguf_writer_set_i32(mlxn_gguf_writer_t *w, const char *key, int32_t v);
+mlxn_status mlxn_gguf_writer_set_u64(mlxn_gguf_writer_t *w, const char *key, uint64_t v);
+mlxn_status mlxn_gguf_writer_set_i64(mlxn_gguf_writer_t *w, const char *key, int64_t v);
+mlxn_status mlxn_gguf_writer_set_f32(mlxn_gguf_writer_t *w, const char *key, float v);
+mlxn_status mlxn_gguf_writer_set_f64(mlxn_gguf_writer_t *w, const char *key, double v);
+mlxn_status mlxn_gguf_writer_set_bool(mlxn_gguf_writer_t *w, const char *key, bool v);
+/* s is NUL-terminated; set_strn takes any bytes. */
+mlxn_status mlxn_gguf_writer_set_str(mlxn_gguf_writer_t *w, const char *key, const char *s);
+mlxn_status mlxn_gguf_writer_set_strn(mlxn_gguf_writer_t *w, const char *key, const char *s, uint64_t len);
+/* An array of count elements of elem_type (not ARRAY). Numeric and bool: data holds the
+ * packed little-endian elements (bool: one byte, 0 or 1). STRING: data is a
+ * `const char *const[count]` of NUL-terminated strings; set_arr_strn takes mlxn_str items. */
+mlxn_status mlxn_gguf_writer_set_arr(mlxn_gguf_writer_t *w, const char *key, mlxn_gguf_vtype elem_type,
+                                     const void *data, uint64_t count);
+mlxn_status mlxn_gguf_writer_set_arr_strn(mlxn_gguf_writer_t *w, const char *key, const mlxn_str *items, uint64_t count);
+
+/* Adds a tensor of n_dims (1..4) extents ne (ne[0] innermost, a block multiple) whose
+ * contiguous bytes (mlxn_row_size(type, ne[0]) * ne[1] * ...) are at data. data is borrowed
+ * until mlxn_gguf_writer_write*() returns. Duplicate names are INVALID_ARG. */
+mlxn_status mlxn_gguf_writer_add_tensor(mlxn_gguf_writer_t *w, const char *name, mlxn_type type, int n_dims,
+                                        const int64_t *ne, const void *data);
+
+/* Writes the file to path (replacing it), or into a malloc'd buffer the caller frees with free(). */
+mlxn_status mlxn_gguf_writer_write(mlxn_gguf_writer_t *w, const char *path);
+mlxn_status mlxn_gguf_writer_write_memory(mlxn_gguf_writer_t *w, void **out, size_t *size);
+
 /* ==========================================================================
  * safetensors and model folders (section owned by src/formats/safetensors.c)
  * ========================================================================== */

@@ -20,7 +20,7 @@ import safetensors.numpy as stnp
 from safetensors import _safetensors_rust as strust
 
 BIN_DIR = os.environ.get("MLXN_BINARY_DIR", "build")
-ST_DUMP = os.path.join(BIN_DIR, "tests", "tool_st_dump")
+ST_DUMP = os.path.join(BIN_DIR, "bin", "tool_st_dump")
 MLXN = os.environ.get("MLXN_BIN", os.path.join(BIN_DIR, "bin", "mlxn"))
 
 passed = failed = 0
