@@ -301,30 +301,7 @@ static void gguf_tokenizer(const mlxn_gguf_t *g, const info_opts *o, cJSON *root
     }
 }
 
-/* GGUF_READER_PENDING: the GGUF reader lands on another branch; until it is merged these
- * references are weak so the tool links, and a GGUF path reports UNSUPPORTED. */
-#pragma weak mlxn_gguf_open
-#pragma weak mlxn_gguf_free
-#pragma weak mlxn_gguf_version
-#pragma weak mlxn_gguf_alignment
-#pragma weak mlxn_gguf_data_offset
-#pragma weak mlxn_gguf_kv_count
-#pragma weak mlxn_gguf_kv_key
-#pragma weak mlxn_gguf_kv_type
-#pragma weak mlxn_gguf_get_int
-#pragma weak mlxn_gguf_get_float
-#pragma weak mlxn_gguf_get_bool
-#pragma weak mlxn_gguf_get_str
-#pragma weak mlxn_gguf_get_arr
-#pragma weak mlxn_gguf_arr_int
-#pragma weak mlxn_gguf_arr_float
-#pragma weak mlxn_gguf_arr_str
-#pragma weak mlxn_gguf_tensor_count
-#pragma weak mlxn_gguf_get_tensor
-
 static int info_gguf(const char *path, const info_opts *o) {
-    if (!mlxn_gguf_open)
-        return tool_fail("info", mlxn_fail(MLXN_ERR_UNSUPPORTED, "%s: this build has no GGUF reader", path));
     mlxn_gguf_t *g = NULL;
     mlxn_status st = mlxn_gguf_open(path, &g);
     if (st != MLXN_OK) return tool_fail("info", st);
