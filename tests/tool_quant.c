@@ -1,8 +1,8 @@
-/* mlxn_quant_tool: the block codecs as a filter over raw files, for the Python oracle tests.
- *   mlxn_quant_tool deq TYPE N IN OUT        raw blocks of type id TYPE -> N f32
- *   mlxn_quant_tool q TYPE N IN OUT          N f32 -> raw blocks
- *   mlxn_quant_tool mlxq MODE BITS GROUP STYPE ROWS N IN W S B     f32 [ROWS, N] -> words, scales, biases
- *   mlxn_quant_tool mlxdeq MODE BITS GROUP STYPE ROWS N W S B OUT  -> f32 [ROWS, N]
+/* tool_quant: the block codecs as a filter over raw files, for the Python oracle tests.
+ *   tool_quant deq TYPE N IN OUT        raw blocks of type id TYPE -> N f32
+ *   tool_quant q TYPE N IN OUT          N f32 -> raw blocks
+ *   tool_quant mlxq MODE BITS GROUP STYPE ROWS N IN W S B     f32 [ROWS, N] -> words, scales, biases
+ *   tool_quant mlxdeq MODE BITS GROUP STYPE ROWS N W S B OUT  -> f32 [ROWS, N]
  * MODE 0 = affine, 1 = mxfp4; STYPE is a type id (1 f16, 30 bf16, 71 e8m0). Exit 1 on error. */
 #include "mlxn.h"
 #include <stdio.h>
@@ -37,11 +37,13 @@ int main(int argc, char **argv) {
             float *out = malloc((size_t)n * 4);
             die_st(mlxn_dequantize_row(t, in, out, n));
             spill(argv[5], out, (size_t)n * 4);
+            free(in), free(out);
         } else {
             float *in = slurp(argv[4], (size_t)n * 4);
             void *out = malloc(rs);
             die_st(mlxn_quantize_row(t, in, out, n));
             spill(argv[5], out, rs);
+            free(in), free(out);
         }
         return 0;
     }
@@ -69,6 +71,7 @@ int main(int argc, char **argv) {
                                                x + r * n, n));
             spill(argv[11], x, (size_t)(rows * n) * 4);
         }
+        free(w), free(s), free(b), free(x);
         return 0;
     }
     fprintf(stderr, "usage: see the comment at the top of tests/tool_quant.c\n");

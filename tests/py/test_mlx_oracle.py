@@ -12,7 +12,7 @@ import tempfile
 import numpy as np
 import mlx.core as mx
 
-BIN = os.path.join(os.environ.get("MLXN_BINARY_DIR", "build"), "bin", "mlxn_quant_tool")
+BIN = os.path.join(os.environ.get("MLXN_BINARY_DIR", "build"), "bin", "tool_quant")
 F16, BF16, E8M0 = 1, 30, 71
 passed = failed = 0
 

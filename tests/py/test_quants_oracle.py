@@ -18,7 +18,7 @@ import gguf
 from gguf import GGMLQuantizationType as T
 from gguf.quants import dequantize, quantize
 
-BIN = os.path.join(os.environ.get("MLXN_BINARY_DIR", "build"), "bin", "mlxn_quant_tool")
+BIN = os.path.join(os.environ.get("MLXN_BINARY_DIR", "build"), "bin", "tool_quant")
 passed = failed = 0
 
 
