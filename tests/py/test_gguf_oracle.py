@@ -41,7 +41,7 @@ except ImportError as e:  # an oracle that is not installed is a failure, not a 
     finish()
 
 BIN = os.environ.get("MLXN_BINARY_DIR", "build")
-TOOL = os.path.join(BIN, "tests", "tool_gguf_roundtrip")
+TOOL = os.path.join(BIN, "bin", "tool_gguf_roundtrip")
 VT = gguf.GGUFValueType
 FLOATS = (VT.FLOAT32, VT.FLOAT64)
 Q8_1 = 9  # gguf-py sizes Q8_1 as 40 bytes (an old float layout); ggml and mlxn use 36
