@@ -282,6 +282,93 @@ mlxn_status mlxn_gguf_get_tensor(const mlxn_gguf_t *g, int64_t i, mlxn_gguf_tens
 
 /* MLXN-SECTION: engine */
 
+/* ---- Tokenizer ------------------------------------------------------------
+ * Built from a GGUF file's tokenizer.ggml.* metadata (see docs/ARCHITECTURE.md,
+ * "Engine: tokenizer"): model "gpt2" (byte-level BPE; pre-tokenizers gpt-2/default,
+ * llama-bpe/llama3, qwen2, smollm) and "llama" (SentencePiece BPE with byte fallback).
+ * The tokenizer copies what it needs: the GGUF handle may be freed afterwards. A built
+ * tokenizer is read-only, so one handle may be used from several threads at once. */
+
+typedef struct mlxn_tokenizer mlxn_tokenizer_t;
+
+/* Token types, as stored in tokenizer.ggml.token_type. */
+typedef enum mlxn_token_type {
+    MLXN_TOKEN_UNDEFINED = 0, MLXN_TOKEN_NORMAL = 1, MLXN_TOKEN_UNKNOWN = 2,
+    MLXN_TOKEN_CONTROL = 3, MLXN_TOKEN_USER_DEFINED = 4, MLXN_TOKEN_UNUSED = 5,
+    MLXN_TOKEN_BYTE = 6
+} mlxn_token_type;
+
+/* Reads the tokenizer of g. Fails with NOT_FOUND naming a missing key, TYPE for a key of
+ * the wrong type, FORMAT for inconsistent arrays (counts, merges naming unknown tokens),
+ * UNSUPPORTED for an unknown tokenizer.ggml.model. */
+mlxn_status mlxn_tokenizer_from_gguf(const mlxn_gguf_t *g, mlxn_tokenizer_t **out);
+void mlxn_tokenizer_free(mlxn_tokenizer_t *t);
+
+int32_t mlxn_tokenizer_n_vocab(const mlxn_tokenizer_t *t);
+const char *mlxn_tokenizer_model(const mlxn_tokenizer_t *t);  /* "gpt2", "llama" */
+const char *mlxn_tokenizer_pre(const mlxn_tokenizer_t *t);    /* pre-tokenizer name in use */
+/* Special ids; -1 when the vocabulary has none. */
+int32_t mlxn_tokenizer_bos(const mlxn_tokenizer_t *t);
+int32_t mlxn_tokenizer_eos(const mlxn_tokenizer_t *t);
+int32_t mlxn_tokenizer_eot(const mlxn_tokenizer_t *t);
+int32_t mlxn_tokenizer_unk(const mlxn_tokenizer_t *t);
+int32_t mlxn_tokenizer_pad(const mlxn_tokenizer_t *t);
+bool mlxn_tokenizer_add_bos(const mlxn_tokenizer_t *t);   /* tokenize(add_special) prepends BOS */
+bool mlxn_tokenizer_add_eos(const mlxn_tokenizer_t *t);   /* tokenize(add_special) appends EOS */
+/* End of generation: EOS, EOT, and control tokens that end a turn (<|im_end|>, <|eot_id|>,
+ * <end_of_turn>, <|endoftext|>, ...). */
+bool mlxn_tokenizer_is_eog(const mlxn_tokenizer_t *t, int32_t id);
+mlxn_token_type mlxn_tokenizer_token_type(const mlxn_tokenizer_t *t, int32_t id); /* UNDEFINED if out of range */
+/* The vocabulary entry of id as stored ("Ġhello", "▁the", "<0x0A>"); {NULL, 0} if out of
+ * range. Borrowed: lives as long as t. */
+mlxn_str mlxn_tokenizer_token_text(const mlxn_tokenizer_t *t, int32_t id);
+/* The id whose vocabulary entry is exactly text[0..len), or -1. */
+int32_t mlxn_tokenizer_find_token(const mlxn_tokenizer_t *t, const char *text, size_t len);
+/* tokenizer.chat_template (NUL-terminated) or NULL if the file has none. Borrowed. */
+const char *mlxn_tokenizer_chat_template(const mlxn_tokenizer_t *t);
+
+/* Tokenizes text[0..len) (any bytes; invalid UTF-8 is carried through byte tokens).
+ * add_special: BOS/EOS per tokenizer.ggml.add_bos_token / add_eos_token.
+ * parse_special: control tokens written in the text ("<|im_start|>") become their ids;
+ * user-defined tokens are always matched whole, as the reference tokenizers do.
+ * Writes up to capacity ids and sets *n_tokens to the full count; if the count exceeds
+ * capacity it fails with INVALID_ARG (call with ids = NULL, capacity = 0 to size a buffer). */
+mlxn_status mlxn_tokenize(const mlxn_tokenizer_t *t, const char *text, size_t len, bool add_special,
+                          bool parse_special, int32_t *ids, size_t capacity, size_t *n_tokens);
+
+/* Detokenization flags. */
+enum {
+    MLXN_DETOK_SPECIAL = 1,       /* render control tokens as their text (otherwise nothing) */
+    MLXN_DETOK_STRIP_PREFIX = 2,  /* drop the leading space that the SentencePiece space prefix
+                                     added (only when the tokenizer adds one); for decoding a
+                                     whole prompt, not a continuation */
+};
+
+/* The bytes of one token: byte-level BPE characters mapped back to bytes, "▁" to space,
+ * "<0xXX>" to its byte. May be an incomplete UTF-8 sequence. Control tokens give their
+ * text when special is true, nothing otherwise. Borrowed: lives as long as t. */
+mlxn_status mlxn_token_to_piece(const mlxn_tokenizer_t *t, int32_t id, bool special, const char **piece,
+                                size_t *len);
+/* The bytes of ids[0..n) with MLXN_DETOK_* flags into buf; *len is the full length (NUL
+ * added when it fits). Fails with INVALID_ARG if cap is too small (buf may be NULL then). */
+mlxn_status mlxn_detokenize(const mlxn_tokenizer_t *t, const int32_t *ids, size_t n, unsigned flags,
+                            char *buf, size_t cap, size_t *len);
+
+/* Streaming detokenizer: push tokens one at a time; each push returns the bytes that are
+ * complete now. A UTF-8 sequence split across tokens is held back until it is complete,
+ * so no output ever ends inside a character; bytes that can never form a valid sequence
+ * are passed through as they come. The concatenation of every push plus flush equals
+ * mlxn_detokenize of the same ids and flags. */
+typedef struct mlxn_detokenizer mlxn_detokenizer_t;
+mlxn_status mlxn_detokenizer_new(const mlxn_tokenizer_t *t, unsigned flags, mlxn_detokenizer_t **out);
+void mlxn_detokenizer_free(mlxn_detokenizer_t *d);
+/* *text is borrowed until the next call on d; *len may be 0. */
+mlxn_status mlxn_detokenizer_push(mlxn_detokenizer_t *d, int32_t id, const char **text, size_t *len);
+/* Returns whatever is held back (an incomplete sequence at the end of the stream). */
+mlxn_status mlxn_detokenizer_flush(mlxn_detokenizer_t *d, const char **text, size_t *len);
+/* Forgets held bytes and starts a new stream (the prefix strip applies again). */
+void mlxn_detokenizer_reset(mlxn_detokenizer_t *d);
+
 #ifdef __cplusplus
 }
 #endif
