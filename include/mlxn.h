@@ -369,6 +369,46 @@ mlxn_status mlxn_detokenizer_flush(mlxn_detokenizer_t *d, const char **text, siz
 /* Forgets held bytes and starts a new stream (the prefix strip applies again). */
 void mlxn_detokenizer_reset(mlxn_detokenizer_t *d);
 
+/* ---- Sampling ---------------------------------------------------------------
+ * Picks the next token from a row of logits. Order of the steps (as llama.cpp's default
+ * chain): repetition / frequency / presence penalties over the recent history, then
+ * greedy (temperature <= 0) or top-k -> top-p -> min-p (both measured on the distribution
+ * left by top-k at temperature 1) -> temperature -> a draw from the sampler's own RNG.
+ * Deterministic: the same seed, history and logits give the same tokens on every machine. */
+
+#define MLXN_SAMPLER_SEED_RANDOM UINT64_MAX   /* seed from the clock */
+
+typedef struct mlxn_sampler_params {
+    float temperature;        /* <= 0: greedy (argmax, lowest id on ties) */
+    int32_t top_k;            /* keep the k most likely; <= 0: off */
+    float top_p;              /* keep the smallest set with probability >= top_p; >= 1: off */
+    float min_p;              /* keep tokens with p >= min_p * p_max; <= 0: off */
+    float repeat_penalty;     /* > 1 discourages recent tokens (logit / pen if > 0, * pen if < 0); 1: off */
+    float frequency_penalty;  /* logit -= count * frequency_penalty; 0: off */
+    float presence_penalty;   /* logit -= presence_penalty if the token occurred; 0: off */
+    int32_t penalty_last_n;   /* history window (most recent tokens) for the penalties; 0: none */
+    uint64_t seed;            /* RNG seed, or MLXN_SAMPLER_SEED_RANDOM */
+} mlxn_sampler_params;
+
+/* temperature 0.8, top_k 40, top_p 0.95, min_p 0.05, penalties off (repeat 1.0, last_n 64),
+ * seed MLXN_SAMPLER_SEED_RANDOM. */
+mlxn_sampler_params mlxn_sampler_default_params(void);
+
+typedef struct mlxn_sampler mlxn_sampler_t;
+/* Checks the parameters (no NaN; top_p and min_p in [0, 1]; repeat_penalty > 0;
+ * penalty_last_n >= 0) and allocates everything the hot path needs for n_vocab logits. */
+mlxn_status mlxn_sampler_new(const mlxn_sampler_params *p, int32_t n_vocab, mlxn_sampler_t **out);
+void mlxn_sampler_free(mlxn_sampler_t *s);
+/* Picks a token from logits[0..n_vocab) (not modified) and records it in the history.
+ * Fails with INVALID_ARG if a logit is NaN or every logit is -inf. Allocates nothing. */
+mlxn_status mlxn_sampler_sample(mlxn_sampler_t *s, const float *logits, int32_t *token);
+/* Records a token that was not sampled (prompt tokens) in the penalty history. */
+void mlxn_sampler_accept(mlxn_sampler_t *s, int32_t token);
+/* Clears the history and restarts the RNG from the seed. */
+void mlxn_sampler_reset(mlxn_sampler_t *s);
+/* The seed in use (the clock's when MLXN_SAMPLER_SEED_RANDOM was asked). */
+uint64_t mlxn_sampler_seed(const mlxn_sampler_t *s);
+
 #ifdef __cplusplus
 }
 #endif
