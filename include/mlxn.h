@@ -409,6 +409,47 @@ void mlxn_sampler_reset(mlxn_sampler_t *s);
 /* The seed in use (the clock's when MLXN_SAMPLER_SEED_RANDOM was asked). */
 uint64_t mlxn_sampler_seed(const mlxn_sampler_t *s);
 
+/* ---- Chat templates -----------------------------------------------------------
+ * Built-in renderings of the chat formats of the families mlxn runs, chosen by recognising
+ * the Jinja text in tokenizer.chat_template (no Jinja interpreter). The rendered text holds
+ * the control tokens as text: tokenize it with parse_special = true and add_special = true
+ * (BOS comes from the tokenizer, never from the rendering).
+ *  - chatml (SmolLM2, Qwen2/2.5/3): "<|im_start|>ROLE\nCONTENT<|im_end|>\n" per message,
+ *    "<|im_start|>assistant\n" to prompt; a default system message written literally in
+ *    the template (SmolLM2's, Qwen2.5's) is used when the first message is not a system one.
+ *  - llama3: "<|start_header_id|>ROLE<|end_header_id|>\n\nCONTENT<|eot_id|>" (content
+ *    trimmed), "<|start_header_id|>assistant<|end_header_id|>\n\n" to prompt.
+ *  - gemma: "<start_of_turn>ROLE\nCONTENT<end_of_turn>\n" with assistant -> model, a system
+ *    message folded into the first user turn ("SYSTEM\n\nUSER"), "<start_of_turn>model\n". */
+
+typedef enum mlxn_chat_format {
+    MLXN_CHAT_CHATML = 1, MLXN_CHAT_LLAMA3 = 2, MLXN_CHAT_GEMMA = 3
+} mlxn_chat_format;
+
+typedef struct mlxn_chat_message {
+    const char *role;      /* "system", "user", "assistant" */
+    const char *content;   /* NUL-terminated */
+} mlxn_chat_message;
+
+typedef struct mlxn_chat_template mlxn_chat_template_t;
+/* Recognises template text; UNSUPPORTED (naming what was looked for) if it fits no format. */
+mlxn_status mlxn_chat_template_from_text(const char *jinja, mlxn_chat_template_t **out);
+/* "chatml", "llama3", "gemma"; NOT_FOUND otherwise. */
+mlxn_status mlxn_chat_template_from_name(const char *name, mlxn_chat_template_t **out);
+/* The tokenizer's chat_template if it has one, else the format whose markers are tokens of
+ * the vocabulary; UNSUPPORTED if neither tells. */
+mlxn_status mlxn_chat_template_for_tokenizer(const mlxn_tokenizer_t *tok, mlxn_chat_template_t **out);
+void mlxn_chat_template_free(mlxn_chat_template_t *t);
+mlxn_chat_format mlxn_chat_template_format(const mlxn_chat_template_t *t);
+const char *mlxn_chat_template_name(const mlxn_chat_template_t *t);   /* "chatml", ... */
+/* The default system message (borrowed, "" if none). */
+const char *mlxn_chat_template_default_system(const mlxn_chat_template_t *t);
+/* Renders msgs[0..n) into buf (NUL added when it fits); *len is the full length. Fails with
+ * INVALID_ARG for a NULL/empty role or NULL content, or if cap is too small (buf may be
+ * NULL then, to size it). */
+mlxn_status mlxn_chat_render(const mlxn_chat_template_t *t, const mlxn_chat_message *msgs, size_t n,
+                             bool add_generation_prompt, char *buf, size_t cap, size_t *len);
+
 #ifdef __cplusplus
 }
 #endif
