@@ -258,11 +258,270 @@ mlxn_status mlxn_gguf_get_tensor(const mlxn_gguf_t *g, int64_t i, mlxn_gguf_tens
 
 /* MLXN-SECTION: gguf-writer (declarations added by the GGUF writer) */
 
+/* Reader additions: unsigned getters (any integer width or bool; negative values are TYPE),
+ * for u64 values above INT64_MAX that get_int refuses. */
+mlxn_status mlxn_gguf_get_uint(const mlxn_gguf_t *g, const char *key, uint64_t *out);
+mlxn_status mlxn_gguf_arr_uint(const mlxn_gguf_t *g, const char *key, uint64_t i, uint64_t *out);
+
+/* Builds a GGUF v3 file in memory order: metadata in the order first set, tensors in the
+ * order added. Metadata values are copied when set; tensor data is borrowed until the
+ * write call returns. Setting a key that exists replaces its value (keeping its place).
+ * `general.alignment` (u32, power of two, default 32) sets the data alignment; each tensor
+ * starts at a multiple of it and is zero-padded to the next one. */
+typedef struct mlxn_gguf_writer mlxn_gguf_writer_t;
+
+mlxn_status mlxn_gguf_writer_new(mlxn_gguf_writer_t **out);
+void mlxn_gguf_writer_free(mlxn_gguf_writer_t *w);
+const char *mlxn_gguf_writer_last_error(const mlxn_gguf_writer_t *w);
+
+mlxn_status mlxn_gguf_writer_set_u8(mlxn_gguf_writer_t *w, const char *key, uint8_t v);
+mlxn_status mlxn_gguf_writer_set_i8(mlxn_gguf_writer_t *w, const char *key, int8_t v);
+mlxn_status mlxn_gguf_writer_set_u16(mlxn_gguf_writer_t *w, const char *key, uint16_t v);
+mlxn_status mlxn_gguf_writer_set_i16(mlxn_gguf_writer_t *w, const char *key, int16_t v);
+mlxn_status mlxn_gguf_writer_set_u32(mlxn_gguf_writer_t *w, const char *key, uint32_t v);
+mlxn_status mlxn_gguf_writer_set_i32(mlxn_gguf_writer_t *w, const char *key, int32_t v);
+mlxn_status mlxn_gguf_writer_set_u64(mlxn_gguf_writer_t *w, const char *key, uint64_t v);
+mlxn_status mlxn_gguf_writer_set_i64(mlxn_gguf_writer_t *w, const char *key, int64_t v);
+mlxn_status mlxn_gguf_writer_set_f32(mlxn_gguf_writer_t *w, const char *key, float v);
+mlxn_status mlxn_gguf_writer_set_f64(mlxn_gguf_writer_t *w, const char *key, double v);
+mlxn_status mlxn_gguf_writer_set_bool(mlxn_gguf_writer_t *w, const char *key, bool v);
+/* s is NUL-terminated; set_strn takes any bytes. */
+mlxn_status mlxn_gguf_writer_set_str(mlxn_gguf_writer_t *w, const char *key, const char *s);
+mlxn_status mlxn_gguf_writer_set_strn(mlxn_gguf_writer_t *w, const char *key, const char *s, uint64_t len);
+/* An array of count elements of elem_type (not ARRAY). Numeric and bool: data holds the
+ * packed little-endian elements (bool: one byte, 0 or 1). STRING: data is a
+ * `const char *const[count]` of NUL-terminated strings; set_arr_strn takes mlxn_str items. */
+mlxn_status mlxn_gguf_writer_set_arr(mlxn_gguf_writer_t *w, const char *key, mlxn_gguf_vtype elem_type,
+                                     const void *data, uint64_t count);
+mlxn_status mlxn_gguf_writer_set_arr_strn(mlxn_gguf_writer_t *w, const char *key, const mlxn_str *items, uint64_t count);
+
+/* Adds a tensor of n_dims (1..4) extents ne (ne[0] innermost, a block multiple) whose
+ * contiguous bytes (mlxn_row_size(type, ne[0]) * ne[1] * ...) are at data. data is borrowed
+ * until mlxn_gguf_writer_write*() returns. Duplicate names are INVALID_ARG. */
+mlxn_status mlxn_gguf_writer_add_tensor(mlxn_gguf_writer_t *w, const char *name, mlxn_type type, int n_dims,
+                                        const int64_t *ne, const void *data);
+
+/* Writes the file to path (replacing it), or into a malloc'd buffer the caller frees with free(). */
+mlxn_status mlxn_gguf_writer_write(mlxn_gguf_writer_t *w, const char *path);
+mlxn_status mlxn_gguf_writer_write_memory(mlxn_gguf_writer_t *w, void **out, size_t *size);
+
 /* ==========================================================================
  * safetensors and model folders (section owned by src/formats/safetensors.c)
  * ========================================================================== */
 
 /* MLXN-SECTION: safetensors */
+
+/* --- safetensors files ------------------------------------------------------
+ * Layout: u64 LE header length N (at most 100 MB), N bytes of UTF-8 JSON, then the data
+ * buffer. The JSON maps each tensor name to {"dtype", "shape", "data_offsets": [b, e)}
+ * (relative to the buffer) plus an optional "__metadata__" string->string map.
+ *
+ * mlxn_st_open() mmaps the file and validates all of it before returning: every entry
+ * well-formed, dtype known, shape entries non-negative integers whose product does not
+ * overflow, e - b = numel * bits / 8 exactly, ranges sorted by offset and contiguous from 0
+ * (no gap, no overlap), the last range ending at EOF, no duplicate names. A violation is
+ * MLXN_ERR_FORMAT with a message naming the file, the tensor and the rule.
+ *
+ * Tensors are listed in file (offset) order. Names, metadata strings and data pointers are
+ * borrowed from the handle and live until mlxn_st_free(). Data pointers point into the map
+ * (zero copy); they are only as aligned as the file makes them (writers pad N to 8 bytes).
+ *
+ * Dtypes: BOOL U8 I8 U16 I16 F16 BF16 U32 I32 F32 U64 I64 F64 F8_E4M3 F8_E5M2 F8_E8M0 map to
+ * the mlxn_type of the same name. F4 (4-bit E2M1), F6_E2M3, F6_E3M2 (6-bit), C64
+ * (complex64), F8_E4M3FNUZ and F8_E5M2FNUZ are accepted and validated with their real bit
+ * widths, but have no mlxn_type:
+ * their entries report type = MLXN_ST_TYPE_NONE (bytes still readable through data/nbytes)
+ * and mlxn_st_tensor_desc() refuses them with MLXN_ERR_UNSUPPORTED. */
+
+typedef struct mlxn_st mlxn_st_t;
+
+#define MLXN_ST_MAX_HEADER (100u * 1000u * 1000u) /* largest header length accepted */
+#define MLXN_ST_MAX_DIMS 8                        /* more dims: MLXN_ERR_UNSUPPORTED */
+#define MLXN_ST_TYPE_NONE MLXN_TYPE_COUNT         /* dtype with no mlxn_type (F4, F6_*, C64, *FNUZ) */
+
+typedef struct mlxn_st_tensor {
+    const char *name;                  /* NUL-terminated, borrowed */
+    const char *dtype;                 /* the file's dtype string ("BF16"), borrowed */
+    mlxn_type type;                    /* matching mlxn_type, or MLXN_ST_TYPE_NONE */
+    int32_t bits;                      /* bits per element (1 byte = 8; F4 = 4; BOOL = 8) */
+    int32_t n_dims;                    /* 0 (scalar) .. MLXN_ST_MAX_DIMS */
+    int64_t shape[MLXN_ST_MAX_DIMS];   /* as in the file: shape[0] outermost (PyTorch order) */
+    int64_t numel;                     /* product of shape (1 for a scalar; may be 0) */
+    uint64_t offset;                   /* begin, relative to the data buffer */
+    uint64_t nbytes;                   /* end - begin */
+    const void *data;                  /* borrowed from the map; NULL only when nbytes = 0 */
+} mlxn_st_tensor;
+
+/* Opens, maps and validates path. On failure *out is NULL and mlxn_last_error() says why. */
+mlxn_status mlxn_st_open(const char *path, mlxn_st_t **out);
+/* Same over a caller-owned buffer that must outlive the handle (name used in messages). */
+mlxn_status mlxn_st_open_memory(const void *data, size_t size, const char *name, mlxn_st_t **out);
+void mlxn_st_free(mlxn_st_t *st);
+const char *mlxn_st_last_error(const mlxn_st_t *st);
+const char *mlxn_st_path(const mlxn_st_t *st);          /* path or name given at open */
+
+uint64_t mlxn_st_header_size(const mlxn_st_t *st);      /* N */
+uint64_t mlxn_st_data_offset(const mlxn_st_t *st);      /* 8 + N: file offset of the buffer */
+uint64_t mlxn_st_file_size(const mlxn_st_t *st);
+
+int64_t mlxn_st_tensor_count(const mlxn_st_t *st);
+int64_t mlxn_st_find_tensor(const mlxn_st_t *st, const char *name);   /* -1 if absent */
+/* Fills out for tensor i (0 .. count-1, file order). INVALID_ARG if i is out of range. */
+mlxn_status mlxn_st_get_tensor(const mlxn_st_t *st, int64_t i, mlxn_st_tensor *out);
+
+/* "__metadata__": string pairs in file order; mlxn_st_meta_get returns NULL if absent. */
+int64_t mlxn_st_meta_count(const mlxn_st_t *st);
+const char *mlxn_st_meta_key(const mlxn_st_t *st, int64_t i);
+const char *mlxn_st_meta_value(const mlxn_st_t *st, int64_t i);
+const char *mlxn_st_meta_get(const mlxn_st_t *st, const char *key);
+
+/* A GGUF-order descriptor of t (ne[0] = shape[n_dims-1], innermost). UNSUPPORTED for
+ * MLXN_ST_TYPE_NONE or more than 4 dims, SHAPE for a zero extent. A scalar is {1}. */
+mlxn_status mlxn_st_tensor_desc(const mlxn_st_tensor *t, mlxn_tensor_desc *out);
+
+/* Maps a safetensors dtype string to its mlxn_type and bit width. NOT_FOUND if the
+ * string is no safetensors dtype; *type = MLXN_ST_TYPE_NONE for F4, F6_*, C64, F8_*FNUZ. */
+mlxn_status mlxn_st_dtype_parse(const char *dtype, mlxn_type *type, int *bits);
+
+/* --- config.json (Hugging Face / mlx-lm) -------------------------------------
+ * mlxn_hf_config_parse() reads the keys below into mlxn_hf_config. Multimodal configs
+ * (Gemma 3/4, ...) nest the language model in "text_config": every LM field is looked up
+ * there first, then at the top level (model_type always comes from the top level;
+ * text_model_type from text_config). Absent integers are 0, absent floats 0.0, with
+ * two derived defaults: num_key_value_heads = num_attention_heads and head_dim =
+ * hidden_size / num_attention_heads when the file has none. */
+
+typedef struct mlxn_hfc mlxn_hf_config_t;   /* opaque: the parsed file */
+
+/* rope_scaling ({"rope_type" or "type", "factor", llama3: "low_freq_factor",
+ * "high_freq_factor", "original_max_position_embeddings"; yarn: beta_fast/beta_slow}). */
+typedef struct mlxn_hf_rope_scaling {
+    bool present;
+    char type[32];                     /* "llama3", "linear", "yarn", "dynamic", ... */
+    double factor;
+    double low_freq_factor;            /* llama3 */
+    double high_freq_factor;           /* llama3 */
+    int64_t original_max_position_embeddings;
+    double beta_fast, beta_slow;       /* yarn */
+} mlxn_hf_rope_scaling;
+
+/* The "quantization" block (or "quantization_config" when the first is absent). */
+typedef struct mlxn_hf_quant {
+    bool present;                      /* a block exists */
+    bool mlx;                          /* it has mlx-lm's group_size/bits */
+    char mode[32];                     /* "affine" (default), "mxfp4", ...; else quant_method */
+    int group_size;
+    int bits;
+    int64_t n_overrides;               /* per-module entries (dicts or false) */
+} mlxn_hf_quant;
+
+typedef enum mlxn_hf_layer_type {
+    MLXN_HF_LAYER_FULL = 0,            /* "full_attention" */
+    MLXN_HF_LAYER_SLIDING = 1,         /* "sliding_attention" */
+    MLXN_HF_LAYER_OTHER = 2            /* anything else (see mlxn_hf_config_arr_str) */
+} mlxn_hf_layer_type;
+
+typedef struct mlxn_hf_config {
+    char model_type[64];               /* top-level "model_type" */
+    char text_model_type[64];          /* text_config.model_type, "" if none */
+    char architecture[128];            /* architectures[0], "" if none */
+    int32_t n_architectures;
+    bool has_text_config;
+    int64_t hidden_size;
+    int64_t intermediate_size;
+    int64_t num_hidden_layers;
+    int64_t num_attention_heads;
+    int64_t num_key_value_heads;       /* default: num_attention_heads */
+    int64_t head_dim;                  /* default: hidden_size / num_attention_heads */
+    int64_t vocab_size;
+    int64_t max_position_embeddings;
+    double rms_norm_eps;               /* also read from "layer_norm_eps" / "norm_eps" */
+    double rope_theta;
+    mlxn_hf_rope_scaling rope_scaling;
+    int32_t tie_word_embeddings;       /* -1 absent, 0 false, 1 true */
+    int64_t num_experts;               /* "num_experts", else "num_local_experts", else "n_routed_experts" */
+    int64_t num_experts_per_tok;
+    int64_t moe_intermediate_size;
+    int32_t norm_topk_prob;            /* -1 absent, 0 false, 1 true */
+    int64_t sliding_window;            /* 0 if absent or null */
+    int64_t n_layer_types;             /* length of "layer_types", 0 if absent */
+    const uint8_t *layer_types;        /* [n_layer_types] mlxn_hf_layer_type, borrowed */
+    char torch_dtype[16];              /* "bfloat16", ... ("dtype" as fallback), "" if none */
+    mlxn_hf_quant quant;
+} mlxn_hf_config;
+
+/* Parses JSON text (len bytes; name used in messages). FORMAT on bad JSON, a non-object
+ * root, or a known key with the wrong JSON type (naming the key). */
+mlxn_status mlxn_hf_config_parse(const char *json, size_t len, const char *name, mlxn_hf_config_t **out);
+/* Reads and parses a config.json file. */
+mlxn_status mlxn_hf_config_load(const char *path, mlxn_hf_config_t **out);
+void mlxn_hf_config_free(mlxn_hf_config_t *c);
+const char *mlxn_hf_config_last_error(const mlxn_hf_config_t *c);
+/* The parsed fields. Borrowed; lives as long as c. */
+const mlxn_hf_config *mlxn_hf_config_get(const mlxn_hf_config_t *c);
+
+/* Raw access to any key, for architecture code. key is a dotted path into the JSON
+ * ("rope_scaling.factor", "vision_config.hidden_size"); a path whose first component is
+ * absent at the top level is also tried under "text_config". NOT_FOUND if absent (or JSON
+ * null), TYPE if the value does not fit. Integers must be integral JSON numbers; bools
+ * are accepted as 0/1 by get_int. Strings are borrowed, NUL-terminated. */
+mlxn_status mlxn_hf_config_get_int(const mlxn_hf_config_t *c, const char *key, int64_t *out);
+mlxn_status mlxn_hf_config_get_float(const mlxn_hf_config_t *c, const char *key, double *out);
+mlxn_status mlxn_hf_config_get_bool(const mlxn_hf_config_t *c, const char *key, bool *out);
+mlxn_status mlxn_hf_config_get_str(const mlxn_hf_config_t *c, const char *key, const char **out);
+/* Arrays: count, then elements by index (same rules). TYPE if key is not an array. */
+mlxn_status mlxn_hf_config_arr_len(const mlxn_hf_config_t *c, const char *key, int64_t *count);
+mlxn_status mlxn_hf_config_arr_int(const mlxn_hf_config_t *c, const char *key, int64_t i, int64_t *out);
+mlxn_status mlxn_hf_config_arr_float(const mlxn_hf_config_t *c, const char *key, int64_t i, double *out);
+mlxn_status mlxn_hf_config_arr_str(const mlxn_hf_config_t *c, const char *key, int64_t i, const char **out);
+/* The value at key re-serialised as compact JSON, into a malloc'd string the caller
+ * frees (any type: object, array, scalar). */
+mlxn_status mlxn_hf_config_get_json(const mlxn_hf_config_t *c, const char *key, char **out);
+
+/* The MLX quantization of one module given the tensors that exist for it.
+ * has_scales: whether "<module>.scales" exists; scales_type: its dtype.
+ * Per-module override in the quantization block (exact module path): a dict with its own
+ * group_size/bits/mode (missing ones inherit the block's), or false = not quantized.
+ * *quantized = false (and OK) when has_scales is false. FORMAT when scales exist but the
+ * config says the module is not quantized (or has no MLX block); UNSUPPORTED for modes
+ * other than affine/mxfp4. scale_type is F16/BF16 (affine) or F8_E8M0 (mxfp4, u8 scales). */
+mlxn_status mlxn_hf_config_module_quant(const mlxn_hf_config_t *c, const char *module, bool has_scales,
+                                        mlxn_type scales_type, mlxn_mlx_quant *q, bool *quantized);
+
+/* --- model folders -----------------------------------------------------------
+ * A Hugging Face / mlx-lm folder: config.json plus either model.safetensors, or shards
+ * listed by model.safetensors.index.json ("weight_map": name -> shard file), or (no index)
+ * every *.safetensors file in the folder. Every shard is opened and validated; tensor
+ * names must be unique across shards and every weight_map entry must be in its shard.
+ * One lookup by name covers all shards. Tensors are numbered shard by shard (shards in
+ * name order), file order within a shard. Tensor pointers borrow from the handle. */
+
+typedef struct mlxn_folder mlxn_folder_t;
+
+mlxn_status mlxn_folder_open(const char *dir, mlxn_folder_t **out);
+void mlxn_folder_free(mlxn_folder_t *f);
+const char *mlxn_folder_last_error(const mlxn_folder_t *f);
+const char *mlxn_folder_path(const mlxn_folder_t *f);
+/* The parsed config.json (borrowed) and its raw-key handle (borrowed). */
+const mlxn_hf_config *mlxn_folder_config(const mlxn_folder_t *f);
+const mlxn_hf_config_t *mlxn_folder_config_handle(const mlxn_folder_t *f);
+
+int32_t mlxn_folder_shard_count(const mlxn_folder_t *f);
+const mlxn_st_t *mlxn_folder_shard(const mlxn_folder_t *f, int32_t i);     /* NULL if out of range */
+const char *mlxn_folder_shard_name(const mlxn_folder_t *f, int32_t i);     /* file name in the folder */
+
+int64_t mlxn_folder_tensor_count(const mlxn_folder_t *f);
+int64_t mlxn_folder_find_tensor(const mlxn_folder_t *f, const char *name); /* -1 if absent */
+/* shard (optional, may be NULL) receives the tensor's shard index. */
+mlxn_status mlxn_folder_get_tensor(const mlxn_folder_t *f, int64_t i, mlxn_st_tensor *out, int32_t *shard);
+/* Finds by name; NOT_FOUND (naming the tensor) if absent. */
+mlxn_status mlxn_folder_tensor(const mlxn_folder_t *f, const char *name, mlxn_st_tensor *out);
+
+/* mlxn_hf_config_module_quant() with has_scales/scales_type taken from the folder's
+ * tensors ("<module>.scales"), and the packed weight shape checked against the result:
+ * weight U32 [..., in*bits/32], scales [..., in/group_size], biases present for affine. */
+mlxn_status mlxn_folder_module_quant(const mlxn_folder_t *f, const char *module, mlxn_mlx_quant *q,
+                                     bool *quantized);
 
 /* ==========================================================================
  * Devices, buffers, streams, backends (section owned by src/backend)
@@ -270,11 +529,242 @@ mlxn_status mlxn_gguf_get_tensor(const mlxn_gguf_t *g, int64_t i, mlxn_gguf_tens
 
 /* MLXN-SECTION: backend */
 
+/* A device: the CPU (always present, listed first) and each CUDA GPU when the library was
+ * built with CUDA and a GPU is visible. */
+typedef enum mlxn_device_kind { MLXN_DEVICE_CPU = 0, MLXN_DEVICE_CUDA = 1 } mlxn_device_kind;
+typedef struct mlxn_device_info {
+    mlxn_device_kind kind;
+    int index;                   /* CUDA ordinal; 0 for the CPU */
+    char name[128];
+    size_t total_memory;         /* bytes */
+    size_t free_memory;          /* bytes, at the time of the call */
+    int sm_count;                /* CUDA: multiprocessors; CPU: logical cores */
+    int cc_major, cc_minor;      /* CUDA compute capability; 0 for the CPU */
+    size_t l2_bytes;             /* CUDA L2 size; 0 if unknown */
+    size_t smem_per_block;       /* CUDA opt-in shared memory per block; 0 for the CPU */
+} mlxn_device_info;
+
+/* Number of devices (>= 1). Never fails: a CUDA runtime error counts as no GPU. */
+int mlxn_device_count(void);
+mlxn_status mlxn_device_get_info(int i, mlxn_device_info *out);
+
+/* A backend executes ops on one device, in order, on its current stream.
+ * Names: "ref" (scalar CPU reference with double accumulation: the oracle), "cpu" (fast
+ * CPU: SIMD + threads), "cuda" / "cuda:N" (GPU N). */
+typedef struct mlxn_backend mlxn_backend_t;
+mlxn_status mlxn_backend_open(const char *name, mlxn_backend_t **out);
+void mlxn_backend_free(mlxn_backend_t *be);
+const char *mlxn_backend_name(const mlxn_backend_t *be);
+mlxn_device_kind mlxn_backend_device_kind(const mlxn_backend_t *be);
+/* The message of the last failing call on this backend. Borrowed, lives with be. */
+const char *mlxn_backend_last_error(const mlxn_backend_t *be);
+/* CPU backends: number of threads (0 = all cores). Others ignore it. */
+mlxn_status mlxn_backend_set_threads(mlxn_backend_t *be, int n_threads);
+/* Waits for all work queued on the backend; reports errors that kernels raised
+ * asynchronously (e.g. an expert id out of range on the GPU). */
+mlxn_status mlxn_backend_sync(mlxn_backend_t *be);
+
+/* Buffers: device memory owned by a backend (host memory for CPU backends). */
+typedef struct mlxn_buffer mlxn_buffer_t;
+mlxn_status mlxn_buffer_alloc(mlxn_backend_t *be, size_t size, mlxn_buffer_t **out);
+/* CPU backends only: wrap caller memory (e.g. an mmap'd file) without copying. The memory
+ * must outlive the buffer. */
+mlxn_status mlxn_buffer_wrap_host(mlxn_backend_t *be, void *ptr, size_t size, mlxn_buffer_t **out);
+/* A buffer aliasing [offset, offset+size) of parent; free it before the parent. */
+mlxn_status mlxn_buffer_view(mlxn_buffer_t *parent, size_t offset, size_t size, mlxn_buffer_t **out);
+void mlxn_buffer_free(mlxn_buffer_t *b);
+size_t mlxn_buffer_size(const mlxn_buffer_t *b);
+mlxn_backend_t *mlxn_buffer_backend(const mlxn_buffer_t *b);
+/* Host pointer of a CPU buffer; NULL for device buffers. */
+void *mlxn_buffer_host_ptr(const mlxn_buffer_t *b);
+/* Copies in order with the backend's queued work. upload returns once src may be reused;
+ * download returns once dst holds the data. */
+mlxn_status mlxn_buffer_upload(mlxn_buffer_t *b, size_t offset, const void *src, size_t n);
+mlxn_status mlxn_buffer_download(mlxn_buffer_t *b, size_t offset, void *dst, size_t n);
+mlxn_status mlxn_buffer_fill(mlxn_buffer_t *b, size_t offset, uint8_t byte, size_t n);
+
+/* Streams: independent queues on one backend. Ops go to the backend's current stream
+ * (a default one unless set). */
+typedef struct mlxn_stream mlxn_stream_t;
+mlxn_status mlxn_stream_create(mlxn_backend_t *be, mlxn_stream_t **out);
+void mlxn_stream_free(mlxn_stream_t *s);
+mlxn_status mlxn_stream_sync(mlxn_stream_t *s);
+/* NULL selects the default stream again. */
+mlxn_status mlxn_backend_set_stream(mlxn_backend_t *be, mlxn_stream_t *s);
+
+/* Events: timestamps on the current stream (for benchmarks). */
+typedef struct mlxn_event mlxn_event_t;
+mlxn_status mlxn_event_create(mlxn_backend_t *be, mlxn_event_t **out);
+void mlxn_event_free(mlxn_event_t *e);
+mlxn_status mlxn_event_record(mlxn_event_t *e);
+/* Milliseconds between two recorded events (waits for the later one). */
+mlxn_status mlxn_event_elapsed_ms(mlxn_event_t *start, mlxn_event_t *end, float *ms);
+
+/* Graphs: record a sequence of op calls on a backend and replay it. Parameters that change
+ * per replay (positions, token ids) must be read by the ops from device buffers, which is
+ * how every op here takes them. CUDA: stream capture + cudaGraphExec; CPU: the recorded
+ * call list. Between begin and end, ops are recorded, not run. */
+typedef struct mlxn_graph mlxn_graph_t;
+mlxn_status mlxn_graph_begin(mlxn_backend_t *be);
+mlxn_status mlxn_graph_end(mlxn_backend_t *be, mlxn_graph_t **out);
+mlxn_status mlxn_graph_replay(mlxn_graph_t *g);
+void mlxn_graph_free(mlxn_graph_t *g);
+
 /* ==========================================================================
  * Ops (section owned by src/ops)
  * ========================================================================== */
 
 /* MLXN-SECTION: ops */
+
+/* A tensor: a descriptor over bytes of a buffer. Every op validates that types, shapes and
+ * strides fit and that the bytes lie inside the buffer, and returns MLXN_ERR_SHAPE /
+ * MLXN_ERR_TYPE / MLXN_ERR_UNSUPPORTED with a message otherwise. Unless an op says so,
+ * f32 activations must be contiguous in ne[0] (nb[0] = 4); higher strides are free. */
+typedef struct mlxn_tensor {
+    mlxn_buffer_t *buf;
+    size_t offset;          /* bytes from the start of buf */
+    mlxn_tensor_desc d;
+} mlxn_tensor;
+/* Contiguous tensor at buf+offset; fails if it does not fit in buf. */
+mlxn_status mlxn_tensor_init(mlxn_tensor *t, mlxn_buffer_t *buf, size_t offset, mlxn_type type,
+                             int n_dims, const int64_t *ne);
+
+/* A weight matrix (or a stack of expert matrices) in any decodable type.
+ *   GGML types:  w {k, rows[, n_expert]} of the block type; scales/biases unused.
+ *   MLX:         w {k, rows[, n_expert]} of type MLXN_TYPE_MLX_Q{b} or MLX_MXFP4 (ne counts
+ *                elements, not words), scales/biases {k/group_size, rows[, n_expert]}
+ *                (F16/BF16; mxfp4: U8 E8M0 scales, no biases), quant.group_size set. */
+typedef struct mlxn_weight {
+    mlxn_tensor w;
+    mlxn_tensor scales;
+    mlxn_tensor biases;
+    mlxn_mlx_quant quant;    /* MLX only; zero for GGML types */
+} mlxn_weight;
+
+typedef enum mlxn_op {
+    MLXN_OP_MUL_MAT, MLXN_OP_MUL_MAT_ID, MLXN_OP_RMS_NORM, MLXN_OP_ADD_RMS_NORM,
+    MLXN_OP_ADD, MLXN_OP_MUL, MLXN_OP_SCALE, MLXN_OP_ROPE, MLXN_OP_KV_WRITE,
+    MLXN_OP_ATTENTION, MLXN_OP_SOFTMAX, MLXN_OP_UNARY, MLXN_OP_GLU, MLXN_OP_GET_ROWS,
+    MLXN_OP_MOE_ROUTE, MLXN_OP_MOE_COMBINE, MLXN_OP_ARGMAX, MLXN_OP_TOP_K, MLXN_OP_COPY,
+    MLXN_OP_COUNT
+} mlxn_op;
+const char *mlxn_op_name(mlxn_op op);
+/* Whether be runs op with the given main type (the weight type for mul_mat/mul_mat_id/
+ * get_rows, the cache type for attention/kv_write, else F32). */
+bool mlxn_backend_supports(const mlxn_backend_t *be, mlxn_op op, mlxn_type type);
+
+/* y {rows, n} = W {k, rows} · x {k, n}   (y[j][r] = sum_i W[r][i] x[j][i]); f32 x, y.
+ * Routes: mat-vec for n <= 8, tiled mat-mat above. */
+mlxn_status mlxn_op_mul_mat(mlxn_backend_t *be, const mlxn_weight *W, const mlxn_tensor *x,
+                            const mlxn_tensor *y);
+
+/* Mixture of experts. W {k, rows, n_expert}; ids i32 {top_k, n_tokens};
+ * x f32 {k, n_x, n_tokens} with n_x = 1 (one input broadcast to all chosen experts) or top_k;
+ * y f32 {rows, top_k, n_tokens}:  y[t][j] = W[ids[t][j]] · x[t][n_x == 1 ? 0 : j].
+ * An id outside [0, n_expert) is an error (reported at sync on asynchronous backends). */
+mlxn_status mlxn_op_mul_mat_id(mlxn_backend_t *be, const mlxn_weight *W, const mlxn_tensor *ids,
+                               const mlxn_tensor *x, const mlxn_tensor *y);
+
+/* y = x / sqrt(mean(x^2) + eps) * w, per row of ne[0]; w f32 {ne0} or NULL (no weight). */
+mlxn_status mlxn_op_rms_norm(mlxn_backend_t *be, const mlxn_tensor *x, const mlxn_tensor *w, float eps,
+                             const mlxn_tensor *y);
+/* sum = x + r (sum may alias x or r); y = rms_norm(sum) * w. */
+mlxn_status mlxn_op_add_rms_norm(mlxn_backend_t *be, const mlxn_tensor *x, const mlxn_tensor *r,
+                                 const mlxn_tensor *w, float eps, const mlxn_tensor *sum,
+                                 const mlxn_tensor *y);
+
+/* Elementwise y = a + b, y = a * b with b broadcast (b.ne[i] == a.ne[i] or 1; a {1}-shaped b
+ * is a scalar, e.g. a per-layer scale); y = x * s. y may alias a / x. All f32. */
+mlxn_status mlxn_op_add(mlxn_backend_t *be, const mlxn_tensor *a, const mlxn_tensor *b, const mlxn_tensor *y);
+mlxn_status mlxn_op_mul(mlxn_backend_t *be, const mlxn_tensor *a, const mlxn_tensor *b, const mlxn_tensor *y);
+mlxn_status mlxn_op_scale(mlxn_backend_t *be, const mlxn_tensor *x, float s, const mlxn_tensor *y);
+
+/* Rotary embedding. x, y f32 {head_dim, n_heads, n_tokens} (y may alias x); pos i32 {n_tokens}.
+ * Pair i (0 <= i < n_rot/2) turns by theta = pos * freq_scale * base^(-2i/n_rot) / ff[i]
+ * (ff = freq_factors f32 {n_rot/2}, or 1 when NULL). NORM pairs (x[2i], x[2i+1]); NEOX pairs
+ * (x[i], x[i + n_rot/2]). Dimensions n_rot..head_dim-1 pass through unchanged. */
+typedef enum mlxn_rope_mode { MLXN_ROPE_NORM = 0, MLXN_ROPE_NEOX = 1 } mlxn_rope_mode;
+typedef struct mlxn_rope_params {
+    mlxn_rope_mode mode;
+    int n_rot;              /* even, <= head_dim */
+    float freq_base;        /* e.g. 10000, 1e6 */
+    float freq_scale;       /* 1 / linear scaling factor; 1 = none */
+} mlxn_rope_params;
+mlxn_status mlxn_op_rope(mlxn_backend_t *be, const mlxn_tensor *x, const mlxn_tensor *pos,
+                         const mlxn_tensor *freq_factors, const mlxn_rope_params *p, const mlxn_tensor *y);
+/* Llama 3.1 "llama3" rope scaling as freq factors (out has n_rot/2 entries). */
+void mlxn_rope_llama3_factors(int n_rot, float freq_base, float factor, float low_freq_factor,
+                              float high_freq_factor, int original_ctx, float *out);
+
+/* KV cache write: cache[h][pos[t]][:] = src[t][h][:], converting f32 to the cache type.
+ * src f32 {head_dim, n_kv_heads, n_tokens}; pos i32 {n_tokens};
+ * cache {head_dim, n_ctx, n_kv_heads} of F32, F16 or BF16. pos >= n_ctx is an error. */
+mlxn_status mlxn_op_kv_write(mlxn_backend_t *be, const mlxn_tensor *src, const mlxn_tensor *pos,
+                             const mlxn_tensor *cache);
+
+/* Causal attention over a KV cache, one sequence.
+ * q f32 {head_dim, n_heads, n_q}; k_cache {head_dim, n_ctx, n_kv_heads}; v_cache
+ * {head_dim_v, n_ctx, n_kv_heads} (F32/F16/BF16, same type); q_pos i32 {n_q};
+ * out f32 {head_dim_v, n_heads, n_q}. Query i of head h uses kv head h / (n_heads/n_kv_heads)
+ * and sees key j iff j <= q_pos[i] and (window == 0 || q_pos[i] - j < window).
+ * s = scale * q·k; if softcap > 0, s = softcap * tanh(s / softcap); softmax over visible j;
+ * out = sum p_j v_j. Cache rows after max(q_pos) are never read. head_dim in {64,128,256,512}. */
+typedef struct mlxn_attn_params {
+    float scale;       /* e.g. 1/sqrt(head_dim) */
+    float softcap;     /* 0 = off */
+    int32_t window;    /* sliding window in positions; 0 = off */
+} mlxn_attn_params;
+mlxn_status mlxn_op_attention(mlxn_backend_t *be, const mlxn_tensor *q, const mlxn_tensor *k_cache,
+                              const mlxn_tensor *v_cache, const mlxn_tensor *q_pos,
+                              const mlxn_attn_params *p, const mlxn_tensor *out);
+
+/* Row softmax: s = x * scale; if softcap > 0, s = softcap * tanh(s / softcap); s += mask;
+ * y = softmax(s) along ne[0]. x, y f32 {n, rows}; mask f32 {n, rows} or {n, 1} or NULL. */
+mlxn_status mlxn_op_softmax(mlxn_backend_t *be, const mlxn_tensor *x, const mlxn_tensor *mask, float scale,
+                            float softcap, const mlxn_tensor *y);
+
+/* Activations. silu(x) = x / (1 + e^-x); gelu_tanh(x) = 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))).
+ * GLU: y = act(gate) * up (swiglu: act = silu; geglu: act = gelu_tanh). f32, same shapes. */
+typedef enum mlxn_unary { MLXN_UNARY_SILU = 0, MLXN_UNARY_GELU_TANH = 1 } mlxn_unary;
+typedef enum mlxn_glu { MLXN_GLU_SWIGLU = 0, MLXN_GLU_GEGLU = 1 } mlxn_glu;
+mlxn_status mlxn_op_unary(mlxn_backend_t *be, mlxn_unary fn, const mlxn_tensor *x, const mlxn_tensor *y);
+mlxn_status mlxn_op_glu(mlxn_backend_t *be, mlxn_glu fn, const mlxn_tensor *gate, const mlxn_tensor *up,
+                        const mlxn_tensor *y);
+
+/* Embedding lookup: y[t] = dequantize(W[ids[t]]). W {k, n_rows} any decodable type;
+ * ids i32 {n}; y f32 {k, n}. An id outside [0, n_rows) is an error. */
+mlxn_status mlxn_op_get_rows(mlxn_backend_t *be, const mlxn_weight *W, const mlxn_tensor *ids,
+                             const mlxn_tensor *y);
+
+/* MoE routing. logits f32 {n_expert, n_tokens} -> ids i32 {k, n_tokens}, weights f32 {k, n_tokens},
+ * experts ordered by decreasing weight (ties: lower id first).
+ *   SOFTMAX:      p = softmax(all logits); take the top k of p.
+ *   SIGMOID:      p = sigmoid(logits); take the top k.
+ *   SOFTMAX_TOPK: take the top k logits; p = softmax over those k.
+ * Then if renorm, divide the k weights by their sum; then multiply by scale and, if
+ * expert_scale (f32 {n_expert}) is given, by expert_scale[id]. */
+typedef enum mlxn_moe_gating { MLXN_MOE_SOFTMAX = 0, MLXN_MOE_SIGMOID = 1, MLXN_MOE_SOFTMAX_TOPK = 2 } mlxn_moe_gating;
+typedef struct mlxn_moe_route_params {
+    mlxn_moe_gating gating;
+    int k;
+    bool renorm;
+    float scale;       /* 1 = none */
+} mlxn_moe_route_params;
+mlxn_status mlxn_op_moe_route(mlxn_backend_t *be, const mlxn_tensor *logits, const mlxn_moe_route_params *p,
+                              const mlxn_tensor *expert_scale, const mlxn_tensor *ids, const mlxn_tensor *weights);
+/* y[t] = sum_j weights[t][j] * expert_out[t][j] (+ residual[t]). expert_out f32 {rows, k, n_tokens};
+ * weights f32 {k, n_tokens}; residual f32 {rows, n_tokens} or NULL; y f32 {rows, n_tokens}. */
+mlxn_status mlxn_op_moe_combine(mlxn_backend_t *be, const mlxn_tensor *expert_out, const mlxn_tensor *weights,
+                                const mlxn_tensor *residual, const mlxn_tensor *y);
+
+/* Per row of x f32 {n, rows}: argmax -> out i32 {rows} (ties: lowest index);
+ * top_k -> ids i32 {k, rows}, vals f32 {k, rows}, sorted by decreasing value (ties: lower index). */
+mlxn_status mlxn_op_argmax(mlxn_backend_t *be, const mlxn_tensor *x, const mlxn_tensor *out);
+mlxn_status mlxn_op_top_k(mlxn_backend_t *be, const mlxn_tensor *x, int k, const mlxn_tensor *ids,
+                          const mlxn_tensor *vals);
+
+/* Copy with conversion between F32, F16 and BF16 (same shape; strides free). */
+mlxn_status mlxn_op_copy(mlxn_backend_t *be, const mlxn_tensor *src, const mlxn_tensor *dst);
 
 /* ==========================================================================
  * Engine: tokenizer, model, generation (section owned by src/engine)
