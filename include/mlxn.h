@@ -775,7 +775,8 @@ mlxn_status mlxn_op_copy(mlxn_backend_t *be, const mlxn_tensor *src, const mlxn_
 /* ---- Tokenizer ------------------------------------------------------------
  * Built from a GGUF file's tokenizer.ggml.* metadata (see docs/ARCHITECTURE.md,
  * "Engine: tokenizer"): model "gpt2" (byte-level BPE; pre-tokenizers gpt-2/default,
- * llama-bpe/llama3, qwen2, smollm) and "llama" (SentencePiece BPE with byte fallback).
+ * llama-bpe/llama3, qwen2, smollm), "gemma4" (BPE over UTF-8 characters with byte
+ * fallback) and "llama" (SentencePiece BPE with byte fallback).
  * The tokenizer copies what it needs: the GGUF handle may be freed afterwards. A built
  * tokenizer is read-only, so one handle may be used from several threads at once. */
 

@@ -363,6 +363,57 @@ static void test_spm_small(void) {
 }
 
 /* ==========================================================================
+ * Character-level BPE ("gemma4")
+ * ========================================================================== */
+
+enum { G_BYTE0 = 4, G_H = 260, G_I, G_SP, G_HI, G_SPHI, G_NL, G_NLNL, G_EACUTE, G_N };
+
+static void test_gemma4_small(void) {
+    static const struct { int id; const char *text; int type; } toks[] = {
+        {0, "<pad>", 3}, {1, "<eos>", 3}, {2, "<bos>", 3}, {3, "<unk>", 2},
+        {G_H, "h", 1}, {G_I, "i", 1}, {G_SP, U, 1}, {G_HI, "hi", 1}, {G_SPHI, U "hi", 1},
+        {G_NL, "\n", 1}, {G_NLNL, "\n\n", 1}, {G_EACUTE, "\xc3\xa9", 1},
+    };
+    static const char *merges[] = {"h i", U " hi", "\n \n"};
+    mlxn_tokenizer_t *t = NULL;
+    if (!CHECK(tok_new("gemma4", NULL, G_N, &t) == MLXN_OK)) return;
+    for (size_t i = 0; i < N_OF(toks); i++)
+        tok_set_token(t, toks[i].id, toks[i].text, strlen(toks[i].text), 0, (mlxn_token_type)toks[i].type);
+    for (int b = 0; b < 256; b++) {
+        char buf[8];
+        snprintf(buf, sizeof buf, "<0x%02X>", b);
+        tok_set_token(t, G_BYTE0 + b, buf, 6, 0, MLXN_TOKEN_BYTE);
+    }
+    for (size_t i = 0; i < N_OF(merges); i++) tok_add_merge(t, merges[i], strlen(merges[i]));
+    t->bos = 2, t->eos = 1, t->unk = 3;
+    if (!CHECKF(tok_build(t) == MLXN_OK, "%s", mlxn_last_error())) { mlxn_tokenizer_free(t); return; }
+    CHECK(mlxn_tokenizer_add_bos(t) && !strcmp(mlxn_tokenizer_pre(t), "gemma4"));
+    static const struct { const char *text; int n; int32_t ids[8]; } cases[] = {
+        {"hi hi", 2, {G_HI, G_SPHI}},                         /* spaces are ▁, merged by rank */
+        {"hi\n\nhi", 3, {G_HI, G_NLNL, G_HI}},                /* newline runs are their own words */
+        {"h\xc3\xa9\xe2\x82\xac", 5, {G_H, G_EACUTE, G_BYTE0 + 0xE2, G_BYTE0 + 0x82, G_BYTE0 + 0xAC}},
+        {" ", 1, {G_SP}},                                     /* no space prefix */
+    };
+    for (size_t i = 0; i < N_OF(cases); i++) {
+        int32_t ids[16];
+        int n = enc(t, cases[i].text, false, false, ids, 16);
+        if (!CHECKF(ids_eq(ids, n, cases[i].ids, cases[i].n), "gemma4 '%s'", cases[i].text)) {
+            print_ids("got ", ids, n);
+            print_ids("want", cases[i].ids, cases[i].n);
+        }
+    }
+    int32_t ids[16];
+    int n = enc(t, "hi", true, false, ids, 16);
+    CHECK(n == 2 && ids[0] == 2 && ids[1] == G_HI);
+    static const int32_t dec[] = {2, G_HI, G_SPHI, G_NLNL, G_BYTE0 + 0xC3, G_BYTE0 + 0xA9};
+    char out[32];
+    size_t len = 0;
+    CHECK(mlxn_detokenize(t, dec, N_OF(dec), MLXN_DETOK_STRIP_PREFIX, out, sizeof out, &len) == MLXN_OK &&
+          len == 9 && !memcmp(out, "hi hi\n\n\xc3\xa9", 9));
+    mlxn_tokenizer_free(t);
+}
+
+/* ==========================================================================
  * Streaming detokenizer
  * ========================================================================== */
 
@@ -544,7 +595,8 @@ static char *slurp(const char *path, size_t *len) {
 }
 
 /* Splits an .inp file: texts are the lines between "__ggml_vocab_test__" lines, the newline
- * before each separator line not included. Returns the count; texts point into buf. */
+ * before each separator line not included (a last text may lack its separator). Returns the
+ * count; texts point into buf. */
 static int split_inp(char *buf, size_t len, const char **texts, size_t *lens, int cap) {
     static const char SEP[] = "__ggml_vocab_test__";
     size_t start = 0, pos = 0, sl = strlen(SEP);
@@ -563,12 +615,18 @@ static int split_inp(char *buf, size_t len, const char **texts, size_t *lens, in
         }
         pos = end + 1;
     }
+    if (has_lines && n < cap) {   /* a last text with no separator after it */
+        texts[n] = buf + start;
+        lens[n++] = len - start - (buf[len - 1] == '\n');
+    }
     return n;
 }
 
-static void test_vocab_file(const char *name, int32_t n_vocab, const char *model, int32_t bos, int32_t eos) {
+/* path: a vocabulary GGUF with .inp/.out beside it; n_vocab < 0 skips the metadata checks. */
+static void test_vocab_file(const char *path, int32_t n_vocab, const char *model, int32_t bos, int32_t eos) {
     char gguf_path[1024], inp_path[1100], out_path[1100];
-    snprintf(gguf_path, sizeof gguf_path, "%s", tu_path(MLXN_SHARED_DIR, name));
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    snprintf(gguf_path, sizeof gguf_path, "%s", path);
     snprintf(inp_path, sizeof inp_path, "%s.inp", gguf_path);
     snprintf(out_path, sizeof out_path, "%s.out", gguf_path);
     mlxn_gguf_t *g = NULL;
@@ -579,9 +637,11 @@ static void test_vocab_file(const char *name, int32_t n_vocab, const char *model
     double load_ms = 1e3 * (double)(clock() - c0) / CLOCKS_PER_SEC;
     mlxn_gguf_free(g);   /* the tokenizer must not borrow from the file */
     if (!CHECKF(st == MLXN_OK, "%s: %s", name, mlxn_last_error())) return;
-    CHECK(mlxn_tokenizer_n_vocab(t) == n_vocab);
-    CHECK(!strcmp(mlxn_tokenizer_model(t), model));
-    CHECK(mlxn_tokenizer_bos(t) == bos && mlxn_tokenizer_eos(t) == eos && mlxn_tokenizer_is_eog(t, eos));
+    if (n_vocab >= 0) {
+        CHECK(mlxn_tokenizer_n_vocab(t) == n_vocab);
+        CHECK(!strcmp(mlxn_tokenizer_model(t), model));
+        CHECK(mlxn_tokenizer_bos(t) == bos && mlxn_tokenizer_eos(t) == eos && mlxn_tokenizer_is_eog(t, eos));
+    }
 
     size_t inp_len = 0, out_len = 0;
     char *inp = slurp(inp_path, &inp_len), *out = slurp(out_path, &out_len);
@@ -590,8 +650,9 @@ static void test_vocab_file(const char *name, int32_t n_vocab, const char *model
     size_t lens[256];
     int n_texts = split_inp(inp, inp_len, texts, lens, 256);
     int n_pass = 0, n_lines = 0, n_roundtrip = 0, n_stream = 0;
+    for (size_t i = 0; i < out_len; i++) n_lines += out[i] == '\n';
     char *line = out;
-    for (int i = 0; i < n_texts && line && *line; i++, n_lines++) {
+    for (int i = 0; i < n_texts && line && *line; i++) {
         char *nl = strchr(line, '\n');
         if (nl) *nl = 0;
         int32_t want[1024];
@@ -670,9 +731,26 @@ int main(void) {
     test_bpe_small();
     test_pretokenizers();
     test_spm_small();
+    test_gemma4_small();
     test_stream();
     test_errors();
-    test_vocab_file("testdata/vocab/ggml-vocab-gpt-2.gguf", 50257, "gpt2", 50256, 50256);
-    test_vocab_file("testdata/vocab/ggml-vocab-llama-spm.gguf", 32000, "llama", 1, 2);
+    char path[1024];
+    snprintf(path, sizeof path, "%s", tu_path(MLXN_SHARED_DIR, "testdata/vocab/ggml-vocab-gpt-2.gguf"));
+    test_vocab_file(path, 50257, "gpt2", 50256, 50256);
+    snprintf(path, sizeof path, "%s", tu_path(MLXN_SHARED_DIR, "testdata/vocab/ggml-vocab-llama-spm.gguf"));
+    test_vocab_file(path, 32000, "llama", 1, 2);
+    /* More vectors of the same layout, when a folder of them is at hand (MLXN_EXTRA_VOCAB:
+     * a space-separated list of .gguf paths, each with .inp/.out beside it). */
+    const char *extra = getenv("MLXN_EXTRA_VOCAB");
+    while (extra && *extra) {
+        while (*extra == ' ') extra++;
+        size_t n = strcspn(extra, " ");
+        if (n && n < sizeof path) {
+            memcpy(path, extra, n);
+            path[n] = 0;
+            test_vocab_file(path, -1, NULL, -1, -1);
+        }
+        extra += n;
+    }
     return tu_finish();
 }

@@ -224,10 +224,11 @@ mlxn_status tok_new(const char *model, const char *pre, int32_t n_vocab, mlxn_to
     *out = NULL;
     if (!model) return mlxn_fail(MLXN_ERR_INVALID_ARG, "tokenizer: model is NULL");
     tok_kind kind;
-    if (!strcmp(model, "gpt2")) kind = TOK_BPE;
+    if (!strcmp(model, "gpt2") || !strcmp(model, "gemma4")) kind = TOK_BPE;
     else if (!strcmp(model, "llama")) kind = TOK_SPM;
     else
-        return mlxn_fail(MLXN_ERR_UNSUPPORTED, "tokenizer.ggml.model '%s' is not supported (gpt2, llama)", model);
+        return mlxn_fail(MLXN_ERR_UNSUPPORTED, "tokenizer.ggml.model '%s' is not supported (gpt2, gemma4, llama)",
+                         model);
     if (n_vocab <= 0) return mlxn_fail(MLXN_ERR_FORMAT, "tokenizer: vocabulary size %d", (int)n_vocab);
 
     mlxn_tokenizer_t *t = calloc(1, sizeof *t);
@@ -247,10 +248,16 @@ mlxn_status tok_new(const char *model, const char *pre, int32_t n_vocab, mlxn_to
     t->bos = t->eos = t->eot = t->unk = t->pad = -1;
     t->add_bos = kind == TOK_SPM;
     t->add_space_prefix = kind == TOK_SPM;
+    t->byte_level = kind == TOK_BPE;
 
     t->pre = TOK_PRE_GPT2;
     const char *pname = pre && *pre ? pre : "default";
-    if (kind == TOK_BPE) {
+    if (!strcmp(model, "gemma4")) {   /* its own pre-tokenizer whatever .pre says; BOS on */
+        t->byte_level = false;
+        t->pre = TOK_PRE_GEMMA4;
+        t->add_bos = true;
+        pname = "gemma4";
+    } else if (kind == TOK_BPE) {
         size_t i = 0;
         for (; i < sizeof pre_names / sizeof pre_names[0]; i++)
             if (!strcmp(pname, pre_names[i].name)) break;
@@ -421,18 +428,18 @@ static mlxn_status build_pieces(mlxn_tokenizer_t *t) {
         }
         char *dst = t->piece + used;
         if (type == MLXN_TOKEN_CONTROL || type == MLXN_TOKEN_USER_DEFINED ||
-            (type == MLXN_TOKEN_UNKNOWN && t->kind == TOK_BPE)) {
+            (type == MLXN_TOKEN_UNKNOWN && t->byte_level)) {
             memcpy(dst, s, len), k = len;
         } else if (type == MLXN_TOKEN_UNKNOWN) {
             memcpy(dst, " \xE2\x81\x87 ", 5), k = 5;   /* SentencePiece renders <unk> as " ⁇ " */
-        } else if (t->kind == TOK_SPM && type == MLXN_TOKEN_BYTE && len == 6 && !memcmp(s, "<0x", 3) && s[5] == '>') {
+        } else if (!t->byte_level && type == MLXN_TOKEN_BYTE && len == 6 && !memcmp(s, "<0x", 3) && s[5] == '>') {
             unsigned v;
             char hex[3] = {(char)s[3], (char)s[4], 0};
             char *end;
             v = (unsigned)strtoul(hex, &end, 16);
             if (*end) memcpy(dst, s, len), k = len;
             else dst[k++] = (char)v;
-        } else if (t->kind == TOK_SPM) {
+        } else if (!t->byte_level) {
             for (size_t i = 0; i < len;) {
                 if (i + 3 <= len && s[i] == 0xE2 && s[i + 1] == 0x96 && s[i + 2] == 0x81) dst[k++] = ' ', i += 3;
                 else dst[k++] = (char)s[i++];
@@ -492,6 +499,7 @@ static const char *const PAT_QWEN2 =
     "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}"
     "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 static const char *const PAT_DIGIT = "\\p{N}";
+static const char *const PAT_NEWLINES = "[^\\n]+|\\n+";
 
 static mlxn_status build_regex(mlxn_tokenizer_t *t) {
     const char *pats[TOK_MAX_REGEX] = {0};
@@ -501,6 +509,7 @@ static mlxn_status build_regex(mlxn_tokenizer_t *t) {
     case TOK_PRE_LLAMA3: pats[n++] = PAT_LLAMA3; break;
     case TOK_PRE_QWEN2: pats[n++] = PAT_QWEN2; break;
     case TOK_PRE_SMOLLM: pats[n++] = PAT_DIGIT; pats[n++] = PAT_GPT2; break;
+    case TOK_PRE_GEMMA4: pats[n++] = PAT_NEWLINES; break;
     }
     for (int i = 0; i < n; i++) {
         int err;
@@ -539,7 +548,7 @@ mlxn_status tok_build(mlxn_tokenizer_t *t) {
     MLXN_TRY(build_pieces(t));
 
     for (int b = 0; b < 256; b++) {
-        if (t->kind == TOK_BPE) {
+        if (t->byte_level) {
             char buf[4];
             size_t k = utf8_put(buf, tok_gpt2_byte_to_cp((uint8_t)b));
             t->byte_tok[b] = mlxn_tokenizer_find_token(t, buf, k);
@@ -674,24 +683,8 @@ static bool bpe_try_pair(const mlxn_tokenizer_t *t, scratch *s, int32_t l, int32
     return heap_push(&s->h, (cand){(double)rank, l, r, s->id[l], s->id[r]});
 }
 
-/* Byte-level BPE of one pre-tokenized word. */
-static mlxn_status bpe_word(const mlxn_tokenizer_t *t, scratch *s, const uint8_t *w, size_t n, ivec *out) {
-    if (t->ignore_merges) {   /* a word that is a token is emitted whole, merges or not */
-        s->word.n = 0;
-        for (size_t i = 0; i < n; i++) {
-            char buf[4];
-            if (!bbuf_add(&s->word, buf, utf8_put(buf, tok_gpt2_byte_to_cp(w[i])))) return OOM();
-        }
-        int32_t id = mlxn_tokenizer_find_token(t, s->word.p, s->word.n);
-        if (id >= 0) return ivec_push(out, id) ? MLXN_OK : OOM();
-    }
-    if (n == 0) return MLXN_OK;
-    if (n > INT32_MAX || !scratch_reserve(s, n)) return OOM();
-    for (size_t i = 0; i < n; i++) {
-        s->id[i] = t->byte_tok[w[i]];
-        s->prev[i] = (int32_t)i - 1;
-        s->next[i] = i + 1 < n ? (int32_t)i + 1 : -1;
-    }
+/* Merges the n symbols in s (ids, linked list) by rank until no ranked pair is left. */
+static mlxn_status bpe_merge(const mlxn_tokenizer_t *t, scratch *s, size_t n) {
     s->h.n = 0;
     for (size_t i = 0; i + 1 < n; i++)
         if (!bpe_try_pair(t, s, (int32_t)i, (int32_t)i + 1)) return OOM();
@@ -702,21 +695,61 @@ static mlxn_status bpe_word(const mlxn_tokenizer_t *t, scratch *s, const uint8_t
         int32_t res = -1;
         merge_find(t, c.a, c.b, &res);
         s->id[c.l] = res;
+        s->len[c.l] += s->len[c.r];
         s->id[c.r] = -2;   /* dead */
         s->next[c.l] = s->next[c.r];
         if (s->next[c.r] >= 0) s->prev[s->next[c.r]] = c.l;
         s->prev[c.r] = s->next[c.r] = -1;
         if (!bpe_try_pair(t, s, s->prev[c.l], c.l) || !bpe_try_pair(t, s, c.l, s->next[c.l])) return OOM();
     }
-    for (int32_t i = 0; i >= 0; i = s->next[i]) {
-        int32_t id = s->id[i];
-        if (id < 0) {
-            if (t->unk < 0)
-                return mlxn_fail(MLXN_ERR_UNSUPPORTED, "tokenize: byte 0x%02x has no token and the vocabulary has no "
-                                 "unknown token", w[i]);
-            id = t->unk;
+    return MLXN_OK;
+}
+
+/* Pushes the token of byte b: its byte token, else <unk>. */
+static mlxn_status push_byte(const mlxn_tokenizer_t *t, uint8_t b, ivec *out) {
+    int32_t id = t->byte_tok[b] >= 0 ? t->byte_tok[b] : t->unk;
+    if (id < 0)
+        return mlxn_fail(MLXN_ERR_UNSUPPORTED, "tokenize: byte 0x%02x has no token and the vocabulary has no unknown "
+                         "token", b);
+    return ivec_push(out, id) ? MLXN_OK : OOM();
+}
+
+/* BPE of one pre-tokenized word: byte-level (one GPT-2 character per byte) or over UTF-8
+ * characters with byte fallback for what stays outside the vocabulary. */
+static mlxn_status bpe_word(const mlxn_tokenizer_t *t, scratch *s, const uint8_t *w, size_t n, ivec *out) {
+    if (n == 0) return MLXN_OK;
+    if (t->ignore_merges) {   /* a word that is a token is emitted whole, merges or not */
+        s->word.n = 0;
+        for (size_t i = 0; i < n; i++) {
+            char buf[4];
+            if (!bbuf_add(&s->word, buf, utf8_put(buf, tok_gpt2_byte_to_cp(w[i])))) return OOM();
         }
-        if (!ivec_push(out, id)) return OOM();
+        int32_t id = mlxn_tokenizer_find_token(t, s->word.p, s->word.n);
+        if (id >= 0) return ivec_push(out, id) ? MLXN_OK : OOM();
+    }
+    if (n > INT32_MAX || !scratch_reserve(s, n)) return OOM();
+    size_t ns = 0;
+    for (size_t i = 0; i < n; ns++) {
+        size_t cl = 1;
+        if (t->byte_level) {
+            s->id[ns] = t->byte_tok[w[i]];
+        } else {
+            cl = (size_t)tok_utf8_len(w[i]);
+            if (cl > n - i) cl = n - i;
+            s->id[ns] = mlxn_tokenizer_find_token(t, (const char *)w + i, cl);
+        }
+        s->start[ns] = i, s->len[ns] = cl;
+        s->prev[ns] = (int32_t)ns - 1;
+        s->next[ns] = i + cl < n ? (int32_t)ns + 1 : -1;
+        i += cl;
+    }
+    MLXN_TRY(bpe_merge(t, s, ns));
+    for (int32_t i = 0; i >= 0; i = s->next[i]) {
+        if (s->id[i] >= 0) {
+            if (!ivec_push(out, s->id[i])) return OOM();
+            continue;
+        }
+        for (size_t k = 0; k < s->len[i]; k++) MLXN_TRY(push_byte(t, w[s->start[i] + k], out));
     }
     return MLXN_OK;
 }
@@ -786,10 +819,21 @@ mlxn_status tok_pretokenize(const mlxn_tokenizer_t *t, const char *text, size_t 
 static mlxn_status bpe_fragment(const mlxn_tokenizer_t *t, scratch *s, const char *text, size_t off, size_t len,
                                 ivec *out) {
     svec w = {0};
+    bbuf esc = {0};
+    if (!t->byte_level) {   /* spaces become "▁" before the split */
+        static const char SP[3] = {(char)0xE2, (char)0x96, (char)0x81};
+        for (size_t i = 0; i < len; i++)
+            if (!(text[off + i] == ' ' ? bbuf_add(&esc, SP, 3) : bbuf_add(&esc, &text[off + i], 1))) {
+                free(esc.p);
+                return OOM();
+            }
+        text = esc.p ? esc.p : "", off = 0, len = esc.n;
+    }
     mlxn_status st = pretokenize(t, text, off, len, &w);
     for (size_t k = 0; k < w.n && !st; k++)
         st = bpe_word(t, s, (const uint8_t *)text + w.v[k].off, w.v[k].len, out);
     free(w.v);
+    free(esc.p);
     return st;
 }
 

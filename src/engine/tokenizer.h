@@ -15,6 +15,7 @@ typedef enum tok_pre {
     TOK_PRE_LLAMA3,      /* Llama 3 regex (digits in runs of 1-3), whole-word vocab hits */
     TOK_PRE_QWEN2,       /* Llama 3 regex with single digits */
     TOK_PRE_SMOLLM,      /* every digit alone, then the GPT-2 regex */
+    TOK_PRE_GEMMA4,      /* runs of newlines apart from everything else; spaces are "▁" */
 } tok_pre;
 
 #define TOK_MAX_REGEX 2
@@ -24,6 +25,8 @@ struct mlxn_tokenizer {
     mlxn_errbuf err;
     tok_kind kind;
     tok_pre pre;
+    bool byte_level;           /* BPE over GPT-2 byte characters ("gpt2"); false: over UTF-8
+                                  characters with "▁" spaces and <0xXX> fallback ("gemma4") */
     char model_name[32];
     char pre_name[64];
     int32_t n;                 /* vocabulary size */
@@ -76,7 +79,7 @@ struct mlxn_tokenizer {
 
 /* Builder: tok_new, then tok_set_token for every id (unset ids are empty CONTROL entries),
  * tok_add_merge in rank order (BPE), tok_set_* for the special ids, then tok_build.
- * model: "gpt2" or "llama"; pre: a pre-tokenizer name or NULL for the default.
+ * model: "gpt2", "gemma4" or "llama"; pre: a pre-tokenizer name or NULL for the default.
  * Every function returns a status; on failure the message names the entry. */
 mlxn_status tok_new(const char *model, const char *pre, int32_t n_vocab, mlxn_tokenizer_t **out);
 mlxn_status tok_set_token(mlxn_tokenizer_t *t, int32_t id, const char *text, size_t len, float score,
