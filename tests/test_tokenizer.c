@@ -706,6 +706,35 @@ static void test_vocab_file(const char *path, int32_t n_vocab, const char *model
     printf("  %s: %d/%d tokenize, %d/%d detokenize, %d/%d stream (load %.1f ms)\n", name, n_pass, n_texts,
            n_roundtrip, n_texts, n_stream, n_texts, load_ms);
 
+    /* random bytes (invalid UTF-8 included) round-trip exactly, whole and streamed */
+    {
+        tu_rng rng;
+        tu_rng_seed(&rng, 99);
+        int bad = 0;
+        static const char alphabet[] = " \n\tab\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\x80\xff<|>sS'1";
+        for (int trial = 0; trial < 300; trial++) {
+            char text[96], dec[1024];
+            size_t tl = 1 + tu_rng_u64(&rng) % 64, ng = 0, dl = 0;
+            for (size_t i = 0; i < tl; i++) {
+                uint64_t r = tu_rng_u64(&rng);
+                text[i] = r % 3 ? alphabet[(r >> 8) % (sizeof alphabet - 1)] : (char)(r >> 16);
+            }
+            int32_t got[256];
+            if (mlxn_tokenize(t, text, tl, false, false, got, 256, &ng) ||
+                mlxn_detokenize(t, got, ng, MLXN_DETOK_STRIP_PREFIX, dec, sizeof dec, &dl) || dl != tl ||
+                memcmp(dec, text, tl)) {
+                if (bad++ < 3) {
+                    printf("  %s: random bytes case %d does not round-trip:", name, trial);
+                    for (size_t i = 0; i < tl; i++) printf(" %02x", (uint8_t)text[i]);
+                    printf("\n    decoded (%zu):", dl);
+                    for (size_t i = 0; i < dl && i < 96; i++) printf(" %02x", (uint8_t)dec[i]);
+                    printf("\n");
+                }
+            }
+        }
+        CHECKF(bad == 0, "%s: %d/300 random byte strings fail to round-trip", name, bad);
+    }
+
     /* speed: the whole .inp 200 times as one text */
     {
         size_t big_len = inp_len * 200, n = 0;

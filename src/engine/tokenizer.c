@@ -734,8 +734,7 @@ static mlxn_status bpe_word(const mlxn_tokenizer_t *t, scratch *s, const uint8_t
         if (t->byte_level) {
             s->id[ns] = t->byte_tok[w[i]];
         } else {
-            cl = (size_t)tok_utf8_len(w[i]);
-            if (cl > n - i) cl = n - i;
+            cl = tok_utf8_char(w + i, n - i);
             s->id[ns] = mlxn_tokenizer_find_token(t, (const char *)w + i, cl);
         }
         s->start[ns] = i, s->len[ns] = cl;
@@ -772,7 +771,8 @@ static mlxn_status regex_split(const char *text, const svec *in, pcre2_code *re,
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
             size_t s = ov[0], e = ov[1];
             if (e <= s) {   /* empty match: step over one character, it joins the next gap */
-                from = s + (size_t)tok_utf8_len(subj[s]);
+                if (s >= len) break;
+                from = s + tok_utf8_char(subj + s, len - s);
                 continue;
             }
             if (s > pos && !svec_push(out, in->v[k].off + pos, s - pos, -1)) return OOM();
@@ -865,8 +865,7 @@ static mlxn_status spm_fragment(const mlxn_tokenizer_t *t, scratch *s, const cha
     size_t n = s->word.n, ns = 0;
     if (n > INT32_MAX || !scratch_reserve(s, n)) return OOM();
     for (size_t i = 0; i < n; ns++) {
-        size_t cl = (size_t)tok_utf8_len(w[i]);
-        if (cl > n - i) cl = n - i;
+        size_t cl = tok_utf8_char(w + i, n - i);
         s->start[ns] = i, s->len[ns] = cl;
         s->prev[ns] = (int32_t)ns - 1;
         s->next[ns] = -1;

@@ -108,4 +108,14 @@ static inline int tok_utf8_len(uint8_t c) {
     if ((c & 0xF8) == 0xF0) return 4;
     return 1;
 }
+
+/* Length of the character at s (n >= 1 bytes left): the lead byte's length when the
+ * continuation bytes are there, else 1, so a malformed byte never swallows its neighbours. */
+static inline size_t tok_utf8_char(const uint8_t *s, size_t n) {
+    size_t len = (size_t)tok_utf8_len(s[0]);
+    if (len > n) return 1;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80) return 1;
+    return len;
+}
 #endif
