@@ -910,11 +910,15 @@ uint64_t mlxn_sampler_seed(const mlxn_sampler_t *s);
  *    the template (SmolLM2's, Qwen2.5's) is used when the first message is not a system one.
  *  - llama3: "<|start_header_id|>ROLE<|end_header_id|>\n\nCONTENT<|eot_id|>" (content
  *    trimmed), "<|start_header_id|>assistant<|end_header_id|>\n\n" to prompt.
- *  - gemma: "<start_of_turn>ROLE\nCONTENT<end_of_turn>\n" with assistant -> model, a system
- *    message folded into the first user turn ("SYSTEM\n\nUSER"), "<start_of_turn>model\n". */
+ *  - gemma (Gemma 2/3): "<start_of_turn>ROLE\nCONTENT<end_of_turn>\n" with assistant ->
+ *    model, a system message folded into the first user turn ("SYSTEM\n\nUSER"),
+ *    "<start_of_turn>model\n" to prompt.
+ *  - gemma4: "<|turn>ROLE\nCONTENT<turn|>\n" (content trimmed, assistant -> model), a first
+ *    system message as its own turn, "<|turn>model\n<|channel>thought\n<channel|>" to
+ *    prompt (thinking off). */
 
 typedef enum mlxn_chat_format {
-    MLXN_CHAT_CHATML = 1, MLXN_CHAT_LLAMA3 = 2, MLXN_CHAT_GEMMA = 3
+    MLXN_CHAT_CHATML = 1, MLXN_CHAT_LLAMA3 = 2, MLXN_CHAT_GEMMA = 3, MLXN_CHAT_GEMMA4 = 4
 } mlxn_chat_format;
 
 typedef struct mlxn_chat_message {
@@ -925,7 +929,7 @@ typedef struct mlxn_chat_message {
 typedef struct mlxn_chat_template mlxn_chat_template_t;
 /* Recognises template text; UNSUPPORTED (naming what was looked for) if it fits no format. */
 mlxn_status mlxn_chat_template_from_text(const char *jinja, mlxn_chat_template_t **out);
-/* "chatml", "llama3", "gemma"; NOT_FOUND otherwise. */
+/* "chatml", "llama3", "gemma", "gemma4"; NOT_FOUND otherwise. */
 mlxn_status mlxn_chat_template_from_name(const char *name, mlxn_chat_template_t **out);
 /* The tokenizer's chat_template if it has one, else the format whose markers are tokens of
  * the vocabulary; UNSUPPORTED if neither tells. */

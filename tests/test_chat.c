@@ -30,6 +30,11 @@ static const char *const GEMMA_LIKE =
     "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'assistant' %}{% set role = 'model' %}"
     "{% else %}{% set role = message['role'] %}{% endif %}{{ '<start_of_turn>' + role + '\n' + message['content'] | trim "
     "+ '<end_of_turn>\n' }}{% endfor %}{% if add_generation_prompt %}{{'<start_of_turn>model\n'}}{% endif %}";
+static const char *const GEMMA4_LIKE =
+    "{{- bos_token -}}{%- if messages[0]['role'] == 'system' -%}{{- '<|turn>system\n' -}}"
+    "{{- messages[0]['content'] | trim -}}{{- '<turn|>\n' -}}{%- endif -%}{%- for message in loop_messages -%}"
+    "{{- '<|turn>' + role + '\n' }}{{- message['content'] | trim -}}{{- '<turn|>\n' -}}{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|turn>model\n' -}}{{- '<|channel>thought\n<channel|>' -}}{%- endif -%}";
 static const char *const MISTRAL_LIKE = "{{ bos_token }}{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}";
 
 static void test_detect(void) {
@@ -39,6 +44,7 @@ static void test_detect(void) {
         {QWEN3_LIKE, MLXN_OK, MLXN_CHAT_CHATML, ""},
         {LLAMA3_LIKE, MLXN_OK, MLXN_CHAT_LLAMA3, ""},
         {GEMMA_LIKE, MLXN_OK, MLXN_CHAT_GEMMA, ""},
+        {GEMMA4_LIKE, MLXN_OK, MLXN_CHAT_GEMMA4, ""},
         {MISTRAL_LIKE, MLXN_ERR_UNSUPPORTED, (mlxn_chat_format)0, NULL},
         {"", MLXN_ERR_UNSUPPORTED, (mlxn_chat_format)0, NULL},
     };
@@ -84,6 +90,9 @@ static void test_render(void) {
          "<start_of_turn>user\n2+2?<end_of_turn>\n<start_of_turn>model\n"},
         {GEMMA_LIKE, 1, 2, false, "<start_of_turn>user\nHi there<end_of_turn>\n<start_of_turn>model\nHello!<end_of_turn>\n"},
         {QWEN3_LIKE, 0, 0, true, "<|im_start|>assistant\n"},
+        {GEMMA4_LIKE, 0, 3, true,
+         "<|turn>system\nBe brief.<turn|>\n<|turn>user\nHi there<turn|>\n<|turn>model\nHello!<turn|>\n"
+         "<|turn>model\n<|channel>thought\n<channel|>"},
     };
     for (size_t i = 0; i < N_OF(cases); i++) {
         mlxn_chat_template_t *t = NULL;

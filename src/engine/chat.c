@@ -1,5 +1,5 @@
 /* Chat templates: recognise the Jinja text of tokenizer.chat_template as one of the formats
- * mlxn knows (ChatML, Llama 3, Gemma) and render {role, content} messages in that format. */
+ * mlxn knows (ChatML, Llama 3, Gemma 2/3, Gemma 4) and render {role, content} messages in that format. */
 #include "engine/tokenizer.h"
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +11,7 @@ struct mlxn_chat_template {
     char default_system[MAX_SYSTEM];   /* ChatML: a literal system message in the template */
 };
 
-static const char *const FORMAT_NAMES[] = {"", "chatml", "llama3", "gemma"};
+static const char *const FORMAT_NAMES[] = {"", "chatml", "llama3", "gemma", "gemma4"};
 
 static mlxn_status make(mlxn_chat_format f, mlxn_chat_template_t **out) {
     mlxn_chat_template_t *t = calloc(1, sizeof *t);
@@ -56,9 +56,10 @@ mlxn_status mlxn_chat_template_from_text(const char *jinja, mlxn_chat_template_t
     if (strstr(jinja, "<|im_start|>")) f = MLXN_CHAT_CHATML;
     else if (strstr(jinja, "<|start_header_id|>") && strstr(jinja, "<|eot_id|>")) f = MLXN_CHAT_LLAMA3;
     else if (strstr(jinja, "<start_of_turn>")) f = MLXN_CHAT_GEMMA;
+    else if (strstr(jinja, "<|turn>")) f = MLXN_CHAT_GEMMA4;
     else
         return mlxn_fail(MLXN_ERR_UNSUPPORTED, "chat template not recognised (looked for <|im_start|>, "
-                         "<|start_header_id|> with <|eot_id|>, <start_of_turn>): '%.60s...'", jinja);
+                         "<|start_header_id|> with <|eot_id|>, <start_of_turn>, <|turn>): '%.60s...'", jinja);
     MLXN_TRY(make(f, out));
     if (f == MLXN_CHAT_CHATML) find_default_system(jinja, (*out)->default_system, MAX_SYSTEM);
     return MLXN_OK;
@@ -67,9 +68,10 @@ mlxn_status mlxn_chat_template_from_text(const char *jinja, mlxn_chat_template_t
 mlxn_status mlxn_chat_template_from_name(const char *name, mlxn_chat_template_t **out) {
     if (!out) return mlxn_fail(MLXN_ERR_INVALID_ARG, "chat template: out is NULL");
     *out = NULL;
-    for (int f = MLXN_CHAT_CHATML; f <= MLXN_CHAT_GEMMA; f++)
+    for (int f = MLXN_CHAT_CHATML; f <= MLXN_CHAT_GEMMA4; f++)
         if (name && !strcmp(name, FORMAT_NAMES[f])) return make((mlxn_chat_format)f, out);
-    return mlxn_fail(MLXN_ERR_NOT_FOUND, "chat template '%s' unknown (chatml, llama3, gemma)", name ? name : "(null)");
+    return mlxn_fail(MLXN_ERR_NOT_FOUND, "chat template '%s' unknown (chatml, llama3, gemma, gemma4)",
+                     name ? name : "(null)");
 }
 
 mlxn_status mlxn_chat_template_for_tokenizer(const mlxn_tokenizer_t *tok, mlxn_chat_template_t **out) {
@@ -82,13 +84,14 @@ mlxn_status mlxn_chat_template_for_tokenizer(const mlxn_tokenizer_t *tok, mlxn_c
         {"<|im_start|>", "<|im_end|>", MLXN_CHAT_CHATML},
         {"<|start_header_id|>", "<|eot_id|>", MLXN_CHAT_LLAMA3},
         {"<start_of_turn>", "<end_of_turn>", MLXN_CHAT_GEMMA},
+        {"<|turn>", "<turn|>", MLXN_CHAT_GEMMA4},
     };
     for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
         if (mlxn_tokenizer_find_token(tok, marks[i].a, strlen(marks[i].a)) >= 0 &&
             mlxn_tokenizer_find_token(tok, marks[i].b, strlen(marks[i].b)) >= 0)
             return make(marks[i].f, out);
     return mlxn_fail(MLXN_ERR_UNSUPPORTED, "the tokenizer has no tokenizer.chat_template and no chat marker tokens "
-                     "(<|im_start|>, <|start_header_id|>, <start_of_turn>)");
+                     "(<|im_start|>, <|start_header_id|>, <start_of_turn>, <|turn>)");
 }
 
 void mlxn_chat_template_free(mlxn_chat_template_t *t) { free(t); }
@@ -179,6 +182,18 @@ mlxn_status mlxn_chat_render(const mlxn_chat_template_t *t, const mlxn_chat_mess
         if (add_generation_prompt) puts_(&o, "<start_of_turn>model\n");
         break;
     }
+    case MLXN_CHAT_GEMMA4:
+        for (size_t i = 0; i < n; i++) {
+            const char *role = msgs[i].role;
+            if (!strcmp(role, "assistant")) role = "model";
+            puts_(&o, "<|turn>");
+            puts_(&o, role);
+            puts_(&o, "\n");
+            put_trimmed(&o, msgs[i].content);
+            puts_(&o, "<turn|>\n");
+        }
+        if (add_generation_prompt) puts_(&o, "<|turn>model\n<|channel>thought\n<channel|>");
+        break;
     default:
         return mlxn_fail(MLXN_ERR_INVALID_ARG, "chat_render: bad template handle");
     }

@@ -530,7 +530,7 @@ static mlxn_status build_regex(mlxn_tokenizer_t *t) {
 
 /* Texts of control tokens that end a turn in the families we run. */
 static const char *const EOG_TEXTS[] = {
-    "<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+    "<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<turn|>", "<|endoftext|>",
     "<|end_of_text|>", "<EOT>", "<|return|>", "<|call|>",
 };
 
