@@ -4,6 +4,7 @@
  * (testdata/vocab/ggml-vocab-{gpt-2,llama-spm}.gguf + .inp/.out). */
 #include "engine/tokenizer.h"
 #include "testutil.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -530,6 +531,8 @@ static void test_errors(void) {
     CHECK(tok_new("bert", NULL, 10, &t) == MLXN_ERR_UNSUPPORTED && t == NULL);
     CHECK(strstr(mlxn_last_error(), "bert") != NULL);
     CHECK(tok_new("gpt2", NULL, 0, &t) == MLXN_ERR_FORMAT);
+    CHECK(tok_new("gpt2", "deepseek-coder", 10, &t) == MLXN_ERR_UNSUPPORTED && t == NULL &&
+          strstr(mlxn_last_error(), "deepseek-coder") != NULL);
     /* a merge without a separator */
     if (tok_new("gpt2", NULL, 2, &t) == MLXN_OK) {
         tok_set_token(t, 0, "a", 1, 0, MLXN_TOKEN_NORMAL);
@@ -622,6 +625,34 @@ static int split_inp(char *buf, size_t len, const char **texts, size_t *lens, in
     return n;
 }
 
+/* Several threads tokenizing the same texts through one handle must agree with one thread. */
+typedef struct {
+    const mlxn_tokenizer_t *t;
+    const char **texts;
+    const size_t *lens;
+    int n;
+    uint64_t want_hash, got_hash;
+} thread_job;
+
+static uint64_t hash_all(const mlxn_tokenizer_t *t, const char **texts, const size_t *lens, int n) {
+    uint64_t h = 1469598103934665603ull;
+    int32_t ids[1024];
+    for (int i = 0; i < n; i++) {
+        size_t ng = 0;
+        if (mlxn_tokenize(t, texts[i], lens[i], true, true, ids, 1024, &ng)) return 0;
+        for (size_t k = 0; k < ng; k++) h = (h ^ (uint32_t)ids[k]) * 1099511628211ull;
+        h = (h ^ 0xFFFF) * 1099511628211ull;
+    }
+    return h;
+}
+
+static void *thread_main(void *arg) {
+    thread_job *j = arg;
+    j->got_hash = j->want_hash;
+    for (int r = 0; r < 20 && j->got_hash == j->want_hash; r++) j->got_hash = hash_all(j->t, j->texts, j->lens, j->n);
+    return NULL;
+}
+
 /* path: a vocabulary GGUF with .inp/.out beside it; n_vocab < 0 skips the metadata checks. */
 static void test_vocab_file(const char *path, int32_t n_vocab, const char *model, int32_t bos, int32_t eos) {
     char gguf_path[1024], inp_path[1100], out_path[1100];
@@ -705,6 +736,24 @@ static void test_vocab_file(const char *path, int32_t n_vocab, const char *model
     CHECKF(n_stream == n_texts, "%s: %d/%d cases stream back", name, n_stream, n_texts);
     printf("  %s: %d/%d tokenize, %d/%d detokenize, %d/%d stream (load %.1f ms)\n", name, n_pass, n_texts,
            n_roundtrip, n_texts, n_stream, n_texts, load_ms);
+
+    /* one handle, four threads */
+    {
+        thread_job jobs[4];
+        pthread_t th[4];
+        uint64_t want = hash_all(t, texts, lens, n_texts);
+        int started = 0, agree = 0;
+        for (int k = 0; k < 4; k++) {
+            jobs[k] = (thread_job){t, texts, lens, n_texts, want, 0};
+            if (pthread_create(&th[k], NULL, thread_main, &jobs[k]) == 0) started++;
+            else break;
+        }
+        for (int k = 0; k < started; k++) {
+            pthread_join(th[k], NULL);
+            agree += jobs[k].got_hash == want;
+        }
+        CHECKF(want != 0 && started == 4 && agree == 4, "%s: %d/%d threads agree", name, agree, started);
+    }
 
     /* random bytes (invalid UTF-8 included) round-trip exactly, whole and streamed */
     {

@@ -261,12 +261,12 @@ mlxn_status tok_new(const char *model, const char *pre, int32_t n_vocab, mlxn_to
         size_t i = 0;
         for (; i < sizeof pre_names / sizeof pre_names[0]; i++)
             if (!strcmp(pname, pre_names[i].name)) break;
-        if (i < sizeof pre_names / sizeof pre_names[0]) {
-            t->pre = pre_names[i].pre;
-        } else {
-            mlxn_log(MLXN_LOG_WARN, "tokenizer.ggml.pre '%s' is unknown; using the GPT-2 pre-tokenizer", pname);
-            pname = "gpt-2";
+        if (i == sizeof pre_names / sizeof pre_names[0]) {   /* a guess would give wrong tokens quietly */
+            mlxn_tokenizer_free(t);
+            return mlxn_fail(MLXN_ERR_UNSUPPORTED, "tokenizer.ggml.pre '%s' is not supported (default, gpt-2, "
+                             "llama-bpe, llama3, llama-v3, qwen2, deepseek-r1-qwen, smollm)", pname);
         }
+        t->pre = pre_names[i].pre;
         t->ignore_merges = t->pre == TOK_PRE_LLAMA3;
     }
     snprintf(t->pre_name, sizeof t->pre_name, "%s", pname);
