@@ -643,7 +643,7 @@ mlxn_str mlxn_tokenizer_token_text(const mlxn_tokenizer_t *t, int32_t id) {
 /* Scratch for one word's merge loop: a doubly linked list of symbols over the word. */
 typedef struct {
     int32_t *id, *prev, *next;
-    size_t *start, *len;   /* SentencePiece: byte span of each symbol in the escaped text */
+    size_t *start, *len;   /* byte span of each symbol in the word (SPM: in the escaped text) */
     size_t cap;
     heap h;
     bbuf word;             /* BPE: the byte-mapped word (ignore_merges); SPM: escaped text */
