@@ -250,6 +250,7 @@ static const bad_case bad_cases[] = {
     {"JSON nested too deeply", "{\"w\":{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":{\"f\":{\"g\":{\"h\":1}}}}}}}}}", 0, -1, MLXN_ERR_FORMAT, "nested too deeply"},
     {"array too long", "{\"w\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}", 1, -1, MLXN_ERR_FORMAT, "array too long"},
     {"metadata twice", "{\"__metadata__\":{},\"__metadata__\":{}}", 0, -1, MLXN_ERR_FORMAT, "\"__metadata__\" appears twice"},
+    {"metadata key twice", "{\"__metadata__\":{\"k\":\"a\",\"k\":\"b\"}}", 0, -1, MLXN_ERR_FORMAT, "__metadata__ key 'k' appears twice"},
 };
 
 static void test_malformed(void) {
