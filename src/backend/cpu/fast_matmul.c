@@ -182,7 +182,8 @@ mlxn_status mlxn_cpu_fast_mul_mat(mlxn_type type, const void *w, size_t w_row_by
                 else qK(xj, (mlxn_block_q8_K *)((char *)buf + (size_t)j * xq_stride), k);
             }
         }
-#pragma omp for schedule(static)
+        /* dynamic: on a shared machine a descheduled thread must not hold the others up */
+#pragma omp for schedule(dynamic, 1)
         for (int64_t rb = 0; rb < n_rb; rb++) {
             int64_t r1 = rb * ROW_BLOCK + ROW_BLOCK < rows ? rb * ROW_BLOCK + ROW_BLOCK : rows;
             float out[MLXN_FAST_NC];

@@ -11,6 +11,11 @@
 #include <immintrin.h>
 
 #define FX_INLINE static inline __attribute__((always_inline))
+/* Software prefetch distance for the weight stream (bytes ahead of the current block):
+ * a single core does not reach DRAM bandwidth on hardware prefetch alone. */
+#ifndef FX_PF_DIST
+#define FX_PF_DIST 2048
+#endif
 
 /* ---- primitives ----------------------------------------------------------------- */
 
@@ -95,57 +100,79 @@ FX_INLINE __m256i fx_pair_scales(__m256i s16, int n, int t) {
 
 /* ---- 32-element block formats --------------------------------------------------- */
 
-/* Symmetric formats: signed integer weights (WEXPR, using blk) times d. */
-#define FX_SYM32(name, T, WEXPR, DEXPR)                                                    \
+/* The loop shared by the 32-element formats. NAME##_step(blk, x, xs, i, nc, acc, accm)
+ * adds block i's contribution for each column to acc[c] (8 lanes) and accm[c] (a scalar
+ * term, scaled by MSCALE at the end). Two accumulator sets alternate between even and
+ * odd blocks: with one, the FMA latency (4 cycles) bounds the loop at one block per 4. */
+#define FX_KERNEL32(name, T, MSCALE)                                                       \
     FX_INLINE void name##_body(int64_t k, const void *w, const void *x, size_t xs, const int nc, float *out) { \
         const T *bl = w;                                                                   \
-        __m256 acc[MLXN_FAST_NC];                                                          \
-        for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();                         \
-        for (int64_t i = 0; i < k / 32; i++) {                                             \
-            const T *blk = bl + i;                                                         \
-            __m256i wv = WEXPR;                                                            \
-            float dw = DEXPR;                                                              \
-            for (int c = 0; c < nc; c++) {                                                 \
-                const mlxn_fast_xq32 *xb = FX_XQ32(x, xs, c, i);                           \
-                __m256i p = fx_dpbssd(_mm256_setzero_si256(), wv, FX_LOAD(xb->qs));        \
-                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * xb->d), acc[c]); \
-            }                                                                              \
+        __m256 a0[MLXN_FAST_NC], a1[MLXN_FAST_NC];                                         \
+        float m0[MLXN_FAST_NC], m1[MLXN_FAST_NC];                                          \
+        for (int c = 0; c < nc; c++) {                                                     \
+            a0[c] = a1[c] = _mm256_setzero_ps();                                           \
+            m0[c] = m1[c] = 0.0f;                                                          \
         }                                                                                  \
-        for (int c = 0; c < nc; c++) out[c] = fx_hsum_ps(acc[c]);                          \
+        const int64_t nb = k / 32;                                                         \
+        int64_t i = 0;                                                                     \
+        for (; i + 2 <= nb; i += 2) {                                                      \
+            _mm_prefetch((const char *)(bl + i) + FX_PF_DIST, _MM_HINT_T0);                \
+            name##_step(bl + i, x, xs, i, nc, a0, m0);                                     \
+            name##_step(bl + i + 1, x, xs, i + 1, nc, a1, m1);                             \
+        }                                                                                  \
+        if (i < nb) name##_step(bl + i, x, xs, i, nc, a0, m0);                             \
+        for (int c = 0; c < nc; c++)                                                       \
+            out[c] = fx_hsum_ps(_mm256_add_ps(a0[c], a1[c])) + (float)(MSCALE) * (m0[c] + m1[c]); \
     }                                                                                      \
     FX_DOT(name)
 
-/* Formats with a min: unsigned weights (UEXPR) times d, plus m * sum(x). */
-#define FX_MIN32(name, T, UEXPR)                                                           \
-    FX_INLINE void name##_body(int64_t k, const void *w, const void *x, size_t xs, const int nc, float *out) { \
-        const T *bl = w;                                                                   \
-        __m256 acc[MLXN_FAST_NC];                                                          \
-        float accm[MLXN_FAST_NC];                                                          \
-        for (int c = 0; c < nc; c++) { acc[c] = _mm256_setzero_ps(); accm[c] = 0.0f; }     \
-        for (int64_t i = 0; i < k / 32; i++) {                                             \
-            const T *blk = bl + i;                                                         \
-            __m256i uv = UEXPR;                                                            \
-            float dw = fx_h2f(blk->d), mw = fx_h2f(blk->m);                                \
-            for (int c = 0; c < nc; c++) {                                                 \
-                const mlxn_fast_xq32 *xb = FX_XQ32(x, xs, c, i);                           \
-                __m256i p = fx_dpbusd(_mm256_setzero_si256(), uv, FX_LOAD(xb->qs));        \
-                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * xb->d), acc[c]); \
-                accm[c] += mw * xb->s;                                                     \
-            }                                                                              \
+/* Symmetric formats: signed integer weights (WEXPR, using blk) times d (DEXPR). */
+#define FX_SYM32(name, T, WEXPR, DEXPR)                                                    \
+    FX_INLINE void name##_step(const T *blk, const void *x, size_t xs, int64_t i, const int nc, \
+                               __m256 *acc, float *accm) {                                 \
+        (void)accm;                                                                        \
+        __m256i wv = WEXPR;                                                                \
+        float dw = DEXPR;                                                                  \
+        for (int c = 0; c < nc; c++) {                                                     \
+            const mlxn_fast_xq32 *xb = FX_XQ32(x, xs, c, i);                               \
+            __m256i p = fx_dpbssd(_mm256_setzero_si256(), wv, FX_LOAD(xb->qs));            \
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * xb->d), acc[c]); \
         }                                                                                  \
-        for (int c = 0; c < nc; c++) out[c] = fx_hsum_ps(acc[c]) + accm[c];                \
     }                                                                                      \
-    FX_DOT(name)
+    FX_KERNEL32(name, T, 0)
+
+/* Unsigned weights u (UEXPR) times d plus a scalar per-block term MEXPR * s_x: formats
+ * with a min (w = d*u + m: MEXPR = m, MSCALE = 1) and, with VNNI, offset formats
+ * (w = d*(u - OFF): MEXPR = d, MSCALE = -OFF). */
+#define FX_UNS32(name, T, UEXPR, MEXPR, MSCALE)                                            \
+    FX_INLINE void name##_step(const T *blk, const void *x, size_t xs, int64_t i, const int nc, \
+                               __m256 *acc, float *accm) {                                 \
+        __m256i uv = UEXPR;                                                                \
+        float dw = fx_h2f(blk->d), mw = MEXPR;                                             \
+        for (int c = 0; c < nc; c++) {                                                     \
+            const mlxn_fast_xq32 *xb = FX_XQ32(x, xs, c, i);                               \
+            __m256i p = fx_dpbusd(_mm256_setzero_si256(), uv, FX_LOAD(xb->qs));            \
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * xb->d), acc[c]); \
+            accm[c] += mw * xb->s;                                                         \
+        }                                                                                  \
+    }                                                                                      \
+    FX_KERNEL32(name, T, MSCALE)
+
+#define FX_MIN32(name, T, UEXPR) FX_UNS32(name, T, UEXPR, fx_h2f(blk->m), 1)
+#if FX_VNNI
+#define FX_OFF32(name, T, UEXPR, OFF) FX_UNS32(name, T, UEXPR, dw, -(OFF))
+#else
+#define FX_OFF32(name, T, UEXPR, OFF) \
+    FX_SYM32(name, T, _mm256_sub_epi8(UEXPR, _mm256_set1_epi8(OFF)), fx_h2f(blk->d))
+#endif
 
 #define FX_Q5HI(blk) _mm256_and_si256(fx_bits32(fx_le32((blk)->qh)), _mm256_set1_epi8(16))
 #define FX_TBL(vals) _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(vals)))
 static const int8_t fx_iq4nl_vals[16] = MLXN_IQ4NL_VALUES;
 static const int8_t fx_mxfp4_vals[16] = MLXN_MXFP4_VALUES2;
 
-FX_SYM32(q4_0, mlxn_block_q4_0, _mm256_sub_epi8(fx_nib32(blk->qs), _mm256_set1_epi8(8)), fx_h2f(blk->d))
-FX_SYM32(q5_0, mlxn_block_q5_0,
-         _mm256_sub_epi8(_mm256_or_si256(fx_nib32(blk->qs), FX_Q5HI(blk)), _mm256_set1_epi8(16)),
-         fx_h2f(blk->d))
+FX_OFF32(q4_0, mlxn_block_q4_0, fx_nib32(blk->qs), 8)
+FX_OFF32(q5_0, mlxn_block_q5_0, _mm256_or_si256(fx_nib32(blk->qs), FX_Q5HI(blk)), 16)
 FX_SYM32(q8_0, mlxn_block_q8_0, FX_LOAD(blk->qs), fx_h2f(blk->d))
 FX_SYM32(q8_1, mlxn_block_q8_1, FX_LOAD(blk->qs), fx_h2f(blk->d))
 FX_SYM32(iq4_nl, mlxn_block_iq4_nl, _mm256_shuffle_epi8(FX_TBL(fx_iq4nl_vals), fx_nib32(blk->qs)),
@@ -159,11 +186,13 @@ FX_MIN32(q5_1, mlxn_block_q5_1, _mm256_or_si256(fx_nib32(blk->qs), FX_Q5HI(blk))
 
 /* Q4_K / Q5_K: 8 sub-blocks of 32 with 6-bit scale and min. */
 FX_INLINE void fx_k4_scales(const uint8_t *s, uint8_t *sc, uint8_t *m) {
-    for (int j = 0; j < 4; j++) { sc[j] = s[j] & 63; m[j] = s[j + 4] & 63; }
-    for (int j = 4; j < 8; j++) {
-        sc[j] = (uint8_t)((s[j + 4] & 15) | ((s[j - 4] >> 6) << 4));
-        m[j] = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
-    }
+    /* bytewise on three u32 words: sc[0..3] = s[0..3] & 63, m[0..3] = s[4..7] & 63,
+     * sc[4..7] = (s[8..11] & 15) | (s[0..3] >> 6) << 4, m[4..7] = (s[8..11] >> 4) | (s[4..7] >> 6) << 4 */
+    uint32_t a0 = fx_le32(s), a1 = fx_le32(s + 4), a2 = fx_le32(s + 8);
+    uint32_t v[4] = {a0 & 0x3f3f3f3fu, (a2 & 0x0f0f0f0fu) | ((a0 >> 2) & 0x30303030u),
+                     a1 & 0x3f3f3f3fu, ((a2 >> 4) & 0x0f0f0f0fu) | ((a1 >> 2) & 0x30303030u)};
+    memcpy(sc, v, 8);
+    memcpy(m, v + 2, 8);
 }
 /* mins m[0..7] -> 16 i16 lanes (lane i = m[i/2]) to dot with the 16 bsums */
 FX_INLINE __m256i fx_k4_mins16(const uint8_t *m) {
@@ -297,6 +326,16 @@ FX_INLINE void q2_K_body(int64_t k, const void *w, const void *x, size_t xs, con
 }
 FX_DOT(q2_K)
 
+/* The 16 6-bit scales of a Q3_K block, minus 32, as 16 x i16. Low 4 bits: b[i] & 15 for
+ * i < 8, b[i-8] >> 4 after; high 2 bits: (b[8 + i%4] >> 2*(i/4)) & 3. */
+FX_INLINE __m256i fx_q3_scales(const uint8_t *b) {
+    __m128i lo8 = _mm_loadl_epi64((const __m128i *)b);
+    __m128i lo = _mm_and_si128(_mm_unpacklo_epi64(lo8, _mm_srli_epi16(lo8, 4)), _mm_set1_epi8(15));
+    __m128i hi = _mm_srlv_epi32(_mm_set1_epi32((int)fx_le32(b + 8)), _mm_setr_epi32(0, 2, 4, 6));
+    hi = _mm_slli_epi16(_mm_and_si128(hi, _mm_set1_epi8(3)), 4);
+    return _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_or_si128(lo, hi)), _mm256_set1_epi16(32));
+}
+
 /* Q3_K: u = q2 + 4*hbit in 0..7 (value u - 4), 16 sub-blocks with 6-bit scales - 32. */
 FX_INLINE void q3_K_body(int64_t k, const void *w, const void *x, size_t xs, const int nc, float *out) {
     const mlxn_block_q3_K *bl = w;
@@ -305,13 +344,7 @@ FX_INLINE void q3_K_body(int64_t k, const void *w, const void *x, size_t xs, con
     for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
     for (int64_t i = 0; i < k / 256; i++) {
         const mlxn_block_q3_K *blk = bl + i;
-        int8_t sc[16];
-        const uint8_t *s = blk->scales;
-        for (int j = 0; j < 16; j++) {
-            int lo = j < 8 ? s[j] & 15 : s[j - 8] >> 4;
-            sc[j] = (int8_t)((lo | ((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4) - 32);
-        }
-        __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        __m256i s16 = fx_q3_scales(blk->scales);
         __m256i hm = FX_LOAD(blk->hmask);
         __m256i sumi[MLXN_FAST_NC];
         for (int c = 0; c < nc; c++) sumi[c] = _mm256_setzero_si256();
