@@ -303,6 +303,8 @@ static void test_bad_calls(void) {
     CHECK(strstr(mlxn_last_error(), "k=48") != NULL);
     CHECK(mlxn_cpu_fast_mul_mat(MLXN_TYPE_Q4_K, w, 100, 256, 1, x, 1024, y, 32, 1, 1) == MLXN_ERR_SHAPE);
     CHECK(mlxn_cpu_fast_mul_mat(MLXN_TYPE_Q4_0, w, 18, 32, 2, x, 16, y, 32, 2, 1) == MLXN_ERR_SHAPE);
+    CHECK(mlxn_cpu_fast_mul_mat(MLXN_TYPE_Q4_0, w + 1, 18, 32, 1, x, 128, y, 4, 1, 1) == MLXN_ERR_SHAPE);
+    CHECK(mlxn_cpu_fast_mul_mat(MLXN_TYPE_F32, w, 130, 32, 2, x, 128, y, 8, 1, 1) == MLXN_ERR_SHAPE);
     CHECK(mlxn_cpu_fast_mul_mat(MLXN_TYPE_Q4_0, NULL, 18, 32, 1, x, 128, y, 4, 1, 1) == MLXN_ERR_INVALID_ARG);
     CHECK(mlxn_cpu_fast_mul_mat(MLXN_TYPE_Q4_0, w, 18, -32, 1, x, 128, y, 4, 1, 1) == MLXN_ERR_INVALID_ARG);
     CHECK(mlxn_cpu_fast_mul_mat(MLXN_TYPE_Q4_0, w, 18, 32, 0, x, 128, y, 4, 1, 1) == MLXN_OK);

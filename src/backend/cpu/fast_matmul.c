@@ -138,6 +138,11 @@ mlxn_status mlxn_cpu_fast_mul_mat(mlxn_type type, const void *w, size_t w_row_by
     if (w_row_bytes < mlxn_row_size(type, k))
         return mlxn_fail(MLXN_ERR_SHAPE, "cpu_fast_mul_mat: w_row_bytes %zu < %zu bytes of a %s row of %lld",
                          w_row_bytes, mlxn_row_size(type, k), tt->name, (long long)k);
+    /* block structs hold u16 fields (MXFP4 only bytes); f32 rows are read as floats */
+    size_t align = type == MLXN_TYPE_F32 ? 4 : type == MLXN_TYPE_MXFP4 ? 1 : 2;
+    if (((uintptr_t)w | w_row_bytes) % align)
+        return mlxn_fail(MLXN_ERR_SHAPE, "cpu_fast_mul_mat: %s weights at %p with row stride %zu are not "
+                         "%zu-byte aligned", tt->name, w, w_row_bytes, align);
     if ((n > 1 && x_row_stride_bytes < (size_t)k * 4) || (n > 1 && y_row_stride_bytes < (size_t)rows * 4) ||
         x_row_stride_bytes % 4 || y_row_stride_bytes % 4 || ((uintptr_t)x & 3) || ((uintptr_t)y & 3))
         return mlxn_fail(MLXN_ERR_SHAPE, "cpu_fast_mul_mat: x stride %zu / y stride %zu too small or x, y "

@@ -104,20 +104,20 @@ static void dec_mxfp4(const void *p, int8_t *v, float *a, float *b) {
 static void dec_q2_K(const void *p, int8_t *v, float *a, float *b) {
     const mlxn_block_q2_K *x = p;
     float d = mlxn_fp16_to_f32(x->d), dmin = mlxn_fp16_to_f32(x->dmin);
-    for (int e = 0; e < 256; e++) {
-        int n = e / 128, j = (e % 128) / 32, l = e % 32;
-        v[e] = (int8_t)((x->qs[32 * n + l] >> (2 * j)) & 3);
-    }
+    for (int n = 0; n < 2; n++)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < 32; l++) v[128 * n + 32 * j + l] = (int8_t)((x->qs[32 * n + l] >> (2 * j)) & 3);
     for (int i = 0; i < 16; i++) { a[i] = d * (float)(x->scales[i] & 15); b[i] = -dmin * (float)(x->scales[i] >> 4); }
 }
 static void dec_q3_K(const void *p, int8_t *v, float *a, float *b) {
     const mlxn_block_q3_K *x = p;
     float d = mlxn_fp16_to_f32(x->d);
-    for (int e = 0; e < 256; e++) {
-        int n = e / 128, j = (e % 128) / 32, l = e % 32;
-        int q2 = (x->qs[32 * n + l] >> (2 * j)) & 3, hb = (x->hmask[l] >> (4 * n + j)) & 1;
-        v[e] = (int8_t)(q2 + 4 * hb - 4);
-    }
+    for (int n = 0; n < 2; n++)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < 32; l++) {
+                int q2 = (x->qs[32 * n + l] >> (2 * j)) & 3, hb = (x->hmask[l] >> (4 * n + j)) & 1;
+                v[128 * n + 32 * j + l] = (int8_t)(q2 + 4 * hb - 4);
+            }
     for (int i = 0; i < 16; i++) {
         int lo = i < 8 ? x->scales[i] & 15 : x->scales[i - 8] >> 4;
         int hi = (x->scales[8 + i % 4] >> (2 * (i / 4))) & 3;
@@ -196,7 +196,7 @@ static inline int idot16(const int8_t *v, const int8_t *q) {
     return s;
 }
 
-static void dot32(int64_t k, const void *w, size_t bb, dec_fn dec, const void *x, size_t xs, int nc, float *out) {
+static inline __attribute__((always_inline)) void dot32(int64_t k, const void *w, size_t bb, dec_fn dec, const void *x, size_t xs, int nc, float *out) {
     float acc[MLXN_FAST_NC] = {0};
     int8_t v[32];
     float a[2], b[2];
@@ -212,7 +212,7 @@ static void dot32(int64_t k, const void *w, size_t bb, dec_fn dec, const void *x
     for (int c = 0; c < nc; c++) out[c] = acc[c];
 }
 
-static void dot256(int64_t k, const void *w, size_t bb, dec_fn dec, const void *x, size_t xs, int nc, float *out) {
+static inline __attribute__((always_inline)) void dot256(int64_t k, const void *w, size_t bb, dec_fn dec, const void *x, size_t xs, int nc, float *out) {
     float acc[MLXN_FAST_NC] = {0};
     int8_t v[256];
     float a[16], b[16];
