@@ -4,8 +4,9 @@
  * Weight buffers rotate so that >= 96 MiB is touched between reuses (past any L3 here).
  * Prints a markdown table (docs/perf/cpu.md). Not a ctest test: run build/tests/bench_cpu_matvec.
  *   usage: bench_cpu_matvec [--runs N] [--hot] [type ...]   (types by name: q4_0 q4_K ...)
- * --hot adds a table of in-cache throughput (128 x 4096 weights, best of 200 calls, 1 thread)
- * per path: the compute ceiling of each kernel, free of DRAM and mostly of other tenants. */
+ * --hot prints instead a table of in-cache throughput (256 x 4096 weights, best of 200 calls)
+ * per path with 1 thread and for the auto path with 2: the compute ceiling of each kernel,
+ * free of DRAM and mostly of other tenants. */
 #include "backend/cpu/cpu_fast.h"
 #include "core/half.h"
 #include "formats/blocks.h"
@@ -143,14 +144,14 @@ static void hot_table(void) {
         MLXN_TYPE_Q4_0, MLXN_TYPE_Q4_1, MLXN_TYPE_Q5_0, MLXN_TYPE_Q5_1, MLXN_TYPE_Q8_0, MLXN_TYPE_IQ4_NL,
         MLXN_TYPE_MXFP4, MLXN_TYPE_Q2_K, MLXN_TYPE_Q3_K, MLXN_TYPE_Q4_K, MLXN_TYPE_Q5_K, MLXN_TYPE_Q6_K,
         MLXN_TYPE_IQ4_XS, MLXN_TYPE_F16, MLXN_TYPE_BF16, MLXN_TYPE_F32};
-    const int64_t rows = 128, k = 4096;
+    const int64_t rows = 256, k = 4096;
     tu_rng r;
     tu_rng_seed(&r, 2);
-    printf("\nIn-cache throughput, GB/s of weights (%lld x %lld, 1 thread, best of 200):\n\n", (long long)rows, (long long)k);
+    printf("In-cache throughput, GB/s of weights (%lld x %lld, best of 200):\n\n", (long long)rows, (long long)k);
     printf("| type |");
-    for (int p = 0; p < 3; p++) if (mlxn_cpu_fast_path_available(paths[p])) printf(" %s |", mlxn_cpu_path_name(paths[p]));
-    printf("\n| --- |");
-    for (int p = 0; p < 3; p++) if (mlxn_cpu_fast_path_available(paths[p])) printf(" ---: |");
+    for (int p = 0; p < 3; p++) if (mlxn_cpu_fast_path_available(paths[p])) printf(" %s, 1 thread |", mlxn_cpu_path_name(paths[p]));
+    printf(" %s, 2 threads |\n| --- |", mlxn_cpu_path_name(mlxn_cpu_fast_path()));
+    for (int p = 0; p < 4; p++) if (p == 3 || mlxn_cpu_fast_path_available(paths[p])) printf(" ---: |");
     printf("\n");
     for (size_t ti = 0; ti < sizeof hot_types / sizeof hot_types[0]; ti++) {
         mlxn_type t = hot_types[ti];
@@ -160,13 +161,13 @@ static void hot_table(void) {
         for (size_t i = 0; i < bytes; i++) w[i] = (uint8_t)tu_rng_u64(&r);
         for (int64_t i = 0; i < k; i++) x[i] = tu_rng_normal(&r);
         printf("| %s |", mlxn_type_name(t));
-        for (int p = 0; p < 3; p++) {
-            if (!mlxn_cpu_fast_path_available(paths[p])) continue;
-            mlxn_cpu_fast_force_path(paths[p]);
+        for (int p = 0; p < 4; p++) {
+            if (p < 3 && !mlxn_cpu_fast_path_available(paths[p])) continue;
+            mlxn_cpu_fast_force_path(p < 3 ? paths[p] : MLXN_CPU_PATH_AUTO);
             double best = 1e9;
             for (int i = 0; i < 200; i++) {
                 double t0 = now_s();
-                mlxn_cpu_fast_mul_mat(t, w, wrb, k, rows, x, 4 * k, y, 4 * rows, 1, 1);
+                mlxn_cpu_fast_mul_mat(t, w, wrb, k, rows, x, 4 * k, y, 4 * rows, 1, p < 3 ? 1 : 2);
                 double dt = now_s() - t0;
                 if (dt < best) best = dt;
             }
@@ -191,6 +192,7 @@ int main(int argc, char **argv) {
     static const int64_t shapes[2][2] = {{4096, 14336}, {14336, 4096}};  /* rows, k */
     tu_rng r;
     tu_rng_seed(&r, 1);
+    if (hot) { hot_table(); return 0; }
     printf("path: %s, OpenMP max threads %d, %d runs (median); plain read bandwidth, 1 thread: %.1f GB/s\n\n",
            mlxn_cpu_path_name(mlxn_cpu_fast_path()), omp_get_max_threads(), runs, read_bandwidth());
     printf("| type | rows x k | MiB | threads | SIMD GB/s (median) | SIMD GB/s (best) | scalar-path GB/s | baseline GB/s | SIMD / baseline |\n");
@@ -249,6 +251,5 @@ int main(int argc, char **argv) {
             free(wb); free(x); free(y); free(tmp);
         }
     }
-    if (hot) hot_table();
     return 0;
 }
