@@ -12,12 +12,14 @@
  *   (3) the SIMD paths see the same quantized activations as the scalar path, so they
  *       must agree with it up to float summation order: NMSE <= 1e-9.
  * f32/f16/bf16 weights use f32 activations: NMSE <= 1e-10 against the reference. */
+#define _POSIX_C_SOURCE 200809L  /* setenv */
 #include "backend/cpu/cpu_fast.h"
 #include "core/half.h"
 #include "core/status.h"
 #include "formats/blocks.h"
 #include "testutil.h"
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -327,6 +329,67 @@ static void test_threads(void) {
         }
 }
 
+/* n beyond the mat-vec sizes (the harness's 33), on the auto path. */
+static void test_wide_n(void) {
+    static const mlxn_type ts[] = {MLXN_TYPE_Q4_0, MLXN_TYPE_Q5_1, MLXN_TYPE_Q3_K, MLXN_TYPE_IQ4_XS, MLXN_TYPE_BF16};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+        mm_case cs = {ts[i], 512, 19, 33, 2, 2, 0};
+        free(run_case(&cs, 300 + i, NULL, mlxn_cpu_path_name(mlxn_cpu_fast_path())));
+    }
+}
+
+/* Two threads calling at once (each has its own activation scratch) get the same results
+ * as one after the other. */
+typedef struct { mlxn_type t; int64_t k, rows, n; uint8_t *w; float *x, *y; mlxn_status st; } call_args;
+static void *call_thread(void *p) {
+    call_args *a = p;
+    for (int rep = 0; rep < 20 && a->st == MLXN_OK; rep++)
+        a->st = mlxn_cpu_fast_mul_mat(a->t, a->w, mlxn_row_size(a->t, a->k), a->k, a->rows, a->x, 4 * a->k,
+                                      a->y, 4 * a->rows, a->n, 1);
+    return NULL;
+}
+static void test_concurrent_callers(void) {
+    call_args a[2] = {{MLXN_TYPE_Q4_K, 1024, 64, 3, 0, 0, 0, MLXN_OK}, {MLXN_TYPE_Q8_0, 2048, 48, 5, 0, 0, 0, MLXN_OK}};
+    float *solo[2];
+    tu_rng r;
+    tu_rng_seed(&r, 9);
+    for (int i = 0; i < 2; i++) {
+        size_t wb = mlxn_row_size(a[i].t, a[i].k) * a[i].rows;
+        a[i].w = malloc(wb);
+        fill_weights(a[i].t, a[i].w, (int64_t)(wb / mlxn_type_info(a[i].t)->block_bytes), &r);
+        a[i].x = malloc(sizeof(float) * a[i].k * a[i].n);
+        for (int64_t e = 0; e < a[i].k * a[i].n; e++) a[i].x[e] = tu_rng_normal(&r);
+        a[i].y = malloc(sizeof(float) * a[i].rows * a[i].n);
+        solo[i] = malloc(sizeof(float) * a[i].rows * a[i].n);
+        CHECK(mlxn_cpu_fast_mul_mat(a[i].t, a[i].w, mlxn_row_size(a[i].t, a[i].k), a[i].k, a[i].rows, a[i].x,
+                                    4 * a[i].k, solo[i], 4 * a[i].rows, a[i].n, 1) == MLXN_OK);
+    }
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, call_thread, &a[i]);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++) {
+        CHECKF(a[i].st == MLXN_OK, "%s", mlxn_type_name(a[i].t));
+        CHECKF(!memcmp(a[i].y, solo[i], sizeof(float) * a[i].rows * a[i].n), "%s: concurrent result differs",
+               mlxn_type_name(a[i].t));
+        free(a[i].w); free(a[i].x); free(a[i].y); free(solo[i]);
+    }
+}
+
+/* MLXN_CPU_PATH is read whenever the path is (re)chosen: at first use and after forcing AUTO. */
+static void test_path_env(void) {
+    setenv("MLXN_CPU_PATH", "scalar", 1);
+    CHECK(mlxn_cpu_fast_force_path(MLXN_CPU_PATH_AUTO) == MLXN_OK);
+    CHECK(mlxn_cpu_fast_path() == MLXN_CPU_PATH_SCALAR);
+    setenv("MLXN_CPU_PATH", "no-such-path", 1);
+    CHECK(mlxn_cpu_fast_force_path(MLXN_CPU_PATH_AUTO) == MLXN_OK);
+    CHECK(mlxn_cpu_fast_path() != MLXN_CPU_PATH_AUTO);
+    unsetenv("MLXN_CPU_PATH");
+    CHECK(mlxn_cpu_fast_force_path(MLXN_CPU_PATH_AUTO) == MLXN_OK);
+    mlxn_cpu_path want = mlxn_cpu_fast_path_available(MLXN_CPU_PATH_AVX512) ? MLXN_CPU_PATH_AVX512
+                       : mlxn_cpu_fast_path_available(MLXN_CPU_PATH_AVX2) ? MLXN_CPU_PATH_AVX2 : MLXN_CPU_PATH_SCALAR;
+    CHECK(mlxn_cpu_fast_path() == want);
+}
+
 static void test_bad_calls(void) {
     uint8_t w[4096] = {0};
     float x[256] = {1}, y[8];
@@ -355,6 +418,9 @@ int main(void) {
     test_reference_matches_codec();
     test_all_types_all_paths();
     test_threads();
+    test_wide_n();
+    test_concurrent_callers();
+    test_path_env();
     printf("largest NMSE / predicted activation-rounding NMSE: %.3f\n", g_worst_pred_ratio);
     return tu_finish();
 }

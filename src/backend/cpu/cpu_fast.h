@@ -17,8 +17,9 @@
  * error this adds); f32/f16/bf16 weights are dotted in f32. n_threads: 0 = all.
  * Returns MLXN_ERR_UNSUPPORTED for types it does not handle (callers fall back),
  * MLXN_ERR_INVALID_ARG / MLXN_ERR_SHAPE for bad arguments. Every y element is written
- * on success. Uses a per-thread scratch buffer for the quantized x that grows and is
- * kept (not freed per call). */
+ * on success. The quantized x lives in a per-calling-thread scratch buffer that grows, is
+ * kept across calls and is freed when the thread exits. Safe to call from several threads
+ * at once. */
 mlxn_status mlxn_cpu_fast_mul_mat(mlxn_type type, const void *w, size_t w_row_bytes, int64_t k,
                                   int64_t rows, const float *x, size_t x_row_stride_bytes,
                                   float *y, size_t y_row_stride_bytes, int64_t n, int n_threads);

@@ -3,6 +3,7 @@
 #include "backend/cpu/fast_impl.h"
 #include "core/status.h"
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,14 +104,23 @@ bool mlxn_cpu_fast_supports(mlxn_type type) {
 
 /* ---- per-thread scratch for the quantized activations ------------------------------ */
 
+/* Grows and is kept across calls (the hot path does not allocate once warm); a pthread key
+ * destructor frees it when the thread exits. */
 static _Thread_local void *tl_scratch;
 static _Thread_local size_t tl_scratch_bytes;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_key_ok;
+
+static void scratch_make_key(void) { scratch_key_ok = pthread_key_create(&scratch_key, free) == 0; }
 
 static void *scratch(size_t bytes) {
     if (bytes > tl_scratch_bytes) {
+        pthread_once(&scratch_once, scratch_make_key);
         free(tl_scratch);
         tl_scratch = aligned_alloc(64, (bytes + 63) / 64 * 64);
         tl_scratch_bytes = tl_scratch ? bytes : 0;
+        if (scratch_key_ok) pthread_setspecific(scratch_key, tl_scratch);
     }
     return tl_scratch;
 }
