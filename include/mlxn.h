@@ -258,11 +258,270 @@ mlxn_status mlxn_gguf_get_tensor(const mlxn_gguf_t *g, int64_t i, mlxn_gguf_tens
 
 /* MLXN-SECTION: gguf-writer (declarations added by the GGUF writer) */
 
+/* Reader additions: unsigned getters (any integer width or bool; negative values are TYPE),
+ * for u64 values above INT64_MAX that get_int refuses. */
+mlxn_status mlxn_gguf_get_uint(const mlxn_gguf_t *g, const char *key, uint64_t *out);
+mlxn_status mlxn_gguf_arr_uint(const mlxn_gguf_t *g, const char *key, uint64_t i, uint64_t *out);
+
+/* Builds a GGUF v3 file in memory order: metadata in the order first set, tensors in the
+ * order added. Metadata values are copied when set; tensor data is borrowed until the
+ * write call returns. Setting a key that exists replaces its value (keeping its place).
+ * `general.alignment` (u32, power of two, default 32) sets the data alignment; each tensor
+ * starts at a multiple of it and is zero-padded to the next one. */
+typedef struct mlxn_gguf_writer mlxn_gguf_writer_t;
+
+mlxn_status mlxn_gguf_writer_new(mlxn_gguf_writer_t **out);
+void mlxn_gguf_writer_free(mlxn_gguf_writer_t *w);
+const char *mlxn_gguf_writer_last_error(const mlxn_gguf_writer_t *w);
+
+mlxn_status mlxn_gguf_writer_set_u8(mlxn_gguf_writer_t *w, const char *key, uint8_t v);
+mlxn_status mlxn_gguf_writer_set_i8(mlxn_gguf_writer_t *w, const char *key, int8_t v);
+mlxn_status mlxn_gguf_writer_set_u16(mlxn_gguf_writer_t *w, const char *key, uint16_t v);
+mlxn_status mlxn_gguf_writer_set_i16(mlxn_gguf_writer_t *w, const char *key, int16_t v);
+mlxn_status mlxn_gguf_writer_set_u32(mlxn_gguf_writer_t *w, const char *key, uint32_t v);
+mlxn_status mlxn_gguf_writer_set_i32(mlxn_gguf_writer_t *w, const char *key, int32_t v);
+mlxn_status mlxn_gguf_writer_set_u64(mlxn_gguf_writer_t *w, const char *key, uint64_t v);
+mlxn_status mlxn_gguf_writer_set_i64(mlxn_gguf_writer_t *w, const char *key, int64_t v);
+mlxn_status mlxn_gguf_writer_set_f32(mlxn_gguf_writer_t *w, const char *key, float v);
+mlxn_status mlxn_gguf_writer_set_f64(mlxn_gguf_writer_t *w, const char *key, double v);
+mlxn_status mlxn_gguf_writer_set_bool(mlxn_gguf_writer_t *w, const char *key, bool v);
+/* s is NUL-terminated; set_strn takes any bytes. */
+mlxn_status mlxn_gguf_writer_set_str(mlxn_gguf_writer_t *w, const char *key, const char *s);
+mlxn_status mlxn_gguf_writer_set_strn(mlxn_gguf_writer_t *w, const char *key, const char *s, uint64_t len);
+/* An array of count elements of elem_type (not ARRAY). Numeric and bool: data holds the
+ * packed little-endian elements (bool: one byte, 0 or 1). STRING: data is a
+ * `const char *const[count]` of NUL-terminated strings; set_arr_strn takes mlxn_str items. */
+mlxn_status mlxn_gguf_writer_set_arr(mlxn_gguf_writer_t *w, const char *key, mlxn_gguf_vtype elem_type,
+                                     const void *data, uint64_t count);
+mlxn_status mlxn_gguf_writer_set_arr_strn(mlxn_gguf_writer_t *w, const char *key, const mlxn_str *items, uint64_t count);
+
+/* Adds a tensor of n_dims (1..4) extents ne (ne[0] innermost, a block multiple) whose
+ * contiguous bytes (mlxn_row_size(type, ne[0]) * ne[1] * ...) are at data. data is borrowed
+ * until mlxn_gguf_writer_write*() returns. Duplicate names are INVALID_ARG. */
+mlxn_status mlxn_gguf_writer_add_tensor(mlxn_gguf_writer_t *w, const char *name, mlxn_type type, int n_dims,
+                                        const int64_t *ne, const void *data);
+
+/* Writes the file to path (replacing it), or into a malloc'd buffer the caller frees with free(). */
+mlxn_status mlxn_gguf_writer_write(mlxn_gguf_writer_t *w, const char *path);
+mlxn_status mlxn_gguf_writer_write_memory(mlxn_gguf_writer_t *w, void **out, size_t *size);
+
 /* ==========================================================================
  * safetensors and model folders (section owned by src/formats/safetensors.c)
  * ========================================================================== */
 
 /* MLXN-SECTION: safetensors */
+
+/* --- safetensors files ------------------------------------------------------
+ * Layout: u64 LE header length N (at most 100 MB), N bytes of UTF-8 JSON, then the data
+ * buffer. The JSON maps each tensor name to {"dtype", "shape", "data_offsets": [b, e)}
+ * (relative to the buffer) plus an optional "__metadata__" string->string map.
+ *
+ * mlxn_st_open() mmaps the file and validates all of it before returning: every entry
+ * well-formed, dtype known, shape entries non-negative integers whose product does not
+ * overflow, e - b = numel * bits / 8 exactly, ranges sorted by offset and contiguous from 0
+ * (no gap, no overlap), the last range ending at EOF, no duplicate names. A violation is
+ * MLXN_ERR_FORMAT with a message naming the file, the tensor and the rule.
+ *
+ * Tensors are listed in file (offset) order. Names, metadata strings and data pointers are
+ * borrowed from the handle and live until mlxn_st_free(). Data pointers point into the map
+ * (zero copy); they are only as aligned as the file makes them (writers pad N to 8 bytes).
+ *
+ * Dtypes: BOOL U8 I8 U16 I16 F16 BF16 U32 I32 F32 U64 I64 F64 F8_E4M3 F8_E5M2 F8_E8M0 map to
+ * the mlxn_type of the same name. F4 (4-bit E2M1), F6_E2M3, F6_E3M2 (6-bit), C64
+ * (complex64), F8_E4M3FNUZ and F8_E5M2FNUZ are accepted and validated with their real bit
+ * widths, but have no mlxn_type:
+ * their entries report type = MLXN_ST_TYPE_NONE (bytes still readable through data/nbytes)
+ * and mlxn_st_tensor_desc() refuses them with MLXN_ERR_UNSUPPORTED. */
+
+typedef struct mlxn_st mlxn_st_t;
+
+#define MLXN_ST_MAX_HEADER (100u * 1000u * 1000u) /* largest header length accepted */
+#define MLXN_ST_MAX_DIMS 8                        /* more dims: MLXN_ERR_UNSUPPORTED */
+#define MLXN_ST_TYPE_NONE MLXN_TYPE_COUNT         /* dtype with no mlxn_type (F4, F6_*, C64, *FNUZ) */
+
+typedef struct mlxn_st_tensor {
+    const char *name;                  /* NUL-terminated, borrowed */
+    const char *dtype;                 /* the file's dtype string ("BF16"), borrowed */
+    mlxn_type type;                    /* matching mlxn_type, or MLXN_ST_TYPE_NONE */
+    int32_t bits;                      /* bits per element (1 byte = 8; F4 = 4; BOOL = 8) */
+    int32_t n_dims;                    /* 0 (scalar) .. MLXN_ST_MAX_DIMS */
+    int64_t shape[MLXN_ST_MAX_DIMS];   /* as in the file: shape[0] outermost (PyTorch order) */
+    int64_t numel;                     /* product of shape (1 for a scalar; may be 0) */
+    uint64_t offset;                   /* begin, relative to the data buffer */
+    uint64_t nbytes;                   /* end - begin */
+    const void *data;                  /* borrowed from the map; NULL only when nbytes = 0 */
+} mlxn_st_tensor;
+
+/* Opens, maps and validates path. On failure *out is NULL and mlxn_last_error() says why. */
+mlxn_status mlxn_st_open(const char *path, mlxn_st_t **out);
+/* Same over a caller-owned buffer that must outlive the handle (name used in messages). */
+mlxn_status mlxn_st_open_memory(const void *data, size_t size, const char *name, mlxn_st_t **out);
+void mlxn_st_free(mlxn_st_t *st);
+const char *mlxn_st_last_error(const mlxn_st_t *st);
+const char *mlxn_st_path(const mlxn_st_t *st);          /* path or name given at open */
+
+uint64_t mlxn_st_header_size(const mlxn_st_t *st);      /* N */
+uint64_t mlxn_st_data_offset(const mlxn_st_t *st);      /* 8 + N: file offset of the buffer */
+uint64_t mlxn_st_file_size(const mlxn_st_t *st);
+
+int64_t mlxn_st_tensor_count(const mlxn_st_t *st);
+int64_t mlxn_st_find_tensor(const mlxn_st_t *st, const char *name);   /* -1 if absent */
+/* Fills out for tensor i (0 .. count-1, file order). INVALID_ARG if i is out of range. */
+mlxn_status mlxn_st_get_tensor(const mlxn_st_t *st, int64_t i, mlxn_st_tensor *out);
+
+/* "__metadata__": string pairs in file order; mlxn_st_meta_get returns NULL if absent. */
+int64_t mlxn_st_meta_count(const mlxn_st_t *st);
+const char *mlxn_st_meta_key(const mlxn_st_t *st, int64_t i);
+const char *mlxn_st_meta_value(const mlxn_st_t *st, int64_t i);
+const char *mlxn_st_meta_get(const mlxn_st_t *st, const char *key);
+
+/* A GGUF-order descriptor of t (ne[0] = shape[n_dims-1], innermost). UNSUPPORTED for
+ * MLXN_ST_TYPE_NONE or more than 4 dims, SHAPE for a zero extent. A scalar is {1}. */
+mlxn_status mlxn_st_tensor_desc(const mlxn_st_tensor *t, mlxn_tensor_desc *out);
+
+/* Maps a safetensors dtype string to its mlxn_type and bit width. NOT_FOUND if the
+ * string is no safetensors dtype; *type = MLXN_ST_TYPE_NONE for F4, F6_*, C64, F8_*FNUZ. */
+mlxn_status mlxn_st_dtype_parse(const char *dtype, mlxn_type *type, int *bits);
+
+/* --- config.json (Hugging Face / mlx-lm) -------------------------------------
+ * mlxn_hf_config_parse() reads the keys below into mlxn_hf_config. Multimodal configs
+ * (Gemma 3/4, ...) nest the language model in "text_config": every LM field is looked up
+ * there first, then at the top level (model_type always comes from the top level;
+ * text_model_type from text_config). Absent integers are 0, absent floats 0.0, with
+ * two derived defaults: num_key_value_heads = num_attention_heads and head_dim =
+ * hidden_size / num_attention_heads when the file has none. */
+
+typedef struct mlxn_hfc mlxn_hf_config_t;   /* opaque: the parsed file */
+
+/* rope_scaling ({"rope_type" or "type", "factor", llama3: "low_freq_factor",
+ * "high_freq_factor", "original_max_position_embeddings"; yarn: beta_fast/beta_slow}). */
+typedef struct mlxn_hf_rope_scaling {
+    bool present;
+    char type[32];                     /* "llama3", "linear", "yarn", "dynamic", ... */
+    double factor;
+    double low_freq_factor;            /* llama3 */
+    double high_freq_factor;           /* llama3 */
+    int64_t original_max_position_embeddings;
+    double beta_fast, beta_slow;       /* yarn */
+} mlxn_hf_rope_scaling;
+
+/* The "quantization" block (or "quantization_config" when the first is absent). */
+typedef struct mlxn_hf_quant {
+    bool present;                      /* a block exists */
+    bool mlx;                          /* it has mlx-lm's group_size/bits */
+    char mode[32];                     /* "affine" (default), "mxfp4", ...; else quant_method */
+    int group_size;
+    int bits;
+    int64_t n_overrides;               /* per-module entries (dicts or false) */
+} mlxn_hf_quant;
+
+typedef enum mlxn_hf_layer_type {
+    MLXN_HF_LAYER_FULL = 0,            /* "full_attention" */
+    MLXN_HF_LAYER_SLIDING = 1,         /* "sliding_attention" */
+    MLXN_HF_LAYER_OTHER = 2            /* anything else (see mlxn_hf_config_arr_str) */
+} mlxn_hf_layer_type;
+
+typedef struct mlxn_hf_config {
+    char model_type[64];               /* top-level "model_type" */
+    char text_model_type[64];          /* text_config.model_type, "" if none */
+    char architecture[128];            /* architectures[0], "" if none */
+    int32_t n_architectures;
+    bool has_text_config;
+    int64_t hidden_size;
+    int64_t intermediate_size;
+    int64_t num_hidden_layers;
+    int64_t num_attention_heads;
+    int64_t num_key_value_heads;       /* default: num_attention_heads */
+    int64_t head_dim;                  /* default: hidden_size / num_attention_heads */
+    int64_t vocab_size;
+    int64_t max_position_embeddings;
+    double rms_norm_eps;               /* also read from "layer_norm_eps" / "norm_eps" */
+    double rope_theta;
+    mlxn_hf_rope_scaling rope_scaling;
+    int32_t tie_word_embeddings;       /* -1 absent, 0 false, 1 true */
+    int64_t num_experts;               /* "num_experts", else "num_local_experts", else "n_routed_experts" */
+    int64_t num_experts_per_tok;
+    int64_t moe_intermediate_size;
+    int32_t norm_topk_prob;            /* -1 absent, 0 false, 1 true */
+    int64_t sliding_window;            /* 0 if absent or null */
+    int64_t n_layer_types;             /* length of "layer_types", 0 if absent */
+    const uint8_t *layer_types;        /* [n_layer_types] mlxn_hf_layer_type, borrowed */
+    char torch_dtype[16];              /* "bfloat16", ... ("dtype" as fallback), "" if none */
+    mlxn_hf_quant quant;
+} mlxn_hf_config;
+
+/* Parses JSON text (len bytes; name used in messages). FORMAT on bad JSON, a non-object
+ * root, or a known key with the wrong JSON type (naming the key). */
+mlxn_status mlxn_hf_config_parse(const char *json, size_t len, const char *name, mlxn_hf_config_t **out);
+/* Reads and parses a config.json file. */
+mlxn_status mlxn_hf_config_load(const char *path, mlxn_hf_config_t **out);
+void mlxn_hf_config_free(mlxn_hf_config_t *c);
+const char *mlxn_hf_config_last_error(const mlxn_hf_config_t *c);
+/* The parsed fields. Borrowed; lives as long as c. */
+const mlxn_hf_config *mlxn_hf_config_get(const mlxn_hf_config_t *c);
+
+/* Raw access to any key, for architecture code. key is a dotted path into the JSON
+ * ("rope_scaling.factor", "vision_config.hidden_size"); a path whose first component is
+ * absent at the top level is also tried under "text_config". NOT_FOUND if absent (or JSON
+ * null), TYPE if the value does not fit. Integers must be integral JSON numbers; bools
+ * are accepted as 0/1 by get_int. Strings are borrowed, NUL-terminated. */
+mlxn_status mlxn_hf_config_get_int(const mlxn_hf_config_t *c, const char *key, int64_t *out);
+mlxn_status mlxn_hf_config_get_float(const mlxn_hf_config_t *c, const char *key, double *out);
+mlxn_status mlxn_hf_config_get_bool(const mlxn_hf_config_t *c, const char *key, bool *out);
+mlxn_status mlxn_hf_config_get_str(const mlxn_hf_config_t *c, const char *key, const char **out);
+/* Arrays: count, then elements by index (same rules). TYPE if key is not an array. */
+mlxn_status mlxn_hf_config_arr_len(const mlxn_hf_config_t *c, const char *key, int64_t *count);
+mlxn_status mlxn_hf_config_arr_int(const mlxn_hf_config_t *c, const char *key, int64_t i, int64_t *out);
+mlxn_status mlxn_hf_config_arr_float(const mlxn_hf_config_t *c, const char *key, int64_t i, double *out);
+mlxn_status mlxn_hf_config_arr_str(const mlxn_hf_config_t *c, const char *key, int64_t i, const char **out);
+/* The value at key re-serialised as compact JSON, into a malloc'd string the caller
+ * frees (any type: object, array, scalar). */
+mlxn_status mlxn_hf_config_get_json(const mlxn_hf_config_t *c, const char *key, char **out);
+
+/* The MLX quantization of one module given the tensors that exist for it.
+ * has_scales: whether "<module>.scales" exists; scales_type: its dtype.
+ * Per-module override in the quantization block (exact module path): a dict with its own
+ * group_size/bits/mode (missing ones inherit the block's), or false = not quantized.
+ * *quantized = false (and OK) when has_scales is false. FORMAT when scales exist but the
+ * config says the module is not quantized (or has no MLX block); UNSUPPORTED for modes
+ * other than affine/mxfp4. scale_type is F16/BF16 (affine) or F8_E8M0 (mxfp4, u8 scales). */
+mlxn_status mlxn_hf_config_module_quant(const mlxn_hf_config_t *c, const char *module, bool has_scales,
+                                        mlxn_type scales_type, mlxn_mlx_quant *q, bool *quantized);
+
+/* --- model folders -----------------------------------------------------------
+ * A Hugging Face / mlx-lm folder: config.json plus either model.safetensors, or shards
+ * listed by model.safetensors.index.json ("weight_map": name -> shard file), or (no index)
+ * every *.safetensors file in the folder. Every shard is opened and validated; tensor
+ * names must be unique across shards and every weight_map entry must be in its shard.
+ * One lookup by name covers all shards. Tensors are numbered shard by shard (shards in
+ * name order), file order within a shard. Tensor pointers borrow from the handle. */
+
+typedef struct mlxn_folder mlxn_folder_t;
+
+mlxn_status mlxn_folder_open(const char *dir, mlxn_folder_t **out);
+void mlxn_folder_free(mlxn_folder_t *f);
+const char *mlxn_folder_last_error(const mlxn_folder_t *f);
+const char *mlxn_folder_path(const mlxn_folder_t *f);
+/* The parsed config.json (borrowed) and its raw-key handle (borrowed). */
+const mlxn_hf_config *mlxn_folder_config(const mlxn_folder_t *f);
+const mlxn_hf_config_t *mlxn_folder_config_handle(const mlxn_folder_t *f);
+
+int32_t mlxn_folder_shard_count(const mlxn_folder_t *f);
+const mlxn_st_t *mlxn_folder_shard(const mlxn_folder_t *f, int32_t i);     /* NULL if out of range */
+const char *mlxn_folder_shard_name(const mlxn_folder_t *f, int32_t i);     /* file name in the folder */
+
+int64_t mlxn_folder_tensor_count(const mlxn_folder_t *f);
+int64_t mlxn_folder_find_tensor(const mlxn_folder_t *f, const char *name); /* -1 if absent */
+/* shard (optional, may be NULL) receives the tensor's shard index. */
+mlxn_status mlxn_folder_get_tensor(const mlxn_folder_t *f, int64_t i, mlxn_st_tensor *out, int32_t *shard);
+/* Finds by name; NOT_FOUND (naming the tensor) if absent. */
+mlxn_status mlxn_folder_tensor(const mlxn_folder_t *f, const char *name, mlxn_st_tensor *out);
+
+/* mlxn_hf_config_module_quant() with has_scales/scales_type taken from the folder's
+ * tensors ("<module>.scales"), and the packed weight shape checked against the result:
+ * weight U32 [..., in*bits/32], scales [..., in/group_size], biases present for affine. */
+mlxn_status mlxn_folder_module_quant(const mlxn_folder_t *f, const char *module, mlxn_mlx_quant *q,
+                                     bool *quantized);
 
 /* ==========================================================================
  * Devices, buffers, streams, backends (section owned by src/backend)
