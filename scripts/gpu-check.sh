@@ -22,7 +22,7 @@ if ! pkg-config --exists libcjson libpcre2-8 2>/dev/null; then
     mkdir -p $PFX
     for d in "$SRC"/debs/*.deb; do dpkg -x "$d" $PFX; done
     # the .pc files say prefix=/usr: point them at the unpacked tree
-    for pc in $(find $PFX -name '*.pc'); do sed -i "s#^prefix=.*#prefix=$PFX/usr#" "$pc"; done
+    for pc in $(find $PFX -name "*.pc"); do sed -i "s#=/usr#=$PFX/usr#g; s#-I/usr#-I$PFX/usr#g; s#-L/usr#-L$PFX/usr#g" "$pc"; done
     export PKG_CONFIG_PATH=$(find $PFX -type d -name pkgconfig | tr '\n' ':')${PKG_CONFIG_PATH:-}
     export LD_LIBRARY_PATH=$(dirname $(find $PFX -name 'libcjson.so*' | head -1)):${LD_LIBRARY_PATH:-}
     export LIBRARY_PATH=$LD_LIBRARY_PATH:${LIBRARY_PATH:-}

@@ -64,7 +64,10 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attn_split_kernel(AttnP p) {
     const int64_t iq = blockIdx.y;
     const int split = blockIdx.z;
     int32_t qp = p.q_pos[iq];
-    if (qp >= p.n_ctx) { if (threadIdx.x == 0 && split == 0) atomicOr(p.err, 4); qp = (int32_t)p.n_ctx - 1; }
+    if (qp >= p.n_ctx || qp < 0) {   /* reported at sync; clamp so nothing outside the cache is read */
+        if (threadIdx.x == 0 && split == 0) atomicOr(p.err, 4);
+        qp = qp < 0 ? -1 : (int32_t)p.n_ctx - 1;
+    }
     int64_t lo = 0, hi = qp;                       /* visible keys [lo, hi] */
     if (p.window > 0) lo = max((int64_t)0, (int64_t)qp - p.window + 1);
     int64_t nvis = hi >= lo ? hi - lo + 1 : 0;
@@ -81,23 +84,35 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attn_split_kernel(AttnP p) {
         m[g] = -INFINITY; l[g] = 0.f;
     }
     const int64_t kb = (int64_t)kvh * p.k_head + lane * EL, vb = (int64_t)kvh * p.v_head + lane * EL;
-    for (int64_t j = s0 + warp; j < s1; j += ATT_WARPS) {
-        float kf[EL], vf[EL];
-        load_row<CT, EL>(p.k, kb + j * p.k_pos, kf);
-        load_row<CT, EL>(p.v, vb + j * p.v_pos, vf);
+    /* UNR keys per iteration: their K and V loads are all in flight before the first use */
+    constexpr int UNR = HD >= 256 ? 2 : 4;
+    for (int64_t j0 = s0 + warp; j0 < s1; j0 += ATT_WARPS * UNR) {
+        float kf[UNR][EL], vf[UNR][EL];
 #pragma unroll
-        for (int g = 0; g < GB; g++) {
-            float s = 0.f;
+        for (int u = 0; u < UNR; u++) {
+            int64_t j = j0 + (int64_t)u * ATT_WARPS;
+            if (j < s1) {
+                load_row<CT, EL>(p.k, kb + j * p.k_pos, kf[u]);
+                load_row<CT, EL>(p.v, vb + j * p.v_pos, vf[u]);
+            }
+        }
 #pragma unroll
-            for (int i = 0; i < EL; i++) s += q[g][i] * kf[i];
-            s = warp_sum(s);
-            if (p.softcap > 0.f) s = p.softcap * tanhf(s / p.softcap);
-            float mn = fmaxf(m[g], s);
-            float corr = __expf(m[g] - mn), pe = __expf(s - mn);
-            l[g] = l[g] * corr + pe;
+        for (int u = 0; u < UNR; u++) {
+            if (j0 + (int64_t)u * ATT_WARPS >= s1) break;
 #pragma unroll
-            for (int i = 0; i < EL; i++) acc[g][i] = acc[g][i] * corr + pe * vf[i];
-            m[g] = mn;
+            for (int g = 0; g < GB; g++) {
+                float sc = 0.f;
+#pragma unroll
+                for (int i = 0; i < EL; i++) sc += q[g][i] * kf[u][i];
+                sc = warp_sum(sc);
+                if (p.softcap > 0.f) sc = p.softcap * tanhf(sc / p.softcap);
+                float mn = fmaxf(m[g], sc);
+                float corr = __expf(m[g] - mn), pe = __expf(sc - mn);
+                l[g] = l[g] * corr + pe;
+#pragma unroll
+                for (int i = 0; i < EL; i++) acc[g][i] = acc[g][i] * corr + pe * vf[u][i];
+                m[g] = mn;
+            }
         }
     }
     /* merge the warps of this block */
@@ -151,8 +166,11 @@ __global__ void attn_reduce_kernel(const float *part, int64_t n_heads, int n_spl
 typedef void (*attn_fn)(AttnP);
 template <int CT, int HD> static attn_fn pick_gb(int gb) {
     if (gb == 1) return attn_split_kernel<CT, HD, 1>;
-    if (gb == 4 || HD == 512) return attn_split_kernel<CT, HD, 4>;
-    return attn_split_kernel<CT, HD, 8>;
+    if constexpr (HD == 512) return attn_split_kernel<CT, HD, 4>;
+    else {
+        if (gb == 4) return attn_split_kernel<CT, HD, 4>;
+        return attn_split_kernel<CT, HD, 8>;
+    }
 }
 template <int CT> static attn_fn pick_hd(int hd, int gb) {
     switch (hd) {

@@ -39,6 +39,8 @@ void mlxn_cuda_graph_destroy(void *exec);
  * range = 1, row id out of range = 2, position out of range = 4); sync reports and clears it. */
 mlxn_status mlxn_cuda_err_flag(int **flag);
 mlxn_status mlxn_cuda_check_flag(void *stream);
+/* cudaDeviceSynchronize + the error flag. */
+mlxn_status mlxn_cuda_device_sync(void);
 /* Scratch arena: one growing device allocation reused by ops that need temporaries (quantized
  * activations, dequantized f16 weights). Grows only outside graph capture; the hot path, once
  * warm, never calls cudaMalloc. */
@@ -76,6 +78,16 @@ mlxn_status mlxn_cuda_mul_mat(const mlxn_cuda_mm *a, void *stream);
 /* Route knobs for experiments: 0 = auto. */
 extern int mlxn_cuda_mmv_force_f32x;   /* 1: use the f32-activation mat-vec (exact) */
 extern int mlxn_cuda_mmv_no_pdl;       /* 1: launch without programmatic dependent launch */
+
+/* MLX packed weights: row r of expert e at w + e*w_exp + r*w_row (bytes; same for scales/biases). */
+typedef struct mlxn_cuda_mlx {
+    const void *w, *scales, *biases;      /* biases NULL for mxfp4 */
+    int64_t w_row, w_exp, s_row, s_exp, b_row, b_exp;
+    int bits, group_size, mxfp4, scale_bf16;
+} mlxn_cuda_mlx;
+mlxn_status mlxn_cuda_mlx_mul_mat(const mlxn_cuda_mlx *q, const mlxn_cuda_mm *a, void *stream);
+mlxn_status mlxn_cuda_mlx_get_rows(const mlxn_cuda_mlx *q, int64_t n_rows, int64_t k, const int32_t *ids, int64_t n,
+                                   float *y, int64_t y_row, void *stream);
 
 /* Dequantize `nrows` rows of k elements (row i at src + i*row_bytes) to f32 or f16 (dst_f16). */
 mlxn_status mlxn_cuda_dequant_rows(mlxn_type type, const void *src, size_t row_bytes, int64_t nrows,

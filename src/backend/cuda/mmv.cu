@@ -21,6 +21,9 @@
 int mlxn_cuda_mmv_force_f32x = 0;
 int mlxn_cuda_mmv_no_pdl = 0;
 
+typedef void (*dq_fn)(const uint8_t *, int64_t, int64_t, int64_t, void *, int64_t, bool, const int32_t *, int64_t, int *);
+typedef dq_fn dq_fn_t;
+
 #define MMV_WARPS 4
 #define MMV_PPL 9                         /* 16-byte pieces per lane per step */
 #define MMV_STAGE (32 * MMV_PPL)          /* pieces per warp stage (4608 bytes) */
@@ -239,9 +242,8 @@ template <int WT> static mmv_f_fn pick_f(int nc) {
 }
 static int nc_round(int64_t n) { return n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : 8; }
 
-extern "C" bool mlxn_cuda_mmv_supports(mlxn_type t) {
-    return mmv_q_for(t, 1) != NULL || t == MLXN_TYPE_F16 || t == MLXN_TYPE_BF16 || t == MLXN_TYPE_F32;
-}
+static dq_fn_t dq_for_fwd(mlxn_type t);
+extern "C" bool mlxn_cuda_mmv_supports(mlxn_type t) { return dq_for_fwd(t) != NULL; }
 
 static mlxn_status mmv_via_f32(const mlxn_cuda_mm *a, void *stream);
 static mlxn_status mmv_float(const mlxn_cuda_mm *a, int *err, void *stream) {
@@ -273,16 +275,17 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
     bool id = a->ids != NULL;
     int nc = id ? 1 : nc_round(a->n);
     mmv_q_fn f = mmv_q_for(a->type, nc);
-    if (!f) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "cuda mat-vec: type %s not supported", mlxn_type_name(a->type));
+    if (!f) return mmv_via_f32(a, stream);      /* Q8_1, Q8_K: exact generic route */
     /* the int8 route needs k in whole 32-groups, 2-aligned blocks and 16-aligned activations */
-    if (a->k % 32 || (((uintptr_t)a->w | (uintptr_t)a->row_bytes | (uintptr_t)a->expert_bytes) & 1) ||
-        ((uintptr_t)a->x & 15))
+    if (a->k % 32 || (((uintptr_t)a->w | (uintptr_t)a->row_bytes | (uintptr_t)a->expert_bytes) & 1))
         return mmv_via_f32(a, stream);
     /* quantize the activation columns into the arena */
     int64_t ncx = id ? (int64_t)a->n_x * a->n_tokens : a->n;
     int64_t ng = a->k / 32;
-    size_t qbytes = ((size_t)(ncx * a->k) + 255) & ~(size_t)255;
-    size_t dbytes = ((size_t)(ncx * ng) * 4 + 255) & ~(size_t)255;
+    /* room for NC columns: the kernel reads (never writes) columns up to NC-1 */
+    int64_t ncal = ncx > nc ? ncx : nc;
+    size_t qbytes = ((size_t)(ncal * a->k) + 255) & ~(size_t)255;
+    size_t dbytes = ((size_t)(ncal * ng) * 4 + 255) & ~(size_t)255;
     void *scr;
     MLXN_TRY(mlxn_cuda_scratch(qbytes + 2 * dbytes, &scr, stream));
     int8_t *q = (int8_t *)scr;
@@ -321,34 +324,55 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
 }
 
 /* ---- dequantization ------------------------------------------------------------------------ */
+/* Thread per 8 consecutive elements of a row (k % 8 == 0 for every block type): 8 decodes, one
+ * 16-byte f16 store. Elements outside [0, k) are skipped for plain types with odd k. */
 template <int T>
 __global__ void dequant_kernel(const uint8_t *src, int64_t row_bytes, int64_t nrows, int64_t k, void *dst,
                                int64_t dst_row, bool f16, const int32_t *ids, int64_t n_src_rows, int *err) {
     typedef QT<T> Q;
-    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;   /* element over nrows*k */
-    if (i >= nrows * k) return;
-    int64_t r = i / k, e = i % k;
+    const int64_t k8 = (k + 7) / 8;
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;   /* 8-element group over nrows*k8 */
+    if (i >= nrows * k8) return;
+    int64_t r = i / k8, e0 = (i % k8) * 8;
     int64_t sr = r;
     if (ids) {
         sr = ids[r];
-        if (sr < 0 || sr >= n_src_rows) { if (e == 0) atomicOr(err, 2); return; }
+        if (sr < 0 || sr >= n_src_rows) { if (e0 == 0) atomicOr(err, 2); return; }
     }
-    const uint8_t *b = src + sr * row_bytes + (e / Q::QK) * Q::BB;
-    float v = dq_elem((mlxn_type)T, b, (int)(e % Q::QK));
-    if (f16) ((__half *)dst)[r * dst_row + e] = __float2half_rn(v);
-    else ((float *)dst)[r * dst_row + e] = v;
+    const uint8_t *rp = src + sr * row_bytes;
+    float v[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        int64_t e = e0 + j;
+        v[j] = e < k ? dq_elem((mlxn_type)T, rp + (e / Q::QK) * Q::BB, (int)(e % Q::QK)) : 0.f;
+    }
+    if (f16) {
+        __half *d = (__half *)dst + r * dst_row + e0;
+        if (e0 + 8 <= k && ((uintptr_t)d & 15) == 0) {
+            __half2 h[4];
+#pragma unroll
+            for (int j = 0; j < 4; j++) h[j] = __floats2half2_rn(v[2 * j], v[2 * j + 1]);
+            *(uint4 *)d = *(uint4 *)h;
+        } else {
+            for (int j = 0; j < 8 && e0 + j < k; j++) d[j] = __float2half_rn(v[j]);
+        }
+    } else {
+        float *d = (float *)dst + r * dst_row + e0;
+        for (int j = 0; j < 8 && e0 + j < k; j++) d[j] = v[j];
+    }
 }
+template <> struct QT<MLXN_TYPE_Q8_1> { enum { QK = 32, BB = 36, UPB = 1 }; };
+template <> struct QT<MLXN_TYPE_Q8_K> { enum { QK = 256, BB = 292, UPB = 1 }; };
 template <> struct QT<MLXN_TYPE_F16> { enum { QK = 1, BB = 2, UPB = 1 }; };
 template <> struct QT<MLXN_TYPE_BF16> { enum { QK = 1, BB = 2, UPB = 1 }; };
 template <> struct QT<MLXN_TYPE_F32> { enum { QK = 1, BB = 4, UPB = 1 }; };
 
-typedef void (*dq_fn)(const uint8_t *, int64_t, int64_t, int64_t, void *, int64_t, bool, const int32_t *, int64_t, int *);
 static dq_fn dq_for(mlxn_type t) {
     switch (t) {
 #define C(T) case T: return dequant_kernel<T>;
     C(MLXN_TYPE_Q4_0) C(MLXN_TYPE_Q4_1) C(MLXN_TYPE_Q5_0) C(MLXN_TYPE_Q5_1) C(MLXN_TYPE_Q8_0)
     C(MLXN_TYPE_Q2_K) C(MLXN_TYPE_Q3_K) C(MLXN_TYPE_Q4_K) C(MLXN_TYPE_Q5_K) C(MLXN_TYPE_Q6_K)
-    C(MLXN_TYPE_IQ4_NL) C(MLXN_TYPE_IQ4_XS) C(MLXN_TYPE_MXFP4) C(MLXN_TYPE_F16) C(MLXN_TYPE_BF16) C(MLXN_TYPE_F32)
+    C(MLXN_TYPE_Q8_1) C(MLXN_TYPE_Q8_K) C(MLXN_TYPE_IQ4_NL) C(MLXN_TYPE_IQ4_XS) C(MLXN_TYPE_MXFP4) C(MLXN_TYPE_F16) C(MLXN_TYPE_BF16) C(MLXN_TYPE_F32)
 #undef C
     default: return NULL;
     }
@@ -359,7 +383,7 @@ extern "C" mlxn_status mlxn_cuda_dequant_rows(mlxn_type type, const void *src, s
     dq_fn f = dq_for(type);
     if (!f) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "cuda dequantize: type %s not supported", mlxn_type_name(type));
     if (nrows * k == 0) return MLXN_OK;
-    f<<<grid_for(nrows * k, 256), 256, 0, CU_STREAM(stream)>>>((const uint8_t *)src, (int64_t)row_bytes, nrows, k,
+    f<<<grid_for(nrows * ((k + 7) / 8), 256), 256, 0, CU_STREAM(stream)>>>((const uint8_t *)src, (int64_t)row_bytes, nrows, k,
                                                                dst, dst_row, dst_f16, NULL, nrows, NULL);
     return MLXN_CUDA_LAUNCHED("dequant_kernel");
 }
@@ -371,7 +395,7 @@ extern "C" mlxn_status mlxn_cuda_get_rows(mlxn_type type, const void *w, size_t 
     int *err;
     MLXN_TRY(mlxn_cuda_err_flag(&err));
     if (n * k == 0) return MLXN_OK;
-    f<<<grid_for(n * k, 256), 256, 0, CU_STREAM(stream)>>>((const uint8_t *)w, (int64_t)row_bytes, n, k, y, y_row,
+    f<<<grid_for(n * ((k + 7) / 8), 256), 256, 0, CU_STREAM(stream)>>>((const uint8_t *)w, (int64_t)row_bytes, n, k, y, y_row,
                                                            false, ids, n_rows, err);
     return MLXN_CUDA_LAUNCHED("get_rows dequant_kernel");
 }
@@ -424,3 +448,4 @@ static mlxn_status mmv_via_f32(const mlxn_cuda_mm *a, void *stream) {
         (int)a->n, a->y, a->y_col, a->ids, a->ids_tok, a->top_k, a->n_x, a->n_expert, a->x_tok, a->y_tok, err);
     return MLXN_CUDA_LAUNCHED("mmv_generic_kernel");
 }
+static dq_fn_t dq_for_fwd(mlxn_type t) { return dq_for(t); }

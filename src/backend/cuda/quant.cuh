@@ -330,6 +330,8 @@ __device__ __forceinline__ float dq_elem(mlxn_type t, const uint8_t *b, int e) {
         return m ? h2f(ld16(b)) * v + h2f(ld16(b + 2)) : h2f(ld16(b)) * (v - 16);
     }
     case MLXN_TYPE_Q8_0: return h2f(ld16(b)) * (float)(int8_t)b[2 + e];
+    case MLXN_TYPE_Q8_1: return h2f(ld16(b)) * (float)(int8_t)b[4 + e];
+    case MLXN_TYPE_Q8_K: return __uint_as_float((uint32_t)ld16(b) | ((uint32_t)ld16(b + 2) << 16)) * (float)(int8_t)b[4 + e];
     case MLXN_TYPE_IQ4_NL: { int v = e < 16 ? (b[2 + e] & 15) : (b[2 + e - 16] >> 4); return h2f(ld16(b)) * K[v]; }
     case MLXN_TYPE_MXFP4: {
         const int8_t F[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};

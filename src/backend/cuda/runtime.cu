@@ -183,3 +183,7 @@ extern "C" mlxn_status mlxn_cuda_check_launch(const char *what, const char *file
     if (e != cudaSuccess) return mlxn_cuda_fail(e, what, file, line);
     return MLXN_OK;
 }
+extern "C" mlxn_status mlxn_cuda_device_sync(void) {
+    CU_TRY(cudaDeviceSynchronize());
+    return mlxn_cuda_check_flag(0);
+}
