@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # GPU check, run on the GPU machine from the repository root (or a copy of it):
-#   builds mlxn with CUDA outside the tree, runs the op harness on the CUDA backend
-#   (test_ops -b cuda) and the kernel benchmark (mlxn bench-ops), writes full logs under
-#   $OUT (or ./gpu-out), regenerates docs/perf/h200.md there, and prints a short table last.
-# Missing -dev packages (libcjson, libpcre2) are unpacked from debs/*.deb when present.
+#   builds mlxn with CUDA in a fresh directory outside the tree, runs the op harness on the CUDA
+#   backend (test_ops -b cuda, default and --full cases), the API check (graphs, errors), and
+#   the kernel benchmark (mlxn bench-ops); writes full logs and a regenerated h200.md under
+#   $OUT (or ./gpu-out), and prints a short summary last.
+# When pkg-config cannot find libcjson / libpcre2-8 (the GPU image lacks the -dev packages),
+# the .deb files in debs/ are unpacked into /tmp/mlxn-deps and used from there.
+# Env: BUILD (build dir), BENCH_ARGS (extra bench-ops flags), BENCH_TIMEOUT (s), FORCE_DEBS=1.
 set -u
 SRC=$(pwd)
 OUT=${OUT:-$SRC/gpu-out}
@@ -15,41 +18,52 @@ echo "== gpu-check $(date -u +%FT%TZ)"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$OUT/nvidia-smi.txt"
 nvcc --version | tail -1
 
-# ---- dependencies: pkg-config must find libcjson and libpcre2-8 -----------------------------
-if ! pkg-config --exists libcjson libpcre2-8 2>/dev/null; then
+# ---- dependencies -----------------------------------------------------------------------------
+if [ "${FORCE_DEBS:-0}" = 1 ] || ! pkg-config --exists libcjson libpcre2-8 2>/dev/null; then
   if ls "$SRC"/debs/*.deb >/dev/null 2>&1; then
     PFX=/tmp/mlxn-deps
-    mkdir -p $PFX
+    rm -rf $PFX && mkdir -p $PFX
     for d in "$SRC"/debs/*.deb; do dpkg -x "$d" $PFX; done
-    # the .pc files say prefix=/usr: point them at the unpacked tree
+    # the .pc files hard-code /usr: point every path at the unpacked tree
     for pc in $(find $PFX -name "*.pc"); do sed -i "s#=/usr#=$PFX/usr#g; s#-I/usr#-I$PFX/usr#g; s#-L/usr#-L$PFX/usr#g" "$pc"; done
     export PKG_CONFIG_PATH=$(find $PFX -type d -name pkgconfig | tr '\n' ':')${PKG_CONFIG_PATH:-}
-    export LD_LIBRARY_PATH=$(dirname $(find $PFX -name 'libcjson.so*' | head -1)):${LD_LIBRARY_PATH:-}
-    export LIBRARY_PATH=$LD_LIBRARY_PATH:${LIBRARY_PATH:-}
-    echo "deps: unpacked $(ls "$SRC"/debs | wc -l) debs into $PFX"
+    LIBD=$(dirname "$(find $PFX -name 'libcjson.so*' | head -1)")
+    export LD_LIBRARY_PATH=$LIBD:${LD_LIBRARY_PATH:-}
+    export LIBRARY_PATH=$LIBD:${LIBRARY_PATH:-}
+    echo "deps: unpacked $(ls "$SRC"/debs/*.deb | wc -l) debs into $PFX"
   else
     echo "deps: libcjson/libpcre2-8 not found and no debs/ folder"
   fi
 fi
-pkg-config --modversion libcjson libpcre2-8 || echo "deps: pkg-config still cannot find them"
+pkg-config --cflags --libs libcjson libpcre2-8 || echo "deps: pkg-config still cannot find them"
 
-# ---- build ------------------------------------------------------------------------------------
+# ---- build (fresh: a cached configure would keep stale pkg-config paths) ------------------------
 T0=$(date +%s)
+rm -rf "$BUILD"
 cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMLXN_CUDA=ON > "$OUT/cmake.log" 2>&1 \
   || { tail -30 "$OUT/cmake.log"; echo "GPU-CHECK: cmake failed"; exit 1; }
 cmake --build "$BUILD" -j "$(nproc)" > "$OUT/build.log" 2>&1 \
-  || { grep -E "error|Error" "$OUT/build.log" | head -40; echo "GPU-CHECK: build failed"; exit 1; }
+  || { grep -E "error|Error" -A3 "$OUT/build.log" | head -60; echo "GPU-CHECK: build failed"; exit 1; }
 echo "build: $(( $(date +%s) - T0 )) s"
+MLXN=$BUILD/bin/mlxn
 
-# ---- op harness on the CUDA backend -------------------------------------------------------------
-TESTS="not run (no test_ops binary)"
-if [ -x "$BUILD/tests/test_ops" ]; then
-  timeout 240 "$BUILD/tests/test_ops" -b cuda > "$OUT/test_ops_cuda.log" 2>&1
-  rc=$?
-  TESTS="$(tail -1 "$OUT/test_ops_cuda.log") (exit $rc)"
-  grep -iE "fail|error" "$OUT/test_ops_cuda.log" | head -40
-fi
-echo "test_ops -b cuda: $TESTS"
+# ---- op harness on the CUDA backend (checked against the ref backend) --------------------------
+run_ops() {  # $1 = label, rest = extra args
+  local label=$1; shift
+  timeout 300 "$BUILD/tests/test_ops" -b cuda "$@" > "$OUT/test_ops_$label.log" 2>&1
+  local rc=$?
+  local last; last=$(tail -1 "$OUT/test_ops_$label.log")
+  local nskip; nskip=$(grep -c '^SKIP' "$OUT/test_ops_$label.log")
+  echo "test_ops -b cuda $*: $last, $nskip skipped (exit $rc)"
+  grep -E "FAIL|error" "$OUT/test_ops_$label.log" | head -30
+}
+OPS1=$(run_ops default); echo "$OPS1"
+OPS2=$(run_ops full --full); echo "$OPS2"
+
+# ---- public API on CUDA: graph record/replay, errors at sync, device OOM -----------------------
+timeout 120 "$MLXN" bench-ops --api-check > "$OUT/api_check.log" 2>&1
+API="api-check exit $?: $(tail -1 "$OUT/api_check.log")"
+cat "$OUT/api_check.log" | head -20
 
 # ---- kernel benchmark -----------------------------------------------------------------------------
 MD=$OUT/h200.md
@@ -57,14 +71,17 @@ COMMIT=$(cat "$SRC/.commit" 2>/dev/null || git -C "$SRC" rev-parse --short HEAD 
 {
   echo "# mlxn kernels on the H200"
   echo
-  echo "Generated by \`scripts/gpu-check.sh\` ($(date -u +%F), commit $COMMIT)."
-  echo "GPU / driver: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)."
+  echo "Generated by \`scripts/gpu-check.sh\` on $(date -u +%F) from commit $COMMIT."
+  echo "GPU / driver: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null); nvcc $(nvcc --version | tail -1)."
   echo
 } > "$MD"
-timeout ${BENCH_TIMEOUT:-300} "$BUILD/bin/mlxn" bench-ops --markdown "$MD" ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1
+timeout "${BENCH_TIMEOUT:-300}" "$MLXN" bench-ops --markdown "$MD" ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1
 echo "bench-ops exit $?"
+
 echo
 echo "== summary"
-echo "test_ops -b cuda: $TESTS"
-grep -E "^(read ceiling|seed:|bench-ops:)" "$OUT/bench.log"
-grep -E "^(kind|mul_mv|attn|prefill|seed)" "$OUT/bench.log" | cut -c1-120
+echo "$OPS1" | head -1
+echo "$OPS2" | head -1
+echo "$API"
+grep -E "^(device|read ceiling|seed:|bench-ops:)" "$OUT/bench.log"
+grep -E "^(kind|mul_mv|attn|prefill|seed)" "$OUT/bench.log" | cut -c1-118

@@ -21,8 +21,8 @@
 static struct {
     int reps, batch, device;
     const char *only, *markdown;
-    int quick, no_verify;
-} opt = {25, 20, 0, NULL, NULL, 0, 0};
+    int quick, no_verify, api;
+} opt = {25, 20, 0, NULL, NULL, 0, 0, 0};
 
 static void *g_stream;
 static double g_ceiling_gbs;
@@ -438,6 +438,102 @@ static void bench_attn(int hd, int n_kv, int group, int len) {
     free(hk); free(hv); free(hq);
 }
 
+/* ---- --api-check: the public API on the CUDA backend (graphs, errors), against "ref" -------- */
+static int api_fail;
+#define ACHECK(c, ...) do { if (!(c)) { api_fail++; printf("api-check FAIL %s:%d: %s: ", __FILE__, __LINE__, #c); \
+    printf(__VA_ARGS__); printf(" (%s)\n", mlxn_last_error()); } } while (0)
+static int api_check(void) {
+    mlxn_backend_t *cu = NULL, *ref = NULL;
+    const char *bn = getenv("MLXN_API_CHECK_BACKEND") ? getenv("MLXN_API_CHECK_BACKEND") : "cuda";
+    ACHECK(mlxn_backend_open(bn, &cu) == MLXN_OK, "open %s", bn);
+    ACHECK(mlxn_backend_open("ref", &ref) == MLXN_OK, "open ref");
+    if (!cu || !ref) return 1;
+    enum { HD = 64, NH = 4, ROWS = 96, K = HD * NH };
+    size_t wbytes = mlxn_row_size(MLXN_TYPE_Q4_K, K) * ROWS;
+    uint8_t *hw = malloc(wbytes);
+    fill_weights(MLXN_TYPE_Q4_K, hw, ROWS, K);
+    float hx[K];
+    for (int i = 0; i < K; i++) hx[i] = nrand();
+    mlxn_backend_t *bes[2] = {cu, ref};
+    mlxn_buffer_t *buf[2];
+    mlxn_tensor x[2], y[2], z[2], pos[2], out[2];
+    mlxn_weight W[2];
+    for (int b = 0; b < 2; b++) {
+        ACHECK(mlxn_buffer_alloc(bes[b], 1 << 20, &buf[b]) == MLXN_OK, "alloc");
+        mlxn_tensor_init(&x[b], buf[b], 0, MLXN_TYPE_F32, 3, (int64_t[]){HD, NH, 1});
+        mlxn_tensor_init(&y[b], buf[b], 4096, MLXN_TYPE_F32, 3, (int64_t[]){HD, NH, 1});
+        mlxn_tensor_init(&z[b], buf[b], 8192, MLXN_TYPE_F32, 2, (int64_t[]){K, 1});
+        mlxn_tensor_init(&pos[b], buf[b], 12288, MLXN_TYPE_I32, 1, (int64_t[]){1});
+        mlxn_tensor_init(&out[b], buf[b], 16384, MLXN_TYPE_F32, 2, (int64_t[]){ROWS, 1});
+        memset(&W[b], 0, sizeof W[b]);
+        mlxn_tensor_init(&W[b].w, buf[b], 65536, MLXN_TYPE_Q4_K, 2, (int64_t[]){K, ROWS});
+        mlxn_buffer_upload(buf[b], 65536, hw, wbytes);
+        mlxn_buffer_upload(buf[b], 0, hx, sizeof hx);
+    }
+    mlxn_rope_params rp = {MLXN_ROPE_NEOX, HD, 10000.0f, 1.0f};
+    /* record on CUDA: rope -> scale (the rope output viewed as {K,1}) -> Q4_K mat-vec */
+    mlxn_tensor yk = y[0];
+    mlxn_tensor_init(&yk, buf[0], 4096, MLXN_TYPE_F32, 2, (int64_t[]){K, 1});
+    int32_t p0 = 0;
+    mlxn_buffer_upload(buf[0], 12288, &p0, 4);
+    /* run once outside capture so the arena has its size */
+    ACHECK(mlxn_op_rope(cu, &x[0], &pos[0], NULL, &rp, &y[0]) == MLXN_OK, "rope");
+    ACHECK(mlxn_op_scale(cu, &yk, 0.5f, &z[0]) == MLXN_OK, "scale");
+    ACHECK(mlxn_op_mul_mat(cu, &W[0], &z[0], &out[0]) == MLXN_OK, "mul_mat");
+    ACHECK(mlxn_backend_sync(cu) == MLXN_OK, "sync");
+    mlxn_graph_t *g = NULL;
+    ACHECK(mlxn_graph_begin(cu) == MLXN_OK, "graph_begin");
+    ACHECK(mlxn_op_rope(cu, &x[0], &pos[0], NULL, &rp, &y[0]) == MLXN_OK, "rope (recorded)");
+    ACHECK(mlxn_op_scale(cu, &yk, 0.5f, &z[0]) == MLXN_OK, "scale (recorded)");
+    ACHECK(mlxn_op_mul_mat(cu, &W[0], &z[0], &out[0]) == MLXN_OK, "mul_mat (recorded)");
+    ACHECK(mlxn_graph_end(cu, &g) == MLXN_OK && g, "graph_end");
+    for (int step = 0; step < 3 && g; step++) {
+        int32_t pv = 7 + 1000 * step;
+        mlxn_buffer_upload(buf[0], 12288, &pv, 4);      /* the position lives in device memory */
+        mlxn_buffer_upload(buf[1], 12288, &pv, 4);
+        ACHECK(mlxn_graph_replay(g) == MLXN_OK, "replay %d", step);
+        mlxn_tensor yk1 = y[1];
+        mlxn_tensor_init(&yk1, buf[1], 4096, MLXN_TYPE_F32, 2, (int64_t[]){K, 1});
+        mlxn_op_rope(ref, &x[1], &pos[1], NULL, &rp, &y[1]);
+        mlxn_op_scale(ref, &yk1, 0.5f, &z[1]);
+        mlxn_op_mul_mat(ref, &W[1], &z[1], &out[1]);
+        float a[ROWS], r[ROWS];
+        ACHECK(mlxn_buffer_download(buf[0], 16384, a, sizeof a) == MLXN_OK, "download");
+        mlxn_buffer_download(buf[1], 16384, r, sizeof r);
+        double num = 0, den = 0;
+        for (int i = 0; i < ROWS; i++) { num += (double)(a[i] - r[i]) * (a[i] - r[i]); den += (double)r[i] * r[i]; }
+        ACHECK(num / den < 5e-4, "graph replay step %d (pos %d): NMSE %.2e", step, pv, num / den);
+        printf("api-check: graph replay pos %d NMSE vs ref %.2e\n", pv, num / den);
+    }
+    mlxn_graph_free(g);
+    /* a kernel-side data error (expert id out of range) surfaces at sync */
+    mlxn_tensor ids, eo;
+    mlxn_weight We = W[0];
+    mlxn_tensor_init(&We.w, buf[0], 65536, MLXN_TYPE_Q4_K, 3, (int64_t[]){K, ROWS / 2, 2});
+    mlxn_tensor_init(&ids, buf[0], 20480, MLXN_TYPE_I32, 2, (int64_t[]){1, 1});
+    mlxn_tensor_init(&eo, buf[0], 24576, MLXN_TYPE_F32, 3, (int64_t[]){ROWS / 2, 1, 1});
+    int32_t bad = 999;
+    mlxn_buffer_upload(buf[0], 20480, &bad, 4);
+    mlxn_tensor zx;
+    mlxn_tensor_init(&zx, buf[0], 8192, MLXN_TYPE_F32, 3, (int64_t[]){K, 1, 1});
+    ACHECK(mlxn_op_mul_mat_id(cu, &We, &ids, &zx, &eo) == MLXN_OK, "mul_mat_id queues");
+    mlxn_status st = mlxn_backend_sync(cu);
+    ACHECK(st != MLXN_OK, "bad expert id reported at sync");
+    printf("api-check: bad expert id -> %s: %s\n", mlxn_status_str(st), mlxn_last_error());
+    ACHECK(mlxn_backend_sync(cu) == MLXN_OK, "flag cleared after report");
+    /* device out of memory is reported as such */
+    mlxn_buffer_t *huge = NULL;
+    st = mlxn_buffer_alloc(cu, (size_t)1 << 50, &huge);
+    ACHECK(st == MLXN_ERR_DEVICE_MEMORY, "1 PiB allocation -> %s", mlxn_status_str(st));
+    printf("api-check: 1 PiB alloc -> %s: %s\n", mlxn_status_str(st), mlxn_last_error());
+    for (int b = 0; b < 2; b++) mlxn_buffer_free(buf[b]);
+    mlxn_backend_free(cu);
+    mlxn_backend_free(ref);
+    free(hw);
+    printf("api-check: %d failure(s)\n", api_fail);
+    return api_fail ? 1 : 0;
+}
+
 static void usage(void) {
     printf("usage: mlxn bench-ops [options]\n"
            "Benchmarks the CUDA kernels against the HBM read ceiling probed in the same process.\n"
@@ -453,6 +549,8 @@ static void usage(void) {
            "  --markdown FILE append the results as a markdown table to FILE\n"
            "  --f32x          route quantized mat-vecs through the exact f32-activation kernel\n"
            "  --no-pdl        launch mat-vecs without programmatic dependent launch\n"
+           "  --api-check     instead of benchmarking: check graph record/replay, a kernel-side data\n"
+           "                  error reported at sync, and the device out-of-memory status, against 'ref'\n"
            "  -h, --help      this text\n"
            "Exit status: 0 all cases ran and verified, 1 a case failed, 2 bad usage, 3 no GPU.\n");
 }
@@ -471,14 +569,17 @@ int cmd_bench_ops(int argc, char **argv) {
         else if (!strcmp(a, "--no-verify")) opt.no_verify = 1;
         else if (!strcmp(a, "--f32x")) mlxn_cuda_mmv_force_f32x = 1;
         else if (!strcmp(a, "--no-pdl")) mlxn_cuda_mmv_no_pdl = 1;
+        else if (!strcmp(a, "--api-check")) opt.api = 1;
         else { fprintf(stderr, "mlxn bench-ops: unknown option '%s'\n", a); usage(); return 2; }
     }
     if (opt.reps < 5) opt.reps = 5;
     if (opt.batch < 1) opt.batch = 1;
+    if (opt.api && getenv("MLXN_API_CHECK_BACKEND")) return api_check();
     if (mlxn_cuda_ndev() <= opt.device) {
         fprintf(stderr, "mlxn bench-ops: no CUDA GPU %d present: nothing was benchmarked\n", opt.device);
         return 3;
     }
+    if (opt.api) return api_check();
     if (mlxn_cuda_set_device(opt.device) != MLXN_OK) return tool_fail("bench-ops", MLXN_ERR_DEVICE);
     mlxn_device_info info;
     mlxn_status st = mlxn_cuda_info(opt.device, &info);

@@ -9,7 +9,14 @@
 
 #define ATT_WARPS 4
 
-template <int CT, int EL> __device__ __forceinline__ void load_row(const void *base, int64_t off, float *f) {
+template <int CT, int EL> __device__ __forceinline__ void load_row(const void *base, int64_t off, float *f, bool vec) {
+    if (!vec) {   /* caches whose rows are not 16-byte aligned: element loads */
+#pragma unroll
+        for (int i = 0; i < EL; i++)
+            f[i] = CT == MLXN_TYPE_F32 ? ((const float *)base)[off + i]
+                 : CT == MLXN_TYPE_F16 ? h2f(((const uint16_t *)base)[off + i]) : bf2f(((const uint16_t *)base)[off + i]);
+        return;
+    }
     if (CT == MLXN_TYPE_F32) {
         const float *p = (const float *)base + off;
 #pragma unroll
@@ -50,6 +57,7 @@ struct AttnP {
     int64_t n_heads, n_kv, n_ctx;
     int group, n_split;
     float scale, softcap; int32_t window;
+    bool vec;             /* K/V rows 16-byte aligned: vector loads */
     int *err;
 };
 
@@ -92,8 +100,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attn_split_kernel(AttnP p) {
         for (int u = 0; u < UNR; u++) {
             int64_t j = j0 + (int64_t)u * ATT_WARPS;
             if (j < s1) {
-                load_row<CT, EL>(p.k, kb + j * p.k_pos, kf[u]);
-                load_row<CT, EL>(p.v, vb + j * p.v_pos, vf[u]);
+                load_row<CT, EL>(p.k, kb + j * p.k_pos, kf[u], p.vec);
+                load_row<CT, EL>(p.v, vb + j * p.v_pos, vf[u], p.vec);
             }
         }
 #pragma unroll
@@ -198,9 +206,8 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
     if (!f) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "cuda attention: head_dim %lld / cache type %s", (long long)a->hd,
                              mlxn_type_name(a->ct));
     size_t esz = a->ct == MLXN_TYPE_F32 ? 4 : 2;
-    if (((uintptr_t)a->k | (uintptr_t)a->v) % 16 || (a->k_pos * esz) % 16 || (a->v_pos * esz) % 16 ||
-        (a->k_head * esz) % 16 || (a->v_head * esz) % 16)
-        return mlxn_fail(MLXN_ERR_UNSUPPORTED, "cuda attention: cache rows not 16-byte aligned");
+    bool vec = !(((uintptr_t)a->k | (uintptr_t)a->v) % 16 || (a->k_pos * esz) % 16 || (a->v_pos * esz) % 16 ||
+                 (a->k_head * esz) % 16 || (a->v_head * esz) % 16);
     int *err;
     MLXN_TRY(mlxn_cuda_err_flag(&err));
     int ngb = (group + gb - 1) / gb;
@@ -221,6 +228,7 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
     p.n_heads = a->n_heads; p.n_kv = a->n_kv; p.n_ctx = a->n_ctx;
     p.group = group; p.n_split = n_split;
     p.scale = a->scale; p.softcap = a->softcap; p.window = a->window;
+    p.vec = vec;
     p.err = err;
     dim3 grid((unsigned)(a->n_kv * ngb), (unsigned)a->n_q, (unsigned)n_split);
     f<<<grid, ATT_WARPS * 32, 0, CU_STREAM(stream)>>>(p);

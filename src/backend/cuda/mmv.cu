@@ -27,51 +27,29 @@ typedef dq_fn dq_fn_t;
 #define MMV_WARPS 4
 #define MMV_PPL 9                         /* 16-byte pieces per lane per step */
 #define MMV_STAGE (32 * MMV_PPL)          /* pieces per warp stage (4608 bytes) */
+#define MMV_GROUP_MIN_PAIRS 32            /* mul_mat_id: group pairs per expert above this */
 
 struct MmvParams {
     const uint8_t *w;
     int64_t row_bytes, expert_bytes, rows, k;
     int ncols;                /* plain: columns in this launch */
-    XQ x;                     /* quantized activations, column 0 of the launch */
+    const int8_t *q; const float *d, *s; int64_t cq, cd;   /* quantized activations, column stride */
     float *y; int64_t y_col;
     /* id mode */
     const int32_t *ids; int64_t ids_tok; int top_k, n_x, n_expert;
     int64_t y_tok;
     int *err;
+    /* grouped id mode: pairs sorted by expert */
+    const int32_t *offsets, *perm;
 };
 
+/* One weight row against NC activation columns: the staged 16-byte stream described above.
+ * `pdl_wait`: wait for the preceding kernel (griddepcontrol) after the first loads are issued. */
 template <int T, int NC>
-__global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q_kernel(MmvParams p) {
-    __shared__ uint4 stage_all[MMV_WARPS][MMV_STAGE];
+__device__ __forceinline__ void row_dot(const uint8_t *rowp, int64_t k, const XQ &x, uint4 *st, int lane, bool pdl_wait,
+                                        float *acc) {
     typedef QT<T> Q;
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int64_t row = (int64_t)blockIdx.x * MMV_WARPS + warp;
-    if (row >= p.rows) return;
-    const uint8_t *W = p.w;
-    XQ x = p.x;
-    float *y = p.y;
-    int ncols = p.ncols;
-    if (p.ids) {
-        int g = blockIdx.y, t = g / p.top_k, j = g % p.top_k;
-        int e = p.ids[t * p.ids_tok + j];
-        if (e < 0 || e >= p.n_expert) {
-            if (row == 0 && lane == 0) atomicOr(p.err, 1);
-            return;
-        }
-        W += (int64_t)e * p.expert_bytes;
-        int64_t xc = (int64_t)t * p.n_x + (p.n_x == 1 ? 0 : j);
-        x.q += xc * x.cq; x.d += xc * x.cd; x.s += xc * x.cd;
-        y += j * p.y_col + t * p.y_tok;
-        ncols = 1;
-    }
-    const uint8_t *rowp = W + row * p.row_bytes;
-    uint4 *st = stage_all[warp];
-    float acc[NC];
-#pragma unroll
-    for (int c = 0; c < NC; c++) acc[c] = 0.f;
-    /* columns beyond ncols read column 0 (valid memory) and are never written */
-    XQ xs = x;
-    const int64_t nblk = p.k / Q::QK;
+    const int64_t nblk = k / Q::QK;
     const int NB = (MMV_STAGE * 16 - 16) / Q::BB;
     for (int64_t b0 = 0; b0 < nblk; b0 += NB) {
         int nb = (int)min((int64_t)NB, nblk - b0);
@@ -87,7 +65,7 @@ __global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q_kernel(MmvParams p) {
         }
         /* Programmatic dependent launch: the first weight loads are in flight while the
          * activation-quantizing kernel before us finishes; x is read only after this wait. */
-        if (b0 == 0) asm volatile("griddepcontrol.wait;" ::: "memory");
+        if (pdl_wait && b0 == 0) asm volatile("griddepcontrol.wait;" ::: "memory");
         __syncwarp();
 #pragma unroll
         for (int i = 0; i < MMV_PPL; i++) {
@@ -99,13 +77,112 @@ __global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q_kernel(MmvParams p) {
         const int nu = nb * Q::UPB;
         for (int u = lane; u < nu; u += 32) {
             int bi = u / Q::UPB, sub = u % Q::UPB;
-            Unit<T, NC>::run(sb + bi * Q::BB, sub, xs, (b0 + bi) * Q::QK, acc);
+            Unit<T, NC>::run(sb + bi * Q::BB, sub, x, (b0 + bi) * Q::QK, acc);
         }
     }
+}
+
+template <int T, int NC>
+__global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q_kernel(MmvParams p) {
+    __shared__ uint4 stage_all[MMV_WARPS][MMV_STAGE];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int64_t row = (int64_t)blockIdx.x * MMV_WARPS + warp;
+    if (row >= p.rows) return;
+    const uint8_t *W = p.w;
+    XQ x;
+    x.q = p.q; x.d = p.d; x.s = p.s;
+    float *y = p.y;
+    int ncols = p.ncols;
+    if (p.ids) {
+        int g = blockIdx.y, t = g / p.top_k, j = g % p.top_k;
+        int e = p.ids[t * p.ids_tok + j];
+        if (e < 0 || e >= p.n_expert) {
+            if (row == 0 && lane == 0) atomicOr(p.err, 1);
+            return;
+        }
+        W += (int64_t)e * p.expert_bytes;
+        int64_t xc = (int64_t)t * p.n_x + (p.n_x == 1 ? 0 : j);
+#pragma unroll
+        for (int c = 0; c < 8; c++) { x.oq[c] = xc * p.cq; x.od[c] = xc * p.cd; }
+        y += j * p.y_col + t * p.y_tok;
+        ncols = 1;
+    } else {
+#pragma unroll
+        for (int c = 0; c < 8; c++) { int cc = c < ncols ? c : 0; x.oq[c] = cc * p.cq; x.od[c] = cc * p.cd; }
+    }
+    float acc[NC];
+#pragma unroll
+    for (int c = 0; c < NC; c++) acc[c] = 0.f;
+    row_dot<T, NC>(W + row * p.row_bytes, p.k, x, stage_all[warp], lane, true, acc);
 #pragma unroll
     for (int c = 0; c < NC; c++) {
         float r = warp_sum(acc[c]);
         if (lane == 0 && c < ncols) y[c * p.y_col + row] = r;
+    }
+}
+
+/* mul_mat_id with many (token, slot) pairs: pairs are grouped per expert on the device
+ * (group_kernel), then blockIdx.y = expert and each warp runs its row against the expert's pairs
+ * 8 at a time, so the weights are streamed from HBM once per expert (re-reads hit L2). */
+template <int T>
+__global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q_grouped_kernel(MmvParams p) {
+    __shared__ uint4 stage_all[MMV_WARPS][MMV_STAGE];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int64_t row = (int64_t)blockIdx.x * MMV_WARPS + warp;
+    const int e = blockIdx.y;
+    if (row >= p.rows) return;
+    const int start = p.offsets[e], cnt = p.offsets[e + 1] - start;
+    const uint8_t *rowp = p.w + (int64_t)e * p.expert_bytes + row * p.row_bytes;
+    for (int c0 = 0; c0 < cnt; c0 += 8) {
+        XQ x;
+        x.q = p.q; x.d = p.d; x.s = p.s;
+        int pr[8];
+#pragma unroll
+        for (int c = 0; c < 8; c++) {
+            pr[c] = p.perm[start + min(c0 + c, cnt - 1)];
+            int t = pr[c] / p.top_k, j = pr[c] % p.top_k;
+            int64_t xc = (int64_t)t * p.n_x + (p.n_x == 1 ? 0 : j);
+            x.oq[c] = xc * p.cq; x.od[c] = xc * p.cd;
+        }
+        float acc[8];
+#pragma unroll
+        for (int c = 0; c < 8; c++) acc[c] = 0.f;
+        row_dot<T, 8>(rowp, p.k, x, stage_all[warp], lane, false, acc);
+#pragma unroll
+        for (int c = 0; c < 8; c++) {
+            float r = warp_sum(acc[c]);
+            if (lane == 0 && c0 + c < cnt) {
+                int t = pr[c] / p.top_k, j = pr[c] % p.top_k;
+                p.y[j * p.y_col + t * p.y_tok + row] = r;
+            }
+        }
+    }
+}
+
+/* Counting sort of the (token, slot) pairs by expert: offsets {n_expert + 1}, perm {n_pairs}.
+ * One block; a bad id raises the error flag and the pair is dropped. */
+__global__ void group_kernel(const int32_t *ids, int64_t ids_tok, int top_k, int64_t n_tokens, int n_expert,
+                             int32_t *offsets, int32_t *perm, int *err) {
+    extern __shared__ int cnt[];   /* n_expert + 1 */
+    const int64_t np = (int64_t)top_k * n_tokens;
+    for (int i = threadIdx.x; i <= n_expert; i += blockDim.x) cnt[i] = 0;
+    __syncthreads();
+    for (int64_t i = threadIdx.x; i < np; i += blockDim.x) {
+        int e = ids[(i / top_k) * ids_tok + i % top_k];
+        if (e < 0 || e >= n_expert) { atomicOr(err, 1); continue; }
+        atomicAdd(&cnt[e], 1);
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int run = 0;
+        for (int e = 0; e < n_expert; e++) { int c = cnt[e]; offsets[e] = run; cnt[e] = run; run += c; }
+        offsets[n_expert] = run;
+    }
+    __syncthreads();
+    for (int64_t i = threadIdx.x; i < np; i += blockDim.x) {
+        int e = ids[(i / top_k) * ids_tok + i % top_k];
+        if (e < 0 || e >= n_expert) continue;
+        perm[atomicAdd(&cnt[e], 1)] = (int32_t)i;
     }
 }
 
@@ -230,6 +307,16 @@ static mmv_q_fn mmv_q_for(mlxn_type t, int nc) {
     default: return NULL;
     }
 }
+static mmv_q_fn mmv_grouped_for(mlxn_type t) {
+    switch (t) {
+#define C(T) case T: return mmv_q_grouped_kernel<T>;
+    C(MLXN_TYPE_Q4_0) C(MLXN_TYPE_Q4_1) C(MLXN_TYPE_Q5_0) C(MLXN_TYPE_Q5_1) C(MLXN_TYPE_Q8_0)
+    C(MLXN_TYPE_Q2_K) C(MLXN_TYPE_Q3_K) C(MLXN_TYPE_Q4_K) C(MLXN_TYPE_Q5_K) C(MLXN_TYPE_Q6_K)
+    C(MLXN_TYPE_IQ4_NL) C(MLXN_TYPE_IQ4_XS) C(MLXN_TYPE_MXFP4)
+#undef C
+    default: return NULL;
+    }
+}
 typedef void (*mmv_f_fn)(const uint8_t *, int64_t, int64_t, int64_t, int64_t, const float *, int64_t, int,
                          float *, int64_t, const int32_t *, int64_t, int, int, int, int64_t, int64_t, int *);
 template <int WT> static mmv_f_fn pick_f(int nc) {
@@ -286,8 +373,11 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
     int64_t ncal = ncx > nc ? ncx : nc;
     size_t qbytes = ((size_t)(ncal * a->k) + 255) & ~(size_t)255;
     size_t dbytes = ((size_t)(ncal * ng) * 4 + 255) & ~(size_t)255;
+    const int64_t n_pairs = id ? (int64_t)a->top_k * a->n_tokens : 0;
+    const bool grouped = id && n_pairs > MMV_GROUP_MIN_PAIRS && a->n_expert <= 8192;
+    size_t gbytes = grouped ? ((size_t)(a->n_expert + 1 + n_pairs) * 4 + 255) & ~(size_t)255 : 0;
     void *scr;
-    MLXN_TRY(mlxn_cuda_scratch(qbytes + 2 * dbytes, &scr, stream));
+    MLXN_TRY(mlxn_cuda_scratch(qbytes + 2 * dbytes + gbytes, &scr, stream));
     int8_t *q = (int8_t *)scr;
     float *d = (float *)((char *)scr + qbytes), *s = (float *)((char *)scr + qbytes + dbytes);
     int64_t warps = ng * ncx;
@@ -305,11 +395,22 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
     p.rows = a->rows;
     p.k = a->k;
     p.ncols = id ? 1 : (int)a->n;
-    p.x.q = q; p.x.d = d; p.x.s = s; p.x.cq = a->k; p.x.cd = ng;
+    p.q = q; p.d = d; p.s = s; p.cq = a->k; p.cd = ng;
+    p.offsets = NULL; p.perm = NULL;
     p.y = a->y; p.y_col = a->y_col;
     p.ids = a->ids; p.ids_tok = a->ids_tok; p.top_k = a->top_k; p.n_x = a->n_x; p.n_expert = a->n_expert;
     p.y_tok = a->y_tok;
     p.err = err;
+    if (grouped) {
+        int32_t *offsets = (int32_t *)((char *)scr + qbytes + 2 * dbytes), *perm = offsets + a->n_expert + 1;
+        group_kernel<<<1, 1024, (size_t)(a->n_expert + 1) * 4, CU_STREAM(stream)>>>(a->ids, a->ids_tok, a->top_k,
+                                                                                 a->n_tokens, a->n_expert, offsets, perm, err);
+        MLXN_TRY(MLXN_CUDA_LAUNCHED("group_kernel"));
+        p.offsets = offsets; p.perm = perm;
+        dim3 grid((unsigned)((a->rows + MMV_WARPS - 1) / MMV_WARPS), (unsigned)a->n_expert);
+        mmv_grouped_for(a->type)<<<grid, MMV_WARPS * 32, 0, CU_STREAM(stream)>>>(p);
+        return MLXN_CUDA_LAUNCHED("mmv_q_grouped_kernel");
+    }
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3((unsigned)((a->rows + MMV_WARPS - 1) / MMV_WARPS), id ? (unsigned)(a->top_k * a->n_tokens) : 1);
     cfg.blockDim = dim3(MMV_WARPS * 32);

@@ -9,18 +9,20 @@
 #define MLXN_BACKEND_CUDA_QUANT_CUH
 #include "backend/cuda/common.cuh"
 
-/* Activations of NC columns quantized to int8 in 32-element groups. */
+/* Activations of up to 8 columns quantized to int8 in 32-element groups. Column c of a kernel
+ * call reads q + oq[c] and d/s + od[c] (so a call may gather arbitrary columns: the grouped
+ * mul_mat_id route does). */
 struct XQ {
-    const int8_t *q;  /* column c element e: q[c*cq + e] */
-    const float *d;   /* group scale: d[c*cd + e/32] */
+    const int8_t *q;  /* column element e: q[oq[c] + e] */
+    const float *d;   /* group scale: d[od[c] + e/32] */
     const float *s;   /* d * sum(q of the group) */
-    int64_t cq, cd;
+    int64_t oq[8], od[8];
 };
 
-__device__ __forceinline__ int4 xq16(const XQ &x, int c, int64_t e) { return *(const int4 *)(x.q + c * x.cq + e); }
-__device__ __forceinline__ int2 xq8(const XQ &x, int c, int64_t e) { return *(const int2 *)(x.q + c * x.cq + e); }
-__device__ __forceinline__ float xd(const XQ &x, int c, int64_t e) { return x.d[c * x.cd + (e >> 5)]; }
-__device__ __forceinline__ float xs(const XQ &x, int c, int64_t e) { return x.s[c * x.cd + (e >> 5)]; }
+__device__ __forceinline__ int4 xq16(const XQ &x, int c, int64_t e) { return *(const int4 *)(x.q + x.oq[c] + e); }
+__device__ __forceinline__ int2 xq8(const XQ &x, int c, int64_t e) { return *(const int2 *)(x.q + x.oq[c] + e); }
+__device__ __forceinline__ float xd(const XQ &x, int c, int64_t e) { return x.d[x.od[c] + (e >> 5)]; }
+__device__ __forceinline__ float xs(const XQ &x, int c, int64_t e) { return x.s[x.od[c] + (e >> 5)]; }
 
 /* 4 bits -> 4 bytes of 0/1 (bit i -> byte i). */
 __device__ __forceinline__ uint32_t spread4(uint32_t b) { return (b * 0x00204081u) & 0x01010101u; }
