@@ -173,7 +173,9 @@ typedef struct mlxn_mlx_quant {
 } mlxn_mlx_quant;
 
 /* Decodes one row of n elements: w packed words (n*bits/32 u32), scales and biases
- * (n/group_size each; biases unused for mxfp4). */
+ * (n/group_size each; biases unused for mxfp4). Like mx.dequantize, affine values are
+ * rounded to the scale dtype after the product and after the sum (scale*q + bias computed in
+ * f16/bf16), so results are bit-identical to MLX; an f32 kernel differs by <= 1 ulp of that dtype. */
 mlxn_status mlxn_mlx_dequantize_row(const mlxn_mlx_quant *q, const uint32_t *w, const void *scales,
                                     const void *biases, float *dst, int64_t n);
 /* Encodes one row like mx.quantize. */
@@ -650,7 +652,7 @@ typedef enum mlxn_op {
 } mlxn_op;
 const char *mlxn_op_name(mlxn_op op);
 /* Whether be runs op with the given main type (the weight type for mul_mat/mul_mat_id/
- * get_rows, the cache type for attention/kv_write, else F32). */
+ * get_rows, the cache type for attention/kv_write, the destination type for copy, else F32). */
 bool mlxn_backend_supports(const mlxn_backend_t *be, mlxn_op op, mlxn_type type);
 
 /* y {rows, n} = W {k, rows} · x {k, n}   (y[j][r] = sum_i W[r][i] x[j][i]); f32 x, y.

@@ -485,25 +485,25 @@ static void run_rope(harness *h, const tcase *c) {
     cmp_f(h, y, B_ROPE, "y");
 }
 
-/* ---- kv_write: a = {head_dim, n_kv, n_tokens, n_ctx} --------------------------------------- */
+/* ---- kv_write: a = {head_dim, n_kv, n_tokens, n_ctx, cache pad} ---------------------------- */
 static void run_kv_write(harness *h, const tcase *c) {
     int64_t D = c->a[0], nkv = c->a[1], T = c->a[2], n_ctx = c->a[3];
     ht *src = ht_rand(h, MLXN_TYPE_F32, 3, D, nkv, T, 1, 0, 1.0f);
     int32_t pos[64];
     for (int64_t t = 0; t < T; t++) pos[t] = (int32_t)((t * 7 + 2) % n_ctx);
     ht *vp = ht_i32(h, 1, T, 1, pos);
-    ht *cache = ht_rand(h, c->type, 3, D, n_ctx, nkv, 1, 0, 1.0f);   /* old contents must survive */
+    ht *cache = ht_rand(h, c->type, 3, D, n_ctx, nkv, 1, (int)c->a[4], 1.0f);   /* old contents must survive */
     RUN(mlxn_op_kv_write(h->be[s], &src->t[s], &vp->t[s], &cache->t[s]));
     cmp_f(h, cache, B_EXACT, "cache");
 }
 
-/* ---- attention: a = {head_dim, n_heads, n_kv_heads, n_q, n_ctx, window, softcap_on} -------- */
+/* ---- attention: a = {head_dim, n_heads, n_kv_heads, n_q, n_ctx, window, softcap_on, cache pad} */
 static void run_attention(harness *h, const tcase *c) {
     int64_t D = c->a[0], H = c->a[1], nkv = c->a[2], nq = c->a[3], n_ctx = c->a[4];
     mlxn_attn_params p = {1.0f / sqrtf((float)D), c->a[6] ? 2.0f : 0.0f, (int32_t)c->a[5]};
     ht *q = ht_rand(h, MLXN_TYPE_F32, 3, D, H, nq, 1, 0, 1.0f);
-    ht *k = ht_rand(h, c->type, 3, D, n_ctx, nkv, 1, 0, 1.5f);
-    ht *v = ht_rand(h, c->type, 3, D, n_ctx, nkv, 1, 0, 1.0f);
+    ht *k = ht_rand(h, c->type, 3, D, n_ctx, nkv, 1, (int)c->a[7], 1.5f);
+    ht *v = ht_rand(h, c->type, 3, D, n_ctx, nkv, 1, (int)c->a[7], 1.0f);
     int32_t pos[64];
     for (int64_t i = 0; i < nq; i++) pos[i] = (int32_t)(n_ctx - 3 - nq + 1 + i);   /* last rows stay unread */
     ht *vp = ht_i32(h, 1, nq, 1, pos);
@@ -617,14 +617,19 @@ static void build_cases(bool full) {
     for (int ct = 0; ct < 3; ct++) {
         add_case(MLXN_OP_KV_WRITE, ctypes[ct], NULL, A(64, 2, 3, 17), "hd=64 n_kv=2 3 tokens n_ctx=17");
         add_case(MLXN_OP_KV_WRITE, ctypes[ct], NULL, A(128, 1, 1, 9), "hd=128 n_kv=1 1 token n_ctx=9");
+        add_case(MLXN_OP_KV_WRITE, ctypes[ct], NULL, A(64, 4, 7, 33, 16), "hd=64 n_kv=4 7 tokens n_ctx=33 strided cache");
         for (int d = 0; d < 4; d++)
             for (int g = 0; g < 3; g++)
                 for (int v = 0; v < 4; v++) {
-                    /* every (window, softcap) pair for each head dim and GQA ratio: decode for two, prefill for two */
-                    int64_t nq = v % 2 ? 9 : 1, win = v & 2 ? 5 : 0, cap = (v + g) % 2;
-                    int64_t nkv = 2, H = nkv * gqa[g], n_ctx = hds[d] >= 256 ? 24 : 40;
-                    add_case(MLXN_OP_ATTENTION, ctypes[ct], NULL, A(hds[d], H, nkv, nq, n_ctx, win, cap), "hd=%lld gqa=%lld n_q=%lld window=%lld softcap %s",
-                             (long long)hds[d], (long long)gqa[g], (long long)nq, (long long)win, cap ? "on" : "off");
+                    /* every (window, softcap) pair for each head dim and GQA ratio; the query
+                     * count cycles through decode (1..8) and prefill sizes; some caches strided */
+                    static const int64_t nqs[] = {1, 9, 2, 33, 3, 8, 7};
+                    int64_t nq = nqs[(d * 12 + g * 4 + v) % 7], win = v & 2 ? 5 : 0, cap = (v + g) % 2;
+                    int64_t nkv = 2, H = nkv * gqa[g], n_ctx = (hds[d] >= 256 ? 24 : 40) + (nq > 9 ? nq : 0);
+                    int64_t pad = (v + d) % 3 == 0 ? 8 : 0;
+                    add_case(MLXN_OP_ATTENTION, ctypes[ct], NULL, A(hds[d], H, nkv, nq, n_ctx, win, cap, pad),
+                             "hd=%lld gqa=%lld n_q=%lld window=%lld softcap %s%s", (long long)hds[d], (long long)gqa[g], (long long)nq,
+                             (long long)win, cap ? "on" : "off", pad ? " strided cache" : "");
                 }
     }
     for (int g = 0; g < 3; g++)

@@ -247,6 +247,8 @@ static const bad_case bad_cases[] = {
     {"empty tensor name", "{\"\":" T1 "}", 8, -1, MLXN_ERR_FORMAT, "empty name"},
     {"metadata not an object", "{\"__metadata__\":[1]}", 0, -1, MLXN_ERR_FORMAT, "\"__metadata__\" is not a JSON object"},
     {"metadata value not a string", "{\"__metadata__\":{\"k\":1}}", 0, -1, MLXN_ERR_FORMAT, "__metadata__ value of 'k' is not a string"},
+    {"JSON nested too deeply", "{\"w\":{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":{\"f\":{\"g\":{\"h\":1}}}}}}}}}", 0, -1, MLXN_ERR_FORMAT, "nested too deeply"},
+    {"array too long", "{\"w\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}", 1, -1, MLXN_ERR_FORMAT, "array too long"},
     {"metadata twice", "{\"__metadata__\":{},\"__metadata__\":{}}", 0, -1, MLXN_ERR_FORMAT, "\"__metadata__\" appears twice"},
 };
 

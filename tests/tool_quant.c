@@ -37,11 +37,13 @@ int main(int argc, char **argv) {
             float *out = malloc((size_t)n * 4);
             die_st(mlxn_dequantize_row(t, in, out, n));
             spill(argv[5], out, (size_t)n * 4);
+            free(in), free(out);
         } else {
             float *in = slurp(argv[4], (size_t)n * 4);
             void *out = malloc(rs);
             die_st(mlxn_quantize_row(t, in, out, n));
             spill(argv[5], out, rs);
+            free(in), free(out);
         }
         return 0;
     }
@@ -69,6 +71,7 @@ int main(int argc, char **argv) {
                                                x + r * n, n));
             spill(argv[11], x, (size_t)(rows * n) * 4);
         }
+        free(w), free(s), free(b), free(x);
         return 0;
     }
     fprintf(stderr, "usage: see the comment at the top of tests/tool_quant.c\n");

@@ -388,7 +388,7 @@ mlxn_status mlxn_event_elapsed_ms(mlxn_event_t *start, mlxn_event_t *end, float 
  * Graphs
  * ========================================================================== */
 
-static bool native_graphs(const mlxn_backend_t *be) { return be->vt->graph_begin && be->vt->graph_end; }
+static bool native_graphs(const mlxn_backend_t *be) { return be->vt->graph_begin && be->vt->graph_end && be->vt->graph_replay; }
 
 mlxn_status mlxn_graph_begin(mlxn_backend_t *be) {
     if (!be) return mlxn_fail(MLXN_ERR_INVALID_ARG, "graph_begin: backend is NULL");

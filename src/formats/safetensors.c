@@ -113,6 +113,38 @@ static size_t utf8_check(const uint8_t *s, size_t len) {
     return len;
 }
 
+/* Before cJSON builds a tree: a valid header nests at most 3 deep ({name: {shape: [..]}})
+ * and its arrays are shapes (<= MLXN_ST_MAX_DIMS entries) and offset pairs. Refusing deeper
+ * nesting or longer arrays up front keeps a hostile 100 MB header of "[0,0,0,..." from
+ * becoming gigabytes of JSON nodes. Returns 0, or the offset in hdr of the problem with *why. */
+#define ST_MAX_DEPTH 8
+#define ST_MAX_ARRAY 64
+static size_t json_prescan(const uint8_t *h, size_t n, const char **why) {
+    int depth = 0;
+    bool in_arr[ST_MAX_DEPTH + 1];
+    int count[ST_MAX_DEPTH + 1];
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = h[i];
+        if (c == '"') {  /* skip the string, honouring escapes */
+            for (i++; i < n && h[i] != '"'; i++)
+                if (h[i] == '\\') i++;
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            if (depth == ST_MAX_DEPTH) { *why = "JSON nested too deeply"; return i; }
+            depth++;
+            in_arr[depth] = c == '[';
+            count[depth] = 0;
+        } else if (c == '}' || c == ']') {
+            if (depth > 0) depth--;
+        } else if (c == ',' && depth > 0 && in_arr[depth] && ++count[depth] >= ST_MAX_ARRAY) {
+            *why = "JSON array too long (shapes have at most 8 entries)";
+            return i;
+        }
+    }
+    return 0;
+}
+
 /* A JSON number that is a non-negative integer no larger than 2^53 (exact in a double;
  * far beyond any real file). */
 static bool json_u53(const cJSON *v, uint64_t *out) {
@@ -271,6 +303,10 @@ static mlxn_status parse_and_validate(mlxn_st_t *st) {
     if (bad != (size_t)n)
         return FAIL("%s: header is not valid UTF-8 (or has a NUL byte) at file offset %llu", path,
                     (unsigned long long)(8 + bad));
+
+    const char *why = NULL;
+    size_t at_bad = json_prescan(hdr, (size_t)n, &why);
+    if (why) return FAIL("%s: header %s at file offset %llu", path, why, (unsigned long long)(8 + at_bad));
 
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts((const char *)hdr, (size_t)n, &end, 0);

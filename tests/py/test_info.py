@@ -116,6 +116,9 @@ def gguf_with_tensors(tmp, rng):
     w.add_add_eos_token(False)
     w.add_chat_template("{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}{% endfor %}")
     w.add_array("llama.test_ints", [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5])
+    w.add_uint64("test.big_u64", 2**64 - 5)
+    w.add_int64("test.neg_i64", -(2**62) - 3)
+    w.add_key_value("test.u64s", [2**64 - 1, 7], gguf.GGUFValueType.ARRAY, sub_type=gguf.GGUFValueType.UINT64)
     long = "x" * 300
     w.add_string("general.description", long)
     f32 = rng.standard_normal((4, 64)).astype(np.float32)
@@ -148,6 +151,8 @@ def gguf_with_tensors(tmp, rng):
     check("arr[i32] 11: [3, 1, 4, 1, 5, 9, 2, 6, ...]" in out or "arr[i64] 11: [3, 1, 4, 1, 5, 9, 2, 6, ...]" in out,
           "tiny.gguf: int array summarised to 8 elements")
     check("...(300 bytes)" in out, "tiny.gguf: long string cut")
+    check(f"u64      {2**64 - 5}" in out and f"i64      {-(2**62) - 3}" in out, "tiny.gguf: 64-bit values exact")
+    check(f"arr[u64] 2: [{2**64 - 1}, 7]" in out, "tiny.gguf: u64 array exact")
     rc, out2, _ = info("--no-tensors", path)
     check(rc == 0 and "blk.0.attn_q.weight" not in out2 and "totals: 3 tensors" in out2, "tiny.gguf: --no-tensors")
     rc, out3, _ = info("--keys", path)
@@ -158,6 +163,9 @@ def gguf_with_tensors(tmp, rng):
         check([t["name"] for t in j["tensors"]] == ["token_embd.weight", "output_norm.weight", "blk.0.attn_q.weight"],
               "tiny.gguf --json: tensor names")
         check(j["tensors"][0]["ne"] == [64, 4] and j["totals"]["bytes"] == nbytes, "tiny.gguf --json: shape/bytes")
+        m = j["metadata"]
+        check(m["test.big_u64"] == 2**64 - 5 and m["test.neg_i64"] == -(2**62) - 3 and
+              m["test.u64s"]["head"] == [2**64 - 1, 7], "tiny.gguf --json: 64-bit values exact")
         check(j["tokenizer"]["chat_template"] is True and j["tokenizer"]["eot"]["text"] == "<|eot|>", "tiny.gguf --json: tok")
 
 

@@ -121,10 +121,23 @@ for dtype in (mx.float32, mx.float16, mx.bfloat16):
     ok, nbad = bits_equal(ours_dequantize(1, 4, 32, E8M0, tw, ts, None, N), theirs)
     check(ok, f"{tag}: dequantize of quantized weights: {nbad} values differ")
 rw = rng.integers(0, 2**32, size=(ROWS, N // 8), dtype=np.uint64).astype(np.uint32)
-rs = rng.integers(0, 256, size=(ROWS, N // 32), dtype=np.uint16).astype(np.uint8)  # includes 0 and 255
+rs = rng.permutation(256).astype(np.uint8).reshape(ROWS, N // 32)  # every exponent once, 0 and 255 included
 theirs = np.array(mx.dequantize(mx.array(rw), mx.array(rs), group_size=32, bits=4, mode="mxfp4", dtype=mx.float32))
 ok, nbad = bits_equal(ours_dequantize(1, 4, 32, E8M0, rw, rs, None, N), theirs)
 check(ok, f"mxfp4 dequantize of random words/scales: {nbad} values differ")
+
+# ---- RMSE on N(0,1) (docs/formats.md) ----------------------------------------------------------
+g = np.array(mx.array(rng.standard_normal((64, 4096)).astype(np.float32)).astype(mx.float16).astype(mx.float32))
+print("| format | group | bits/weight (with f16 scale+bias) | RMSE |")
+print("| --- | ---: | ---: | ---: |")
+for bits in (2, 3, 4, 5, 6, 8):
+    for gs in (32, 64, 128):
+        w, s_, b_ = ours_quantize(0, bits, gs, F16, g)
+        y = ours_dequantize(0, bits, gs, F16, w, s_, b_, g.shape[1])
+        print(f"| mlx affine q{bits} | {gs} | {bits + 32 / gs:g} | {np.sqrt(np.mean((y - g) ** 2)):.5f} |")
+w, s_, _ = ours_quantize(1, 4, 32, E8M0, g)
+y = ours_dequantize(1, 4, 32, E8M0, w, s_, None, g.shape[1])
+print(f"| mlx mxfp4 | 32 | 4.25 | {np.sqrt(np.mean((y - g) ** 2)):.5f} |")
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

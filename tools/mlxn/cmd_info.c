@@ -54,10 +54,18 @@ static void usage(FILE *fp) {
 
 /* ---- small printing helpers ---------------------------------------------------------- */
 
+/* How many bytes of s (len bytes) to show: at most max, not splitting a UTF-8 sequence. */
+static uint64_t cut_len(const char *s, uint64_t len, int max) {
+    if (len <= (uint64_t)max) return len;
+    uint64_t n = (uint64_t)max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
+    return n;
+}
+
 /* Prints s (len bytes, not NUL-terminated) quoted, escaping control bytes, cut at max. */
 static void put_str(const char *s, uint64_t len, int max) {
     putchar('"');
-    uint64_t n = len > (uint64_t)max ? (uint64_t)max : len;
+    uint64_t n = cut_len(s, len, max);
     for (uint64_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\') printf("\\%c", c);
@@ -73,12 +81,26 @@ static void put_str(const char *s, uint64_t len, int max) {
 
 /* A NUL-terminated copy of at most max bytes of s (for JSON). */
 static char *dup_n(const char *s, uint64_t len, int max) {
-    size_t n = len > (uint64_t)max ? (size_t)max : (size_t)len;
+    size_t n = (size_t)cut_len(s, len, max);
     char *r = malloc(n + 1);
     if (!r) return NULL;
     memcpy(r, s, n);
     r[n] = 0;
     return r;
+}
+
+/* Exact JSON integers: beyond 2^53 a double would round, so the digits go in raw. */
+static cJSON *json_u64(uint64_t v) {
+    if (v <= (1ull << 53)) return cJSON_CreateNumber((double)v);
+    char b[32];
+    snprintf(b, sizeof b, "%llu", (unsigned long long)v);
+    return cJSON_CreateRaw(b);
+}
+static cJSON *json_i64(int64_t v) {
+    if (v >= -(1ll << 53) && v <= (1ll << 53)) return cJSON_CreateNumber((double)v);
+    char b[32];
+    snprintf(b, sizeof b, "%lld", (long long)v);
+    return cJSON_CreateRaw(b);
 }
 
 static void add_str_n(cJSON *obj, const char *key, const char *s, uint64_t len, int max) {
@@ -138,6 +160,7 @@ static bool vtype_is_int(mlxn_gguf_vtype t) {
 /* One scalar value, as text or as a JSON node. */
 static void gguf_scalar(const mlxn_gguf_t *g, const char *key, mlxn_gguf_vtype t, const info_opts *o, cJSON **node) {
     int64_t iv;
+    uint64_t uv;
     double fv;
     bool bv;
     mlxn_str sv;
@@ -147,8 +170,11 @@ static void gguf_scalar(const mlxn_gguf_t *g, const char *key, mlxn_gguf_vtype t
     } else if (t == MLXN_GGUF_BOOL && mlxn_gguf_get_bool(g, key, &bv) == MLXN_OK) {
         if (node) *node = cJSON_CreateBool(bv);
         else fputs(bv ? "true" : "false", stdout);
+    } else if (t == MLXN_GGUF_U64 && mlxn_gguf_get_uint(g, key, &uv) == MLXN_OK) {
+        if (node) *node = json_u64(uv);
+        else printf("%llu", (unsigned long long)uv);
     } else if (vtype_is_int(t) && mlxn_gguf_get_int(g, key, &iv) == MLXN_OK) {
-        if (node) *node = cJSON_CreateNumber((double)iv);
+        if (node) *node = json_i64(iv);
         else printf("%lld", (long long)iv);
     } else if (mlxn_gguf_get_float(g, key, &fv) == MLXN_OK) {
         if (node) *node = cJSON_CreateNumber(fv);
@@ -162,13 +188,17 @@ static void gguf_scalar(const mlxn_gguf_t *g, const char *key, mlxn_gguf_vtype t
 static void gguf_array_elem(const mlxn_gguf_t *g, const char *key, mlxn_gguf_vtype et, uint64_t i, const info_opts *o,
                             cJSON *arr) {
     int64_t iv;
+    uint64_t uv;
     double fv;
     mlxn_str sv;
     if (et == MLXN_GGUF_STRING && mlxn_gguf_arr_str(g, key, i, &sv) == MLXN_OK) {
         if (arr) { char *c = dup_n(sv.ptr, sv.len, o->max_str); cJSON_AddItemToArray(arr, cJSON_CreateString(c ? c : "")); free(c); }
         else put_str(sv.ptr, sv.len, o->max_str);
+    } else if (et == MLXN_GGUF_U64 && mlxn_gguf_arr_uint(g, key, i, &uv) == MLXN_OK) {
+        if (arr) cJSON_AddItemToArray(arr, json_u64(uv));
+        else printf("%llu", (unsigned long long)uv);
     } else if ((vtype_is_int(et) || et == MLXN_GGUF_BOOL) && mlxn_gguf_arr_int(g, key, i, &iv) == MLXN_OK) {
-        if (arr) cJSON_AddItemToArray(arr, et == MLXN_GGUF_BOOL ? cJSON_CreateBool(iv != 0) : cJSON_CreateNumber((double)iv));
+        if (arr) cJSON_AddItemToArray(arr, et == MLXN_GGUF_BOOL ? cJSON_CreateBool(iv != 0) : json_i64(iv));
         else if (et == MLXN_GGUF_BOOL) fputs(iv ? "true" : "false", stdout);
         else printf("%lld", (long long)iv);
     } else if (mlxn_gguf_arr_float(g, key, i, &fv) == MLXN_OK) {

@@ -84,7 +84,7 @@ static mlxn_status matmul(cpu_ctx *c, const mlxn_wview *W, int64_t expert, const
     int nt = nthreads(c);
     mlxn_type t = W->w.d.type;
 #ifdef MLXN_HAVE_CPU_FAST
-    if (!mlxn_wview_is_mlx(W) && mlxn_type_info(t)->quantized) {
+    if (!mlxn_wview_is_mlx(W) && mlxn_cpu_fast_supports(t)) {
         const char *w = (const char *)W->w.data + (size_t)expert * W->w.d.nb[2];
         mlxn_status st = mlxn_cpu_fast_mul_mat(t, w, W->w.d.nb[1], k, rows, x, xs, y, ys, n, nt);
         if (st != MLXN_ERR_UNSUPPORTED) return st;
