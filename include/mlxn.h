@@ -774,6 +774,179 @@ mlxn_status mlxn_op_copy(mlxn_backend_t *be, const mlxn_tensor *src, const mlxn_
 
 /* MLXN-SECTION: engine */
 
+/* ---- Tokenizer ------------------------------------------------------------
+ * Built from a GGUF file's tokenizer.ggml.* metadata (see docs/ARCHITECTURE.md,
+ * "Engine: tokenizer"): model "gpt2" (byte-level BPE; pre-tokenizers gpt-2/default,
+ * llama-bpe/llama3, qwen2, smollm), "gemma4" (BPE over UTF-8 characters with byte
+ * fallback) and "llama" (SentencePiece BPE with byte fallback).
+ * The tokenizer copies what it needs: the GGUF handle may be freed afterwards. A built
+ * tokenizer is read-only, so one handle may be used from several threads at once. */
+
+typedef struct mlxn_tokenizer mlxn_tokenizer_t;
+
+/* Token types, as stored in tokenizer.ggml.token_type. */
+typedef enum mlxn_token_type {
+    MLXN_TOKEN_UNDEFINED = 0, MLXN_TOKEN_NORMAL = 1, MLXN_TOKEN_UNKNOWN = 2,
+    MLXN_TOKEN_CONTROL = 3, MLXN_TOKEN_USER_DEFINED = 4, MLXN_TOKEN_UNUSED = 5,
+    MLXN_TOKEN_BYTE = 6
+} mlxn_token_type;
+
+/* Reads the tokenizer of g. Fails with NOT_FOUND naming a missing key, TYPE for a key of
+ * the wrong type, FORMAT for inconsistent arrays (counts, merges naming unknown tokens),
+ * UNSUPPORTED for an unknown tokenizer.ggml.model. */
+mlxn_status mlxn_tokenizer_from_gguf(const mlxn_gguf_t *g, mlxn_tokenizer_t **out);
+void mlxn_tokenizer_free(mlxn_tokenizer_t *t);
+
+int32_t mlxn_tokenizer_n_vocab(const mlxn_tokenizer_t *t);
+const char *mlxn_tokenizer_model(const mlxn_tokenizer_t *t);  /* "gpt2", "llama" */
+const char *mlxn_tokenizer_pre(const mlxn_tokenizer_t *t);    /* pre-tokenizer name in use */
+/* Special ids; -1 when the vocabulary has none. */
+int32_t mlxn_tokenizer_bos(const mlxn_tokenizer_t *t);
+int32_t mlxn_tokenizer_eos(const mlxn_tokenizer_t *t);
+int32_t mlxn_tokenizer_eot(const mlxn_tokenizer_t *t);
+int32_t mlxn_tokenizer_unk(const mlxn_tokenizer_t *t);
+int32_t mlxn_tokenizer_pad(const mlxn_tokenizer_t *t);
+bool mlxn_tokenizer_add_bos(const mlxn_tokenizer_t *t);   /* tokenize(add_special) prepends BOS */
+bool mlxn_tokenizer_add_eos(const mlxn_tokenizer_t *t);   /* tokenize(add_special) appends EOS */
+/* End of generation: EOS, EOT, and control tokens that end a turn (<|im_end|>, <|eot_id|>,
+ * <end_of_turn>, <|endoftext|>, ...). */
+bool mlxn_tokenizer_is_eog(const mlxn_tokenizer_t *t, int32_t id);
+mlxn_token_type mlxn_tokenizer_token_type(const mlxn_tokenizer_t *t, int32_t id); /* UNDEFINED if out of range */
+/* The vocabulary entry of id as stored ("Ġhello", "▁the", "<0x0A>"); {NULL, 0} if out of
+ * range. Borrowed: lives as long as t. */
+mlxn_str mlxn_tokenizer_token_text(const mlxn_tokenizer_t *t, int32_t id);
+/* The id whose vocabulary entry is exactly text[0..len), or -1. */
+int32_t mlxn_tokenizer_find_token(const mlxn_tokenizer_t *t, const char *text, size_t len);
+/* tokenizer.chat_template (NUL-terminated) or NULL if the file has none. Borrowed. */
+const char *mlxn_tokenizer_chat_template(const mlxn_tokenizer_t *t);
+
+/* Tokenizes text[0..len) (any bytes; invalid UTF-8 is carried through byte tokens).
+ * add_special: BOS/EOS per tokenizer.ggml.add_bos_token / add_eos_token.
+ * parse_special: control tokens written in the text ("<|im_start|>") become their ids;
+ * user-defined tokens are always matched whole, as the reference tokenizers do.
+ * Writes up to capacity ids and sets *n_tokens to the full count; if the count exceeds
+ * capacity it fails with INVALID_ARG (call with ids = NULL, capacity = 0 to size a buffer). */
+mlxn_status mlxn_tokenize(const mlxn_tokenizer_t *t, const char *text, size_t len, bool add_special,
+                          bool parse_special, int32_t *ids, size_t capacity, size_t *n_tokens);
+
+/* Detokenization flags. */
+enum {
+    MLXN_DETOK_SPECIAL = 1,       /* render control tokens as their text (otherwise nothing) */
+    MLXN_DETOK_STRIP_PREFIX = 2,  /* drop the leading space that the SentencePiece space prefix
+                                     added (only when the tokenizer adds one); for decoding a
+                                     whole prompt, not a continuation */
+};
+
+/* The bytes of one token: byte-level BPE characters mapped back to bytes, "▁" to space,
+ * "<0xXX>" to its byte. May be an incomplete UTF-8 sequence. Control tokens give their
+ * text when special is true, nothing otherwise. Borrowed: lives as long as t. */
+mlxn_status mlxn_token_to_piece(const mlxn_tokenizer_t *t, int32_t id, bool special, const char **piece,
+                                size_t *len);
+/* The bytes of ids[0..n) with MLXN_DETOK_* flags into buf; *len is the full length (NUL
+ * added when it fits). Fails with INVALID_ARG if cap is too small (buf may be NULL then). */
+mlxn_status mlxn_detokenize(const mlxn_tokenizer_t *t, const int32_t *ids, size_t n, unsigned flags,
+                            char *buf, size_t cap, size_t *len);
+
+/* Streaming detokenizer: push tokens one at a time; each push returns the bytes that are
+ * complete now. A UTF-8 sequence split across tokens is held back until it is complete,
+ * so no output ever ends inside a character; bytes that can never form a valid sequence
+ * are passed through as they come. The concatenation of every push plus flush equals
+ * mlxn_detokenize of the same ids and flags. */
+typedef struct mlxn_detokenizer mlxn_detokenizer_t;
+mlxn_status mlxn_detokenizer_new(const mlxn_tokenizer_t *t, unsigned flags, mlxn_detokenizer_t **out);
+void mlxn_detokenizer_free(mlxn_detokenizer_t *d);
+/* *text is borrowed until the next call on d; *len may be 0. */
+mlxn_status mlxn_detokenizer_push(mlxn_detokenizer_t *d, int32_t id, const char **text, size_t *len);
+/* Returns whatever is held back (an incomplete sequence at the end of the stream). */
+mlxn_status mlxn_detokenizer_flush(mlxn_detokenizer_t *d, const char **text, size_t *len);
+/* Forgets held bytes and starts a new stream (the prefix strip applies again). */
+void mlxn_detokenizer_reset(mlxn_detokenizer_t *d);
+
+/* ---- Sampling ---------------------------------------------------------------
+ * Picks the next token from a row of logits. Order of the steps (as llama.cpp's default
+ * chain): repetition / frequency / presence penalties over the recent history, then
+ * greedy (temperature <= 0) or top-k -> top-p -> min-p (both measured on the distribution
+ * left by top-k at temperature 1) -> temperature -> a draw from the sampler's own RNG.
+ * Deterministic: the same seed, history and logits give the same tokens on every machine. */
+
+#define MLXN_SAMPLER_SEED_RANDOM UINT64_MAX   /* seed from the clock */
+
+typedef struct mlxn_sampler_params {
+    float temperature;        /* <= 0: greedy (argmax, lowest id on ties) */
+    int32_t top_k;            /* keep the k most likely; <= 0: off */
+    float top_p;              /* keep the smallest set with probability >= top_p; >= 1: off */
+    float min_p;              /* keep tokens with p >= min_p * p_max; <= 0: off */
+    float repeat_penalty;     /* > 1 discourages recent tokens (logit / pen if > 0, * pen if < 0); 1: off */
+    float frequency_penalty;  /* logit -= count * frequency_penalty; 0: off */
+    float presence_penalty;   /* logit -= presence_penalty if the token occurred; 0: off */
+    int32_t penalty_last_n;   /* history window (most recent tokens) for the penalties; 0: none */
+    uint64_t seed;            /* RNG seed, or MLXN_SAMPLER_SEED_RANDOM */
+} mlxn_sampler_params;
+
+/* temperature 0.8, top_k 40, top_p 0.95, min_p 0.05, penalties off (repeat 1.0, last_n 64),
+ * seed MLXN_SAMPLER_SEED_RANDOM. */
+mlxn_sampler_params mlxn_sampler_default_params(void);
+
+typedef struct mlxn_sampler mlxn_sampler_t;
+/* Checks the parameters (no NaN; top_p and min_p in [0, 1]; repeat_penalty > 0;
+ * penalty_last_n >= 0) and allocates everything the hot path needs for n_vocab logits. */
+mlxn_status mlxn_sampler_new(const mlxn_sampler_params *p, int32_t n_vocab, mlxn_sampler_t **out);
+void mlxn_sampler_free(mlxn_sampler_t *s);
+/* Picks a token from logits[0..n_vocab) (not modified) and records it in the history.
+ * Fails with INVALID_ARG if a logit is NaN or every logit is -inf. Allocates nothing. */
+mlxn_status mlxn_sampler_sample(mlxn_sampler_t *s, const float *logits, int32_t *token);
+/* Records a token that was not sampled (prompt tokens) in the penalty history. */
+void mlxn_sampler_accept(mlxn_sampler_t *s, int32_t token);
+/* Clears the history and restarts the RNG from the seed. */
+void mlxn_sampler_reset(mlxn_sampler_t *s);
+/* The seed in use (the clock's when MLXN_SAMPLER_SEED_RANDOM was asked). */
+uint64_t mlxn_sampler_seed(const mlxn_sampler_t *s);
+
+/* ---- Chat templates -----------------------------------------------------------
+ * Built-in renderings of the chat formats of the families mlxn runs, chosen by recognising
+ * the Jinja text in tokenizer.chat_template (no Jinja interpreter). The rendered text holds
+ * the control tokens as text: tokenize it with parse_special = true and add_special = true
+ * (BOS comes from the tokenizer, never from the rendering).
+ *  - chatml (SmolLM2, Qwen2/2.5/3): "<|im_start|>ROLE\nCONTENT<|im_end|>\n" per message,
+ *    "<|im_start|>assistant\n" to prompt; a default system message written literally in
+ *    the template (SmolLM2's, Qwen2.5's) is used when the first message is not a system one.
+ *  - llama3: "<|start_header_id|>ROLE<|end_header_id|>\n\nCONTENT<|eot_id|>" (content
+ *    trimmed), "<|start_header_id|>assistant<|end_header_id|>\n\n" to prompt.
+ *  - gemma (Gemma 2/3): "<start_of_turn>ROLE\nCONTENT<end_of_turn>\n" with assistant ->
+ *    model, a system message folded into the first user turn ("SYSTEM\n\nUSER"),
+ *    "<start_of_turn>model\n" to prompt.
+ *  - gemma4: "<|turn>ROLE\nCONTENT<turn|>\n" (content trimmed, assistant -> model), a first
+ *    system message as its own turn, "<|turn>model\n<|channel>thought\n<channel|>" to
+ *    prompt (thinking off). */
+
+typedef enum mlxn_chat_format {
+    MLXN_CHAT_CHATML = 1, MLXN_CHAT_LLAMA3 = 2, MLXN_CHAT_GEMMA = 3, MLXN_CHAT_GEMMA4 = 4
+} mlxn_chat_format;
+
+typedef struct mlxn_chat_message {
+    const char *role;      /* "system", "user", "assistant" */
+    const char *content;   /* NUL-terminated */
+} mlxn_chat_message;
+
+typedef struct mlxn_chat_template mlxn_chat_template_t;
+/* Recognises template text; UNSUPPORTED (naming what was looked for) if it fits no format. */
+mlxn_status mlxn_chat_template_from_text(const char *jinja, mlxn_chat_template_t **out);
+/* "chatml", "llama3", "gemma", "gemma4"; NOT_FOUND otherwise. */
+mlxn_status mlxn_chat_template_from_name(const char *name, mlxn_chat_template_t **out);
+/* The tokenizer's chat_template if it has one, else the format whose markers are tokens of
+ * the vocabulary; UNSUPPORTED if neither tells. */
+mlxn_status mlxn_chat_template_for_tokenizer(const mlxn_tokenizer_t *tok, mlxn_chat_template_t **out);
+void mlxn_chat_template_free(mlxn_chat_template_t *t);
+mlxn_chat_format mlxn_chat_template_format(const mlxn_chat_template_t *t);
+const char *mlxn_chat_template_name(const mlxn_chat_template_t *t);   /* "chatml", ... */
+/* The default system message (borrowed, "" if none). */
+const char *mlxn_chat_template_default_system(const mlxn_chat_template_t *t);
+/* Renders msgs[0..n) into buf (NUL added when it fits); *len is the full length. Fails with
+ * INVALID_ARG for a NULL/empty role or NULL content, or if cap is too small (buf may be
+ * NULL then, to size it). */
+mlxn_status mlxn_chat_render(const mlxn_chat_template_t *t, const mlxn_chat_message *msgs, size_t n,
+                             bool add_generation_prompt, char *buf, size_t cap, size_t *len);
+
 #ifdef __cplusplus
 }
 #endif
