@@ -20,12 +20,17 @@ __device__ __forceinline__ float mlx_elem(const MlxW &m, const uint8_t *w, const
     if (m.mxfp4) {
         const float F[16] = {0.f, .5f, 1.f, 1.5f, 2.f, 3.f, 4.f, 6.f, -0.f, -.5f, -1.f, -1.5f, -2.f, -3.f, -4.f, -6.f};
         uint8_t sc = s[g];
-        float p = sc == 255 ? __int_as_float(0x7fc00000) : (sc == 0 ? __uint_as_float(0x00400000u) : __uint_as_float((uint32_t)sc << 23));
+        float p = sc == 255 ? __int_as_float(0x7f800000) : (sc == 0 ? __uint_as_float(0x00400000u) : __uint_as_float((uint32_t)sc << 23));
         return F[q] * p;
     }
     uint16_t sh = ((const uint16_t *)s)[g], bh = ((const uint16_t *)b)[g];
     float sc = m.bf16 ? bf2f(sh) : h2f(sh), bi = m.bf16 ? bf2f(bh) : h2f(bh);
-    return sc * (float)q + bi;
+    /* like mx.dequantize (and the CPU codec): round(round(scale * q) + bias) in the scale dtype;
+     * scale * q is exact in f32, and the rounding between the two steps prevents an FMA */
+    float v = __fmul_rn(sc, (float)q);
+    v = m.bf16 ? __bfloat162float(__float2bfloat16_rn(v)) : __half2float(__float2half_rn(v));
+    v = __fadd_rn(v, bi);
+    return m.bf16 ? __bfloat162float(__float2bfloat16_rn(v)) : __half2float(__float2half_rn(v));
 }
 
 __global__ void mlx_mmv_kernel(MlxW m, int64_t rows, int64_t k, const float *x, int64_t x_col, int ncols, float *y,

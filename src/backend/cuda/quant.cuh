@@ -54,8 +54,8 @@ __device__ __forceinline__ int q3k_scale(const uint8_t *s, int i) {
     int hi = (s[8 + (i & 3)] >> (2 * (i >> 2))) & 3;
     return (lo | (hi << 4)) - 32;
 }
-__device__ __forceinline__ float e8m0_half(uint8_t e) {  /* 2^(e-128); e=0 -> 2^-128 (subnormal) */
-    return e == 0 ? __uint_as_float(0x00200000u) : __uint_as_float((uint32_t)(e - 1) << 23);
+__device__ __forceinline__ float e8m0_half(uint8_t e) {  /* 2^(e-128); e = 0, 1 are subnormal */
+    return __uint_as_float(e < 2 ? (0x00200000u << e) : ((uint32_t)(e - 1) << 23));
 }
 
 /* ---- type table ------------------------------------------------------------------------- */
