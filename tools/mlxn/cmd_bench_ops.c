@@ -21,13 +21,14 @@
 static struct {
     int reps, batch, device;
     const char *only, *markdown;
-    int quick, no_verify, api;
-} opt = {25, 20, 0, NULL, NULL, 0, 0, 0};
+    int quick, no_verify, api, no_v2;
+} opt = {25, 20, 0, NULL, NULL, 0, 0, 0, 0};
 
 static void *g_stream;
 static double g_ceiling_gbs;
 static size_t g_l2;
 static FILE *g_md;
+static const char *g_attn_tag = "attn decode";
 static int g_fail;
 
 /* ---- random numbers ------------------------------------------------------------------------- */
@@ -431,7 +432,7 @@ static void bench_attn(int hd, int n_kv, int group, int len) {
     if (note) g_fail++;
     double med = 0, p10 = 0;
     if (st == MLXN_OK) st = time_graph(att_dispatch, &m, opt.batch, &med, &p10);
-    if (st == MLXN_OK) report("attn decode", "f16", shape, med, p10, 2.0 * cache, 0, err, note);
+    if (st == MLXN_OK) report(g_attn_tag, "f16", shape, med, p10, 2.0 * cache, 0, err, note);
     else { printf("attn %s FAILED: %s\n", shape, mlxn_last_error()); g_fail++; }
     for (int c = 0; c < m.ncopy; c++) { mlxn_cuda_free(m.k[c]); mlxn_cuda_free(m.v[c]); }
     mlxn_cuda_free(dq); mlxn_cuda_free(dout); mlxn_cuda_free(dpos);
@@ -549,6 +550,9 @@ static void usage(void) {
            "  --markdown FILE append the results as a markdown table to FILE\n"
            "  --f32x          route quantized mat-vecs through the exact f32-activation kernel\n"
            "  --no-pdl        launch mat-vecs without programmatic dependent launch\n"
+           "  --mmv N         quantized mat-vec version for every case: 1 (default) or 2 (pipelined,\n"
+           "                  multi-row); without it, v2 is also benchmarked side by side ('mul_mv v2')\n"
+           "  --no-v2         skip the side-by-side v2 cases\n"
            "  --api-check     instead of benchmarking: check graph record/replay, a kernel-side data\n"
            "                  error reported at sync, and the device out-of-memory status, against 'ref'\n"
            "  -h, --help      this text\n"
@@ -570,6 +574,8 @@ int cmd_bench_ops(int argc, char **argv) {
         else if (!strcmp(a, "--f32x")) mlxn_cuda_mmv_force_f32x = 1;
         else if (!strcmp(a, "--no-pdl")) mlxn_cuda_mmv_no_pdl = 1;
         else if (!strcmp(a, "--api-check")) opt.api = 1;
+        else if (!strcmp(a, "--mmv") && more) mlxn_cuda_mmv_version = atoi(argv[++i]) == 2 ? 2 : 1;
+        else if (!strcmp(a, "--no-v2")) opt.no_v2 = 1;
         else { fprintf(stderr, "mlxn bench-ops: unknown option '%s'\n", a); usage(); return 2; }
     }
     if (opt.reps < 5) opt.reps = 5;
@@ -619,6 +625,19 @@ int cmd_bench_ops(int argc, char **argv) {
     bench_mm("mul_mv", MLXN_TYPE_Q4_K, 4096, 4096, 1, 0, 0, NULL);
     bench_mm("mul_mv", MLXN_TYPE_Q6_K, 2816, 8192, 1, 0, 0, NULL);
     bench_mm("mul_mv n=8", MLXN_TYPE_Q4_K, 4096, 14336, 8, 0, 0, NULL);
+    /* v2 mat-vec (pipelined, multi-row; opt-in until measured): the same shapes side by side */
+    if (mlxn_cuda_mmv_version != 2 && !opt.no_v2) {
+        mlxn_cuda_mmv_version = 2;
+        for (int i = 0; i < ntypes; i++)
+            if (types[i] != MLXN_TYPE_F16 && types[i] != MLXN_TYPE_BF16) bench_mm("mul_mv v2", types[i], 4096, 14336, 1, 0, 0, NULL);
+        for (int i = 0; i < ntypes; i++)
+            if (types[i] != MLXN_TYPE_F16 && types[i] != MLXN_TYPE_BF16) bench_mm("mul_mv v2", types[i], 14336, 4096, 1, 0, 0, NULL);
+        bench_mm("mul_mv v2", MLXN_TYPE_Q6_K, 2816, 8192, 1, 0, 0, NULL);
+        bench_mm("mul_mv_id v2", MLXN_TYPE_Q6_K, 2816, 8192, 1, 128, 8, NULL);
+        bench_mm("mul_mv_id v2", MLXN_TYPE_Q4_K, 768, 2048, 1, 128, 8, NULL);
+        bench_mm("mul_mv_id v2", MLXN_TYPE_Q6_K, 768, 2048, 1, 128, 8, NULL);
+        mlxn_cuda_mmv_version = 1;
+    }
     static const mlxn_type idt[] = {MLXN_TYPE_Q6_K, MLXN_TYPE_Q4_0, MLXN_TYPE_Q4_K, MLXN_TYPE_Q8_0, MLXN_TYPE_F16};
     for (int i = 0; i < 5; i++) bench_mm("mul_mv_id", idt[i], 2816, 8192, 1, 128, 8, NULL);
     bench_mm("mul_mv_id", MLXN_TYPE_Q4_K, 768, 2048, 1, 128, 8, NULL);
@@ -629,6 +648,15 @@ int cmd_bench_ops(int argc, char **argv) {
     bench_attn(128, 8, 4, 16384);
     bench_attn(256, 2, 8, 4096);
     bench_attn(256, 2, 8, 16384);
+    if (!opt.no_v2) {   /* finer splits (more blocks per SM), side by side; opt-in until measured */
+        mlxn_cuda_attn_min_keys = 16;
+        g_attn_tag = "attn decode s16";
+        bench_attn(128, 8, 4, 4096);
+        bench_attn(256, 2, 8, 4096);
+        bench_attn(256, 2, 8, 16384);
+        mlxn_cuda_attn_min_keys = 64;
+        g_attn_tag = "attn decode";
+    }
     printf("\n");
     static const mlxn_type pft[] = {MLXN_TYPE_Q4_K, MLXN_TYPE_Q8_0, MLXN_TYPE_Q4_0, MLXN_TYPE_Q6_K, MLXN_TYPE_F16, MLXN_TYPE_BF16};
     for (int i = 0; i < (opt.quick ? 2 : 6); i++) bench_mm("prefill mul_mat", pft[i], 4096, 14336, 512, 0, 0, NULL);

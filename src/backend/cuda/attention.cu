@@ -9,6 +9,8 @@
 
 #define ATT_WARPS 4
 
+int mlxn_cuda_attn_min_keys = 64;   /* smallest split (keys); a knob for bench-ops */
+
 template <int CT, int EL> __device__ __forceinline__ void load_row(const void *base, int64_t off, float *f, bool vec) {
     if (!vec) {   /* caches whose rows are not 16-byte aligned: element loads */
 #pragma unroll
@@ -213,8 +215,10 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
     int ngb = (group + gb - 1) / gb;
     /* splits: enough blocks for ~4 per SM at decode; fixed by n_ctx so graphs can be replayed */
     int64_t base = a->n_kv * ngb * a->n_q;
-    int n_split = (int)((528 + base - 1) / base);
-    int64_t max_split = (a->n_ctx + 63) / 64;
+    int min_keys = mlxn_cuda_attn_min_keys > 0 ? mlxn_cuda_attn_min_keys : 64;
+    int64_t target = (int64_t)4 * 132 * (min_keys < 64 ? 64 / min_keys : 1);
+    int n_split = (int)((target + base - 1) / base);
+    int64_t max_split = (a->n_ctx + min_keys - 1) / min_keys;
     if (n_split > max_split) n_split = (int)max_split;
     if (n_split < 1) n_split = 1;
     size_t pbytes = (size_t)(a->n_q * a->n_heads * n_split * (a->hd + 2)) * 4;

@@ -20,6 +20,7 @@
 
 int mlxn_cuda_mmv_force_f32x = 0;
 int mlxn_cuda_mmv_no_pdl = 0;
+int mlxn_cuda_mmv_version = 1;
 
 typedef void (*dq_fn)(const uint8_t *, int64_t, int64_t, int64_t, void *, int64_t, bool, const int32_t *, int64_t, int *);
 typedef dq_fn dq_fn_t;
@@ -118,6 +119,100 @@ __global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q_kernel(MmvParams p) {
     for (int c = 0; c < NC; c++) {
         float r = warp_sum(acc[c]);
         if (lane == 0 && c < ncols) y[c * p.y_col + row] = r;
+    }
+}
+
+/* v2 (opt-in, mlxn_cuda_mmv_version = 2; not yet measured): software-pipelined and multi-row.
+ * A warp owns rows [r0, r1) (of one (token, slot) pair in id mode) and walks the sequence of
+ * (row, step) pieces; the 16-byte loads of piece t+1 are issued into registers before piece t is
+ * decoded from shared memory, so every warp always has a step in flight (v1 measured
+ * latency-bound: DRAM 23%, nothing saturated). */
+template <int T>
+__global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q2_kernel(MmvParams p, int rows_per_warp) {
+    typedef QT<T> Q;
+    __shared__ uint4 stage_all[MMV_WARPS][MMV_STAGE];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int64_t r0 = ((int64_t)blockIdx.x * MMV_WARPS + warp) * rows_per_warp;
+    if (r0 >= p.rows) return;
+    const int64_t r1 = min(p.rows, r0 + rows_per_warp);
+    const uint8_t *W = p.w;
+    XQ x;
+    x.q = p.q; x.d = p.d; x.s = p.s;
+    float *y = p.y;
+    int64_t xc = 0;
+    if (p.ids) {
+        int g = blockIdx.y, t = g / p.top_k, j = g % p.top_k;
+        int e = p.ids[t * p.ids_tok + j];
+        if (e < 0 || e >= p.n_expert) {
+            if (r0 == 0 && lane == 0) atomicOr(p.err, 1);
+            return;
+        }
+        W += (int64_t)e * p.expert_bytes;
+        xc = (int64_t)t * p.n_x + (p.n_x == 1 ? 0 : j);
+        y += j * p.y_col + t * p.y_tok;
+    }
+#pragma unroll
+    for (int c = 0; c < 8; c++) { x.oq[c] = xc * p.cq; x.od[c] = xc * p.cd; }
+    uint4 *st = stage_all[warp];
+    const int64_t nblk = p.k / Q::QK;
+    const int NB = (MMV_STAGE * 16 - 16) / Q::BB;
+    const int64_t S = (nblk + NB - 1) / NB;            /* steps per row */
+    const int64_t nT = (r1 - r0) * S;
+    uint4 v[MMV_PPL];
+    /* issue the loads of piece t into v */
+    auto issue = [&](int64_t t) {
+        int64_t row = r0 + t / S, b0 = (t % S) * NB;
+        int nb = (int)min((int64_t)NB, nblk - b0);
+        const uint8_t *s = W + row * p.row_bytes + b0 * Q::BB;
+        uintptr_t a0 = (uintptr_t)s & ~(uintptr_t)15;
+        uintptr_t a1 = ((uintptr_t)(s + (int64_t)nb * Q::BB) + 15) & ~(uintptr_t)15;
+        int np = (int)((a1 - a0) >> 4);
+#pragma unroll
+        for (int i = 0; i < MMV_PPL; i++) {
+            int pi = lane + 32 * i;
+            if (pi < np) v[i] = ldg_stream((const uint4 *)a0 + pi);
+        }
+    };
+    issue(0);
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    float acc = 0.f;
+    for (int64_t t = 0; t < nT; t++) {
+        int64_t row = r0 + t / S, b0 = (t % S) * NB;
+        int nb = (int)min((int64_t)NB, nblk - b0);
+        const uint8_t *s = W + row * p.row_bytes + b0 * Q::BB;
+        uintptr_t a0 = (uintptr_t)s & ~(uintptr_t)15;
+        uintptr_t a1 = ((uintptr_t)(s + (int64_t)nb * Q::BB) + 15) & ~(uintptr_t)15;
+        int np = (int)((a1 - a0) >> 4);
+        __syncwarp();                       /* the previous piece's decode is done with st */
+#pragma unroll
+        for (int i = 0; i < MMV_PPL; i++) {
+            int pi = lane + 32 * i;
+            if (pi < np) st[pi] = v[i];
+        }
+        __syncwarp();
+        if (t + 1 < nT) issue(t + 1);       /* in flight while this piece is decoded */
+        const uint8_t *sb = (const uint8_t *)st + ((uintptr_t)s & 15);
+        const int nu = nb * Q::UPB;
+        for (int u = lane; u < nu; u += 32) {
+            int bi = u / Q::UPB, sub = u % Q::UPB;
+            Unit<T, 1>::run(sb + bi * Q::BB, sub, x, (b0 + bi) * Q::QK, &acc);
+        }
+        if (t % S == S - 1) {               /* last piece of this row */
+            float r = warp_sum(acc);
+            if (lane == 0) y[row] = r;
+            acc = 0.f;
+        }
+    }
+}
+typedef void (*mmv_q2_fn)(MmvParams, int);
+static mmv_q2_fn mmv_q2_for(mlxn_type t) {
+    switch (t) {
+#define C(T) case T: return mmv_q2_kernel<T>;
+    C(MLXN_TYPE_Q4_0) C(MLXN_TYPE_Q4_1) C(MLXN_TYPE_Q5_0) C(MLXN_TYPE_Q5_1) C(MLXN_TYPE_Q8_0)
+    C(MLXN_TYPE_Q2_K) C(MLXN_TYPE_Q3_K) C(MLXN_TYPE_Q4_K) C(MLXN_TYPE_Q5_K) C(MLXN_TYPE_Q6_K)
+    C(MLXN_TYPE_IQ4_NL) C(MLXN_TYPE_IQ4_XS) C(MLXN_TYPE_MXFP4)
+#undef C
+    default: return NULL;
     }
 }
 
@@ -410,6 +505,28 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
         dim3 grid((unsigned)((a->rows + MMV_WARPS - 1) / MMV_WARPS), (unsigned)a->n_expert);
         mmv_grouped_for(a->type)<<<grid, MMV_WARPS * 32, 0, CU_STREAM(stream)>>>(p);
         return MLXN_CUDA_LAUNCHED("mmv_q_grouped_kernel");
+    }
+    if (mlxn_cuda_mmv_version == 2 && (id || a->n == 1)) {
+        /* rows per warp: about one wave of resident warps over all (pair, row) work */
+        static int sms = 0;
+        if (!sms) { int dev = 0; cudaGetDevice(&dev); cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev); }
+        int64_t pairs = id ? (int64_t)a->top_k * a->n_tokens : 1;
+        int64_t target = (int64_t)(sms > 0 ? sms : 132) * 20;       /* ~20 resident warps per SM */
+        int64_t rpw = (a->rows * pairs + target - 1) / target;
+        if (rpw < 1) rpw = 1;
+        if (rpw > a->rows) rpw = a->rows;
+        int64_t warps = (a->rows + rpw - 1) / rpw;
+        cudaLaunchConfig_t c2 = {};
+        c2.gridDim = dim3((unsigned)((warps + MMV_WARPS - 1) / MMV_WARPS), (unsigned)pairs);
+        c2.blockDim = dim3(MMV_WARPS * 32);
+        c2.stream = CU_STREAM(stream);
+        cudaLaunchAttribute at2[1];
+        at2[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        at2[0].val.programmaticStreamSerializationAllowed = mlxn_cuda_mmv_no_pdl ? 0 : 1;
+        c2.attrs = at2;
+        c2.numAttrs = 1;
+        CU_TRY(cudaLaunchKernelEx(&c2, mmv_q2_for(a->type), p, (int)rpw));
+        return MLXN_CUDA_LAUNCHED("mmv_q2_kernel");
     }
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3((unsigned)((a->rows + MMV_WARPS - 1) / MMV_WARPS), id ? (unsigned)(a->top_k * a->n_tokens) : 1);
