@@ -542,22 +542,46 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
 }
 
 /* ---- dequantization ------------------------------------------------------------------------ */
-/* Thread per 8 consecutive elements of a row (k % 8 == 0 for every block type): 8 decodes, one
- * 16-byte f16 store. Elements outside [0, k) are skipped for plain types with odd k. */
+/* Block types: thread per 32 consecutive elements (dq32: scales derived once), four 16-byte f16
+ * stores. Plain types: thread per 8 elements (odd k allowed), one 16-byte store. */
 template <int T>
 __global__ void dequant_kernel(const uint8_t *src, int64_t row_bytes, int64_t nrows, int64_t k, void *dst,
                                int64_t dst_row, bool f16, const int32_t *ids, int64_t n_src_rows, int *err) {
     typedef QT<T> Q;
-    const int64_t k8 = (k + 7) / 8;
-    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;   /* 8-element group over nrows*k8 */
-    if (i >= nrows * k8) return;
-    int64_t r = i / k8, e0 = (i % k8) * 8;
+    constexpr int G = Q::QK >= 32 ? 32 : 8;                       /* elements per thread */
+    const int64_t kg = (k + G - 1) / G;
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;   /* group over nrows*kg */
+    if (i >= nrows * kg) return;
+    int64_t r = i / kg, e0 = (i % kg) * G;
     int64_t sr = r;
     if (ids) {
         sr = ids[r];
         if (sr < 0 || sr >= n_src_rows) { if (e0 == 0) atomicOr(err, 2); return; }
     }
     const uint8_t *rp = src + sr * row_bytes;
+    if constexpr (Q::QK >= 32) {
+        /* block types: 32 elements per thread, scales derived once (dq32) */
+        float w[32];
+        dq32((mlxn_type)T, rp + (e0 / Q::QK) * Q::BB, (int)(e0 % Q::QK), w);
+        if (f16) {
+            __half *d = (__half *)dst + r * dst_row + e0;
+            if (((uintptr_t)d & 15) == 0) {
+#pragma unroll
+                for (int q = 0; q < 4; q++) {
+                    __half2 h[4];
+#pragma unroll
+                    for (int j = 0; j < 4; j++) h[j] = __floats2half2_rn(w[8 * q + 2 * j], w[8 * q + 2 * j + 1]);
+                    ((uint4 *)d)[q] = *(uint4 *)h;
+                }
+            } else {
+                for (int j = 0; j < 32; j++) d[j] = __float2half_rn(w[j]);
+            }
+        } else {
+            float *d = (float *)dst + r * dst_row + e0;
+            for (int j = 0; j < 32; j++) d[j] = w[j];
+        }
+        return;
+    } else {
     float v[8];
 #pragma unroll
     for (int j = 0; j < 8; j++) {
@@ -577,6 +601,7 @@ __global__ void dequant_kernel(const uint8_t *src, int64_t row_bytes, int64_t nr
     } else {
         float *d = (float *)dst + r * dst_row + e0;
         for (int j = 0; j < 8 && e0 + j < k; j++) d[j] = v[j];
+    }
     }
 }
 template <> struct QT<MLXN_TYPE_Q8_1> { enum { QK = 32, BB = 36, UPB = 1 }; };
@@ -601,7 +626,8 @@ extern "C" mlxn_status mlxn_cuda_dequant_rows(mlxn_type type, const void *src, s
     dq_fn f = dq_for(type);
     if (!f) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "cuda dequantize: type %s not supported", mlxn_type_name(type));
     if (nrows * k == 0) return MLXN_OK;
-    f<<<grid_for(nrows * ((k + 7) / 8), 256), 256, 0, CU_STREAM(stream)>>>((const uint8_t *)src, (int64_t)row_bytes, nrows, k,
+    int64_t G = mlxn_type_info(type)->block_elems >= 32 ? 32 : 8;
+    f<<<grid_for(nrows * ((k + G - 1) / G), 256), 256, 0, CU_STREAM(stream)>>>((const uint8_t *)src, (int64_t)row_bytes, nrows, k,
                                                                dst, dst_row, dst_f16, NULL, nrows, NULL);
     return MLXN_CUDA_LAUNCHED("dequant_kernel");
 }
@@ -613,7 +639,8 @@ extern "C" mlxn_status mlxn_cuda_get_rows(mlxn_type type, const void *w, size_t 
     int *err;
     MLXN_TRY(mlxn_cuda_err_flag(&err));
     if (n * k == 0) return MLXN_OK;
-    f<<<grid_for(n * ((k + 7) / 8), 256), 256, 0, CU_STREAM(stream)>>>((const uint8_t *)w, (int64_t)row_bytes, n, k, y, y_row,
+    int64_t G = mlxn_type_info(type)->block_elems >= 32 ? 32 : 8;
+    f<<<grid_for(n * ((k + G - 1) / G), 256), 256, 0, CU_STREAM(stream)>>>((const uint8_t *)w, (int64_t)row_bytes, n, k, y, y_row,
                                                            false, ids, n_rows, err);
     return MLXN_CUDA_LAUNCHED("get_rows dequant_kernel");
 }

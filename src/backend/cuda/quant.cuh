@@ -378,4 +378,117 @@ __device__ __forceinline__ float dq_elem(mlxn_type t, const uint8_t *b, int e) {
     default: return 0.f;
     }
 }
+/* ---- 32 consecutive elements e0..e0+31 of a block (e0 a multiple of 32) --------------------
+ * The dequantization route (get_rows, the mat-mat's f16 weights): scales and mins are derived
+ * once per 32 elements instead of once per element as dq_elem does. Equal to dq_elem bit for bit
+ * (checked on the host). */
+__device__ __forceinline__ void dq32(mlxn_type t, const uint8_t *b, int e0, float *o) {
+    const int8_t K[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+    switch (t) {
+    case MLXN_TYPE_Q4_0: case MLXN_TYPE_Q4_1: case MLXN_TYPE_IQ4_NL: {
+        float d = h2f(ld16(b)), m = t == MLXN_TYPE_Q4_1 ? h2f(ld16(b + 2)) : 0.f;
+        const uint8_t *qs = b + (t == MLXN_TYPE_Q4_1 ? 4 : 2);
+#pragma unroll
+        for (int i = 0; i < 16; i++) {
+            int lo = qs[i] & 15, hi = qs[i] >> 4;
+            if (t == MLXN_TYPE_Q4_0) { o[i] = d * (lo - 8); o[i + 16] = d * (hi - 8); }
+            else if (t == MLXN_TYPE_Q4_1) { o[i] = d * lo + m; o[i + 16] = d * hi + m; }
+            else { o[i] = d * K[lo]; o[i + 16] = d * K[hi]; }
+        }
+        return;
+    }
+    case MLXN_TYPE_Q5_0: case MLXN_TYPE_Q5_1: {
+        bool m1 = t == MLXN_TYPE_Q5_1;
+        float d = h2f(ld16(b)), m = m1 ? h2f(ld16(b + 2)) : 0.f;
+        uint32_t h = ld32a2(b + (m1 ? 4 : 2));
+        const uint8_t *qs = b + (m1 ? 8 : 6);
+#pragma unroll
+        for (int i = 0; i < 16; i++) {
+            int lo = (qs[i] & 15) | (((h >> i) & 1) << 4), hi = (qs[i] >> 4) | (((h >> (i + 16)) & 1) << 4);
+            if (m1) { o[i] = d * lo + m; o[i + 16] = d * hi + m; }
+            else { o[i] = d * (lo - 16); o[i + 16] = d * (hi - 16); }
+        }
+        return;
+    }
+    case MLXN_TYPE_Q8_0: case MLXN_TYPE_Q8_1: {
+        float d = h2f(ld16(b));
+        const int8_t *qs = (const int8_t *)b + (t == MLXN_TYPE_Q8_1 ? 4 : 2);
+#pragma unroll
+        for (int i = 0; i < 32; i++) o[i] = d * (float)qs[i];
+        return;
+    }
+    case MLXN_TYPE_Q8_K: {
+        float d = __uint_as_float((uint32_t)ld16(b) | ((uint32_t)ld16(b + 2) << 16));
+#pragma unroll
+        for (int i = 0; i < 32; i++) o[i] = d * (float)(int8_t)b[4 + e0 + i];
+        return;
+    }
+    case MLXN_TYPE_MXFP4: {
+        const int8_t F[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+        float d = e8m0_half(b[0]);
+#pragma unroll
+        for (int i = 0; i < 16; i++) { o[i] = d * F[b[1 + i] & 15]; o[i + 16] = d * F[b[1 + i] >> 4]; }
+        return;
+    }
+    case MLXN_TYPE_Q2_K: {
+        int n = e0 >> 7, j = (e0 & 127) >> 5;
+        float d = h2f(ld16(b + 80)), dm = h2f(ld16(b + 82));
+        int s0 = b[e0 >> 4], s1 = b[(e0 >> 4) + 1];
+#pragma unroll
+        for (int l = 0; l < 32; l++) {
+            int q = (b[16 + 32 * n + l] >> (2 * j)) & 3, sc = l < 16 ? s0 : s1;
+            o[l] = d * (sc & 15) * q - dm * (sc >> 4);
+        }
+        return;
+    }
+    case MLXN_TYPE_Q3_K: {
+        int n = e0 >> 7, j = (e0 & 127) >> 5;
+        float d = h2f(ld16(b + 108));
+        int s0 = q3k_scale(b + 96, e0 >> 4), s1 = q3k_scale(b + 96, (e0 >> 4) + 1);
+#pragma unroll
+        for (int l = 0; l < 32; l++) {
+            int q = (b[32 + 32 * n + l] >> (2 * j)) & 3, hb = (b[l] >> (4 * n + j)) & 1;
+            o[l] = d * (l < 16 ? s0 : s1) * (q - (hb ? 0 : 4));
+        }
+        return;
+    }
+    case MLXN_TYPE_Q4_K: case MLXN_TYPE_Q5_K: {
+        bool q5 = t == MLXN_TYPE_Q5_K;
+        int c = e0 >> 6, hi = (e0 >> 5) & 1, sc, m;
+        kscale_min(b + 4, 2 * c + hi, sc, m);
+        float d = h2f(ld16(b)), dm = h2f(ld16(b + 2));
+#pragma unroll
+        for (int l = 0; l < 32; l++) {
+            int v = (b[(q5 ? 48 : 16) + 32 * c + l] >> (4 * hi)) & 15;
+            if (q5) v |= ((b[16 + l] >> (2 * c + hi)) & 1) << 4;
+            o[l] = d * sc * v - dm * m;
+        }
+        return;
+    }
+    case MLXN_TYPE_Q6_K: {
+        int n = e0 >> 7, g = (e0 & 127) >> 5;
+        const uint8_t *ql = b + 64 * n + ((g & 1) ? 32 : 0), *qh = b + 128 + 32 * n;
+        float d = h2f(ld16(b + 208));
+        float f0 = d * (float)(int8_t)b[192 + (e0 >> 4)], f1 = d * (float)(int8_t)b[192 + (e0 >> 4) + 1];
+#pragma unroll
+        for (int l = 0; l < 32; l++) {
+            int lo = (g & 2) ? (ql[l] >> 4) : (ql[l] & 15);
+            int q = lo | (((qh[l] >> (2 * g)) & 3) << 4);
+            o[l] = (l < 16 ? f0 : f1) * (q - 32);
+        }
+        return;
+    }
+    case MLXN_TYPE_IQ4_XS: {
+        int ib = e0 >> 5;
+        int ls = ((b[4 + (ib >> 1)] >> (4 * (ib & 1))) & 15) | (((ld16(b + 2) >> (2 * ib)) & 3) << 4);
+        float d = h2f(ld16(b)) * (ls - 32);
+#pragma unroll
+        for (int i = 0; i < 16; i++) { int q = b[8 + 16 * ib + i]; o[i] = d * K[q & 15]; o[i + 16] = d * K[q >> 4]; }
+        return;
+    }
+    default:
+        for (int i = 0; i < 32; i++) o[i] = dq_elem(t, b, e0 + i);
+        return;
+    }
+}
 #endif
