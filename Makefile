@@ -1,5 +1,6 @@
 # Thin wrapper over CMake. `make` builds, `make test` builds and runs every test,
-# `make demo` runs the main job, `make fuzz` runs the GGUF reader fuzzer.
+# `make demo` runs the main job, `make fuzz` runs the GGUF reader fuzzer
+# (FUZZ_TARGET=safetensors|hf_config|all picks others; FUZZ_SECONDS per target).
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
@@ -21,8 +22,9 @@ demo: build
 	bash scripts/demo.sh $(BUILD)
 
 FUZZ_SECONDS ?= 600
+FUZZ_TARGET ?= gguf
 fuzz:
-	bash scripts/fuzz.sh $(FUZZ_SECONDS)
+	FUZZ_TARGET=$(FUZZ_TARGET) bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(BUILD) build-fuzz

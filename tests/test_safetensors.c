@@ -250,6 +250,7 @@ static const bad_case bad_cases[] = {
     {"JSON nested too deeply", "{\"w\":{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":{\"f\":{\"g\":{\"h\":1}}}}}}}}}", 0, -1, MLXN_ERR_FORMAT, "nested too deeply"},
     {"array too long", "{\"w\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}", 1, -1, MLXN_ERR_FORMAT, "array too long"},
     {"metadata twice", "{\"__metadata__\":{},\"__metadata__\":{}}", 0, -1, MLXN_ERR_FORMAT, "\"__metadata__\" appears twice"},
+    {"metadata key twice", "{\"__metadata__\":{\"k\":\"a\",\"k\":\"b\"}}", 0, -1, MLXN_ERR_FORMAT, "__metadata__ key 'k' appears twice"},
 };
 
 static void test_malformed(void) {
@@ -709,6 +710,23 @@ static void test_folder_bad(void) {
     CHECK(mlxn_folder_open(dir, &f) == MLXN_ERR_FORMAT && strstr(mlxn_last_error(), "hidden_size"));
 }
 
+/* A header of a million tiny members is refused before any JSON tree is built. */
+static void test_too_many_members(void) {
+    const size_t members = 1000001;
+    size_t cap = members * 12 + 16, n = 0;
+    char *hdr = malloc(cap);
+    hdr[n++] = '{';
+    for (size_t i = 0; i < members; i++) n += (size_t)snprintf(hdr + n, cap - n, "%s\"m%zu\":1", i ? "," : "", i);
+    hdr[n++] = '}';
+    size_t len;
+    uint8_t *file = raw_file(hdr, n, NULL, 0, n, &len);
+    mlxn_st_t *st = NULL;
+    CHECK(mlxn_st_open_memory(file, len, "many", &st) == MLXN_ERR_FORMAT && st == NULL);
+    CHECKF(strstr(mlxn_last_error(), "too many header entries") != NULL, "%s", mlxn_last_error());
+    free(file);
+    free(hdr);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "%s/tests/st_tmp_XXXXXX", MLXN_BINARY_DIR);
     if (!mkdtemp(tmpdir)) {
@@ -719,6 +737,7 @@ int main(void) {
     test_empty_and_unpadded();
     test_malformed();
     test_truncation_and_mutation();
+    test_too_many_members();
     test_config_llama3();
     test_config_gemma3_text_config();
     test_config_moe();

@@ -216,7 +216,9 @@ static const struct { const char *name; tok_pre pre; } pre_names[] = {
     {"default", TOK_PRE_GPT2},  {"gpt-2", TOK_PRE_GPT2},       {"gpt2", TOK_PRE_GPT2},
     {"llama-bpe", TOK_PRE_LLAMA3}, {"llama3", TOK_PRE_LLAMA3}, {"llama-v3", TOK_PRE_LLAMA3},
     {"qwen2", TOK_PRE_QWEN2},   {"deepseek-r1-qwen", TOK_PRE_QWEN2},
-    {"smollm", TOK_PRE_SMOLLM},
+    {"qwen35", TOK_PRE_QWEN35}, {"falcon", TOK_PRE_FALCON},
+    {"smollm", TOK_PRE_SMOLLM}, {"starcoder", TOK_PRE_SMOLLM}, {"refact", TOK_PRE_SMOLLM},
+    {"command-r", TOK_PRE_SMOLLM}, {"mpt", TOK_PRE_GPT2},
 };
 
 mlxn_status tok_new(const char *model, const char *pre, int32_t n_vocab, mlxn_tokenizer_t **out) {
@@ -262,9 +264,15 @@ mlxn_status tok_new(const char *model, const char *pre, int32_t n_vocab, mlxn_to
         for (; i < sizeof pre_names / sizeof pre_names[0]; i++)
             if (!strcmp(pname, pre_names[i].name)) break;
         if (i == sizeof pre_names / sizeof pre_names[0]) {   /* a guess would give wrong tokens quietly */
+            char known[320];
+            size_t k = 0;
+            known[0] = 0;
+            for (size_t j = 0; j < sizeof pre_names / sizeof pre_names[0] && k < sizeof known; j++) {
+                int w = snprintf(known + k, sizeof known - k, "%s%s", j ? ", " : "", pre_names[j].name);
+                if (w > 0) k += (size_t)w;
+            }
             mlxn_tokenizer_free(t);
-            return mlxn_fail(MLXN_ERR_UNSUPPORTED, "tokenizer.ggml.pre '%s' is not supported (default, gpt-2, "
-                             "llama-bpe, llama3, llama-v3, qwen2, deepseek-r1-qwen, smollm)", pname);
+            return mlxn_fail(MLXN_ERR_UNSUPPORTED, "tokenizer.ggml.pre '%s' is not supported (%s)", pname, known);
         }
         t->pre = pre_names[i].pre;
         t->ignore_merges = t->pre == TOK_PRE_LLAMA3;
@@ -498,7 +506,14 @@ static const char *const PAT_LLAMA3 =
 static const char *const PAT_QWEN2 =
     "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}"
     "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+/* Qwen3.5: the Qwen2 regex with combining marks (\p{M}) counted as part of words */
+static const char *const PAT_QWEN35 =
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}"
+    "| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 static const char *const PAT_DIGIT = "\\p{N}";
+/* Falcon: runs of punctuation and ASCII symbols apart, then GPT-2, then digits in threes */
+static const char *const PAT_PUNCT = "[\\p{P}\\$\\+<=>\\^~\\|`]+";
+static const char *const PAT_DIGIT3 = "[0-9][0-9][0-9]";
 static const char *const PAT_NEWLINES = "[^\\n]+|\\n+";
 
 static mlxn_status build_regex(mlxn_tokenizer_t *t) {
@@ -508,6 +523,8 @@ static mlxn_status build_regex(mlxn_tokenizer_t *t) {
     case TOK_PRE_GPT2: pats[n++] = PAT_GPT2; break;
     case TOK_PRE_LLAMA3: pats[n++] = PAT_LLAMA3; break;
     case TOK_PRE_QWEN2: pats[n++] = PAT_QWEN2; break;
+    case TOK_PRE_QWEN35: pats[n++] = PAT_QWEN35; break;
+    case TOK_PRE_FALCON: pats[n++] = PAT_PUNCT; pats[n++] = PAT_GPT2; pats[n++] = PAT_DIGIT3; break;
     case TOK_PRE_SMOLLM: pats[n++] = PAT_DIGIT; pats[n++] = PAT_GPT2; break;
     case TOK_PRE_GEMMA4: pats[n++] = PAT_NEWLINES; break;
     }

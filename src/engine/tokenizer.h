@@ -11,14 +11,16 @@ typedef enum tok_kind { TOK_BPE = 1, TOK_SPM = 2 } tok_kind;
 /* Pre-tokenizers of byte-level BPE: a sequence of regexes, each splitting every piece the
  * previous one left (text between matches is kept as pieces of its own). */
 typedef enum tok_pre {
-    TOK_PRE_GPT2 = 0,    /* classic GPT-2 regex */
+    TOK_PRE_GPT2 = 0,    /* classic GPT-2 regex (default, gpt-2, mpt) */
     TOK_PRE_LLAMA3,      /* Llama 3 regex (digits in runs of 1-3), whole-word vocab hits */
     TOK_PRE_QWEN2,       /* Llama 3 regex with single digits */
-    TOK_PRE_SMOLLM,      /* every digit alone, then the GPT-2 regex */
+    TOK_PRE_QWEN35,      /* Qwen2 regex, combining marks (\p{M}) inside words */
+    TOK_PRE_SMOLLM,      /* every digit alone, then the GPT-2 regex (smollm, starcoder, refact, command-r) */
+    TOK_PRE_FALCON,      /* punctuation runs apart, then the GPT-2 regex, then digits in threes */
     TOK_PRE_GEMMA4,      /* runs of newlines apart from everything else; spaces are "▁" */
 } tok_pre;
 
-#define TOK_MAX_REGEX 2
+#define TOK_MAX_REGEX 3
 #define TOK_MAX_EOG 16
 
 struct mlxn_tokenizer {

@@ -119,6 +119,9 @@ static size_t utf8_check(const uint8_t *s, size_t len) {
  * becoming gigabytes of JSON nodes. Returns 0, or the offset in hdr of the problem with *why. */
 #define ST_MAX_DEPTH 8
 #define ST_MAX_ARRAY 64
+/* Top-level members (tensors): the largest real checkpoints have ~10^5 per shard; a cap keeps
+ * a header of many tiny members ({"a":1,"b":1,...) from costing gigabytes of nodes. */
+#define ST_MAX_MEMBERS 1000000
 static size_t json_prescan(const uint8_t *h, size_t n, const char **why) {
     int depth = 0;
     bool in_arr[ST_MAX_DEPTH + 1];
@@ -139,6 +142,9 @@ static size_t json_prescan(const uint8_t *h, size_t n, const char **why) {
             if (depth > 0) depth--;
         } else if (c == ',' && depth > 0 && in_arr[depth] && ++count[depth] >= ST_MAX_ARRAY) {
             *why = "JSON array too long (shapes have at most 8 entries)";
+            return i;
+        } else if (c == ',' && depth == 1 && ++count[1] >= ST_MAX_MEMBERS) {
+            *why = "too many header entries (more than 1000000 tensors)";
             return i;
         }
     }
