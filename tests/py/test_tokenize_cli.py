@@ -8,37 +8,22 @@ the pre-tokenizer regexes run by the `regex` module (a different engine from PCR
 import os
 import random
 import subprocess
-import sys
 import tempfile
+
+from mlxn_testlib import MLXN, VOCAB_DIR, abort, check, finish
 
 try:
     import gguf
     import regex
 except ImportError as e:  # a missing oracle is a failure, not a skip
-    print(f"FAIL: oracle package missing: {e}")
-    print("0 passed, 1 failed")
-    sys.exit(1)
+    abort(f"oracle package missing: {e}")
 
-BIN = os.environ.get("MLXN_BIN", "")
-SHARED = os.environ.get("MLXN_SHARED_DIR", "")
 VOCABS = ["ggml-vocab-gpt-2.gguf", "ggml-vocab-llama-spm.gguf"]
 SEP = "__ggml_vocab_test__"
 
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-    return cond
-
 
 def run(*args, stdin=None):
-    return subprocess.run([BIN, "tokenize", *args], capture_output=True, input=stdin)
+    return subprocess.run([MLXN, "tokenize", *args], capture_output=True, input=stdin)
 
 
 def split_inp(data):
@@ -56,7 +41,7 @@ def split_inp(data):
 
 
 def vocab_file(name):
-    gguf = os.path.join(SHARED, "testdata", "vocab", name)
+    gguf = os.path.join(VOCAB_DIR, name)
     r = run("-m", gguf, "-f", gguf + ".inp", "--separator", SEP)
     if not check(r.returncode == 0, f"{name}: exit {r.returncode}: {r.stderr.decode(errors='replace')}"):
         return
@@ -89,8 +74,8 @@ def vocab_file(name):
 
 
 def special_and_errors():
-    gpt2 = os.path.join(SHARED, "testdata", "vocab", "ggml-vocab-gpt-2.gguf")
-    spm = os.path.join(SHARED, "testdata", "vocab", "ggml-vocab-llama-spm.gguf")
+    gpt2 = os.path.join(VOCAB_DIR, "ggml-vocab-gpt-2.gguf")
+    spm = os.path.join(VOCAB_DIR, "ggml-vocab-llama-spm.gguf")
     # GPT-2: <|endoftext|> (50256, control) is text without --special, one id with it
     r = run("-m", gpt2, "-p", "a<|endoftext|>")
     ids = r.stdout.decode().split()
@@ -293,8 +278,7 @@ def run_texts(model, texts, tmp):
 
 
 def oracle():
-    vocab_dir = os.path.join(SHARED, "testdata", "vocab")
-    bpe = read_vocab(os.path.join(vocab_dir, "ggml-vocab-gpt-2.gguf"))
+    bpe = read_vocab(os.path.join(VOCAB_DIR, "ggml-vocab-gpt-2.gguf"))
     texts = random_texts(1234, 300)
     with tempfile.TemporaryDirectory() as tmp:
         for pre in ["gpt-2", "llama-bpe", "qwen2", "smollm"]:
@@ -313,9 +297,9 @@ def oracle():
                         print(f"  oracle {pre}: {t!r}\n    words {ref.words(t)!r}\n    got  {g}\n    want {want}")
             check(bad == 0, f"oracle {pre}: {bad}/{len(texts)} random texts differ")
             print(f"oracle {pre}: {len(texts) - bad}/{len(texts)} random texts match")
-        spm = read_vocab(os.path.join(vocab_dir, "ggml-vocab-llama-spm.gguf"))
+        spm = read_vocab(os.path.join(VOCAB_DIR, "ggml-vocab-llama-spm.gguf"))
         ref = SpmOracle(spm)
-        got, err = run_texts(os.path.join(vocab_dir, "ggml-vocab-llama-spm.gguf"), texts, tmp)
+        got, err = run_texts(os.path.join(VOCAB_DIR, "ggml-vocab-llama-spm.gguf"), texts, tmp)
         if check(got is not None, f"oracle spm: mlxn failed: {err}"):
             bad = 0
             for t, g in zip(texts, got):
@@ -329,16 +313,14 @@ def oracle():
 
 
 def main():
-    if not check(BIN and os.path.exists(BIN), f"MLXN_BIN not set or missing: {BIN!r}"):
-        print(f"{passed} passed, {failed} failed")
-        return 1
+    if not check(os.path.exists(MLXN), f"MLXN_BIN not set or missing: {MLXN!r}"):
+        finish()
     for v in VOCABS:
         vocab_file(v)
     special_and_errors()
     oracle()
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -18,20 +18,16 @@ import random
 import re
 import struct
 import subprocess
-import sys
 import tempfile
+
+from mlxn_testlib import BINARY, MLXN, SOURCE, abort, check, finish, tally
 
 try:
     import numpy as np
     import regex
 except ImportError as e:  # a missing oracle is a failure, not a skip
-    print(f"FAIL: oracle package missing: {e}")
-    print("0 passed, 1 failed")
-    sys.exit(1)
+    abort(f"oracle package missing: {e}")
 
-SOURCE = os.path.abspath(os.environ.get("MLXN_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", "..")))
-BINARY = os.path.abspath(os.environ.get("MLXN_BINARY_DIR", os.path.join(SOURCE, "build")))
-MLXN = os.environ.get("MLXN_BIN", os.path.join(BINARY, "bin", "mlxn"))
 TEST_TOKENIZER = os.path.join(BINARY, "tests", "test_tokenizer")
 VOCAB = os.path.join(BINARY, "vocab")
 SEP = "__ggml_vocab_test__"
@@ -39,23 +35,6 @@ SEP = "__ggml_vocab_test__"
 # Supported vocabularies that do not pass yet, kept out of the run: file name -> open problem.
 # (Empty: every vocabulary mlxn supports passes.)
 KNOWN_BROKEN = {}
-
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-    return cond
-
-
-def finish():
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
 
 
 def split_inp(data):
@@ -337,7 +316,7 @@ def main():
         finish()
     check(os.access(TEST_TOKENIZER, os.X_OK), f"{TEST_TOKENIZER} is built")
     check(os.access(MLXN, os.X_OK), f"{MLXN} is built")
-    if failed:
+    if tally.failed:
         finish()
 
     ggufs = sorted(f for f in os.listdir(VOCAB) if f.startswith("ggml-vocab-") and f.endswith(".gguf"))
