@@ -428,8 +428,10 @@ int cmd_run(int argc, char **argv) {
         else if (!rc) rc = tokenize(tok, prompt, text_len, true, &ids, &n_ids);
         if (!rc && n_ids == 0) { fprintf(stderr, "mlxn run: the prompt is empty\n"); rc = 2; }
         if (!rc) {
-            fwrite(prompt, 1, text_len, stdout);
-            fflush(stdout);
+            if ((int64_t)n_ids <= mlxn_context_n_ctx(c)) {   /* else generate refuses it: no echo */
+                fwrite(prompt, 1, text_len, stdout);
+                fflush(stdout);
+            }
             mlxn_generate_stats gs;
             st = mlxn_generate(c, ids, (int)n_ids, &gp, NULL, 0, &gs);
             const char *tail;
