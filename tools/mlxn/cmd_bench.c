@@ -41,6 +41,16 @@ static void stats(result *r) {
     r->std = r->n_samples > 1 ? sqrt(s2 / (r->n_samples - 1)) : 0.0;
 }
 
+/* s as a JSON string body (quotes, backslashes and control bytes escaped). */
+static void json_str(FILE *f, const char *s) {
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
+        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
+        else fputc(ch, f);
+    }
+}
+
 static uint64_t rng_next(uint64_t *s) {
     *s ^= *s >> 12;
     *s ^= *s << 25;
@@ -154,10 +164,12 @@ int cmd_bench(int argc, char **argv) {
             } else {
                 fprintf(f, "[\n");
                 for (int i = 0; i < n_res; i++) {
-                    fprintf(f, "  {\"model_file\": \"%s\", \"arch\": \"%s\", \"backend\": \"%s\", \"threads\": %d, "
+                    fprintf(f, "  {\"model_file\": \"");
+                    json_str(f, model);
+                    fprintf(f, "\", \"arch\": \"%s\", \"backend\": \"%s\", \"threads\": %d, "
                                "\"test\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, \"repetitions\": %d, "
                                "\"avg_ts\": %.4f, \"stddev_ts\": %.4f, \"samples_ts\": [",
-                            model, in->arch, mlxn_backend_name(be), threads, res[i].test, res[i].n_prompt, res[i].n_gen,
+                            in->arch, mlxn_backend_name(be), threads, res[i].test, res[i].n_prompt, res[i].n_gen,
                             reps, res[i].mean, res[i].std);
                     for (int k = 0; k < res[i].n_samples; k++) fprintf(f, "%s%.4f", k ? ", " : "", res[i].samples[k]);
                     fprintf(f, "]}%s\n", i + 1 < n_res ? "," : "");
