@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""The engine's commands as a user runs them, on the real SmolLM2 file (fetched from PyPI by
+scripts/fetch-model.sh): `mlxn run` (greedy continuation, chat over stdin, sampling seeds,
+--system, error exits), `mlxn bench --json`, `mlxn synth` + `mlxn bench` on the result, and
+every --help."""
+import json, os, subprocess, sys, tempfile
+
+BIN = os.environ.get("MLXN_BIN", "build/bin/mlxn")
+SRC = os.environ.get("MLXN_SOURCE_DIR", ".")
+passed = failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL:", what)
+
+
+def mlxn(*args, stdin=None, timeout=300):
+    return subprocess.run([BIN, *args], input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+def main():
+    model = subprocess.run(["bash", os.path.join(SRC, "scripts/fetch-model.sh")], capture_output=True,
+                           text=True).stdout.strip()
+    if not model or not os.path.exists(model):
+        print("FAIL: scripts/fetch-model.sh gave no model")
+        print("0 passed, 1 failed")
+        return 1
+    base = ["-m", model, "--device", "cpu", "-t", "2", "--ctx", "256"]
+
+    # greedy continuation: the prompt is echoed, then the model's digits; speed on stderr
+    r = mlxn("run", *base, "-p", "1, 2, 3, 4, 5, 6,", "-n", "12")
+    check(r.returncode == 0, "run exit %d: %s" % (r.returncode, r.stderr))
+    check(r.stdout.startswith("1, 2, 3, 4, 5, 6, 7, 8, 9, 10"), "greedy digits: %r" % r.stdout)
+    check("tokens/s" in r.stderr and "KV cache f16" in r.stderr, "speed and KV line: %r" % r.stderr)
+
+    # prompt file, same result
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write("1, 2, 3, 4, 5, 6,")
+    r2 = mlxn("run", *base, "-f", f.name, "-n", "12")
+    os.unlink(f.name)
+    check(r2.returncode == 0 and r2.stdout == r.stdout, "-f gives the same text: %r" % r2.stdout)
+
+    # --system wraps the prompt as a chat turn; the chat stops at the end-of-turn token
+    r = mlxn("run", *base, "--system", "You are a helpful assistant.", "-p", "What is the capital of France?",
+             "-n", "40")
+    check(r.returncode == 0 and "Paris" in r.stdout, "--system answer: %r %r" % (r.stdout, r.stderr))
+    check("<|im_end|>" not in r.stdout, "control tokens are not printed")
+
+    # interactive chat over stdin: two turns, the second reuses the cached prefix
+    r = mlxn("run", *base, "--chat", "-n", "24", stdin="Say hello.\nAnd once more?\n")
+    check(r.returncode == 0, "chat exit %d: %s" % (r.returncode, r.stderr))
+    check(r.stdout.startswith("Hello!"), "chat first answer: %r" % r.stdout)
+    check(r.stderr.count("mlxn run: prompt") == 2, "two turns timed: %r" % r.stderr)
+    # the second turn prefills only what the first did not leave in the cache
+    n2 = [int(l.split("prompt ")[1].split()[0]) for l in r.stderr.splitlines() if l.startswith("mlxn run: prompt")]
+    check(len(n2) == 2 and 0 < n2[1] < n2[0], "second turn reuses the cache: %r" % n2)
+
+    # sampling: same seed, same text; another seed, another text
+    samp = ["-p", "Once upon a time", "-n", "16", "--temp", "1.0", "--top-k", "0", "--top-p", "1", "--min-p", "0"]
+    a = mlxn("run", *base, *samp, "--seed", "5").stdout
+    b = mlxn("run", *base, *samp, "--seed", "5").stdout
+    c = mlxn("run", *base, *samp, "--seed", "6").stdout
+    check(a == b and len(a) > len("Once upon a time"), "seeded sampling repeats: %r / %r" % (a, b))
+    check(a != c, "another seed gives another text")
+
+    # errors: exit codes and messages
+    r = mlxn("run", *base[:-2], "--ctx", "8", "-p", "word " * 40)
+    check(r.returncode == 1 and "context full" in r.stderr, "prompt over the context: %r" % r.stderr)
+    r = mlxn("run", "-m", "/nonexistent.gguf", "-p", "x")
+    check(r.returncode == 1 and "/nonexistent.gguf" in r.stderr, "missing model: %r" % r.stderr)
+    r = mlxn("run", "-m", model)
+    check(r.returncode == 2 and "-p TEXT" in r.stderr, "no prompt: %r" % r.stderr)
+    r = mlxn("run", *base, "-p", "x", "--temp", "-1")
+    check(r.returncode == 2, "negative temperature refused")
+    r = mlxn("run", *base, "-p", "x", "--bogus")
+    check(r.returncode == 2 and "--bogus" in r.stderr, "unknown flag: %r" % r.stderr)
+
+    # bench: table and JSON
+    with tempfile.TemporaryDirectory() as d:
+        js = os.path.join(d, "b.json")
+        r = mlxn("bench", "-m", model, "-p", "32", "-n", "8", "-r", "2", "-t", "2", "--device", "cpu", "--json", js)
+        check(r.returncode == 0 and "pp32" in r.stdout and "tg8" in r.stdout, "bench table: %r" % r.stdout)
+        res = json.load(open(js)) if os.path.exists(js) else []
+        check(len(res) == 2 and all(x["avg_ts"] > 0 and len(x["samples_ts"]) == 2 for x in res), "bench JSON: %r" % res)
+
+        # synth: a small real-shaped file that loads and runs
+        sy = os.path.join(d, "tiny.gguf")
+        r = mlxn("synth", "--shape", "tiny", "--mix", "q4_k_m", "-o", sy)
+        check(r.returncode == 0 and os.path.getsize(sy) > 100000, "synth: %r" % r.stderr)
+        r = mlxn("bench", "-m", sy, "-p", "16", "-n", "4", "-r", "1", "-t", "2", "--device", "cpu")
+        check(r.returncode == 0 and "synthetic tiny q4_k_m" in r.stdout, "bench on synth: %r %r" % (r.stdout, r.stderr))
+        r = mlxn("info", sy)
+        check(r.returncode == 0 and "q4_K" in r.stdout and "q6_K" in r.stdout, "synth mix has q4_K and q6_K")
+        r = mlxn("synth", "--shape", "nope", "-o", sy)
+        check(r.returncode == 2, "unknown shape refused")
+
+    for cmd in ("run", "bench", "synth"):
+        r = mlxn(cmd, "--help")
+        check(r.returncode == 0 and "usage: mlxn " + cmd in r.stdout, "%s --help" % cmd)
+
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
