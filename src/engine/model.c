@@ -2,9 +2,12 @@
  * integer width, per-layer arrays where families use them), every tensor checked for
  * presence, shape and type, and the weights placed once on the backend (wrapped in place on
  * CPU backends, uploaded on GPUs). */
+#define _DEFAULT_SOURCE   /* madvise */
 #include "engine/model.h"
 
 #include <math.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,7 +356,15 @@ static mlxn_status fill_weights(mlxn_model_t *m, const data_span *span, const ml
         if (p && p->progress) p->progress((float)(s + 1) / steps, p->progress_user);
     }
     (void)sink;
-    return cpu ? MLXN_OK : mlxn_backend_sync(m->be);
+    if (cpu) return MLXN_OK;
+    MLXN_TRY(mlxn_backend_sync(m->be));
+    /* The device holds the weights now: drop the file pages this process read for the upload
+     * (the map stays valid for the metadata; a later read would fault them back in). */
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)span->base + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t b = ((uintptr_t)span->base + span->size) & ~(uintptr_t)(page - 1);
+    if (page > 0 && b > a) madvise((void *)a, (size_t)(b - a), MADV_DONTNEED);
+    return MLXN_OK;
 }
 
 /* ==========================================================================
