@@ -6,8 +6,12 @@
 #   $OUT (or ./gpu-out), and prints a short summary last.
 # When pkg-config cannot find libcjson / libpcre2-8 (the GPU image lacks the -dev packages),
 # the .deb files in debs/ are unpacked into /tmp/mlxn-deps and used from there.
-# Env: BUILD (build dir), BENCH_ARGS (extra bench-ops flags), BENCH_TIMEOUT (s), FORCE_DEBS=1.
+# Env: BUILD (build dir), BENCH_ARGS (extra bench-ops flags), BENCH_TIMEOUT (s), FORCE_DEBS=1,
+#      EXTRA (a file of extra bench-ops argument lines, one run each, logged as extra_N.log).
+# --quick: default harness cases only (no --full) and the mat-vec / attention benchmarks only.
 set -u
+QUICK=0
+[ "${1:-}" = "--quick" ] && QUICK=1
 SRC=$(pwd)
 OUT=${OUT:-$SRC/gpu-out}
 BUILD=${BUILD:-/tmp/mlxn-gpu-build}
@@ -58,7 +62,7 @@ run_ops() {  # $1 = label, rest = extra args
   grep -E "FAIL|error" "$OUT/test_ops_$label.log" | head -30
 }
 OPS1=$(run_ops default); echo "$OPS1"
-OPS2=$(run_ops full --full); echo "$OPS2"
+if [ $QUICK = 0 ]; then OPS2=$(run_ops full --full); else OPS2="test_ops --full: skipped (--quick)"; fi; echo "$OPS2"
 
 # ---- public API on CUDA: graph record/replay, errors at sync, device OOM -----------------------
 timeout 120 "$MLXN" bench-ops --api-check > "$OUT/api_check.log" 2>&1
@@ -75,8 +79,26 @@ COMMIT=$(cat "$SRC/.commit" 2>/dev/null || git -C "$SRC" rev-parse --short HEAD 
   echo "GPU / driver: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null); nvcc $(nvcc --version | tail -1)."
   echo
 } > "$MD"
-timeout "${BENCH_TIMEOUT:-300}" "$MLXN" bench-ops --markdown "$MD" ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1
-echo "bench-ops exit $?"
+if [ $QUICK = 1 ]; then
+  timeout "${BENCH_TIMEOUT:-300}" "$MLXN" bench-ops --markdown "$MD" --only mul_mv ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1
+  echo "bench-ops (mul_mv) exit $?"
+  timeout 120 "$MLXN" bench-ops --only attn ${BENCH_ARGS:-} >> "$OUT/bench.log" 2>&1
+  echo "bench-ops (attn) exit $?"
+else
+  timeout "${BENCH_TIMEOUT:-300}" "$MLXN" bench-ops --markdown "$MD" ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1
+  echo "bench-ops exit $?"
+fi
+# extra runs: one line of bench-ops arguments each (sweeps of a knob, a single case under ncu...)
+if [ -n "${EXTRA:-}" ] && [ -f "$EXTRA" ]; then
+  n=0
+  while IFS= read -r line; do
+    [ -z "$line" ] && continue
+    n=$((n + 1))
+    echo "== extra $n: bench-ops $line" > "$OUT/extra_$n.log"
+    eval timeout 90 "$MLXN" bench-ops $line >> "$OUT/extra_$n.log" 2>&1
+    echo "extra $n (bench-ops $line): exit $?"
+  done < "$EXTRA"
+fi
 
 echo
 echo "== summary"
@@ -84,4 +106,5 @@ echo "$OPS1" | head -1
 echo "$OPS2" | head -1
 echo "$API"
 grep -E "^(device|read ceiling|seed:|bench-ops:)" "$OUT/bench.log"
-grep -E "^(kind|mul_mv|attn|prefill|seed)" "$OUT/bench.log" | cut -c1-118
+grep -E "^(kind|mul_mv|attn|prefill|seed)" "$OUT/bench.log" | cut -c1-100
+for f in "$OUT"/extra_*.log; do [ -f "$f" ] && { head -1 "$f"; grep -E "^(mul_mv|attn|read ceiling)" "$f" | cut -c1-100; }; done
