@@ -555,6 +555,10 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
     /* the int8 route needs k in whole 32-groups, 2-aligned blocks and 16-aligned activations */
     if (a->k % 32 || (((uintptr_t)a->w | (uintptr_t)a->row_bytes | (uintptr_t)a->expert_bytes) & 1))
         return mmv_via_f32(a, stream);
+    /* block sizes that are multiples of 4 are decoded with 32-bit loads (quant.cuh: ld32a4) */
+    if (mlxn_type_info(a->type)->block_bytes % 4 == 0 &&
+        (((uintptr_t)a->w | (uintptr_t)a->row_bytes | (uintptr_t)a->expert_bytes) & 3))
+        return mmv_via_f32(a, stream);
     /* quantize the activation columns into the arena */
     int64_t ncx = id ? (int64_t)a->n_x * a->n_tokens : a->n;
     int64_t ng = a->k / 32;
