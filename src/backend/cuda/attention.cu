@@ -186,11 +186,11 @@ typedef void (*attn_fn)(AttnP);
  * multiply-adds per output. Partials (acc, m, l) go to the same layout as v1; the reduction kernel
  * is launched with programmatic dependent launch. */
 int mlxn_cuda_attn_version = 2;
-#define A2_T 128
+#define A2_T 256
 template <int HD> struct A2Cfg { enum { TK = HD >= 256 ? 32 : 64, ROW = HD + 8 /* halves */ }; };
 
 template <int CT, int HD, int G>
-__global__ void __launch_bounds__(A2_T, 4) attn2_kernel(AttnP p) {
+__global__ void __launch_bounds__(A2_T, 2) attn2_kernel(AttnP p) {
     constexpr int TK = A2Cfg<HD>::TK, ROW = A2Cfg<HD>::ROW;
     constexpr int CH = HD / 8;                         /* 16-byte chunks per row */
     constexpr int LPT = TK * CH / A2_T;                /* chunks per thread per tensor per tile */
