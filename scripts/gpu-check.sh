@@ -104,7 +104,7 @@ if [ -n "${EXTRA:-}" ] && [ -f "$EXTRA" ]; then
         k=$2; shift 2
         eval timeout 120 ncu --clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis \
           --section Occupancy --section LaunchStats -k "regex:$k" -c 1 "$MLXN" bench-ops --batch 1 --reps 3 --no-verify --no-v2 "$@" \
-          2>&1 | grep -vE "^==PROF==|^ *-+ *$" | tail -60 >> "$OUT/extra.log" ;;
+          2>&1 | grep -E "Duration|Throughput|Busy|Hit Rate|Registers Per|Grid Size|Block Limit (Reg|Shared)|Achieved|Theoretical Occ" >> "$OUT/extra.log" ;;
       *) eval timeout 90 "$MLXN" bench-ops $line >> "$OUT/extra.log" 2>&1 ;;
     esac
     echo "extra $n ($line): exit $?"
