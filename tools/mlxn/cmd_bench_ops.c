@@ -632,7 +632,6 @@ int cmd_bench_ops(int argc, char **argv) {
     bench_mm("mul_mv", MLXN_TYPE_Q4_K, 4096, 4096, 1, 0, 0, NULL);
     bench_mm("mul_mv", MLXN_TYPE_Q6_K, 2816, 8192, 1, 0, 0, NULL);
     bench_mm("mul_mv n=8", MLXN_TYPE_Q4_K, 4096, 14336, 8, 0, 0, NULL);
-    /* v2 mat-vec (pipelined, multi-row; opt-in until measured): the same shapes side by side */
     /* the other mat-vec versions: the same shapes side by side */
     for (int ver = 1; ver <= 3 && !opt.no_v2; ver++) {
         if (mlxn_cuda_mmv_version == ver) continue;

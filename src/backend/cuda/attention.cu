@@ -177,20 +177,22 @@ __global__ void attn_reduce_kernel(const float *part, int64_t n_heads, int n_spl
 typedef void (*attn_fn)(AttnP);
 /* ---- v2: tiled split-KV decode (the default for f16/bf16 caches with 16-byte rows, head 64..256,
  * default; v1 above stays for f32 / unaligned caches, head 512) ---------------------------------
- * Block = (kv head, group of G query heads, query, split); 128 threads walk the split in tiles of
- * TK keys. Per tile: (1) every thread issues its 16-byte loads of the K and V tile (HD*TK*4/128
- * bytes each, all in flight before any use) and stores them to shared memory (rows padded by 16
- * bytes: conflict-free 16-byte reads down a column); (2) scores: thread = (key, subset of heads),
+ * Block = (kv head, group of G query heads, query, split); 128 threads (256 for head 256) walk
+ * the split in tiles of TK keys. Per tile: (1) every thread issues its cp.async 16-byte copies of
+ * the K and V tile (all in flight before any use) into shared memory (rows padded by 16 bytes:
+ * conflict-free 16-byte reads down a column); (2) scores: thread = (key, subset of heads),
  * a full HD-long dot from shared memory, no shuffles; (3) softmax of the tile per head by one
  * warp (two shuffle reductions); (4) P.V: thread = (pair of dims, subset of heads), TK fused
  * multiply-adds per output. Partials (acc, m, l) go to the same layout as v1; the reduction kernel
  * is launched with programmatic dependent launch. */
 int mlxn_cuda_attn_version = 2;
-#define A2_T 256
-template <int HD> struct A2Cfg { enum { TK = HD >= 256 ? 32 : 64, ROW = HD + 8 /* halves */ }; };
+/* threads per block: 256 for head 256 (measured 15.4 -> 14.1 us at len 4096), 128 below (head 128
+ * measured 13.5 / 32.2 us with 128 threads, 15.9 / 40.5 us with 256, len 4096 / 16384) */
+template <int HD> struct A2Cfg { enum { TK = HD >= 256 ? 32 : 64, ROW = HD + 8 /* halves */, T = HD >= 256 ? 256 : 128 }; };
 
 template <int CT, int HD, int G>
-__global__ void __launch_bounds__(A2_T, 2) attn2_kernel(AttnP p) {
+__global__ void __launch_bounds__(A2Cfg<HD>::T, 512 / A2Cfg<HD>::T) attn2_kernel(AttnP p) {
+    constexpr int A2_T = A2Cfg<HD>::T;
     constexpr int TK = A2Cfg<HD>::TK, ROW = A2Cfg<HD>::ROW;
     constexpr int CH = HD / 8;                         /* 16-byte chunks per row */
     constexpr int LPT = TK * CH / A2_T;                /* chunks per thread per tensor per tile */
@@ -452,7 +454,7 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
         p.vec = true;
         p.err = err;
         dim3 grid((unsigned)(a->n_kv * ngb2), (unsigned)a->n_q, (unsigned)ns);
-        f2<<<grid, A2_T, 0, CU_STREAM(stream)>>>(p);
+        f2<<<grid, a->hd >= 256 ? 256 : 128, 0, CU_STREAM(stream)>>>(p);
         MLXN_TRY(MLXN_CUDA_LAUNCHED("attn2_kernel"));
         cudaLaunchConfig_t c = {};
         c.gridDim = dim3((unsigned)(a->n_q * a->n_heads), (unsigned)((a->hd + 31) / 32));

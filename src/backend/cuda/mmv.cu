@@ -14,7 +14,11 @@
  *    every warp on the SM.
  *  - mul_mat_id: blockIdx.y is the (token, slot) pair, the expert id is read on the device (so a
  *    captured graph serves every step); a bad id raises the device error flag.
- * F16/BF16/F32 weights use a direct 16-byte-load kernel with f32 activations. */
+ * F16/BF16/F32 weights use a direct 16-byte-load kernel with f32 activations.
+ * For n = 1 and decode mul_mat_id the default is v3 (mmv_q3_kernel: multi-row warps, cp.async
+ * ring); v1 (mmv_q_kernel, described above) and v2 stay selectable (mlxn_cuda_mmv_version) and are
+ * measured side by side by `mlxn bench-ops`: all three measured within run-to-run noise of each
+ * other on the H200 (docs/perf/NOTES.md). */
 #include "backend/cuda/quant.cuh"
 #include <cublas_v2.h>
 
@@ -143,7 +147,7 @@ __global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q_kernel(MmvParams p) {
     }
 }
 
-/* v2 (opt-in, mlxn_cuda_mmv_version = 2; not yet measured): software-pipelined and multi-row.
+/* v2 (opt-in, mlxn_cuda_mmv_version = 2; measured about equal to v1): software-pipelined and multi-row.
  * A warp owns rows [r0, r1) (of one (token, slot) pair in id mode) and walks the sequence of
  * (row, step) pieces; the 16-byte loads of piece t+1 are issued into registers before piece t is
  * decoded from shared memory, so every warp always has a step in flight (v1 measured
@@ -223,7 +227,7 @@ __global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q2_kernel(MmvParams p, int
     }
 }
 typedef void (*mmv_q2_fn)(MmvParams, int);
-/* v3 (opt-in, mlxn_cuda_mmv_version = 3): v2's walk over (row, step) pieces, but the pieces are
+/* v3 (the default, mlxn_cuda_mmv_version = 3): v2's walk over (row, step) pieces, but the pieces are
  * copied with cp.async straight into a ring of MMV_NS shared-memory stages per warp (no register
  * staging): MMV_NS - 1 steps are in flight while one is decoded. */
 #define MMV_NS 3
