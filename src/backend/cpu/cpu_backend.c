@@ -350,18 +350,8 @@ static mlxn_status cpu_rope(void *ctx, const mlxn_tview *x, const mlxn_tview *po
     return MLXN_OK;
 }
 
-static mlxn_status check_pos(const mlxn_tview *pos, int64_t n_ctx, const char *op, const char *what) {
-    for (int64_t t = 0; t < pos->d.ne[0]; t++) {
-        int32_t p = ((const int32_t *)pos->data)[t];
-        if (p < 0 || p >= n_ctx)
-            return mlxn_fail(MLXN_ERR_INVALID_ARG, "%s: %s[%lld] = %d outside the cache's [0, %lld)", op, what, (long long)t, (int)p,
-                             (long long)n_ctx);
-    }
-    return MLXN_OK;
-}
-
 static mlxn_status cpu_kv_write(void *ctx, const mlxn_tview *src, const mlxn_tview *pos, const mlxn_tview *cache) {
-    MLXN_TRY(check_pos(pos, cache->d.ne[1], "kv_write", "pos"));
+    MLXN_TRY(mlxn_cpu_check_pos(pos, cache->d.ne[1], "kv_write", "pos"));
     int64_t n_kv = src->d.ne[1], T = src->d.ne[2];
 #pragma omp parallel for collapse(2) num_threads(nthreads(ctx))
     for (int64_t t = 0; t < T; t++)
@@ -381,7 +371,7 @@ static mlxn_status cpu_attention(void *ctx, const mlxn_tview *q, const mlxn_tvie
     int64_t D = q->d.ne[0], H = q->d.ne[1], nq = q->d.ne[2], n_kv = k->d.ne[2], Dv = v->d.ne[0];
     int64_t group = H / n_kv;
     mlxn_type ct = k->d.type;
-    MLXN_TRY(check_pos(q_pos, k->d.ne[1], "attention", "q_pos"));
+    MLXN_TRY(mlxn_cpu_check_pos(q_pos, k->d.ne[1], "attention", "q_pos"));
 #pragma omp parallel for collapse(2) schedule(dynamic, 1) num_threads(nthreads(ctx))
     for (int64_t i = 0; i < nq; i++)
         for (int64_t h = 0; h < H; h++) {
@@ -493,13 +483,7 @@ static mlxn_status cpu_argmax(void *ctx, const mlxn_tview *x, const mlxn_tview *
 
 static mlxn_status cpu_top_k(void *ctx, const mlxn_tview *x, int k, const mlxn_tview *ids, const mlxn_tview *vals) {
 #pragma omp parallel for num_threads(nthreads(ctx))
-    for (int64_t r = 0; r < x->d.ne[1]; r++) {
-        const float *xr = ROW_F(x, r);
-        int32_t *ir = mlxn_view_row(ids, r);
-        float *vr = ROW_F(vals, r);
-        mlxn_cpu_top_k(xr, x->d.ne[0], k, ir);
-        for (int j = 0; j < k; j++) vr[j] = xr[ir[j]];
-    }
+    for (int64_t r = 0; r < x->d.ne[1]; r++) mlxn_cpu_top_k_row(x, r, k, ids, vals);
     return MLXN_OK;
 }
 
