@@ -1,0 +1,244 @@
+/* Attention over a KV cache: split-KV ("flash decoding"), GQA-aware.
+ * Block = (kv head, group of GB query heads sharing it, query position, split of the visible keys).
+ * Each warp walks keys j = split_lo + warp, +4, ...; a lane holds HD/32 contiguous elements of the
+ * K and V rows (coalesced 4..32-byte loads), so every K/V row is read once for all GB heads. Online
+ * softmax per warp; warps are merged in shared memory and splits by a second kernel. The visible
+ * range depends on q_pos read on the device, so one captured graph serves every position.
+ * Prefill (n_q > 1) runs the same kernel per query position (correct, not tensor-core: see NOTES). */
+#include "backend/cuda/common.cuh"
+
+#define ATT_WARPS 4
+
+int mlxn_cuda_attn_min_keys = 64;   /* smallest split (keys); a knob for bench-ops */
+
+template <int CT, int EL> __device__ __forceinline__ void load_row(const void *base, int64_t off, float *f, bool vec) {
+    if (!vec) {   /* caches whose rows are not 16-byte aligned: element loads */
+#pragma unroll
+        for (int i = 0; i < EL; i++)
+            f[i] = CT == MLXN_TYPE_F32 ? ((const float *)base)[off + i]
+                 : CT == MLXN_TYPE_F16 ? h2f(((const uint16_t *)base)[off + i]) : bf2f(((const uint16_t *)base)[off + i]);
+        return;
+    }
+    if (CT == MLXN_TYPE_F32) {
+        const float *p = (const float *)base + off;
+#pragma unroll
+        for (int i = 0; i < EL; i += 4) {
+            if (EL >= 4) { float4 v = *(const float4 *)(p + i); f[i] = v.x; f[i + 1] = v.y; f[i + 2] = v.z; f[i + 3] = v.w; }
+        }
+        if (EL < 4) {
+#pragma unroll
+            for (int i = 0; i < EL; i++) f[i] = p[i];
+        }
+    } else {
+        const uint16_t *p = (const uint16_t *)base + off;
+        uint32_t u[EL / 2];
+        if (EL % 8 == 0) {
+#pragma unroll
+            for (int i = 0; i < EL / 8; i++) { uint4 v = *(const uint4 *)(p + 8 * i); u[4*i] = v.x; u[4*i+1] = v.y; u[4*i+2] = v.z; u[4*i+3] = v.w; }
+        } else if (EL == 4) {
+            uint2 v = *(const uint2 *)p; u[0] = v.x; u[1] = v.y;
+        } else {
+#pragma unroll
+            for (int i = 0; i < EL / 2; i++) u[i] = ((const uint32_t *)p)[i];
+        }
+#pragma unroll
+        for (int i = 0; i < EL / 2; i++) {
+            uint16_t lo = (uint16_t)(u[i] & 0xffff), hi = (uint16_t)(u[i] >> 16);
+            f[2 * i] = CT == MLXN_TYPE_F16 ? h2f(lo) : bf2f(lo);
+            f[2 * i + 1] = CT == MLXN_TYPE_F16 ? h2f(hi) : bf2f(hi);
+        }
+    }
+}
+
+struct AttnP {
+    const float *q; int64_t q_head, q_tok;
+    const void *k; int64_t k_pos, k_head;
+    const void *v; int64_t v_pos, v_head;
+    const int32_t *q_pos;
+    float *part;           /* [n_q][n_heads][n_split][HD + 2]: acc, m, l */
+    int64_t n_heads, n_kv, n_ctx;
+    int group, n_split;
+    float scale, softcap; int32_t window;
+    bool vec;             /* K/V rows 16-byte aligned: vector loads */
+    int *err;
+};
+
+template <int CT, int HD, int GB>
+__global__ void __launch_bounds__(ATT_WARPS * 32) attn_split_kernel(AttnP p) {
+    constexpr int EL = HD / 32;
+    __shared__ float sm[ATT_WARPS][GB][HD + 2];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int ngb = (p.group + GB - 1) / GB;
+    const int kvh = blockIdx.x / ngb, h0 = kvh * p.group + (blockIdx.x % ngb) * GB;
+    const int nh = min(GB, kvh * p.group + p.group - h0);
+    const int64_t iq = blockIdx.y;
+    const int split = blockIdx.z;
+    int32_t qp = p.q_pos[iq];
+    if (qp >= p.n_ctx || qp < 0) {   /* reported at sync; clamp so nothing outside the cache is read */
+        if (threadIdx.x == 0 && split == 0) atomicOr(p.err, 4);
+        qp = qp < 0 ? -1 : (int32_t)p.n_ctx - 1;
+    }
+    int64_t lo = 0, hi = qp;                       /* visible keys [lo, hi] */
+    if (p.window > 0) lo = max((int64_t)0, (int64_t)qp - p.window + 1);
+    int64_t nvis = hi >= lo ? hi - lo + 1 : 0;
+    int64_t chunk = (nvis + p.n_split - 1) / p.n_split;
+    int64_t s0 = lo + split * chunk, s1 = min(hi + 1, s0 + chunk);
+
+    float q[GB][EL], acc[GB][EL], m[GB], l[GB];
+#pragma unroll
+    for (int g = 0; g < GB; g++) {
+        int hh = h0 + (g < nh ? g : 0);
+        const float *qq = p.q + iq * p.q_tok + hh * p.q_head + lane * EL;
+#pragma unroll
+        for (int i = 0; i < EL; i++) { q[g][i] = qq[i] * p.scale; acc[g][i] = 0.f; }
+        m[g] = -INFINITY; l[g] = 0.f;
+    }
+    const int64_t kb = (int64_t)kvh * p.k_head + lane * EL, vb = (int64_t)kvh * p.v_head + lane * EL;
+    /* UNR keys per iteration: their K and V loads are all in flight before the first use */
+    constexpr int UNR = HD >= 256 ? 2 : 4;
+    for (int64_t j0 = s0 + warp; j0 < s1; j0 += ATT_WARPS * UNR) {
+        float kf[UNR][EL], vf[UNR][EL];
+#pragma unroll
+        for (int u = 0; u < UNR; u++) {
+            int64_t j = j0 + (int64_t)u * ATT_WARPS;
+            if (j < s1) {
+                load_row<CT, EL>(p.k, kb + j * p.k_pos, kf[u], p.vec);
+                load_row<CT, EL>(p.v, vb + j * p.v_pos, vf[u], p.vec);
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < UNR; u++) {
+            if (j0 + (int64_t)u * ATT_WARPS >= s1) break;
+#pragma unroll
+            for (int g = 0; g < GB; g++) {
+                float sc = 0.f;
+#pragma unroll
+                for (int i = 0; i < EL; i++) sc += q[g][i] * kf[u][i];
+                sc = warp_sum(sc);
+                if (p.softcap > 0.f) sc = p.softcap * tanhf(sc / p.softcap);
+                float mn = fmaxf(m[g], sc);
+                float corr = __expf(m[g] - mn), pe = __expf(sc - mn);
+                l[g] = l[g] * corr + pe;
+#pragma unroll
+                for (int i = 0; i < EL; i++) acc[g][i] = acc[g][i] * corr + pe * vf[u][i];
+                m[g] = mn;
+            }
+        }
+    }
+    /* merge the warps of this block */
+#pragma unroll
+    for (int g = 0; g < GB; g++) {
+#pragma unroll
+        for (int i = 0; i < EL; i++) sm[warp][g][lane * EL + i] = acc[g][i];
+        if (lane == 0) { sm[warp][g][HD] = m[g]; sm[warp][g][HD + 1] = l[g]; }
+    }
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < GB * (HD + 2); idx += blockDim.x) {
+        int g = idx / (HD + 2), d = idx % (HD + 2);
+        if (g >= nh) continue;
+        float M = -INFINITY;
+        for (int w = 0; w < ATT_WARPS; w++) M = fmaxf(M, sm[w][g][HD]);
+        float r = 0.f;
+        if (d == HD) r = M;
+        else {
+            for (int w = 0; w < ATT_WARPS; w++) {
+                float mw = sm[w][g][HD];
+                float f = mw == -INFINITY ? 0.f : __expf(mw - M);
+                r += f * (d == HD + 1 ? sm[w][g][HD + 1] : sm[w][g][d]);
+            }
+        }
+        p.part[((iq * p.n_heads + h0 + g) * p.n_split + split) * (HD + 2) + d] = r;
+    }
+}
+
+__global__ void attn_reduce_kernel(const float *part, int64_t n_heads, int n_split, int hd, float *out, int64_t o_head,
+                                   int64_t o_tok) {
+    int64_t qh = blockIdx.x;                 /* iq * n_heads + h */
+    int64_t iq = qh / n_heads, h = qh % n_heads;
+    const float *pp = part + qh * n_split * (hd + 2);
+    float M = -INFINITY;
+    for (int s = 0; s < n_split; s++) M = fmaxf(M, pp[s * (hd + 2) + hd]);
+    float L = 0.f;
+    for (int s = 0; s < n_split; s++) {
+        float ms = pp[s * (hd + 2) + hd];
+        if (ms != -INFINITY) L += __expf(ms - M) * pp[s * (hd + 2) + hd + 1];
+    }
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float a = 0.f;
+        for (int s = 0; s < n_split; s++) {
+            float ms = pp[s * (hd + 2) + hd];
+            if (ms != -INFINITY) a += __expf(ms - M) * pp[s * (hd + 2) + d];
+        }
+        out[iq * o_tok + h * o_head + d] = L > 0.f ? a / L : 0.f;
+    }
+}
+
+typedef void (*attn_fn)(AttnP);
+template <int CT, int HD> static attn_fn pick_gb(int gb) {
+    if (gb == 1) return attn_split_kernel<CT, HD, 1>;
+    if constexpr (HD == 512) return attn_split_kernel<CT, HD, 4>;
+    else {
+        if (gb == 4) return attn_split_kernel<CT, HD, 4>;
+        return attn_split_kernel<CT, HD, 8>;
+    }
+}
+template <int CT> static attn_fn pick_hd(int hd, int gb) {
+    switch (hd) {
+    case 64: return pick_gb<CT, 64>(gb);
+    case 128: return pick_gb<CT, 128>(gb);
+    case 256: return pick_gb<CT, 256>(gb);
+    case 512: return pick_gb<CT, 512>(gb);
+    default: return NULL;
+    }
+}
+
+extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream) {
+    if (a->hd != a->hd_v)
+        return mlxn_fail(MLXN_ERR_UNSUPPORTED, "cuda attention: head_dim %lld != head_dim_v %lld", (long long)a->hd,
+                         (long long)a->hd_v);
+    if (a->n_kv <= 0 || a->n_heads % a->n_kv)
+        return mlxn_fail(MLXN_ERR_SHAPE, "cuda attention: %lld heads not a multiple of %lld kv heads",
+                         (long long)a->n_heads, (long long)a->n_kv);
+    int group = (int)(a->n_heads / a->n_kv);
+    int gb = group <= 1 ? 1 : group <= 4 ? 4 : 8;
+    if (a->hd == 512 && gb > 4) gb = 4;
+    attn_fn f = a->ct == MLXN_TYPE_F16 ? pick_hd<MLXN_TYPE_F16>((int)a->hd, gb)
+              : a->ct == MLXN_TYPE_BF16 ? pick_hd<MLXN_TYPE_BF16>((int)a->hd, gb)
+              : a->ct == MLXN_TYPE_F32 ? pick_hd<MLXN_TYPE_F32>((int)a->hd, gb) : NULL;
+    if (!f) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "cuda attention: head_dim %lld / cache type %s", (long long)a->hd,
+                             mlxn_type_name(a->ct));
+    size_t esz = a->ct == MLXN_TYPE_F32 ? 4 : 2;
+    bool vec = !(((uintptr_t)a->k | (uintptr_t)a->v) % 16 || (a->k_pos * esz) % 16 || (a->v_pos * esz) % 16 ||
+                 (a->k_head * esz) % 16 || (a->v_head * esz) % 16);
+    int *err;
+    MLXN_TRY(mlxn_cuda_err_flag(&err));
+    int ngb = (group + gb - 1) / gb;
+    /* splits: enough blocks for ~4 per SM at decode; fixed by n_ctx so graphs can be replayed */
+    int64_t base = a->n_kv * ngb * a->n_q;
+    int min_keys = mlxn_cuda_attn_min_keys > 0 ? mlxn_cuda_attn_min_keys : 64;
+    int64_t target = (int64_t)4 * 132 * (min_keys < 64 ? 64 / min_keys : 1);
+    int n_split = (int)((target + base - 1) / base);
+    int64_t max_split = (a->n_ctx + min_keys - 1) / min_keys;
+    if (n_split > max_split) n_split = (int)max_split;
+    if (n_split < 1) n_split = 1;
+    size_t pbytes = (size_t)(a->n_q * a->n_heads * n_split * (a->hd + 2)) * 4;
+    void *scr;
+    MLXN_TRY(mlxn_cuda_scratch(pbytes, &scr, stream));
+    AttnP p;
+    p.q = a->q; p.q_head = a->q_head; p.q_tok = a->q_tok;
+    p.k = a->k; p.k_pos = a->k_pos; p.k_head = a->k_head;
+    p.v = a->v; p.v_pos = a->v_pos; p.v_head = a->v_head;
+    p.q_pos = a->q_pos; p.part = (float *)scr;
+    p.n_heads = a->n_heads; p.n_kv = a->n_kv; p.n_ctx = a->n_ctx;
+    p.group = group; p.n_split = n_split;
+    p.scale = a->scale; p.softcap = a->softcap; p.window = a->window;
+    p.vec = vec;
+    p.err = err;
+    dim3 grid((unsigned)(a->n_kv * ngb), (unsigned)a->n_q, (unsigned)n_split);
+    f<<<grid, ATT_WARPS * 32, 0, CU_STREAM(stream)>>>(p);
+    MLXN_TRY(MLXN_CUDA_LAUNCHED("attn_split_kernel"));
+    attn_reduce_kernel<<<(unsigned)(a->n_q * a->n_heads), 128, 0, CU_STREAM(stream)>>>((const float *)scr, a->n_heads,
+                                                                                       n_split, (int)a->hd, a->out,
+                                                                                       a->o_head, a->o_tok);
+    return MLXN_CUDA_LAUNCHED("attn_reduce_kernel");
+}

@@ -1,0 +1,159 @@
+/* Internal C-callable launchers of the CUDA backend, on raw device pointers.
+ * Every launcher queues work on `stream` (a cudaStream_t passed as void*), validates what it can
+ * cheaply, and returns an mlxn_status whose message names the CUDA error, file and line.
+ * The backend vtable (backend_cuda.c) and `mlxn bench-ops` are the callers. */
+#ifndef MLXN_BACKEND_CUDA_INTERNAL_H
+#define MLXN_BACKEND_CUDA_INTERNAL_H
+#include "mlxn.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- runtime: devices, memory, streams, events, graphs (runtime.cu) ------------------------ */
+int mlxn_cuda_ndev(void);                                  /* 0 when no GPU / no driver */
+mlxn_status mlxn_cuda_info(int dev, mlxn_device_info *out);
+mlxn_status mlxn_cuda_set_device(int dev);
+/* cudaMalloc with 256 bytes of slack at the end (the mat-vec reads whole 16-byte pieces that may
+ * run up to 15 bytes past a tensor's end). Out of memory -> MLXN_ERR_DEVICE_MEMORY. */
+mlxn_status mlxn_cuda_malloc(void **p, size_t n);
+void mlxn_cuda_free(void *p);
+mlxn_status mlxn_cuda_memcpy_h2d(void *dst, const void *src, size_t n, void *stream);
+mlxn_status mlxn_cuda_memcpy_d2h(void *dst, const void *src, size_t n, void *stream);
+mlxn_status mlxn_cuda_memcpy_d2d(void *dst, const void *src, size_t n, void *stream);
+mlxn_status mlxn_cuda_memset(void *dst, int byte, size_t n, void *stream);
+mlxn_status mlxn_cuda_stream_create(void **s);
+void mlxn_cuda_stream_destroy(void *s);
+mlxn_status mlxn_cuda_stream_sync(void *s);
+mlxn_status mlxn_cuda_event_create(void **e);
+void mlxn_cuda_event_destroy(void *e);
+mlxn_status mlxn_cuda_event_record(void *e, void *stream);
+mlxn_status mlxn_cuda_event_elapsed(void *start, void *end, float *ms);
+mlxn_status mlxn_cuda_graph_begin(void *stream);
+mlxn_status mlxn_cuda_graph_end(void *stream, void **exec);
+mlxn_status mlxn_cuda_graph_launch(void *exec, void *stream);
+void mlxn_cuda_graph_destroy(void *exec);
+/* Device-side error flag (one int per device): kernels set bits on bad input (expert id out of
+ * range = 1, row id out of range = 2, position out of range = 4); sync reports and clears it. */
+mlxn_status mlxn_cuda_err_flag(int **flag);
+mlxn_status mlxn_cuda_check_flag(void *stream);
+/* cudaDeviceSynchronize + the error flag. */
+mlxn_status mlxn_cuda_device_sync(void);
+/* Scratch arena: one growing device allocation reused by ops that need temporaries (quantized
+ * activations, dequantized f16 weights). Grows only outside graph capture; the hot path, once
+ * warm, never calls cudaMalloc. */
+mlxn_status mlxn_cuda_scratch(size_t n, void **p, void *stream);
+/* Checks the last launch and returns a status naming `what`. */
+mlxn_status mlxn_cuda_check_launch(const char *what, const char *file, int line);
+#define MLXN_CUDA_LAUNCHED(what) mlxn_cuda_check_launch(what, __FILE__, __LINE__)
+
+/* ---- mat-vec / mat-mat (mmv.cu, gemm.cu) --------------------------------------------------- */
+/* Weights: `w` points at row 0 of expert 0; row r of expert e starts at
+ * w + e*expert_bytes + r*row_bytes. Activations f32: column c of x is x + c*x_col (elements). */
+typedef struct mlxn_cuda_mm {
+    mlxn_type type;
+    const void *w;
+    size_t row_bytes, expert_bytes;
+    int64_t rows, k;
+    /* plain mul_mat: n columns; x {k, n} col stride x_col; y {rows, n} col stride y_col */
+    int64_t n;
+    const float *x; int64_t x_col;
+    float *y; int64_t y_col;
+    /* mul_mat_id (ids != NULL): ids {top_k, n_tokens} (i32, token stride ids_tok);
+     * x column for (t, j) = x + j'*x_col + t*x_tok with j' = n_x == 1 ? 0 : j;
+     * y column for (t, j) = y + j*y_col + t*y_tok. */
+    const int32_t *ids; int64_t ids_tok;
+    int top_k, n_x, n_expert; int64_t n_tokens;
+    int64_t x_tok, y_tok;
+} mlxn_cuda_mm;
+/* Whether the quantized mat-vec kernels decode `type`. */
+bool mlxn_cuda_mmv_supports(mlxn_type type);
+/* y = W x for n <= 8 (mat-vec route; also mul_mat_id). */
+mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream);
+/* Route chooser used by the backend: mat-vec for n <= 8 / small id batches, else dequantize to
+ * f16 and cuBLAS (per expert for mul_mat_id, tokens grouped per expert on the device). */
+mlxn_status mlxn_cuda_mul_mat(const mlxn_cuda_mm *a, void *stream);
+/* Route knobs for experiments: 0 = auto. */
+extern int mlxn_cuda_mmv_force_f32x;   /* 1: use the f32-activation mat-vec (exact) */
+extern int mlxn_cuda_mmv_no_pdl;       /* 1: launch without programmatic dependent launch */
+extern int mlxn_cuda_mmv_version;      /* 1 (default, measured) or 2 (pipelined multi-row, opt-in) */
+
+/* MLX packed weights: row r of expert e at w + e*w_exp + r*w_row (bytes; same for scales/biases). */
+typedef struct mlxn_cuda_mlx {
+    const void *w, *scales, *biases;      /* biases NULL for mxfp4 */
+    int64_t w_row, w_exp, s_row, s_exp, b_row, b_exp;
+    int bits, group_size, mxfp4, scale_bf16;
+} mlxn_cuda_mlx;
+mlxn_status mlxn_cuda_mlx_mul_mat(const mlxn_cuda_mlx *q, const mlxn_cuda_mm *a, void *stream);
+mlxn_status mlxn_cuda_mlx_get_rows(const mlxn_cuda_mlx *q, int64_t n_rows, int64_t k, const int32_t *ids, int64_t n,
+                                   float *y, int64_t y_row, void *stream);
+
+/* Dequantize `nrows` rows of k elements (row i at src + i*row_bytes) to f32 or f16 (dst_f16). */
+mlxn_status mlxn_cuda_dequant_rows(mlxn_type type, const void *src, size_t row_bytes, int64_t nrows,
+                                   int64_t k, void *dst, int64_t dst_row, bool dst_f16, void *stream);
+/* get_rows: y[t] = dequant(W[ids[t]]), y f32 {k, n} with row stride y_row (elements). */
+mlxn_status mlxn_cuda_get_rows(mlxn_type type, const void *w, size_t row_bytes, int64_t n_rows,
+                               int64_t k, const int32_t *ids, int64_t n, float *y, int64_t y_row,
+                               void *stream);
+
+/* ---- elementwise / norms / rope / kv / attention / select (one .cu each) --------------------- */
+/* Row-wise: x, y f32 {ne0, nrows}, row strides in elements. */
+mlxn_status mlxn_cuda_rms_norm(const float *x, int64_t x_row, const float *r, int64_t r_row,
+                               float *sum, int64_t sum_row, const float *w, float eps, float *y,
+                               int64_t y_row, int64_t ne0, int64_t nrows, void *stream);
+/* Generic 4-d f32 binary op with broadcast: op 0 add, 1 mul. Strides in elements. */
+typedef struct mlxn_cuda_nd { const float *p; int64_t ne[4]; int64_t st[4]; } mlxn_cuda_nd;
+mlxn_status mlxn_cuda_binary(int op, mlxn_cuda_nd a, mlxn_cuda_nd b, float *y, const int64_t *y_st, void *stream);
+mlxn_status mlxn_cuda_scale(mlxn_cuda_nd x, float s, float *y, const int64_t *y_st, void *stream);
+/* fn: 0 silu, 1 gelu_tanh. glu: 0 swiglu, 1 geglu. */
+mlxn_status mlxn_cuda_unary(int fn, mlxn_cuda_nd x, float *y, const int64_t *y_st, void *stream);
+mlxn_status mlxn_cuda_glu(int fn, mlxn_cuda_nd gate, mlxn_cuda_nd up, float *y, const int64_t *y_st, void *stream);
+/* copy with conversion; src/dst types F32/F16/BF16, strides in BYTES. */
+mlxn_status mlxn_cuda_copy(mlxn_type st, const void *src, const size_t *src_nb, mlxn_type dt, void *dst,
+                           const size_t *dst_nb, const int64_t *ne, void *stream);
+/* rope over x f32 {head_dim, n_heads, n_tokens} (strides in elements: head, token). */
+mlxn_status mlxn_cuda_rope(const float *x, int64_t x_head, int64_t x_tok, float *y, int64_t y_head,
+                           int64_t y_tok, int64_t head_dim, int64_t n_heads, int64_t n_tokens,
+                           const int32_t *pos, const float *freq_factors, int mode, int n_rot,
+                           float freq_base, float freq_scale, void *stream);
+/* cache {head_dim, n_ctx, n_kv} of type ct (strides in elements: pos, head). */
+mlxn_status mlxn_cuda_kv_write(const float *src, int64_t src_head, int64_t src_tok, const int32_t *pos,
+                               mlxn_type ct, void *cache, int64_t c_pos, int64_t c_head, int64_t head_dim,
+                               int64_t n_kv, int64_t n_tokens, int64_t n_ctx, void *stream);
+typedef struct mlxn_cuda_attn {
+    const float *q; int64_t q_head, q_tok;                 /* {hd, n_heads, n_q} */
+    mlxn_type ct;
+    const void *k; int64_t k_pos, k_head;                  /* {hd, n_ctx, n_kv} elements */
+    const void *v; int64_t v_pos, v_head;                  /* {hd_v, n_ctx, n_kv} */
+    const int32_t *q_pos;
+    float *out; int64_t o_head, o_tok;                     /* {hd_v, n_heads, n_q} */
+    int64_t hd, hd_v, n_heads, n_kv, n_q, n_ctx;
+    float scale, softcap; int32_t window;
+} mlxn_cuda_attn;
+mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream);
+extern int mlxn_cuda_attn_min_keys;    /* smallest split-KV chunk in keys (default 64) */
+/* softmax rows of x {n, rows}; mask {n, mask_rows} (mask_rows 1 = broadcast) or NULL. */
+mlxn_status mlxn_cuda_softmax(const float *x, int64_t x_row, const float *mask, int64_t mask_row,
+                              int64_t mask_rows, float scale, float softcap, float *y, int64_t y_row,
+                              int64_t n, int64_t rows, void *stream);
+mlxn_status mlxn_cuda_argmax(const float *x, int64_t x_row, int64_t n, int64_t rows, int32_t *out, void *stream);
+mlxn_status mlxn_cuda_top_k(const float *x, int64_t x_row, int64_t n, int64_t rows, int k, int32_t *ids,
+                            int64_t ids_row, float *vals, int64_t vals_row, void *stream);
+mlxn_status mlxn_cuda_moe_route(const float *logits, int64_t l_row, int64_t n_expert, int64_t n_tokens,
+                                int gating, int k, bool renorm, float scale, const float *expert_scale,
+                                int32_t *ids, int64_t ids_row, float *weights, int64_t w_row, void *stream);
+/* y[t] = sum_j w[t][j] * eo[t][j] (+ res[t]); strides in elements. */
+mlxn_status mlxn_cuda_moe_combine(const float *eo, int64_t eo_j, int64_t eo_t, const float *w, int64_t w_t,
+                                  const float *res, int64_t res_t, float *y, int64_t y_t, int64_t rows,
+                                  int k, int64_t n_tokens, void *stream);
+
+/* ---- benchmark helpers (bench.cu) ---------------------------------------------------------- */
+/* Read-only streaming probe: sums n bytes with 16-byte grid-stride loads; returns ms via events. */
+mlxn_status mlxn_cuda_probe_read(const void *buf, size_t n, int reps, float *ms_median, void *stream);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

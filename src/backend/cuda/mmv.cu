@@ -1,0 +1,696 @@
+/* Quantized mat-vec (n = 1..8) and mul_mat_id decode route, plus dequantization and get_rows.
+ *
+ * Design (docs/perf/NOTES.md has the numbers): decode is a weight stream, so the kernel is built
+ * around moving weight bytes at the HBM ceiling.
+ *  - One warp per weight row. The warp streams its row in steps of whole blocks (<= 4592 bytes):
+ *    every lane issues up to 9 coalesced 16-byte loads (ld.global.nc, no L1 allocation) covering
+ *    the 16-byte-aligned span of the step, all in flight before the first use, then stores them
+ *    to its warp's shared-memory stage (no __syncthreads, only __syncwarp). Blocks of 17..210
+ *    bytes are rarely 16-byte aligned; staging turns the unaligned block layout into aligned,
+ *    full-width DRAM transactions without one narrow global load per field.
+ *  - Lanes then decode 32-weight "units" from shared memory into packed int8 words and dot them
+ *    with the activations by dp4a. Activations are quantized once per call to int8 in groups of
+ *    32 (scale + scale*sum), 36 bytes per 32 values instead of 128: they stay in L1, shared by
+ *    every warp on the SM.
+ *  - mul_mat_id: blockIdx.y is the (token, slot) pair, the expert id is read on the device (so a
+ *    captured graph serves every step); a bad id raises the device error flag.
+ * F16/BF16/F32 weights use a direct 16-byte-load kernel with f32 activations. */
+#include "backend/cuda/quant.cuh"
+#include <cublas_v2.h>
+
+int mlxn_cuda_mmv_force_f32x = 0;
+int mlxn_cuda_mmv_no_pdl = 0;
+int mlxn_cuda_mmv_version = 1;
+
+typedef void (*dq_fn)(const uint8_t *, int64_t, int64_t, int64_t, void *, int64_t, bool, const int32_t *, int64_t, int *);
+typedef dq_fn dq_fn_t;
+
+#define MMV_WARPS 4
+#define MMV_PPL 9                         /* 16-byte pieces per lane per step */
+#define MMV_STAGE (32 * MMV_PPL)          /* pieces per warp stage (4608 bytes) */
+#define MMV_GROUP_MIN_PAIRS 32            /* mul_mat_id: group pairs per expert above this */
+
+struct MmvParams {
+    const uint8_t *w;
+    int64_t row_bytes, expert_bytes, rows, k;
+    int ncols;                /* plain: columns in this launch */
+    const int8_t *q; const float *d, *s; int64_t cq, cd;   /* quantized activations, column stride */
+    float *y; int64_t y_col;
+    /* id mode */
+    const int32_t *ids; int64_t ids_tok; int top_k, n_x, n_expert;
+    int64_t y_tok;
+    int *err;
+    /* grouped id mode: pairs sorted by expert */
+    const int32_t *offsets, *perm;
+};
+
+/* One weight row against NC activation columns: the staged 16-byte stream described above.
+ * `pdl_wait`: wait for the preceding kernel (griddepcontrol) after the first loads are issued. */
+template <int T, int NC>
+__device__ __forceinline__ void row_dot(const uint8_t *rowp, int64_t k, const XQ &x, uint4 *st, int lane, bool pdl_wait,
+                                        float *acc) {
+    typedef QT<T> Q;
+    const int64_t nblk = k / Q::QK;
+    const int NB = (MMV_STAGE * 16 - 16) / Q::BB;
+    for (int64_t b0 = 0; b0 < nblk; b0 += NB) {
+        int nb = (int)min((int64_t)NB, nblk - b0);
+        const uint8_t *s = rowp + b0 * Q::BB;
+        uintptr_t a0 = (uintptr_t)s & ~(uintptr_t)15;
+        uintptr_t a1 = ((uintptr_t)(s + (int64_t)nb * Q::BB) + 15) & ~(uintptr_t)15;
+        int np = (int)((a1 - a0) >> 4);
+        uint4 v[MMV_PPL];
+#pragma unroll
+        for (int i = 0; i < MMV_PPL; i++) {
+            int pi = lane + 32 * i;
+            if (pi < np) v[i] = ldg_stream((const uint4 *)a0 + pi);
+        }
+        /* Programmatic dependent launch: the first weight loads are in flight while the
+         * activation-quantizing kernel before us finishes; x is read only after this wait. */
+        if (pdl_wait && b0 == 0) asm volatile("griddepcontrol.wait;" ::: "memory");
+        __syncwarp();
+#pragma unroll
+        for (int i = 0; i < MMV_PPL; i++) {
+            int pi = lane + 32 * i;
+            if (pi < np) st[pi] = v[i];
+        }
+        __syncwarp();
+        const uint8_t *sb = (const uint8_t *)st + ((uintptr_t)s & 15);
+        const int nu = nb * Q::UPB;
+        for (int u = lane; u < nu; u += 32) {
+            int bi = u / Q::UPB, sub = u % Q::UPB;
+            Unit<T, NC>::run(sb + bi * Q::BB, sub, x, (b0 + bi) * Q::QK, acc);
+        }
+    }
+}
+
+template <int T, int NC>
+__global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q_kernel(MmvParams p) {
+    __shared__ uint4 stage_all[MMV_WARPS][MMV_STAGE];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int64_t row = (int64_t)blockIdx.x * MMV_WARPS + warp;
+    if (row >= p.rows) return;
+    const uint8_t *W = p.w;
+    XQ x;
+    x.q = p.q; x.d = p.d; x.s = p.s;
+    float *y = p.y;
+    int ncols = p.ncols;
+    if (p.ids) {
+        int g = blockIdx.y, t = g / p.top_k, j = g % p.top_k;
+        int e = p.ids[t * p.ids_tok + j];
+        if (e < 0 || e >= p.n_expert) {
+            if (row == 0 && lane == 0) atomicOr(p.err, 1);
+            return;
+        }
+        W += (int64_t)e * p.expert_bytes;
+        int64_t xc = (int64_t)t * p.n_x + (p.n_x == 1 ? 0 : j);
+#pragma unroll
+        for (int c = 0; c < 8; c++) { x.oq[c] = xc * p.cq; x.od[c] = xc * p.cd; }
+        y += j * p.y_col + t * p.y_tok;
+        ncols = 1;
+    } else {
+#pragma unroll
+        for (int c = 0; c < 8; c++) { int cc = c < ncols ? c : 0; x.oq[c] = cc * p.cq; x.od[c] = cc * p.cd; }
+    }
+    float acc[NC];
+#pragma unroll
+    for (int c = 0; c < NC; c++) acc[c] = 0.f;
+    row_dot<T, NC>(W + row * p.row_bytes, p.k, x, stage_all[warp], lane, true, acc);
+#pragma unroll
+    for (int c = 0; c < NC; c++) {
+        float r = warp_sum(acc[c]);
+        if (lane == 0 && c < ncols) y[c * p.y_col + row] = r;
+    }
+}
+
+/* v2 (opt-in, mlxn_cuda_mmv_version = 2; not yet measured): software-pipelined and multi-row.
+ * A warp owns rows [r0, r1) (of one (token, slot) pair in id mode) and walks the sequence of
+ * (row, step) pieces; the 16-byte loads of piece t+1 are issued into registers before piece t is
+ * decoded from shared memory, so every warp always has a step in flight (v1 measured
+ * latency-bound: DRAM 23%, nothing saturated). */
+template <int T>
+__global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q2_kernel(MmvParams p, int rows_per_warp) {
+    typedef QT<T> Q;
+    __shared__ uint4 stage_all[MMV_WARPS][MMV_STAGE];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int64_t r0 = ((int64_t)blockIdx.x * MMV_WARPS + warp) * rows_per_warp;
+    if (r0 >= p.rows) return;
+    const int64_t r1 = min(p.rows, r0 + rows_per_warp);
+    const uint8_t *W = p.w;
+    XQ x;
+    x.q = p.q; x.d = p.d; x.s = p.s;
+    float *y = p.y;
+    int64_t xc = 0;
+    if (p.ids) {
+        int g = blockIdx.y, t = g / p.top_k, j = g % p.top_k;
+        int e = p.ids[t * p.ids_tok + j];
+        if (e < 0 || e >= p.n_expert) {
+            if (r0 == 0 && lane == 0) atomicOr(p.err, 1);
+            return;
+        }
+        W += (int64_t)e * p.expert_bytes;
+        xc = (int64_t)t * p.n_x + (p.n_x == 1 ? 0 : j);
+        y += j * p.y_col + t * p.y_tok;
+    }
+#pragma unroll
+    for (int c = 0; c < 8; c++) { x.oq[c] = xc * p.cq; x.od[c] = xc * p.cd; }
+    uint4 *st = stage_all[warp];
+    const int64_t nblk = p.k / Q::QK;
+    const int NB = (MMV_STAGE * 16 - 16) / Q::BB;
+    const int64_t S = (nblk + NB - 1) / NB;            /* steps per row */
+    const int64_t nT = (r1 - r0) * S;
+    uint4 v[MMV_PPL];
+    /* issue the loads of piece t into v */
+    auto issue = [&](int64_t t) {
+        int64_t row = r0 + t / S, b0 = (t % S) * NB;
+        int nb = (int)min((int64_t)NB, nblk - b0);
+        const uint8_t *s = W + row * p.row_bytes + b0 * Q::BB;
+        uintptr_t a0 = (uintptr_t)s & ~(uintptr_t)15;
+        uintptr_t a1 = ((uintptr_t)(s + (int64_t)nb * Q::BB) + 15) & ~(uintptr_t)15;
+        int np = (int)((a1 - a0) >> 4);
+#pragma unroll
+        for (int i = 0; i < MMV_PPL; i++) {
+            int pi = lane + 32 * i;
+            if (pi < np) v[i] = ldg_stream((const uint4 *)a0 + pi);
+        }
+    };
+    issue(0);
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    float acc = 0.f;
+    for (int64_t t = 0; t < nT; t++) {
+        int64_t row = r0 + t / S, b0 = (t % S) * NB;
+        int nb = (int)min((int64_t)NB, nblk - b0);
+        const uint8_t *s = W + row * p.row_bytes + b0 * Q::BB;
+        uintptr_t a0 = (uintptr_t)s & ~(uintptr_t)15;
+        uintptr_t a1 = ((uintptr_t)(s + (int64_t)nb * Q::BB) + 15) & ~(uintptr_t)15;
+        int np = (int)((a1 - a0) >> 4);
+        __syncwarp();                       /* the previous piece's decode is done with st */
+#pragma unroll
+        for (int i = 0; i < MMV_PPL; i++) {
+            int pi = lane + 32 * i;
+            if (pi < np) st[pi] = v[i];
+        }
+        __syncwarp();
+        if (t + 1 < nT) issue(t + 1);       /* in flight while this piece is decoded */
+        const uint8_t *sb = (const uint8_t *)st + ((uintptr_t)s & 15);
+        const int nu = nb * Q::UPB;
+        for (int u = lane; u < nu; u += 32) {
+            int bi = u / Q::UPB, sub = u % Q::UPB;
+            Unit<T, 1>::run(sb + bi * Q::BB, sub, x, (b0 + bi) * Q::QK, &acc);
+        }
+        if (t % S == S - 1) {               /* last piece of this row */
+            float r = warp_sum(acc);
+            if (lane == 0) y[row] = r;
+            acc = 0.f;
+        }
+    }
+}
+typedef void (*mmv_q2_fn)(MmvParams, int);
+static mmv_q2_fn mmv_q2_for(mlxn_type t) {
+    switch (t) {
+#define C(T) case T: return mmv_q2_kernel<T>;
+    C(MLXN_TYPE_Q4_0) C(MLXN_TYPE_Q4_1) C(MLXN_TYPE_Q5_0) C(MLXN_TYPE_Q5_1) C(MLXN_TYPE_Q8_0)
+    C(MLXN_TYPE_Q2_K) C(MLXN_TYPE_Q3_K) C(MLXN_TYPE_Q4_K) C(MLXN_TYPE_Q5_K) C(MLXN_TYPE_Q6_K)
+    C(MLXN_TYPE_IQ4_NL) C(MLXN_TYPE_IQ4_XS) C(MLXN_TYPE_MXFP4)
+#undef C
+    default: return NULL;
+    }
+}
+
+/* mul_mat_id with many (token, slot) pairs: pairs are grouped per expert on the device
+ * (group_kernel), then blockIdx.y = expert and each warp runs its row against the expert's pairs
+ * 8 at a time, so the weights are streamed from HBM once per expert (re-reads hit L2). */
+template <int T>
+__global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q_grouped_kernel(MmvParams p) {
+    __shared__ uint4 stage_all[MMV_WARPS][MMV_STAGE];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int64_t row = (int64_t)blockIdx.x * MMV_WARPS + warp;
+    const int e = blockIdx.y;
+    if (row >= p.rows) return;
+    const int start = p.offsets[e], cnt = p.offsets[e + 1] - start;
+    const uint8_t *rowp = p.w + (int64_t)e * p.expert_bytes + row * p.row_bytes;
+    for (int c0 = 0; c0 < cnt; c0 += 8) {
+        XQ x;
+        x.q = p.q; x.d = p.d; x.s = p.s;
+        int pr[8];
+#pragma unroll
+        for (int c = 0; c < 8; c++) {
+            pr[c] = p.perm[start + min(c0 + c, cnt - 1)];
+            int t = pr[c] / p.top_k, j = pr[c] % p.top_k;
+            int64_t xc = (int64_t)t * p.n_x + (p.n_x == 1 ? 0 : j);
+            x.oq[c] = xc * p.cq; x.od[c] = xc * p.cd;
+        }
+        float acc[8];
+#pragma unroll
+        for (int c = 0; c < 8; c++) acc[c] = 0.f;
+        row_dot<T, 8>(rowp, p.k, x, stage_all[warp], lane, false, acc);
+#pragma unroll
+        for (int c = 0; c < 8; c++) {
+            float r = warp_sum(acc[c]);
+            if (lane == 0 && c0 + c < cnt) {
+                int t = pr[c] / p.top_k, j = pr[c] % p.top_k;
+                p.y[j * p.y_col + t * p.y_tok + row] = r;
+            }
+        }
+    }
+}
+
+/* Counting sort of the (token, slot) pairs by expert: offsets {n_expert + 1}, perm {n_pairs}.
+ * One block; a bad id raises the error flag and the pair is dropped. */
+__global__ void group_kernel(const int32_t *ids, int64_t ids_tok, int top_k, int64_t n_tokens, int n_expert,
+                             int32_t *offsets, int32_t *perm, int *err) {
+    extern __shared__ int cnt[];   /* n_expert + 1 */
+    const int64_t np = (int64_t)top_k * n_tokens;
+    for (int i = threadIdx.x; i <= n_expert; i += blockDim.x) cnt[i] = 0;
+    __syncthreads();
+    for (int64_t i = threadIdx.x; i < np; i += blockDim.x) {
+        int e = ids[(i / top_k) * ids_tok + i % top_k];
+        if (e < 0 || e >= n_expert) { atomicOr(err, 1); continue; }
+        atomicAdd(&cnt[e], 1);
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int run = 0;
+        for (int e = 0; e < n_expert; e++) { int c = cnt[e]; offsets[e] = run; cnt[e] = run; run += c; }
+        offsets[n_expert] = run;
+    }
+    __syncthreads();
+    for (int64_t i = threadIdx.x; i < np; i += blockDim.x) {
+        int e = ids[(i / top_k) * ids_tok + i % top_k];
+        if (e < 0 || e >= n_expert) continue;
+        perm[atomicAdd(&cnt[e], 1)] = (int32_t)i;
+    }
+}
+
+/* One warp per 32-element group: q = round(x / d), d = max|x| / 127. Column c of the output is
+ * the c-th (slot, token) column: x + (c % ncx)*x_col + (c / ncx)*x_tok. */
+__global__ void quant_x_kernel(const float *x, int64_t x_col, int64_t x_tok, int ncx, int64_t k, int64_t ncols,
+                               int8_t *q, float *d, float *s) {
+    asm volatile("griddepcontrol.launch_dependents;");
+    int64_t gw = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    int lane = threadIdx.x & 31;
+    int64_t ng = k / 32;
+    if (gw >= ng * ncols) return;
+    int64_t c = gw / ng, g = gw % ng;
+    const float *xc = x + (c % ncx) * x_col + (c / ncx) * x_tok;
+    float v = xc[g * 32 + lane];
+    float amax = warp_max(fabsf(v));
+    float dd = amax / 127.f;
+    int qi = dd > 0.f ? __float2int_rn(v / dd) : 0;
+    q[c * k + g * 32 + lane] = (int8_t)qi;
+    float sum = warp_sum((float)qi);
+    if (lane == 0) { d[c * ng + g] = dd; s[c * ng + g] = dd * sum; }
+}
+
+/* F16 / BF16 / F32 weights, f32 activations: warp per row, 16-byte loads, 4 in flight. */
+template <int WT, int NC>
+__global__ void __launch_bounds__(128) mmv_f_kernel(const uint8_t *w, int64_t row_bytes, int64_t expert_bytes,
+                                                    int64_t rows, int64_t k, const float *x, int64_t x_col,
+                                                    int ncols, float *y, int64_t y_col, const int32_t *ids,
+                                                    int64_t ids_tok, int top_k, int n_x, int n_expert,
+                                                    int64_t x_tok, int64_t y_tok, int *err) {
+    const int lane = threadIdx.x & 31;
+    const int64_t row = (int64_t)blockIdx.x * 4 + (threadIdx.x >> 5);
+    if (row >= rows) return;
+    if (ids) {
+        int g = blockIdx.y, t = g / top_k, j = g % top_k;
+        int e = ids[t * ids_tok + j];
+        if (e < 0 || e >= n_expert) { if (row == 0 && lane == 0) atomicOr(err, 1); return; }
+        w += (int64_t)e * expert_bytes;
+        x += (int64_t)(n_x == 1 ? 0 : j) * x_col + t * x_tok;
+        y += j * y_col + t * y_tok;
+        ncols = 1;
+    }
+    const uint8_t *rp = w + row * row_bytes;
+    const int EPV = WT == MLXN_TYPE_F32 ? 4 : 8;          /* elements per 16-byte piece */
+    float acc[NC];
+#pragma unroll
+    for (int c = 0; c < NC; c++) acc[c] = 0.f;
+    const int64_t npc = k / EPV;
+    for (int64_t p0 = 0; p0 < npc; p0 += 32 * 4) {
+        uint4 v[4];
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            int64_t pi = p0 + lane + 32 * i;
+            if (pi < npc) v[i] = ldg_stream(rp + pi * 16);
+        }
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            int64_t pi = p0 + lane + 32 * i;
+            if (pi >= npc) break;
+            float f[8];
+            const uint32_t *u = (const uint32_t *)&v[i];
+            if (WT == MLXN_TYPE_F32) {
+                f[0] = __uint_as_float(u[0]); f[1] = __uint_as_float(u[1]);
+                f[2] = __uint_as_float(u[2]); f[3] = __uint_as_float(u[3]);
+            } else {
+#pragma unroll
+                for (int q = 0; q < 4; q++) {
+                    uint16_t lo = (uint16_t)(u[q] & 0xffff), hi = (uint16_t)(u[q] >> 16);
+                    f[2 * q] = WT == MLXN_TYPE_F16 ? h2f(lo) : bf2f(lo);
+                    f[2 * q + 1] = WT == MLXN_TYPE_F16 ? h2f(hi) : bf2f(hi);
+                }
+            }
+#pragma unroll
+            for (int c = 0; c < NC; c++) {
+                const float4 *xp = (const float4 *)(x + (int64_t)(c < ncols ? c : 0) * x_col + pi * EPV);
+                float4 a = __ldg(xp);
+                float s = f[0] * a.x + f[1] * a.y + f[2] * a.z + f[3] * a.w;
+                if (EPV == 8) { float4 b = __ldg(xp + 1); s += f[4] * b.x + f[5] * b.y + f[6] * b.z + f[7] * b.w; }
+                acc[c] += s;
+            }
+        }
+    }
+    /* tail elements (k not a multiple of EPV) */
+    for (int64_t i = npc * EPV + lane; i < k; i += 32) {
+        float wv = WT == MLXN_TYPE_F32 ? ((const float *)rp)[i]
+                 : WT == MLXN_TYPE_F16 ? h2f(((const uint16_t *)rp)[i]) : bf2f(((const uint16_t *)rp)[i]);
+#pragma unroll
+        for (int c = 0; c < NC; c++) acc[c] += wv * x[(int64_t)(c < ncols ? c : 0) * x_col + i];
+    }
+#pragma unroll
+    for (int c = 0; c < NC; c++) {
+        float r = warp_sum(acc[c]);
+        if (lane == 0 && c < ncols) y[c * y_col + row] = r;
+    }
+}
+
+/* ---- launchers ----------------------------------------------------------------------------- */
+typedef void (*mmv_q_fn)(MmvParams);
+template <int T> static mmv_q_fn pick_q(int nc) {
+    switch (nc) {
+    case 1: return mmv_q_kernel<T, 1>;
+    case 2: return mmv_q_kernel<T, 2>;
+    case 4: return mmv_q_kernel<T, 4>;
+    default: return mmv_q_kernel<T, 8>;
+    }
+}
+static mmv_q_fn mmv_q_for(mlxn_type t, int nc) {
+    switch (t) {
+    case MLXN_TYPE_Q4_0: return pick_q<MLXN_TYPE_Q4_0>(nc);
+    case MLXN_TYPE_Q4_1: return pick_q<MLXN_TYPE_Q4_1>(nc);
+    case MLXN_TYPE_Q5_0: return pick_q<MLXN_TYPE_Q5_0>(nc);
+    case MLXN_TYPE_Q5_1: return pick_q<MLXN_TYPE_Q5_1>(nc);
+    case MLXN_TYPE_Q8_0: return pick_q<MLXN_TYPE_Q8_0>(nc);
+    case MLXN_TYPE_Q2_K: return pick_q<MLXN_TYPE_Q2_K>(nc);
+    case MLXN_TYPE_Q3_K: return pick_q<MLXN_TYPE_Q3_K>(nc);
+    case MLXN_TYPE_Q4_K: return pick_q<MLXN_TYPE_Q4_K>(nc);
+    case MLXN_TYPE_Q5_K: return pick_q<MLXN_TYPE_Q5_K>(nc);
+    case MLXN_TYPE_Q6_K: return pick_q<MLXN_TYPE_Q6_K>(nc);
+    case MLXN_TYPE_IQ4_NL: return pick_q<MLXN_TYPE_IQ4_NL>(nc);
+    case MLXN_TYPE_IQ4_XS: return pick_q<MLXN_TYPE_IQ4_XS>(nc);
+    case MLXN_TYPE_MXFP4: return pick_q<MLXN_TYPE_MXFP4>(nc);
+    default: return NULL;
+    }
+}
+static mmv_q_fn mmv_grouped_for(mlxn_type t) {
+    switch (t) {
+#define C(T) case T: return mmv_q_grouped_kernel<T>;
+    C(MLXN_TYPE_Q4_0) C(MLXN_TYPE_Q4_1) C(MLXN_TYPE_Q5_0) C(MLXN_TYPE_Q5_1) C(MLXN_TYPE_Q8_0)
+    C(MLXN_TYPE_Q2_K) C(MLXN_TYPE_Q3_K) C(MLXN_TYPE_Q4_K) C(MLXN_TYPE_Q5_K) C(MLXN_TYPE_Q6_K)
+    C(MLXN_TYPE_IQ4_NL) C(MLXN_TYPE_IQ4_XS) C(MLXN_TYPE_MXFP4)
+#undef C
+    default: return NULL;
+    }
+}
+typedef void (*mmv_f_fn)(const uint8_t *, int64_t, int64_t, int64_t, int64_t, const float *, int64_t, int,
+                         float *, int64_t, const int32_t *, int64_t, int, int, int, int64_t, int64_t, int *);
+template <int WT> static mmv_f_fn pick_f(int nc) {
+    switch (nc) {
+    case 1: return mmv_f_kernel<WT, 1>;
+    case 2: return mmv_f_kernel<WT, 2>;
+    case 4: return mmv_f_kernel<WT, 4>;
+    default: return mmv_f_kernel<WT, 8>;
+    }
+}
+static int nc_round(int64_t n) { return n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : 8; }
+
+static dq_fn_t dq_for_fwd(mlxn_type t);
+extern "C" bool mlxn_cuda_mmv_supports(mlxn_type t) { return dq_for_fwd(t) != NULL; }
+
+static mlxn_status mmv_via_f32(const mlxn_cuda_mm *a, void *stream);
+static mlxn_status mmv_float(const mlxn_cuda_mm *a, int *err, void *stream) {
+    bool id = a->ids != NULL;
+    int nc = id ? 1 : nc_round(a->n);
+    mmv_f_fn f = a->type == MLXN_TYPE_F16 ? pick_f<MLXN_TYPE_F16>(nc)
+               : a->type == MLXN_TYPE_BF16 ? pick_f<MLXN_TYPE_BF16>(nc) : pick_f<MLXN_TYPE_F32>(nc);
+
+    /* 16-byte loads need aligned rows and activation columns. */
+    bool aligned = ((uintptr_t)a->w % 16 == 0) && a->row_bytes % 16 == 0 && a->expert_bytes % 16 == 0 &&
+                   ((uintptr_t)a->x % 16 == 0) && (a->x_col * 4) % 16 == 0 && (a->x_tok * 4) % 16 == 0;
+    if (!aligned) return mmv_via_f32(a, stream);
+
+    dim3 grid((unsigned)((a->rows + 3) / 4), id ? (unsigned)(a->top_k * a->n_tokens) : 1);
+    f<<<grid, 128, 0, CU_STREAM(stream)>>>((const uint8_t *)a->w, (int64_t)a->row_bytes, (int64_t)a->expert_bytes,
+                                           a->rows, a->k, a->x, a->x_col, (int)a->n, a->y, a->y_col, a->ids,
+                                           a->ids_tok, a->top_k, a->n_x, a->n_expert, a->x_tok, a->y_tok, err);
+    return MLXN_CUDA_LAUNCHED("mmv_f_kernel");
+}
+
+/* Exact route: dequantize the needed rows to f32 in the arena, then the f32 mat-vec. */
+static mlxn_status mmv_via_f32(const mlxn_cuda_mm *a, void *stream);
+
+extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream) {
+    int *err;
+    MLXN_TRY(mlxn_cuda_err_flag(&err));
+    if (a->type == MLXN_TYPE_F16 || a->type == MLXN_TYPE_BF16 || a->type == MLXN_TYPE_F32) return mmv_float(a, err, stream);
+    if (mlxn_cuda_mmv_force_f32x) return mmv_via_f32(a, stream);
+    bool id = a->ids != NULL;
+    int nc = id ? 1 : nc_round(a->n);
+    mmv_q_fn f = mmv_q_for(a->type, nc);
+    if (!f) return mmv_via_f32(a, stream);      /* Q8_1, Q8_K: exact generic route */
+    /* the int8 route needs k in whole 32-groups, 2-aligned blocks and 16-aligned activations */
+    if (a->k % 32 || (((uintptr_t)a->w | (uintptr_t)a->row_bytes | (uintptr_t)a->expert_bytes) & 1))
+        return mmv_via_f32(a, stream);
+    /* quantize the activation columns into the arena */
+    int64_t ncx = id ? (int64_t)a->n_x * a->n_tokens : a->n;
+    int64_t ng = a->k / 32;
+    /* room for NC columns: the kernel reads (never writes) columns up to NC-1 */
+    int64_t ncal = ncx > nc ? ncx : nc;
+    size_t qbytes = ((size_t)(ncal * a->k) + 255) & ~(size_t)255;
+    size_t dbytes = ((size_t)(ncal * ng) * 4 + 255) & ~(size_t)255;
+    const int64_t n_pairs = id ? (int64_t)a->top_k * a->n_tokens : 0;
+    const bool grouped = id && n_pairs > MMV_GROUP_MIN_PAIRS && a->n_expert <= 8192;
+    size_t gbytes = grouped ? ((size_t)(a->n_expert + 1 + n_pairs) * 4 + 255) & ~(size_t)255 : 0;
+    void *scr;
+    MLXN_TRY(mlxn_cuda_scratch(qbytes + 2 * dbytes + gbytes, &scr, stream));
+    int8_t *q = (int8_t *)scr;
+    float *d = (float *)((char *)scr + qbytes), *s = (float *)((char *)scr + qbytes + dbytes);
+    int64_t warps = ng * ncx;
+    if (id)
+        quant_x_kernel<<<grid_for(warps * 32, 256), 256, 0, CU_STREAM(stream)>>>(a->x, a->x_col, a->x_tok, a->n_x, a->k,
+                                                                                  ncx, q, d, s);
+    else
+        quant_x_kernel<<<grid_for(warps * 32, 256), 256, 0, CU_STREAM(stream)>>>(a->x, a->x_col, 0, (int)a->n, a->k,
+                                                                                  ncx, q, d, s);
+    MLXN_TRY(MLXN_CUDA_LAUNCHED("quant_x_kernel"));
+    MmvParams p;
+    p.w = (const uint8_t *)a->w;
+    p.row_bytes = (int64_t)a->row_bytes;
+    p.expert_bytes = (int64_t)a->expert_bytes;
+    p.rows = a->rows;
+    p.k = a->k;
+    p.ncols = id ? 1 : (int)a->n;
+    p.q = q; p.d = d; p.s = s; p.cq = a->k; p.cd = ng;
+    p.offsets = NULL; p.perm = NULL;
+    p.y = a->y; p.y_col = a->y_col;
+    p.ids = a->ids; p.ids_tok = a->ids_tok; p.top_k = a->top_k; p.n_x = a->n_x; p.n_expert = a->n_expert;
+    p.y_tok = a->y_tok;
+    p.err = err;
+    if (grouped) {
+        int32_t *offsets = (int32_t *)((char *)scr + qbytes + 2 * dbytes), *perm = offsets + a->n_expert + 1;
+        group_kernel<<<1, 1024, (size_t)(a->n_expert + 1) * 4, CU_STREAM(stream)>>>(a->ids, a->ids_tok, a->top_k,
+                                                                                 a->n_tokens, a->n_expert, offsets, perm, err);
+        MLXN_TRY(MLXN_CUDA_LAUNCHED("group_kernel"));
+        p.offsets = offsets; p.perm = perm;
+        dim3 grid((unsigned)((a->rows + MMV_WARPS - 1) / MMV_WARPS), (unsigned)a->n_expert);
+        mmv_grouped_for(a->type)<<<grid, MMV_WARPS * 32, 0, CU_STREAM(stream)>>>(p);
+        return MLXN_CUDA_LAUNCHED("mmv_q_grouped_kernel");
+    }
+    if (mlxn_cuda_mmv_version == 2 && (id || a->n == 1)) {
+        /* rows per warp: about one wave of resident warps over all (pair, row) work */
+        static int sms = 0;
+        if (!sms) { int dev = 0; cudaGetDevice(&dev); cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev); }
+        int64_t pairs = id ? (int64_t)a->top_k * a->n_tokens : 1;
+        int64_t target = (int64_t)(sms > 0 ? sms : 132) * 20;       /* ~20 resident warps per SM */
+        int64_t rpw = (a->rows * pairs + target - 1) / target;
+        if (rpw < 1) rpw = 1;
+        if (rpw > a->rows) rpw = a->rows;
+        int64_t warps = (a->rows + rpw - 1) / rpw;
+        cudaLaunchConfig_t c2 = {};
+        c2.gridDim = dim3((unsigned)((warps + MMV_WARPS - 1) / MMV_WARPS), (unsigned)pairs);
+        c2.blockDim = dim3(MMV_WARPS * 32);
+        c2.stream = CU_STREAM(stream);
+        cudaLaunchAttribute at2[1];
+        at2[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        at2[0].val.programmaticStreamSerializationAllowed = mlxn_cuda_mmv_no_pdl ? 0 : 1;
+        c2.attrs = at2;
+        c2.numAttrs = 1;
+        CU_TRY(cudaLaunchKernelEx(&c2, mmv_q2_for(a->type), p, (int)rpw));
+        return MLXN_CUDA_LAUNCHED("mmv_q2_kernel");
+    }
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3((unsigned)((a->rows + MMV_WARPS - 1) / MMV_WARPS), id ? (unsigned)(a->top_k * a->n_tokens) : 1);
+    cfg.blockDim = dim3(MMV_WARPS * 32);
+    cfg.stream = CU_STREAM(stream);
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = mlxn_cuda_mmv_no_pdl ? 0 : 1;
+    cfg.attrs = at;
+    cfg.numAttrs = 1;
+    CU_TRY(cudaLaunchKernelEx(&cfg, f, p));
+    return MLXN_CUDA_LAUNCHED("mmv_q_kernel");
+}
+
+/* ---- dequantization ------------------------------------------------------------------------ */
+/* Block types: thread per 32 consecutive elements (dq32: scales derived once), four 16-byte f16
+ * stores. Plain types: thread per 8 elements (odd k allowed), one 16-byte store. */
+template <int T>
+__global__ void dequant_kernel(const uint8_t *src, int64_t row_bytes, int64_t nrows, int64_t k, void *dst,
+                               int64_t dst_row, bool f16, const int32_t *ids, int64_t n_src_rows, int *err) {
+    typedef QT<T> Q;
+    constexpr int G = Q::QK >= 32 ? 32 : 8;                       /* elements per thread */
+    const int64_t kg = (k + G - 1) / G;
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;   /* group over nrows*kg */
+    if (i >= nrows * kg) return;
+    int64_t r = i / kg, e0 = (i % kg) * G;
+    int64_t sr = r;
+    if (ids) {
+        sr = ids[r];
+        if (sr < 0 || sr >= n_src_rows) { if (e0 == 0) atomicOr(err, 2); return; }
+    }
+    const uint8_t *rp = src + sr * row_bytes;
+    if constexpr (Q::QK >= 32) {
+        /* block types: 32 elements per thread, scales derived once (dq32) */
+        float w[32];
+        dq32((mlxn_type)T, rp + (e0 / Q::QK) * Q::BB, (int)(e0 % Q::QK), w);
+        if (f16) {
+            __half *d = (__half *)dst + r * dst_row + e0;
+            if (((uintptr_t)d & 15) == 0) {
+#pragma unroll
+                for (int q = 0; q < 4; q++) {
+                    __half2 h[4];
+#pragma unroll
+                    for (int j = 0; j < 4; j++) h[j] = __floats2half2_rn(w[8 * q + 2 * j], w[8 * q + 2 * j + 1]);
+                    ((uint4 *)d)[q] = *(uint4 *)h;
+                }
+            } else {
+                for (int j = 0; j < 32; j++) d[j] = __float2half_rn(w[j]);
+            }
+        } else {
+            float *d = (float *)dst + r * dst_row + e0;
+            for (int j = 0; j < 32; j++) d[j] = w[j];
+        }
+        return;
+    } else {
+    float v[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        int64_t e = e0 + j;
+        v[j] = e < k ? dq_elem((mlxn_type)T, rp + (e / Q::QK) * Q::BB, (int)(e % Q::QK)) : 0.f;
+    }
+    if (f16) {
+        __half *d = (__half *)dst + r * dst_row + e0;
+        if (e0 + 8 <= k && ((uintptr_t)d & 15) == 0) {
+            __half2 h[4];
+#pragma unroll
+            for (int j = 0; j < 4; j++) h[j] = __floats2half2_rn(v[2 * j], v[2 * j + 1]);
+            *(uint4 *)d = *(uint4 *)h;
+        } else {
+            for (int j = 0; j < 8 && e0 + j < k; j++) d[j] = __float2half_rn(v[j]);
+        }
+    } else {
+        float *d = (float *)dst + r * dst_row + e0;
+        for (int j = 0; j < 8 && e0 + j < k; j++) d[j] = v[j];
+    }
+    }
+}
+template <> struct QT<MLXN_TYPE_Q8_1> { enum { QK = 32, BB = 36, UPB = 1 }; };
+template <> struct QT<MLXN_TYPE_Q8_K> { enum { QK = 256, BB = 292, UPB = 1 }; };
+template <> struct QT<MLXN_TYPE_F16> { enum { QK = 1, BB = 2, UPB = 1 }; };
+template <> struct QT<MLXN_TYPE_BF16> { enum { QK = 1, BB = 2, UPB = 1 }; };
+template <> struct QT<MLXN_TYPE_F32> { enum { QK = 1, BB = 4, UPB = 1 }; };
+
+static dq_fn dq_for(mlxn_type t) {
+    switch (t) {
+#define C(T) case T: return dequant_kernel<T>;
+    C(MLXN_TYPE_Q4_0) C(MLXN_TYPE_Q4_1) C(MLXN_TYPE_Q5_0) C(MLXN_TYPE_Q5_1) C(MLXN_TYPE_Q8_0)
+    C(MLXN_TYPE_Q2_K) C(MLXN_TYPE_Q3_K) C(MLXN_TYPE_Q4_K) C(MLXN_TYPE_Q5_K) C(MLXN_TYPE_Q6_K)
+    C(MLXN_TYPE_Q8_1) C(MLXN_TYPE_Q8_K) C(MLXN_TYPE_IQ4_NL) C(MLXN_TYPE_IQ4_XS) C(MLXN_TYPE_MXFP4) C(MLXN_TYPE_F16) C(MLXN_TYPE_BF16) C(MLXN_TYPE_F32)
+#undef C
+    default: return NULL;
+    }
+}
+
+extern "C" mlxn_status mlxn_cuda_dequant_rows(mlxn_type type, const void *src, size_t row_bytes, int64_t nrows,
+                                              int64_t k, void *dst, int64_t dst_row, bool dst_f16, void *stream) {
+    dq_fn f = dq_for(type);
+    if (!f) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "cuda dequantize: type %s not supported", mlxn_type_name(type));
+    if (nrows * k == 0) return MLXN_OK;
+    int64_t G = mlxn_type_info(type)->block_elems >= 32 ? 32 : 8;
+    f<<<grid_for(nrows * ((k + G - 1) / G), 256), 256, 0, CU_STREAM(stream)>>>((const uint8_t *)src, (int64_t)row_bytes, nrows, k,
+                                                               dst, dst_row, dst_f16, NULL, nrows, NULL);
+    return MLXN_CUDA_LAUNCHED("dequant_kernel");
+}
+
+extern "C" mlxn_status mlxn_cuda_get_rows(mlxn_type type, const void *w, size_t row_bytes, int64_t n_rows, int64_t k,
+                                          const int32_t *ids, int64_t n, float *y, int64_t y_row, void *stream) {
+    dq_fn f = dq_for(type);
+    if (!f) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "cuda get_rows: type %s not supported", mlxn_type_name(type));
+    int *err;
+    MLXN_TRY(mlxn_cuda_err_flag(&err));
+    if (n * k == 0) return MLXN_OK;
+    int64_t G = mlxn_type_info(type)->block_elems >= 32 ? 32 : 8;
+    f<<<grid_for(n * ((k + G - 1) / G), 256), 256, 0, CU_STREAM(stream)>>>((const uint8_t *)w, (int64_t)row_bytes, n, k, y, y_row,
+                                                           false, ids, n_rows, err);
+    return MLXN_CUDA_LAUNCHED("get_rows dequant_kernel");
+}
+
+/* Generic exact route (any decodable type, any alignment): warp per row, element decoder, f32
+ * activations. Slow; used for odd layouts and as the accuracy reference route. */
+__global__ void mmv_generic_kernel(mlxn_type t, int qk, int bb, const uint8_t *w, int64_t row_bytes,
+                                   int64_t expert_bytes, int64_t rows, int64_t k, const float *x, int64_t x_col,
+                                   int ncols, float *y, int64_t y_col, const int32_t *ids, int64_t ids_tok,
+                                   int top_k, int n_x, int n_expert, int64_t x_tok, int64_t y_tok, int *err) {
+    const int lane = threadIdx.x & 31;
+    const int64_t row = (int64_t)blockIdx.x * 4 + (threadIdx.x >> 5);
+    if (row >= rows) return;
+    int c0 = 0;
+    if (ids) {
+        int g = blockIdx.y, tt = g / top_k, j = g % top_k;
+        int e = ids[tt * ids_tok + j];
+        if (e < 0 || e >= n_expert) { if (row == 0 && lane == 0) atomicOr(err, 1); return; }
+        w += (int64_t)e * expert_bytes;
+        x += (int64_t)(n_x == 1 ? 0 : j) * x_col + tt * x_tok;
+        y += j * y_col + tt * y_tok;
+        ncols = 1;
+    } else {
+        c0 = blockIdx.y * 8;
+    }
+    const uint8_t *rp = w + row * row_bytes;
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t i = lane; i < k; i += 32) {
+        float wv = dq_elem(t, rp + (i / qk) * bb, (int)(i % qk));
+#pragma unroll
+        for (int c = 0; c < 8; c++)
+            if (c0 + c < ncols) acc[c] += wv * x[(int64_t)(c0 + c) * x_col + i];
+    }
+#pragma unroll
+    for (int c = 0; c < 8; c++) {
+        float r = warp_sum(acc[c]);
+        if (lane == 0 && c0 + c < ncols) y[(c0 + c) * y_col + row] = r;
+    }
+}
+static mlxn_status mmv_via_f32(const mlxn_cuda_mm *a, void *stream) {
+    int *err;
+    MLXN_TRY(mlxn_cuda_err_flag(&err));
+    const mlxn_type_traits *tr = mlxn_type_info(a->type);
+    if (!tr || !dq_for(a->type))
+        return mlxn_fail(MLXN_ERR_UNSUPPORTED, "cuda mat-vec: type %s not supported", mlxn_type_name(a->type));
+    bool id = a->ids != NULL;
+    dim3 grid((unsigned)((a->rows + 3) / 4), id ? (unsigned)(a->top_k * a->n_tokens) : (unsigned)((a->n + 7) / 8));
+    mmv_generic_kernel<<<grid, 128, 0, CU_STREAM(stream)>>>(a->type, (int)tr->block_elems, (int)tr->block_bytes,
+        (const uint8_t *)a->w, (int64_t)a->row_bytes, (int64_t)a->expert_bytes, a->rows, a->k, a->x, a->x_col,
+        (int)a->n, a->y, a->y_col, a->ids, a->ids_tok, a->top_k, a->n_x, a->n_expert, a->x_tok, a->y_tok, err);
+    return MLXN_CUDA_LAUNCHED("mmv_generic_kernel");
+}
+static dq_fn_t dq_for_fwd(mlxn_type t) { return dq_for(t); }
