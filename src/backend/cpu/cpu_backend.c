@@ -82,7 +82,17 @@ static inline float dot_f(const float *a, const float *b, int64_t n) {
  * of about PAR_ITEM_WORK elements.
  * ========================================================================== */
 
-enum { PAR_MIN_WORK = 1 << 15, PAR_ITEM_WORK = 1 << 13 };
+enum { PAR_MIN_WORK = 1 << 16, PAR_ITEM_WORK = 1 << 13 };
+
+/* PAR_MIN_WORK, or MLXN_CPU_PAR_MIN_WORK from the environment (tests set 0 to force the pool). */
+static double par_min_work(void) {
+    static double v = -1;
+    if (v < 0) {
+        const char *e = getenv("MLXN_CPU_PAR_MIN_WORK");
+        v = e && *e ? atof(e) : PAR_MIN_WORK;
+    }
+    return v;
+}
 
 typedef void (*range_fn)(const void *job, int64_t r0, int64_t r1);
 typedef struct range_job { range_fn fn; const void *job; int64_t n, per; } range_job;
@@ -96,7 +106,7 @@ static void range_item(void *arg, int64_t it) {
 /* fn(job, r0, r1) over [0, n), each unit costing about `work` elements. */
 static void par_range(const cpu_ctx *c, int64_t n, double work, range_fn fn, const void *job) {
     int nt = nthreads(c);
-    if (nt <= 1 || n <= 1 || (double)n * work < PAR_MIN_WORK) {
+    if (nt <= 1 || n <= 1 || (double)n * work < par_min_work()) {
         fn(job, 0, n);
         return;
     }
@@ -108,7 +118,7 @@ static void par_range(const cpu_ctx *c, int64_t n, double work, range_fn fn, con
 }
 
 /* True when an op touching `work` elements should run with OpenMP (ops not yet on the pool). */
-static bool big(int64_t work) { return work >= PAR_MIN_WORK; }
+static bool big(int64_t work) { return (double)work >= par_min_work(); }
 
 /* f16 / bf16 / f32 row to f32: F16C when the CPU has it (exact either way). */
 #if defined(__x86_64__) && defined(__GNUC__)

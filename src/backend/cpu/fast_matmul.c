@@ -130,6 +130,16 @@ static void *scratch(size_t bytes) {
 
 #define ROW_BLOCK 16  /* rows per work unit: their weights stay in cache across columns */
 
+/* Weight bytes below which a call stays on one thread (MLXN_CPU_PAR_MIN_KB overrides). */
+static double mlxn_fast_par_min_bytes(void) {
+    static double v = -1;
+    if (v < 0) {
+        const char *e = getenv("MLXN_CPU_PAR_MIN_KB");
+        v = (e && *e ? atof(e) : 1024.0) * 1024;
+    }
+    return v;
+}
+
 typedef struct fast_job {
     int act;
     const float *x;
@@ -231,8 +241,9 @@ mlxn_status mlxn_cpu_fast_mul_mat(mlxn_type type, const void *w, size_t w_row_by
     int nt = n_threads > 0 ? n_threads : omp_get_max_threads();
     int64_t n_rb = (rows + ROW_BLOCK - 1) / ROW_BLOCK;
     if (nt > n_rb) nt = (int)n_rb;
-    /* Below ~256 KiB of weights the fork/join costs more than it saves. */
-    if ((double)w_row_bytes * (double)rows * (double)(n < 8 ? n : 8) < 256.0 * 1024) nt = 1;
+    /* Below ~1 MiB of weights (times min(n, 8)) the fork/join costs more than it saves on a
+     * shared machine (docs/perf/cpu.md, "Engine decode on the CPU backend"). */
+    if ((double)w_row_bytes * (double)rows * (double)(n < 8 ? n : 8) < mlxn_fast_par_min_bytes()) nt = 1;
 
     fast_job J = {.act = act, .x = x, .xs = x_row_stride_bytes, .buf = buf, .xq = xq, .xq_stride = xq_stride, .k = k,
                   .q32 = q32, .qK = qK, .dot = dot, .w = w, .w_row_bytes = w_row_bytes, .rows = rows, .y = y,
