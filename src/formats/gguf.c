@@ -2,17 +2,13 @@
  * keeps an index of keys and tensors whose values point into the map (zero copy).
  * Every count, length and offset in the file is treated as hostile: each is checked against
  * the bytes that remain before anything sized by it is allocated. */
-#define _POSIX_C_SOURCE 200809L   /* strdup, mmap, O_CLOEXEC */
+#define _POSIX_C_SOURCE 200809L   /* strdup */
+#include "core/mapfile.h"
 #include "core/status.h"
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define GGUF_DEFAULT_ALIGNMENT 32u
 /* Smallest encodings, used to bound counts before allocating: key length (8) + type (4) +
@@ -42,8 +38,7 @@ typedef struct gguf_tensor {
 struct mlxn_gguf {
     const uint8_t *base;
     uint64_t size;
-    void *map;                  /* non-NULL when we own an mmap */
-    size_t map_size;
+    mlxn_mapped_file file;      /* our mmap of the file (map NULL when opened from memory or empty) */
     uint32_t version, alignment;
     uint64_t data_offset;
     int64_t n_kv, n_tensors;
@@ -442,7 +437,7 @@ void mlxn_gguf_free(mlxn_gguf_t *g) {
     free(g->kv_hash);
     free(g->t_hash);
     free(g->path);
-    if (g->map) munmap(g->map, g->map_size);
+    mlxn_file_unmap(&g->file);
     free(g);
 }
 
@@ -480,44 +475,17 @@ mlxn_status mlxn_gguf_open(const char *path, mlxn_gguf_t **out) {
     if (!out) return mlxn_fail(MLXN_ERR_INVALID_ARG, "gguf_open: out is NULL");
     *out = NULL;
     if (!path) return mlxn_fail(MLXN_ERR_INVALID_ARG, "gguf_open: path is NULL");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return mlxn_fail(errno == ENOENT ? MLXN_ERR_NOT_FOUND : MLXN_ERR_IO, "gguf '%s': cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return mlxn_fail(MLXN_ERR_IO, "gguf '%s': cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return mlxn_fail(MLXN_ERR_IO, "gguf '%s': not a regular file", path);
-    }
+    mlxn_mapped_file file;
+    MLXN_TRY(mlxn_file_map(path, "gguf", &file));
     mlxn_gguf_t *g = new_handle(path);
     if (!g) {
-        close(fd);
+        mlxn_file_unmap(&file);
         return mlxn_fail(MLXN_ERR_NO_MEMORY, "gguf '%s': no memory for the handle", path);
     }
     static const uint8_t empty[1];
-    g->size = (uint64_t)sb.st_size;
-    g->base = empty;
-    if (sb.st_size > 0) {
-        if ((uint64_t)sb.st_size > SIZE_MAX) {
-            close(fd);
-            mlxn_gguf_free(g);
-            return mlxn_fail(MLXN_ERR_IO, "gguf '%s': file too large to map", path);
-        }
-        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m == MAP_FAILED) {
-            int e = errno;
-            close(fd);
-            mlxn_gguf_free(g);
-            return mlxn_fail(MLXN_ERR_IO, "gguf '%s': mmap of %lld bytes failed: %s", path, (long long)sb.st_size, strerror(e));
-        }
-        g->map = m;
-        g->map_size = (size_t)sb.st_size;
-        g->base = m;
-    }
-    close(fd);
+    g->file = file;
+    g->size = file.size;
+    g->base = file.map ? file.map : empty;
     return open_common(g, out);
 }
 

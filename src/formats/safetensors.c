@@ -2,17 +2,13 @@
  * rule of the format before handing out zero-copy tensor views (see mlxn.h and
  * docs/formats.md). Every count, offset and shape entry is treated as hostile. */
 #define _POSIX_C_SOURCE 200809L
+#include "core/mapfile.h"
 #include "core/status.h"
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <stdio.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* ---- dtype table --------------------------------------------------------- */
 
@@ -61,7 +57,7 @@ struct mlxn_st {
     char *path;
     const uint8_t *base;     /* whole file */
     uint64_t size;
-    bool mapped;             /* base is our mmap (unmap on free) */
+    mlxn_mapped_file file;   /* our mmap of the file, base when opened by path (unmap on free) */
     uint64_t header_len;
     st_entry *t;             /* [n] in offset order */
     int64_t n;
@@ -73,7 +69,7 @@ struct mlxn_st {
 
 void mlxn_st_free(mlxn_st_t *st) {
     if (!st) return;
-    if (st->mapped && st->base) munmap((void *)st->base, st->size);
+    mlxn_file_unmap(&st->file);
     for (int64_t i = 0; i < st->n; i++) free(st->t[i].name);
     for (int64_t i = 0; i < st->n_meta; i++) { free(st->meta_k[i]); free(st->meta_v[i]); }
     free(st->t);
@@ -415,35 +411,17 @@ mlxn_status mlxn_st_open_memory(const void *data, size_t size, const char *name,
 mlxn_status mlxn_st_open(const char *path, mlxn_st_t **out) {
     if (!out || !path) return mlxn_fail(MLXN_ERR_INVALID_ARG, "st_open: NULL argument");
     *out = NULL;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return mlxn_fail(errno == ENOENT ? MLXN_ERR_NOT_FOUND : MLXN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return mlxn_fail(MLXN_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) { close(fd); return mlxn_fail(MLXN_ERR_IO, "%s: not a regular file", path); }
+    mlxn_mapped_file file;
+    MLXN_TRY(mlxn_file_map(path, NULL, &file));
     mlxn_st_t *st = calloc(1, sizeof *st);
     if (!st || !(st->path = strdup(path))) {
         free(st);
-        close(fd);
+        mlxn_file_unmap(&file);
         return mlxn_fail(MLXN_ERR_NO_MEMORY, "%s: out of memory", path);
     }
-    st->size = (uint64_t)sb.st_size;
-    if (st->size > 0) {
-        void *m = mmap(NULL, (size_t)st->size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m == MAP_FAILED) {
-            int e = errno;
-            close(fd);
-            mlxn_st_free(st);
-            return mlxn_fail(MLXN_ERR_IO, "%s: mmap of %llu bytes failed: %s", path, (unsigned long long)sb.st_size,
-                             strerror(e));
-        }
-        st->base = m;
-        st->mapped = true;
-    }
-    close(fd);
+    st->file = file;
+    st->base = file.map;   /* NULL for an empty file */
+    st->size = file.size;
     return st_finish_open(st, out);
 }
 

@@ -9,8 +9,9 @@ prints mlxn's logits at every position. The reference is float64 with the formul
 shared/SPEC-MODELS.md: RMSNorm, RoPE (NORM pairs for llama, NEOX for qwen), GQA causal
 attention, SwiGLU; the f16 cache is modelled by rounding K and V to f16. Bounds on the
 normalised MSE over all logits: 1e-8 for f32 weights (only float32 rounding differs; the
-reference backend gives ~1e-13) and 1e-4 for q8_0 weights (a backend may quantize the
-activations to 8 bits for integer dot products, which alone gives ~1e-5)."""
+reference backend gives ~1e-13) and 1e-3 for q8_0 weights (the reference backend gives ~1e-10;
+the fast CPU kernels round the activations to 8 bits for integer dot products, which gives
+~2e-4 on these random models; a defect such as a wrong RoPE pairing gives > 0.1)."""
 import os, subprocess, sys, tempfile
 
 import numpy as np
@@ -186,8 +187,8 @@ CASES = [
     ("llama untied", "llama", dict(), "f32", 1e-8),
     ("qwen2 biases", "qwen2", dict(tied=True, base=1e6), "f32", 1e-8),
     ("qwen3 q/k norms, 4x64 heads over 128 hidden", "qwen3", dict(base=1e6), "f32", 1e-8),
-    ("qwen3 q8_0 weights, f16 cache", "qwen3", dict(qtype="q8_0"), "f16", 1e-4),
-    ("llama q8_0 weights, f16 cache", "llama", dict(qtype="q8_0", n_layer=3), "f16", 1e-4),
+    ("qwen3 q8_0 weights, f16 cache", "qwen3", dict(qtype="q8_0"), "f16", 1e-3),
+    ("llama q8_0 weights, f16 cache", "llama", dict(qtype="q8_0", n_layer=3), "f16", 1e-3),
 ]
 
 

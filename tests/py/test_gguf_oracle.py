@@ -11,37 +11,17 @@ Prints "N passed, N failed" last; a missing oracle package is a failure.
 import json
 import os
 import subprocess
-import sys
 import tempfile
 
-passed = 0
-failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-
-
-def finish():
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(0 if failed == 0 and passed > 0 else 1)
-
+from mlxn_testlib import abort, check, finish, tool_path
 
 try:
     import numpy as np
     import gguf
 except ImportError as e:  # an oracle that is not installed is a failure, not a skip
-    print("FAIL: oracle not installed:", e, "(run scripts/setup-deps.sh)")
-    failed += 1
-    finish()
+    abort(f"oracle not installed: {e} (run scripts/setup-deps.sh)")
 
-BIN = os.environ.get("MLXN_BINARY_DIR", "build")
-TOOL = os.path.join(BIN, "bin", "tool_gguf_roundtrip")
+TOOL = tool_path("tool_gguf_roundtrip")
 VT = gguf.GGUFValueType
 FLOATS = (VT.FLOAT32, VT.FLOAT64)
 Q8_1 = 9  # gguf-py sizes Q8_1 as 40 bytes (an old float layout); ggml and mlxn use 36

@@ -11,28 +11,13 @@
 import json
 import os
 import subprocess
-import sys
 import tempfile
 
 import gguf  # missing oracle packages are failures, not skips
 import numpy as np
 import safetensors.numpy as stnp
 
-MLXN = os.environ.get("MLXN_BIN", "build/bin/mlxn")
-SHARED = os.environ.get("MLXN_SHARED_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared"))
-VOCAB = os.path.join(SHARED, "testdata", "vocab")
-
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-    return cond
+from mlxn_testlib import MLXN, VOCAB_DIR, abort, check, finish
 
 
 def info(*args):
@@ -47,7 +32,7 @@ def field_value(f):
 
 
 def gguf_vocab_file(name, tok_model):
-    path = os.path.join(VOCAB, name)
+    path = os.path.join(VOCAB_DIR, name)
     r = gguf.GGUFReader(path)
     fields = {k: f for k, f in r.fields.items() if not k.startswith("GGUF.")}
     arch = field_value(fields["general.architecture"])
@@ -256,9 +241,7 @@ def errors(tmp):
 
 def main():
     if not os.path.exists(MLXN):
-        print("missing", MLXN)
-        print("0 passed, 1 failed")
-        return 1
+        abort(f"missing {MLXN}")
     rng = np.random.default_rng(7)
     gguf_vocab_file("ggml-vocab-gpt-2.gguf", "gpt2")
     gguf_vocab_file("ggml-vocab-llama-spm.gguf", "llama")
@@ -267,9 +250,8 @@ def main():
         safetensors_file(tmp, rng)
         model_folder(tmp, rng)
         errors(tmp)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed or not passed else 0
+    finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -5,31 +5,18 @@ dtype of the affine mode, and for mxfp4,
     the quantized weights and on random words with random scales/biases.
 Prints "N passed, N failed" last."""
 import os
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
 import mlx.core as mx
 
-BIN = os.path.join(os.environ.get("MLXN_BINARY_DIR", "build"), "bin", "tool_quant")
+from mlxn_testlib import check, finish, run_tool
+
 F16, BF16, E8M0 = 1, 30, 71
-passed = failed = 0
-
-
-def check(cond, msg):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", msg)
 
 
 def tool(*args):
-    r = subprocess.run([BIN, *map(str, args)], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"{BIN} {args}: {r.stderr}")
+    run_tool("tool_quant", *args)
 
 
 def raw(a):
@@ -139,5 +126,4 @@ w, s_, _ = ours_quantize(1, 4, 32, E8M0, g)
 y = ours_dequantize(1, 4, 32, E8M0, w, s_, None, g.shape[1])
 print(f"| mlx mxfp4 | 32 | 4.25 | {np.sqrt(np.mean((y - g) ** 2)):.5f} |")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -9,8 +9,6 @@
    much); ours must be within 10% of it.
 Prints an RMSE table (docs/formats.md) and "N passed, N failed" last."""
 import os
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
@@ -18,23 +16,12 @@ import gguf
 from gguf import GGMLQuantizationType as T
 from gguf.quants import dequantize, quantize
 
-BIN = os.path.join(os.environ.get("MLXN_BINARY_DIR", "build"), "bin", "tool_quant")
-passed = failed = 0
+from mlxn_testlib import check, finish, run_tool
 
-
-def check(cond, msg):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", msg)
 
 
 def tool(*args):
-    r = subprocess.run([BIN, *map(str, args)], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"{BIN} {args}: {r.stderr}")
+    run_tool("tool_quant", *args)
 
 
 def ours_deq(t, raw, n):
@@ -216,5 +203,4 @@ for name, bpw, ro, rg, rr in rows:
     f = lambda v: "—" if v is None else f"{v:.5f}"
     print(f"| {name} | {bpw:g} | {ro:.5f} | {f(rg)} | {f(rr)} |")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

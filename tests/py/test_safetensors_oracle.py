@@ -11,7 +11,6 @@ import json
 import os
 import struct
 import subprocess
-import sys
 import tempfile
 
 import numpy as np  # a missing oracle package is a failure, not a skip
@@ -19,21 +18,9 @@ import safetensors
 import safetensors.numpy as stnp
 from safetensors import _safetensors_rust as strust
 
-BIN_DIR = os.environ.get("MLXN_BINARY_DIR", "build")
-ST_DUMP = os.path.join(BIN_DIR, "bin", "tool_st_dump")
-MLXN = os.environ.get("MLXN_BIN", os.path.join(BIN_DIR, "bin", "mlxn"))
+from mlxn_testlib import MLXN, abort, check, finish, tool_path
 
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-    return cond
+ST_DUMP = tool_path("tool_st_dump")
 
 
 def tool_st_dump(path):
@@ -222,9 +209,7 @@ def rejections(tmp, rng):
 def main():
     for p in (ST_DUMP, MLXN):
         if not os.path.exists(p):
-            print("missing binary", p)
-            print("0 passed, 1 failed")
-            return 1
+            abort(f"missing binary {p}")
     print("safetensors", safetensors.__version__, "numpy", np.__version__)
     rng = np.random.default_rng(2024)
     with tempfile.TemporaryDirectory() as tmp:
@@ -232,9 +217,8 @@ def main():
         raw_files(tmp, rng)
         mlx_folder(tmp, rng)
         rejections(tmp, rng)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed or not passed else 0
+    finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -6,66 +6,34 @@ Then an independent oracle: the GPT-2 vocabulary re-labelled with each pre-token
 texts, against a plain Python BPE / SentencePiece written from the published rules, with
 the pre-tokenizer regexes run by the `regex` module (a different engine from PCRE2)."""
 import os
-import random
 import subprocess
-import sys
 import tempfile
+
+from mlxn_testlib import MLXN, VOCAB_DIR, abort, check, finish
 
 try:
     import gguf
-    import regex
+    from tokenizer_oracle import (SEP, BpeOracle, SpmOracle, count_differences, mlxn_tokenize_texts, out_lines,
+                                  random_texts, read_vocab, split_inp)
 except ImportError as e:  # a missing oracle is a failure, not a skip
-    print(f"FAIL: oracle package missing: {e}")
-    print("0 passed, 1 failed")
-    sys.exit(1)
+    abort(f"oracle package missing: {e}")
 
-BIN = os.environ.get("MLXN_BIN", "")
-SHARED = os.environ.get("MLXN_SHARED_DIR", "")
 VOCABS = ["ggml-vocab-gpt-2.gguf", "ggml-vocab-llama-spm.gguf"]
-SEP = "__ggml_vocab_test__"
-
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-    return cond
 
 
 def run(*args, stdin=None):
-    return subprocess.run([BIN, "tokenize", *args], capture_output=True, input=stdin)
-
-
-def split_inp(data):
-    """Texts of an .inp file: the lines between separator lines, joined by newlines."""
-    texts, cur = [], None
-    for line in data.split(b"\n")[:-1] if data.endswith(b"\n") else data.split(b"\n"):
-        if line == SEP.encode():
-            texts.append(b"\n".join(cur) if cur else b"")
-            cur = None
-        else:
-            cur = (cur or []) + [line]
-    if cur:
-        texts.append(b"\n".join(cur))
-    return texts
+    return subprocess.run([MLXN, "tokenize", *args], capture_output=True, input=stdin)
 
 
 def vocab_file(name):
-    gguf = os.path.join(SHARED, "testdata", "vocab", name)
+    gguf = os.path.join(VOCAB_DIR, name)
     r = run("-m", gguf, "-f", gguf + ".inp", "--separator", SEP)
     if not check(r.returncode == 0, f"{name}: exit {r.returncode}: {r.stderr.decode(errors='replace')}"):
         return
     got = r.stdout.decode().split("\n")
     if got and got[-1] == "":
         got.pop()
-    want = open(gguf + ".out", encoding="utf-8").read().split("\n")
-    if want and want[-1] == "":
-        want.pop()
+    want = out_lines(gguf + ".out")
     texts = split_inp(open(gguf + ".inp", "rb").read())
     check(len(texts) == len(want), f"{name}: {len(texts)} texts in .inp, {len(want)} lines in .out")
     if not check(len(got) == len(want), f"{name}: {len(got)} output lines, want {len(want)}"):
@@ -89,8 +57,8 @@ def vocab_file(name):
 
 
 def special_and_errors():
-    gpt2 = os.path.join(SHARED, "testdata", "vocab", "ggml-vocab-gpt-2.gguf")
-    spm = os.path.join(SHARED, "testdata", "vocab", "ggml-vocab-llama-spm.gguf")
+    gpt2 = os.path.join(VOCAB_DIR, "ggml-vocab-gpt-2.gguf")
+    spm = os.path.join(VOCAB_DIR, "ggml-vocab-llama-spm.gguf")
     # GPT-2: <|endoftext|> (50256, control) is text without --special, one id with it
     r = run("-m", gpt2, "-p", "a<|endoftext|>")
     ids = r.stdout.decode().split()
@@ -120,46 +88,9 @@ def special_and_errors():
 
 
 # ---------------------------------------------------------------------------
-# Independent oracle
+# Independent oracle (tokenizer_oracle.py): the GPT-2 vocabulary re-labelled with each
+# pre-tokenizer, and llama-spm, on random texts
 # ---------------------------------------------------------------------------
-
-GPT2_RE = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
-LLAMA3_RE = (r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
-             r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
-QWEN2_RE = LLAMA3_RE.replace(r"\p{N}{1,3}", r"\p{N}")
-PRE_REGEXES = {"gpt-2": [GPT2_RE], "llama-bpe": [LLAMA3_RE], "qwen2": [QWEN2_RE], "smollm": [r"\p{N}", GPT2_RE]}
-
-
-def byte_to_unicode():
-    keep = list(range(0x21, 0x7F)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
-    table, k = {}, 0
-    for b in range(256):
-        if b in keep:
-            table[b] = chr(b)
-        else:
-            table[b] = chr(256 + k)
-            k += 1
-    return table
-
-
-def read_vocab(path):
-    r = gguf.GGUFReader(path)
-    f = r.fields
-
-    def strings(key):
-        fld = f[key]
-        return [bytes(fld.parts[i]).decode("utf-8") for i in fld.data]
-
-    def numbers(key):
-        fld = f[key]
-        return [fld.parts[i][0].item() for i in fld.data]
-
-    v = {"tokens": strings("tokenizer.ggml.tokens"), "types": numbers("tokenizer.ggml.token_type")}
-    if "tokenizer.ggml.merges" in f:
-        v["merges"] = strings("tokenizer.ggml.merges")
-    if "tokenizer.ggml.scores" in f:
-        v["scores"] = numbers("tokenizer.ggml.scores")
-    return v
 
 
 def write_bpe_variant(v, pre, path):
@@ -177,90 +108,6 @@ def write_bpe_variant(v, pre, path):
     w.close()
 
 
-class BpeOracle:
-    def __init__(self, v, pre):
-        self.ids = {t: i for i, t in enumerate(v["tokens"])}
-        self.ranks = {}
-        for r, m in enumerate(v["merges"]):
-            a, b = m.split(" ", 1)
-            self.ranks.setdefault((a, b), r)
-        self.res = [regex.compile(p) for p in PRE_REGEXES[pre]]
-        self.ignore_merges = pre == "llama-bpe"
-        self.b2u = byte_to_unicode()
-
-    def words(self, text):
-        pieces = [text]
-        for rx in self.res:
-            out = []
-            for piece in pieces:
-                pos = 0
-                for m in rx.finditer(piece):
-                    if m.start() > pos:
-                        out.append(piece[pos:m.start()])
-                    out.append(m.group())
-                    pos = m.end()
-                if pos < len(piece):
-                    out.append(piece[pos:])
-            pieces = out
-        return pieces
-
-    def encode(self, text):
-        out = []
-        for word in self.words(text):
-            syms = [self.b2u[b] for b in word.encode("utf-8")]
-            if self.ignore_merges and "".join(syms) in self.ids:
-                out.append(self.ids["".join(syms)])
-                continue
-            while len(syms) > 1:   # the best (rank, position) pair, one occurrence at a time
-                best = None
-                for i in range(len(syms) - 1):
-                    r = self.ranks.get((syms[i], syms[i + 1]))
-                    if r is not None and (best is None or r < best[0]):
-                        best = (r, i)
-                if best is None:
-                    break
-                i = best[1]
-                syms[i:i + 2] = [syms[i] + syms[i + 1]]
-            out.extend(self.ids[s] for s in syms)
-        return out
-
-
-class SpmOracle:
-    def __init__(self, v):
-        self.ids = {}
-        for i, t in enumerate(v["tokens"]):
-            self.ids[t] = i
-        self.tokens, self.types, self.scores = v["tokens"], v["types"], v["scores"]
-
-    def mergeable(self, s):
-        i = self.ids.get(s)
-        return i is not None and self.types[i] not in (2, 3, 6)
-
-    def encode(self, text):
-        if not text:
-            return []
-        syms = list("\u2581" + text.replace(" ", "\u2581"))
-        while len(syms) > 1:   # highest score, leftmost on ties
-            best = None
-            for i in range(len(syms) - 1):
-                s = syms[i] + syms[i + 1]
-                if self.mergeable(s):
-                    sc = self.scores[self.ids[s]]
-                    if best is None or sc > best[0]:
-                        best = (sc, i)
-            if best is None:
-                break
-            i = best[1]
-            syms[i:i + 2] = [syms[i] + syms[i + 1]]
-        out = []
-        for s in syms:
-            if self.mergeable(s):
-                out.append(self.ids[s])
-            else:
-                out.extend(self.ids["<0x%02X>" % b] for b in s.encode("utf-8"))
-        return out
-
-
 PIECES = ["Hello", "world", "the", "a", "I", "x", "ing", "tion", "12", "2024", "7", "3.14", "1,000,000",
           " ", "  ", "   ", "\n", "\n\n", "\t", "\r\n", " \n ", ".", ",", "!", "?", "...", "--", "()", "[]", "{}",
           "'s", "'S", "'ll", "'RE", "'ve", "'d", "'t", "'m", "\"", "#", "$", "%", "&", "*", "+", "=", "<", ">", "@",
@@ -270,75 +117,38 @@ PIECES = ["Hello", "world", "the", "a", "I", "x", "ing", "tion", "12", "2024", "
           "\u0915\u094d\u0937", "\ufb01", "\u2581", "\u0120", "<s>", "</s>", "<|endoftext|>"]
 
 
-def random_texts(seed, n):
-    rng = random.Random(seed)
-    texts = []
-    for _ in range(n):
-        k = rng.randint(1, 14)
-        t = "".join(rng.choice(PIECES) + (" " if rng.random() < 0.4 else "") for _ in range(k))
-        texts.append(t)
-    return texts
-
-
-def run_texts(model, texts, tmp):
-    path = os.path.join(tmp, "texts.inp")
-    with open(path, "wb") as f:
-        for t in texts:
-            f.write(t.encode("utf-8") + b"\n" + SEP.encode() + b"\n")
-    r = run("-m", model, "-f", path, "--separator", SEP)
-    if r.returncode != 0:
-        return None, r.stderr.decode(errors="replace")
-    lines = r.stdout.decode().split("\n")
-    return [list(map(int, l.split())) for l in lines[:len(texts)]], ""
-
-
 def oracle():
-    vocab_dir = os.path.join(SHARED, "testdata", "vocab")
-    bpe = read_vocab(os.path.join(vocab_dir, "ggml-vocab-gpt-2.gguf"))
-    texts = random_texts(1234, 300)
+    bpe = read_vocab(os.path.join(VOCAB_DIR, "ggml-vocab-gpt-2.gguf"))
+    texts = random_texts(1234, 300, PIECES)
     with tempfile.TemporaryDirectory() as tmp:
         for pre in ["gpt-2", "llama-bpe", "qwen2", "smollm"]:
             model = os.path.join(tmp, f"vocab-{pre}.gguf")
             write_bpe_variant(bpe, pre, model)
             ref = BpeOracle(bpe, pre)
-            got, err = run_texts(model, texts, tmp)
+            got, _, err = mlxn_tokenize_texts(MLXN, model, texts, tmp)
             if not check(got is not None, f"oracle {pre}: mlxn failed: {err}"):
                 continue
-            bad = 0
-            for t, g in zip(texts, got):
-                want = ref.encode(t)
-                if g != want:
-                    bad += 1
-                    if bad <= 5:
-                        print(f"  oracle {pre}: {t!r}\n    words {ref.words(t)!r}\n    got  {g}\n    want {want}")
+            bad = count_differences(ref, texts, got, pre, 5)
             check(bad == 0, f"oracle {pre}: {bad}/{len(texts)} random texts differ")
             print(f"oracle {pre}: {len(texts) - bad}/{len(texts)} random texts match")
-        spm = read_vocab(os.path.join(vocab_dir, "ggml-vocab-llama-spm.gguf"))
-        ref = SpmOracle(spm)
-        got, err = run_texts(os.path.join(vocab_dir, "ggml-vocab-llama-spm.gguf"), texts, tmp)
+        spm_path = os.path.join(VOCAB_DIR, "ggml-vocab-llama-spm.gguf")
+        ref = SpmOracle(read_vocab(spm_path))
+        got, _, err = mlxn_tokenize_texts(MLXN, spm_path, texts, tmp)
         if check(got is not None, f"oracle spm: mlxn failed: {err}"):
-            bad = 0
-            for t, g in zip(texts, got):
-                want = ref.encode(t)
-                if g != want:
-                    bad += 1
-                    if bad <= 5:
-                        print(f"  oracle spm: {t!r}\n    got  {g}\n    want {want}")
+            bad = count_differences(ref, texts, got, "spm", 5)
             check(bad == 0, f"oracle spm: {bad}/{len(texts)} random texts differ")
             print(f"oracle spm: {len(texts) - bad}/{len(texts)} random texts match")
 
 
 def main():
-    if not check(BIN and os.path.exists(BIN), f"MLXN_BIN not set or missing: {BIN!r}"):
-        print(f"{passed} passed, {failed} failed")
-        return 1
+    if not check(os.path.exists(MLXN), f"MLXN_BIN not set or missing: {MLXN!r}"):
+        finish()
     for v in VOCABS:
         vocab_file(v)
     special_and_errors()
     oracle()
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

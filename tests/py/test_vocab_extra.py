@@ -14,72 +14,24 @@ published rules, its pre-tokenizer regexes run by the `regex` module (a differen
 PCRE2), user-defined tokens split out first as mlxn and llama.cpp do.
 A failed download is a failure. Vocabularies in KNOWN_BROKEN are kept out with the reason."""
 import os
-import random
 import re
-import struct
 import subprocess
-import sys
 import tempfile
 
-try:
-    import numpy as np
-    import regex
-except ImportError as e:  # a missing oracle is a failure, not a skip
-    print(f"FAIL: oracle package missing: {e}")
-    print("0 passed, 1 failed")
-    sys.exit(1)
+from mlxn_testlib import BINARY, MLXN, SOURCE, abort, check, finish, tally
 
-SOURCE = os.path.abspath(os.environ.get("MLXN_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", "..")))
-BINARY = os.path.abspath(os.environ.get("MLXN_BINARY_DIR", os.path.join(SOURCE, "build")))
-MLXN = os.environ.get("MLXN_BIN", os.path.join(BINARY, "bin", "mlxn"))
+try:
+    from tokenizer_oracle import (PRE_REGEXES, SEP, BpeOracle, count_differences, mlxn_tokenize_texts, out_lines,
+                                  random_texts, read_metadata, read_vocab, split_inp)
+except ImportError as e:  # a missing oracle is a failure, not a skip
+    abort(f"oracle package missing: {e}")
+
 TEST_TOKENIZER = os.path.join(BINARY, "tests", "test_tokenizer")
 VOCAB = os.path.join(BINARY, "vocab")
-SEP = "__ggml_vocab_test__"
 
 # Supported vocabularies that do not pass yet, kept out of the run: file name -> open problem.
 # (Empty: every vocabulary mlxn supports passes.)
 KNOWN_BROKEN = {}
-
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-    return cond
-
-
-def finish():
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
-
-
-def split_inp(data):
-    """Texts of an .inp file: the lines between separator lines, joined by newlines."""
-    lines = data.split(b"\n")
-    if data.endswith(b"\n"):
-        lines.pop()
-    texts, cur = [], None
-    for line in lines:
-        if line == SEP.encode():
-            texts.append(b"\n".join(cur) if cur else b"")
-            cur = None
-        else:
-            cur = (cur or []) + [line]
-    if cur:
-        texts.append(b"\n".join(cur))
-    return texts
-
-
-def out_lines(path):
-    lines = open(path, encoding="utf-8").read().split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
 
 
 def support(path):
@@ -133,19 +85,6 @@ def run_cli(path, name, want):
 # Independent oracle for byte-level BPE vocabularies
 # ---------------------------------------------------------------------------
 
-GPT2_RE = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
-LLAMA3_RE = (r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
-             r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
-QWEN2_RE = LLAMA3_RE.replace(r"\p{N}{1,3}", r"\p{N}")
-QWEN35_RE = (r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}"
-             r"| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
-# tokenizer.ggml.pre -> the regexes applied in sequence (each splits what the previous left)
-PRE_REGEXES = {
-    "default": [GPT2_RE], "gpt-2": [GPT2_RE], "mpt": [GPT2_RE], "llama-bpe": [LLAMA3_RE], "qwen2": [QWEN2_RE], "qwen35": [QWEN35_RE],
-    "starcoder": [r"\p{N}", GPT2_RE], "refact": [r"\p{N}", GPT2_RE], "command-r": [r"\p{N}", GPT2_RE],
-    "falcon": [r"[\p{P}\$\+<=>\^~\|`]+", GPT2_RE, r"[0-9][0-9][0-9]"],
-}
-
 PIECES = ["Hello", "world", "the", "a", "I", "x", "ing", "tion", "12", "2024", "7", "3.14", "1,000,000", "123456789",
           " ", "  ", "   ", "\n", "\n\n", "\t", "\r\n", " \n ", ".", ",", "!", "?", "...", "--", "()", "[]", "{}",
           "'s", "'S", "'ll", "'RE", "'ve", "'d", "'t", "'m", "\"", "#", "$", "%", "&", "*", "+", "=", "<", ">", "@",
@@ -156,153 +95,7 @@ PIECES = ["Hello", "world", "the", "a", "I", "x", "ing", "tion", "12", "2024", "
           "\u0120", "<s>", "</s>", "<|endoftext|>"]
 
 
-def byte_to_unicode():
-    keep = set(range(0x21, 0x7F)) | set(range(0xA1, 0xAD)) | set(range(0xAE, 0x100))
-    table, k = {}, 0
-    for b in range(256):
-        if b in keep:
-            table[b] = chr(b)
-        else:
-            table[b] = chr(256 + k)
-            k += 1
-    return table
-
-
-# GGUF metadata value types: id -> (struct format, numpy dtype); 8 = string, 9 = array
-GGUF_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
-
-
-def read_metadata(path):
-    """The key/value metadata of a GGUF file (v2/v3, little-endian) as a dict: strings as
-    bytes, arrays as lists (numeric arrays as numpy arrays). The PyPI reader builds an object
-    per array element, far too slow for 256k-token vocabularies, hence this small one."""
-    data = open(path, "rb").read()
-    pos = 0
-
-    def take(fmt):
-        nonlocal pos
-        v = struct.unpack_from(fmt, data, pos)[0]
-        pos += struct.calcsize(fmt)
-        return v
-
-    def string():
-        nonlocal pos
-        n = take("<Q")
-        pos += n
-        return data[pos - n:pos]
-
-    def value(t):
-        nonlocal pos
-        if t == 8:
-            return string()
-        if t == 9:
-            et, n = take("<I"), take("<Q")
-            if et in GGUF_SCALARS:
-                dt = np.dtype(GGUF_SCALARS[et])
-                pos += dt.itemsize * n
-                return np.frombuffer(data, dt, n, pos - dt.itemsize * n)
-            return [value(et) for _ in range(n)]
-        return take(GGUF_SCALARS[t])
-
-    if data[:4] != b"GGUF" or struct.unpack_from("<I", data, 4)[0] < 2:
-        raise ValueError(f"{path}: not a GGUF v2+ file")
-    pos = 16   # magic, version, tensor count
-    meta = {}
-    for _ in range(take("<Q")):
-        key = string().decode()
-        meta[key] = value(take("<I"))
-    return meta
-
-
-class BpeOracle:
-    def __init__(self, path):
-        f = read_metadata(path)
-        self.pre = f.get("tokenizer.ggml.pre", b"default").decode()
-        tokens = [t.decode("utf-8") for t in f["tokenizer.ggml.tokens"]]
-        types = f["tokenizer.ggml.token_type"].tolist()
-        self.ids = {}
-        for i, t in enumerate(tokens):
-            self.ids[t] = i   # a duplicate text: the later id, as mlxn does
-        self.ranks = {}
-        for r, m in enumerate(t.decode("utf-8") for t in f["tokenizer.ggml.merges"]):
-            a, b = m.split(" ", 1) if not m.startswith(" ") else (" ", m[2:])
-            self.ranks.setdefault((a, b), r)
-        # user-defined tokens are cut out of the text first, longest first (then lowest id)
-        self.user = sorted((i for i, ty in enumerate(types) if ty == 4 and tokens[i]), key=lambda i: (-len(tokens[i].encode()), i))
-        self.tokens = tokens
-        self.res = [regex.compile(p) for p in PRE_REGEXES[self.pre]]
-        self.ignore_merges = self.pre == "llama-bpe"
-        self.b2u = byte_to_unicode()
-
-    def words(self, text):
-        pieces = [text]
-        for rx in self.res:
-            out = []
-            for piece in pieces:
-                pos = 0
-                for m in rx.finditer(piece):
-                    if m.end() == m.start():
-                        continue
-                    if m.start() > pos:
-                        out.append(piece[pos:m.start()])
-                    out.append(m.group())
-                    pos = m.end()
-                if pos < len(piece):
-                    out.append(piece[pos:])
-            pieces = out
-        return pieces
-
-    def encode_plain(self, text):
-        out = []
-        for word in self.words(text):
-            syms = [self.b2u[b] for b in word.encode("utf-8")]
-            if self.ignore_merges and "".join(syms) in self.ids:
-                out.append(self.ids["".join(syms)])
-                continue
-            while len(syms) > 1:   # the lowest-rank pair, leftmost on ties
-                best = None
-                for i in range(len(syms) - 1):
-                    r = self.ranks.get((syms[i], syms[i + 1]))
-                    if r is not None and (best is None or r < best[0]):
-                        best = (r, i)
-                if best is None:
-                    break
-                i = best[1]
-                syms[i:i + 2] = [syms[i] + syms[i + 1]]
-            out.extend(self.ids[s] for s in syms)
-        return out
-
-    def encode(self, text):
-        frags = [text]   # str: plain text; int: a user-defined token id
-        for uid in self.user:
-            tt = self.tokens[uid]
-            if not any(isinstance(f, str) and tt in f for f in frags):
-                continue
-            nxt = []
-            for f in frags:
-                if not isinstance(f, str):
-                    nxt.append(f)
-                    continue
-                parts = f.split(tt)
-                for k, p in enumerate(parts):
-                    if p:
-                        nxt.append(p)
-                    if k + 1 < len(parts):
-                        nxt.append(uid)
-            frags = nxt
-        out = []
-        for f in frags:
-            out.extend([f] if isinstance(f, int) else self.encode_plain(f))
-        return out
-
-
-def random_texts(seed, n):
-    rng = random.Random(seed)
-    return ["".join(rng.choice(PIECES) + (" " if rng.random() < 0.4 else "") for _ in range(rng.randint(1, 14)))
-            for _ in range(n)]
-
-
-ORACLE_TEXTS = random_texts(4321, 200)
+ORACLE_TEXTS = random_texts(4321, 200, PIECES)
 
 
 def oracle_check(path, name, texts, tmp):
@@ -310,22 +103,11 @@ def oracle_check(path, name, texts, tmp):
     pre = read_metadata(path).get("tokenizer.ggml.pre", b"default").decode()
     if not check(pre in PRE_REGEXES, f"{name}: pre-tokenizer '{pre}' has no entry in PRE_REGEXES (the oracle)"):
         return 0
-    ref = BpeOracle(path)
-    inp = os.path.join(tmp, "texts.inp")
-    with open(inp, "wb") as f:
-        for t in texts:
-            f.write(t.encode("utf-8") + b"\n" + SEP.encode() + b"\n")
-    r = subprocess.run([MLXN, "tokenize", "-m", path, "-f", inp, "--separator", SEP], capture_output=True)
-    if not check(r.returncode == 0, f"{name}: oracle texts: mlxn exit {r.returncode}: {r.stderr.decode(errors='replace')}"):
+    ref = BpeOracle(read_vocab(path))
+    got, rc, err = mlxn_tokenize_texts(MLXN, path, texts, tmp)
+    if not check(got is not None, f"{name}: oracle texts: mlxn exit {rc}: {err}"):
         return 0
-    got = [list(map(int, line.split())) for line in r.stdout.decode().split("\n")[:len(texts)]]
-    bad = 0
-    for t, g in zip(texts, got):
-        want = ref.encode(t)
-        if g != want:
-            bad += 1
-            if bad <= 3:
-                print(f"  oracle {name}: {t!r}\n    words {ref.words(t)!r}\n    got  {g}\n    want {want}")
+    bad = count_differences(ref, texts, got, name, 3)
     check(len(got) == len(texts) and bad == 0, f"{name}: {bad}/{len(texts)} random texts differ from the Python BPE")
     return len(texts) - bad
 
@@ -337,7 +119,7 @@ def main():
         finish()
     check(os.access(TEST_TOKENIZER, os.X_OK), f"{TEST_TOKENIZER} is built")
     check(os.access(MLXN, os.X_OK), f"{MLXN} is built")
-    if failed:
+    if tally.failed:
         finish()
 
     ggufs = sorted(f for f in os.listdir(VOCAB) if f.startswith("ggml-vocab-") and f.endswith(".gguf"))

@@ -476,16 +476,6 @@ static mlxn_status cpu_rope(void *ctx, const mlxn_tview *x, const mlxn_tview *po
     return MLXN_OK;
 }
 
-static mlxn_status check_pos(const mlxn_tview *pos, int64_t n_ctx, const char *op, const char *what) {
-    for (int64_t t = 0; t < pos->d.ne[0]; t++) {
-        int32_t p = ((const int32_t *)pos->data)[t];
-        if (p < 0 || p >= n_ctx)
-            return mlxn_fail(MLXN_ERR_INVALID_ARG, "%s: %s[%lld] = %d outside the cache's [0, %lld)", op, what, (long long)t, (int)p,
-                             (long long)n_ctx);
-    }
-    return MLXN_OK;
-}
-
 static void kv_write_range(const void *job, int64_t t0, int64_t t1) {
     const row_job *J = job;
     const mlxn_tview *src = J->a, *pos = J->b, *cache = J->c;
@@ -500,7 +490,7 @@ static void kv_write_range(const void *job, int64_t t0, int64_t t1) {
 }
 
 static mlxn_status cpu_kv_write(void *ctx, const mlxn_tview *src, const mlxn_tview *pos, const mlxn_tview *cache) {
-    MLXN_TRY(check_pos(pos, cache->d.ne[1], "kv_write", "pos"));
+    MLXN_TRY(mlxn_cpu_check_pos(pos, cache->d.ne[1], "kv_write", "pos"));
     row_job J = {.a = src, .b = pos, .c = cache};
     par_range(ctx, src->d.ne[2], (double)(src->d.ne[1] * src->d.ne[0]), kv_write_range, &J);
     return MLXN_OK;
@@ -601,7 +591,7 @@ static mlxn_status cpu_attention(void *ctx, const mlxn_tview *q, const mlxn_tvie
     if (D > ATT_DMAX || Dv > ATT_DMAX)
         return mlxn_fail(MLXN_ERR_UNSUPPORTED, "attention: head dims %lld / %lld (cpu backend handles up to %d)", (long long)D,
                          (long long)Dv, ATT_DMAX);
-    MLXN_TRY(check_pos(q_pos, k->d.ne[1], "attention", "q_pos"));
+    MLXN_TRY(mlxn_cpu_check_pos(q_pos, k->d.ne[1], "attention", "q_pos"));
     attn_job J = {q, k, v, q_pos, out, p, H / n_kv};
     /* work per item: the keys it reads (average over the queries) times head dims and group */
     int64_t max_pos = 0;
@@ -687,13 +677,7 @@ static mlxn_status cpu_argmax(void *ctx, const mlxn_tview *x, const mlxn_tview *
 
 static mlxn_status cpu_top_k(void *ctx, const mlxn_tview *x, int k, const mlxn_tview *ids, const mlxn_tview *vals) {
 #pragma omp parallel for num_threads(nthreads(ctx)) if (x->d.ne[1] > 1 && big(x->d.ne[0] * x->d.ne[1]))
-    for (int64_t r = 0; r < x->d.ne[1]; r++) {
-        const float *xr = ROW_F(x, r);
-        int32_t *ir = mlxn_view_row(ids, r);
-        float *vr = ROW_F(vals, r);
-        mlxn_cpu_top_k(xr, x->d.ne[0], k, ir);
-        for (int j = 0; j < k; j++) vr[j] = xr[ir[j]];
-    }
+    for (int64_t r = 0; r < x->d.ne[1]; r++) mlxn_cpu_top_k_row(x, r, k, ids, vals);
     return MLXN_OK;
 }
 

@@ -215,18 +215,8 @@ static mlxn_status ref_rope(void *ctx, const mlxn_tview *x, const mlxn_tview *po
     return MLXN_OK;
 }
 
-static mlxn_status check_pos(const mlxn_tview *pos, int64_t n_ctx, const char *op, const char *what) {
-    for (int64_t t = 0; t < pos->d.ne[0]; t++) {
-        int32_t p = ((const int32_t *)pos->data)[t];
-        if (p < 0 || p >= n_ctx)
-            return mlxn_fail(MLXN_ERR_INVALID_ARG, "%s: %s[%lld] = %d outside the cache's [0, %lld)", op, what, (long long)t, (int)p,
-                             (long long)n_ctx);
-    }
-    return MLXN_OK;
-}
-
 static mlxn_status ref_kv_write(void *ctx, const mlxn_tview *src, const mlxn_tview *pos, const mlxn_tview *cache) {
-    MLXN_TRY(check_pos(pos, cache->d.ne[1], "kv_write", "pos"));
+    MLXN_TRY(mlxn_cpu_check_pos(pos, cache->d.ne[1], "kv_write", "pos"));
     for (int64_t t = 0; t < src->d.ne[2]; t++) {
         int32_t p = ((const int32_t *)pos->data)[t];
         for (int64_t h = 0; h < src->d.ne[1]; h++) {
@@ -243,7 +233,7 @@ static mlxn_status ref_attention(void *ctx, const mlxn_tview *q, const mlxn_tvie
     int64_t D = q->d.ne[0], H = q->d.ne[1], nq = q->d.ne[2], n_ctx = k->d.ne[1], n_kv = k->d.ne[2], Dv = v->d.ne[0];
     int64_t group = H / n_kv;
     mlxn_type ct = k->d.type;
-    MLXN_TRY(check_pos(q_pos, n_ctx, "attention", "q_pos"));
+    MLXN_TRY(mlxn_cpu_check_pos(q_pos, n_ctx, "attention", "q_pos"));
     double *s = malloc((size_t)n_ctx * sizeof(double)), *acc = malloc((size_t)Dv * sizeof(double));
     if (!s || !acc) {
         free(s);
@@ -360,13 +350,7 @@ static mlxn_status ref_argmax(void *ctx, const mlxn_tview *x, const mlxn_tview *
 }
 
 static mlxn_status ref_top_k(void *ctx, const mlxn_tview *x, int k, const mlxn_tview *ids, const mlxn_tview *vals) {
-    for (int64_t r = 0; r < x->d.ne[1]; r++) {
-        const float *xr = ROW_F(x, r);
-        int32_t *ir = mlxn_view_row(ids, r);
-        float *vr = ROW_F(vals, r);
-        mlxn_cpu_top_k(xr, x->d.ne[0], k, ir);
-        for (int j = 0; j < k; j++) vr[j] = xr[ir[j]];
-    }
+    for (int64_t r = 0; r < x->d.ne[1]; r++) mlxn_cpu_top_k_row(x, r, k, ids, vals);
     return MLXN_OK;
 }
 

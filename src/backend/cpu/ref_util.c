@@ -1,5 +1,5 @@
-/* Shared CPU helpers: weight row decoding (through the block codecs), top-k order, support
- * table and host-memory buffers for the "ref" and "cpu" backends. */
+/* Shared CPU helpers: weight row decoding (through the block codecs), top-k order, the position
+ * check, support table and host-memory buffers for the "ref" and "cpu" backends. */
 #include "backend/cpu/ref_util.h"
 #include <math.h>
 #include <stdlib.h>
@@ -53,6 +53,24 @@ void mlxn_cpu_top_k(const float *x, int64_t n, int k, int32_t *ids) {
         }
         ids[j] = (int32_t)i;
     }
+}
+
+void mlxn_cpu_top_k_row(const mlxn_tview *x, int64_t r, int k, const mlxn_tview *ids, const mlxn_tview *vals) {
+    const float *xr = mlxn_view_row(x, r);
+    int32_t *ir = mlxn_view_row(ids, r);
+    float *vr = mlxn_view_row(vals, r);
+    mlxn_cpu_top_k(xr, x->d.ne[0], k, ir);
+    for (int j = 0; j < k; j++) vr[j] = xr[ir[j]];
+}
+
+mlxn_status mlxn_cpu_check_pos(const mlxn_tview *pos, int64_t n_ctx, const char *op, const char *what) {
+    for (int64_t t = 0; t < pos->d.ne[0]; t++) {
+        int32_t p = ((const int32_t *)pos->data)[t];
+        if (p < 0 || p >= n_ctx)
+            return mlxn_fail(MLXN_ERR_INVALID_ARG, "%s: %s[%lld] = %d outside the cache's [0, %lld)", op, what, (long long)t, (int)p,
+                             (long long)n_ctx);
+    }
+    return MLXN_OK;
 }
 
 bool mlxn_cpu_supports(mlxn_op op, mlxn_type t) {

@@ -1,6 +1,8 @@
 /* Helpers shared by the CPU backends ("ref" and "cpu"): addressing rows of strided views,
  * loading/storing f32/f16/bf16 elements, decoding one weight row to f32, and the top-k order
- * (decreasing value, ties to the lower index) that argmax, top_k and moe_route share. */
+ * (decreasing value, ties to the lower index) that argmax, top_k and moe_route share, and the
+ * position check of kv_write/attention. Only plumbing and definitions both backends must agree on
+ * live here; the arithmetic of each op stays in each backend (the harness compares the two). */
 #ifndef MLXN_BACKEND_CPU_REF_UTIL_H
 #define MLXN_BACKEND_CPU_REF_UTIL_H
 #include "backend/backend.h"
@@ -51,6 +53,13 @@ bool mlxn_cpu_weight_type_ok(mlxn_type t);
 /* The k largest of x[0..n) in order (decreasing value, ties: lower index) into ids[0..k).
  * NaN compares below everything. O(n k): k is small (sampling, routing). */
 void mlxn_cpu_top_k(const float *x, int64_t n, int k, int32_t *ids);
+
+/* Row r of top_k: ids row r {k} gets the top-k order of x row r, vals row r {k} their values. */
+void mlxn_cpu_top_k_row(const mlxn_tview *x, int64_t r, int k, const mlxn_tview *ids, const mlxn_tview *vals);
+
+/* kv_write / attention argument check: every pos[t] (i32 {T}) must lie in [0, n_ctx);
+ * INVALID_ARG naming op, what and the offending index otherwise. */
+mlxn_status mlxn_cpu_check_pos(const mlxn_tview *pos, int64_t n_ctx, const char *op, const char *what);
 
 /* Whether a CPU backend runs op with main type t (shared by "ref" and "cpu"). */
 bool mlxn_cpu_supports(mlxn_op op, mlxn_type t);
