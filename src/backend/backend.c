@@ -482,7 +482,8 @@ static void prof_add(mlxn_backend_t *be, const mlxn_op_call *c, double ns) {
     mlxn_type wt = w ? c->W.w.d.type : (mlxn_type)-1;
     int64_t rows = w ? c->W.w.d.ne[1] : c->t[0].d.ne[0], k = w ? c->W.w.d.ne[0] : 0;
     int64_t cols = c->op == MLXN_OP_MUL_MAT ? c->t[0].d.ne[1] : c->op == MLXN_OP_GET_ROWS ? c->t[0].d.ne[0]
-                   : c->op == MLXN_OP_ATTENTION || c->op == MLXN_OP_ROPE ? c->t[0].d.ne[2] : c->t[0].d.ne[1];
+                   : c->op == MLXN_OP_ATTENTION || c->op == MLXN_OP_ROPE || c->op == MLXN_OP_KV_WRITE ? c->t[0].d.ne[2]
+                   : c->t[0].d.ne[1];
     bool multi = cols > 1;
     for (int i = 0; i < be->prof_n; i++) {
         struct prof_entry *e = &be->prof[i];
