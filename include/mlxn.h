@@ -947,6 +947,112 @@ const char *mlxn_chat_template_default_system(const mlxn_chat_template_t *t);
 mlxn_status mlxn_chat_render(const mlxn_chat_template_t *t, const mlxn_chat_message *msgs, size_t n,
                              bool add_generation_prompt, char *buf, size_t cap, size_t *len);
 
+/* --- Models (src/engine/model.c) ------------------------------------------------------
+ * A model is a GGUF file's hyper-parameters and weights placed on one backend. On CPU
+ * backends the weights stay in the memory-mapped file (no copy); on GPU backends they are
+ * uploaded once at load. Architectures: llama (Llama 2/3, SmolLM2), qwen2, qwen3. */
+typedef struct mlxn_model mlxn_model_t;
+
+typedef struct mlxn_model_params {
+    /* Called while weights are placed: fraction in [0, 1]. May be NULL. */
+    void (*progress)(float fraction, void *user);
+    void *progress_user;
+} mlxn_model_params;
+mlxn_model_params mlxn_model_default_params(void);
+
+/* Loads path onto be (which must outlive the model). Errors name the file and the missing
+ * key or tensor (MLXN_ERR_NOT_FOUND), a tensor of the wrong shape or type (MLXN_ERR_FORMAT /
+ * MLXN_ERR_TYPE), a weight type the backend cannot run or the architecture that is not
+ * supported (MLXN_ERR_UNSUPPORTED); a missing file is MLXN_ERR_NOT_FOUND, an unreadable one
+ * MLXN_ERR_IO (as mlxn_gguf_open reports them). */
+mlxn_status mlxn_model_load(const char *path, mlxn_backend_t *be, const mlxn_model_params *params,
+                            mlxn_model_t **out);
+void mlxn_model_free(mlxn_model_t *m);
+
+/* What a model is. Strings are borrowed and live with the model. */
+typedef struct mlxn_model_info {
+    const char *arch;            /* "llama", "qwen2", "qwen3" */
+    const char *name;            /* general.name, or "" */
+    int n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff, n_vocab;
+    int n_ctx_train;             /* the context length the model was trained for */
+    int64_t n_params;            /* elements in all weights */
+    size_t weight_bytes;         /* bytes of all weights as stored */
+    int32_t bos_id, eos_id, eot_id;   /* -1 when the file has none */
+} mlxn_model_info;
+const mlxn_model_info *mlxn_model_get_info(const mlxn_model_t *m);
+/* The GGUF file the model was read from (for the tokenizer and chat template). Borrowed:
+ * lives with the model. */
+const mlxn_gguf_t *mlxn_model_gguf(const mlxn_model_t *m);
+mlxn_backend_t *mlxn_model_backend(const mlxn_model_t *m);
+
+/* --- Contexts: KV cache + scratch for one sequence (src/engine/context.c) ------------- */
+typedef struct mlxn_context mlxn_context_t;
+
+typedef struct mlxn_context_params {
+    int n_ctx;          /* positions in the KV cache; 0 = the model's context length, capped so
+                           the cache takes at most half of the device's free memory */
+    int n_batch;        /* tokens per prefill step (mat-mat route); default 512 */
+    mlxn_type kv_type;  /* MLXN_TYPE_F16 (default), MLXN_TYPE_BF16 or MLXN_TYPE_F32 */
+    int use_graph;      /* decode step as a recorded graph replayed per token:
+                           -1 = auto (CUDA only, default), 0 = never, 1 = always */
+} mlxn_context_params;
+mlxn_context_params mlxn_context_default_params(void);
+
+mlxn_status mlxn_context_new(mlxn_model_t *m, const mlxn_context_params *params, mlxn_context_t **out);
+void mlxn_context_free(mlxn_context_t *c);
+int mlxn_context_n_ctx(const mlxn_context_t *c);
+int mlxn_context_n_past(const mlxn_context_t *c);       /* positions already in the cache */
+size_t mlxn_context_kv_bytes(const mlxn_context_t *c);  /* size of the KV cache */
+/* Forgets the sequence (the cache is reused from position 0). */
+void mlxn_context_reset(mlxn_context_t *c);
+/* Keeps the first n positions (0 <= n <= n_past) and forgets the rest, e.g. to reuse the
+ * common prefix of a re-rendered chat. */
+mlxn_status mlxn_context_truncate(mlxn_context_t *c, int n);
+/* Message of the last failing call on c. Borrowed, lives with c. */
+const char *mlxn_context_last_error(const mlxn_context_t *c);
+
+/* Runs n tokens at positions n_past .. n_past+n-1 (prefill in chunks of n_batch, decode when
+ * n == 1) and appends them to the cache. logits: NULL, or n_vocab floats that receive the
+ * last token's logits. MLXN_ERR_CONTEXT_FULL (nothing is run) when n_past + n > n_ctx. */
+mlxn_status mlxn_decode(mlxn_context_t *c, const int32_t *tokens, int n, float *logits);
+/* Same, but logits receives every token's row: n * n_vocab floats (teacher forcing). */
+mlxn_status mlxn_decode_all(mlxn_context_t *c, const int32_t *tokens, int n, float *logits);
+
+/* --- Generation loop ---------------------------------------------------------------- */
+
+/* Picks the next token from the last logits (n_vocab floats, may be modified). history holds
+ * the n_hist tokens so far (prompt + generated). Returns a token id, or < 0 to stop with an
+ * error. NULL sampler = greedy (argmax on the device: ties go to the lower id). */
+typedef int32_t (*mlxn_sample_fn)(float *logits, int n_vocab, const int32_t *history, int n_hist,
+                                  void *user);
+/* Receives each generated token; return false to stop. */
+typedef bool (*mlxn_token_fn)(int32_t token, void *user);
+
+typedef struct mlxn_generate_params {
+    int n_predict;              /* most tokens to generate; < 0 = until the context is full */
+    bool stop_at_eos;           /* stop after the model's EOS/EOT token (it is still reported) */
+    mlxn_sample_fn sample;      /* NULL = greedy */
+    void *sample_user;
+    mlxn_token_fn on_token;     /* may be NULL */
+    void *token_user;
+} mlxn_generate_params;
+mlxn_generate_params mlxn_generate_default_params(void);
+
+typedef struct mlxn_generate_stats {
+    int n_prompt, n_gen;        /* tokens prefilled and generated */
+    int n_decode;               /* single-token decode steps run (the first generated token
+                                   comes from the prefill, so normally n_gen - 1) */
+    double prompt_ms, gen_ms;   /* wall time of the prefill and of the decode steps */
+} mlxn_generate_stats;
+
+/* Prefills prompt (appended at n_past) and generates up to n_predict tokens. out_tokens
+ * (may be NULL) receives the generated ids, at most out_cap of them. The last generated token
+ * is reported but not run: the cache ends with the token before it (a caller continuing the
+ * sequence passes it first in the next prompt). */
+mlxn_status mlxn_generate(mlxn_context_t *c, const int32_t *prompt, int n_prompt,
+                          const mlxn_generate_params *params, int32_t *out_tokens, int out_cap,
+                          mlxn_generate_stats *stats);
+
 #ifdef __cplusplus
 }
 #endif

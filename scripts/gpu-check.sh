@@ -118,3 +118,9 @@ echo "$API"
 grep -E "^(device|read ceiling|seed:|bench-ops:)" "$OUT/bench.log"
 grep -E "^(kind|mul_mv|attn|prefill|seed)" "$OUT/bench.log" | cut -c1-100
 [ -f "$OUT/extra.log" ] && grep -E "^(== extra|mul_mv|attn|read ceiling)" "$OUT/extra.log" | cut -c1-100
+
+# ---- engine (this block belongs to the engine; the step itself is scripts/gpu-check-engine.sh) --
+if [ -f "$SRC/scripts/gpu-check-engine.sh" ]; then
+  (cd "$SRC" && bash scripts/gpu-check-engine.sh "$BUILD" "$OUT")
+fi
+# ---- end of the engine block ------------------------------------------------------------------

@@ -1,0 +1,356 @@
+/* Contexts: the KV cache and scratch of one sequence, the decode entry points (prefill in
+ * n_batch chunks, single-token decode, optionally as a replayed graph) and the generation
+ * loop. Everything is sized here, once; the per-token path allocates nothing. */
+#include "engine/model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CTX_FAIL(c, ...) mlxn_errbuf_save(&(c)->err, mlxn_fail(__VA_ARGS__))
+#define CTX_TRY(c, expr)                                         \
+    do {                                                         \
+        mlxn_status st__ = (expr);                               \
+        if (st__ != MLXN_OK) return mlxn_errbuf_save(&(c)->err, st__); \
+    } while (0)
+
+mlxn_context_params mlxn_context_default_params(void) {
+    mlxn_context_params p = {0, 512, MLXN_TYPE_F16, -1};
+    return p;
+}
+
+static size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
+/* Free memory of the device the backend runs on (0 if unknown). */
+static size_t device_free_memory(mlxn_backend_t *be) {
+    mlxn_device_kind kind = mlxn_backend_device_kind(be);
+    int want = 0;
+    const char *name = mlxn_backend_name(be);
+    const char *colon = name ? strchr(name, ':') : NULL;
+    if (kind == MLXN_DEVICE_CUDA && colon) want = atoi(colon + 1);
+    for (int i = 0; i < mlxn_device_count(); i++) {
+        mlxn_device_info di;
+        if (mlxn_device_get_info(i, &di) != MLXN_OK) continue;
+        if (di.kind == kind && (kind == MLXN_DEVICE_CPU || di.index == want)) return di.free_memory;
+    }
+    return 0;
+}
+
+/* Bytes of K and V per cached position over all layers. */
+static size_t kv_bytes_per_pos(const mlxn_model_t *m, mlxn_type kv_type) {
+    size_t es = mlxn_row_size(kv_type, 1), total = 0;
+    for (int il = 0; il < m->info.n_layer; il++) {
+        const mlxn_layer *L = &m->layers[il];
+        total += (size_t)L->n_head_kv * (size_t)(L->head_dim_k + L->head_dim_v) * es;
+    }
+    return total;
+}
+
+static mlxn_status context_init(mlxn_context_t *c, const mlxn_context_params *p) {
+    mlxn_model_t *m = c->m;
+    if (p->kv_type != MLXN_TYPE_F16 && p->kv_type != MLXN_TYPE_BF16 && p->kv_type != MLXN_TYPE_F32)
+        return mlxn_fail(MLXN_ERR_INVALID_ARG, "KV cache type %s is not one of f16, bf16, f32",
+                         mlxn_type_name(p->kv_type));
+    if (p->n_ctx < 0 || p->n_batch < 0)
+        return mlxn_fail(MLXN_ERR_INVALID_ARG, "n_ctx %d / n_batch %d is negative", p->n_ctx, p->n_batch);
+    c->kv_type = p->kv_type;
+    size_t per_pos = kv_bytes_per_pos(m, c->kv_type);
+
+    if (p->n_ctx > 0) {
+        c->n_ctx = p->n_ctx;
+    } else {
+        /* the trained length, unless the cache would take more than half the free memory */
+        size_t budget = device_free_memory(c->be) / 2;
+        int64_t fit = budget ? (int64_t)(budget / per_pos) : m->info.n_ctx_train;
+        int64_t n = m->info.n_ctx_train < fit ? m->info.n_ctx_train : fit;
+        if (n > 256) n = n / 256 * 256;
+        if (n < 1)
+            return mlxn_fail(MLXN_ERR_DEVICE_MEMORY, "no room for a KV cache: %zu bytes per position, %zu free",
+                             per_pos, budget * 2);
+        if (n < m->info.n_ctx_train)
+            mlxn_log(MLXN_LOG_WARN, "context capped to %lld of the model's %d positions to fit memory",
+                     (long long)n, m->info.n_ctx_train);
+        c->n_ctx = (int)n;
+    }
+    c->n_batch = p->n_batch > 0 ? p->n_batch : 512;
+    if (c->n_batch > c->n_ctx) c->n_batch = c->n_ctx;
+
+    /* KV cache: per layer K then V, each {head_dim, n_ctx, n_head_kv} */
+    size_t off = 0, es = mlxn_row_size(c->kv_type, 1);
+    for (int il = 0; il < m->info.n_layer; il++) {
+        mlxn_layer *L = &m->layers[il];
+        L->k_offset = off;
+        off = align_up(off + (size_t)L->head_dim_k * (size_t)c->n_ctx * (size_t)L->n_head_kv * es, 256);
+        L->v_offset = off;
+        off = align_up(off + (size_t)L->head_dim_v * (size_t)c->n_ctx * (size_t)L->n_head_kv * es, 256);
+    }
+    c->kv_bytes = off;
+    MLXN_TRY(mlxn_buffer_alloc(c->be, c->kv_bytes, &c->kv));
+    /* zeroed so that a stray read of an unwritten row can never meet NaN bits */
+    MLXN_TRY(mlxn_buffer_fill(c->kv, 0, 0, c->kv_bytes));
+
+    /* scratch */
+    const size_t B = (size_t)c->n_batch, E = (size_t)m->info.n_embd;
+    size_t ffk = (size_t)(m->max_ff > m->max_kv_dim ? m->max_ff : m->max_kv_dim);
+    c->logit_rows = c->n_batch < 32 ? c->n_batch : 32;
+    off = 0;
+#define SLOT(field, bytes) (c->field = off, off = align_up(off + (bytes), 256))
+    SLOT(off_x, E * B * 4);
+    SLOT(off_xn, E * B * 4);
+    SLOT(off_o, E * B * 4);
+    SLOT(off_q, (size_t)m->max_q_dim * B * 4);
+    SLOT(off_k, (size_t)m->max_kv_dim * B * 4);
+    SLOT(off_v, (size_t)m->max_v_dim * B * 4);
+    SLOT(off_att, (size_t)m->max_q_dim * B * 4);
+    SLOT(off_gate, ffk * B * 4);
+    SLOT(off_up, (size_t)m->max_ff * B * 4);
+    SLOT(off_h, (size_t)m->max_ff * B * 4);
+    SLOT(off_logits, (size_t)m->info.n_vocab * (size_t)c->logit_rows * 4);
+    SLOT(off_ids, B * 4);
+    SLOT(off_pos, B * 4);
+    SLOT(off_argmax, 4);
+#undef SLOT
+    MLXN_TRY(mlxn_buffer_alloc(c->be, off, &c->scratch));
+    MLXN_TRY(mlxn_buffer_fill(c->scratch, 0, 0, off));
+
+    c->use_graph = p->use_graph < 0 ? mlxn_backend_device_kind(c->be) == MLXN_DEVICE_CUDA : p->use_graph > 0;
+    mlxn_log(MLXN_LOG_INFO, "context: %d positions, KV cache %s %.1f MiB, scratch %.1f MiB, batch %d%s", c->n_ctx,
+             mlxn_type_name(c->kv_type), c->kv_bytes / 1048576.0, off / 1048576.0, c->n_batch,
+             c->use_graph ? ", decode graph" : "");
+    return MLXN_OK;
+}
+
+mlxn_status mlxn_context_new(mlxn_model_t *m, const mlxn_context_params *params, mlxn_context_t **out) {
+    if (!out) return mlxn_fail(MLXN_ERR_INVALID_ARG, "mlxn_context_new: out is NULL");
+    *out = NULL;
+    if (!m) return mlxn_fail(MLXN_ERR_INVALID_ARG, "mlxn_context_new: model is NULL");
+    mlxn_context_t *c = calloc(1, sizeof *c);
+    if (!c) return mlxn_fail(MLXN_ERR_NO_MEMORY, "mlxn_context_new");
+    c->m = m;
+    c->be = m->be;
+    mlxn_context_params p = params ? *params : mlxn_context_default_params();
+    mlxn_status st = context_init(c, &p);
+    if (st != MLXN_OK) {
+        mlxn_context_free(c);
+        return st;
+    }
+    *out = c;
+    return MLXN_OK;
+}
+
+void mlxn_context_free(mlxn_context_t *c) {
+    if (!c) return;
+    mlxn_graph_free(c->graph);
+    mlxn_buffer_free(c->scratch);
+    mlxn_buffer_free(c->kv);
+    free(c);
+}
+
+int mlxn_context_n_ctx(const mlxn_context_t *c) { return c ? c->n_ctx : 0; }
+int mlxn_context_n_past(const mlxn_context_t *c) { return c ? c->n_past : 0; }
+size_t mlxn_context_kv_bytes(const mlxn_context_t *c) { return c ? c->kv_bytes : 0; }
+void mlxn_context_reset(mlxn_context_t *c) {
+    if (c) c->n_past = 0;
+}
+mlxn_status mlxn_context_truncate(mlxn_context_t *c, int n) {
+    if (!c) return mlxn_fail(MLXN_ERR_INVALID_ARG, "mlxn_context_truncate: context is NULL");
+    if (n < 0 || n > c->n_past)
+        return CTX_FAIL(c, MLXN_ERR_INVALID_ARG, "truncate to %d positions: the sequence has %d", n, c->n_past);
+    c->n_past = n;
+    return MLXN_OK;
+}
+const char *mlxn_context_last_error(const mlxn_context_t *c) { return c ? c->err.msg : ""; }
+
+/* ==========================================================================
+ * Decoding
+ * ========================================================================== */
+
+/* What a step should leave behind. */
+enum { WANT_NONE = 0, WANT_LAST = 1, WANT_ALL = 2, WANT_ARGMAX = 3 };
+
+/* One decode step as a graph: layers, LM head and argmax. Recorded on first use. */
+static mlxn_status decode_one_graph(mlxn_context_t *c) {
+    if (!c->graph) {
+        MLXN_TRY(mlxn_graph_begin(c->be));
+        mlxn_status st = mlxn_forward_layers(c, 1);
+        if (st == MLXN_OK) st = mlxn_forward_lm_head(c, 0, 1);
+        if (st == MLXN_OK) st = mlxn_forward_argmax(c);
+        mlxn_graph_t *g = NULL;
+        mlxn_status st2 = mlxn_graph_end(c->be, &g);
+        if (st != MLXN_OK) {
+            mlxn_graph_free(g);
+            return st;
+        }
+        MLXN_TRY(st2);
+        c->graph = g;
+    }
+    return mlxn_graph_replay(c->graph);
+}
+
+/* Runs tokens [0, n) of one chunk (n <= n_batch) at positions n_past...; then the LM head
+ * as asked. logits_out: host destination (WANT_LAST: n_vocab floats, WANT_ALL: n * n_vocab). */
+static mlxn_status step(mlxn_context_t *c, const int32_t *tokens, int n, int want, float *logits_out,
+                        int32_t *argmax_out) {
+    mlxn_model_t *m = c->m;
+    const int V = m->info.n_vocab;
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= V)
+            return mlxn_fail(MLXN_ERR_INVALID_ARG, "token %d at index %d is outside the vocabulary [0, %d)",
+                             tokens[i], i, V);
+    int32_t pos[n > 0 ? n : 1];
+    for (int i = 0; i < n; i++) pos[i] = c->n_past + i;
+    MLXN_TRY(mlxn_buffer_upload(c->scratch, c->off_ids, tokens, (size_t)n * 4));
+    MLXN_TRY(mlxn_buffer_upload(c->scratch, c->off_pos, pos, (size_t)n * 4));
+
+    /* The first single-token step runs op by op: backends size their scratch and set up
+     * libraries on first use, which cannot happen during a capture. The second records. */
+    bool graphed = false;
+    if (n == 1 && c->use_graph && !c->graph_broken && want != WANT_ALL && c->n_direct_steps++ > 0) {
+        mlxn_status st = decode_one_graph(c);
+        if (st == MLXN_OK) {
+            graphed = true;
+        } else {
+            mlxn_log(MLXN_LOG_WARN, "decode graph unavailable (%s); running ops directly", mlxn_last_error());
+            c->graph_broken = true;
+            mlxn_graph_free(c->graph);
+            c->graph = NULL;
+        }
+    }
+    if (!graphed) {
+        MLXN_TRY(mlxn_forward_layers(c, n));
+        if (want == WANT_LAST || want == WANT_ARGMAX) {
+            MLXN_TRY(mlxn_forward_lm_head(c, n - 1, 1));
+            if (want == WANT_ARGMAX) MLXN_TRY(mlxn_forward_argmax(c));
+        }
+    }
+    if (want == WANT_LAST && logits_out)
+        MLXN_TRY(mlxn_buffer_download(c->scratch, c->off_logits, logits_out, (size_t)V * 4));
+    if (want == WANT_ARGMAX)
+        MLXN_TRY(mlxn_buffer_download(c->scratch, c->off_argmax, argmax_out, 4));
+    if (want == WANT_ALL) {
+        for (int r = 0; r < n; r += c->logit_rows) {
+            int nr = n - r < c->logit_rows ? n - r : c->logit_rows;
+            MLXN_TRY(mlxn_forward_lm_head(c, r, nr));
+            MLXN_TRY(mlxn_buffer_download(c->scratch, c->off_logits, logits_out + (size_t)r * V,
+                                          (size_t)nr * V * 4));
+        }
+    }
+    if (want == WANT_NONE) MLXN_TRY(mlxn_backend_sync(c->be));
+    c->n_past += n;
+    return MLXN_OK;
+}
+
+/* Splits n tokens into n_batch chunks; only the last chunk's last row matters unless WANT_ALL. */
+static mlxn_status run_tokens(mlxn_context_t *c, const int32_t *tokens, int n, int want, float *logits,
+                              int32_t *argmax_out) {
+    if (!c) return mlxn_fail(MLXN_ERR_INVALID_ARG, "decode: context is NULL");
+    if (!tokens || n < 1) return CTX_FAIL(c, MLXN_ERR_INVALID_ARG, "decode: no tokens (n = %d)", n);
+    if ((int64_t)c->n_past + n > c->n_ctx)
+        return CTX_FAIL(c, MLXN_ERR_CONTEXT_FULL,
+                        "%d tokens do not fit the context: %d of %d positions are used, %d are left "
+                        "(raise --ctx or shorten the prompt)",
+                        n, c->n_past, c->n_ctx, c->n_ctx - c->n_past);
+    for (int i = 0; i < n; i += c->n_batch) {
+        int k = n - i < c->n_batch ? n - i : c->n_batch;
+        bool last = i + k == n;
+        int w = want == WANT_ALL ? WANT_ALL : last ? want : WANT_NONE;
+        float *dst = want == WANT_ALL ? logits + (size_t)i * c->m->info.n_vocab : logits;
+        CTX_TRY(c, step(c, tokens + i, k, w, dst, argmax_out));
+    }
+    return MLXN_OK;
+}
+
+mlxn_status mlxn_decode(mlxn_context_t *c, const int32_t *tokens, int n, float *logits) {
+    return run_tokens(c, tokens, n, logits ? WANT_LAST : WANT_NONE, logits, NULL);
+}
+
+mlxn_status mlxn_decode_all(mlxn_context_t *c, const int32_t *tokens, int n, float *logits) {
+    if (c && !logits) return CTX_FAIL(c, MLXN_ERR_INVALID_ARG, "mlxn_decode_all: logits is NULL");
+    return run_tokens(c, tokens, n, WANT_ALL, logits, NULL);
+}
+
+/* ==========================================================================
+ * Generation
+ * ========================================================================== */
+
+mlxn_generate_params mlxn_generate_default_params(void) {
+    mlxn_generate_params p;
+    memset(&p, 0, sizeof p);
+    p.n_predict = 128;
+    p.stop_at_eos = true;
+    return p;
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+mlxn_status mlxn_generate(mlxn_context_t *c, const int32_t *prompt, int n_prompt,
+                          const mlxn_generate_params *params, int32_t *out_tokens, int out_cap,
+                          mlxn_generate_stats *stats) {
+    if (!c) return mlxn_fail(MLXN_ERR_INVALID_ARG, "mlxn_generate: context is NULL");
+    mlxn_generate_params p = params ? *params : mlxn_generate_default_params();
+    mlxn_generate_stats s;
+    memset(&s, 0, sizeof s);
+    if (stats) *stats = s;
+    const mlxn_model_info *in = &c->m->info;
+    const int V = in->n_vocab;
+    int n_left = c->n_ctx - c->n_past - n_prompt;
+    int n_predict = p.n_predict < 0 || p.n_predict > n_left ? n_left : p.n_predict;
+    if (n_prompt < 1) return CTX_FAIL(c, MLXN_ERR_INVALID_ARG, "mlxn_generate: empty prompt");
+    if (n_left < 0)
+        return CTX_FAIL(c, MLXN_ERR_CONTEXT_FULL,
+                        "the prompt has %d tokens but the context holds %d (%d already used): raise --ctx "
+                        "or shorten the prompt", n_prompt, c->n_ctx, c->n_past);
+
+    /* history for the sampler (prompt + generated) and the host logits row */
+    int32_t *hist = NULL;
+    float *logits = NULL;
+    if (p.sample) {
+        hist = malloc(sizeof *hist * (size_t)(n_prompt + n_predict + 1));
+        logits = malloc(sizeof *logits * (size_t)V);
+        if (!hist || !logits) {
+            free(hist);
+            free(logits);
+            return CTX_FAIL(c, MLXN_ERR_NO_MEMORY, "mlxn_generate: %d-token history", n_prompt + n_predict);
+        }
+        memcpy(hist, prompt, sizeof *hist * (size_t)n_prompt);
+    }
+    int n_hist = n_prompt;
+    mlxn_status st = MLXN_OK;
+    int32_t tok = -1;
+
+    double t0 = now_ms();
+    if (n_predict > 0)
+        st = run_tokens(c, prompt, n_prompt, p.sample ? WANT_LAST : WANT_ARGMAX, logits, &tok);
+    else
+        st = run_tokens(c, prompt, n_prompt, WANT_NONE, NULL, NULL);
+    s.n_prompt = n_prompt;
+    s.prompt_ms = now_ms() - t0;
+    double t1 = now_ms();
+    while (st == MLXN_OK && s.n_gen < n_predict) {
+        if (p.sample) {
+            tok = p.sample(logits, V, hist, n_hist, p.sample_user);
+            if (tok < 0 || tok >= V) {
+                st = CTX_FAIL(c, MLXN_ERR_INVALID_ARG, "the sampler returned token %d (vocabulary %d)", tok, V);
+                break;
+            }
+            hist[n_hist++] = tok;
+        }
+        if (out_tokens && s.n_gen < out_cap) out_tokens[s.n_gen] = tok;
+        s.n_gen++;
+        bool go_on = p.on_token ? p.on_token(tok, p.token_user) : true;
+        bool eos = tok == in->eos_id || (in->eot_id >= 0 && tok == in->eot_id);
+        if (!go_on || (p.stop_at_eos && eos) || s.n_gen >= n_predict) break;
+        st = run_tokens(c, &tok, 1, p.sample ? WANT_LAST : WANT_ARGMAX, logits, &tok);
+        s.n_decode++;
+    }
+    s.gen_ms = now_ms() - t1;
+    free(hist);
+    free(logits);
+    if (stats) *stats = s;
+    return st;
+}

@@ -1,0 +1,122 @@
+/* Internal model layout shared by the loader (model.c), the forward pass (forward.c) and the
+ * context (context.c). One struct per layer carries its own shape, so families whose layers
+ * differ (Gemma's sliding/global layers with their own head sizes, MoE beside a dense MLP)
+ * fill the same struct without a second code path for the common parts. */
+#ifndef MLXN_ENGINE_MODEL_H
+#define MLXN_ENGINE_MODEL_H
+#include "mlxn.h"
+#include "core/status.h"
+
+/* What an architecture adds to the llama block. */
+typedef struct mlxn_arch_desc {
+    const char *name;            /* GGUF general.architecture */
+    mlxn_rope_mode rope_mode;    /* NORM for llama (the converter permutes q/k), NEOX otherwise */
+    bool qkv_bias;               /* qwen2: biases on q, k, v */
+    bool qk_norm;                /* qwen3: per-head RMSNorm on q and k before RoPE */
+} mlxn_arch_desc;
+
+/* A tensor that may be absent (present == false). */
+typedef struct mlxn_opt_tensor {
+    bool present;
+    mlxn_tensor t;
+} mlxn_opt_tensor;
+
+typedef struct mlxn_layer {
+    /* shape of this layer (equal across layers for llama/qwen2/qwen3) */
+    int n_head, n_head_kv;
+    int head_dim_k, head_dim_v;  /* per head */
+    int n_ff;                    /* dense FFN width; 0 if the layer has none */
+    int n_rot;                   /* rotated dims of each head */
+    float rope_base, rope_scale; /* base, 1/linear factor */
+    int window;                  /* sliding window in positions; 0 = full attention */
+    float attn_scale;            /* 1/sqrt(head_dim_k) unless the family says otherwise */
+
+    /* attention */
+    mlxn_tensor attn_norm;       /* f32 {n_embd} */
+    mlxn_weight wq;              /* {n_embd, n_head*head_dim_k} */
+    mlxn_weight wk;              /* {n_embd, n_head_kv*head_dim_k} */
+    mlxn_weight wv;              /* {n_embd, n_head_kv*head_dim_v} */
+    mlxn_weight wo;              /* {n_head*head_dim_v, n_embd} */
+    mlxn_opt_tensor bq, bk, bv;  /* f32 {rows}: qwen2 */
+    mlxn_opt_tensor q_norm;      /* f32 {head_dim_k}: qwen3 (Gemma later) */
+    mlxn_opt_tensor k_norm;      /* f32 {head_dim_k} */
+    mlxn_opt_tensor post_attn_norm;  /* f32 {n_embd}: Gemma (later) */
+
+    /* dense feed-forward */
+    mlxn_tensor ffn_norm;        /* f32 {n_embd} */
+    mlxn_weight ffn_gate;        /* {n_embd, n_ff} */
+    mlxn_weight ffn_up;          /* {n_embd, n_ff} */
+    mlxn_weight ffn_down;        /* {n_ff, n_embd} */
+    mlxn_opt_tensor post_ffn_norm;   /* f32 {n_embd}: Gemma (later) */
+
+    /* mixture of experts beside or instead of the dense FFN (Qwen3-MoE, Gemma 4: later) */
+    int n_expert, n_expert_used, n_ff_exp;   /* 0 when the layer has no experts */
+    bool has_moe;
+
+    /* KV cache placement inside the context's cache buffer */
+    size_t k_offset, v_offset;   /* filled by the context */
+} mlxn_layer;
+
+struct mlxn_model {
+    mlxn_errbuf err;
+    char *path;
+    mlxn_gguf_t *gguf;
+    mlxn_backend_t *be;
+    const mlxn_arch_desc *arch;
+    mlxn_model_info info;
+    char name[256];
+
+    float norm_eps;
+    mlxn_opt_tensor rope_freqs;  /* f32 {n_rot/2}: Llama 3.1 frequency factors */
+
+    mlxn_weight tok_embd;        /* {n_embd, n_vocab} */
+    mlxn_tensor output_norm;     /* f32 {n_embd} */
+    mlxn_weight output;          /* {n_embd, n_vocab}; tok_embd when the model ties them */
+    mlxn_layer *layers;          /* [n_layer] */
+
+    /* max over layers, for sizing scratch */
+    int max_q_dim, max_kv_dim, max_v_dim, max_ff, max_head_dim;
+
+    mlxn_buffer_t *weights;      /* one buffer holding every weight (wraps the map on CPU) */
+};
+
+/* A context: the KV cache and the activations of one sequence. Scratch tensors are sized for
+ * n_batch tokens; a step over n <= n_batch tokens uses the first n columns of each. */
+struct mlxn_context {
+    mlxn_errbuf err;
+    mlxn_model_t *m;
+    mlxn_backend_t *be;
+    int n_ctx, n_batch, n_past;
+    mlxn_type kv_type;
+    size_t kv_bytes;
+    mlxn_buffer_t *kv;           /* per layer: K {head_dim_k, n_ctx, n_head_kv}, V {head_dim_v, ...} */
+    mlxn_buffer_t *scratch;      /* activations, below */
+    size_t off_x;                /* f32 {n_embd, n_batch}: the residual stream */
+    size_t off_xn;               /* f32 {n_embd, n_batch}: normed input of a block / final norm */
+    size_t off_o;                /* f32 {n_embd, n_batch}: a block's output before the residual add */
+    size_t off_q;                /* f32 {max_q_dim, n_batch} */
+    size_t off_k;                /* f32 {max_kv_dim, n_batch} */
+    size_t off_v;                /* f32 {max_v_dim, n_batch} */
+    size_t off_att;              /* f32 {max_q_dim, n_batch}: attention output */
+    size_t off_gate, off_up;     /* f32 {max(max_ff, max_kv_dim), n_batch} */
+    size_t off_h;                /* f32 {max_ff, n_batch}: act(gate) * up */
+    size_t off_logits;           /* f32 {n_vocab, logit_rows} */
+    size_t off_ids, off_pos;     /* i32 {n_batch}: token ids, positions */
+    size_t off_argmax;           /* i32 {1} */
+    int logit_rows;
+
+    int use_graph;               /* resolved: 0 or 1 */
+    mlxn_graph_t *graph;         /* the recorded decode step (n = 1), replayed per token */
+    bool graph_broken;           /* recording failed once: run ops directly from then on */
+    int n_direct_steps;          /* single-token steps run op by op before recording */
+};
+
+/* forward.c. Runs n tokens (ids and positions already in the scratch buffer) through every
+ * layer and the final norm, leaving the normed states in off_xn. */
+mlxn_status mlxn_forward_layers(struct mlxn_context *c, int n);
+/* logits f32 {n_vocab, nrows} at off_logits = output . xn[:, row0 .. row0+nrows). */
+mlxn_status mlxn_forward_lm_head(struct mlxn_context *c, int row0, int nrows);
+/* argmax of logits row 0 into off_argmax. */
+mlxn_status mlxn_forward_argmax(struct mlxn_context *c);
+
+#endif

@@ -1,0 +1,277 @@
+/* mlxn synth: writes a synthetic GGUF model with a real architecture's tensor names, shapes
+ * and quant types and random weights (for benchmarks of models we cannot download).
+ * Rows are drawn from a small pool of randomly generated, properly quantized rows; one layer's
+ * tensors are generated and written for every layer (the file stores each layer separately,
+ * so a run still reads all of it), which keeps memory at one layer. */
+#include "engine_common.h"
+#include "core/status.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct shape_desc {
+    const char *name;
+    int n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab, n_ctx;
+    float rope_base, eps;
+    bool tied;
+} shape_desc;
+
+static const shape_desc SHAPES[] = {
+    {"llama3-8b", 4096, 32, 32, 8, 14336, 128256, 8192, 500000.0f, 1e-5f, false},
+    {"llama2-7b", 4096, 32, 32, 32, 11008, 32000, 4096, 10000.0f, 1e-5f, false},
+    {"smollm2-135m", 576, 30, 9, 3, 1536, 49152, 8192, 100000.0f, 1e-5f, true},
+    {"tiny", 256, 2, 4, 2, 512, 1024, 512, 10000.0f, 1e-5f, true},
+};
+
+/* Quant mixes: the type of each tensor family. q4_k_m follows the common recipe: Q4_K
+ * everywhere except attn_v and ffn_down in the "more bits" layers (first and last eighth,
+ * and every third in between) and the LM head, which get Q6_K. */
+typedef enum { ROLE_EMBD, ROLE_OUT, ROLE_Q, ROLE_K, ROLE_V, ROLE_O, ROLE_GATE, ROLE_UP, ROLE_DOWN } role;
+
+static bool more_bits(int il, int n) { return il < n / 8 || il >= 7 * n / 8 || (il - n / 8) % 3 == 2; }
+
+static bool mix_type(const char *mix, role r, int il, int n_layer, mlxn_type *t) {
+    if (!strcmp(mix, "q4_k_m")) {
+        *t = MLXN_TYPE_Q4_K;
+        if (r == ROLE_OUT) *t = MLXN_TYPE_Q6_K;
+        if ((r == ROLE_V || r == ROLE_DOWN) && more_bits(il, n_layer)) *t = MLXN_TYPE_Q6_K;
+        return true;
+    }
+    static const struct { const char *name; mlxn_type t; } uni[] = {
+        {"q4_0", MLXN_TYPE_Q4_0}, {"q4_1", MLXN_TYPE_Q4_1}, {"q5_0", MLXN_TYPE_Q5_0}, {"q8_0", MLXN_TYPE_Q8_0},
+        {"q4_k", MLXN_TYPE_Q4_K}, {"q6_k", MLXN_TYPE_Q6_K}, {"f16", MLXN_TYPE_F16}, {"f32", MLXN_TYPE_F32},
+    };
+    for (size_t i = 0; i < sizeof uni / sizeof uni[0]; i++)
+        if (!strcmp(mix, uni[i].name)) {
+            *t = uni[i].t;
+            return true;
+        }
+    return false;
+}
+
+static void usage(void) {
+    printf("usage: mlxn synth --shape NAME --mix MIX -o FILE [--seed S]\n"
+           "\n"
+           "Writes a GGUF model with the tensor names, shapes and quant types of a real model and\n"
+           "random weights, for speed measurements (`mlxn bench -m FILE`). It has no tokenizer.\n"
+           "\n"
+           "  --shape NAME   llama3-8b, llama2-7b, smollm2-135m, tiny\n"
+           "  --mix MIX      q4_k_m (Q4_K with Q6_K for the LM head and some attn_v/ffn_down),\n"
+           "                 or one type for every matrix: q4_0 q4_1 q5_0 q8_0 q4_k q6_k f16 f32\n"
+           "  -o FILE        output path\n"
+           "  --seed S       random seed (default 1)\n");
+}
+
+/* ---- random rows ---------------------------------------------------------------------- */
+
+typedef struct rng { uint64_t s; } rng;
+static uint64_t rng_u64(rng *r) {
+    r->s ^= r->s >> 12;
+    r->s ^= r->s << 25;
+    r->s ^= r->s >> 27;
+    return r->s * 0x2545F4914F6CDD1DULL;
+}
+static float rng_normal(rng *r) {
+    double u1 = ((rng_u64(r) >> 11) + 1.0) / 9007199254740993.0, u2 = (rng_u64(r) >> 11) / 9007199254740992.0;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+#define POOL_ROWS 64
+
+/* A pool of POOL_ROWS rows of k elements quantized to t. */
+typedef struct pool {
+    mlxn_type t;
+    int64_t k;
+    size_t row_bytes;
+    uint8_t *rows;
+} pool;
+
+static mlxn_status pool_make(pool *p, mlxn_type t, int64_t k, float sd, rng *r) {
+    p->t = t;
+    p->k = k;
+    p->row_bytes = mlxn_row_size(t, k);
+    if (!p->row_bytes) return mlxn_fail(MLXN_ERR_SHAPE, "synth: %lld elements are not a whole number of %s blocks",
+                                        (long long)k, mlxn_type_name(t));
+    p->rows = malloc(p->row_bytes * POOL_ROWS);
+    float *tmp = malloc(sizeof *tmp * (size_t)k);
+    if (!p->rows || !tmp) {
+        free(tmp);
+        free(p->rows);
+        p->rows = NULL;
+        return mlxn_fail(MLXN_ERR_NO_MEMORY, "synth: row pool");
+    }
+    mlxn_status st = MLXN_OK;
+    for (int i = 0; i < POOL_ROWS && st == MLXN_OK; i++) {
+        for (int64_t j = 0; j < k; j++) tmp[j] = sd * rng_normal(r);
+        st = mlxn_quantize_row(t, tmp, p->rows + p->row_bytes * (size_t)i, k);
+    }
+    free(tmp);
+    return st;
+}
+
+/* A tensor {k, rows} filled with randomly chosen pool rows. */
+static uint8_t *pool_tensor(const pool *p, int64_t rows, rng *r) {
+    uint8_t *d = malloc(p->row_bytes * (size_t)rows);
+    if (!d) return NULL;
+    for (int64_t i = 0; i < rows; i++)
+        memcpy(d + p->row_bytes * (size_t)i, p->rows + p->row_bytes * (rng_u64(r) % POOL_ROWS), p->row_bytes);
+    return d;
+}
+
+/* ---- the file ------------------------------------------------------------------------- */
+
+typedef struct owned { void **p; int n, cap; } owned;
+static bool own(owned *o, void *p) {
+    if (!p) return false;
+    if (o->n == o->cap) {
+        int nc = o->cap ? o->cap * 2 : 64;
+        void **np = realloc(o->p, sizeof *np * (size_t)nc);
+        if (!np) return false;
+        o->p = np;
+        o->cap = nc;
+    }
+    o->p[o->n++] = p;
+    return true;
+}
+
+/* K-quant rows must be multiples of 256; narrower models fall back as the usual quantizer
+ * does (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, else Q8_0). */
+static mlxn_type fit_type(mlxn_type t, int64_t k) {
+    if (mlxn_row_size(t, k)) return t;
+    switch (t) {
+    case MLXN_TYPE_Q4_K: return MLXN_TYPE_Q5_0;
+    case MLXN_TYPE_Q5_K: return MLXN_TYPE_Q5_1;
+    default: return MLXN_TYPE_Q8_0;
+    }
+}
+
+static mlxn_status add_matrix(mlxn_gguf_writer_t *w, owned *o, const char *name, mlxn_type t, int64_t k,
+                              int64_t rows, rng *r, const uint8_t **cache, mlxn_type *cache_t, int64_t *cache_k,
+                              int64_t *cache_rows) {
+    t = fit_type(t, k);
+    /* one tensor per (type, k, rows) is generated and shared by every layer */
+    for (int i = 0; i < 16 && cache[i]; i++)
+        if (cache_t[i] == t && cache_k[i] == k && cache_rows[i] == rows)
+            return mlxn_gguf_writer_add_tensor(w, name, t, 2, (int64_t[]){k, rows}, cache[i]);
+    pool p = {0};
+    mlxn_status st = pool_make(&p, t, k, 0.02f, r);
+    if (st != MLXN_OK) {
+        free(p.rows);
+        return st;
+    }
+    uint8_t *d = pool_tensor(&p, rows, r);
+    free(p.rows);
+    if (!own(o, d)) return mlxn_fail(MLXN_ERR_NO_MEMORY, "synth: tensor '%s'", name);
+    for (int i = 0; i < 16; i++)
+        if (!cache[i]) {
+            cache[i] = d, cache_t[i] = t, cache_k[i] = k, cache_rows[i] = rows;
+            break;
+        }
+    return mlxn_gguf_writer_add_tensor(w, name, t, 2, (int64_t[]){k, rows}, d);
+}
+
+static mlxn_status synth(const shape_desc *s, const char *mix, const char *out, uint64_t seed) {
+    mlxn_gguf_writer_t *w = NULL;
+    owned o = {0};
+    rng r = {seed * 0x9E3779B97F4A7C15ULL + 1};
+    mlxn_status st = mlxn_gguf_writer_new(&w);
+    const uint8_t *cache[16] = {0};
+    mlxn_type cache_t[16];
+    int64_t cache_k[16], cache_rows[16];
+    char name[128];
+    const int64_t E = s->n_embd, hd = s->n_embd / s->n_head, KV = hd * s->n_head_kv;
+#define TRY(x) do { if (st == MLXN_OK) st = (x); } while (0)
+    snprintf(name, sizeof name, "synthetic %s %s", s->name, mix);
+    TRY(mlxn_gguf_writer_set_str(w, "general.architecture", "llama"));
+    TRY(mlxn_gguf_writer_set_str(w, "general.name", name));
+    TRY(mlxn_gguf_writer_set_u32(w, "general.alignment", 32));
+    TRY(mlxn_gguf_writer_set_u32(w, "llama.block_count", (uint32_t)s->n_layer));
+    TRY(mlxn_gguf_writer_set_u32(w, "llama.context_length", (uint32_t)s->n_ctx));
+    TRY(mlxn_gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)s->n_embd));
+    TRY(mlxn_gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)s->n_ff));
+    TRY(mlxn_gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)s->n_head));
+    TRY(mlxn_gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)s->n_head_kv));
+    TRY(mlxn_gguf_writer_set_f32(w, "llama.rope.freq_base", s->rope_base));
+    TRY(mlxn_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", s->eps));
+    TRY(mlxn_gguf_writer_set_u32(w, "llama.vocab_size", (uint32_t)s->n_vocab));
+    TRY(mlxn_gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)hd));
+
+    /* norms: ones with a little noise */
+    float *norm = malloc(sizeof *norm * (size_t)E);
+    if (!own(&o, norm)) st = mlxn_fail(MLXN_ERR_NO_MEMORY, "synth: norms");
+    for (int64_t i = 0; norm && i < E; i++) norm[i] = 1.0f + 0.05f * rng_normal(&r);
+
+    mlxn_type t;
+    if (!mix_type(mix, ROLE_EMBD, 0, s->n_layer, &t))
+        return mlxn_fail(MLXN_ERR_INVALID_ARG, "synth: unknown mix '%s'", mix);
+    TRY(add_matrix(w, &o, "token_embd.weight", t, E, s->n_vocab, &r, cache, cache_t, cache_k, cache_rows));
+    TRY(mlxn_gguf_writer_add_tensor(w, "output_norm.weight", MLXN_TYPE_F32, 1, (int64_t[]){E}, norm));
+    if (!s->tied) {
+        mix_type(mix, ROLE_OUT, 0, s->n_layer, &t);
+        TRY(add_matrix(w, &o, "output.weight", t, E, s->n_vocab, &r, cache, cache_t, cache_k, cache_rows));
+    }
+    static const struct { const char *suffix; role r; } MATS[] = {
+        {"attn_q.weight", ROLE_Q}, {"attn_k.weight", ROLE_K}, {"attn_v.weight", ROLE_V},
+        {"attn_output.weight", ROLE_O}, {"ffn_gate.weight", ROLE_GATE}, {"ffn_up.weight", ROLE_UP},
+        {"ffn_down.weight", ROLE_DOWN},
+    };
+    for (int il = 0; il < s->n_layer && st == MLXN_OK; il++) {
+        snprintf(name, sizeof name, "blk.%d.attn_norm.weight", il);
+        TRY(mlxn_gguf_writer_add_tensor(w, name, MLXN_TYPE_F32, 1, (int64_t[]){E}, norm));
+        snprintf(name, sizeof name, "blk.%d.ffn_norm.weight", il);
+        TRY(mlxn_gguf_writer_add_tensor(w, name, MLXN_TYPE_F32, 1, (int64_t[]){E}, norm));
+        for (size_t j = 0; j < sizeof MATS / sizeof MATS[0]; j++) {
+            int64_t k = E, rows = E;
+            switch (MATS[j].r) {
+            case ROLE_K: case ROLE_V: rows = KV; break;
+            case ROLE_GATE: case ROLE_UP: rows = s->n_ff; break;
+            case ROLE_DOWN: k = s->n_ff; break;
+            default: break;
+            }
+            mix_type(mix, MATS[j].r, il, s->n_layer, &t);
+            snprintf(name, sizeof name, "blk.%d.%s", il, MATS[j].suffix);
+            TRY(add_matrix(w, &o, name, t, k, rows, &r, cache, cache_t, cache_k, cache_rows));
+        }
+    }
+    TRY(mlxn_gguf_writer_write(w, out));
+#undef TRY
+    for (int i = 0; i < o.n; i++) free(o.p[i]);
+    free(o.p);
+    mlxn_gguf_writer_free(w);
+    return st;
+}
+
+int cmd_synth(int argc, char **argv) {
+    const char *shape = NULL, *mix = "q4_k_m", *out = NULL;
+    unsigned long long seed = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 0; }
+        if (!v) { fprintf(stderr, "mlxn synth: unknown or incomplete option '%s' (see --help)\n", a); return 2; }
+        i++;
+        if (!strcmp(a, "--shape")) shape = v;
+        else if (!strcmp(a, "--mix")) mix = v;
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
+        else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
+        else { fprintf(stderr, "mlxn synth: unknown option '%s' (see --help)\n", a); return 2; }
+    }
+    if (!shape || !out) { fprintf(stderr, "mlxn synth: --shape and -o are required (see --help)\n"); return 2; }
+    const shape_desc *s = NULL;
+    for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++)
+        if (!strcmp(SHAPES[i].name, shape)) s = &SHAPES[i];
+    if (!s) {
+        fprintf(stderr, "mlxn synth: unknown shape '%s' (llama3-8b, llama2-7b, smollm2-135m, tiny)\n", shape);
+        return 2;
+    }
+    mlxn_type t;
+    if (!mix_type(mix, ROLE_Q, 0, 1, &t)) {
+        fprintf(stderr, "mlxn synth: unknown mix '%s' (see --help)\n", mix);
+        return 2;
+    }
+    double t0 = tool_now();
+    mlxn_status st = synth(s, mix, out, seed);
+    if (st != MLXN_OK) return tool_fail("synth", st);
+    fprintf(stderr, "mlxn synth: wrote %s (%s, %s) in %.1f s\n", out, s->name, mix, tool_now() - t0);
+    return 0;
+}
