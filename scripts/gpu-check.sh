@@ -6,8 +6,12 @@
 #   $OUT (or ./gpu-out), and prints a short summary last.
 # When pkg-config cannot find libcjson / libpcre2-8 (the GPU image lacks the -dev packages),
 # the .deb files in debs/ are unpacked into /tmp/mlxn-deps and used from there.
-# Env: BUILD (build dir), BENCH_ARGS (extra bench-ops flags), BENCH_TIMEOUT (s), FORCE_DEBS=1.
+# Env: BUILD (build dir), BENCH_ARGS (extra bench-ops flags), BENCH_TIMEOUT (s), FORCE_DEBS=1,
+#      EXTRA (a file of extra runs, one a line, all logged to extra.log; see below).
+# --quick: default harness cases only (no --full) and the mat-vec / attention benchmarks only.
 set -u
+QUICK=0
+[ "${1:-}" = "--quick" ] && QUICK=1
 SRC=$(pwd)
 OUT=${OUT:-$SRC/gpu-out}
 BUILD=${BUILD:-/tmp/mlxn-gpu-build}
@@ -15,7 +19,7 @@ mkdir -p "$OUT"
 LOG=$OUT/gpu-check.log
 exec > >(tee -a "$LOG") 2>&1
 echo "== gpu-check $(date -u +%FT%TZ)"
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$OUT/nvidia-smi.txt"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1
 nvcc --version | tail -1
 
 # ---- dependencies -----------------------------------------------------------------------------
@@ -40,10 +44,11 @@ pkg-config --cflags --libs libcjson libpcre2-8 || echo "deps: pkg-config still c
 # ---- build (fresh: a cached configure would keep stale pkg-config paths) ------------------------
 T0=$(date +%s)
 rm -rf "$BUILD"
-cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMLXN_CUDA=ON > "$OUT/cmake.log" 2>&1 \
-  || { tail -30 "$OUT/cmake.log"; echo "GPU-CHECK: cmake failed"; exit 1; }
-cmake --build "$BUILD" -j "$(nproc)" > "$OUT/build.log" 2>&1 \
-  || { grep -E "error|Error" -A3 "$OUT/build.log" | head -60; echo "GPU-CHECK: build failed"; exit 1; }
+# (only 8 files come back from the device tool: the configure/build logs stay in /tmp unless they fail)
+cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMLXN_CUDA=ON > /tmp/mlxn-cmake.log 2>&1 \
+  || { cp /tmp/mlxn-cmake.log "$OUT/cmake.log"; tail -30 /tmp/mlxn-cmake.log; echo "GPU-CHECK: cmake failed"; exit 1; }
+cmake --build "$BUILD" -j "$(nproc)" > /tmp/mlxn-build.log 2>&1 \
+  || { cp /tmp/mlxn-build.log "$OUT/build.log"; grep -E "error|Error" -A3 /tmp/mlxn-build.log | head -60; echo "GPU-CHECK: build failed"; exit 1; }
 echo "build: $(( $(date +%s) - T0 )) s"
 MLXN=$BUILD/bin/mlxn
 
@@ -58,7 +63,7 @@ run_ops() {  # $1 = label, rest = extra args
   grep -E "FAIL|error" "$OUT/test_ops_$label.log" | head -30
 }
 OPS1=$(run_ops default); echo "$OPS1"
-OPS2=$(run_ops full --full); echo "$OPS2"
+if [ $QUICK = 0 ]; then OPS2=$(run_ops full --full); else OPS2="test_ops --full: skipped (--quick)"; fi; echo "$OPS2"
 
 # ---- public API on CUDA: graph record/replay, errors at sync, device OOM -----------------------
 timeout 120 "$MLXN" bench-ops --api-check > "$OUT/api_check.log" 2>&1
@@ -75,16 +80,44 @@ COMMIT=$(cat "$SRC/.commit" 2>/dev/null || git -C "$SRC" rev-parse --short HEAD 
   echo "GPU / driver: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null); nvcc $(nvcc --version | tail -1)."
   echo
 } > "$MD"
-timeout "${BENCH_TIMEOUT:-300}" "$MLXN" bench-ops --markdown "$MD" ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1
-echo "bench-ops exit $?"
-
+if [ $QUICK = 1 ]; then
+  timeout "${BENCH_TIMEOUT:-300}" "$MLXN" bench-ops --markdown "$MD" --only mul_mv ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1
+  echo "bench-ops (mul_mv) exit $?"
+  timeout 120 "$MLXN" bench-ops --only attn ${BENCH_ARGS:-} >> "$OUT/bench.log" 2>&1
+  echo "bench-ops (attn) exit $?"
+else
+  timeout "${BENCH_TIMEOUT:-300}" "$MLXN" bench-ops --markdown "$MD" ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1
+  echo "bench-ops exit $?"
+fi
+# extra runs, all logged to extra.log: one line of bench-ops arguments each (sweeps of a knob), or
+# "NCU <kernel regex> <bench-ops args>" to profile one kernel with Nsight Compute
+if [ -n "${EXTRA:-}" ] && [ -f "$EXTRA" ]; then
+  n=0
+  : > "$OUT/extra.log"
+  while IFS= read -r line; do
+    [ -z "$line" ] && continue
+    n=$((n + 1))
+    echo "== extra $n: $line" >> "$OUT/extra.log"
+    case "$line" in
+      NCU\ *)
+        set -- $line
+        k=$2; shift 2
+        eval timeout 120 ncu --clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis \
+          --section Occupancy --section LaunchStats -k "regex:$k" -c 1 "$MLXN" bench-ops --batch 1 --reps 3 --no-verify --no-v2 "$@" \
+          2>&1 | grep -E "Duration|Throughput|Busy|Hit Rate|Registers Per|Grid Size|Block Limit (Reg|Shared)|Achieved|Theoretical Occ" >> "$OUT/extra.log" ;;
+      *) eval timeout 90 "$MLXN" bench-ops $line >> "$OUT/extra.log" 2>&1 ;;
+    esac
+    echo "extra $n ($line): exit $?"
+  done < "$EXTRA"
+fi
 echo
 echo "== summary"
 echo "$OPS1" | head -1
 echo "$OPS2" | head -1
 echo "$API"
 grep -E "^(device|read ceiling|seed:|bench-ops:)" "$OUT/bench.log"
-grep -E "^(kind|mul_mv|attn|prefill|seed)" "$OUT/bench.log" | cut -c1-118
+grep -E "^(kind|mul_mv|attn|prefill|seed)" "$OUT/bench.log" | cut -c1-100
+[ -f "$OUT/extra.log" ] && grep -E "^(== extra|mul_mv|attn|read ceiling)" "$OUT/extra.log" | cut -c1-100
 
 # ---- engine (this block belongs to the engine; the step itself is scripts/gpu-check-engine.sh) --
 if [ -f "$SRC/scripts/gpu-check-engine.sh" ]; then

@@ -26,8 +26,19 @@ struct mlxn_backend {
     bool recording;               /* between graph_begin and graph_end */
     mlxn_op_call *rec;            /* generic recorder: calls so far (rec_n of rec_cap) */
     size_t rec_n, rec_cap;
+    struct prof_entry *prof;      /* MLXN_PROFILE=1: time per op kind (see "Profiling") */
+    int prof_n;
 };
 
+enum { PROF_MAX = 96 };   /* profile entries kept */
+struct prof_entry {
+    mlxn_op op;
+    mlxn_type wtype;              /* mul_mat / mul_mat_id / get_rows weight type, else -1 */
+    int64_t rows, k;              /* weight shape, else ne[0], ne[1] of the first tensor */
+    bool multi;                   /* more than one token column */
+    long long calls;
+    double ns;
+};
 enum { BUF_OWNED, BUF_WRAPPED, BUF_VIEW };
 struct mlxn_buffer {
     mlxn_backend_t *be;
@@ -147,13 +158,17 @@ mlxn_status mlxn_backend_open(const char *name, mlxn_backend_t **out) {
     else snprintf(be->name, sizeof be->name, "%s", vt->name);
     mlxn_status st = vt->init ? vt->init(device, &be->ctx) : MLXN_OK;
     if (st != MLXN_OK) { free(be); return st; }
+    const char *prof = getenv("MLXN_PROFILE");
+    if (prof && *prof && strcmp(prof, "0")) be->prof = calloc(PROF_MAX, sizeof *be->prof);   /* no memory: no profile */
     *out = be;
     return MLXN_OK;
 }
 
 void mlxn_backend_free(mlxn_backend_t *be) {
     if (!be) return;
+    mlxn_backend_profile_report(be);
     if (be->vt->release) be->vt->release(be->ctx);
+    free(be->prof);
     free(be->rec);
     free(be);
 }
@@ -449,6 +464,66 @@ void mlxn_graph_free(mlxn_graph_t *g) {
 }
 
 /* ==========================================================================
+ * Profiling: with MLXN_PROFILE=1 in the environment when the backend is opened, every dispatched
+ * call is timed by the host clock (synchronous backends only: an asynchronous backend's time is
+ * its launch cost) and accumulated per (op, weight type, shape class, single/multi-token). The
+ * table goes to mlxn_log (INFO) from mlxn_backend_profile_report and when the backend is freed.
+ * ========================================================================== */
+
+
+static double now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void prof_add(mlxn_backend_t *be, const mlxn_op_call *c, double ns) {
+    bool w = c->op == MLXN_OP_MUL_MAT || c->op == MLXN_OP_MUL_MAT_ID || c->op == MLXN_OP_GET_ROWS;
+    mlxn_type wt = w ? c->W.w.d.type : (mlxn_type)-1;
+    int64_t rows = w ? c->W.w.d.ne[1] : c->t[0].d.ne[0], k = w ? c->W.w.d.ne[0] : 0;
+    int64_t cols = c->op == MLXN_OP_MUL_MAT ? c->t[0].d.ne[1] : c->op == MLXN_OP_GET_ROWS ? c->t[0].d.ne[0]
+                   : c->op == MLXN_OP_ATTENTION || c->op == MLXN_OP_ROPE || c->op == MLXN_OP_KV_WRITE ? c->t[0].d.ne[2]
+                   : c->t[0].d.ne[1];
+    bool multi = cols > 1;
+    for (int i = 0; i < be->prof_n; i++) {
+        struct prof_entry *e = &be->prof[i];
+        if (e->op == c->op && e->wtype == wt && e->rows == rows && e->k == k && e->multi == multi) {
+            e->calls++;
+            e->ns += ns;
+            return;
+        }
+    }
+    if (be->prof_n == PROF_MAX) return;
+    be->prof[be->prof_n++] = (struct prof_entry){c->op, wt, rows, k, multi, 1, ns};
+}
+
+static int prof_cmp(const void *a, const void *b) {
+    double x = ((const struct prof_entry *)a)->ns, y = ((const struct prof_entry *)b)->ns;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+void mlxn_backend_profile_report(mlxn_backend_t *be) {
+    if (!be || !be->prof || !be->prof_n) return;
+    qsort(be->prof, (size_t)be->prof_n, sizeof *be->prof, prof_cmp);
+    double total = 0;
+    long long calls = 0;
+    for (int i = 0; i < be->prof_n; i++) total += be->prof[i].ns, calls += be->prof[i].calls;
+    mlxn_log(MLXN_LOG_INFO, "profile '%s': %lld calls, %.3f ms in ops", be->name, calls, total / 1e6);
+    for (int i = 0; i < be->prof_n; i++) {
+        const struct prof_entry *e = &be->prof[i];
+        char shape[64];
+        if ((int)e->wtype >= 0) snprintf(shape, sizeof shape, "%s %lldx%lld", mlxn_type_name(e->wtype), (long long)e->rows, (long long)e->k);
+        else snprintf(shape, sizeof shape, "ne0 %lld", (long long)e->rows);
+        mlxn_log(MLXN_LOG_INFO, "profile %-13s %-22s %-6s %8lld calls %10.3f ms %7.2f us/call %5.1f%%", mlxn_op_name(e->op), shape,
+                 e->multi ? "multi" : "single", e->calls, e->ns / 1e6, e->ns / 1e3 / (double)e->calls, 100.0 * e->ns / total);
+    }
+}
+
+void mlxn_backend_profile_reset(mlxn_backend_t *be) {
+    if (be) be->prof_n = 0;
+}
+
+/* ==========================================================================
  * Tensors and dispatch
  * ========================================================================== */
 
@@ -495,7 +570,7 @@ static mlxn_status unsupported(const mlxn_backend_t *be, mlxn_op op) {
     return mlxn_fail(MLXN_ERR_UNSUPPORTED, "%s: not supported by backend '%s'", mlxn_op_name(op), be->name);
 }
 
-static mlxn_status run_call(mlxn_backend_t *be, const mlxn_op_call *c) {
+static mlxn_status run_call_untimed(mlxn_backend_t *be, const mlxn_op_call *c) {
     switch (c->op) {
     case MLXN_OP_MUL_MAT: return CALL(mul_mat, &c->W, T(0), T(1));
     case MLXN_OP_MUL_MAT_ID: return CALL(mul_mat_id, &c->W, T(0), T(1), T(2));
@@ -522,6 +597,14 @@ static mlxn_status run_call(mlxn_backend_t *be, const mlxn_op_call *c) {
 }
 #undef CALL
 #undef T
+
+static mlxn_status run_call(mlxn_backend_t *be, const mlxn_op_call *c) {
+    if (!be->prof) return run_call_untimed(be, c);
+    double t0 = now_ns();
+    mlxn_status st = run_call_untimed(be, c);
+    prof_add(be, c, now_ns() - t0);
+    return st;
+}
 
 mlxn_status mlxn_backend_dispatch(mlxn_backend_t *be, const mlxn_op_call *c) {
     if (be->recording && !native_graphs(be)) {

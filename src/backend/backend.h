@@ -205,6 +205,12 @@ typedef struct mlxn_op_call {
  * MLXN_ERR_UNSUPPORTED when the backend has no entry for the op. The front-end calls this last. */
 mlxn_status mlxn_backend_dispatch(mlxn_backend_t *be, const mlxn_op_call *c);
 
+/* MLXN_PROFILE=1 (set when the backend is opened): time per op kind and shape, accumulated over
+ * every executed call. report writes the table, largest first, to mlxn_log (INFO); it also runs
+ * when the backend is freed. reset clears it (e.g. after a warm-up). No-ops without the variable. */
+void mlxn_backend_profile_report(mlxn_backend_t *be);
+void mlxn_backend_profile_reset(mlxn_backend_t *be);
+
 /* Resolves a public tensor into a view and checks that it lies inside its buffer, belongs to be
  * and has nb[0] equal to its element size. `what` names it in messages ("mul_mat: x"). */
 mlxn_status mlxn_tensor_resolve(mlxn_backend_t *be, const mlxn_tensor *t, const char *what, mlxn_tview *out);

@@ -550,9 +550,13 @@ static void usage(void) {
            "  --markdown FILE append the results as a markdown table to FILE\n"
            "  --f32x          route quantized mat-vecs through the exact f32-activation kernel\n"
            "  --no-pdl        launch mat-vecs without programmatic dependent launch\n"
-           "  --mmv N         quantized mat-vec version for every case: 1 (default) or 2 (pipelined,\n"
-           "                  multi-row); without it, v2 is also benchmarked side by side ('mul_mv v2')\n"
-           "  --no-v2         skip the side-by-side v2 cases\n"
+           "  --mmv N         quantized mat-vec version for every case: 1, 2 (pipelined, multi-row,\n"
+           "                  register stage) or 3 (pipelined, cp.async ring); the others are also\n"
+           "                  benchmarked side by side ('mul_mv v2' / 'mul_mv v3' rows)\n"
+           "  --no-v2         skip the side-by-side cases of the other kernel versions\n"
+           "  --mmv-warps N   v2 mat-vec: resident warps per SM the rows-per-warp split aims at (default 20)\n"
+           "  --attn N        decode attention version: 2 (default, tiled) or 1 (per-warp)\n"
+           "  --attn-bps N    attention v2: split count aims at N blocks per SM (default 4)\n"
            "  --api-check     instead of benchmarking: check graph record/replay, a kernel-side data\n"
            "                  error reported at sync, and the device out-of-memory status, against 'ref'\n"
            "  -h, --help      this text\n"
@@ -574,8 +578,11 @@ int cmd_bench_ops(int argc, char **argv) {
         else if (!strcmp(a, "--f32x")) mlxn_cuda_mmv_force_f32x = 1;
         else if (!strcmp(a, "--no-pdl")) mlxn_cuda_mmv_no_pdl = 1;
         else if (!strcmp(a, "--api-check")) opt.api = 1;
-        else if (!strcmp(a, "--mmv") && more) mlxn_cuda_mmv_version = atoi(argv[++i]) == 2 ? 2 : 1;
+        else if (!strcmp(a, "--mmv") && more) { int v = atoi(argv[++i]); mlxn_cuda_mmv_version = v == 2 || v == 3 ? v : 1; }
         else if (!strcmp(a, "--no-v2")) opt.no_v2 = 1;
+        else if (!strcmp(a, "--attn") && more) mlxn_cuda_attn_version = atoi(argv[++i]) == 1 ? 1 : 2;
+        else if (!strcmp(a, "--attn-bps") && more) mlxn_cuda_attn_blocks_per_sm = atoi(argv[++i]);
+        else if (!strcmp(a, "--mmv-warps") && more) mlxn_cuda_mmv_v2_warps = mlxn_cuda_mmv_v3_warps = atoi(argv[++i]);
         else { fprintf(stderr, "mlxn bench-ops: unknown option '%s'\n", a); usage(); return 2; }
     }
     if (opt.reps < 5) opt.reps = 5;
@@ -625,18 +632,23 @@ int cmd_bench_ops(int argc, char **argv) {
     bench_mm("mul_mv", MLXN_TYPE_Q4_K, 4096, 4096, 1, 0, 0, NULL);
     bench_mm("mul_mv", MLXN_TYPE_Q6_K, 2816, 8192, 1, 0, 0, NULL);
     bench_mm("mul_mv n=8", MLXN_TYPE_Q4_K, 4096, 14336, 8, 0, 0, NULL);
-    /* v2 mat-vec (pipelined, multi-row; opt-in until measured): the same shapes side by side */
-    if (mlxn_cuda_mmv_version != 2 && !opt.no_v2) {
-        mlxn_cuda_mmv_version = 2;
+    /* the other mat-vec versions: the same shapes side by side */
+    for (int ver = 1; ver <= 3 && !opt.no_v2; ver++) {
+        if (mlxn_cuda_mmv_version == ver) continue;
+        int keep = mlxn_cuda_mmv_version;
+        mlxn_cuda_mmv_version = ver;
+        static const char *tags[] = {"", "mul_mv v1", "mul_mv v2", "mul_mv v3"};
+        static const char *tids[] = {"", "mul_mv_id v1", "mul_mv_id v2", "mul_mv_id v3"};
+        const char *tag = tags[ver], *tid = tids[ver];
         for (int i = 0; i < ntypes; i++)
-            if (types[i] != MLXN_TYPE_F16 && types[i] != MLXN_TYPE_BF16) bench_mm("mul_mv v2", types[i], 4096, 14336, 1, 0, 0, NULL);
+            if (types[i] != MLXN_TYPE_F16 && types[i] != MLXN_TYPE_BF16) bench_mm(tag, types[i], 4096, 14336, 1, 0, 0, NULL);
         for (int i = 0; i < ntypes; i++)
-            if (types[i] != MLXN_TYPE_F16 && types[i] != MLXN_TYPE_BF16) bench_mm("mul_mv v2", types[i], 14336, 4096, 1, 0, 0, NULL);
-        bench_mm("mul_mv v2", MLXN_TYPE_Q6_K, 2816, 8192, 1, 0, 0, NULL);
-        bench_mm("mul_mv_id v2", MLXN_TYPE_Q6_K, 2816, 8192, 1, 128, 8, NULL);
-        bench_mm("mul_mv_id v2", MLXN_TYPE_Q4_K, 768, 2048, 1, 128, 8, NULL);
-        bench_mm("mul_mv_id v2", MLXN_TYPE_Q6_K, 768, 2048, 1, 128, 8, NULL);
-        mlxn_cuda_mmv_version = 1;
+            if (types[i] != MLXN_TYPE_F16 && types[i] != MLXN_TYPE_BF16) bench_mm(tag, types[i], 14336, 4096, 1, 0, 0, NULL);
+        bench_mm(tag, MLXN_TYPE_Q6_K, 2816, 8192, 1, 0, 0, NULL);
+        bench_mm(tid, MLXN_TYPE_Q6_K, 2816, 8192, 1, 128, 8, NULL);
+        bench_mm(tid, MLXN_TYPE_Q4_K, 768, 2048, 1, 128, 8, NULL);
+        bench_mm(tid, MLXN_TYPE_Q6_K, 768, 2048, 1, 128, 8, NULL);
+        mlxn_cuda_mmv_version = keep;
     }
     static const mlxn_type idt[] = {MLXN_TYPE_Q6_K, MLXN_TYPE_Q4_0, MLXN_TYPE_Q4_K, MLXN_TYPE_Q8_0, MLXN_TYPE_F16};
     for (int i = 0; i < 5; i++) bench_mm("mul_mv_id", idt[i], 2816, 8192, 1, 128, 8, NULL);
@@ -648,13 +660,12 @@ int cmd_bench_ops(int argc, char **argv) {
     bench_attn(128, 8, 4, 16384);
     bench_attn(256, 2, 8, 4096);
     bench_attn(256, 2, 8, 16384);
-    if (!opt.no_v2) {   /* finer splits (more blocks per SM), side by side; opt-in until measured */
-        mlxn_cuda_attn_min_keys = 16;
-        g_attn_tag = "attn decode s16";
+    if (!opt.no_v2 && mlxn_cuda_attn_version == 2) {   /* the previous kernel, side by side */
+        mlxn_cuda_attn_version = 1;
+        g_attn_tag = "attn decode v1";
         bench_attn(128, 8, 4, 4096);
         bench_attn(256, 2, 8, 4096);
-        bench_attn(256, 2, 8, 16384);
-        mlxn_cuda_attn_min_keys = 64;
+        mlxn_cuda_attn_version = 2;
         g_attn_tag = "attn decode";
     }
     printf("\n");

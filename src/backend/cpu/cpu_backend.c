@@ -5,6 +5,7 @@
  * mul_mat_id groups the (token, slot) pairs by expert and runs one mat-mat per used expert.
  * Synchronous and in order: streams are a single queue, events read the host clock (backend.c). */
 #include "backend/cpu/ref_util.h"
+#include "backend/cpu/cpu_pool.h"
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -72,6 +73,81 @@ static inline float dot_f(const float *a, const float *b, int64_t n) {
 #pragma omp simd reduction(+ : s)
     for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
     return s;
+}
+
+/* ==========================================================================
+ * Threading: ops go parallel through the worker pool (cpu_pool.h) only when they touch at
+ * least PAR_MIN_WORK elements; a decode step's norms, rope, KV writes and small attention run
+ * on the calling thread (a fork/join costs more than they do). Work is handed out in items
+ * of about PAR_ITEM_WORK elements.
+ * ========================================================================== */
+
+enum { PAR_MIN_WORK = 1 << 16, PAR_ITEM_WORK = 1 << 13 };
+
+/* PAR_MIN_WORK, or MLXN_CPU_PAR_MIN_WORK from the environment (tests set 0 to force the pool). */
+static double par_min_work(void) {
+    static double v = -1;
+    if (v < 0) {
+        const char *e = getenv("MLXN_CPU_PAR_MIN_WORK");
+        v = e && *e ? atof(e) : PAR_MIN_WORK;
+    }
+    return v;
+}
+
+typedef void (*range_fn)(const void *job, int64_t r0, int64_t r1);
+typedef struct range_job { range_fn fn; const void *job; int64_t n, per; } range_job;
+
+static void range_item(void *arg, int64_t it) {
+    const range_job *R = arg;
+    int64_t r0 = it * R->per, r1 = r0 + R->per < R->n ? r0 + R->per : R->n;
+    R->fn(R->job, r0, r1);
+}
+
+/* fn(job, r0, r1) over [0, n), each unit costing about `work` elements. */
+static void par_range(const cpu_ctx *c, int64_t n, double work, range_fn fn, const void *job) {
+    int nt = nthreads(c);
+    if (nt <= 1 || n <= 1 || (double)n * work < par_min_work()) {
+        fn(job, 0, n);
+        return;
+    }
+    int64_t per = work >= PAR_ITEM_WORK ? 1 : (int64_t)(PAR_ITEM_WORK / work);
+    if (per > n / (4 * nt)) per = n / (4 * nt);   /* at least ~4 items per thread */
+    if (per < 1) per = 1;
+    range_job R = {fn, job, n, per};
+    mlxn_cpu_pool_run(nt, (n + per - 1) / per, range_item, &R);
+}
+
+/* True when an op touching `work` elements should run with OpenMP (ops not yet on the pool). */
+static bool big(int64_t work) { return (double)work >= par_min_work(); }
+
+/* f16 / bf16 / f32 row to f32: F16C when the CPU has it (exact either way). */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+__attribute__((target("avx2,f16c"))) static void f16_row_f16c(const uint16_t *s, float *d, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
+    for (; i < n; i++) d[i] = mlxn_fp16_to_f32(s[i]);
+}
+static bool have_f16c(void) {
+    static int v = -1;
+    if (v < 0) v = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx2");
+    return v;
+}
+#define HAVE_F16C_PATH 1
+#endif
+
+static void load_row(mlxn_type t, const void *src, float *dst, int64_t n) {
+    if (t == MLXN_TYPE_F32) {
+        memcpy(dst, src, (size_t)n * sizeof(float));
+        return;
+    }
+#ifdef HAVE_F16C_PATH
+    if (t == MLXN_TYPE_F16 && have_f16c()) {
+        f16_row_f16c(src, dst, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) dst[i] = mlxn_load_f(t, src, i);
 }
 
 /* ==========================================================================
@@ -170,25 +246,29 @@ static mlxn_status cpu_mul_mat_id(void *ctx, const mlxn_wview *W, const mlxn_tvi
     return MLXN_OK;
 }
 
+typedef struct getrows_job { const mlxn_wview *W; const int32_t *id; const mlxn_tview *y; _Atomic int64_t bad; } getrows_job;
+
+static void getrows_range(const void *job, int64_t t0, int64_t t1) {
+    getrows_job *J = (getrows_job *)job;
+    for (int64_t t = t0; t < t1; t++)
+        if (mlxn_cpu_weight_row(J->W, J->id[t], 0, ROW_F(J->y, t)) != MLXN_OK) J->bad = t;
+}
+
 static mlxn_status cpu_get_rows(void *ctx, const mlxn_wview *W, const mlxn_tview *ids, const mlxn_tview *y) {
     int64_t n_rows = W->w.d.ne[1], n = ids->d.ne[0];
     const int32_t *id = ids->data;
     for (int64_t t = 0; t < n; t++)
         if (id[t] < 0 || id[t] >= n_rows)
             return mlxn_fail(MLXN_ERR_INVALID_ARG, "get_rows: ids[%lld] = %d outside [0, %lld)", (long long)t, (int)id[t], (long long)n_rows);
-    int64_t bad = -1;
-#pragma omp parallel for num_threads(nthreads(ctx))
-    for (int64_t t = 0; t < n; t++)
-        if (mlxn_cpu_weight_row(W, id[t], 0, ROW_F(y, t)) != MLXN_OK) {
-#pragma omp critical(mlxn_cpu_err)
-            bad = t;
-        }
+    getrows_job J = {W, id, y, -1};
+    par_range(ctx, n, (double)W->w.d.ne[0], getrows_range, &J);
+    int64_t bad = J.bad;
     /* the message lives in the worker's thread-local error: decode again here to report it */
     return bad < 0 ? MLXN_OK : mlxn_cpu_weight_row(W, id[bad], 0, ROW_F(y, bad));
 }
 
 /* ==========================================================================
- * Norms and elementwise (threaded over rows)
+ * Norms and elementwise (over rows, through par_range)
  * ========================================================================== */
 
 static inline void rms_row(const float *x, const float *w, int64_t n, float eps, float *y) {
@@ -202,34 +282,48 @@ static inline void rms_row(const float *x, const float *w, int64_t n, float eps,
         for (int64_t i = 0; i < n; i++) y[i] = x[i] * inv;
 }
 
+/* One job shape for the row-wise ops: up to five views, two floats, one int. */
+typedef struct row_job { const mlxn_tview *a, *b, *c, *d, *e; float f0, f1; int i0; } row_job;
+
+static void rms_range(const void *job, int64_t r0, int64_t r1) {
+    const row_job *J = job;
+    const float *wd = J->b ? J->b->data : NULL;
+    for (int64_t r = r0; r < r1; r++) rms_row(ROW_F(J->a, r), wd, J->a->d.ne[0], J->f0, ROW_F(J->c, r));
+}
+
 static mlxn_status cpu_rms_norm(void *ctx, const mlxn_tview *x, const mlxn_tview *w, float eps, const mlxn_tview *y) {
-    const float *wd = w ? w->data : NULL;
-#pragma omp parallel for num_threads(nthreads(ctx))
-    for (int64_t r = 0; r < mlxn_view_nrows(x); r++) rms_row(ROW_F(x, r), wd, x->d.ne[0], eps, ROW_F(y, r));
+    row_job J = {.a = x, .b = w, .c = y, .f0 = eps};
+    par_range(ctx, mlxn_view_nrows(x), (double)x->d.ne[0], rms_range, &J);
     return MLXN_OK;
+}
+
+static void add_rms_range(const void *job, int64_t r0, int64_t r1) {
+    const row_job *J = job;
+    const float *wd = J->c ? J->c->data : NULL;
+    int64_t n = J->a->d.ne[0];
+    for (int64_t i = r0; i < r1; i++) {
+        const float *xr = ROW_F(J->a, i), *rr = ROW_F(J->b, i);
+        float *sr = ROW_F(J->d, i);
+        for (int64_t j = 0; j < n; j++) sr[j] = xr[j] + rr[j];
+        rms_row(sr, wd, n, J->f0, ROW_F(J->e, i));
+    }
 }
 
 static mlxn_status cpu_add_rms_norm(void *ctx, const mlxn_tview *x, const mlxn_tview *r, const mlxn_tview *w, float eps,
                                     const mlxn_tview *sum, const mlxn_tview *y) {
-    const float *wd = w ? w->data : NULL;
-    int64_t n = x->d.ne[0];
-#pragma omp parallel for num_threads(nthreads(ctx))
-    for (int64_t i = 0; i < mlxn_view_nrows(x); i++) {
-        const float *xr = ROW_F(x, i), *rr = ROW_F(r, i);
-        float *sr = ROW_F(sum, i);
-        for (int64_t j = 0; j < n; j++) sr[j] = xr[j] + rr[j];
-        rms_row(sr, wd, n, eps, ROW_F(y, i));
-    }
+    row_job J = {.a = x, .b = r, .c = w, .d = sum, .e = y, .f0 = eps};
+    par_range(ctx, mlxn_view_nrows(x), 2.0 * (double)x->d.ne[0], add_rms_range, &J);
     return MLXN_OK;
 }
 
-static mlxn_status cpu_binary(cpu_ctx *c, const mlxn_tview *a, const mlxn_tview *b, const mlxn_tview *y, bool is_mul) {
+static void binary_range(const void *job, int64_t r0, int64_t r1) {
+    const row_job *J = job;
+    const mlxn_tview *a = J->a, *b = J->b;
     int64_t n = a->d.ne[0];
-    bool scalar_b = b->d.ne[0] == 1;
-#pragma omp parallel for num_threads(nthreads(c))
-    for (int64_t r = 0; r < mlxn_view_nrows(a); r++) {
+    bool scalar_b = b->d.ne[0] == 1, is_mul = J->i0;
+    for (int64_t r = r0; r < r1; r++) {
         const float *ar = ROW_F(a, r), *br = mlxn_view_row_bcast(b, a, r);
-        float *yr = ROW_F(y, r);
+        float *yr = ROW_F(J->c, r);
         if (scalar_b) {
             float bv = br[0];
             if (is_mul) for (int64_t i = 0; i < n; i++) yr[i] = ar[i] * bv;
@@ -239,13 +333,18 @@ static mlxn_status cpu_binary(cpu_ctx *c, const mlxn_tview *a, const mlxn_tview 
             else for (int64_t i = 0; i < n; i++) yr[i] = ar[i] + br[i];
         }
     }
+}
+
+static mlxn_status cpu_binary(cpu_ctx *c, const mlxn_tview *a, const mlxn_tview *b, const mlxn_tview *y, bool is_mul) {
+    row_job J = {.a = a, .b = b, .c = y, .i0 = is_mul};
+    par_range(c, mlxn_view_nrows(a), (double)a->d.ne[0], binary_range, &J);
     return MLXN_OK;
 }
 static mlxn_status cpu_add(void *ctx, const mlxn_tview *a, const mlxn_tview *b, const mlxn_tview *y) { return cpu_binary(ctx, a, b, y, false); }
 static mlxn_status cpu_mul(void *ctx, const mlxn_tview *a, const mlxn_tview *b, const mlxn_tview *y) { return cpu_binary(ctx, a, b, y, true); }
 
 static mlxn_status cpu_scale(void *ctx, const mlxn_tview *x, float s, const mlxn_tview *y) {
-#pragma omp parallel for num_threads(nthreads(ctx))
+#pragma omp parallel for num_threads(nthreads(ctx)) if (big(mlxn_view_nrows(x) * x->d.ne[0]))
     for (int64_t r = 0; r < mlxn_view_nrows(x); r++) {
         const float *xr = ROW_F(x, r);
         float *yr = ROW_F(y, r);
@@ -257,33 +356,47 @@ static mlxn_status cpu_scale(void *ctx, const mlxn_tview *x, float s, const mlxn
 static inline float silu_f(float x) { return x / (1.0f + expf(-x)); }
 static inline float gelu_tanh_f(float x) { return 0.5f * x * (1.0f + tanhf(0.7978845608f * (x + 0.044715f * x * x * x))); }
 
-static mlxn_status cpu_unary(void *ctx, mlxn_unary fn, const mlxn_tview *x, const mlxn_tview *y) {
-#pragma omp parallel for num_threads(nthreads(ctx))
-    for (int64_t r = 0; r < mlxn_view_nrows(x); r++) {
-        const float *xr = ROW_F(x, r);
-        float *yr = ROW_F(y, r);
-        if (fn == MLXN_UNARY_SILU) for (int64_t i = 0; i < x->d.ne[0]; i++) yr[i] = silu_f(xr[i]);
-        else for (int64_t i = 0; i < x->d.ne[0]; i++) yr[i] = gelu_tanh_f(xr[i]);
+static void unary_range(const void *job, int64_t r0, int64_t r1) {
+    const row_job *J = job;
+    int64_t n = J->a->d.ne[0];
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = ROW_F(J->a, r);
+        float *yr = ROW_F(J->c, r);
+        if (J->i0 == MLXN_UNARY_SILU) for (int64_t i = 0; i < n; i++) yr[i] = silu_f(xr[i]);
+        else for (int64_t i = 0; i < n; i++) yr[i] = gelu_tanh_f(xr[i]);
     }
+}
+
+static mlxn_status cpu_unary(void *ctx, mlxn_unary fn, const mlxn_tview *x, const mlxn_tview *y) {
+    row_job J = {.a = x, .c = y, .i0 = (int)fn};
+    par_range(ctx, mlxn_view_nrows(x), 4.0 * (double)x->d.ne[0], unary_range, &J);
     return MLXN_OK;
 }
 
-static mlxn_status cpu_glu(void *ctx, mlxn_glu fn, const mlxn_tview *gate, const mlxn_tview *up, const mlxn_tview *y) {
-#pragma omp parallel for num_threads(nthreads(ctx))
-    for (int64_t r = 0; r < mlxn_view_nrows(gate); r++) {
-        const float *g = ROW_F(gate, r), *u = ROW_F(up, r);
-        float *yr = ROW_F(y, r);
-        if (fn == MLXN_GLU_SWIGLU) for (int64_t i = 0; i < gate->d.ne[0]; i++) yr[i] = silu_f(g[i]) * u[i];
-        else for (int64_t i = 0; i < gate->d.ne[0]; i++) yr[i] = gelu_tanh_f(g[i]) * u[i];
+static void glu_range(const void *job, int64_t r0, int64_t r1) {
+    const row_job *J = job;
+    int64_t n = J->a->d.ne[0];
+    for (int64_t r = r0; r < r1; r++) {
+        const float *g = ROW_F(J->a, r), *u = ROW_F(J->b, r);
+        float *yr = ROW_F(J->c, r);
+        if (J->i0 == MLXN_GLU_SWIGLU) for (int64_t i = 0; i < n; i++) yr[i] = silu_f(g[i]) * u[i];
+        else for (int64_t i = 0; i < n; i++) yr[i] = gelu_tanh_f(g[i]) * u[i];
     }
+}
+
+static mlxn_status cpu_glu(void *ctx, mlxn_glu fn, const mlxn_tview *gate, const mlxn_tview *up, const mlxn_tview *y) {
+    row_job J = {.a = gate, .b = up, .c = y, .i0 = (int)fn};
+    par_range(ctx, mlxn_view_nrows(gate), 4.0 * (double)gate->d.ne[0], glu_range, &J);
     return MLXN_OK;
 }
 
 /* Two passes over y: y holds the scaled, capped, masked logits, then the probabilities. */
-static mlxn_status cpu_softmax(void *ctx, const mlxn_tview *x, const mlxn_tview *mask, float scale, float softcap, const mlxn_tview *y) {
+static void softmax_range(const void *job, int64_t r0, int64_t r1) {
+    const row_job *J = job;
+    const mlxn_tview *x = J->a, *mask = J->b, *y = J->c;
+    float scale = J->f0, softcap = J->f1;
     int64_t n = x->d.ne[0];
-#pragma omp parallel for num_threads(nthreads(ctx))
-    for (int64_t r = 0; r < mlxn_view_nrows(x); r++) {
+    for (int64_t r = r0; r < r1; r++) {
         const float *xr = ROW_F(x, r), *mr = mask ? mlxn_view_row_bcast(mask, x, r) : NULL;
         float *yr = ROW_F(y, r);
         float mx = -INFINITY;
@@ -299,11 +412,16 @@ static mlxn_status cpu_softmax(void *ctx, const mlxn_tview *x, const mlxn_tview 
         float inv = 1.0f / sum;
         for (int64_t i = 0; i < n; i++) yr[i] *= inv;
     }
+}
+
+static mlxn_status cpu_softmax(void *ctx, const mlxn_tview *x, const mlxn_tview *mask, float scale, float softcap, const mlxn_tview *y) {
+    row_job J = {.a = x, .b = mask, .c = y, .f0 = scale, .f1 = softcap};
+    par_range(ctx, mlxn_view_nrows(x), 4.0 * (double)x->d.ne[0], softmax_range, &J);
     return MLXN_OK;
 }
 
 static mlxn_status cpu_copy(void *ctx, const mlxn_tview *src, const mlxn_tview *dst) {
-#pragma omp parallel for num_threads(nthreads(ctx))
+#pragma omp parallel for num_threads(nthreads(ctx)) if (big(mlxn_view_nrows(src) * src->d.ne[0]))
     for (int64_t r = 0; r < mlxn_view_nrows(src); r++) {
         const void *sr = mlxn_view_row(src, r);
         void *dr = mlxn_view_row(dst, r);
@@ -317,27 +435,24 @@ static mlxn_status cpu_copy(void *ctx, const mlxn_tview *src, const mlxn_tview *
  * Rope, KV cache, attention
  * ========================================================================== */
 
-static mlxn_status cpu_rope(void *ctx, const mlxn_tview *x, const mlxn_tview *pos, const mlxn_tview *ff, const mlxn_rope_params *p,
-                            const mlxn_tview *y) {
-    int64_t hd = x->d.ne[0], H = x->d.ne[1], T = x->d.ne[2], half = p->n_rot / 2;
-    const float *f = ff ? ff->data : NULL;
-    if (half > 256) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "rope: n_rot = %d (cpu backend handles up to 512)", p->n_rot);
-    /* base^(-2i/n_rot) per pair, once per call (half <= 256) */
-    float inv_freq[256];
-    for (int64_t i = 0; i < half; i++) inv_freq[i] = (float)pow((double)p->freq_base, -2.0 * (double)i / p->n_rot);
-#pragma omp parallel for num_threads(nthreads(ctx))
-    for (int64_t t = 0; t < T; t++) {
-        float ps = (float)((const int32_t *)pos->data)[t] * p->freq_scale;
+typedef struct rope_job { const mlxn_tview *x, *pos, *y; const float *f, *inv_freq; const mlxn_rope_params *p; } rope_job;
+
+static void rope_range(const void *job, int64_t t0, int64_t t1) {
+    const rope_job *J = job;
+    const mlxn_rope_params *p = J->p;
+    int64_t hd = J->x->d.ne[0], H = J->x->d.ne[1], half = p->n_rot / 2;
+    for (int64_t t = t0; t < t1; t++) {
+        float ps = (float)((const int32_t *)J->pos->data)[t] * p->freq_scale;
         float cs[256], sn[256];
         for (int64_t i = 0; i < half; i++) {
-            float theta = ps * inv_freq[i];
-            if (f) theta /= f[i];
+            float theta = ps * J->inv_freq[i];
+            if (J->f) theta /= J->f[i];
             cs[i] = cosf(theta);
             sn[i] = sinf(theta);
         }
         for (int64_t h = 0; h < H; h++) {
-            const float *xr = AT_F(x, h, t, 0);
-            float *yr = AT_F(y, h, t, 0);
+            const float *xr = AT_F(J->x, h, t, 0);
+            float *yr = AT_F(J->y, h, t, 0);
             for (int64_t i = 0; i < half; i++) {
                 int64_t i0 = p->mode == MLXN_ROPE_NORM ? 2 * i : i, i1 = p->mode == MLXN_ROPE_NORM ? 2 * i + 1 : i + half;
                 float a = xr[i0], b = xr[i1];
@@ -347,70 +462,149 @@ static mlxn_status cpu_rope(void *ctx, const mlxn_tview *x, const mlxn_tview *po
             if (yr != xr) for (int64_t i = p->n_rot; i < hd; i++) yr[i] = xr[i];
         }
     }
+}
+
+static mlxn_status cpu_rope(void *ctx, const mlxn_tview *x, const mlxn_tview *pos, const mlxn_tview *ff, const mlxn_rope_params *p,
+                            const mlxn_tview *y) {
+    int64_t H = x->d.ne[1], T = x->d.ne[2], half = p->n_rot / 2;
+    if (half > 256) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "rope: n_rot = %d (cpu backend handles up to 512)", p->n_rot);
+    /* base^(-2i/n_rot) per pair, once per call (half <= 256) */
+    float inv_freq[256];
+    for (int64_t i = 0; i < half; i++) inv_freq[i] = (float)pow((double)p->freq_base, -2.0 * (double)i / p->n_rot);
+    rope_job J = {x, pos, y, ff ? ff->data : NULL, inv_freq, p};
+    par_range(ctx, T, (double)(H * x->d.ne[0] + 8 * half), rope_range, &J);
     return MLXN_OK;
 }
 
-static mlxn_status cpu_kv_write(void *ctx, const mlxn_tview *src, const mlxn_tview *pos, const mlxn_tview *cache) {
-    MLXN_TRY(mlxn_cpu_check_pos(pos, cache->d.ne[1], "kv_write", "pos"));
-    int64_t n_kv = src->d.ne[1], T = src->d.ne[2];
-#pragma omp parallel for collapse(2) num_threads(nthreads(ctx))
-    for (int64_t t = 0; t < T; t++)
+static void kv_write_range(const void *job, int64_t t0, int64_t t1) {
+    const row_job *J = job;
+    const mlxn_tview *src = J->a, *pos = J->b, *cache = J->c;
+    int64_t n_kv = src->d.ne[1];
+    for (int64_t t = t0; t < t1; t++)
         for (int64_t h = 0; h < n_kv; h++) {
             const float *s = AT_F(src, h, t, 0);
             void *c = mlxn_view_at(cache, ((const int32_t *)pos->data)[t], h, 0);
             if (cache->d.type == MLXN_TYPE_F32) memcpy(c, s, (size_t)src->d.ne[0] * sizeof(float));
             else for (int64_t i = 0; i < src->d.ne[0]; i++) mlxn_store_f(cache->d.type, c, i, s[i]);
         }
+}
+
+static mlxn_status cpu_kv_write(void *ctx, const mlxn_tview *src, const mlxn_tview *pos, const mlxn_tview *cache) {
+    MLXN_TRY(mlxn_cpu_check_pos(pos, cache->d.ne[1], "kv_write", "pos"));
+    row_job J = {.a = src, .b = pos, .c = cache};
+    par_range(ctx, src->d.ne[2], (double)(src->d.ne[1] * src->d.ne[0]), kv_write_range, &J);
     return MLXN_OK;
 }
 
-/* One pass per (query, head) with the online softmax: running max m, running sum l, and the
- * output accumulator rescaled whenever m grows. */
+/* Attention, one work item per (query, KV head): the heads sharing that KV head are handled
+ * together (up to ATT_G at a time), so each K and V row is read and converted to f32 once for
+ * all of them. Keys are taken in chunks of ATT_CHUNK: scores for the chunk, then one online
+ * softmax step per chunk (running max m, running sum l, accumulator rescaled when m grows),
+ * then the chunk's V rows. Only positions j0..q_pos are read. */
+enum { ATT_G = 8, ATT_CHUNK = 32, ATT_DMAX = 512 };
+
+typedef struct attn_job {
+    const mlxn_tview *q, *k, *v, *q_pos, *out;
+    const mlxn_attn_params *p;
+    int64_t group;
+} attn_job;
+
+static inline __attribute__((always_inline)) void attn_item_body(const attn_job *J, int64_t it) {
+    const mlxn_tview *q = J->q, *k = J->k, *v = J->v;
+    const mlxn_attn_params *p = J->p;
+    int64_t D = q->d.ne[0], n_kv = k->d.ne[2], Dv = v->d.ne[0], group = J->group;
+    int64_t i = it / n_kv, kvh = it % n_kv;
+    mlxn_type ct = k->d.type;
+    int64_t qp = ((const int32_t *)J->q_pos->data)[i];
+    int64_t j0 = p->window > 0 && qp - p->window + 1 > 0 ? qp - p->window + 1 : 0;
+    for (int64_t g0 = 0; g0 < group; g0 += ATT_G) {
+        int G = group - g0 < ATT_G ? (int)(group - g0) : ATT_G;
+        const float *qv[ATT_G];
+        float acc[ATT_G][ATT_DMAX], sc[ATT_G][ATT_CHUNK], m[ATT_G], l[ATT_G];
+        float kr[ATT_CHUNK][ATT_DMAX];
+        for (int g = 0; g < G; g++) {
+            qv[g] = AT_F(q, kvh * group + g0 + g, i, 0);
+            m[g] = -INFINITY;
+            l[g] = 0;
+            for (int64_t c = 0; c < Dv; c++) acc[g][c] = 0;
+        }
+        for (int64_t jc = j0; jc <= qp; jc += ATT_CHUNK) {
+            int nj = qp + 1 - jc < ATT_CHUNK ? (int)(qp + 1 - jc) : ATT_CHUNK;
+            for (int jj = 0; jj < nj; jj++) {
+                const void *kraw = mlxn_view_at(k, jc + jj, kvh, 0);
+                const float *kf = kraw;
+                if (ct != MLXN_TYPE_F32) {
+                    load_row(ct, kraw, kr[jj], D);
+                    kf = kr[jj];
+                }
+                for (int g = 0; g < G; g++) {
+                    float s = dot_f(qv[g], kf, D) * p->scale;
+                    if (p->softcap > 0) s = p->softcap * tanhf(s / p->softcap);
+                    sc[g][jj] = s;
+                }
+            }
+            for (int g = 0; g < G; g++) {
+                float mx = m[g];
+                for (int jj = 0; jj < nj; jj++) mx = sc[g][jj] > mx ? sc[g][jj] : mx;
+                if (mx > m[g]) {
+                    float corr = expf(m[g] - mx);   /* 0 on the first chunk (m = -inf) */
+                    l[g] *= corr;
+                    for (int64_t c = 0; c < Dv; c++) acc[g][c] *= corr;
+                    m[g] = mx;
+                }
+                for (int jj = 0; jj < nj; jj++) l[g] += (sc[g][jj] = expf(sc[g][jj] - mx));
+            }
+            for (int jj = 0; jj < nj; jj++) {
+                const void *vraw = mlxn_view_at(v, jc + jj, kvh, 0);
+                const float *vf = vraw;
+                if (ct != MLXN_TYPE_F32) {
+                    load_row(ct, vraw, kr[0], Dv);   /* K rows of this chunk are no longer needed */
+                    vf = kr[0];
+                }
+                for (int g = 0; g < G; g++) {
+                    float w = sc[g][jj];
+                    float *a = acc[g];
+                    for (int64_t c = 0; c < Dv; c++) a[c] += w * vf[c];
+                }
+            }
+        }
+        for (int g = 0; g < G; g++) {
+            float *o = AT_F(J->out, kvh * group + g0 + g, i, 0);
+            float inv = 1.0f / l[g];
+            for (int64_t c = 0; c < Dv; c++) o[c] = acc[g][c] * inv;
+        }
+    }
+}
+
+static void attn_range_generic(const void *job, int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; t++) attn_item_body(job, t);
+}
+#ifdef HAVE_F16C_PATH
+__attribute__((target("avx2,fma"))) static void attn_range_avx2(const void *job, int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; t++) attn_item_body(job, t);
+}
+#endif
+
 static mlxn_status cpu_attention(void *ctx, const mlxn_tview *q, const mlxn_tview *k, const mlxn_tview *v, const mlxn_tview *q_pos,
                                  const mlxn_attn_params *p, const mlxn_tview *out) {
     int64_t D = q->d.ne[0], H = q->d.ne[1], nq = q->d.ne[2], n_kv = k->d.ne[2], Dv = v->d.ne[0];
-    int64_t group = H / n_kv;
-    mlxn_type ct = k->d.type;
+    if (D > ATT_DMAX || Dv > ATT_DMAX)
+        return mlxn_fail(MLXN_ERR_UNSUPPORTED, "attention: head dims %lld / %lld (cpu backend handles up to %d)", (long long)D,
+                         (long long)Dv, ATT_DMAX);
     MLXN_TRY(mlxn_cpu_check_pos(q_pos, k->d.ne[1], "attention", "q_pos"));
-#pragma omp parallel for collapse(2) schedule(dynamic, 1) num_threads(nthreads(ctx))
-    for (int64_t i = 0; i < nq; i++)
-        for (int64_t h = 0; h < H; h++) {
-            int64_t qp = ((const int32_t *)q_pos->data)[i];
-            int64_t j0 = p->window > 0 && qp - p->window + 1 > 0 ? qp - p->window + 1 : 0;
-            const float *qv = AT_F(q, h, i, 0);
-            int64_t kvh = h / group;
-            float acc[512], kr[512];
-            float m = -INFINITY, l = 0;
-            for (int64_t c = 0; c < Dv; c++) acc[c] = 0;
-            for (int64_t j = j0; j <= qp; j++) {
-                const void *kraw = mlxn_view_at(k, j, kvh, 0);
-                const float *kf = kraw;
-                if (ct != MLXN_TYPE_F32) {
-                    for (int64_t c = 0; c < D; c++) kr[c] = mlxn_load_f(ct, kraw, c);
-                    kf = kr;
-                }
-                float s = dot_f(qv, kf, D) * p->scale;
-                if (p->softcap > 0) s = p->softcap * tanhf(s / p->softcap);
-                if (s > m) {
-                    float corr = expf(m - s);   /* 0 on the first key (m = -inf) */
-                    l *= corr;
-                    for (int64_t c = 0; c < Dv; c++) acc[c] *= corr;
-                    m = s;
-                }
-                float w = expf(s - m);
-                l += w;
-                const void *vraw = mlxn_view_at(v, j, kvh, 0);
-                if (ct == MLXN_TYPE_F32) {
-                    const float *vf = vraw;
-                    for (int64_t c = 0; c < Dv; c++) acc[c] += w * vf[c];
-                } else {
-                    for (int64_t c = 0; c < Dv; c++) acc[c] += w * mlxn_load_f(ct, vraw, c);
-                }
-            }
-            float *o = AT_F(out, h, i, 0);
-            float inv = 1.0f / l;
-            for (int64_t c = 0; c < Dv; c++) o[c] = acc[c] * inv;
-        }
+    attn_job J = {q, k, v, q_pos, out, p, H / n_kv};
+    /* work per item: the keys it reads (average over the queries) times head dims and group */
+    int64_t max_pos = 0;
+    for (int64_t i = 0; i < nq; i++) {
+        int32_t qp = ((const int32_t *)q_pos->data)[i];
+        max_pos = qp > max_pos ? qp : max_pos;
+    }
+    double work = (double)(max_pos / 2 + 1) * (double)(D + Dv) * (double)(H / n_kv);
+    range_fn fn = attn_range_generic;
+#ifdef HAVE_F16C_PATH
+    if (have_f16c() && __builtin_cpu_supports("fma")) fn = attn_range_avx2;
+#endif
+    par_range(ctx, nq * n_kv, work, fn, &J);
     return MLXN_OK;
 }
 
@@ -424,7 +618,7 @@ static mlxn_status cpu_moe_route(void *ctx, const mlxn_tview *logits, const mlxn
     int k = p->k;
     if (E > 4096) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "moe_route: %lld experts (cpu backend handles up to 4096)", (long long)E);
     const float *es = expert_scale ? expert_scale->data : NULL;
-#pragma omp parallel for num_threads(nthreads(ctx))
+#pragma omp parallel for num_threads(nthreads(ctx)) if (big(T * E))
     for (int64_t t = 0; t < T; t++) {
         const float *l = AT_F(logits, t, 0, 0);
         int32_t *io = AT_I(ids, t, 0, 0);
@@ -460,7 +654,7 @@ static mlxn_status cpu_moe_route(void *ctx, const mlxn_tview *logits, const mlxn
 
 static mlxn_status cpu_moe_combine(void *ctx, const mlxn_tview *eo, const mlxn_tview *w, const mlxn_tview *res, const mlxn_tview *y) {
     int64_t rows = eo->d.ne[0], k = eo->d.ne[1], T = eo->d.ne[2];
-#pragma omp parallel for num_threads(nthreads(ctx))
+#pragma omp parallel for num_threads(nthreads(ctx)) if (big(T * k * rows))
     for (int64_t t = 0; t < T; t++) {
         const float *wt = AT_F(w, t, 0, 0);
         float *yr = AT_F(y, t, 0, 0);
@@ -476,13 +670,13 @@ static mlxn_status cpu_moe_combine(void *ctx, const mlxn_tview *eo, const mlxn_t
 }
 
 static mlxn_status cpu_argmax(void *ctx, const mlxn_tview *x, const mlxn_tview *out) {
-#pragma omp parallel for num_threads(nthreads(ctx))
+#pragma omp parallel for num_threads(nthreads(ctx)) if (x->d.ne[1] > 1 && big(x->d.ne[0] * x->d.ne[1]))
     for (int64_t r = 0; r < x->d.ne[1]; r++) mlxn_cpu_top_k(ROW_F(x, r), x->d.ne[0], 1, &((int32_t *)out->data)[r]);
     return MLXN_OK;
 }
 
 static mlxn_status cpu_top_k(void *ctx, const mlxn_tview *x, int k, const mlxn_tview *ids, const mlxn_tview *vals) {
-#pragma omp parallel for num_threads(nthreads(ctx))
+#pragma omp parallel for num_threads(nthreads(ctx)) if (x->d.ne[1] > 1 && big(x->d.ne[0] * x->d.ne[1]))
     for (int64_t r = 0; r < x->d.ne[1]; r++) mlxn_cpu_top_k_row(x, r, k, ids, vals);
     return MLXN_OK;
 }

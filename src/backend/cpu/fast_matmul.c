@@ -2,6 +2,7 @@
  * activation quantization and the OpenMP split over weight rows. */
 #include "backend/cpu/fast_impl.h"
 #include "core/status.h"
+#include "backend/cpu/cpu_pool.h"
 #include <omp.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -127,7 +128,63 @@ static void *scratch(size_t bytes) {
 
 /* ---- the entry point ------------------------------------------------------------- */
 
-#define ROW_BLOCK 16  /* rows per OpenMP work item: their weights stay in cache across columns */
+#define ROW_BLOCK 16  /* rows per work unit: their weights stay in cache across columns */
+
+/* Weight bytes below which a call stays on one thread (MLXN_CPU_PAR_MIN_KB overrides). */
+static double mlxn_fast_par_min_bytes(void) {
+    static double v = -1;
+    if (v < 0) {
+        const char *e = getenv("MLXN_CPU_PAR_MIN_KB");
+        v = (e && *e ? atof(e) : 1024.0) * 1024;
+    }
+    return v;
+}
+
+typedef struct fast_job {
+    int act;
+    const float *x;
+    size_t xs;
+    void *buf;
+    const void *xq;
+    size_t xq_stride;
+    int64_t k;
+    void (*q32)(const float *, mlxn_fast_xq32 *, int64_t);
+    void (*qK)(const float *, mlxn_block_q8_K *, int64_t);
+    mlxn_fast_dot_fn dot;
+    const void *w;
+    size_t w_row_bytes;
+    int64_t rows;
+    float *y;
+    size_t ys;
+    int64_t n, rb_per_item;
+} fast_job;
+
+/* Quantizes activation column j. */
+static void fast_quant_item(void *arg, int64_t j) {
+    const fast_job *J = arg;
+    const float *xj = (const float *)((const char *)J->x + (size_t)j * J->xs);
+    if (J->act == MLXN_FAST_ACT_Q8_32) J->q32(xj, (mlxn_fast_xq32 *)((char *)J->buf + (size_t)j * J->xq_stride), J->k);
+    else J->qK(xj, (mlxn_block_q8_K *)((char *)J->buf + (size_t)j * J->xq_stride), J->k);
+}
+
+/* Rows of row blocks [it * rb_per_item, +rb_per_item) against every column. */
+static void fast_rows_item(void *arg, int64_t it) {
+    const fast_job *J = arg;
+    int64_t r0 = it * J->rb_per_item * ROW_BLOCK, r1 = r0 + J->rb_per_item * ROW_BLOCK;
+    if (r1 > J->rows) r1 = J->rows;
+    float out[MLXN_FAST_NC];
+    for (int64_t b0 = r0; b0 < r1; b0 += ROW_BLOCK) {
+        int64_t b1 = b0 + ROW_BLOCK < r1 ? b0 + ROW_BLOCK : r1;
+        for (int64_t j = 0; j < J->n; j += MLXN_FAST_NC) {
+            int nc = J->n - j < MLXN_FAST_NC ? (int)(J->n - j) : MLXN_FAST_NC;
+            const char *xj = (const char *)J->xq + (size_t)j * J->xq_stride;
+            for (int64_t r = b0; r < b1; r++) {
+                J->dot(J->k, (const char *)J->w + (size_t)r * J->w_row_bytes, xj, J->xq_stride, nc, out);
+                for (int c = 0; c < nc; c++) ((float *)((char *)J->y + (size_t)(j + c) * J->ys))[r] = out[c];
+            }
+        }
+    }
+}
 
 mlxn_status mlxn_cpu_fast_mul_mat(mlxn_type type, const void *w, size_t w_row_bytes, int64_t k,
                                   int64_t rows, const float *x, size_t x_row_stride_bytes,
@@ -184,34 +241,22 @@ mlxn_status mlxn_cpu_fast_mul_mat(mlxn_type type, const void *w, size_t w_row_by
     int nt = n_threads > 0 ? n_threads : omp_get_max_threads();
     int64_t n_rb = (rows + ROW_BLOCK - 1) / ROW_BLOCK;
     if (nt > n_rb) nt = (int)n_rb;
-    /* Below ~256 KiB of weights the fork/join costs more than it saves. */
-    if ((double)w_row_bytes * (double)rows * (double)(n < 8 ? n : 8) < 256.0 * 1024) nt = 1;
+    /* Below ~1 MiB of weights (times min(n, 8)) the fork/join costs more than it saves on a
+     * shared machine (docs/perf/cpu.md, "Engine decode on the CPU backend"). */
+    if ((double)w_row_bytes * (double)rows * (double)(n < 8 ? n : 8) < mlxn_fast_par_min_bytes()) nt = 1;
 
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        if (act != MLXN_FAST_ACT_F32) {
-#pragma omp for schedule(static)
-            for (int64_t j = 0; j < n; j++) {
-                const float *xj = (const float *)((const char *)x + (size_t)j * x_row_stride_bytes);
-                if (act == MLXN_FAST_ACT_Q8_32) q32(xj, (mlxn_fast_xq32 *)((char *)buf + (size_t)j * xq_stride), k);
-                else qK(xj, (mlxn_block_q8_K *)((char *)buf + (size_t)j * xq_stride), k);
-            }
-        }
-        /* dynamic: on a shared machine a descheduled thread must not hold the others up */
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t rb = 0; rb < n_rb; rb++) {
-            int64_t r1 = rb * ROW_BLOCK + ROW_BLOCK < rows ? rb * ROW_BLOCK + ROW_BLOCK : rows;
-            float out[MLXN_FAST_NC];
-            for (int64_t j = 0; j < n; j += MLXN_FAST_NC) {
-                int nc = n - j < MLXN_FAST_NC ? (int)(n - j) : MLXN_FAST_NC;
-                const char *xj = (const char *)xq + (size_t)j * xq_stride;
-                for (int64_t r = rb * ROW_BLOCK; r < r1; r++) {
-                    dot(k, (const char *)w + (size_t)r * w_row_bytes, xj, xq_stride, nc, out);
-                    for (int c = 0; c < nc; c++)
-                        ((float *)((char *)y + (size_t)(j + c) * y_row_stride_bytes))[r] = out[c];
-                }
-            }
-        }
+    fast_job J = {.act = act, .x = x, .xs = x_row_stride_bytes, .buf = buf, .xq = xq, .xq_stride = xq_stride, .k = k,
+                  .q32 = q32, .qK = qK, .dot = dot, .w = w, .w_row_bytes = w_row_bytes, .rows = rows, .y = y,
+                  .ys = y_row_stride_bytes, .n = n};
+    if (act != MLXN_FAST_ACT_F32) mlxn_cpu_pool_run(n >= 4 ? nt : 1, n, fast_quant_item, &J);
+    /* Work items of several row blocks: ~32 KiB of weights per column group each, at least
+     * 4 per thread, so claiming an item costs little next to running it. */
+    int64_t per = 1;
+    if (nt > 1) {
+        double blk_bytes = (double)w_row_bytes * ROW_BLOCK * (double)(n < MLXN_FAST_NC ? n : MLXN_FAST_NC);
+        while (per < 64 && blk_bytes * (double)per < 32.0 * 1024 && n_rb / (per * 2) >= 4 * nt) per *= 2;
     }
+    J.rb_per_item = per;
+    mlxn_cpu_pool_run(nt, (n_rb + per - 1) / per, fast_rows_item, &J);
     return MLXN_OK;
 }

@@ -78,7 +78,9 @@ mlxn_status mlxn_cuda_mul_mat(const mlxn_cuda_mm *a, void *stream);
 /* Route knobs for experiments: 0 = auto. */
 extern int mlxn_cuda_mmv_force_f32x;   /* 1: use the f32-activation mat-vec (exact) */
 extern int mlxn_cuda_mmv_no_pdl;       /* 1: launch without programmatic dependent launch */
-extern int mlxn_cuda_mmv_version;      /* 1 (default, measured) or 2 (pipelined multi-row, opt-in) */
+extern int mlxn_cuda_mmv_v2_warps;     /* v2 rows-per-warp target: resident warps per SM */
+extern int mlxn_cuda_mmv_v3_warps;     /* v3 rows-per-warp target (default 16) */
+extern int mlxn_cuda_mmv_version;      /* 3 (default: pipelined, cp.async ring), 2 (register stage), 1 (one row per warp) */
 
 /* MLX packed weights: row r of expert e at w + e*w_exp + r*w_row (bytes; same for scales/biases). */
 typedef struct mlxn_cuda_mlx {
@@ -134,6 +136,8 @@ typedef struct mlxn_cuda_attn {
 } mlxn_cuda_attn;
 mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream);
 extern int mlxn_cuda_attn_min_keys;    /* smallest split-KV chunk in keys (default 64) */
+extern int mlxn_cuda_attn_version;     /* 2: tiled split-KV kernel (default), 1: per-warp kernel */
+extern int mlxn_cuda_attn_blocks_per_sm; /* v2 split target (default 4) */
 /* softmax rows of x {n, rows}; mask {n, mask_rows} (mask_rows 1 = broadcast) or NULL. */
 mlxn_status mlxn_cuda_softmax(const float *x, int64_t x_row, const float *mask, int64_t mask_row,
                               int64_t mask_rows, float scale, float softcap, float *y, int64_t y_row,

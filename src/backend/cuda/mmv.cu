@@ -14,13 +14,19 @@
  *    every warp on the SM.
  *  - mul_mat_id: blockIdx.y is the (token, slot) pair, the expert id is read on the device (so a
  *    captured graph serves every step); a bad id raises the device error flag.
- * F16/BF16/F32 weights use a direct 16-byte-load kernel with f32 activations. */
+ * F16/BF16/F32 weights use a direct 16-byte-load kernel with f32 activations.
+ * For n = 1 and decode mul_mat_id the default is v3 (mmv_q3_kernel: multi-row warps, cp.async
+ * ring); v1 (mmv_q_kernel, described above) and v2 stay selectable (mlxn_cuda_mmv_version) and are
+ * measured side by side by `mlxn bench-ops`: all three measured within run-to-run noise of each
+ * other on the H200 (docs/perf/NOTES.md). */
 #include "backend/cuda/quant.cuh"
 #include <cublas_v2.h>
 
 int mlxn_cuda_mmv_force_f32x = 0;
 int mlxn_cuda_mmv_no_pdl = 0;
-int mlxn_cuda_mmv_version = 1;
+int mlxn_cuda_mmv_version = 3;
+int mlxn_cuda_mmv_v2_warps = 20;
+int mlxn_cuda_mmv_v3_warps = 16;
 
 typedef void (*dq_fn)(const uint8_t *, int64_t, int64_t, int64_t, void *, int64_t, bool, const int32_t *, int64_t, int *);
 typedef dq_fn dq_fn_t;
@@ -43,6 +49,28 @@ struct MmvParams {
     /* grouped id mode: pairs sorted by expert */
     const int32_t *offsets, *perm;
 };
+
+/* Decodes the nu units of a staged step, lane-strided, MMV_UNR units per lane per round: the
+ * activation loads (global, through L1) of MMV_UNR units are in flight together. One unit per
+ * round (the single-column kernels) measured latency-bound (Nsight Compute: memory pipes 12% busy, DRAM 24%). */
+#define MMV_UNR 4
+template <int T, int NC>
+__device__ __forceinline__ void decode_units(const uint8_t *sb, int nu, int lane, const XQ &x, int64_t b0, float *acc) {
+    typedef QT<T> Q;
+    constexpr int UNR = NC == 1 ? MMV_UNR : 1;   /* more columns: already NC loads per unit */
+    int u = lane;
+    for (; u + 32 * (UNR - 1) < nu; u += 32 * UNR) {
+#pragma unroll
+        for (int r = 0; r < UNR; r++) {
+            int uu = u + 32 * r, bi = uu / Q::UPB, sub = uu % Q::UPB;
+            Unit<T, NC>::run(sb + bi * Q::BB, sub, x, (b0 + bi) * Q::QK, acc);
+        }
+    }
+    for (; u < nu; u += 32) {
+        int bi = u / Q::UPB, sub = u % Q::UPB;
+        Unit<T, NC>::run(sb + bi * Q::BB, sub, x, (b0 + bi) * Q::QK, acc);
+    }
+}
 
 /* One weight row against NC activation columns: the staged 16-byte stream described above.
  * `pdl_wait`: wait for the preceding kernel (griddepcontrol) after the first loads are issued. */
@@ -76,10 +104,7 @@ __device__ __forceinline__ void row_dot(const uint8_t *rowp, int64_t k, const XQ
         __syncwarp();
         const uint8_t *sb = (const uint8_t *)st + ((uintptr_t)s & 15);
         const int nu = nb * Q::UPB;
-        for (int u = lane; u < nu; u += 32) {
-            int bi = u / Q::UPB, sub = u % Q::UPB;
-            Unit<T, NC>::run(sb + bi * Q::BB, sub, x, (b0 + bi) * Q::QK, acc);
-        }
+        decode_units<T, NC>(sb, nu, lane, x, b0, acc);
     }
 }
 
@@ -122,7 +147,7 @@ __global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q_kernel(MmvParams p) {
     }
 }
 
-/* v2 (opt-in, mlxn_cuda_mmv_version = 2; not yet measured): software-pipelined and multi-row.
+/* v2 (opt-in, mlxn_cuda_mmv_version = 2; measured about equal to v1): software-pipelined and multi-row.
  * A warp owns rows [r0, r1) (of one (token, slot) pair in id mode) and walks the sequence of
  * (row, step) pieces; the 16-byte loads of piece t+1 are issued into registers before piece t is
  * decoded from shared memory, so every warp always has a step in flight (v1 measured
@@ -193,10 +218,7 @@ __global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q2_kernel(MmvParams p, int
         if (t + 1 < nT) issue(t + 1);       /* in flight while this piece is decoded */
         const uint8_t *sb = (const uint8_t *)st + ((uintptr_t)s & 15);
         const int nu = nb * Q::UPB;
-        for (int u = lane; u < nu; u += 32) {
-            int bi = u / Q::UPB, sub = u % Q::UPB;
-            Unit<T, 1>::run(sb + bi * Q::BB, sub, x, (b0 + bi) * Q::QK, &acc);
-        }
+        decode_units<T, 1>(sb, nu, lane, x, b0, &acc);
         if (t % S == S - 1) {               /* last piece of this row */
             float r = warp_sum(acc);
             if (lane == 0) y[row] = r;
@@ -205,6 +227,95 @@ __global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q2_kernel(MmvParams p, int
     }
 }
 typedef void (*mmv_q2_fn)(MmvParams, int);
+/* v3 (the default, mlxn_cuda_mmv_version = 3): v2's walk over (row, step) pieces, but the pieces are
+ * copied with cp.async straight into a ring of MMV_NS shared-memory stages per warp (no register
+ * staging): MMV_NS - 1 steps are in flight while one is decoded. */
+#define MMV_NS 3
+template <int T>
+__global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q3_kernel(MmvParams p, int rows_per_warp) {
+    typedef QT<T> Q;
+    extern __shared__ uint4 ring_all[];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int64_t r0 = ((int64_t)blockIdx.x * MMV_WARPS + warp) * rows_per_warp;
+    if (r0 >= p.rows) return;
+    const int64_t r1 = min(p.rows, r0 + rows_per_warp);
+    const uint8_t *W = p.w;
+    XQ x;
+    x.q = p.q; x.d = p.d; x.s = p.s;
+    float *y = p.y;
+    int64_t xc = 0;
+    if (p.ids) {
+        int g = blockIdx.y, t = g / p.top_k, j = g % p.top_k;
+        int e = p.ids[t * p.ids_tok + j];
+        if (e < 0 || e >= p.n_expert) {
+            if (r0 == 0 && lane == 0) atomicOr(p.err, 1);
+            return;
+        }
+        W += (int64_t)e * p.expert_bytes;
+        xc = (int64_t)t * p.n_x + (p.n_x == 1 ? 0 : j);
+        y += j * p.y_col + t * p.y_tok;
+    }
+#pragma unroll
+    for (int c = 0; c < 8; c++) { x.oq[c] = xc * p.cq; x.od[c] = xc * p.cd; }
+    uint4 *ring = ring_all + warp * (MMV_NS * MMV_STAGE);
+    const int64_t nblk = p.k / Q::QK;
+    const int NB = (MMV_STAGE * 16 - 16) / Q::BB;
+    const int S = (int)((nblk + NB - 1) / NB);          /* steps per row */
+    const int64_t nT = (r1 - r0) * S;
+    auto issue = [&](int64_t t) {
+        if (t < nT) {
+            int64_t row = r0 + t / S, b0 = (t % S) * (int64_t)NB;
+            int nb = (int)min((int64_t)NB, nblk - b0);
+            const uint8_t *s = W + row * p.row_bytes + b0 * Q::BB;
+            uintptr_t a0 = (uintptr_t)s & ~(uintptr_t)15;
+            uintptr_t a1 = ((uintptr_t)(s + (int64_t)nb * Q::BB) + 15) & ~(uintptr_t)15;
+            int np = (int)((a1 - a0) >> 4);
+            uint4 *st = ring + (int)(t % MMV_NS) * MMV_STAGE;
+#pragma unroll
+            for (int i = 0; i < MMV_PPL; i++) {
+                int pi = lane + 32 * i;
+                if (pi < np) {
+                    uint32_t sa = (uint32_t)__cvta_generic_to_shared(st + pi);
+                    asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16;" ::"r"(sa), "l"((const uint4 *)a0 + pi) : "memory");
+                }
+            }
+        }
+        asm volatile("cp.async.commit_group;" ::: "memory");
+    };
+#pragma unroll
+    for (int i = 0; i < MMV_NS - 1; i++) issue(i);
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    float acc = 0.f;
+    for (int64_t t = 0; t < nT; t++) {
+        issue(t + MMV_NS - 1);
+        asm volatile("cp.async.wait_group %0;" ::"n"(MMV_NS - 1) : "memory");
+        __syncwarp();
+        int64_t row = r0 + t / S, b0 = (t % S) * (int64_t)NB;
+        int nb = (int)min((int64_t)NB, nblk - b0);
+        const uint8_t *s = W + row * p.row_bytes + b0 * Q::BB;
+        const uint8_t *sb = (const uint8_t *)(ring + (int)(t % MMV_NS) * MMV_STAGE) + ((uintptr_t)s & 15);
+        const int nu = nb * Q::UPB;
+        decode_units<T, 1>(sb, nu, lane, x, b0, &acc);
+        if (t % S == S - 1) {
+            float r = warp_sum(acc);
+            if (lane == 0) y[row] = r;
+            acc = 0.f;
+        }
+        __syncwarp();                       /* this stage is refilled by the next iteration's issue */
+    }
+    asm volatile("cp.async.wait_all;" ::: "memory");
+}
+static mmv_q2_fn mmv_q3_for(mlxn_type t) {
+    switch (t) {
+#define C(T) case T: return mmv_q3_kernel<T>;
+    C(MLXN_TYPE_Q4_0) C(MLXN_TYPE_Q4_1) C(MLXN_TYPE_Q5_0) C(MLXN_TYPE_Q5_1) C(MLXN_TYPE_Q8_0)
+    C(MLXN_TYPE_Q2_K) C(MLXN_TYPE_Q3_K) C(MLXN_TYPE_Q4_K) C(MLXN_TYPE_Q5_K) C(MLXN_TYPE_Q6_K)
+    C(MLXN_TYPE_IQ4_NL) C(MLXN_TYPE_IQ4_XS) C(MLXN_TYPE_MXFP4)
+#undef C
+    default: return NULL;
+    }
+}
+
 static mmv_q2_fn mmv_q2_for(mlxn_type t) {
     switch (t) {
 #define C(T) case T: return mmv_q2_kernel<T>;
@@ -461,6 +572,10 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
     /* the int8 route needs k in whole 32-groups, 2-aligned blocks and 16-aligned activations */
     if (a->k % 32 || (((uintptr_t)a->w | (uintptr_t)a->row_bytes | (uintptr_t)a->expert_bytes) & 1))
         return mmv_via_f32(a, stream);
+    /* block sizes that are multiples of 4 are decoded with 32-bit loads (quant.cuh: ld32a4) */
+    if (mlxn_type_info(a->type)->block_bytes % 4 == 0 &&
+        (((uintptr_t)a->w | (uintptr_t)a->row_bytes | (uintptr_t)a->expert_bytes) & 3))
+        return mmv_via_f32(a, stream);
     /* quantize the activation columns into the arena */
     int64_t ncx = id ? (int64_t)a->n_x * a->n_tokens : a->n;
     int64_t ng = a->k / 32;
@@ -506,12 +621,14 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
         mmv_grouped_for(a->type)<<<grid, MMV_WARPS * 32, 0, CU_STREAM(stream)>>>(p);
         return MLXN_CUDA_LAUNCHED("mmv_q_grouped_kernel");
     }
-    if (mlxn_cuda_mmv_version == 2 && (id || a->n == 1)) {
+    if ((mlxn_cuda_mmv_version == 2 || mlxn_cuda_mmv_version == 3) && (id || a->n == 1)) {
+        const bool v3 = mlxn_cuda_mmv_version == 3;
         /* rows per warp: about one wave of resident warps over all (pair, row) work */
         static int sms = 0;
         if (!sms) { int dev = 0; cudaGetDevice(&dev); cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev); }
         int64_t pairs = id ? (int64_t)a->top_k * a->n_tokens : 1;
-        int64_t target = (int64_t)(sms > 0 ? sms : 132) * 20;       /* ~20 resident warps per SM */
+        int wps = v3 ? mlxn_cuda_mmv_v3_warps : mlxn_cuda_mmv_v2_warps;
+        int64_t target = (int64_t)(sms > 0 ? sms : 132) * (wps > 0 ? wps : 16);
         int64_t rpw = (a->rows * pairs + target - 1) / target;
         if (rpw < 1) rpw = 1;
         if (rpw > a->rows) rpw = a->rows;
@@ -525,6 +642,18 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
         at2[0].val.programmaticStreamSerializationAllowed = mlxn_cuda_mmv_no_pdl ? 0 : 1;
         c2.attrs = at2;
         c2.numAttrs = 1;
+        if (v3) {
+            const size_t smem = (size_t)MMV_WARPS * MMV_NS * MMV_STAGE * 16;
+            static bool attr_set[64];
+            mmv_q2_fn f3 = mmv_q3_for(a->type);
+            if (!attr_set[a->type & 63]) {
+                CU_TRY(cudaFuncSetAttribute((const void *)f3, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+                attr_set[a->type & 63] = true;
+            }
+            c2.dynamicSmemBytes = smem;
+            CU_TRY(cudaLaunchKernelEx(&c2, f3, p, (int)rpw));
+            return MLXN_CUDA_LAUNCHED("mmv_q3_kernel");
+        }
         CU_TRY(cudaLaunchKernelEx(&c2, mmv_q2_for(a->type), p, (int)rpw));
         return MLXN_CUDA_LAUNCHED("mmv_q2_kernel");
     }

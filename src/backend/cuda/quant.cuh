@@ -49,6 +49,34 @@ __device__ __forceinline__ void kscale_min(const uint8_t *s, int j, int &sc, int
     if (j < 4) { sc = s[j] & 63; m = s[j + 4] & 63; }
     else { sc = (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4); m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4); }
 }
+/* Types whose block size is a multiple of 4 (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K, IQ4_XS) are only sent
+ * to the int8 route with 4-aligned rows (mmv.cu checks), so their words are single 32-bit loads. */
+__device__ __forceinline__ uint32_t ld32a4(const uint8_t *p) { return *(const uint32_t *)p; }
+/* N words from a 2-aligned shared address: N+1 aligned 32-bit loads and funnel shifts instead of
+ * 2N 16-bit loads (the word past the end is read only when the address is not
+ * 4-aligned, so nothing past the data is touched). */
+template <int N> __device__ __forceinline__ void ldw_a2(const uint8_t *p, uint32_t *o) {
+    const uint32_t *a = (const uint32_t *)((uintptr_t)p & ~(uintptr_t)3);
+    const uint32_t sh = (uint32_t)((uintptr_t)p & 2) * 8;
+    uint32_t w[N + 1];
+#pragma unroll
+    for (int i = 0; i < N; i++) w[i] = a[i];
+    w[N] = sh ? a[N] : 0u;
+#pragma unroll
+    for (int i = 0; i < N; i++) o[i] = __funnelshift_r(w[i], w[i + 1], sh);
+}
+/* Q4_K/Q5_K scale and min j (0..7) from the 12 scale bytes held in 3 words. */
+__device__ __forceinline__ uint32_t wbyte(uint32_t s0, uint32_t s1, uint32_t s2, int i) {
+    uint32_t w = i < 4 ? s0 : (i < 8 ? s1 : s2);
+    return (w >> (8 * (i & 3))) & 255u;
+}
+__device__ __forceinline__ void kscale_min_w(uint32_t s0, uint32_t s1, uint32_t s2, int j, int &sc, int &m) {
+    if (j < 4) { sc = (int)(wbyte(s0, s1, s2, j) & 63); m = (int)(wbyte(s0, s1, s2, j + 4) & 63); }
+    else {
+        uint32_t a = wbyte(s0, s1, s2, j + 4), b4 = wbyte(s0, s1, s2, j - 4), c = wbyte(s0, s1, s2, j);
+        sc = (int)((a & 15) | ((b4 >> 6) << 4)); m = (int)((a >> 4) | ((c >> 6) << 4));
+    }
+}
 __device__ __forceinline__ int q3k_scale(const uint8_t *s, int i) {
     int lo = i < 8 ? (s[i] & 15) : (s[i - 8] >> 4);
     int hi = (s[8 + (i & 3)] >> (2 * (i >> 2))) & 3;
@@ -99,9 +127,11 @@ template <int NC> struct Unit<MLXN_TYPE_Q4_0, NC> {
     static __device__ __forceinline__ void run(const uint8_t *b, int, const XQ &x, int64_t e0, float *acc) {
         float d = h2f(ld16(b));
         int lo[4], hi[4];
+        uint32_t qw[4];
+        ldw_a2<4>(b + 2, qw);
 #pragma unroll
         for (int i = 0; i < 4; i++) {
-            uint32_t w = ld32a2(b + 2 + 4 * i);
+            uint32_t w = qw[i];
             lo[i] = (int)__vsub4(w & 0x0F0F0F0Fu, 0x08080808u);
             hi[i] = (int)__vsub4((w >> 4) & 0x0F0F0F0Fu, 0x08080808u);
         }
@@ -110,11 +140,12 @@ template <int NC> struct Unit<MLXN_TYPE_Q4_0, NC> {
 };
 template <int NC> struct Unit<MLXN_TYPE_Q4_1, NC> {
     static __device__ __forceinline__ void run(const uint8_t *b, int, const XQ &x, int64_t e0, float *acc) {
-        float d = h2f(ld16(b)), m = h2f(ld16(b + 2));
+        uint32_t dm = ld32a4(b);
+        float d = h2f((uint16_t)(dm & 0xffff)), m = h2f((uint16_t)(dm >> 16));
         int lo[4], hi[4];
 #pragma unroll
         for (int i = 0; i < 4; i++) {
-            uint32_t w = ld32a2(b + 4 + 4 * i);
+            uint32_t w = ld32a4(b + 4 + 4 * i);
             lo[i] = (int)(w & 0x0F0F0F0Fu);
             hi[i] = (int)((w >> 4) & 0x0F0F0F0Fu);
         }
@@ -131,26 +162,46 @@ template <int NC> __device__ __forceinline__ void q5_words(const uint8_t *qs, ui
         hi[i] = (int)(sub ? __vsub4(g, 0x10101010u) : g);
     }
 }
+__device__ __forceinline__ void q5_words_a4(const uint8_t *qs, uint32_t h, int lo[4], int hi[4]) {
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        uint32_t w = ld32a4(qs + 4 * i);
+        lo[i] = (int)((w & 0x0F0F0F0Fu) | (spread4((h >> (4 * i)) & 15u) << 4));
+        hi[i] = (int)(((w >> 4) & 0x0F0F0F0Fu) | (spread4((h >> (16 + 4 * i)) & 15u) << 4));
+    }
+}
 template <int NC> struct Unit<MLXN_TYPE_Q5_0, NC> {
     static __device__ __forceinline__ void run(const uint8_t *b, int, const XQ &x, int64_t e0, float *acc) {
         int lo[4], hi[4];
-        q5_words<NC>(b + 6, ld32a2(b + 2), true, lo, hi);
+        uint32_t hw[5];
+        ldw_a2<5>(b + 2, hw);
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            uint32_t h = hw[0], w = hw[1 + i];
+            uint32_t l = (w & 0x0F0F0F0Fu) | (spread4((h >> (4 * i)) & 15u) << 4);
+            uint32_t g = ((w >> 4) & 0x0F0F0F0Fu) | (spread4((h >> (16 + 4 * i)) & 15u) << 4);
+            lo[i] = (int)__vsub4(l, 0x10101010u);
+            hi[i] = (int)__vsub4(g, 0x10101010u);
+        }
         legacy_dot<NC>(lo, hi, x, e0, h2f(ld16(b)), 0.f, false, acc);
     }
 };
 template <int NC> struct Unit<MLXN_TYPE_Q5_1, NC> {
     static __device__ __forceinline__ void run(const uint8_t *b, int, const XQ &x, int64_t e0, float *acc) {
         int lo[4], hi[4];
-        q5_words<NC>(b + 8, ld32a2(b + 4), false, lo, hi);
-        legacy_dot<NC>(lo, hi, x, e0, h2f(ld16(b)), h2f(ld16(b + 2)), true, acc);
+        uint32_t dm = ld32a4(b);
+        q5_words_a4(b + 8, ld32a4(b + 4), lo, hi);
+        legacy_dot<NC>(lo, hi, x, e0, h2f((uint16_t)(dm & 0xffff)), h2f((uint16_t)(dm >> 16)), true, acc);
     }
 };
 template <int NC> struct Unit<MLXN_TYPE_IQ4_NL, NC> {
     static __device__ __forceinline__ void run(const uint8_t *b, int, const XQ &x, int64_t e0, float *acc) {
         int lo[4], hi[4];
+        uint32_t qw[4];
+        ldw_a2<4>(b + 2, qw);
 #pragma unroll
         for (int i = 0; i < 4; i++) {
-            uint32_t w = ld32a2(b + 2 + 4 * i);
+            uint32_t w = qw[i];
             lo[i] = lut16(w & 0x0F0F0F0Fu, IQ4_T0, IQ4_T1, IQ4_T2, IQ4_T3);
             hi[i] = lut16((w >> 4) & 0x0F0F0F0Fu, IQ4_T0, IQ4_T1, IQ4_T2, IQ4_T3);
         }
@@ -175,8 +226,7 @@ template <int NC> struct Unit<MLXN_TYPE_Q8_0, NC> {
     static __device__ __forceinline__ void run(const uint8_t *b, int, const XQ &x, int64_t e0, float *acc) {
         float d = h2f(ld16(b));
         int w[8];
-#pragma unroll
-        for (int i = 0; i < 8; i++) w[i] = (int)ld32a2(b + 2 + 4 * i);
+        ldw_a2<8>(b + 2, (uint32_t *)w);
 #pragma unroll
         for (int c = 0; c < NC; c++) {
             int4 a = xq16(x, c, e0), bq = xq16(x, c, e0 + 16);
@@ -192,12 +242,16 @@ template <int NC> struct Unit<MLXN_TYPE_Q8_0, NC> {
 template <int NC> struct Unit<MLXN_TYPE_Q2_K, NC> {
     static __device__ __forceinline__ void run(const uint8_t *b, int u, const XQ &x, int64_t e0, float *acc) {
         int n = u >> 2, q = u & 3, l0 = 8 * q;
-        uint32_t w0 = ld32a2(b + 16 + 32 * n + l0), w1 = ld32a2(b + 20 + 32 * n + l0);
-        float d = h2f(ld16(b + 80)), dmin = h2f(ld16(b + 82));
+        uint32_t w0 = ld32a4(b + 16 + 32 * n + l0), w1 = ld32a4(b + 20 + 32 * n + l0);
+        uint32_t dm = ld32a4(b + 80);
+        float d = h2f((uint16_t)(dm & 0xffff)), dmin = h2f((uint16_t)(dm >> 16));
+        /* the 8 scale bytes of this half: j-th pair at 2j, 2j+1 */
+        uint32_t s0 = ld32a4(b + 8 * n), s1 = ld32a4(b + 8 * n + 4);
 #pragma unroll
         for (int j = 0; j < 4; j++) {
             int a0 = (int)((w0 >> (2 * j)) & 0x03030303u), a1 = (int)((w1 >> (2 * j)) & 0x03030303u);
-            int sc = b[8 * n + 2 * j + (q >> 1)];
+            uint32_t sw = j < 2 ? s0 : s1;
+            int sc = (int)((sw >> (8 * (2 * (j & 1) + (q >> 1)))) & 255u);
             float fd = d * (float)(sc & 15), fm = dmin * (float)(sc >> 4);
             int64_t e = e0 + 128 * n + 32 * j + l0;
 #pragma unroll
@@ -213,15 +267,21 @@ template <int NC> struct Unit<MLXN_TYPE_Q2_K, NC> {
 template <int NC> struct Unit<MLXN_TYPE_Q3_K, NC> {
     static __device__ __forceinline__ void run(const uint8_t *b, int u, const XQ &x, int64_t e0, float *acc) {
         int n = u >> 2, q = u & 3, l0 = 8 * q;
-        uint32_t w0 = ld32a2(b + 32 + 32 * n + l0), w1 = ld32a2(b + 36 + 32 * n + l0);
-        uint32_t h0 = ld32a2(b + l0), h1 = ld32a2(b + 4 + l0);
+        uint32_t ww[2], hh[2], sw[3];
+        ldw_a2<2>(b + 32 + 32 * n + l0, ww);
+        ldw_a2<2>(b + l0, hh);
+        ldw_a2<3>(b + 96, sw);
+        const uint32_t w0 = ww[0], w1 = ww[1], h0 = hh[0], h1 = hh[1];
         float d = h2f(ld16(b + 108));
 #pragma unroll
         for (int j = 0; j < 4; j++) {
             int sh = 4 * n + j;
             int a0 = (int)__vsub4(((w0 >> (2 * j)) & 0x03030303u) | (((h0 >> sh) & 0x01010101u) << 2), 0x04040404u);
             int a1 = (int)__vsub4(((w1 >> (2 * j)) & 0x03030303u) | (((h1 >> sh) & 0x01010101u) << 2), 0x04040404u);
-            float fd = d * (float)q3k_scale(b + 96, 8 * n + 2 * j + (q >> 1));
+            const int si = 8 * n + 2 * j + (q >> 1);
+            const int slo = si < 8 ? (int)(wbyte(sw[0], sw[1], sw[2], si) & 15) : (int)(wbyte(sw[0], sw[1], sw[2], si - 8) >> 4);
+            const int shi = (int)((wbyte(sw[0], sw[1], sw[2], 8 + (si & 3)) >> (2 * (si >> 2))) & 3);
+            float fd = d * (float)((slo | (shi << 4)) - 32);
             int64_t e = e0 + 128 * n + 32 * j + l0;
 #pragma unroll
             for (int c = 0; c < NC; c++) {
@@ -235,8 +295,11 @@ template <int NC> struct Unit<MLXN_TYPE_Q6_K, NC> {
     static __device__ __forceinline__ void run(const uint8_t *b, int u, const XQ &x, int64_t e0, float *acc) {
         int n = u >> 2, q = u & 3, l0 = 8 * q;
         const uint8_t *ql = b + 64 * n + l0, *qh = b + 128 + 32 * n + l0;
-        uint32_t A[2] = {ld32a2(ql), ld32a2(ql + 4)}, B[2] = {ld32a2(ql + 32), ld32a2(ql + 36)};
-        uint32_t H[2] = {ld32a2(qh), ld32a2(qh + 4)};
+        uint32_t A[2], B[2], H[2], S[2];
+        ldw_a2<2>(ql, A);
+        ldw_a2<2>(ql + 32, B);
+        ldw_a2<2>(qh, H);
+        ldw_a2<2>(b + 192 + 8 * n, S);
         float d = h2f(ld16(b + 208));
         int v[4][2];
 #pragma unroll
@@ -248,7 +311,8 @@ template <int NC> struct Unit<MLXN_TYPE_Q6_K, NC> {
         }
 #pragma unroll
         for (int m = 0; m < 4; m++) {
-            float fd = d * (float)(int8_t)b[192 + 8 * n + 2 * m + (q >> 1)];
+            const int si = 2 * m + (q >> 1);
+            float fd = d * (float)(int8_t)((S[si >> 2] >> (8 * (si & 3))) & 255u);
             int64_t e = e0 + 128 * n + 32 * m + l0;
 #pragma unroll
             for (int c = 0; c < NC; c++) {
@@ -264,17 +328,37 @@ template <int NC, bool Q5> __device__ __forceinline__ void q45k_unit(const uint8
                                                                      int64_t e0, float *acc) {
     int cc = u >> 1, h = u & 1;
     const uint8_t *qs = b + (Q5 ? 48 : 16) + 32 * cc + 16 * h;
-    float d = h2f(ld16(b)), dmin = h2f(ld16(b + 2));
+    uint32_t dm = ld32a4(b);
+    float d = h2f((uint16_t)(dm & 0xffff)), dmin = h2f((uint16_t)(dm >> 16));
+    uint32_t s0 = ld32a4(b + 4), s1 = ld32a4(b + 8), s2 = ld32a4(b + 12);
     int sc0, m0, sc1, m1;
-    kscale_min(b + 4, 2 * cc, sc0, m0);
-    kscale_min(b + 4, 2 * cc + 1, sc1, m1);
+    kscale_min_w(s0, s1, s2, 2 * cc, sc0, m0);
+    kscale_min_w(s0, s1, s2, 2 * cc + 1, sc1, m1);
+    uint32_t wq[4], wh[4];
+    if (((uintptr_t)qs & 15) == 0) {   /* rows 16-aligned (the usual case): one 16-byte load */
+        uint4 v = *(const uint4 *)qs;
+        wq[0] = v.x; wq[1] = v.y; wq[2] = v.z; wq[3] = v.w;
+    } else {
+#pragma unroll
+        for (int i = 0; i < 4; i++) wq[i] = ld32a4(qs + 4 * i);
+    }
+    if (Q5) {
+        const uint8_t *qhp = b + 16 + 16 * h;
+        if (((uintptr_t)qhp & 15) == 0) {
+            uint4 v = *(const uint4 *)qhp;
+            wh[0] = v.x; wh[1] = v.y; wh[2] = v.z; wh[3] = v.w;
+        } else {
+#pragma unroll
+            for (int i = 0; i < 4; i++) wh[i] = ld32a4(qhp + 4 * i);
+        }
+    }
     int lo[4], hi[4];
 #pragma unroll
     for (int i = 0; i < 4; i++) {
-        uint32_t w = ld32a2(qs + 4 * i);
+        uint32_t w = wq[i];
         uint32_t l = w & 0x0F0F0F0Fu, g = (w >> 4) & 0x0F0F0F0Fu;
         if (Q5) {
-            uint32_t qh = ld32a2(b + 16 + 16 * h + 4 * i);
+            uint32_t qh = wh[i];
             l |= ((qh >> (2 * cc)) & 0x01010101u) << 4;
             g |= ((qh >> (2 * cc + 1)) & 0x01010101u) << 4;
         }
@@ -304,13 +388,14 @@ template <int NC> struct Unit<MLXN_TYPE_Q5_K, NC> {
 };
 template <int NC> struct Unit<MLXN_TYPE_IQ4_XS, NC> {
     static __device__ __forceinline__ void run(const uint8_t *b, int ib, const XQ &x, int64_t e0, float *acc) {
-        float d = h2f(ld16(b));
-        uint32_t sh = ld16(b + 2);
-        int ls = ((b[4 + (ib >> 1)] >> (4 * (ib & 1))) & 15) | (int)(((sh >> (2 * ib)) & 3) << 4);
+        uint32_t dsh = ld32a4(b), sl = ld32a4(b + 4);
+        float d = h2f((uint16_t)(dsh & 0xffff));
+        uint32_t sh = dsh >> 16;
+        int ls = (int)((sl >> (4 * ib)) & 15) | (int)(((sh >> (2 * ib)) & 3) << 4);
         int lo[4], hi[4];
 #pragma unroll
         for (int i = 0; i < 4; i++) {
-            uint32_t w = ld32a2(b + 8 + 16 * ib + 4 * i);
+            uint32_t w = ld32a4(b + 8 + 16 * ib + 4 * i);
             lo[i] = lut16(w & 0x0F0F0F0Fu, IQ4_T0, IQ4_T1, IQ4_T2, IQ4_T3);
             hi[i] = lut16((w >> 4) & 0x0F0F0F0Fu, IQ4_T0, IQ4_T1, IQ4_T2, IQ4_T3);
         }
