@@ -45,11 +45,17 @@ def main():
     os.unlink(f.name)
     check(r2.returncode == 0 and r2.stdout == r.stdout, "-f gives the same text: %r" % r2.stdout)
 
-    # --system wraps the prompt as a chat turn; the chat stops at the end-of-turn token
-    r = mlxn("run", *base, "--system", "You are a helpful assistant.", "-p", "What is the capital of France?",
-             "-n", "40")
-    check(r.returncode == 0 and "Paris" in r.stdout, "--system answer: %r %r" % (r.stdout, r.stderr))
-    check("<|im_end|>" not in r.stdout, "control tokens are not printed")
+    # control tokens written in the prompt are parsed; generation stops at the end-of-turn token
+    # (a prompt whose greedy answer has no near-tie: see scripts/make-goldens.py)
+    chat = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
+    r = mlxn("run", *base, "-p", chat, "-n", "40")
+    check(r.returncode == 0 and r.stdout == chat + "The capital of France is Paris.\n",
+          "chat-formatted prompt: %r %r" % (r.stdout, r.stderr))
+
+    # --system wraps the prompt as a chat turn (the answer itself is the model's business)
+    r = mlxn("run", *base, "--system", "You are a helpful assistant.", "-p", "Name a colour.", "-n", "8")
+    check(r.returncode == 0 and len(r.stdout) > len("Name a colour.") + 1, "--system: %r %r" % (r.stdout, r.stderr))
+    check("<|im_" not in r.stdout, "control tokens are not printed: %r" % r.stdout)
 
     # interactive chat over stdin: two turns, the second reuses the cached prefix
     r = mlxn("run", *base, "--chat", "-n", "24", stdin="Say hello.\nAnd once more?\n")
