@@ -32,7 +32,7 @@ echo "== engine" | tee -a "$LOG"
 if [ -f "$model" ]; then
   MLXN_TEST_BACKEND=cuda timeout 300 "$BUILD/tests/test_engine" >> "$LOG" 2>&1
   echo "test_engine (cuda): exit $?"
-  grep -E "^(teacher-forced|greedy|tokenisation)|FAIL|passed" "$LOG" | tail -12
+  grep -E "^(teacher-forced|greedy|tokenisation|cuda against)|FAIL|passed" "$LOG" | tail -12
   timeout 120 "$MLXN" bench -m "$model" -p 512 -n 128 -r 5 --device cuda 2>&1 | tee -a "$LOG" | grep -E "^\|"
   timeout 120 "$MLXN" run -m "$model" -p "The three most useful things to know about the Moon are" -n 64 \
     --device cuda >> "$LOG" 2>&1

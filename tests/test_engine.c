@@ -106,7 +106,8 @@ static void test_tokens(const mlxn_model_t *m, const cJSON *gold) {
  * Teacher-forced logits
  * ========================================================================== */
 
-static void test_forced(mlxn_model_t *m, const cJSON *gold, int n_batch) {
+/* Runs the forced text; returns its logits {n_vocab, n} (caller frees) or NULL. */
+static float *test_forced(mlxn_model_t *m, const cJSON *gold, const char *label, int n_batch, int *n_out) {
     const cJSON *f = cJSON_GetObjectItem(gold, "forced");
     int n;
     int32_t *ids = ids_of(cJSON_GetObjectItem(f, "ids"), &n);
@@ -155,7 +156,7 @@ static void test_forced(mlxn_model_t *m, const cJSON *gold, int n_batch) {
         double top1 = (double)agree / n, top1_clear = (double)agree_clear / n_clear, nmse = err / (5.0 * n);
         printf("teacher-forced (%s, batch %d): %d positions, top-1 agreement %.2f%% (%d/%d); where the peer's "
                "top-2 gap >= %.2f: %.2f%% (%d/%d); largest gap at a disagreement %.3f; NMSE over the peer's top-5 "
-               "%.3g (worst position %.3g)\n", backend_name(), n_batch, n, 100 * top1, agree, n, NEAR_TIE,
+               "%.3g (worst position %.3g)\n", label, n_batch, n, 100 * top1, agree, n, NEAR_TIE,
                100 * top1_clear, agree_clear, n_clear, worst_gap, nmse, worst);
         CHECK(finite);
         CHECKF(top1_clear >= TOP1_MIN, "top-1 agreement off near-ties %.4f < %.2f", top1_clear, TOP1_MIN);
@@ -163,9 +164,54 @@ static void test_forced(mlxn_model_t *m, const cJSON *gold, int n_batch) {
         CHECKF(worst_gap < TIE_MAX, "disagreement where the peer's top-2 gap is %.3f", worst_gap);
         CHECKF(nmse < NMSE_BOUND, "NMSE %.4g >= %.g", nmse, NMSE_BOUND);
     }
-    free(lg);
     free(ids);
     mlxn_context_free(c);
+    if (st != MLXN_OK) {
+        free(lg);
+        return NULL;
+    }
+    *n_out = n;
+    return lg;
+}
+
+/* Another backend against the CPU backend on the same tokens (run on the GPU machine with
+ * MLXN_TEST_BACKEND=cuda): every logit, normalised by each row's spread, and the top-1. */
+static void test_cross_backend(const char *path, const cJSON *gold, const float *lg, int n) {
+    mlxn_backend_t *be = NULL;
+    mlxn_model_t *m = NULL;
+    if (!CHECKF(mlxn_backend_open("cpu", &be) == MLXN_OK, "%s", mlxn_last_error())) return;
+    mlxn_backend_set_threads(be, 2);
+    if (CHECKF(mlxn_model_load(path, be, NULL, &m) == MLXN_OK, "%s", mlxn_last_error())) {
+        int n2 = 0;
+        float *ref = test_forced(m, gold, "cpu", 512, &n2);
+        const int V = mlxn_model_get_info(m)->n_vocab;
+        if (CHECK(ref && n2 == n)) {
+            double err = 0;
+            int agree = 0;
+            for (int i = 0; i < n; i++) {
+                const float *a = lg + (size_t)i * V, *b = ref + (size_t)i * V;
+                double mean = 0, var = 0, e = 0;
+                int ba = 0, bb = 0;
+                for (int v = 0; v < V; v++) mean += b[v];
+                mean /= V;
+                for (int v = 0; v < V; v++) {
+                    var += (b[v] - mean) * (b[v] - mean);
+                    e += (double)(a[v] - b[v]) * (a[v] - b[v]);
+                    if (a[v] > a[ba]) ba = v;
+                    if (b[v] > b[bb]) bb = v;
+                }
+                err += e / var;
+                agree += ba == bb;
+            }
+            printf("%s against cpu: NMSE over all logits %.3g, top-1 agreement %d/%d\n", backend_name(), err / n,
+                   agree, n);
+            CHECKF(err / n < NMSE_BOUND, "%s vs cpu NMSE %.3g", backend_name(), err / n);
+            CHECKF(agree >= n * TOP1_ALL_MIN, "%s vs cpu top-1 %d/%d", backend_name(), agree, n);
+        }
+        free(ref);
+    }
+    mlxn_model_free(m);
+    mlxn_backend_free(be);
 }
 
 /* ==========================================================================
@@ -380,7 +426,10 @@ int main(void) {
     CHECK(in->eos_id == (int32_t)cJSON_GetObjectItem(gold, "eos_id")->valuedouble);
 
     test_tokens(m, gold);
-    test_forced(m, gold, 512);
+    int n_forced = 0;
+    float *forced = test_forced(m, gold, backend_name(), 512, &n_forced);
+    if (forced && strcmp(backend_name(), "cpu") != 0) test_cross_backend(path, gold, forced, n_forced);
+    free(forced);
     test_greedy(m, gold, "direct", 0, 512, 0, 3);
     test_greedy(m, gold, "graph", 1, 512, 1, 2);   /* decode step recorded once, replayed */
     test_greedy(m, gold, "batch 3", 0, 3, 0, 2);   /* prefill in chunks through the mat-vec route */
