@@ -25,6 +25,8 @@
 #define NEAR_TIE 0.25       /* logits: ~2x the peer's own RMS error (0.13), for two noisy engines */
 #define TIE_MAX 0.6         /* no disagreement where the peer's top-2 gap exceeds this */
 #define TOP1_ALL_MIN 0.95   /* over all positions */
+#define CROSS_NMSE_BOUND 1.5e-2   /* backend vs cpu over all logits: two engines that each round
+                                     activations to 8 bits (~3e-3 each against exact), with room */
 
 static const char *backend_name(void) {
     const char *e = getenv("MLXN_TEST_BACKEND");
@@ -205,7 +207,7 @@ static void test_cross_backend(const char *path, const cJSON *gold, const float 
             }
             printf("%s against cpu: NMSE over all logits %.3g, top-1 agreement %d/%d\n", backend_name(), err / n,
                    agree, n);
-            CHECKF(err / n < NMSE_BOUND, "%s vs cpu NMSE %.3g", backend_name(), err / n);
+            CHECKF(err / n < CROSS_NMSE_BOUND, "%s vs cpu NMSE %.3g", backend_name(), err / n);
             CHECKF(agree >= n * TOP1_ALL_MIN, "%s vs cpu top-1 %d/%d", backend_name(), agree, n);
         }
         free(ref);
