@@ -606,7 +606,7 @@ static void usage(void) {
            "  --markdown FILE append the results as a markdown table to FILE\n"
            "  --f32x          route quantized mat-vecs through the exact f32-activation kernel\n"
            "  --no-pdl        launch mat-vecs without programmatic dependent launch\n"
-           "  --mmv N         quantized mat-vec version for every case: 1, 2 (pipelined, multi-row,\n"
+           "  --mmv N         quantized mat-vec version for every case: 0 (default: per type and k), 1, 2 (pipelined, multi-row,\n"
            "                  register stage) or 3 (pipelined, cp.async ring); the others are also\n"
            "                  benchmarked side by side ('mul_mv v2' / 'mul_mv v3' rows)\n"
            "                  4 / 5: activations staged in shared memory per block (8 warps; 24 / 32\n"

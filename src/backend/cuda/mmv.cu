@@ -15,17 +15,18 @@
  *  - mul_mat_id: blockIdx.y is the (token, slot) pair, the expert id is read on the device (so a
  *    captured graph serves every step); a bad id raises the device error flag.
  * F16/BF16/F32 weights use a direct 16-byte-load kernel with f32 activations.
- * For n = 1 and decode mul_mat_id the default is v3 (mmv_q3_kernel: multi-row warps, cp.async
- * ring); v1 (mmv_q_kernel, described above) and v2 stay selectable (mlxn_cuda_mmv_version) and are
- * measured side by side by `mlxn bench-ops`: all three measured within run-to-run noise of each
- * other on the H200 (docs/perf/NOTES.md). */
+ * For n = 1 and decode mul_mat_id the default depends on the type and k (mmv_version_for): v4 /
+ * v5 (mmv_q4_kernel: activations staged in shared memory per 8-warp block) for Q4_0 / Q4_K /
+ * Q6_K / Q8_0 where they measured faster, otherwise v3 (mmv_q3_kernel: multi-row warps, cp.async
+ * ring); v1 (mmv_q_kernel, described above), v2 and v3 stay selectable (mlxn_cuda_mmv_version) and
+ * are measured side by side by `mlxn bench-ops` (docs/perf/NOTES.md). */
 #include "backend/cuda/quant.cuh"
 #include <cublas_v2.h>
 #include <stdlib.h>
 
 int mlxn_cuda_mmv_force_f32x = 0;
 int mlxn_cuda_mmv_no_pdl = 0;
-int mlxn_cuda_mmv_version = 3;
+int mlxn_cuda_mmv_version = 0;   /* 0: per type and k (mmv_version_for) */
 int mlxn_cuda_mmv_v2_warps = 20;
 int mlxn_cuda_mmv_v3_warps = 16;
 
@@ -674,10 +675,14 @@ static mlxn_status mmv_float(const mlxn_cuda_mm *a, int *err, void *stream) {
 /* Exact route: dequantize the needed rows to f32 in the arena, then the f32 mat-vec. */
 static mlxn_status mmv_via_f32(const mlxn_cuda_mm *a, void *stream);
 
-/* The mat-vec version for a type: mlxn_cuda_mmv_version, or with 0 (auto) the per-type default
- * below. The environment variable MLXN_CUDA_MMV (0..5), read once at the first call, overrides the
- * initial setting (so the op harness can check every version through the same paths). */
-static int mmv_version_for(mlxn_type t) {
+/* The mat-vec version for a type and k: mlxn_cuda_mmv_version, or with 0 (the default, auto) the
+ * per-type choice below, from the side-by-side run of 2026-11-29 22:14 (docs/perf/NOTES.md, "v4 /
+ * v5"): v5 was fastest at k = 14336 for Q4_K / Q6_K / Q8_0, v4 at k = 2048..8192 for Q4_K / Q6_K /
+ * Q8_0 / Q4_0 (plain and mul_mat_id), v3 at k = 14336 for Q4_0; the k threshold between the
+ * measured points is a guess. Other types were not measured against v4/v5 and keep v3. The
+ * environment variable MLXN_CUDA_MMV (0..5), read once at the first call, overrides the initial
+ * setting (so the op harness can check every version through the same paths). */
+static int mmv_version_for(mlxn_type t, int64_t k) {
     static bool env_done = false;
     if (!env_done) {
         env_done = true;
@@ -685,7 +690,10 @@ static int mmv_version_for(mlxn_type t) {
         if (e && e[0] >= '0' && e[0] <= '5' && !e[1]) mlxn_cuda_mmv_version = e[0] - '0';
     }
     if (mlxn_cuda_mmv_version != 0) return mlxn_cuda_mmv_version;
+    const bool long_k = k >= 12288;
     switch (t) {
+    case MLXN_TYPE_Q4_K: case MLXN_TYPE_Q6_K: case MLXN_TYPE_Q8_0: return long_k ? 5 : 4;
+    case MLXN_TYPE_Q4_0: return long_k ? 3 : 4;
     default: return 3;
     }
 }
@@ -751,7 +759,7 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
         mmv_grouped_for(a->type)<<<grid, MMV_WARPS * 32, 0, CU_STREAM(stream)>>>(p);
         return MLXN_CUDA_LAUNCHED("mmv_q_grouped_kernel");
     }
-    const int ver = mmv_version_for(a->type);
+    const int ver = mmv_version_for(a->type, a->k);
     if ((ver == 4 || ver == 5) && (id || a->n == 1) && mmv4_xbytes(a->k) <= MMV4_XMAX) {
         static int sms4 = 0, smem_sm = 0;
         if (!sms4) {
