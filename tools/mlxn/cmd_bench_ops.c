@@ -25,6 +25,10 @@ static struct {
 } opt = {25, 20, 0, NULL, NULL, 0, 0, 0, 0};
 
 static void *g_stream;
+/* --mmv-cmp: mat-vec versions verified and timed side by side on the same weights, alternating */
+#define CMP_MAX 6
+#define CMP_ROUNDS 5
+static int g_cmp_ver[CMP_MAX], g_ncmp;
 static double g_ceiling_gbs;
 static size_t g_l2;
 static FILE *g_md;
@@ -135,6 +139,10 @@ static void fill_weights(mlxn_type t, uint8_t *w, int64_t rows, int64_t k) {
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 #define TRY(x) do { mlxn_status s__ = (x); if (s__ != MLXN_OK) { fprintf(stderr, "bench-ops: %s\n", mlxn_last_error()); return s__; } } while (0)
+static int cmpd(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
 static int cmpf(const void *a, const void *b) { float x = *(const float *)a, y = *(const float *)b; return x < y ? -1 : x > y; }
 static int selected(const char *name) { return !opt.only || strstr(name, opt.only) != NULL; }
 
@@ -312,8 +320,56 @@ static mlxn_status bench_mm(const char *kind, mlxn_type t, int64_t rows, int64_t
     const char *note = NULL;
     if (err > tol || err != err) { note = "VERIFY FAILED"; g_fail++; }
     double med = 0, p10 = 0;
-    mlxn_status st = time_graph(mm_dispatch, &m, n > 8 ? 5 : opt.batch, &med, &p10);
-    if (st == MLXN_OK) {
+    mlxn_status st;
+    if (g_ncmp > 0 && n <= 8) {
+        /* every version: verified on the same weights and x, then timed in CMP_ROUNDS alternating
+         * rounds; reported: median of the round medians, lowest p10 */
+        int keep = mlxn_cuda_mmv_version;
+        double cerr[CMP_MAX], cmed[CMP_MAX][CMP_ROUNDS], cp10[CMP_MAX];
+        st = MLXN_OK;
+        for (int v = 0; v < g_ncmp && st == MLXN_OK; v++) {
+            mlxn_cuda_mmv_version = g_cmp_ver[v];
+            cerr[v] = 0;
+            cp10[v] = 1e30;
+            if ((st = mm_dispatch(&m, 0)) != MLXN_OK || (st = mlxn_cuda_stream_sync(g_stream)) != MLXN_OK) break;
+            float *hy = malloc(sizeof(float) * (size_t)(rows * ycols));
+            TRY(mlxn_cuda_memcpy_d2h(hy, dy, sizeof(float) * (size_t)(rows * ycols), g_stream));
+            int64_t cols_check = ycols < 3 ? ycols : 3;
+            for (int64_t cc = 0; cc < cols_check; cc++) {
+                int64_t c = cc == 2 ? ycols - 1 : cc;
+                int64_t xc = n_expert ? c / top_k : c;
+                int e = n_expert ? hids[c] : 0;
+                double er = check_rows(t, hw + mat * (size_t)(e % ndist), row_bytes, k, hx + xc * k, hy + c * rows,
+                                       rows, 1, 48);
+                if (er > cerr[v]) cerr[v] = er;
+            }
+            free(hy);
+        }
+        for (int r = 0; r < CMP_ROUNDS && st == MLXN_OK; r++)
+            for (int v = 0; v < g_ncmp && st == MLXN_OK; v++) {
+                mlxn_cuda_mmv_version = g_cmp_ver[v];
+                double p;
+                st = time_graph(mm_dispatch, &m, opt.batch, &cmed[v][r], &p);
+                if (p < cp10[v]) cp10[v] = p;
+            }
+        mlxn_cuda_mmv_version = keep;
+        if (st == MLXN_OK) {
+            double bytes = n_expert ? (double)mat * top_k : (double)mat;
+            for (int v = 0; v < g_ncmp; v++) {
+                qsort(cmed[v], CMP_ROUNDS, sizeof(double), cmpd);
+                char tag[64];
+                snprintf(tag, sizeof tag, "%s cmp v%d", kind, g_cmp_ver[v]);
+                const char *nt = cerr[v] > 3e-2 || cerr[v] != cerr[v] ? "VERIFY FAILED" : NULL;
+                if (nt) g_fail++;
+                report(tag, mlxn_type_name(t), shape, cmed[v][CMP_ROUNDS / 2], cp10[v], bytes, 0, cerr[v], nt);
+            }
+        }
+    } else {
+        st = time_graph(mm_dispatch, &m, n > 8 ? 5 : opt.batch, &med, &p10);
+    }
+    if (g_ncmp > 0 && n <= 8) {
+        if (st != MLXN_OK) { printf("%-22s %-7s %-26s  FAILED: %s\n", kind, mlxn_type_name(t), shape, mlxn_last_error()); g_fail++; }
+    } else if (st == MLXN_OK) {
         double bytes = n_expert ? (double)mat * top_k * (n > 1 ? 1 : 1) : (double)mat;
         if (n_expert && n > 1) bytes = (double)set;     /* prefill id: every expert read at least once */
         double flops = n > 8 ? 2.0 * rows * k * n * (n_expert ? top_k : 1) : 0;
@@ -550,10 +606,16 @@ static void usage(void) {
            "  --markdown FILE append the results as a markdown table to FILE\n"
            "  --f32x          route quantized mat-vecs through the exact f32-activation kernel\n"
            "  --no-pdl        launch mat-vecs without programmatic dependent launch\n"
-           "  --mmv N         quantized mat-vec version for every case: 1, 2 (pipelined, multi-row,\n"
+           "  --mmv N         quantized mat-vec version for every case: 0 (default: per type and k), 1, 2 (pipelined, multi-row,\n"
            "                  register stage) or 3 (pipelined, cp.async ring); the others are also\n"
            "                  benchmarked side by side ('mul_mv v2' / 'mul_mv v3' rows)\n"
+           "                  4 / 5: activations staged in shared memory per block (8 warps; 24 / 32\n"
+           "                  resident warps per SM); 0: the per-type default\n"
            "  --no-v2         skip the side-by-side cases of the other kernel versions\n"
+           "  --mmv-cmp LIST  only the mat-vec comparison: versions LIST (digits, e.g. 345) verified and\n"
+           "                  timed on the same weights, alternating in 5 rounds (median of round\n"
+           "                  medians, lowest p10); Q4_0/Q4_K/Q6_K/Q8_0 at 4096x14336 and 14336x4096,\n"
+           "                  Q6_K 2816x8192 plain and 128/top-8, Q4_K/Q6_K 768x2048 128/top-8\n"
            "  --mmv-warps N   v2 mat-vec: resident warps per SM the rows-per-warp split aims at (default 20)\n"
            "  --attn N        decode attention version: 2 (default, tiled) or 1 (per-warp)\n"
            "  --attn-bps N    attention v2: split count aims at N blocks per SM (default 4)\n"
@@ -578,7 +640,12 @@ int cmd_bench_ops(int argc, char **argv) {
         else if (!strcmp(a, "--f32x")) mlxn_cuda_mmv_force_f32x = 1;
         else if (!strcmp(a, "--no-pdl")) mlxn_cuda_mmv_no_pdl = 1;
         else if (!strcmp(a, "--api-check")) opt.api = 1;
-        else if (!strcmp(a, "--mmv") && more) { int v = atoi(argv[++i]); mlxn_cuda_mmv_version = v == 2 || v == 3 ? v : 1; }
+        else if (!strcmp(a, "--mmv") && more) { int v = atoi(argv[++i]); mlxn_cuda_mmv_version = v >= 0 && v <= 5 ? v : 1; }
+        else if (!strcmp(a, "--mmv-cmp") && more) {
+            const char *l = argv[++i];
+            for (g_ncmp = 0; *l && g_ncmp < CMP_MAX; l++)
+                if (*l >= '0' && *l <= '5') g_cmp_ver[g_ncmp++] = *l - '0';
+        }
         else if (!strcmp(a, "--no-v2")) opt.no_v2 = 1;
         else if (!strcmp(a, "--attn") && more) mlxn_cuda_attn_version = atoi(argv[++i]) == 1 ? 1 : 2;
         else if (!strcmp(a, "--attn-bps") && more) mlxn_cuda_attn_blocks_per_sm = atoi(argv[++i]);
@@ -621,6 +688,17 @@ int cmd_bench_ops(int argc, char **argv) {
         }
     }
     printf("%-22s %-7s %-26s %9s %9s %8s %12s\n", "kind", "type", "shape", "us med", "us p10", "GB/s", "%ceil/TFLOPs");
+    if (g_ncmp > 0) {
+        static const mlxn_type ct[] = {MLXN_TYPE_Q4_0, MLXN_TYPE_Q4_K, MLXN_TYPE_Q6_K, MLXN_TYPE_Q8_0};
+        for (int i = 0; i < 4; i++) bench_mm("mul_mv", ct[i], 4096, 14336, 1, 0, 0, NULL);
+        for (int i = 0; i < 4; i++) bench_mm("mul_mv", ct[i], 14336, 4096, 1, 0, 0, NULL);
+        bench_mm("mul_mv", MLXN_TYPE_Q6_K, 2816, 8192, 1, 0, 0, NULL);
+        bench_mm("mul_mv_id", MLXN_TYPE_Q6_K, 2816, 8192, 1, 128, 8, NULL);
+        bench_mm("mul_mv_id", MLXN_TYPE_Q4_K, 768, 2048, 1, 128, 8, NULL);
+        bench_mm("mul_mv_id", MLXN_TYPE_Q6_K, 768, 2048, 1, 128, 8, NULL);
+        printf("bench-ops: %d failures\n", g_fail);
+        return g_fail ? 1 : 0;
+    }
     static const mlxn_type all[] = {MLXN_TYPE_Q4_0, MLXN_TYPE_Q4_1, MLXN_TYPE_Q5_0, MLXN_TYPE_Q5_1, MLXN_TYPE_Q8_0,
                                     MLXN_TYPE_Q2_K, MLXN_TYPE_Q3_K, MLXN_TYPE_Q4_K, MLXN_TYPE_Q5_K, MLXN_TYPE_Q6_K,
                                     MLXN_TYPE_IQ4_NL, MLXN_TYPE_IQ4_XS, MLXN_TYPE_MXFP4, MLXN_TYPE_F16, MLXN_TYPE_BF16};

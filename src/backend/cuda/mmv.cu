@@ -15,16 +15,18 @@
  *  - mul_mat_id: blockIdx.y is the (token, slot) pair, the expert id is read on the device (so a
  *    captured graph serves every step); a bad id raises the device error flag.
  * F16/BF16/F32 weights use a direct 16-byte-load kernel with f32 activations.
- * For n = 1 and decode mul_mat_id the default is v3 (mmv_q3_kernel: multi-row warps, cp.async
- * ring); v1 (mmv_q_kernel, described above) and v2 stay selectable (mlxn_cuda_mmv_version) and are
- * measured side by side by `mlxn bench-ops`: all three measured within run-to-run noise of each
- * other on the H200 (docs/perf/NOTES.md). */
+ * For n = 1 and decode mul_mat_id the default depends on the type and k (mmv_version_for): v4 /
+ * v5 (mmv_q4_kernel: activations staged in shared memory per 8-warp block) for Q4_0 / Q4_K /
+ * Q6_K / Q8_0 where they measured faster, otherwise v3 (mmv_q3_kernel: multi-row warps, cp.async
+ * ring); v1 (mmv_q_kernel, described above), v2 and v3 stay selectable (mlxn_cuda_mmv_version) and
+ * are measured side by side by `mlxn bench-ops` (docs/perf/NOTES.md). */
 #include "backend/cuda/quant.cuh"
 #include <cublas_v2.h>
+#include <stdlib.h>
 
 int mlxn_cuda_mmv_force_f32x = 0;
 int mlxn_cuda_mmv_no_pdl = 0;
-int mlxn_cuda_mmv_version = 3;
+int mlxn_cuda_mmv_version = 0;   /* 0: per type and k (mmv_version_for) */
 int mlxn_cuda_mmv_v2_warps = 20;
 int mlxn_cuda_mmv_v3_warps = 16;
 
@@ -54,10 +56,10 @@ struct MmvParams {
  * activation loads (global, through L1) of MMV_UNR units are in flight together. One unit per
  * round (the single-column kernels) measured latency-bound (Nsight Compute: memory pipes 12% busy, DRAM 24%). */
 #define MMV_UNR 4
-template <int T, int NC>
+template <int T, int NC, int UNR1 = MMV_UNR>
 __device__ __forceinline__ void decode_units(const uint8_t *sb, int nu, int lane, const XQ &x, int64_t b0, float *acc) {
     typedef QT<T> Q;
-    constexpr int UNR = NC == 1 ? MMV_UNR : 1;   /* more columns: already NC loads per unit */
+    constexpr int UNR = NC == 1 ? UNR1 : 1;   /* more columns: already NC loads per unit */
     int u = lane;
     for (; u + 32 * (UNR - 1) < nu; u += 32 * UNR) {
 #pragma unroll
@@ -327,6 +329,119 @@ static mmv_q2_fn mmv_q2_for(mlxn_type t) {
     }
 }
 
+/* v4 / v5 (mlxn_cuda_mmv_version = 4 / 5): v2's register-staged walk over (row, step) pieces, but
+ * with blocks of W = 8 warps, registers capped for 3 (v4: <= 80) or 4 (v5: <= 64) resident blocks
+ * per SM (24 / 32 warps; uncapped the kernel takes 110-128 registers, i.e. 16 warps; v5 also
+ * stages 2 KB steps (4 pieces per lane) and decodes one unit per lane per round, so that 64
+ * registers do not spill), and the
+ * whole activation column (int8 q, group scales
+ * d and d*sum s: 1.25 bytes per element, 17.5 KB at k = 14336) copied once per block into shared
+ * memory. Every activation read of the decode is then a shared-memory load (~30 cycles) instead of
+ * an L1 access that missed to L2 35% of the time (Nsight Compute on v3: L1 hit rate 65%, with the
+ * activation loads the remaining serial chain per unit). One block per (row range, pair); rows per
+ * warp aim at one wave of the resident warps. */
+#define MMV4_XMAX 65536       /* largest activation stage (bytes) v4/v5 take; larger k: v3 */
+static __host__ __device__ inline int64_t mmv4_xbytes(int64_t k) {
+    return ((k + 15) & ~(int64_t)15) + 2 * (((k / 32) * 4 + 15) & ~(int64_t)15);
+}
+template <int T, int W, int MINB, int PPL>
+__global__ void __launch_bounds__(W * 32, MINB) mmv_q4_kernel(MmvParams p, int rows_per_warp) {
+    typedef QT<T> Q;
+    extern __shared__ uint4 smem4[];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int64_t k = p.k, ng = k / 32;
+    const int64_t xq_bytes = (k + 15) & ~(int64_t)15, xd_bytes = ((ng * 4) + 15) & ~(int64_t)15;
+    int8_t *sq = (int8_t *)smem4;
+    float *sd = (float *)((char *)smem4 + xq_bytes), *ss = (float *)((char *)smem4 + xq_bytes + xd_bytes);
+    uint4 *st = (uint4 *)((char *)smem4 + xq_bytes + 2 * xd_bytes) + warp * (32 * PPL);
+    const int64_t r0 = ((int64_t)blockIdx.x * W + warp) * rows_per_warp;
+    const int64_t r1 = min(p.rows, r0 + rows_per_warp);
+    const uint8_t *W_ = p.w;
+    float *y = p.y;
+    int64_t xc = 0;
+    bool bad = false;
+    if (p.ids) {
+        int g = blockIdx.y, t = g / p.top_k, j = g % p.top_k;
+        int e = p.ids[t * p.ids_tok + j];
+        if (e < 0 || e >= p.n_expert) {
+            if (r0 == 0 && lane == 0) atomicOr(p.err, 1);
+            bad = true;                  /* uniform over the block */
+        } else {
+            W_ += (int64_t)e * p.expert_bytes;
+        }
+        xc = (int64_t)t * p.n_x + (p.n_x == 1 ? 0 : j);
+        y += j * p.y_col + t * p.y_tok;
+    }
+    if (bad) return;
+    const int64_t nblk = k / Q::QK;
+    const int NB = ((32 * PPL) * 16 - 16) / Q::BB;
+    const int64_t S = (nblk + NB - 1) / NB;
+    const int64_t nT = r0 < r1 ? (r1 - r0) * S : 0;
+    uint4 v[PPL];
+    auto issue = [&](int64_t t) {
+        int64_t row = r0 + t / S, b0 = (t % S) * NB;
+        int nb = (int)min((int64_t)NB, nblk - b0);
+        const uint8_t *s = W_ + row * p.row_bytes + b0 * Q::BB;
+        uintptr_t a0 = (uintptr_t)s & ~(uintptr_t)15;
+        uintptr_t a1 = ((uintptr_t)(s + (int64_t)nb * Q::BB) + 15) & ~(uintptr_t)15;
+        int np = (int)((a1 - a0) >> 4);
+#pragma unroll
+        for (int i = 0; i < PPL; i++) {
+            int pi = lane + 32 * i;
+            if (pi < np) v[i] = ldg_stream((const uint4 *)a0 + pi);
+        }
+    };
+    if (nT > 0) issue(0);
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    /* the activation column into shared memory (k % 32 == 0, 16-aligned columns) */
+    {
+        const uint4 *gq = (const uint4 *)(p.q + xc * p.cq);
+        for (int64_t i = threadIdx.x; i < k / 16; i += W * 32) ((uint4 *)sq)[i] = gq[i];
+        const float *gd = p.d + xc * p.cd, *gs = p.s + xc * p.cd;
+        for (int64_t i = threadIdx.x; i < ng; i += W * 32) { sd[i] = gd[i]; ss[i] = gs[i]; }
+    }
+    __syncthreads();
+    if (nT == 0) return;
+    XQ x;
+    x.q = sq; x.d = sd; x.s = ss;
+#pragma unroll
+    for (int c = 0; c < 8; c++) { x.oq[c] = 0; x.od[c] = 0; }
+    float acc = 0.f;
+    for (int64_t t = 0; t < nT; t++) {
+        int64_t row = r0 + t / S, b0 = (t % S) * NB;
+        int nb = (int)min((int64_t)NB, nblk - b0);
+        const uint8_t *s = W_ + row * p.row_bytes + b0 * Q::BB;
+        uintptr_t a0 = (uintptr_t)s & ~(uintptr_t)15;
+        uintptr_t a1 = ((uintptr_t)(s + (int64_t)nb * Q::BB) + 15) & ~(uintptr_t)15;
+        int np = (int)((a1 - a0) >> 4);
+        __syncwarp();
+#pragma unroll
+        for (int i = 0; i < PPL; i++) {
+            int pi = lane + 32 * i;
+            if (pi < np) st[pi] = v[i];
+        }
+        __syncwarp();
+        if (t + 1 < nT) issue(t + 1);
+        const uint8_t *sb = (const uint8_t *)st + ((uintptr_t)s & 15);
+        decode_units<T, 1, (MINB >= 4 ? 1 : MMV_UNR)>(sb, nb * Q::UPB, lane, x, b0, &acc);
+        if (t % S == S - 1) {
+            float r = warp_sum(acc);
+            if (lane == 0) y[row] = r;
+            acc = 0.f;
+        }
+    }
+}
+template <int W, int MINB, int PPL> static mmv_q2_fn mmv_q4_for(mlxn_type t) {
+    switch (t) {
+#define C(T) case T: return mmv_q4_kernel<T, W, MINB, PPL>;
+    C(MLXN_TYPE_Q4_0) C(MLXN_TYPE_Q4_1) C(MLXN_TYPE_Q5_0) C(MLXN_TYPE_Q5_1) C(MLXN_TYPE_Q8_0)
+    C(MLXN_TYPE_Q2_K) C(MLXN_TYPE_Q3_K) C(MLXN_TYPE_Q4_K) C(MLXN_TYPE_Q5_K) C(MLXN_TYPE_Q6_K)
+    C(MLXN_TYPE_IQ4_NL) C(MLXN_TYPE_IQ4_XS) C(MLXN_TYPE_MXFP4)
+#undef C
+    default: return NULL;
+    }
+}
+
 /* mul_mat_id with many (token, slot) pairs: pairs are grouped per expert on the device
  * (group_kernel), then blockIdx.y = expert and each warp runs its row against the expert's pairs
  * 8 at a time, so the weights are streamed from HBM once per expert (re-reads hit L2). */
@@ -560,6 +675,29 @@ static mlxn_status mmv_float(const mlxn_cuda_mm *a, int *err, void *stream) {
 /* Exact route: dequantize the needed rows to f32 in the arena, then the f32 mat-vec. */
 static mlxn_status mmv_via_f32(const mlxn_cuda_mm *a, void *stream);
 
+/* The mat-vec version for a type and k: mlxn_cuda_mmv_version, or with 0 (the default, auto) the
+ * per-type choice below, from the side-by-side run of 2026-11-29 22:14 (docs/perf/NOTES.md, "v4 /
+ * v5"): v5 was fastest at k = 14336 for Q4_K / Q6_K / Q8_0, v4 at k = 2048..8192 for Q4_K / Q6_K /
+ * Q8_0 / Q4_0 (plain and mul_mat_id), v3 at k = 14336 for Q4_0; the k threshold between the
+ * measured points is a guess. Other types were not measured against v4/v5 and keep v3. The
+ * environment variable MLXN_CUDA_MMV (0..5), read once at the first call, overrides the initial
+ * setting (so the op harness can check every version through the same paths). */
+static int mmv_version_for(mlxn_type t, int64_t k) {
+    static bool env_done = false;
+    if (!env_done) {
+        env_done = true;
+        const char *e = getenv("MLXN_CUDA_MMV");
+        if (e && e[0] >= '0' && e[0] <= '5' && !e[1]) mlxn_cuda_mmv_version = e[0] - '0';
+    }
+    if (mlxn_cuda_mmv_version != 0) return mlxn_cuda_mmv_version;
+    const bool long_k = k >= 12288;
+    switch (t) {
+    case MLXN_TYPE_Q4_K: case MLXN_TYPE_Q6_K: case MLXN_TYPE_Q8_0: return long_k ? 5 : 4;
+    case MLXN_TYPE_Q4_0: return long_k ? 3 : 4;
+    default: return 3;
+    }
+}
+
 extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream) {
     int *err;
     MLXN_TRY(mlxn_cuda_err_flag(&err));
@@ -621,8 +759,50 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
         mmv_grouped_for(a->type)<<<grid, MMV_WARPS * 32, 0, CU_STREAM(stream)>>>(p);
         return MLXN_CUDA_LAUNCHED("mmv_q_grouped_kernel");
     }
-    if ((mlxn_cuda_mmv_version == 2 || mlxn_cuda_mmv_version == 3) && (id || a->n == 1)) {
-        const bool v3 = mlxn_cuda_mmv_version == 3;
+    const int ver = mmv_version_for(a->type, a->k);
+    if ((ver == 4 || ver == 5) && (id || a->n == 1) && mmv4_xbytes(a->k) <= MMV4_XMAX) {
+        static int sms4 = 0, smem_sm = 0;
+        if (!sms4) {
+            int dev = 0;
+            cudaGetDevice(&dev);
+            cudaDeviceGetAttribute(&sms4, cudaDevAttrMultiProcessorCount, dev);
+            cudaDeviceGetAttribute(&smem_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev);
+        }
+        const int W = 8, minb = ver == 4 ? 3 : 4;
+        const int ppl = ver == 4 ? MMV_PPL : 4;
+        mmv_q2_fn f4 = ver == 4 ? mmv_q4_for<8, 3, MMV_PPL>(a->type) : mmv_q4_for<8, 4, 4>(a->type);
+        const size_t smem = (size_t)mmv4_xbytes(a->k) + (size_t)W * 32 * ppl * 16;
+        static bool attr4[2][64];
+        if (!attr4[ver - 4][a->type & 63]) {   /* once per kernel: the largest stage v4/v5 take */
+            CU_TRY(cudaFuncSetAttribute((const void *)f4, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        MMV4_XMAX + W * 32 * MMV_PPL * 16));
+            attr4[ver - 4][a->type & 63] = true;
+        }
+        /* resident blocks: the launch bounds' register cap, or shared memory (1 KB reserved per block) */
+        int bps = (smem_sm > 0 ? smem_sm : 233472) / (int)(smem + 1024);
+        if (bps > minb) bps = minb;
+        if (bps < 1) bps = 1;
+        int64_t pairs = id ? (int64_t)a->top_k * a->n_tokens : 1;
+        int64_t target = (int64_t)(sms4 > 0 ? sms4 : 132) * bps * W;   /* resident warps: one wave */
+        int64_t rpw = (a->rows * pairs + target - 1) / target;
+        if (rpw < 1) rpw = 1;
+        if (rpw > a->rows) rpw = a->rows;
+        int64_t warps = (a->rows + rpw - 1) / rpw;
+        cudaLaunchConfig_t c4 = {};
+        c4.gridDim = dim3((unsigned)((warps + W - 1) / W), (unsigned)pairs);
+        c4.blockDim = dim3(W * 32);
+        c4.dynamicSmemBytes = smem;
+        c4.stream = CU_STREAM(stream);
+        cudaLaunchAttribute at4[1];
+        at4[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        at4[0].val.programmaticStreamSerializationAllowed = mlxn_cuda_mmv_no_pdl ? 0 : 1;
+        c4.attrs = at4;
+        c4.numAttrs = 1;
+        CU_TRY(cudaLaunchKernelEx(&c4, f4, p, (int)rpw));
+        return MLXN_CUDA_LAUNCHED("mmv_q4_kernel");
+    }
+    if ((ver == 2 || ver == 3 || ver == 4 || ver == 5) && (id || a->n == 1)) {
+        const bool v3 = ver != 2;   /* v4/v5 with k too large for the activation stage: v3 */
         /* rows per warp: about one wave of resident warps over all (pair, row) work */
         static int sms = 0;
         if (!sms) { int dev = 0; cudaGetDevice(&dev); cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev); }
