@@ -80,7 +80,7 @@ extern int mlxn_cuda_mmv_force_f32x;   /* 1: use the f32-activation mat-vec (exa
 extern int mlxn_cuda_mmv_no_pdl;       /* 1: launch without programmatic dependent launch */
 extern int mlxn_cuda_mmv_v2_warps;     /* v2 rows-per-warp target: resident warps per SM */
 extern int mlxn_cuda_mmv_v3_warps;     /* v3 rows-per-warp target (default 16) */
-extern int mlxn_cuda_mmv_version;      /* 3 (default: pipelined, cp.async ring), 2 (register stage), 1 (one row per warp) */
+extern int mlxn_cuda_mmv_version;      /* 0 (default: chosen per type and k, see mmv.cu), 5/4 (activations in shared memory), 3 (cp.async ring), 2 (register stage), 1 (one row per warp) */
 
 /* MLX packed weights: row r of expert e at w + e*w_exp + r*w_row (bytes; same for scales/biases). */
 typedef struct mlxn_cuda_mlx {
