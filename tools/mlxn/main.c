@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Each subcommand lives in its own file; weak so the tool links while one is being built. */
-#define CMD(name) int cmd_##name(int argc, char **argv) __attribute__((weak));
+/* Each subcommand lives in its own file (tools/mlxn/cmd_<name>.c). */
+#define CMD(name) int cmd_##name(int argc, char **argv);
 CMD(info) CMD(tokenize) CMD(run) CMD(bench) CMD(bench_ops) CMD(synth)
 #undef CMD
 
@@ -21,7 +21,7 @@ static cmd_fn lookup(const char *name, const char **help) {
     };
     cmd_fn fns[] = {cmd_info, cmd_tokenize, cmd_run, cmd_bench, cmd_bench_ops, cmd_synth};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (!name) { if (fns[i]) printf("  %-10s %s\n", names[i], helps[i]); continue; }
+        if (!name) { printf("  %-10s %s\n", names[i], helps[i]); continue; }
         if (!strcmp(name, names[i])) { if (help) *help = helps[i]; return fns[i]; }
     }
     return NULL;
