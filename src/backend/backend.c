@@ -527,36 +527,36 @@ void mlxn_backend_profile_reset(mlxn_backend_t *be) {
  * Tensors and dispatch
  * ========================================================================== */
 
-mlxn_status mlxn_tensor_resolve(mlxn_backend_t *be, const mlxn_tensor *t, const char *what, mlxn_tview *out) {
-    if (!t) return mlxn_fail(MLXN_ERR_INVALID_ARG, "%s: tensor is NULL", what);
-    if (!t->buf) return mlxn_fail(MLXN_ERR_INVALID_ARG, "%s: tensor has no buffer", what);
+mlxn_status mlxn_tensor_resolve(mlxn_backend_t *be, const mlxn_tensor *t, const char *op, const char *what, mlxn_tview *out) {
+    if (!t) return mlxn_fail(MLXN_ERR_INVALID_ARG, "%s: %s: tensor is NULL", op, what);
+    if (!t->buf) return mlxn_fail(MLXN_ERR_INVALID_ARG, "%s: %s: tensor has no buffer", op, what);
     if (t->buf->be != be)
-        return mlxn_fail(MLXN_ERR_INVALID_ARG, "%s: tensor's buffer belongs to backend '%s', not '%s'", what, t->buf->be->name,
+        return mlxn_fail(MLXN_ERR_INVALID_ARG, "%s: %s: tensor's buffer belongs to backend '%s', not '%s'", op, what, t->buf->be->name,
                          be->name);
     const mlxn_tensor_desc *d = &t->d;
     const mlxn_type_traits *tt = mlxn_type_info(d->type);
-    if (!tt) return mlxn_fail(MLXN_ERR_TYPE, "%s: unknown type id %d", what, (int)d->type);
-    if (d->n_dims < 1 || d->n_dims > MLXN_MAX_DIMS) return mlxn_fail(MLXN_ERR_SHAPE, "%s: n_dims %d outside 1..4", what, d->n_dims);
+    if (!tt) return mlxn_fail(MLXN_ERR_TYPE, "%s: %s: unknown type id %d", op, what, (int)d->type);
+    if (d->n_dims < 1 || d->n_dims > MLXN_MAX_DIMS) return mlxn_fail(MLXN_ERR_SHAPE, "%s: %s: n_dims %d outside 1..4", op, what, d->n_dims);
     for (int i = 0; i < MLXN_MAX_DIMS; i++) {
-        if (d->ne[i] <= 0) return mlxn_fail(MLXN_ERR_SHAPE, "%s: ne[%d] = %lld is not positive", what, i, (long long)d->ne[i]);
+        if (d->ne[i] <= 0) return mlxn_fail(MLXN_ERR_SHAPE, "%s: %s: ne[%d] = %lld is not positive", op, what, i, (long long)d->ne[i]);
         if (i >= d->n_dims && d->ne[i] != 1)
-            return mlxn_fail(MLXN_ERR_SHAPE, "%s: ne[%d] = %lld beyond n_dims %d", what, i, (long long)d->ne[i], d->n_dims);
+            return mlxn_fail(MLXN_ERR_SHAPE, "%s: %s: ne[%d] = %lld beyond n_dims %d", op, what, i, (long long)d->ne[i], d->n_dims);
     }
     if (d->ne[0] % tt->block_elems)
-        return mlxn_fail(MLXN_ERR_SHAPE, "%s: ne[0] = %lld is not a multiple of %s's block of %lld", what, (long long)d->ne[0],
+        return mlxn_fail(MLXN_ERR_SHAPE, "%s: %s: ne[0] = %lld is not a multiple of %s's block of %lld", op, what, (long long)d->ne[0],
                          tt->name, (long long)tt->block_elems);
     if (d->nb[0] != tt->block_bytes)
-        return mlxn_fail(MLXN_ERR_SHAPE, "%s: nb[0] = %zu, rows must be contiguous (%s element/block = %zu bytes)", what, d->nb[0],
+        return mlxn_fail(MLXN_ERR_SHAPE, "%s: %s: nb[0] = %zu, rows must be contiguous (%s element/block = %zu bytes)", op, what, d->nb[0],
                          tt->name, tt->block_bytes);
     /* extent: one row plus the furthest start of any other row */
     size_t extent = mlxn_row_size(d->type, d->ne[0]);
     for (int i = 1; i < MLXN_MAX_DIMS; i++) {
         size_t step;
         if (__builtin_mul_overflow((size_t)(d->ne[i] - 1), d->nb[i], &step) || __builtin_add_overflow(extent, step, &extent))
-            return mlxn_fail(MLXN_ERR_SHAPE, "%s: strides overflow", what);
+            return mlxn_fail(MLXN_ERR_SHAPE, "%s: %s: strides overflow", op, what);
     }
     if (t->offset > t->buf->size || extent > t->buf->size - t->offset)
-        return mlxn_fail(MLXN_ERR_SHAPE, "%s: bytes [%zu, %zu + %zu) lie outside the buffer's %zu bytes", what, t->offset,
+        return mlxn_fail(MLXN_ERR_SHAPE, "%s: %s: bytes [%zu, %zu + %zu) lie outside the buffer's %zu bytes", op, what, t->offset,
                          t->offset, extent, t->buf->size);
     out->data = t->buf->base + t->offset;
     out->d = *d;

@@ -212,8 +212,10 @@ void mlxn_backend_profile_report(mlxn_backend_t *be);
 void mlxn_backend_profile_reset(mlxn_backend_t *be);
 
 /* Resolves a public tensor into a view and checks that it lies inside its buffer, belongs to be
- * and has nb[0] equal to its element size. `what` names it in messages ("mul_mat: x"). */
-mlxn_status mlxn_tensor_resolve(mlxn_backend_t *be, const mlxn_tensor *t, const char *what, mlxn_tview *out);
+ * and has nb[0] equal to its element size. `op` and `what` name it in messages ("mul_mat: x");
+ * nothing is formatted unless a check fails (this runs for every tensor of every op call). */
+mlxn_status mlxn_tensor_resolve(mlxn_backend_t *be, const mlxn_tensor *t, const char *op, const char *what,
+                                mlxn_tview *out);
 /* Records code and the thread's message in be's last error; returns code. */
 mlxn_status mlxn_backend_fail(mlxn_backend_t *be, mlxn_status code);
 

@@ -71,23 +71,17 @@ static mlxn_status need_support(mlxn_backend_t *be, mlxn_op op, mlxn_type t) {
 
 /* Resolves an f32 activation. */
 static mlxn_status f32_view(mlxn_backend_t *be, const mlxn_tensor *t, const char *op, const char *what, mlxn_tview *v) {
-    char name[64];
-    snprintf(name, sizeof name, "%s: %s", op, what);
-    MLXN_TRY(mlxn_tensor_resolve(be, t, name, v));
+    MLXN_TRY(mlxn_tensor_resolve(be, t, op, what, v));
     return need_type(v, MLXN_TYPE_F32, op, what);
 }
 
 static mlxn_status i32_view(mlxn_backend_t *be, const mlxn_tensor *t, const char *op, const char *what, mlxn_tview *v) {
-    char name[64];
-    snprintf(name, sizeof name, "%s: %s", op, what);
-    MLXN_TRY(mlxn_tensor_resolve(be, t, name, v));
+    MLXN_TRY(mlxn_tensor_resolve(be, t, op, what, v));
     return need_type(v, MLXN_TYPE_I32, op, what);
 }
 
 static mlxn_status any_view(mlxn_backend_t *be, const mlxn_tensor *t, const char *op, const char *what, mlxn_tview *v) {
-    char name[64];
-    snprintf(name, sizeof name, "%s: %s", op, what);
-    return mlxn_tensor_resolve(be, t, name, v);
+    return mlxn_tensor_resolve(be, t, op, what, v);
 }
 
 static bool is_float_cache(mlxn_type t) { return t == MLXN_TYPE_F32 || t == MLXN_TYPE_F16 || t == MLXN_TYPE_BF16; }
