@@ -404,6 +404,24 @@ template <int CT> static attn_fn pick_hd(int hd, int gb) {
     }
 }
 
+/* The parameters both split-KV decode kernels take: the call's tensors, the query-head group,
+ * the number of splits and a scratch for the partials ([n_q][n_heads][n_split][hd + 2] floats). */
+static mlxn_status attn_split_params(const mlxn_cuda_attn *a, int group, int n_split, bool vec, int *err,
+                                     void *stream, AttnP *p) {
+    void *part;
+    MLXN_TRY(mlxn_cuda_scratch((size_t)(a->n_q * a->n_heads * n_split * (a->hd + 2)) * 4, &part, stream));
+    p->q = a->q; p->q_head = a->q_head; p->q_tok = a->q_tok;
+    p->k = a->k; p->k_pos = a->k_pos; p->k_head = a->k_head;
+    p->v = a->v; p->v_pos = a->v_pos; p->v_head = a->v_head;
+    p->q_pos = a->q_pos; p->part = (float *)part;
+    p->n_heads = a->n_heads; p->n_kv = a->n_kv; p->n_ctx = a->n_ctx;
+    p->group = group; p->n_split = n_split;
+    p->scale = a->scale; p->softcap = a->softcap; p->window = a->window;
+    p->vec = vec;
+    p->err = err;
+    return MLXN_OK;
+}
+
 extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream) {
     if (a->hd != a->hd_v)
         return mlxn_fail(MLXN_ERR_UNSUPPORTED, "cuda attention: head_dim %lld != head_dim_v %lld", (long long)a->hd,
@@ -431,8 +449,7 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
         int tk = a->hd >= 256 ? 32 : 64;
         /* splits: >= ~4 blocks per SM (fixed by n_ctx so a captured graph serves every position),
          * each at least one tile of keys */
-        static int sms = 0;
-        if (!sms) { int dev = 0; cudaGetDevice(&dev); cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev); }
+        const int sms = mlxn_cuda_sm_count();
         int64_t base = a->n_kv * ngb2 * a->n_q;
         int64_t target = (int64_t)mlxn_cuda_attn_blocks_per_sm * (sms > 0 ? sms : 132);
         int64_t ns = (target + base - 1) / base;
@@ -440,19 +457,9 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
         if (ns > mx) ns = mx;
         if (ns > 4096) ns = 4096;
         if (ns < 1) ns = 1;
-        size_t pb = (size_t)(a->n_q * a->n_heads * ns * (a->hd + 2)) * 4;
-        void *scr2;
-        MLXN_TRY(mlxn_cuda_scratch(pb, &scr2, stream));
         AttnP p;
-        p.q = a->q; p.q_head = a->q_head; p.q_tok = a->q_tok;
-        p.k = a->k; p.k_pos = a->k_pos; p.k_head = a->k_head;
-        p.v = a->v; p.v_pos = a->v_pos; p.v_head = a->v_head;
-        p.q_pos = a->q_pos; p.part = (float *)scr2;
-        p.n_heads = a->n_heads; p.n_kv = a->n_kv; p.n_ctx = a->n_ctx;
-        p.group = group; p.n_split = (int)ns;
-        p.scale = a->scale; p.softcap = a->softcap; p.window = a->window;
-        p.vec = true;
-        p.err = err;
+        MLXN_TRY(attn_split_params(a, group, (int)ns, true, err, stream, &p));
+        const float *scr2 = p.part;
         dim3 grid((unsigned)(a->n_kv * ngb2), (unsigned)a->n_q, (unsigned)ns);
         f2<<<grid, a->hd >= 256 ? 256 : 128, 0, CU_STREAM(stream)>>>(p);
         MLXN_TRY(MLXN_CUDA_LAUNCHED("attn2_kernel"));
@@ -466,7 +473,7 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
         at[0].val.programmaticStreamSerializationAllowed = 1;
         c.attrs = at;
         c.numAttrs = 1;
-        CU_TRY(cudaLaunchKernelEx(&c, attn2_reduce_kernel, (const float *)scr2, (int64_t)a->n_heads, (int)ns, (int)a->hd,
+        CU_TRY(cudaLaunchKernelEx(&c, attn2_reduce_kernel, scr2, (int64_t)a->n_heads, (int)ns, (int)a->hd,
                                   a->out, (int64_t)a->o_head, (int64_t)a->o_tok));
         return MLXN_CUDA_LAUNCHED("attn2_reduce_kernel");
     }
@@ -474,28 +481,19 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
     /* splits: enough blocks for ~4 per SM at decode; fixed by n_ctx so graphs can be replayed */
     int64_t base = a->n_kv * ngb * a->n_q;
     int min_keys = mlxn_cuda_attn_min_keys > 0 ? mlxn_cuda_attn_min_keys : 64;
-    int64_t target = (int64_t)4 * 132 * (min_keys < 64 ? 64 / min_keys : 1);
+    const int sms = mlxn_cuda_sm_count();
+    int64_t target = (int64_t)4 * (sms > 0 ? sms : 132) * (min_keys < 64 ? 64 / min_keys : 1);
     int n_split = (int)((target + base - 1) / base);
     int64_t max_split = (a->n_ctx + min_keys - 1) / min_keys;
     if (n_split > max_split) n_split = (int)max_split;
     if (n_split < 1) n_split = 1;
-    size_t pbytes = (size_t)(a->n_q * a->n_heads * n_split * (a->hd + 2)) * 4;
-    void *scr;
-    MLXN_TRY(mlxn_cuda_scratch(pbytes, &scr, stream));
     AttnP p;
-    p.q = a->q; p.q_head = a->q_head; p.q_tok = a->q_tok;
-    p.k = a->k; p.k_pos = a->k_pos; p.k_head = a->k_head;
-    p.v = a->v; p.v_pos = a->v_pos; p.v_head = a->v_head;
-    p.q_pos = a->q_pos; p.part = (float *)scr;
-    p.n_heads = a->n_heads; p.n_kv = a->n_kv; p.n_ctx = a->n_ctx;
-    p.group = group; p.n_split = n_split;
-    p.scale = a->scale; p.softcap = a->softcap; p.window = a->window;
-    p.vec = vec;
-    p.err = err;
+    MLXN_TRY(attn_split_params(a, group, n_split, vec, err, stream, &p));
+    const float *scr = p.part;
     dim3 grid((unsigned)(a->n_kv * ngb), (unsigned)a->n_q, (unsigned)n_split);
     f<<<grid, ATT_WARPS * 32, 0, CU_STREAM(stream)>>>(p);
     MLXN_TRY(MLXN_CUDA_LAUNCHED("attn_split_kernel"));
-    attn_reduce_kernel<<<(unsigned)(a->n_q * a->n_heads), 128, 0, CU_STREAM(stream)>>>((const float *)scr, a->n_heads,
+    attn_reduce_kernel<<<(unsigned)(a->n_q * a->n_heads), 128, 0, CU_STREAM(stream)>>>(scr, a->n_heads,
                                                                                        n_split, (int)a->hd, a->out,
                                                                                        a->o_head, a->o_tok);
     return MLXN_CUDA_LAUNCHED("attn_reduce_kernel");

@@ -16,6 +16,10 @@ extern "C" {
 int mlxn_cuda_ndev(void);                                  /* 0 when no GPU / no driver */
 mlxn_status mlxn_cuda_info(int dev, mlxn_device_info *out);
 mlxn_status mlxn_cuda_set_device(int dev);
+/* Multiprocessor count and shared memory per multiprocessor of the current device, read once
+ * per device (launch sizing; 0 if the query failed). */
+int mlxn_cuda_sm_count(void);
+int mlxn_cuda_smem_per_sm(void);
 /* cudaMalloc with 256 bytes of slack at the end (the mat-vec reads whole 16-byte pieces that may
  * run up to 15 bytes past a tensor's end). Out of memory -> MLXN_ERR_DEVICE_MEMORY. */
 mlxn_status mlxn_cuda_malloc(void **p, size_t n);

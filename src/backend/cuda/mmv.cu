@@ -52,6 +52,31 @@ struct MmvParams {
     const int32_t *offsets, *perm;
 };
 
+/* mul_mat_id: the (token, slot) pair of this block (blockIdx.y) picks an expert and an
+ * activation column. Moves *W to the expert's matrix and *y to the pair's output and sets *xc to
+ * the activation column. An id out of range raises the error flag (once, from the thread that
+ * passes report) and returns false: the block then writes nothing. */
+__device__ __forceinline__ bool mmv_bind_pair(const MmvParams &p, bool report, const uint8_t **W, int64_t *xc,
+                                              float **y) {
+    const int g = blockIdx.y, t = g / p.top_k, j = g % p.top_k;
+    const int e = p.ids[t * p.ids_tok + j];
+    *xc = (int64_t)t * p.n_x + (p.n_x == 1 ? 0 : j);
+    *y += j * p.y_col + t * p.y_tok;
+    if (e < 0 || e >= p.n_expert) {
+        if (report) atomicOr(p.err, 1);
+        return false;
+    }
+    *W += (int64_t)e * p.expert_bytes;
+    return true;
+}
+
+/* Every column slot c of x reads activation column xc. */
+__device__ __forceinline__ void xq_bind_column(XQ &x, const MmvParams &p, int64_t xc) {
+    x.q = p.q; x.d = p.d; x.s = p.s;
+#pragma unroll
+    for (int c = 0; c < 8; c++) { x.oq[c] = xc * p.cq; x.od[c] = xc * p.cd; }
+}
+
 /* Decodes the nu units of a staged step, lane-strided, MMV_UNR units per lane per round: the
  * activation loads (global, through L1) of MMV_UNR units are in flight together. One unit per
  * round (the single-column kernels) measured latency-bound (Nsight Compute: memory pipes 12% busy, DRAM 24%). */
@@ -118,23 +143,15 @@ __global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q_kernel(MmvParams p) {
     if (row >= p.rows) return;
     const uint8_t *W = p.w;
     XQ x;
-    x.q = p.q; x.d = p.d; x.s = p.s;
     float *y = p.y;
     int ncols = p.ncols;
     if (p.ids) {
-        int g = blockIdx.y, t = g / p.top_k, j = g % p.top_k;
-        int e = p.ids[t * p.ids_tok + j];
-        if (e < 0 || e >= p.n_expert) {
-            if (row == 0 && lane == 0) atomicOr(p.err, 1);
-            return;
-        }
-        W += (int64_t)e * p.expert_bytes;
-        int64_t xc = (int64_t)t * p.n_x + (p.n_x == 1 ? 0 : j);
-#pragma unroll
-        for (int c = 0; c < 8; c++) { x.oq[c] = xc * p.cq; x.od[c] = xc * p.cd; }
-        y += j * p.y_col + t * p.y_tok;
+        int64_t xc;
+        if (!mmv_bind_pair(p, row == 0 && lane == 0, &W, &xc, &y)) return;
+        xq_bind_column(x, p, xc);
         ncols = 1;
     } else {
+        x.q = p.q; x.d = p.d; x.s = p.s;
 #pragma unroll
         for (int c = 0; c < 8; c++) { int cc = c < ncols ? c : 0; x.oq[c] = cc * p.cq; x.od[c] = cc * p.cd; }
     }
@@ -163,23 +180,11 @@ __global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q2_kernel(MmvParams p, int
     if (r0 >= p.rows) return;
     const int64_t r1 = min(p.rows, r0 + rows_per_warp);
     const uint8_t *W = p.w;
-    XQ x;
-    x.q = p.q; x.d = p.d; x.s = p.s;
     float *y = p.y;
     int64_t xc = 0;
-    if (p.ids) {
-        int g = blockIdx.y, t = g / p.top_k, j = g % p.top_k;
-        int e = p.ids[t * p.ids_tok + j];
-        if (e < 0 || e >= p.n_expert) {
-            if (r0 == 0 && lane == 0) atomicOr(p.err, 1);
-            return;
-        }
-        W += (int64_t)e * p.expert_bytes;
-        xc = (int64_t)t * p.n_x + (p.n_x == 1 ? 0 : j);
-        y += j * p.y_col + t * p.y_tok;
-    }
-#pragma unroll
-    for (int c = 0; c < 8; c++) { x.oq[c] = xc * p.cq; x.od[c] = xc * p.cd; }
+    if (p.ids && !mmv_bind_pair(p, r0 == 0 && lane == 0, &W, &xc, &y)) return;
+    XQ x;
+    xq_bind_column(x, p, xc);
     uint4 *st = stage_all[warp];
     const int64_t nblk = p.k / Q::QK;
     const int NB = (MMV_STAGE * 16 - 16) / Q::BB;
@@ -242,23 +247,11 @@ __global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q3_kernel(MmvParams p, int
     if (r0 >= p.rows) return;
     const int64_t r1 = min(p.rows, r0 + rows_per_warp);
     const uint8_t *W = p.w;
-    XQ x;
-    x.q = p.q; x.d = p.d; x.s = p.s;
     float *y = p.y;
     int64_t xc = 0;
-    if (p.ids) {
-        int g = blockIdx.y, t = g / p.top_k, j = g % p.top_k;
-        int e = p.ids[t * p.ids_tok + j];
-        if (e < 0 || e >= p.n_expert) {
-            if (r0 == 0 && lane == 0) atomicOr(p.err, 1);
-            return;
-        }
-        W += (int64_t)e * p.expert_bytes;
-        xc = (int64_t)t * p.n_x + (p.n_x == 1 ? 0 : j);
-        y += j * p.y_col + t * p.y_tok;
-    }
-#pragma unroll
-    for (int c = 0; c < 8; c++) { x.oq[c] = xc * p.cq; x.od[c] = xc * p.cd; }
+    if (p.ids && !mmv_bind_pair(p, r0 == 0 && lane == 0, &W, &xc, &y)) return;
+    XQ x;
+    xq_bind_column(x, p, xc);
     uint4 *ring = ring_all + warp * (MMV_NS * MMV_STAGE);
     const int64_t nblk = p.k / Q::QK;
     const int NB = (MMV_STAGE * 16 - 16) / Q::BB;
@@ -359,20 +352,8 @@ __global__ void __launch_bounds__(W * 32, MINB) mmv_q4_kernel(MmvParams p, int r
     const uint8_t *W_ = p.w;
     float *y = p.y;
     int64_t xc = 0;
-    bool bad = false;
-    if (p.ids) {
-        int g = blockIdx.y, t = g / p.top_k, j = g % p.top_k;
-        int e = p.ids[t * p.ids_tok + j];
-        if (e < 0 || e >= p.n_expert) {
-            if (r0 == 0 && lane == 0) atomicOr(p.err, 1);
-            bad = true;                  /* uniform over the block */
-        } else {
-            W_ += (int64_t)e * p.expert_bytes;
-        }
-        xc = (int64_t)t * p.n_x + (p.n_x == 1 ? 0 : j);
-        y += j * p.y_col + t * p.y_tok;
-    }
-    if (bad) return;
+    /* a bad id is uniform over the block, so the whole block returns before any barrier */
+    if (p.ids && !mmv_bind_pair(p, r0 == 0 && lane == 0, &W_, &xc, &y)) return;
     const int64_t nblk = k / Q::QK;
     const int NB = ((32 * PPL) * 16 - 16) / Q::BB;
     const int64_t S = (nblk + NB - 1) / NB;
@@ -761,13 +742,7 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
     }
     const int ver = mmv_version_for(a->type, a->k);
     if ((ver == 4 || ver == 5) && (id || a->n == 1) && mmv4_xbytes(a->k) <= MMV4_XMAX) {
-        static int sms4 = 0, smem_sm = 0;
-        if (!sms4) {
-            int dev = 0;
-            cudaGetDevice(&dev);
-            cudaDeviceGetAttribute(&sms4, cudaDevAttrMultiProcessorCount, dev);
-            cudaDeviceGetAttribute(&smem_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev);
-        }
+        const int sms4 = mlxn_cuda_sm_count(), smem_sm = mlxn_cuda_smem_per_sm();
         const int W = 8, minb = ver == 4 ? 3 : 4;
         const int ppl = ver == 4 ? MMV_PPL : 4;
         mmv_q2_fn f4 = ver == 4 ? mmv_q4_for<8, 3, MMV_PPL>(a->type) : mmv_q4_for<8, 4, 4>(a->type);
@@ -804,8 +779,7 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
     if ((ver == 2 || ver == 3 || ver == 4 || ver == 5) && (id || a->n == 1)) {
         const bool v3 = ver != 2;   /* v4/v5 with k too large for the activation stage: v3 */
         /* rows per warp: about one wave of resident warps over all (pair, row) work */
-        static int sms = 0;
-        if (!sms) { int dev = 0; cudaGetDevice(&dev); cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev); }
+        const int sms = mlxn_cuda_sm_count();
         int64_t pairs = id ? (int64_t)a->top_k * a->n_tokens : 1;
         int wps = v3 ? mlxn_cuda_mmv_v3_warps : mlxn_cuda_mmv_v2_warps;
         int64_t target = (int64_t)(sms > 0 ? sms : 132) * (wps > 0 ? wps : 16);

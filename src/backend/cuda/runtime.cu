@@ -43,6 +43,26 @@ extern "C" mlxn_status mlxn_cuda_info(int dev, mlxn_device_info *out) {
 
 extern "C" mlxn_status mlxn_cuda_set_device(int dev) { CU_TRY(cudaSetDevice(dev)); return MLXN_OK; }
 
+/* Per-device attribute cache for launch sizing (a value of 0 means "not read yet"). */
+#define MLXN_CUDA_MAX_DEVICES 64
+static int cached_attr(cudaDeviceAttr attr, int (*cache)[MLXN_CUDA_MAX_DEVICES]) {
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= MLXN_CUDA_MAX_DEVICES) { cudaGetLastError(); return 0; }
+    if (!(*cache)[dev] && cudaDeviceGetAttribute(&(*cache)[dev], attr, dev) != cudaSuccess) {
+        cudaGetLastError();
+        (*cache)[dev] = 0;
+    }
+    return (*cache)[dev];
+}
+extern "C" int mlxn_cuda_sm_count(void) {
+    static int cache[MLXN_CUDA_MAX_DEVICES];
+    return cached_attr(cudaDevAttrMultiProcessorCount, &cache);
+}
+extern "C" int mlxn_cuda_smem_per_sm(void) {
+    static int cache[MLXN_CUDA_MAX_DEVICES];
+    return cached_attr(cudaDevAttrMaxSharedMemoryPerMultiprocessor, &cache);
+}
+
 extern "C" mlxn_status mlxn_cuda_malloc(void **p, size_t n) {
     *p = NULL;
     cudaError_t e = cudaMalloc(p, n + 256);
