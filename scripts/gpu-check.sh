@@ -9,9 +9,11 @@
 # Env: BUILD (build dir), BENCH_ARGS (extra bench-ops flags), BENCH_TIMEOUT (s), FORCE_DEBS=1,
 #      EXTRA (a file of extra runs, one a line, all logged to extra.log; see below).
 # --quick: default harness cases only (no --full) and the mat-vec / attention benchmarks only.
+# --harness: build, the default harness cases and the API check; no benchmarks (a correctness pass).
 set -u
-QUICK=0
+QUICK=0; HARNESS=0
 [ "${1:-}" = "--quick" ] && QUICK=1
+[ "${1:-}" = "--harness" ] && { QUICK=1; HARNESS=1; }
 SRC=$(pwd)
 OUT=${OUT:-$SRC/gpu-out}
 BUILD=${BUILD:-/tmp/mlxn-gpu-build}
@@ -69,6 +71,7 @@ if [ $QUICK = 0 ]; then OPS2=$(run_ops full --full); else OPS2="test_ops --full:
 timeout 120 "$MLXN" bench-ops --api-check > "$OUT/api_check.log" 2>&1
 API="api-check exit $?: $(tail -1 "$OUT/api_check.log")"
 cat "$OUT/api_check.log" | head -20
+if [ $HARNESS = 1 ]; then echo "== summary"; echo "$OPS1"; echo "$API"; exit 0; fi
 
 # ---- kernel benchmark -----------------------------------------------------------------------------
 MD=$OUT/h200.md
