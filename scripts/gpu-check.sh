@@ -25,23 +25,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 nvcc --version | tail -1
 
 # ---- dependencies -----------------------------------------------------------------------------
-if [ "${FORCE_DEBS:-0}" = 1 ] || ! pkg-config --exists libcjson libpcre2-8 2>/dev/null; then
-  if ls "$SRC"/debs/*.deb >/dev/null 2>&1; then
-    PFX=/tmp/mlxn-deps
-    rm -rf $PFX && mkdir -p $PFX
-    for d in "$SRC"/debs/*.deb; do dpkg -x "$d" $PFX; done
-    # the .pc files hard-code /usr: point every path at the unpacked tree
-    for pc in $(find $PFX -name "*.pc"); do sed -i "s#=/usr#=$PFX/usr#g; s#-I/usr#-I$PFX/usr#g; s#-L/usr#-L$PFX/usr#g" "$pc"; done
-    export PKG_CONFIG_PATH=$(find $PFX -type d -name pkgconfig | tr '\n' ':')${PKG_CONFIG_PATH:-}
-    LIBD=$(dirname "$(find $PFX -name 'libcjson.so*' | head -1)")
-    export LD_LIBRARY_PATH=$LIBD:${LD_LIBRARY_PATH:-}
-    export LIBRARY_PATH=$LIBD:${LIBRARY_PATH:-}
-    echo "deps: unpacked $(ls "$SRC"/debs/*.deb | wc -l) debs into $PFX"
-  else
-    echo "deps: libcjson/libpcre2-8 not found and no debs/ folder"
-  fi
-fi
-pkg-config --cflags --libs libcjson libpcre2-8 || echo "deps: pkg-config still cannot find them"
+. "$SRC/scripts/gpu-deps.sh"
 
 # ---- build (fresh: a cached configure would keep stale pkg-config paths) ------------------------
 T0=$(date +%s)

@@ -23,6 +23,7 @@
 #include "backend/cuda/quant.cuh"
 #include <cublas_v2.h>
 #include <stdlib.h>
+#include <stdio.h>
 
 int mlxn_cuda_mmv_force_f32x = 0;
 int mlxn_cuda_mmv_no_pdl = 0;
@@ -668,9 +669,14 @@ static int mmv_version_for(mlxn_type t, int64_t k) {
     if (!env_done) {
         env_done = true;
         const char *e = getenv("MLXN_CUDA_MMV");
-        if (e && e[0] >= '0' && e[0] <= '5' && !e[1]) mlxn_cuda_mmv_version = e[0] - '0';
+        if (e && e[0] >= '0' && e[0] <= '6' && !e[1]) mlxn_cuda_mmv_version = e[0] - '0';
+        const char *e6 = getenv("MLXN_CUDA_MMV6");   /* "warps,stages,blocks_per_sm" */
+        int w6, d6, b6;
+        if (e6 && sscanf(e6, "%d,%d,%d", &w6, &d6, &b6) == 3) {
+            mlxn_cuda_mmv6_warps = w6; mlxn_cuda_mmv6_stages = d6; mlxn_cuda_mmv6_blocks_per_sm = b6;
+        }
     }
-    if (mlxn_cuda_mmv_version != 0) return mlxn_cuda_mmv_version;
+    if (mlxn_cuda_mmv_version >= 1 && mlxn_cuda_mmv_version <= 5) return mlxn_cuda_mmv_version;
     const bool long_k = k >= 12288;
     switch (t) {
     case MLXN_TYPE_Q4_K: case MLXN_TYPE_Q6_K: case MLXN_TYPE_Q8_0: return long_k ? 5 : 4;
@@ -682,6 +688,12 @@ static int mmv_version_for(mlxn_type t, int64_t k) {
 extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream) {
     int *err;
     MLXN_TRY(mlxn_cuda_err_flag(&err));
+    /* v6 (mmv6.cu) wherever it applies, unless an older version is asked for */
+    if (!mlxn_cuda_mmv_force_f32x) {
+        (void)mmv_version_for(a->type, a->k);   /* reads the environment once */
+        if ((mlxn_cuda_mmv_version == 0 || mlxn_cuda_mmv_version == 6) && mlxn_cuda_mmv6_applies(a))
+            return mlxn_cuda_mmv6(a, stream);
+    }
     if (a->type == MLXN_TYPE_F16 || a->type == MLXN_TYPE_BF16 || a->type == MLXN_TYPE_F32) return mmv_float(a, err, stream);
     if (mlxn_cuda_mmv_force_f32x) return mmv_via_f32(a, stream);
     bool id = a->ids != NULL;
