@@ -25,17 +25,20 @@ static void host_stage_x(int lay, const float *x, int k, uint8_t *X) {
         float a = 0.f;
         for (int i = 0; i < 32; i++) a = fmaxf(a, fabsf(x[32 * g + i]));
         const float d = a / 127.f;
-        int tot = 0;
+        int tot = 0, first = 0;
         for (int c = 0; c < 8; c++) {
             const int e = 32 * g + 4 * c;
             float4 v = make_float4(x[e], x[e + 1], x[e + 2], x[e + 3]);
             int s;
             uint32_t pk = v6::quant4(v, d, &s);
             tot += s;
+            if (c < 4) first += s;
             memcpy(X + v6::xpos(lay, (uint32_t)e, (uint32_t)k), &pk, 4);
         }
-        DS[2 * g] = d;
-        DS[2 * g + 1] = d * (float)tot;
+        DS[4 * g] = d;
+        DS[4 * g + 1] = d * (float)tot;
+        DS[4 * g + 2] = d * (float)first;
+        DS[4 * g + 3] = d * (float)(tot - first);
     }
 }
 /* The int8 value the layout holds for element e (or the f32 value for FLT). */
@@ -43,7 +46,7 @@ static double host_xval(int lay, const uint8_t *X, int k, int e) {
     if (lay == v6::FLT) return ((const float *)X)[v6::xpos_f((uint32_t)(e & ~3), (uint32_t)k) + (e & 3)];
     const float *DS = (const float *)(X + k);
     int8_t q = (int8_t)X[v6::xpos(lay, (uint32_t)(e & ~3), (uint32_t)k) + (e & 3)];
-    return (double)DS[2 * (e / 32)] * q;
+    return (double)DS[4 * (e / 32)] * q;
 }
 
 template <int T> static void check_type(mlxn_type t, int k, int rows, int row_offset, tu_rng *rng) {

@@ -145,11 +145,11 @@ __device__ __forceinline__ void stage_x(const float *xc, uint8_t *X, int k) {
             const uint32_t pk = v6::quant4(v[j], d, &sum);
             float fs = (float)sum;
             fs += __shfl_xor_sync(0xffffffffu, fs, 1);
-            fs += __shfl_xor_sync(0xffffffffu, fs, 2);
-            fs += __shfl_xor_sync(0xffffffffu, fs, 4);
+            fs += __shfl_xor_sync(0xffffffffu, fs, 2);     /* sum over this half of the group */
+            const float ft = fs + __shfl_xor_sync(0xffffffffu, fs, 4);
             if (i < n4) {
                 *(uint32_t *)(X + v6::xpos(LAY, 4u * i, (uint32_t)k)) = pk;
-                if ((i & 7) == 0) { DS[2 * (i >> 3)] = d; DS[2 * (i >> 3) + 1] = d * fs; }
+                if ((i & 7) == 0) *(float4 *)(DS + 4 * (i >> 3)) = make_float4(d, d * ft, d * fs, d * (ft - fs));
             }
         }
     }
@@ -211,26 +211,58 @@ __global__ void __launch_bounds__(512, 1) mmv6_kernel(V6P p) {
         const int s0 = wb0 + st * SB;
         const uint8_t *sb = ring + slot * p.slot_bytes;
         if (!p.aligned) sb += (uintptr_t)(p.w + (int64_t)s0 * Q::BB) & 15;
+        /* Fast path (a full stage whose units, for every lane, lie in the lane's current row or
+         * the next one of the same matrix): all SP units decoded with no branch in between, so
+         * their loads overlap; one flush at the end if some lane moved to its next row. */
+        int cols[Q::SP], rws[Q::SP];
+        int c2 = col, r2 = row;
 #pragma unroll
         for (int ps = 0; ps < Q::SP; ps++) {
-            const int pb = s0 + ps * PB;
-            if (pb >= wb1) break;
-            const bool valid = pb + ub < wb1;
-            if (__any_sync(0xffffffffu, valid && row != cur)) {
+            cols[ps] = c2;
+            rws[ps] = r2;
+            c2 += PB;
+            while (c2 >= nb) { c2 -= nb; r2++; }
+        }
+        const int rl = rws[Q::SP - 1];
+        const bool lane_ok = rl == cur || (rl == cur + 1 && (plain || (cur + 1) % p.rows != 0));
+        if (s0 + SB <= wb1 && __all_sync(0xffffffffu, lane_ok)) {
+            float v[Q::SP];
+#pragma unroll
+            for (int ps = 0; ps < Q::SP; ps++)
+                v[ps] = v6::Unit<T>::run(sb + (ps * PB + ub) * Q::BB, uu, X, DS, cols[ps], Gx);
+            float a0 = 0.f, a1 = 0.f;
+#pragma unroll
+            for (int ps = 0; ps < Q::SP; ps++) { if (rws[ps] != cur) a1 += v[ps]; else a0 += v[ps]; }
+            acc += a0;
+            if (__any_sync(0xffffffffu, rl != cur)) {
                 flush_rows(acc, cur, racc, fr0, fr1);
-                if (valid) {
-                    cur = row;
-                    const int np = row / p.rows;
-                    if (np != xpair) {
-                        xpair = np;
-                        X = sm + p.off_x + (min(xpair, p_last) - p_first) * p.x_bytes;
-                        DS = (const float *)(X + p.k);
+                acc = a1;
+                cur = rl;
+            }
+            col = c2;
+            row = r2;
+        } else {
+#pragma unroll
+            for (int ps = 0; ps < Q::SP; ps++) {
+                const int pb = s0 + ps * PB;
+                if (pb >= wb1) break;
+                const bool valid = pb + ub < wb1;
+                if (__any_sync(0xffffffffu, valid && row != cur)) {
+                    flush_rows(acc, cur, racc, fr0, fr1);
+                    if (valid) {
+                        cur = row;
+                        const int np = row / p.rows;
+                        if (np != xpair) {
+                            xpair = np;
+                            X = sm + p.off_x + (min(xpair, p_last) - p_first) * p.x_bytes;
+                            DS = (const float *)(X + p.k);
+                        }
                     }
                 }
+                if (valid) acc += v6::Unit<T>::run(sb + (ps * PB + ub) * Q::BB, uu, X, DS, col, Gx);
+                col += PB;
+                while (col >= nb) { col -= nb; row++; }
             }
-            if (valid) acc += v6::Unit<T>::run(sb + (ps * PB + ub) * Q::BB, uu, X, DS, col, Gx);
-            col += PB;
-            while (col >= nb) { col -= nb; row++; }
         }
         __syncwarp();
         if (lane == 0 && st + D < nst) {

@@ -124,7 +124,8 @@ V6_HD int lut16(uint32_t nib, uint32_t t0, uint32_t t1, uint32_t t2, uint32_t t3
  *   K16B (IQ4_XS): chunk 2i + t at position 8t + i;
  *   K8   (Q2_K, Q3_K, Q6_K): 8-byte chunk 16n + 4m + q at position 8 (m ^ (block & 1)) + 4n + q;
  *   FLT  (F16, BF16): f32 activations, 8-element group g's first 4 at 4 g, last 4 at 4 (G + g).
- * Every 32-element group also has (d, d * sum q) as a float pair after the int8 bytes. */
+ * Every 32-element group also has 4 floats after the int8 bytes: d, d * sum q, and d * sum q over
+ * its first and over its last 16 elements. */
 enum { LEG = 0, K16A = 1, K16B = 2, K8 = 3, FLT = 4 };
 template <int T> struct Tr;
 #define V6_TR(T_, QK_, BB_, UPB_, SP_, GR_, LAY_) \
@@ -146,7 +147,7 @@ V6_TR(MLXN_TYPE_BF16, 8, 16, 1, 6, 32, FLT)
 #undef V6_TR
 
 /* Bytes of one activation column in shared memory (before rounding). */
-V6_HD int64_t xbytes(int lay, int64_t k) { return lay == FLT ? 4 * k : k + (k / 32) * 8; }
+V6_HD int64_t xbytes(int lay, int64_t k) { return lay == FLT ? 4 * k : k + (k / 32) * 16; }
 
 /* Byte offset of int8 element e (a multiple of 4; the 4 elements e..e+3 stay together). */
 V6_HD uint32_t xpos(int lay, uint32_t e, uint32_t k) {
@@ -188,7 +189,7 @@ template <> struct Unit<MLXN_TYPE_Q4_0> {
         s = dp4a((int)(q[1] & V6_M4), a.y, s); s = dp4a((int)(q[2] & V6_M4), a.z, s); s = dp4a((int)(q[3] & V6_M4), a.w, s);
         s = dp4a((int)((q[0] >> 4) & V6_M4), c.x, s); s = dp4a((int)((q[1] >> 4) & V6_M4), c.y, s);
         s = dp4a((int)((q[2] >> 4) & V6_M4), c.z, s); s = dp4a((int)((q[3] >> 4) & V6_M4), c.w, s);
-        float2 f = *(const float2 *)(DS + 2 * col);
+        float2 f = *(const float2 *)(DS + 4 * col);
         return h2f(ld16(b)) * (f.x * (float)s - 8.f * f.y);
     }
 };
@@ -206,7 +207,7 @@ template <> struct Unit<MLXN_TYPE_IQ4_NL> {
         int s = dp4a(lo[0], a.x, 0);
         s = dp4a(lo[1], a.y, s); s = dp4a(lo[2], a.z, s); s = dp4a(lo[3], a.w, s);
         s = dp4a(hi[0], c.x, s); s = dp4a(hi[1], c.y, s); s = dp4a(hi[2], c.z, s); s = dp4a(hi[3], c.w, s);
-        return h2f(ld16(b)) * DS[2 * col] * (float)s;
+        return h2f(ld16(b)) * DS[4 * col] * (float)s;
     }
 };
 template <> struct Unit<MLXN_TYPE_Q4_1> {
@@ -218,7 +219,7 @@ template <> struct Unit<MLXN_TYPE_Q4_1> {
         s = dp4a((int)(q1 & V6_M4), a.y, s); s = dp4a((int)(q2 & V6_M4), a.z, s); s = dp4a((int)(q3 & V6_M4), a.w, s);
         s = dp4a((int)((q0 >> 4) & V6_M4), c.x, s); s = dp4a((int)((q1 >> 4) & V6_M4), c.y, s);
         s = dp4a((int)((q2 >> 4) & V6_M4), c.z, s); s = dp4a((int)((q3 >> 4) & V6_M4), c.w, s);
-        float2 f = *(const float2 *)(DS + 2 * col);
+        float2 f = *(const float2 *)(DS + 4 * col);
         return h2f((uint16_t)(dm & 0xffff)) * f.x * (float)s + h2f((uint16_t)(dm >> 16)) * f.y;
     }
 };
@@ -239,7 +240,7 @@ template <> struct Unit<MLXN_TYPE_Q5_0> {
         uint32_t w[5];
         ldw2<5>(b + 2, w);
         int s = q5_dot(w + 1, w[0], ldx16(X + 16 * col), ldx16(X + 16 * (G + col)));
-        float2 f = *(const float2 *)(DS + 2 * col);
+        float2 f = *(const float2 *)(DS + 4 * col);
         return h2f(ld16(b)) * (f.x * (float)s - 16.f * f.y);
     }
 };
@@ -248,7 +249,7 @@ template <> struct Unit<MLXN_TYPE_Q5_1> {
         uint32_t dm = ld32(b), h = ld32(b + 4);
         uint32_t q[4] = {ld32(b + 8), ld32(b + 12), ld32(b + 16), ld32(b + 20)};
         int s = q5_dot(q, h, ldx16(X + 16 * col), ldx16(X + 16 * (G + col)));
-        float2 f = *(const float2 *)(DS + 2 * col);
+        float2 f = *(const float2 *)(DS + 4 * col);
         return h2f((uint16_t)(dm & 0xffff)) * f.x * (float)s + h2f((uint16_t)(dm >> 16)) * f.y;
     }
 };
@@ -260,7 +261,7 @@ template <> struct Unit<MLXN_TYPE_Q8_0> {
         int s = dp4a((int)w[0], a.x, 0);
         s = dp4a((int)w[1], a.y, s); s = dp4a((int)w[2], a.z, s); s = dp4a((int)w[3], a.w, s);
         s = dp4a((int)w[4], c.x, s); s = dp4a((int)w[5], c.y, s); s = dp4a((int)w[6], c.z, s); s = dp4a((int)w[7], c.w, s);
-        return h2f(ld16(b)) * DS[2 * col] * (float)s;
+        return h2f(ld16(b)) * DS[4 * col] * (float)s;
     }
 };
 
@@ -283,16 +284,22 @@ template <bool Q5> V6_HD float q45k(const uint8_t *b, int u, const uint8_t *X, c
     const int cc = u >> 1, h = u & 1;
     const uint4 hd = *(const uint4 *)b;      /* d, dmin | scales 0-3 | 4-7 | 8-11 */
     const uint4 qv = *(const uint4 *)(b + (Q5 ? 48 : 16) + 32 * cc + 16 * h);
-    int sc0, m0, sc1, m1;
-    kscale_min(hd.y, hd.z, hd.w, 2 * cc, sc0, m0);
-    kscale_min(hd.y, hd.z, hd.w, 2 * cc + 1, sc1, m1);
+    /* the 6-bit scales and mins of sub-blocks 2c and 2c+1, without branches: sub-blocks 0-3 are
+     * the low 6 bits of bytes 0-3 (scales) and 4-7 (mins); 4-7 take their low 4 bits from bytes
+     * 8-11 and their top 2 from the top bits of bytes 0-3 / 4-7 */
+    const bool hi = cc >= 2;
+    const uint32_t SC = hi ? ((hd.w & V6_M4) | ((hd.y >> 2) & 0x30303030u)) : (hd.y & 0x3f3f3f3fu);
+    const uint32_t MN = hi ? (((hd.w >> 4) & V6_M4) | ((hd.z >> 2) & 0x30303030u)) : (hd.z & 0x3f3f3f3fu);
+    const int sh = (cc & 1) * 16;
+    const int sc0 = (int)((SC >> sh) & 255u), sc1 = (int)((SC >> (sh + 8)) & 255u);
+    const int m0 = (int)((MN >> sh) & 255u), m1 = (int)((MN >> (sh + 8)) & 255u);
     const uint32_t qw[4] = {qv.x, qv.y, qv.z, qv.w};
     uint32_t hw[4] = {0, 0, 0, 0};
     if (Q5) { uint4 t = *(const uint4 *)(b + 16 + 16 * h); hw[0] = t.x; hw[1] = t.y; hw[2] = t.z; hw[3] = t.w; }
     const uint8_t *xb = X + 256 * col;
     const int4 a = ldx16(xb + 16 * u), c = ldx16(xb + 128 + 16 * u);
     const int av[4] = {a.x, a.y, a.z, a.w}, cv[4] = {c.x, c.y, c.z, c.w};
-    int s0 = 0, s1 = 0, u0 = 0, u1 = 0;
+    int s0 = 0, s1 = 0;
 #pragma unroll
     for (int i = 0; i < 4; i++) {
         uint32_t l = qw[i] & V6_M4, g = (qw[i] >> 4) & V6_M4;
@@ -302,13 +309,12 @@ template <bool Q5> V6_HD float q45k(const uint8_t *b, int u, const uint8_t *X, c
         }
         s0 = dp4a((int)l, av[i], s0);
         s1 = dp4a((int)g, cv[i], s1);
-        u0 = dp4a(V6_ONES, av[i], u0);
-        u1 = dp4a(V6_ONES, cv[i], u1);
     }
-    const float4 f = *(const float4 *)(DS + 2 * (8 * col + 2 * cc));   /* (d, s) of groups 2c, 2c+1 */
+    /* groups 2c (low nibbles) and 2c+1 (high): d, and d * sum over the unit's 16 elements */
+    const float4 f0 = *(const float4 *)(DS + 4 * (8 * col + 2 * cc)), f1 = *(const float4 *)(DS + 4 * (8 * col + 2 * cc + 1));
     const float d = h2f((uint16_t)(hd.x & 0xffff)), dmin = h2f((uint16_t)(hd.x >> 16));
-    return f.x * (d * (float)sc0 * (float)s0 - dmin * (float)m0 * (float)u0) +
-           f.z * (d * (float)sc1 * (float)s1 - dmin * (float)m1 * (float)u1);
+    const float x0 = h ? f0.w : f0.z, x1 = h ? f1.w : f1.z;
+    return d * ((float)sc0 * f0.x * (float)s0 + (float)sc1 * f1.x * (float)s1) - dmin * ((float)m0 * x0 + (float)m1 * x1);
 }
 template <> struct Unit<MLXN_TYPE_Q4_K> {
     static V6_HD float run(const uint8_t *b, int u, const uint8_t *X, const float *DS, int col, int) {
@@ -336,7 +342,7 @@ template <> struct Unit<MLXN_TYPE_IQ4_XS> {
             s = dp4a(lut16(q[i] & V6_M4, V6_IQ4_T0, V6_IQ4_T1, V6_IQ4_T2, V6_IQ4_T3), av[i], s);
             s = dp4a(lut16((q[i] >> 4) & V6_M4, V6_IQ4_T0, V6_IQ4_T1, V6_IQ4_T2, V6_IQ4_T3), cv[i], s);
         }
-        return h2f((uint16_t)(dsh & 0xffff)) * (float)(ls - 32) * DS[2 * (8 * col + ib)] * (float)s;
+        return h2f((uint16_t)(dsh & 0xffff)) * (float)(ls - 32) * DS[4 * (8 * col + ib)] * (float)s;
     }
 };
 /* Q2_K / Q3_K / Q6_K unit u = (n = u/4, q = u%4): l in [8q, 8q+8) of half n for the four
@@ -360,7 +366,7 @@ template <> struct Unit<MLXN_TYPE_Q2_K> {
             const int2 xv = k8x(X, col, u, m);
             const int dot = dp4a(a1, xv.y, dp4a(a0, xv.x, 0));
             const int sum = dp4a(V6_ONES, xv.y, dp4a(V6_ONES, xv.x, 0));
-            r += DS[2 * (8 * col + 4 * n + m)] * (d * (float)(sc & 15) * (float)dot - dmin * (float)(sc >> 4) * (float)sum);
+            r += DS[4 * (8 * col + 4 * n + m)] * (d * (float)(sc & 15) * (float)dot - dmin * (float)(sc >> 4) * (float)sum);
         }
         return r;
     }
@@ -383,7 +389,7 @@ template <> struct Unit<MLXN_TYPE_Q3_K> {
             const int slo = si < 8 ? (int)(wbyte(sw[0], sw[1], sw[2], si) & 15) : (int)(wbyte(sw[0], sw[1], sw[2], si - 8) >> 4);
             const int shi = (int)((wbyte(sw[0], sw[1], sw[2], 8 + (si & 3)) >> (2 * (si >> 2))) & 3);
             const int2 xv = k8x(X, col, u, m);
-            r += DS[2 * (8 * col + 4 * n + m)] * d * (float)((slo | (shi << 4)) - 32) * (float)dp4a(a1, xv.y, dp4a(a0, xv.x, 0));
+            r += DS[4 * (8 * col + 4 * n + m)] * d * (float)((slo | (shi << 4)) - 32) * (float)dp4a(a1, xv.y, dp4a(a0, xv.x, 0));
         }
         return r;
     }
@@ -412,7 +418,7 @@ template <> struct Unit<MLXN_TYPE_Q6_K> {
             const int si = 2 * m + (q >> 1);
             const float fd = (float)(int8_t)((S[si >> 2] >> (8 * (si & 3))) & 255u);
             const int2 xv = k8x(X, col, u, m);
-            r += DS[2 * (8 * col + 4 * n + m)] * fd * (float)dp4a(v[m][1], xv.y, dp4a(v[m][0], xv.x, 0));
+            r += DS[4 * (8 * col + 4 * n + m)] * fd * (float)dp4a(v[m][1], xv.y, dp4a(v[m][0], xv.x, 0));
         }
         return d * r;
     }
