@@ -16,8 +16,7 @@ extern "C" {
 /* The kernel's stage_x, on the host: per 32-group, amax over the 8 chunks of 4, quant4, sum. */
 static void host_stage_x(int lay, const float *x, int k, uint8_t *X) {
     if (lay == v6::FLT) {
-        for (int i = 0; i < k / 4; i++)
-            memcpy((float *)X + v6::xpos_f(4u * i, (uint32_t)k), x + 4 * i, 16);
+        memcpy(X, x, sizeof(float) * (size_t)k);
         return;
     }
     float *DS = (float *)(X + k);
@@ -43,7 +42,7 @@ static void host_stage_x(int lay, const float *x, int k, uint8_t *X) {
 }
 /* The int8 value the layout holds for element e (or the f32 value for FLT). */
 static double host_xval(int lay, const uint8_t *X, int k, int e) {
-    if (lay == v6::FLT) return ((const float *)X)[v6::xpos_f((uint32_t)(e & ~3), (uint32_t)k) + (e & 3)];
+    if (lay == v6::FLT) return ((const float *)X)[e];
     const float *DS = (const float *)(X + k);
     int8_t q = (int8_t)X[v6::xpos(lay, (uint32_t)(e & ~3), (uint32_t)k) + (e & 3)];
     return (double)DS[4 * (e / 32)] * q;

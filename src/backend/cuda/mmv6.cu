@@ -34,7 +34,7 @@ struct V6P {
     float *y; int64_t y_col, y_tok;
     int *err;
     int stages, slot_bytes, aligned;
-    int off_bars, off_x, x_bytes, off_acc;
+    int off_bars, off_raw, raw_bytes, off_x, x_bytes, off_acc;
 };
 
 __device__ __forceinline__ uint32_t smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
@@ -112,51 +112,35 @@ __device__ __forceinline__ void flush_rows(float &acc, int cur, float *racc, int
     acc = 0.f;
 }
 
-/* Quantizes (or, for FLT, copies) activation column xc into shared memory at X. */
+/* Quantizes activation column xr (f32, already in shared memory) into the type's layout at X. */
 template <int LAY>
-__device__ __forceinline__ void stage_x(const float *xc, uint8_t *X, int k) {
+__device__ __forceinline__ void stage_x(const float *xr, uint8_t *X, int k) {
     const int nt = blockDim.x, n4 = k >> 2;
-    if (LAY == v6::FLT) {
-        float *Xf = (float *)X;
-        for (int i = threadIdx.x; i < n4; i += nt)
-            *(float4 *)(Xf + v6::xpos_f(4u * i, (uint32_t)k)) = *(const float4 *)(xc + 4 * i);
-        return;
-    }
     float *DS = (float *)(X + k);
     /* every thread runs the same number of rounds (the shuffles need whole warps); a group's 8
      * lanes are all in range or all out (k is a multiple of 32) */
-    for (int base = 0; base < n4; base += 4 * nt) {
-        const int i0 = base + (int)threadIdx.x;
-        float4 v[4];
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            const int i = i0 + j * nt;
-            v[j] = i < n4 ? *(const float4 *)(xc + 4 * i) : make_float4(0.f, 0.f, 0.f, 0.f);
-        }
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            const int i = i0 + j * nt;
-            float a = fmaxf(fmaxf(fabsf(v[j].x), fabsf(v[j].y)), fmaxf(fabsf(v[j].z), fabsf(v[j].w)));
-            a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 1));
-            a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 2));
-            a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 4));
-            const float d = a / 127.f;
-            int sum;
-            const uint32_t pk = v6::quant4(v[j], d, &sum);
-            float fs = (float)sum;
-            fs += __shfl_xor_sync(0xffffffffu, fs, 1);
-            fs += __shfl_xor_sync(0xffffffffu, fs, 2);     /* sum over this half of the group */
-            const float ft = fs + __shfl_xor_sync(0xffffffffu, fs, 4);
-            if (i < n4) {
-                *(uint32_t *)(X + v6::xpos(LAY, 4u * i, (uint32_t)k)) = pk;
-                if ((i & 7) == 0) *(float4 *)(DS + 4 * (i >> 3)) = make_float4(d, d * ft, d * fs, d * (ft - fs));
-            }
+    for (int i = threadIdx.x; i - (int)threadIdx.x < n4; i += nt) {
+        const float4 v = i < n4 ? *(const float4 *)(xr + 4 * i) : make_float4(0.f, 0.f, 0.f, 0.f);
+        float a = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
+        a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 1));
+        a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 2));
+        a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 4));
+        const float d = a / 127.f;
+        int sum;
+        const uint32_t pk = v6::quant4(v, d, &sum);
+        float fs = (float)sum;
+        fs += __shfl_xor_sync(0xffffffffu, fs, 1);
+        fs += __shfl_xor_sync(0xffffffffu, fs, 2);     /* sum over this half of the group */
+        const float ft = fs + __shfl_xor_sync(0xffffffffu, fs, 4);
+        if (i < n4) {
+            *(uint32_t *)(X + v6::xpos(LAY, 4u * i, (uint32_t)k)) = pk;
+            if ((i & 7) == 0) *(float4 *)(DS + 4 * (i >> 3)) = make_float4(d, d * ft, d * fs, d * (ft - fs));
         }
     }
 }
 
 template <int T>
-__global__ void __launch_bounds__(512, 1) mmv6_kernel(V6P p) {
+__global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
     typedef v6::Tr<T> Q;
     constexpr int PB = 32 / Q::UPB;        /* blocks per pass */
     constexpr int SB = PB * Q::SP;         /* blocks per stage */
@@ -175,24 +159,38 @@ __global__ void __launch_bounds__(512, 1) mmv6_kernel(V6P p) {
     uint64_t *bars = (uint64_t *)(sm + p.off_bars) + warp * D;
     float *racc = (float *)(sm + p.off_acc);
 
+    uint64_t *xbar = (uint64_t *)(sm + p.off_bars) + NW * D;
+    const int p_first = fr0 / p.rows, p_last = (fr1 - 1) / p.rows;   /* at most 2 pairs (launcher) */
     if (lane == 0) {
         for (int s = 0; s < D; s++) mbar_init(&bars[s], 1);
+        if (warp == 0) mbar_init(xbar, 1);
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
-    __syncwarp();
+    __syncthreads();
     const bool plain = p.ids == NULL;
     if (plain && lane == 0)
         for (int s = 0; s < D && s < nst; s++)
             issue_stage<Q::BB>(p, ring + s * p.slot_bytes, &bars[s], wb0 + s * SB, min(wb1, wb0 + (s + 1) * SB));
     asm volatile("griddepcontrol.wait;" ::: "memory");
+    /* the activation column(s): one bulk copy each (in pieces of <= 32 KB) into shared memory */
+    if (threadIdx.x == 0) {
+        const uint32_t xb = (uint32_t)p.k * 4u;
+        mbar_expect_tx(xbar, xb * (uint32_t)(p_last - p_first + 1));
+        for (int pr = p_first; pr <= p_last; pr++) {
+            const uint8_t *src = (const uint8_t *)pair_x(p, pr);
+            uint8_t *dst = sm + p.off_raw + (pr - p_first) * p.raw_bytes;
+            for (uint32_t o = 0; o < xb; o += 32768u) bulk_copy(dst + o, src + o, min(32768u, xb - o), xbar);
+        }
+    }
     if (!plain && lane == 0)
         for (int s = 0; s < D && s < nst; s++)
             issue_stage<Q::BB>(p, ring + s * p.slot_bytes, &bars[s], wb0 + s * SB, min(wb1, wb0 + (s + 1) * SB));
-
-    /* activations of the pairs this block touches (at most 2, the launcher checks) */
-    const int p_first = fr0 / p.rows, p_last = (fr1 - 1) / p.rows;
-    for (int pr = p_first; pr <= p_last; pr++) stage_x<Q::LAY>(pair_x(p, pr), sm + p.off_x + (pr - p_first) * p.x_bytes, p.k);
     for (int i = threadIdx.x; i < fr1 - fr0; i += blockDim.x) racc[i] = 0.f;
+    mbar_wait(xbar, 0);
+    if (Q::LAY != v6::FLT)
+        for (int pr = p_first; pr <= p_last; pr++)
+            stage_x<Q::LAY>((const float *)(sm + p.off_raw + (pr - p_first) * p.raw_bytes),
+                            sm + p.off_x + (pr - p_first) * p.x_bytes, p.k);
     __syncthreads();
     asm volatile("griddepcontrol.launch_dependents;");
 
@@ -217,15 +215,15 @@ __global__ void __launch_bounds__(512, 1) mmv6_kernel(V6P p) {
         int cols[Q::SP], rws[Q::SP];
         int c2 = col, r2 = row;
 #pragma unroll
-        for (int ps = 0; ps < Q::SP; ps++) {
+        for (int ps = 0; ps < Q::SP; ps++) {   /* rows of >= SB blocks: at most one wrap a step */
             cols[ps] = c2;
             rws[ps] = r2;
             c2 += PB;
-            while (c2 >= nb) { c2 -= nb; r2++; }
+            if (c2 >= nb) { c2 -= nb; r2++; }
         }
         const int rl = rws[Q::SP - 1];
         const bool lane_ok = rl == cur || (rl == cur + 1 && (plain || (cur + 1) % p.rows != 0));
-        if (s0 + SB <= wb1 && __all_sync(0xffffffffu, lane_ok)) {
+        if (nb >= SB && s0 + SB <= wb1 && __all_sync(0xffffffffu, lane_ok)) {
             float v[Q::SP];
 #pragma unroll
             for (int ps = 0; ps < Q::SP; ps++)
@@ -360,19 +358,21 @@ extern "C" mlxn_status mlxn_cuda_mmv6(const mlxn_cuda_mm *a, void *stream) {
 
     const int sms = mlxn_cuda_sm_count() > 0 ? mlxn_cuda_sm_count() : 132;
     int bps = mlxn_cuda_mmv6_blocks_per_sm > 0 ? mlxn_cuda_mmv6_blocks_per_sm : 1;
-    int nw = mlxn_cuda_mmv6_warps >= 1 && mlxn_cuda_mmv6_warps <= 16 ? mlxn_cuda_mmv6_warps : 16;
+    int nw = mlxn_cuda_mmv6_warps >= 1 && mlxn_cuda_mmv6_warps <= 24 ? mlxn_cuda_mmv6_warps : 16;
     int D = mlxn_cuda_mmv6_stages >= 2 && mlxn_cuda_mmv6_stages <= 8 ? mlxn_cuda_mmv6_stages : 3;
     int grid = (int)((int64_t)sms * bps < p.R ? (int64_t)sms * bps : p.R);
     const int sbb = (32 / in.upb) * in.sp * in.bb;
     p.slot_bytes = (int)rnd((size_t)sbb + (p.aligned ? 0 : 32), 128);
-    p.x_bytes = (int)rnd((size_t)v6::xbytes(in.lay, a->k), 128);
+    p.raw_bytes = (int)rnd((size_t)a->k * 4, 128);
+    p.x_bytes = in.lay == v6::FLT ? p.raw_bytes : (int)rnd((size_t)v6::xbytes(in.lay, a->k), 128);
     const int ncol = id ? 2 : 1;
     const int racc_rows = (p.R + grid - 1) / grid + 1;
     const int budget = v6_smem_optin() > 0 ? v6_smem_optin() : 232448;
     size_t smem = 0;
     for (;;) {
         p.off_bars = (int)((size_t)nw * D * p.slot_bytes);
-        p.off_x = (int)rnd((size_t)p.off_bars + (size_t)nw * D * 8, 128);
+        p.off_raw = (int)rnd((size_t)p.off_bars + (size_t)(nw * D + 1) * 8, 128);
+        p.off_x = in.lay == v6::FLT ? p.off_raw : p.off_raw + ncol * p.raw_bytes;
         p.off_acc = p.off_x + ncol * p.x_bytes;
         smem = (size_t)p.off_acc + rnd((size_t)racc_rows * 4, 128);
         /* several blocks per SM must fit together (1 KB reserved per block) */

@@ -123,7 +123,7 @@ V6_HD int lut16(uint32_t nib, uint32_t t0, uint32_t t1, uint32_t t2, uint32_t t3
  *   K16A (Q4_K, Q5_K): per 256-element block, 16-byte chunk 4c + 2t + h at position 8t + 2c + h;
  *   K16B (IQ4_XS): chunk 2i + t at position 8t + i;
  *   K8   (Q2_K, Q3_K, Q6_K): 8-byte chunk 16n + 4m + q at position 8 (m ^ (block & 1)) + 4n + q;
- *   FLT  (F16, BF16): f32 activations, 8-element group g's first 4 at 4 g, last 4 at 4 (G + g).
+ *   FLT  (F16, BF16): the f32 activations as they are.
  * Every 32-element group also has 4 floats after the int8 bytes: d, d * sum q, and d * sum q over
  * its first and over its last 16 elements. */
 enum { LEG = 0, K16A = 1, K16B = 2, K8 = 3, FLT = 4 };
@@ -168,12 +168,6 @@ V6_HD uint32_t xpos(int lay, uint32_t e, uint32_t k) {
     uint32_t n = w >> 7, m = (w >> 5) & 3, l = w & 31, q = l >> 3;
     return 256u * b + 8u * (8 * (m ^ (b & 1)) + 4 * n + q) + (l & 7);
 }
-/* f32 index of element e (a multiple of 4) in the FLT layout. */
-V6_HD uint32_t xpos_f(uint32_t e, uint32_t k) {
-    uint32_t g = e >> 3, t = (e >> 2) & 1;
-    return 4u * (t * (k >> 3) + g);
-}
-
 /* ---- unit dots ------------------------------------------------------------------------------
  * b: the block in shared memory; u: unit in the block (0..UPB-1); X: the column's int8 bytes;
  * DS: its (d, s) pairs; col: the block's index in its row; G: k / 32 (k / 8 for FLT).
@@ -424,9 +418,9 @@ template <> struct Unit<MLXN_TYPE_Q6_K> {
     }
 };
 /* F16 / BF16: a "block" is 8 weights (16 bytes); activations are f32 (FLT layout). */
-template <bool BF> V6_HD float fdot(const uint8_t *b, const float *Xf, int col, int G) {
+template <bool BF> V6_HD float fdot(const uint8_t *b, const float *Xf, int col) {
     const uint4 w = *(const uint4 *)b;
-    const float4 a = *(const float4 *)(Xf + 4 * col), c = *(const float4 *)(Xf + 4 * (G + col));
+    const float4 a = *(const float4 *)(Xf + 8 * col), c = *(const float4 *)(Xf + 8 * col + 4);
     const uint32_t wv[4] = {w.x, w.y, w.z, w.w};
     float f[8];
 #pragma unroll
@@ -437,13 +431,13 @@ template <bool BF> V6_HD float fdot(const uint8_t *b, const float *Xf, int col, 
     return f[0] * a.x + f[1] * a.y + f[2] * a.z + f[3] * a.w + f[4] * c.x + f[5] * c.y + f[6] * c.z + f[7] * c.w;
 }
 template <> struct Unit<MLXN_TYPE_F16> {
-    static V6_HD float run(const uint8_t *b, int, const uint8_t *X, const float *, int col, int G) {
-        return fdot<false>(b, (const float *)X, col, G);
+    static V6_HD float run(const uint8_t *b, int, const uint8_t *X, const float *, int col, int) {
+        return fdot<false>(b, (const float *)X, col);
     }
 };
 template <> struct Unit<MLXN_TYPE_BF16> {
-    static V6_HD float run(const uint8_t *b, int, const uint8_t *X, const float *, int col, int G) {
-        return fdot<true>(b, (const float *)X, col, G);
+    static V6_HD float run(const uint8_t *b, int, const uint8_t *X, const float *, int col, int) {
+        return fdot<true>(b, (const float *)X, col);
     }
 };
 
