@@ -618,7 +618,8 @@ static void usage(void) {
            "                  medians, lowest p10); Q4_0/Q4_K/Q6_K/Q8_0 at 4096x14336 and 14336x4096,\n"
            "                  Q6_K 2816x8192 plain and 128/top-8, Q4_K/Q6_K 768x2048 128/top-8\n"
            "  --mmv6 W,D,B    v6 mat-vec: W warps per block (1-16, default 16), D ring stages per warp (2-8,\n"
-           "                  default 3), B blocks per SM (default 1)\n"
+           "                  default 3), B blocks per SM (default 1), R blocks that must fit on an SM\n"
+           "                  together (default 1; 2 lets the next kernel start while this one drains)\n"
            "  --mmv-warps N   v2 mat-vec: resident warps per SM the rows-per-warp split aims at (default 20)\n"
            "  --attn N        decode attention version: 2 (default, tiled) or 1 (per-warp)\n"
            "  --attn-bps N    attention v2: split count aims at N blocks per SM (default 4)\n"
@@ -653,8 +654,11 @@ int cmd_bench_ops(int argc, char **argv) {
         else if (!strcmp(a, "--attn") && more) mlxn_cuda_attn_version = atoi(argv[++i]) == 1 ? 1 : 2;
         else if (!strcmp(a, "--attn-bps") && more) mlxn_cuda_attn_blocks_per_sm = atoi(argv[++i]);
         else if (!strcmp(a, "--mmv6") && more) {
-            if (sscanf(argv[++i], "%d,%d,%d", &mlxn_cuda_mmv6_warps, &mlxn_cuda_mmv6_stages,
-                       &mlxn_cuda_mmv6_blocks_per_sm) != 3) { fprintf(stderr, "mlxn bench-ops: --mmv6 wants W,D,B\n"); return 2; }
+            if (sscanf(argv[++i], "%d,%d,%d,%d", &mlxn_cuda_mmv6_warps, &mlxn_cuda_mmv6_stages,
+                       &mlxn_cuda_mmv6_blocks_per_sm, &mlxn_cuda_mmv6_resident) < 3) {
+                fprintf(stderr, "mlxn bench-ops: --mmv6 wants W,D,B[,R]\n");
+                return 2;
+            }
         }
         else if (!strcmp(a, "--mmv-warps") && more) mlxn_cuda_mmv_v2_warps = mlxn_cuda_mmv_v3_warps = atoi(argv[++i]);
         else { fprintf(stderr, "mlxn bench-ops: unknown option '%s'\n", a); usage(); return 2; }
@@ -715,6 +719,8 @@ int cmd_bench_ops(int argc, char **argv) {
     for (int i = 0; i < ntypes; i++) bench_mm("mul_mv", types[i], 4096, 14336, 1, 0, 0, NULL);
     for (int i = 0; i < ntypes; i++) bench_mm("mul_mv", types[i], 14336, 4096, 1, 0, 0, NULL);
     bench_mm("mul_mv", MLXN_TYPE_Q4_K, 4096, 4096, 1, 0, 0, NULL);
+    bench_mm("mul_mv", MLXN_TYPE_Q4_K, 1024, 4096, 1, 0, 0, NULL);    /* Llama-3-8B k/v projections */
+    bench_mm("mul_mv", MLXN_TYPE_Q6_K, 1024, 4096, 1, 0, 0, NULL);
     bench_mm("mul_mv", MLXN_TYPE_Q6_K, 2816, 8192, 1, 0, 0, NULL);
     bench_mm("mul_mv n=8", MLXN_TYPE_Q4_K, 4096, 14336, 8, 0, 0, NULL);
     /* the other mat-vec versions: the same shapes side by side */

@@ -670,10 +670,12 @@ static int mmv_version_for(mlxn_type t, int64_t k) {
         env_done = true;
         const char *e = getenv("MLXN_CUDA_MMV");
         if (e && e[0] >= '0' && e[0] <= '6' && !e[1]) mlxn_cuda_mmv_version = e[0] - '0';
-        const char *e6 = getenv("MLXN_CUDA_MMV6");   /* "warps,stages,blocks_per_sm" */
+        const char *e6 = getenv("MLXN_CUDA_MMV6");   /* "warps,stages,blocks_per_sm[,resident]" */
         int w6, d6, b6;
-        if (e6 && sscanf(e6, "%d,%d,%d", &w6, &d6, &b6) == 3) {
+        int r6 = 1;
+        if (e6 && sscanf(e6, "%d,%d,%d,%d", &w6, &d6, &b6, &r6) >= 3) {
             mlxn_cuda_mmv6_warps = w6; mlxn_cuda_mmv6_stages = d6; mlxn_cuda_mmv6_blocks_per_sm = b6;
+            mlxn_cuda_mmv6_resident = r6;
         }
     }
     if (mlxn_cuda_mmv_version >= 1 && mlxn_cuda_mmv_version <= 5) return mlxn_cuda_mmv_version;

@@ -24,6 +24,7 @@
 int mlxn_cuda_mmv6_warps = 16;
 int mlxn_cuda_mmv6_stages = 3;
 int mlxn_cuda_mmv6_blocks_per_sm = 1;
+int mlxn_cuda_mmv6_resident = 1;
 
 struct V6P {
     const uint8_t *w;
@@ -375,8 +376,11 @@ extern "C" mlxn_status mlxn_cuda_mmv6(const mlxn_cuda_mm *a, void *stream) {
         p.off_x = in.lay == v6::FLT ? p.off_raw : p.off_raw + ncol * p.raw_bytes;
         p.off_acc = p.off_x + ncol * p.x_bytes;
         smem = (size_t)p.off_acc + rnd((size_t)racc_rows * 4, 128);
-        /* several blocks per SM must fit together (1 KB reserved per block) */
-        if ((smem + 1024) * bps <= (size_t)budget + 1024) break;
+        /* several blocks per SM must fit together (1 KB reserved per block): the grid's, or
+         * `resident` so that the next kernel's blocks can start (programmatic dependent launch:
+         * barrier setup and the first weight copies) while this one drains */
+        const int fit = bps > mlxn_cuda_mmv6_resident ? bps : mlxn_cuda_mmv6_resident;
+        if ((smem + 1024) * fit <= (size_t)budget + 1024) break;
         if (D > 2) D--;
         else if (nw > 4) nw -= 4;
         else if (bps > 1) { bps--; grid = (int)((int64_t)sms * bps < p.R ? (int64_t)sms * bps : p.R); }
