@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A short GPU session for kernel work, on the GPU machine from the repository root (or a copy):
 # builds mlxn with CUDA in a fresh directory outside the tree, then runs the commands of CMDFILE
-# (one shell command a line, with $MLXN = the mlxn binary and $BUILD = the build dir; lines
-# starting with # are skipped), each under a timeout, all output to $OUT/run.log; prints a
+# (one shell command a line, run by bash -c, with $MLXN = the mlxn binary and $BUILD = the build
+# dir exported; lines starting with # are skipped), each under a timeout, all output to $OUT/run.log; prints a
 # summary (the last line of every command and the bench-ops result rows) last.
 #   usage: OUT=dir bash scripts/gpu-run.sh CMDFILE [TIMEOUT_PER_COMMAND]
 set -u
@@ -33,7 +33,7 @@ while IFS= read -r line; do
   n=$((n + 1))
   t1=$(date +%s)
   echo "== [$n] $line" >> "$LOG"
-  eval timeout "$TMO" $line >> "$LOG" 2>&1
+  timeout "$TMO" bash -c "$line" >> "$LOG" 2>&1
   rc=$?
   echo "[$n] rc=$rc $(( $(date +%s) - t1 ))s: $line" >> "$SUM"
   echo "    $(tail -1 "$LOG" | cut -c1-150)" >> "$SUM"
