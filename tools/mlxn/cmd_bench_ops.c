@@ -617,8 +617,12 @@ static void usage(void) {
            "                  medians, lowest p10); Q4_0/Q4_K/Q6_K/Q8_0 at 4096x14336 and 14336x4096,\n"
            "                  Q6_K 2816x8192 plain and 128/top-8, Q4_K/Q6_K 768x2048 128/top-8\n"
            "  --mmv-warps N   v2 mat-vec: resident warps per SM the rows-per-warp split aims at (default 20)\n"
-           "  --attn N        decode attention version: 2 (default, tiled) or 1 (per-warp)\n"
+           "  --attn N        decode attention version: 3 (tensor cores, one launch), 2 (default, tiled)\n"
+           "                  or 1 (per-warp); rows are tagged 'attn decode vN' for N != 2; 0: the v3\n"
+           "                  grid with an empty kernel (dispatch cost; use with --no-verify)\n"
            "  --attn-bps N    attention v2: split count aims at N blocks per SM (default 4)\n"
+           "  --attn3-bps N   attention v3: split count aims at N blocks per SM (default 2)\n"
+           "  --attn-cluster N attention v3: cluster size 1, 2, 4 or 8 (default 8)\n"
            "  --api-check     instead of benchmarking: check graph record/replay, a kernel-side data\n"
            "                  error reported at sync, and the device out-of-memory status, against 'ref'\n"
            "  -h, --help      this text\n"
@@ -647,7 +651,9 @@ int cmd_bench_ops(int argc, char **argv) {
                 if (*l >= '0' && *l <= '5') g_cmp_ver[g_ncmp++] = *l - '0';
         }
         else if (!strcmp(a, "--no-v2")) opt.no_v2 = 1;
-        else if (!strcmp(a, "--attn") && more) mlxn_cuda_attn_version = atoi(argv[++i]) == 1 ? 1 : 2;
+        else if (!strcmp(a, "--attn") && more) { int v = atoi(argv[++i]); mlxn_cuda_attn_version = v >= 0 && v <= 3 ? v : 2; }
+        else if (!strcmp(a, "--attn3-bps") && more) mlxn_cuda_attn3_blocks_per_sm = atoi(argv[++i]);
+        else if (!strcmp(a, "--attn-cluster") && more) mlxn_cuda_attn3_cluster = atoi(argv[++i]);
         else if (!strcmp(a, "--attn-bps") && more) mlxn_cuda_attn_blocks_per_sm = atoi(argv[++i]);
         else if (!strcmp(a, "--mmv-warps") && more) mlxn_cuda_mmv_v2_warps = mlxn_cuda_mmv_v3_warps = atoi(argv[++i]);
         else { fprintf(stderr, "mlxn bench-ops: unknown option '%s'\n", a); usage(); return 2; }
@@ -734,6 +740,11 @@ int cmd_bench_ops(int argc, char **argv) {
     bench_mm("mul_mv_id", MLXN_TYPE_Q6_K, 768, 2048, 1, 128, 8, NULL);
     seed_experiment();
     printf("\n");
+    static char attn_tag[32];
+    if (mlxn_cuda_attn_version != 2) {
+        snprintf(attn_tag, sizeof attn_tag, "attn decode v%d", mlxn_cuda_attn_version);
+        g_attn_tag = attn_tag;
+    }
     bench_attn(128, 8, 4, 4096);
     bench_attn(128, 8, 4, 16384);
     bench_attn(256, 2, 8, 4096);
