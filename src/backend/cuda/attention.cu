@@ -8,6 +8,7 @@
 #include "backend/cuda/common.cuh"
 #include <cooperative_groups.h>
 #include <stdlib.h>
+#include <limits.h>
 
 #define ATT_WARPS 4
 
@@ -696,11 +697,229 @@ __global__ void __launch_bounds__(A3Cfg<HD>::NW * 32) attn3_kernel(Attn3P p) {
     }
 }
 
-#define A3_MAX_DEV 16
 /* Version 0 (bench-ops only, output not computed): the v3 grid with a kernel that only writes
  * zeros, to measure what the graph-timed dispatch of this grid costs. */
 __global__ void attn_null_kernel(Attn3P p) {
     if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) p.out[blockIdx.z * p.o_tok] = 0.f;
+}
+
+#define A3_MAX_DEV 16
+/* ---- v3 prefill (n_q >= mlxn_cuda_attn3_prefill_min): flash attention on tensor cores -------
+ * Block = (tile of 64 rows, kv head x group of <= 8 query heads). A row is a (query, head) pair:
+ * row r = query q0 + r / G8, head h0 + r % G8 (G8 = the group rounded up to a power of two, <= 8),
+ * so the K/V tiles of a kv head serve all its heads and 64 / G8 queries at once. 4 warps, 16 rows
+ * each. The block walks the union of its rows' visible ranges in tiles of BC keys (64; 32 for head
+ * 256), double-buffered with cp.async (tile t+1 in flight while t is computed). Per tile and warp:
+ * S = Q K^T (Q from shared memory by ldmatrix, K by ldmatrix), mask per row (causal / window from
+ * each query's own position), online softmax on the accumulator fragments, then O += P V with P
+ * taken straight from the S fragments (two adjacent key tiles form one A fragment) and V by
+ * ldmatrix.trans. */
+int mlxn_cuda_attn3_prefill_min = 2;   /* v3: n_q from which the prefill kernel runs (0: never) */
+
+template <int HD> struct APCfg {
+    enum { BC = HD >= 256 ? 32 : 64, ROW = HD + 8, BR = 64, NT = 128 };
+    static constexpr size_t SMEM = (size_t)(BR * ROW + 2 * 2 * BC * ROW) * 2;
+};
+struct AttnPP {
+    const float *q; int64_t q_head, q_tok;
+    const uint16_t *k; int64_t k_pos, k_head;
+    const uint16_t *v; int64_t v_pos, v_head;
+    const int32_t *q_pos;
+    float *out; int64_t o_head, o_tok;
+    int64_t n_q, n_ctx;
+    int group, ngb, g8;
+    float scale, softcap; int32_t window;
+    int *err;
+};
+
+/* visible keys [lo, hi] of query iq (hi < lo: none); bad positions are flagged and clamped */
+__device__ __forceinline__ void attnp_range(const AttnPP &p, int64_t iq, bool flag, int64_t *lo, int64_t *hi) {
+    int32_t qp = p.q_pos[iq];
+    if (qp >= p.n_ctx || qp < 0) {
+        if (flag) atomicOr(p.err, 4);
+        qp = qp < 0 ? -1 : (int32_t)p.n_ctx - 1;
+    }
+    *hi = qp;
+    *lo = p.window > 0 ? max((int64_t)0, (int64_t)qp - p.window + 1) : 0;
+}
+
+template <int HD>
+__global__ void __launch_bounds__(APCfg<HD>::NT) attnp_kernel(AttnPP p) {
+    typedef APCfg<HD> C;
+    constexpr int BC = C::BC, ROW = C::ROW, KC = HD / 16, NTL = BC / 8, DT = HD / 8, CH = HD / 8;
+    extern __shared__ __align__(16) unsigned char smp[];
+    uint16_t *qs = (uint16_t *)smp, *kvs = qs + C::BR * ROW;   /* kvs: [2][K tile | V tile] */
+    __shared__ long long lo_s, hi_s;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
+    const int kg = blockIdx.y, kvh = kg / p.ngb, h0 = kvh * p.group + (kg % p.ngb) * 8;
+    const int nh = min(8, kvh * p.group + p.group - h0);
+    const int G8 = p.g8, QPB = C::BR / G8;
+    const int64_t q0 = (int64_t)blockIdx.x * QPB;
+    if (tid == 0) { lo_s = LLONG_MAX; hi_s = -1; }
+    for (int i = tid; i < C::BR * HD; i += C::NT) {
+        const int r = i / HD, d = i % HD, hh = r % G8;
+        const int64_t iq = q0 + r / G8;
+        const float x = iq < p.n_q && hh < nh ? p.q[iq * p.q_tok + (int64_t)(h0 + hh) * p.q_head + d] * p.scale : 0.f;
+        qs[r * ROW + d] = __half_as_ushort(__float2half_rn(x));
+    }
+    __syncthreads();
+    if (tid < QPB && q0 + tid < p.n_q) {
+        int64_t lo, hi;
+        attnp_range(p, q0 + tid, kg == 0, &lo, &hi);
+        if (hi >= lo) { atomicMin(&lo_s, (long long)lo); atomicMax(&hi_s, (long long)hi); }
+    }
+    /* this lane's rows: warp*16 + g (half 0) and + 8 (half 1) */
+    int64_t rlo[2], rhi[2];
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        const int r = warp * 16 + g + 8 * hf;
+        const int64_t iq = q0 + r / G8;
+        rlo[hf] = 0; rhi[hf] = -1;
+        if (iq < p.n_q && r % G8 < nh) attnp_range(p, iq, false, &rlo[hf], &rhi[hf]);
+    }
+    __syncthreads();
+    const int64_t lo_b = lo_s, hi_b = hi_s;
+    const int n_t = hi_b >= lo_b ? (int)((hi_b - lo_b + BC) / BC) : 0;
+    const uint16_t *Kb = p.k + (int64_t)kvh * p.k_head, *Vb = p.v + (int64_t)kvh * p.v_head;
+    auto load = [&](int t) {
+        if (t < n_t) {
+            const int64_t t0 = lo_b + (int64_t)t * BC;
+            uint16_t *ks = kvs + (size_t)(t & 1) * 2 * BC * ROW, *vs = ks + BC * ROW;
+#pragma unroll
+            for (int c = tid; c < BC * CH; c += C::NT) {
+                const int r = c / CH, o = (c % CH) * 8;
+                const bool in = t0 + r <= hi_b;
+                const uint16_t *gk = in ? Kb + (t0 + r) * p.k_pos + o : Kb, *gv = in ? Vb + (t0 + r) * p.v_pos + o : Vb;
+                const uint32_t sk = (uint32_t)__cvta_generic_to_shared(ks + r * ROW + o);
+                const uint32_t sv = (uint32_t)__cvta_generic_to_shared(vs + r * ROW + o);
+                const int n = in ? 16 : 0;
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sk), "l"(gk), "r"(n) : "memory");
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sv), "l"(gv), "r"(n) : "memory");
+            }
+        }
+        asm volatile("cp.async.commit_group;" ::: "memory");
+    };
+    load(0);
+    float o[DT][4];
+#pragma unroll
+    for (int dt = 0; dt < DT; dt++) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+    /* ldmatrix lane addresses: K as B fragments (keys (lane>>4)*8 + (lane&7), dims ((lane>>3)&1)*8);
+     * Q as A fragments and V (.trans) as B fragments (rows/keys (lane&7) + ((lane>>3)&1)*8,
+     * dims (lane>>4)*8) */
+    const int krow = ((lane >> 4) << 3) + (lane & 7), kcol = ((lane >> 3) & 1) * 8;
+    const int arow = (lane & 7) + (((lane >> 3) & 1) << 3), acol = (lane >> 4) * 8;
+    const uint32_t qaddr = (uint32_t)__cvta_generic_to_shared(qs + (warp * 16 + arow) * ROW + acol);
+    for (int t = 0; t < n_t; t++) {
+        load(t + 1);
+        cp_wait<1>();
+        __syncthreads();
+        const uint16_t *ks = kvs + (size_t)(t & 1) * 2 * BC * ROW, *vs = ks + BC * ROW;
+        const int64_t t0 = lo_b + (int64_t)t * BC;
+        float sc[NTL][4];
+#pragma unroll
+        for (int nt = 0; nt < NTL; nt++) sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0.f;
+        const uint32_t kaddr = (uint32_t)__cvta_generic_to_shared(ks + krow * ROW + kcol);
+#pragma unroll
+        for (int kc = 0; kc < KC; kc++) {
+            uint32_t a0, a1, a2, a3;
+            ldsm_x4(qaddr + kc * 32, a0, a1, a2, a3);
+#pragma unroll
+            for (int np = 0; np < NTL / 2; np++) {
+                uint32_t b0, b1, b2, b3;
+                ldsm_x4(kaddr + np * 16 * ROW * 2 + kc * 32, b0, b1, b2, b3);
+                mma16816(sc[2 * np], a0, a1, a2, a3, b0, b1);
+                mma16816(sc[2 * np + 1], a0, a1, a2, a3, b2, b3);
+            }
+        }
+        float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int nt = 0; nt < NTL; nt++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int hf = e >> 1;
+                const int64_t j = t0 + nt * 8 + 2 * tq + (e & 1);
+                float x = sc[nt][e];
+                if (p.softcap > 0.f) x = p.softcap * tanhf(x / p.softcap);
+                x = j >= rlo[hf] && j <= rhi[hf] ? x : -INFINITY;
+                sc[nt][e] = x;
+                mx[hf] = fmaxf(mx[hf], x);
+            }
+        float corr[2];
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) {
+            mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 1));
+            mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 2));
+            const float mn = fmaxf(m[hf], mx[hf]);
+            corr[hf] = mn == -INFINITY ? 1.f : __expf(m[hf] - mn);
+            float sum = 0.f;
+#pragma unroll
+            for (int nt = 0; nt < NTL; nt++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    float &x = sc[nt][2 * hf + e];
+                    x = mn == -INFINITY ? 0.f : __expf(x - mn);
+                    sum += x;
+                }
+            l[hf] = l[hf] * corr[hf] + sum;
+            m[hf] = mn;
+        }
+#pragma unroll
+        for (int dt = 0; dt < DT; dt++) { o[dt][0] *= corr[0]; o[dt][1] *= corr[0]; o[dt][2] *= corr[1]; o[dt][3] *= corr[1]; }
+        const uint32_t vaddr = (uint32_t)__cvta_generic_to_shared(vs + arow * ROW + acol);
+#pragma unroll
+        for (int kk = 0; kk < BC / 16; kk++) {
+            const uint32_t a0 = pack_h2(sc[2 * kk][0], sc[2 * kk][1]), a1 = pack_h2(sc[2 * kk][2], sc[2 * kk][3]);
+            const uint32_t a2 = pack_h2(sc[2 * kk + 1][0], sc[2 * kk + 1][1]), a3 = pack_h2(sc[2 * kk + 1][2], sc[2 * kk + 1][3]);
+#pragma unroll
+            for (int dp = 0; dp < HD / 16; dp++) {
+                uint32_t b0, b1, b2, b3;
+                ldsm_x4_t(vaddr + kk * 16 * ROW * 2 + dp * 32, b0, b1, b2, b3);
+                mma16816(o[2 * dp], a0, a1, a2, a3, b0, b1);
+                mma16816(o[2 * dp + 1], a0, a1, a2, a3, b2, b3);
+            }
+        }
+        __syncthreads();
+    }
+    cp_wait<0>();
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        l[hf] += __shfl_xor_sync(0xffffffffu, l[hf], 1);
+        l[hf] += __shfl_xor_sync(0xffffffffu, l[hf], 2);
+        const int r = warp * 16 + g + 8 * hf, hh = r % G8;
+        const int64_t iq = q0 + r / G8;
+        if (iq >= p.n_q || hh >= nh) continue;
+        const float inv = l[hf] > 0.f ? 1.f / l[hf] : 0.f;
+        float *op = p.out + iq * p.o_tok + (int64_t)(h0 + hh) * p.o_head + 2 * tq;
+#pragma unroll
+        for (int dt = 0; dt < DT; dt++) { op[dt * 8] = o[dt][2 * hf] * inv; op[dt * 8 + 1] = o[dt][2 * hf + 1] * inv; }
+    }
+}
+
+template <int HD> static mlxn_status attnp_launch(const mlxn_cuda_attn *a, int group, int *err, void *stream) {
+    typedef APCfg<HD> C;
+    static bool attr_done[A3_MAX_DEV];
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= A3_MAX_DEV) dev = 0;
+    if (!attr_done[dev]) {
+        CU_TRY(cudaFuncSetAttribute(attnp_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM));
+        attr_done[dev] = true;
+    }
+    AttnPP p;
+    p.q = a->q; p.q_head = a->q_head; p.q_tok = a->q_tok;
+    p.k = (const uint16_t *)a->k; p.k_pos = a->k_pos; p.k_head = a->k_head;
+    p.v = (const uint16_t *)a->v; p.v_pos = a->v_pos; p.v_head = a->v_head;
+    p.q_pos = a->q_pos;
+    p.out = a->out; p.o_head = a->o_head; p.o_tok = a->o_tok;
+    p.n_q = a->n_q; p.n_ctx = a->n_ctx;
+    p.group = group; p.ngb = (group + 7) / 8;
+    p.g8 = group >= 5 ? 8 : group >= 3 ? 4 : group;   /* 1, 2, 4 or 8 rows per query */
+    p.scale = a->scale; p.softcap = a->softcap; p.window = a->window;
+    p.err = err;
+    const int qpb = C::BR / p.g8;
+    dim3 grid((unsigned)((a->n_q + qpb - 1) / qpb), (unsigned)(a->n_kv * p.ngb));
+    attnp_kernel<HD><<<grid, C::NT, C::SMEM, CU_STREAM(stream)>>>(p);
+    return MLXN_CUDA_LAUNCHED("attnp_kernel");
 }
 
 /* Per-device counters of v3 (zero between launches; each launch leaves them zero). */
@@ -855,11 +1074,20 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
         if (e && e[0] >= '1' && e[0] <= '3' && !e[1]) mlxn_cuda_attn_version = e[0] - '0';
         e = getenv("MLXN_CUDA_ATTN_MINKEYS");
         if (e && atoi(e) > 0) mlxn_cuda_attn3_min_keys = atoi(e);
+        e = getenv("MLXN_CUDA_ATTN_PREFILL_MIN");
+        if (e && e[0] >= '0' && e[0] <= '9') mlxn_cuda_attn3_prefill_min = atoi(e);
         e = getenv("MLXN_CUDA_ATTN_CLUSTER");
         if (e && atoi(e) > 0) mlxn_cuda_attn3_cluster = atoi(e);
     }
     if ((mlxn_cuda_attn_version == 3 || mlxn_cuda_attn_version == 0) && a->ct == MLXN_TYPE_F16 && vec &&
         (a->hd == 64 || a->hd == 128 || a->hd == 256)) {
+        if (mlxn_cuda_attn3_prefill_min > 0 && a->n_q >= mlxn_cuda_attn3_prefill_min) {
+            switch (a->hd) {
+            case 64: return attnp_launch<64>(a, group, err, stream);
+            case 128: return attnp_launch<128>(a, group, err, stream);
+            default: return attnp_launch<256>(a, group, err, stream);
+            }
+        }
         switch (a->hd) {
         case 64: return attn3_launch<64>(a, group, err, stream);
         case 128: return attn3_launch<128>(a, group, err, stream);
