@@ -631,6 +631,7 @@ static void usage(void) {
            "                  or 1 (per-warp); rows are tagged 'attn decode vN' for N != 2; 0: the v3\n"
            "                  grid with an empty kernel (dispatch cost; use with --no-verify)\n"
            "  --attn-bps N    attention v2: split count aims at N blocks per SM (default 4)\n"
+           "  --attn-no-pdl   attention v3: launch without programmatic dependent launch\n"
            "  --attn-prefill  also time attention prefill: 512 queries at the end of a 4096 context\n"
            "                  ('attn prefill' rows, TFLOP/s; v3 runs its flash kernel, v1/v2 the\n"
            "                  decode kernel per query)\n"
@@ -666,6 +667,7 @@ int cmd_bench_ops(int argc, char **argv) {
         else if (!strcmp(a, "--no-v2")) opt.no_v2 = 1;
         else if (!strcmp(a, "--attn") && more) { int v = atoi(argv[++i]); mlxn_cuda_attn_version = v >= 0 && v <= 3 ? v : 2; }
         else if (!strcmp(a, "--attn-prefill")) opt.attn_prefill = 1;
+        else if (!strcmp(a, "--attn-no-pdl")) mlxn_cuda_attn3_pdl = 0;
         else if (!strcmp(a, "--attn3-bps") && more) mlxn_cuda_attn3_blocks_per_sm = atoi(argv[++i]);
         else if (!strcmp(a, "--attn-cluster") && more) mlxn_cuda_attn3_cluster = atoi(argv[++i]);
         else if (!strcmp(a, "--attn-bps") && more) mlxn_cuda_attn_blocks_per_sm = atoi(argv[++i]);

@@ -429,6 +429,7 @@ template <int CT> static attn_fn pick_hd(int hd, int gb) {
 int mlxn_cuda_attn3_blocks_per_sm = 2; /* v3 split target: blocks per SM */
 int mlxn_cuda_attn3_cluster = 8;       /* v3 cluster size (1, 2, 4, 8) */
 int mlxn_cuda_attn3_min_keys = 16;     /* v3 smallest split (keys); env MLXN_CUDA_ATTN_MINKEYS */
+int mlxn_cuda_attn3_pdl = 1;           /* v3: launched with programmatic dependent launch */
 
 template <int HD> struct A3Cfg {
     enum { NW = 4, S = HD >= 256 ? 2 : HD >= 128 ? 2 : 3, ROW = HD + 8 /* halves */, WROW = HD + 4 /* floats */ };
@@ -487,6 +488,10 @@ __global__ void __launch_bounds__(A3Cfg<HD>::NW * 32) attn3_kernel(Attn3P p) {
     float *bm = bp + 8 * HD, *bl = bm + 8;
     __shared__ int last_s;
 
+    /* programmatic dependent launch: the next kernel may start launching now; nothing the previous
+     * one wrote (q, q_pos, the cache, the scratch and counters) is touched before its end */
+    asm volatile("griddepcontrol.launch_dependents;");
+    asm volatile("griddepcontrol.wait;" ::: "memory");
     cg::cluster_group cluster = cg::this_cluster();
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
     const int split = blockIdx.x, kg = blockIdx.y;
@@ -700,6 +705,8 @@ __global__ void __launch_bounds__(A3Cfg<HD>::NW * 32) attn3_kernel(Attn3P p) {
 /* Version 0 (bench-ops only, output not computed): the v3 grid with a kernel that only writes
  * zeros, to measure what the graph-timed dispatch of this grid costs. */
 __global__ void attn_null_kernel(Attn3P p) {
+    asm volatile("griddepcontrol.launch_dependents;");
+    asm volatile("griddepcontrol.wait;" ::: "memory");
     if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) p.out[blockIdx.z * p.o_tok] = 0.f;
 }
 
@@ -750,6 +757,8 @@ __global__ void __launch_bounds__(APCfg<HD>::NT) attnp_kernel(AttnPP p) {
     extern __shared__ __align__(16) unsigned char smp[];
     uint16_t *qs = (uint16_t *)smp, *kvs = qs + C::BR * ROW;   /* kvs: [2][K tile | V tile] */
     __shared__ long long lo_s, hi_s;
+    asm volatile("griddepcontrol.launch_dependents;");
+    asm volatile("griddepcontrol.wait;" ::: "memory");
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
     const int kg = blockIdx.y, kvh = kg / p.ngb, h0 = kvh * p.group + (kg % p.ngb) * 8;
     const int nh = min(8, kvh * p.group + p.group - h0);
@@ -917,8 +926,17 @@ template <int HD> static mlxn_status attnp_launch(const mlxn_cuda_attn *a, int g
     p.scale = a->scale; p.softcap = a->softcap; p.window = a->window;
     p.err = err;
     const int qpb = C::BR / p.g8;
-    dim3 grid((unsigned)((a->n_q + qpb - 1) / qpb), (unsigned)(a->n_kv * p.ngb));
-    attnp_kernel<HD><<<grid, C::NT, C::SMEM, CU_STREAM(stream)>>>(p);
+    cudaLaunchConfig_t c = {};
+    c.gridDim = dim3((unsigned)((a->n_q + qpb - 1) / qpb), (unsigned)(a->n_kv * p.ngb));
+    c.blockDim = dim3(C::NT);
+    c.dynamicSmemBytes = C::SMEM;
+    c.stream = CU_STREAM(stream);
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = mlxn_cuda_attn3_pdl ? 1 : 0;
+    c.attrs = at;
+    c.numAttrs = 1;
+    CU_TRY(cudaLaunchKernelEx(&c, attnp_kernel<HD>, p));
     return MLXN_CUDA_LAUNCHED("attnp_kernel");
 }
 
@@ -1014,13 +1032,15 @@ template <int HD> static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int g
     c.blockDim = dim3(C::NW * 32);
     c.dynamicSmemBytes = C::SMEM;
     c.stream = CU_STREAM(stream);
-    cudaLaunchAttribute at[1];
+    cudaLaunchAttribute at[2];
     at[0].id = cudaLaunchAttributeClusterDimension;
     at[0].val.clusterDim.x = (unsigned)cs;
     at[0].val.clusterDim.y = 1;
     at[0].val.clusterDim.z = 1;
+    at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[1].val.programmaticStreamSerializationAllowed = mlxn_cuda_attn3_pdl ? 1 : 0;
     c.attrs = at;
-    c.numAttrs = 1;
+    c.numAttrs = 2;
     if (mlxn_cuda_attn_version == 0) {
         CU_TRY(cudaLaunchKernelEx(&c, attn_null_kernel, p));
         return MLXN_CUDA_LAUNCHED("attn_null_kernel");

@@ -145,6 +145,7 @@ extern int mlxn_cuda_attn_blocks_per_sm; /* v2 split target (default 4) */
 extern int mlxn_cuda_attn3_blocks_per_sm; /* v3 split target (default 2) */
 extern int mlxn_cuda_attn3_cluster;       /* v3 cluster size 1/2/4/8 (default 8) */
 extern int mlxn_cuda_attn3_min_keys;      /* v3 smallest split in keys (default 16) */
+extern int mlxn_cuda_attn3_pdl;           /* v3: programmatic dependent launch (default 1) */
 extern int mlxn_cuda_attn3_prefill_min;   /* v3: n_q from which the flash prefill kernel runs (2; 0 never) */
 /* softmax rows of x {n, rows}; mask {n, mask_rows} (mask_rows 1 = broadcast) or NULL. */
 mlxn_status mlxn_cuda_softmax(const float *x, int64_t x_row, const float *mask, int64_t mask_row,
