@@ -657,13 +657,25 @@ __global__ void __launch_bounds__(A3Cfg<HD>::NW * 32) attn3_kernel(Attn3P p) {
     float *slot = p.part + (((grp * n_cl + cl) * cs + r) * 8) * (int64_t)(SL + 2);
     for (int idx = tid; idx < 8 * SL; idx += NW * 32) {
         const int h = idx / SL, d = r * SL + idx % SL;
+        /* all remote loads first (one distributed-shared-memory round trip), then the math */
+        float mb[8], lb[8], ab[8];
+#pragma unroll
+        for (int b = 0; b < 8; b++) {
+            if (b < cs) {
+                mb[b] = *cluster.map_shared_rank(bm + h, b);
+                lb[b] = *cluster.map_shared_rank(bl + h, b);
+                ab[b] = *cluster.map_shared_rank(bp + h * HD + d, b);
+            } else { mb[b] = -INFINITY; lb[b] = 0.f; ab[b] = 0.f; }
+        }
         float M = -INFINITY;
-        for (int b = 0; b < cs; b++) M = fmaxf(M, *cluster.map_shared_rank(bm + h, b));
+#pragma unroll
+        for (int b = 0; b < 8; b++) M = fmaxf(M, mb[b]);
         float a = 0.f, L = 0.f;
-        for (int b = 0; b < cs; b++) {
-            const float mb = *cluster.map_shared_rank(bm + h, b), f = mb == -INFINITY ? 0.f : __expf(mb - M);
-            a += f * *cluster.map_shared_rank(bp + h * HD + d, b);
-            L += f * *cluster.map_shared_rank(bl + h, b);
+#pragma unroll
+        for (int b = 0; b < 8; b++) {
+            const float f = mb[b] == -INFINITY ? 0.f : __expf(mb[b] - M);
+            a += f * ab[b];
+            L += f * lb[b];
         }
         if (n_cl == 1) {
             if (h < nh) p.out[iq * p.o_tok + (int64_t)(h0 + h) * p.o_head + d] = L > 0.f ? a / L : 0.f;
@@ -689,14 +701,29 @@ __global__ void __launch_bounds__(A3Cfg<HD>::NW * 32) attn3_kernel(Attn3P p) {
     const int64_t cstride = (int64_t)cs * 8 * (SL + 2);
     for (int idx = tid; idx < nh * SL; idx += NW * 32) {
         const int h = idx / SL, dd = idx % SL;
-        float M = -INFINITY;
-        for (int c = 0; c < n_cl; c++) M = fmaxf(M, __ldcg(base + c * cstride + h * (SL + 2) + SL));
-        float a = 0.f, L = 0.f;
-        for (int c = 0; c < n_cl; c++) {
-            const float *q = base + c * cstride + h * (SL + 2);
-            const float mc = __ldcg(q + SL), f = mc == -INFINITY ? 0.f : __expf(mc - M);
-            a += f * __ldcg(q + dd);
-            L += f * __ldcg(q + SL + 1);
+        /* 8 clusters per round: their 24 loads in flight together, merged online */
+        float M = -INFINITY, a = 0.f, L = 0.f;
+        for (int c0 = 0; c0 < n_cl; c0 += 8) {
+            float mc[8], lc[8], ac[8];
+#pragma unroll
+            for (int u = 0; u < 8; u++) {
+                const float *q = base + (c0 + u) * cstride + h * (SL + 2);
+                if (c0 + u < n_cl) { mc[u] = __ldcg(q + SL); lc[u] = __ldcg(q + SL + 1); ac[u] = __ldcg(q + dd); }
+                else { mc[u] = -INFINITY; lc[u] = 0.f; ac[u] = 0.f; }
+            }
+            float mn = M;
+#pragma unroll
+            for (int u = 0; u < 8; u++) mn = fmaxf(mn, mc[u]);
+            if (mn == -INFINITY) continue;
+            const float f0 = M == -INFINITY ? 0.f : __expf(M - mn);
+            a *= f0; L *= f0;
+#pragma unroll
+            for (int u = 0; u < 8; u++) {
+                const float f = mc[u] == -INFINITY ? 0.f : __expf(mc[u] - mn);
+                a += f * ac[u];
+                L += f * lc[u];
+            }
+            M = mn;
         }
         p.out[iq * p.o_tok + (int64_t)(h0 + h) * p.o_head + r * SL + dd] = L > 0.f ? a / L : 0.f;
     }
