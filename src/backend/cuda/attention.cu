@@ -530,23 +530,26 @@ __global__ void __launch_bounds__(A3Cfg<HD>::NW * 32) attn3_kernel(Attn3P p) {
     const uint16_t *Kb = p.k + (int64_t)kvh * p.k_head, *Vb = p.v + (int64_t)kvh * p.v_head;
     uint16_t *wring = ring + (size_t)warp * S * 2 * 16 * ROW;
     /* issue the copies of this warp's i-th step (keys s0 + 16 (warp + i NW) ...) into slot i % S */
-    auto issue = [&](int i) {
-        if (i < my_n) {
-            const int64_t t0 = s0 + (int64_t)(warp + i * NW) * 16;
-            uint16_t *ks = wring + (size_t)(i % S) * 2 * 16 * ROW, *vs = ks + 16 * ROW;
+    auto issue = [&](int i) {   /* two commit groups: the K tile, then the V tile */
+        const int64_t t0 = s0 + (int64_t)(warp + i * NW) * 16;
+        uint16_t *ks = wring + (size_t)(i % S) * 2 * 16 * ROW;
 #pragma unroll
-            for (int c = lane; c < 16 * CH; c += 32) {
-                const int r = c / CH, o = (c % CH) * 8;
-                const bool in = t0 + r < s1;
-                const uint16_t *gk = in ? Kb + (t0 + r) * p.k_pos + o : Kb, *gv = in ? Vb + (t0 + r) * p.v_pos + o : Vb;
-                const uint32_t sk = (uint32_t)__cvta_generic_to_shared(ks + r * ROW + o);
-                const uint32_t sv = (uint32_t)__cvta_generic_to_shared(vs + r * ROW + o);
-                const int n = in ? 16 : 0;
-                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sk), "l"(gk), "r"(n) : "memory");
-                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sv), "l"(gv), "r"(n) : "memory");
+        for (int kv = 0; kv < 2; kv++) {
+            if (i < my_n) {
+                const uint16_t *src = kv ? Vb : Kb;
+                const int64_t pos = kv ? p.v_pos : p.k_pos;
+                uint16_t *dst = ks + kv * 16 * ROW;
+#pragma unroll
+                for (int c = lane; c < 16 * CH; c += 32) {
+                    const int r = c / CH, o = (c % CH) * 8;
+                    const bool in = t0 + r < s1;
+                    const uint16_t *gp = in ? src + (t0 + r) * pos + o : src;
+                    const uint32_t sp = (uint32_t)__cvta_generic_to_shared(dst + r * ROW + o);
+                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sp), "l"(gp), "r"(in ? 16 : 0) : "memory");
+                }
             }
+            asm volatile("cp.async.commit_group;" ::: "memory");
         }
-        asm volatile("cp.async.commit_group;" ::: "memory");
     };
 #pragma unroll
     for (int i = 0; i < S - 1; i++) issue(i);
@@ -563,7 +566,7 @@ __global__ void __launch_bounds__(A3Cfg<HD>::NW * 32) attn3_kernel(Attn3P p) {
     const int lrow = ((lane >> 4) << 3) + (lane & 7), lcol = ((lane >> 3) & 1) * 8;
     for (int i = 0; i < my_n; i++) {
         issue(i + S - 1);
-        cp_wait<S - 1>();
+        cp_wait<2 * S - 1>();   /* the K tile of step i (its V tile may still be in flight) */
         __syncwarp();
         const uint16_t *ks = wring + (size_t)(i % S) * 2 * 16 * ROW, *vs = ks + 16 * ROW;
         const int64_t t0 = s0 + (int64_t)(warp + i * NW) * 16;
@@ -607,6 +610,8 @@ __global__ void __launch_bounds__(A3Cfg<HD>::NW * 32) attn3_kernel(Attn3P p) {
         /* O^T columns are heads 2tq, 2tq+1: their factors live in lanes 8tq and 8tq + 4 */
         const float c0 = __shfl_sync(0xffffffffu, corr, 8 * tq), c1 = __shfl_sync(0xffffffffu, corr, 8 * tq + 4);
         const uint32_t pb0 = pack_h2(pr[0][0], pr[0][1]), pb1 = pack_h2(pr[1][0], pr[1][1]);
+        cp_wait<2 * S - 2>();   /* the V tile of step i */
+        __syncwarp();
         const uint32_t vaddr = (uint32_t)__cvta_generic_to_shared(vs + lrow * ROW + lcol);
 #pragma unroll
         for (int mt = 0; mt < KC; mt++) {
