@@ -465,6 +465,28 @@ __device__ __forceinline__ void mma16816(float *c, uint32_t a0, uint32_t a1, uin
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
+
+/* bf16 variants (v3 decode on bf16 caches: q is split into bf16 hi + lo parts, two products) */
+__device__ __forceinline__ uint32_t pack_bf2(float a, float b) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(a, b);   /* .x (low 16 bits) = a */
+    return *reinterpret_cast<uint32_t *>(&h);
+}
+__device__ __forceinline__ void mma16816_bf(float *c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                            uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+template <int CT> __device__ __forceinline__ uint32_t pack2(float a, float b) {
+    return CT == MLXN_TYPE_BF16 ? pack_bf2(a, b) : pack_h2(a, b);
+}
+template <int CT> __device__ __forceinline__ void mma_t(float *c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                                        uint32_t b0, uint32_t b1) {
+    if (CT == MLXN_TYPE_BF16) mma16816_bf(c, a0, a1, a2, a3, b0, b1);
+    else mma16816(c, a0, a1, a2, a3, b0, b1);
+}
+__device__ __forceinline__ float bf_round(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
 __device__ __forceinline__ void ldsm_x4(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
                  : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr) : "memory");
@@ -475,7 +497,7 @@ __device__ __forceinline__ void ldsm_x4_t(uint32_t addr, uint32_t &r0, uint32_t 
 }
 template <int N> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
 
-template <int HD>
+template <int CT, int HD>
 __global__ void __launch_bounds__(A3Cfg<HD>::NW * 32) attn3_kernel(Attn3P p) {
     namespace cg = cooperative_groups;
     typedef A3Cfg<HD> C;
@@ -515,7 +537,9 @@ __global__ void __launch_bounds__(A3Cfg<HD>::NW * 32) attn3_kernel(Attn3P p) {
     const int my_n = nst > warp ? (nst - warp + NW - 1) / NW : 0;
 
     /* Q as the A fragment: row g = head h0 + g (zero past nh), rows g + 8 zero */
-    uint32_t qa[KC][2];
+    constexpr bool BF = CT == MLXN_TYPE_BF16;
+    constexpr int QP = BF ? 2 : 1;   /* bf16: q = hi + lo, both bf16 (8 bits each are too few) */
+    uint32_t qa[QP][KC][2];
     {
         const bool hv = g < nh;
         const float *qq = p.q + iq * p.q_tok + (int64_t)(h0 + (hv ? g : 0)) * p.q_head;
@@ -523,8 +547,13 @@ __global__ void __launch_bounds__(A3Cfg<HD>::NW * 32) attn3_kernel(Attn3P p) {
 #pragma unroll
         for (int kc = 0; kc < KC; kc++) {
             const int d = kc * 16 + 2 * tq;
-            qa[kc][0] = pack_h2(qq[d] * sc, qq[d + 1] * sc);
-            qa[kc][1] = pack_h2(qq[d + 8] * sc, qq[d + 9] * sc);
+            float x[4] = {qq[d] * sc, qq[d + 1] * sc, qq[d + 8] * sc, qq[d + 9] * sc};
+            qa[0][kc][0] = pack2<CT>(x[0], x[1]);
+            qa[0][kc][1] = pack2<CT>(x[2], x[3]);
+            if constexpr (BF) {
+                qa[QP - 1][kc][0] = pack_bf2(x[0] - bf_round(x[0]), x[1] - bf_round(x[1]));
+                qa[QP - 1][kc][1] = pack_bf2(x[2] - bf_round(x[2]), x[3] - bf_round(x[3]));
+            }
         }
     }
     const uint16_t *Kb = p.k + (int64_t)kvh * p.k_head, *Vb = p.v + (int64_t)kvh * p.v_head;
@@ -578,8 +607,11 @@ __global__ void __launch_bounds__(A3Cfg<HD>::NW * 32) attn3_kernel(Attn3P p) {
             uint32_t b0, b1, b2, b3;   /* keys 0-7: dims +0 / +8; keys 8-15: dims +0 / +8 */
             ldsm_x4(kaddr + kc * 32, b0, b1, b2, b3);
             float *c0 = (kc & 1) ? sb[0] : sa[0], *c1 = (kc & 1) ? sb[1] : sa[1];
-            mma16816(c0, qa[kc][0], 0u, qa[kc][1], 0u, b0, b1);
-            mma16816(c1, qa[kc][0], 0u, qa[kc][1], 0u, b2, b3);
+#pragma unroll
+            for (int qp2 = 0; qp2 < QP; qp2++) {
+                mma_t<CT>(c0, qa[qp2][kc][0], 0u, qa[qp2][kc][1], 0u, b0, b1);
+                mma_t<CT>(c1, qa[qp2][kc][0], 0u, qa[qp2][kc][1], 0u, b2, b3);
+            }
         }
         /* this lane: head g, keys t0 + nt*8 + 2tq + e */
         float sv[2][2];
@@ -609,7 +641,12 @@ __global__ void __launch_bounds__(A3Cfg<HD>::NW * 32) attn3_kernel(Attn3P p) {
         l = l * corr + (pr[0][0] + pr[0][1]) + (pr[1][0] + pr[1][1]);
         /* O^T columns are heads 2tq, 2tq+1: their factors live in lanes 8tq and 8tq + 4 */
         const float c0 = __shfl_sync(0xffffffffu, corr, 8 * tq), c1 = __shfl_sync(0xffffffffu, corr, 8 * tq + 4);
-        const uint32_t pb0 = pack_h2(pr[0][0], pr[0][1]), pb1 = pack_h2(pr[1][0], pr[1][1]);
+        const uint32_t pb0 = pack2<CT>(pr[0][0], pr[0][1]), pb1 = pack2<CT>(pr[1][0], pr[1][1]);
+        uint32_t pl0 = 0u, pl1 = 0u;   /* bf16: the low parts of p (a second product) */
+        if constexpr (BF) {
+            pl0 = pack_bf2(pr[0][0] - bf_round(pr[0][0]), pr[0][1] - bf_round(pr[0][1]));
+            pl1 = pack_bf2(pr[1][0] - bf_round(pr[1][0]), pr[1][1] - bf_round(pr[1][1]));
+        }
         cp_wait<2 * S - 2>();   /* the V tile of step i */
         __syncwarp();
         const uint32_t vaddr = (uint32_t)__cvta_generic_to_shared(vs + lrow * ROW + lcol);
@@ -618,7 +655,8 @@ __global__ void __launch_bounds__(A3Cfg<HD>::NW * 32) attn3_kernel(Attn3P p) {
             o[mt][0] *= c0; o[mt][1] *= c1; o[mt][2] *= c0; o[mt][3] *= c1;
             uint32_t a0, a1, a2, a3;   /* V^T fragment (see lrow / lcol) */
             ldsm_x4_t(vaddr + mt * 32, a0, a1, a2, a3);
-            mma16816(o[mt], a0, a1, a2, a3, pb0, pb1);
+            mma_t<CT>(o[mt], a0, a1, a2, a3, pb0, pb1);
+            if constexpr (BF) mma_t<CT>(o[mt], a0, a1, a2, a3, pl0, pl1);
         }
         __syncwarp();
     }
@@ -997,13 +1035,13 @@ static mlxn_status attn3_counters(size_t n, unsigned **out, void *stream) {
     return MLXN_OK;
 }
 
-template <int HD> static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, void *stream) {
+template <int CT, int HD> static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, void *stream) {
     typedef A3Cfg<HD> C;
     static bool attr_done[A3_MAX_DEV];
     int dev = 0;
     if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= A3_MAX_DEV) dev = 0;
     if (!attr_done[dev]) {
-        CU_TRY(cudaFuncSetAttribute(attn3_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM));
+        CU_TRY(cudaFuncSetAttribute(attn3_kernel<CT, HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM));
         attr_done[dev] = true;
     }
     const int ngb = (group + 7) / 8;
@@ -1028,7 +1066,7 @@ template <int HD> static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int g
         oc.attrs = oa;
         oc.numAttrs = 1;
         int ncl = 0;
-        if (cudaOccupancyMaxActiveClusters(&ncl, attn3_kernel<HD>, &oc) != cudaSuccess || ncl <= 0) {
+        if (cudaOccupancyMaxActiveClusters(&ncl, attn3_kernel<CT, HD>, &oc) != cudaSuccess || ncl <= 0) {
             cudaGetLastError();
             ncl = (sms > 0 ? sms : 132) / cs;
         }
@@ -1077,7 +1115,7 @@ template <int HD> static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int g
         CU_TRY(cudaLaunchKernelEx(&c, attn_null_kernel, p));
         return MLXN_CUDA_LAUNCHED("attn_null_kernel");
     }
-    CU_TRY(cudaLaunchKernelEx(&c, attn3_kernel<HD>, p));
+    CU_TRY(cudaLaunchKernelEx(&c, attn3_kernel<CT, HD>, p));
     return MLXN_CUDA_LAUNCHED("attn3_kernel");
 }
 
@@ -1131,19 +1169,24 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
         e = getenv("MLXN_CUDA_ATTN_CLUSTER");
         if (e && atoi(e) > 0) mlxn_cuda_attn3_cluster = atoi(e);
     }
-    if ((mlxn_cuda_attn_version == 3 || mlxn_cuda_attn_version == 0) && a->ct == MLXN_TYPE_F16 && vec &&
-        (a->hd == 64 || a->hd == 128 || a->hd == 256)) {
-        if (mlxn_cuda_attn3_prefill_min > 0 && a->n_q >= mlxn_cuda_attn3_prefill_min) {
+    if ((mlxn_cuda_attn_version == 3 || mlxn_cuda_attn_version == 0) &&
+        (a->ct == MLXN_TYPE_F16 || a->ct == MLXN_TYPE_BF16) && vec && (a->hd == 64 || a->hd == 128 || a->hd == 256)) {
+        if (a->ct == MLXN_TYPE_F16 && mlxn_cuda_attn3_prefill_min > 0 && a->n_q >= mlxn_cuda_attn3_prefill_min) {
             switch (a->hd) {
             case 64: return attnp_launch<64>(a, group, err, stream);
             case 128: return attnp_launch<128>(a, group, err, stream);
             default: return attnp_launch<256>(a, group, err, stream);
             }
         }
+        if (a->ct == MLXN_TYPE_BF16) switch (a->hd) {
+            case 64: return attn3_launch<MLXN_TYPE_BF16, 64>(a, group, err, stream);
+            case 128: return attn3_launch<MLXN_TYPE_BF16, 128>(a, group, err, stream);
+            default: return attn3_launch<MLXN_TYPE_BF16, 256>(a, group, err, stream);
+            }
         switch (a->hd) {
-        case 64: return attn3_launch<64>(a, group, err, stream);
-        case 128: return attn3_launch<128>(a, group, err, stream);
-        default: return attn3_launch<256>(a, group, err, stream);
+        case 64: return attn3_launch<MLXN_TYPE_F16, 64>(a, group, err, stream);
+        case 128: return attn3_launch<MLXN_TYPE_F16, 128>(a, group, err, stream);
+        default: return attn3_launch<MLXN_TYPE_F16, 256>(a, group, err, stream);
         }
     }
     if (mlxn_cuda_attn_version >= 2 && a->ct != MLXN_TYPE_F32 && vec && (a->hd == 64 || a->hd == 128 || a->hd == 256)) {
