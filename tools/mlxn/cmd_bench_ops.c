@@ -21,8 +21,8 @@
 static struct {
     int reps, batch, device;
     const char *only, *markdown;
-    int quick, no_verify, api, no_v2;
-} opt = {25, 20, 0, NULL, NULL, 0, 0, 0, 0};
+    int quick, no_verify, api, no_v2, attn_prefill;
+} opt = {25, 20, 0, NULL, NULL, 0, 0, 0, 0, 0};
 
 static void *g_stream;
 /* --mmv-cmp: mat-vec versions verified and timed side by side on the same weights, alternating */
@@ -32,7 +32,7 @@ static int g_cmp_ver[CMP_MAX], g_ncmp;
 static double g_ceiling_gbs;
 static size_t g_l2;
 static FILE *g_md;
-static const char *g_attn_tag = "attn decode";
+static const char *g_attn_tag = "attn decode", *g_attnp_tag = "attn prefill";
 static int g_fail;
 
 /* ---- random numbers ------------------------------------------------------------------------- */
@@ -419,28 +419,34 @@ static mlxn_status att_dispatch(void *c, int i) {
     a.k = m->k[i % m->ncopy]; a.v = m->v[i % m->ncopy];
     return mlxn_cuda_attention(&a, g_stream);
 }
-static void bench_attn(int hd, int n_kv, int group, int len) {
+/* n_q = 1: decode at the last position (bytes = K + V, % of the read ceiling); n_q > 1: prefill
+ * of the last n_q positions (TFLOP/s over the causal QK^T and PV products; every 61st query is
+ * verified). */
+static void bench_attn(int hd, int n_kv, int group, int len, int nq) {
     char shape[64], name[128];
-    snprintf(shape, sizeof shape, "hd%d kv%d x%d len%d", hd, n_kv, group, len);
+    if (nq > 1) snprintf(shape, sizeof shape, "hd%d kv%d x%d q%d len%d", hd, n_kv, group, nq, len);
+    else snprintf(shape, sizeof shape, "hd%d kv%d x%d len%d", hd, n_kv, group, len);
     snprintf(name, sizeof name, "attn f16 %s", shape);
     if (!selected(name)) return;
     int nh = n_kv * group;
-    size_t cache = (size_t)hd * len * n_kv * 2;
+    size_t cache = (size_t)hd * len * n_kv * 2, qn = (size_t)hd * nh * nq;
     uint16_t *hk = malloc(cache), *hv = malloc(cache);
     for (size_t i = 0; i < cache / 2; i++) { hk[i] = mlxn_f32_to_fp16(nrand()); hv[i] = mlxn_f32_to_fp16(nrand()); }
-    float *hq = malloc(sizeof(float) * (size_t)(hd * nh));
-    for (int i = 0; i < hd * nh; i++) hq[i] = nrand();
+    float *hq = malloc(sizeof(float) * qn);
+    int32_t *hpos = malloc(sizeof(int32_t) * (size_t)nq);
+    for (size_t i = 0; i < qn; i++) hq[i] = nrand();
+    for (int i = 0; i < nq; i++) hpos[i] = len - nq + i;
     att_ctx m;
     memset(&m, 0, sizeof m);
     size_t want = 4 * g_l2 + (64u << 20);
     m.ncopy = (int)((want + 2 * cache - 1) / (2 * cache));
     if (m.ncopy > 64) m.ncopy = 64;
     float *dq, *dout;
-    int32_t *dpos, pos = len - 1;
-    if (mlxn_cuda_malloc((void **)&dq, sizeof(float) * (size_t)(hd * nh)) || mlxn_cuda_malloc((void **)&dout, sizeof(float) * (size_t)(hd * nh)) ||
-        mlxn_cuda_malloc((void **)&dpos, 4)) { printf("attn: %s\n", mlxn_last_error()); g_fail++; return; }
-    mlxn_cuda_memcpy_h2d(dq, hq, sizeof(float) * (size_t)(hd * nh), g_stream);
-    mlxn_cuda_memcpy_h2d(dpos, &pos, 4, g_stream);
+    int32_t *dpos;
+    if (mlxn_cuda_malloc((void **)&dq, sizeof(float) * qn) || mlxn_cuda_malloc((void **)&dout, sizeof(float) * qn) ||
+        mlxn_cuda_malloc((void **)&dpos, sizeof(int32_t) * (size_t)nq)) { printf("attn: %s\n", mlxn_last_error()); g_fail++; return; }
+    mlxn_cuda_memcpy_h2d(dq, hq, sizeof(float) * qn, g_stream);
+    mlxn_cuda_memcpy_h2d(dpos, hpos, sizeof(int32_t) * (size_t)nq, g_stream);
     for (int c = 0; c < m.ncopy; c++) {
         if (mlxn_cuda_malloc(&m.k[c], cache) || mlxn_cuda_malloc(&m.v[c], cache)) { printf("attn: %s\n", mlxn_last_error()); g_fail++; return; }
         if (c == 0) { mlxn_cuda_memcpy_h2d(m.k[0], hk, cache, g_stream); mlxn_cuda_memcpy_h2d(m.v[0], hv, cache, g_stream); }
@@ -451,48 +457,52 @@ static void bench_attn(int hd, int n_kv, int group, int len) {
     a->ct = MLXN_TYPE_F16;
     a->k_pos = hd; a->k_head = (int64_t)hd * len; a->v_pos = hd; a->v_head = (int64_t)hd * len;
     a->q_pos = dpos; a->out = dout; a->o_head = hd; a->o_tok = (int64_t)hd * nh;
-    a->hd = hd; a->hd_v = hd; a->n_heads = nh; a->n_kv = n_kv; a->n_q = 1; a->n_ctx = len;
+    a->hd = hd; a->hd_v = hd; a->n_heads = nh; a->n_kv = n_kv; a->n_q = nq; a->n_ctx = len;
     a->scale = 1.f / sqrtf((float)hd); a->softcap = 0; a->window = 0;
     double err = 0;
     mlxn_status st = att_dispatch(&m, 0);
     if (st == MLXN_OK) st = mlxn_cuda_stream_sync(g_stream);
     if (st == MLXN_OK && !opt.no_verify) {
-        float *ho = malloc(sizeof(float) * (size_t)(hd * nh));
-        mlxn_cuda_memcpy_d2h(ho, dout, sizeof(float) * (size_t)(hd * nh), g_stream);
+        float *ho = malloc(sizeof(float) * qn);
+        mlxn_cuda_memcpy_d2h(ho, dout, sizeof(float) * qn, g_stream);
         double *s = malloc(sizeof(double) * (size_t)len), *o = malloc(sizeof(double) * (size_t)hd), maxo = 1e-30;
-        for (int h = 0; h < nh; h++) {
-            int kh = h / group;
-            double mx = -1e300, den = 0;
-            for (int j = 0; j < len; j++) {
-                double d = 0;
-                for (int e = 0; e < hd; e++) d += (double)hq[h * hd + e] * mlxn_fp16_to_f32(hk[((size_t)kh * len + j) * hd + e]);
-                s[j] = d * a->scale;
-                if (s[j] > mx) mx = s[j];
+        for (int iq = 0; iq < nq; iq += nq > 1 ? 61 : 1)
+            for (int h = 0; h < nh; h++) {
+                int kh = h / group, vis = hpos[iq] + 1;
+                const float *qv = hq + ((size_t)iq * nh + h) * hd;
+                const float *ov = ho + ((size_t)iq * nh + h) * hd;
+                double mx = -1e300, den = 0;
+                for (int j = 0; j < vis; j++) {
+                    double d = 0;
+                    for (int e = 0; e < hd; e++) d += (double)qv[e] * mlxn_fp16_to_f32(hk[((size_t)kh * len + j) * hd + e]);
+                    s[j] = d * a->scale;
+                    if (s[j] > mx) mx = s[j];
+                }
+                for (int e = 0; e < hd; e++) o[e] = 0;
+                for (int j = 0; j < vis; j++) {
+                    double p = exp(s[j] - mx);
+                    den += p;
+                    for (int e = 0; e < hd; e++) o[e] += p * mlxn_fp16_to_f32(hv[((size_t)kh * len + j) * hd + e]);
+                }
+                for (int e = 0; e < hd; e++) {
+                    double r = o[e] / den, d = fabs(r - ov[e]);
+                    if (d > err) err = d;
+                    if (fabs(r) > maxo) maxo = fabs(r);
+                }
             }
-            for (int e = 0; e < hd; e++) o[e] = 0;
-            for (int j = 0; j < len; j++) {
-                double p = exp(s[j] - mx);
-                den += p;
-                for (int e = 0; e < hd; e++) o[e] += p * mlxn_fp16_to_f32(hv[((size_t)kh * len + j) * hd + e]);
-            }
-            for (int e = 0; e < hd; e++) {
-                double r = o[e] / den, d = fabs(r - ho[h * hd + e]);
-                if (d > err) err = d;
-                if (fabs(r) > maxo) maxo = fabs(r);
-            }
-        }
         err /= maxo;
         free(s); free(o); free(ho);
     }
     const char *note = err > 1e-3 || err != err ? "VERIFY FAILED" : NULL;
     if (note) g_fail++;
-    double med = 0, p10 = 0;
-    if (st == MLXN_OK) st = time_graph(att_dispatch, &m, opt.batch, &med, &p10);
-    if (st == MLXN_OK) report(g_attn_tag, "f16", shape, med, p10, 2.0 * cache, 0, err, note);
+    double med = 0, p10 = 0, flops = 0;
+    for (int i = 0; i < nq && nq > 1; i++) flops += 4.0 * (hpos[i] + 1) * nh * hd;
+    if (st == MLXN_OK) st = time_graph(att_dispatch, &m, nq > 1 ? 5 : opt.batch, &med, &p10);
+    if (st == MLXN_OK) report(nq > 1 ? g_attnp_tag : g_attn_tag, "f16", shape, med, p10, 2.0 * cache, flops, err, note);
     else { printf("attn %s FAILED: %s\n", shape, mlxn_last_error()); g_fail++; }
     for (int c = 0; c < m.ncopy; c++) { mlxn_cuda_free(m.k[c]); mlxn_cuda_free(m.v[c]); }
     mlxn_cuda_free(dq); mlxn_cuda_free(dout); mlxn_cuda_free(dpos);
-    free(hk); free(hv); free(hq);
+    free(hk); free(hv); free(hq); free(hpos);
 }
 
 /* ---- --api-check: the public API on the CUDA backend (graphs, errors), against "ref" -------- */
@@ -621,8 +631,16 @@ static void usage(void) {
            "                  default 3), B blocks per SM (default 1), R blocks that must fit on an SM\n"
            "                  together (default 1; 2 lets the next kernel start while this one drains)\n"
            "  --mmv-warps N   v2 mat-vec: resident warps per SM the rows-per-warp split aims at (default 20)\n"
-           "  --attn N        decode attention version: 2 (default, tiled) or 1 (per-warp)\n"
+           "  --attn N        decode attention version: 3 (tensor cores, one launch), 2 (default, tiled)\n"
+           "                  or 1 (per-warp); rows are tagged 'attn decode vN' for N != 2; 0: the v3\n"
+           "                  grid with an empty kernel (dispatch cost; use with --no-verify)\n"
            "  --attn-bps N    attention v2: split count aims at N blocks per SM (default 4)\n"
+           "  --attn-no-pdl   attention v3: launch without programmatic dependent launch\n"
+           "  --attn-prefill  also time attention prefill: 512 queries at the end of a 4096 context\n"
+           "                  ('attn prefill' rows, TFLOP/s; v3 runs its flash kernel, v1/v2 the\n"
+           "                  decode kernel per query)\n"
+           "  --attn3-bps N   attention v3: split count aims at N blocks per SM (default 2)\n"
+           "  --attn-cluster N attention v3: cluster size 1, 2, 4 or 8 (default 8)\n"
            "  --api-check     instead of benchmarking: check graph record/replay, a kernel-side data\n"
            "                  error reported at sync, and the device out-of-memory status, against 'ref'\n"
            "  -h, --help      this text\n"
@@ -651,7 +669,11 @@ int cmd_bench_ops(int argc, char **argv) {
                 if (*l >= '0' && *l <= '6') g_cmp_ver[g_ncmp++] = *l - '0';
         }
         else if (!strcmp(a, "--no-v2")) opt.no_v2 = 1;
-        else if (!strcmp(a, "--attn") && more) mlxn_cuda_attn_version = atoi(argv[++i]) == 1 ? 1 : 2;
+        else if (!strcmp(a, "--attn") && more) { int v = atoi(argv[++i]); mlxn_cuda_attn_version = v >= 0 && v <= 3 ? v : 2; }
+        else if (!strcmp(a, "--attn-prefill")) opt.attn_prefill = 1;
+        else if (!strcmp(a, "--attn-no-pdl")) mlxn_cuda_attn3_pdl = 0;
+        else if (!strcmp(a, "--attn3-bps") && more) mlxn_cuda_attn3_blocks_per_sm = atoi(argv[++i]);
+        else if (!strcmp(a, "--attn-cluster") && more) mlxn_cuda_attn3_cluster = atoi(argv[++i]);
         else if (!strcmp(a, "--attn-bps") && more) mlxn_cuda_attn_blocks_per_sm = atoi(argv[++i]);
         else if (!strcmp(a, "--mmv6") && more) {
             if (sscanf(argv[++i], "%d,%d,%d,%d", &mlxn_cuda_mmv6_warps, &mlxn_cuda_mmv6_stages,
@@ -747,17 +769,31 @@ int cmd_bench_ops(int argc, char **argv) {
     bench_mm("mul_mv_id", MLXN_TYPE_Q6_K, 768, 2048, 1, 128, 8, NULL);
     seed_experiment();
     printf("\n");
-    bench_attn(128, 8, 4, 4096);
-    bench_attn(128, 8, 4, 16384);
-    bench_attn(256, 2, 8, 4096);
-    bench_attn(256, 2, 8, 16384);
+    static char attn_tag[32];
+    if (mlxn_cuda_attn_version != 2) {
+        snprintf(attn_tag, sizeof attn_tag, "attn decode v%d", mlxn_cuda_attn_version);
+        g_attn_tag = attn_tag;
+    }
+    static char attnp_tag[32];
+    if (mlxn_cuda_attn_version != 2) {
+        snprintf(attnp_tag, sizeof attnp_tag, "attn prefill v%d", mlxn_cuda_attn_version);
+        g_attnp_tag = attnp_tag;
+    }
+    bench_attn(128, 8, 4, 4096, 1);
+    bench_attn(128, 8, 4, 16384, 1);
+    bench_attn(256, 2, 8, 4096, 1);
+    bench_attn(256, 2, 8, 16384, 1);
     if (!opt.no_v2 && mlxn_cuda_attn_version == 2) {   /* the previous kernel, side by side */
         mlxn_cuda_attn_version = 1;
         g_attn_tag = "attn decode v1";
-        bench_attn(128, 8, 4, 4096);
-        bench_attn(256, 2, 8, 4096);
+        bench_attn(128, 8, 4, 4096, 1);
+        bench_attn(256, 2, 8, 4096, 1);
         mlxn_cuda_attn_version = 2;
         g_attn_tag = "attn decode";
+    }
+    if (opt.attn_prefill) {   /* prefill of 512 queries at the end of the context */
+        bench_attn(128, 8, 4, 4096, 512);
+        bench_attn(256, 2, 8, 4096, 512);
     }
     printf("\n");
     static const mlxn_type pft[] = {MLXN_TYPE_Q4_K, MLXN_TYPE_Q8_0, MLXN_TYPE_Q4_0, MLXN_TYPE_Q6_K, MLXN_TYPE_F16, MLXN_TYPE_BF16};

@@ -6,6 +6,9 @@
  * range depends on q_pos read on the device, so one captured graph serves every position.
  * Prefill (n_q > 1) runs the same kernel per query position (correct, not tensor-core: see NOTES). */
 #include "backend/cuda/common.cuh"
+#include <cooperative_groups.h>
+#include <stdlib.h>
+#include <limits.h>
 
 #define ATT_WARPS 4
 
@@ -404,6 +407,718 @@ template <int CT> static attn_fn pick_hd(int hd, int gb) {
     }
 }
 
+/* ---- v3: tensor-core split-KV decode with the split merge folded in (one launch) ---------------
+ * f16 caches with 16-byte rows, head 64/128/256. Grid = (split, kv head x group of up to 8 query
+ * heads, query), launched as clusters of CS consecutive splits. Each warp walks its own 16-key steps
+ * (step s of the block's key range goes to warp s % NW) through a private S-stage cp.async ring,
+ * so warps never wait for each other inside the loop (no block barriers). Per step, on tensor cores
+ * (mma.sync m16n8k16, f16 in, f32 accumulate):
+ *   S   = Q K^T   : M = 16 rows = the group's query heads (rows >= 8 are zero), N = 8 keys (2 tiles),
+ *                   K = 16 dims; A = Q from registers, B = K rows by ldmatrix;
+ *   O^T = V^T P^T : M = 16 dims, N = 8 heads, K = 16 keys; A = V rows by ldmatrix.trans, B = P^T,
+ *                   which is exactly the S accumulator fragment of the lane rounded to f16.
+ * Online softmax in the S fragment (a lane holds head lane/4, 4 of the 16 keys; quad shuffles),
+ * the rescale factors reach the O^T columns by two shuffles. After the loop: warps merged in
+ * shared memory (the block partial), then the CS blocks of the cluster merge through distributed
+ * shared memory, rank r owning dims [r HD/CS, (r+1) HD/CS). With one cluster per (query, head
+ * group) rank r writes its slice of the output; otherwise it writes a slice partial, bumps a
+ * counter per (query, head group, rank), and the last of the n_split/CS blocks of that rank merges
+ * the slices (L2 reads of n_cl x 8 x (HD/CS + 2) floats) and resets the counter to 0 for the next
+ * launch. Split count and cluster size are fixed by n_ctx and the shape, the visible range comes
+ * from q_pos on the device: one captured graph serves every position. */
+int mlxn_cuda_attn3_blocks_per_sm = 2; /* v3 split target: blocks per SM */
+int mlxn_cuda_attn3_cluster = 8;       /* v3 cluster size (1, 2, 4, 8) */
+int mlxn_cuda_attn3_min_keys = 16;     /* v3 smallest split (keys); env MLXN_CUDA_ATTN_MINKEYS */
+int mlxn_cuda_attn3_pdl = 1;           /* v3: launched with programmatic dependent launch */
+
+template <int HD> struct A3Cfg {
+    enum { NW = 4, S = HD >= 256 ? 2 : HD >= 128 ? 2 : 3, ROW = HD + 8 /* halves */, WROW = HD + 4 /* floats */ };
+    static constexpr size_t STAGE_BYTES = (size_t)2 * 16 * ROW * 2;         /* K + V of 16 keys */
+    static constexpr size_t RING_BYTES = (size_t)NW * S * STAGE_BYTES;
+    static constexpr size_t WPART_BYTES = (size_t)NW * (8 * WROW + 16) * 4;   /* warp partials */
+    static constexpr size_t AREA = RING_BYTES > WPART_BYTES ? RING_BYTES : WPART_BYTES;
+    static constexpr size_t SMEM = AREA + (size_t)(8 * HD + 16) * 4;         /* + block partial */
+};
+
+struct Attn3P {
+    const float *q; int64_t q_head, q_tok;
+    const uint16_t *k; int64_t k_pos, k_head;
+    const uint16_t *v; int64_t v_pos, v_head;
+    const int32_t *q_pos;
+    float *out; int64_t o_head, o_tok;
+    float *part;           /* [n_q][n_grp][n_cl][CS][8][HD/CS + 2] */
+    unsigned *cnt;         /* [n_q][n_grp][CS], zero between launches */
+    int64_t n_ctx;
+    int group, ngb, n_split, cs, gran;
+    float scale, softcap; int32_t window;
+    int *err;
+};
+
+__device__ __forceinline__ uint32_t pack_h2(float a, float b) {
+    __half2 h = __floats2half2_rn(a, b);   /* .x (low 16 bits) = a */
+    return *reinterpret_cast<uint32_t *>(&h);
+}
+__device__ __forceinline__ void mma16816(float *c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                         uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+/* bf16 variants (v3 decode on bf16 caches: q is split into bf16 hi + lo parts, two products) */
+__device__ __forceinline__ uint32_t pack_bf2(float a, float b) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(a, b);   /* .x (low 16 bits) = a */
+    return *reinterpret_cast<uint32_t *>(&h);
+}
+__device__ __forceinline__ void mma16816_bf(float *c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                            uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+template <int CT> __device__ __forceinline__ uint32_t pack2(float a, float b) {
+    return CT == MLXN_TYPE_BF16 ? pack_bf2(a, b) : pack_h2(a, b);
+}
+template <int CT> __device__ __forceinline__ void mma_t(float *c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                                        uint32_t b0, uint32_t b1) {
+    if (CT == MLXN_TYPE_BF16) mma16816_bf(c, a0, a1, a2, a3, b0, b1);
+    else mma16816(c, a0, a1, a2, a3, b0, b1);
+}
+__device__ __forceinline__ float bf_round(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
+__device__ __forceinline__ void ldsm_x4(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr) : "memory");
+}
+__device__ __forceinline__ void ldsm_x4_t(uint32_t addr, uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr) : "memory");
+}
+template <int N> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+
+template <int CT, int HD>
+__global__ void __launch_bounds__(A3Cfg<HD>::NW * 32) attn3_kernel(Attn3P p) {
+    namespace cg = cooperative_groups;
+    typedef A3Cfg<HD> C;
+    constexpr int NW = C::NW, S = C::S, ROW = C::ROW, WROW = C::WROW, CH = HD / 8, KC = HD / 16;
+    extern __shared__ __align__(16) unsigned char smem3[];
+    uint16_t *ring = (uint16_t *)smem3;
+    float *wpart = (float *)smem3;                      /* after the loop: [NW][8][WROW] + m[NW][8], l[NW][8] */
+    float *wm = wpart + NW * 8 * WROW, *wl = wm + NW * 8;
+    float *bp = (float *)(smem3 + C::AREA);             /* block partial: [8][HD], M[8], L[8] */
+    float *bm = bp + 8 * HD, *bl = bm + 8;
+    __shared__ int last_s;
+
+    /* programmatic dependent launch: the next kernel may start launching now; nothing the previous
+     * one wrote (q, q_pos, the cache, the scratch and counters) is touched before its end */
+    asm volatile("griddepcontrol.launch_dependents;");
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    cg::cluster_group cluster = cg::this_cluster();
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
+    const int split = blockIdx.x, kg = blockIdx.y;
+    const int64_t iq = blockIdx.z;
+    const int kvh = kg / p.ngb, h0 = kvh * p.group + (kg % p.ngb) * 8;
+    const int nh = min(8, kvh * p.group + p.group - h0);
+    int32_t qp = p.q_pos[iq];
+    if (qp >= p.n_ctx || qp < 0) {
+        if (tid == 0 && split == 0) atomicOr(p.err, 4);
+        qp = qp < 0 ? -1 : (int32_t)p.n_ctx - 1;
+    }
+    int64_t lo = 0, hi = qp;
+    if (p.window > 0) lo = max((int64_t)0, (int64_t)qp - p.window + 1);
+    const int64_t nvis = hi >= lo ? hi - lo + 1 : 0;
+    int64_t chunk = (nvis + p.n_split - 1) / p.n_split;
+    chunk = (chunk + p.gran - 1) / p.gran * p.gran;
+    const int64_t s0 = lo + split * chunk;
+    int64_t s1 = min(hi + 1, s0 + chunk);
+    if (s1 < s0) s1 = s0;
+    const int nst = (int)((s1 - s0 + 15) / 16);
+    const int my_n = nst > warp ? (nst - warp + NW - 1) / NW : 0;
+
+    /* Q as the A fragment: row g = head h0 + g (zero past nh), rows g + 8 zero */
+    constexpr bool BF = CT == MLXN_TYPE_BF16;
+    constexpr int QP = BF ? 2 : 1;   /* bf16: q = hi + lo, both bf16 (8 bits each are too few) */
+    uint32_t qa[QP][KC][2];
+    {
+        const bool hv = g < nh;
+        const float *qq = p.q + iq * p.q_tok + (int64_t)(h0 + (hv ? g : 0)) * p.q_head;
+        const float sc = hv ? p.scale : 0.f;
+#pragma unroll
+        for (int kc = 0; kc < KC; kc++) {
+            const int d = kc * 16 + 2 * tq;
+            float x[4] = {qq[d] * sc, qq[d + 1] * sc, qq[d + 8] * sc, qq[d + 9] * sc};
+            qa[0][kc][0] = pack2<CT>(x[0], x[1]);
+            qa[0][kc][1] = pack2<CT>(x[2], x[3]);
+            if constexpr (BF) {
+                qa[QP - 1][kc][0] = pack_bf2(x[0] - bf_round(x[0]), x[1] - bf_round(x[1]));
+                qa[QP - 1][kc][1] = pack_bf2(x[2] - bf_round(x[2]), x[3] - bf_round(x[3]));
+            }
+        }
+    }
+    const uint16_t *Kb = p.k + (int64_t)kvh * p.k_head, *Vb = p.v + (int64_t)kvh * p.v_head;
+    uint16_t *wring = ring + (size_t)warp * S * 2 * 16 * ROW;
+    /* issue the copies of this warp's i-th step (keys s0 + 16 (warp + i NW) ...) into slot i % S */
+    auto issue = [&](int i) {   /* two commit groups: the K tile, then the V tile */
+        const int64_t t0 = s0 + (int64_t)(warp + i * NW) * 16;
+        uint16_t *ks = wring + (size_t)(i % S) * 2 * 16 * ROW;
+#pragma unroll
+        for (int kv = 0; kv < 2; kv++) {
+            if (i < my_n) {
+                const uint16_t *src = kv ? Vb : Kb;
+                const int64_t pos = kv ? p.v_pos : p.k_pos;
+                uint16_t *dst = ks + kv * 16 * ROW;
+#pragma unroll
+                for (int c = lane; c < 16 * CH; c += 32) {
+                    const int r = c / CH, o = (c % CH) * 8;
+                    const bool in = t0 + r < s1;
+                    const uint16_t *gp = in ? src + (t0 + r) * pos + o : src;
+                    const uint32_t sp = (uint32_t)__cvta_generic_to_shared(dst + r * ROW + o);
+                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sp), "l"(gp), "r"(in ? 16 : 0) : "memory");
+                }
+            }
+            asm volatile("cp.async.commit_group;" ::: "memory");
+        }
+    };
+#pragma unroll
+    for (int i = 0; i < S - 1; i++) issue(i);
+
+    float o[KC][4];
+#pragma unroll
+    for (int mt = 0; mt < KC; mt++) o[mt][0] = o[mt][1] = o[mt][2] = o[mt][3] = 0.f;
+    float m = -INFINITY, l = 0.f;   /* head g: running max, this lane's share of the sum */
+    /* ldmatrix row address of this lane inside a 16-key tile: key (lane>>4)*8 + (lane&7),
+     * dim offset ((lane>>3)&1)*8, i.e. matrices (keys 0-7, dims +0), (0-7, +8), (8-15, +0),
+     * (8-15, +8). For K (plain) these are the B fragments of key tiles 0 and 1 (dims +0 / +8 =
+     * registers b0 / b1); for V (.trans) the A fragment of V^T: a0 (dims +0, keys 0-7),
+     * a1 (dims +8, keys 0-7), a2 (dims +0, keys 8-15), a3 (dims +8, keys 8-15). */
+    const int lrow = ((lane >> 4) << 3) + (lane & 7), lcol = ((lane >> 3) & 1) * 8;
+    for (int i = 0; i < my_n; i++) {
+        issue(i + S - 1);
+        cp_wait<2 * S - 1>();   /* the K tile of step i (its V tile may still be in flight) */
+        __syncwarp();
+        const uint16_t *ks = wring + (size_t)(i % S) * 2 * 16 * ROW, *vs = ks + 16 * ROW;
+        const int64_t t0 = s0 + (int64_t)(warp + i * NW) * 16;
+        /* S = Q K^T: two key tiles (keys 0-7, 8-15), two accumulator chains each */
+        float sa[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}}, sb[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+        const uint32_t kaddr = (uint32_t)__cvta_generic_to_shared(ks + lrow * ROW + lcol);
+#pragma unroll
+        for (int kc = 0; kc < KC; kc++) {
+            uint32_t b0, b1, b2, b3;   /* keys 0-7: dims +0 / +8; keys 8-15: dims +0 / +8 */
+            ldsm_x4(kaddr + kc * 32, b0, b1, b2, b3);
+            float *c0 = (kc & 1) ? sb[0] : sa[0], *c1 = (kc & 1) ? sb[1] : sa[1];
+#pragma unroll
+            for (int qp2 = 0; qp2 < QP; qp2++) {
+                mma_t<CT>(c0, qa[qp2][kc][0], 0u, qa[qp2][kc][1], 0u, b0, b1);
+                mma_t<CT>(c1, qa[qp2][kc][0], 0u, qa[qp2][kc][1], 0u, b2, b3);
+            }
+        }
+        /* this lane: head g, keys t0 + nt*8 + 2tq + e */
+        float sv[2][2];
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                float x = sa[nt][e] + sb[nt][e];
+                if (p.softcap > 0.f) x = p.softcap * tanhf(x / p.softcap);
+                sv[nt][e] = t0 + nt * 8 + 2 * tq + e < s1 ? x : -INFINITY;
+            }
+        float mx = fmaxf(fmaxf(sv[0][0], sv[0][1]), fmaxf(sv[1][0], sv[1][1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float mn = fmaxf(m, mx);
+        float corr = 1.f, pr[2][2];
+        if (mn == -INFINITY) {
+            pr[0][0] = pr[0][1] = pr[1][0] = pr[1][1] = 0.f;
+        } else {
+            corr = __expf(m - mn);   /* m = -inf: 0 */
+#pragma unroll
+            for (int nt = 0; nt < 2; nt++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) pr[nt][e] = __expf(sv[nt][e] - mn);
+        }
+        m = mn;
+        l = l * corr + (pr[0][0] + pr[0][1]) + (pr[1][0] + pr[1][1]);
+        /* O^T columns are heads 2tq, 2tq+1: their factors live in lanes 8tq and 8tq + 4 */
+        const float c0 = __shfl_sync(0xffffffffu, corr, 8 * tq), c1 = __shfl_sync(0xffffffffu, corr, 8 * tq + 4);
+        const uint32_t pb0 = pack2<CT>(pr[0][0], pr[0][1]), pb1 = pack2<CT>(pr[1][0], pr[1][1]);
+        uint32_t pl0 = 0u, pl1 = 0u;   /* bf16: the low parts of p (a second product) */
+        if constexpr (BF) {
+            pl0 = pack_bf2(pr[0][0] - bf_round(pr[0][0]), pr[0][1] - bf_round(pr[0][1]));
+            pl1 = pack_bf2(pr[1][0] - bf_round(pr[1][0]), pr[1][1] - bf_round(pr[1][1]));
+        }
+        cp_wait<2 * S - 2>();   /* the V tile of step i */
+        __syncwarp();
+        const uint32_t vaddr = (uint32_t)__cvta_generic_to_shared(vs + lrow * ROW + lcol);
+#pragma unroll
+        for (int mt = 0; mt < KC; mt++) {
+            o[mt][0] *= c0; o[mt][1] *= c1; o[mt][2] *= c0; o[mt][3] *= c1;
+            uint32_t a0, a1, a2, a3;   /* V^T fragment (see lrow / lcol) */
+            ldsm_x4_t(vaddr + mt * 32, a0, a1, a2, a3);
+            mma_t<CT>(o[mt], a0, a1, a2, a3, pb0, pb1);
+            if constexpr (BF) mma_t<CT>(o[mt], a0, a1, a2, a3, pl0, pl1);
+        }
+        __syncwarp();
+    }
+    cp_wait<0>();
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    __syncthreads();   /* every warp is done with the ring: it becomes the warp-partial area */
+    {
+        float *w = wpart + warp * 8 * WROW;
+#pragma unroll
+        for (int mt = 0; mt < KC; mt++) {
+            const int d = mt * 16 + g;
+            w[(2 * tq) * WROW + d] = o[mt][0];
+            w[(2 * tq + 1) * WROW + d] = o[mt][1];
+            w[(2 * tq) * WROW + d + 8] = o[mt][2];
+            w[(2 * tq + 1) * WROW + d + 8] = o[mt][3];
+        }
+        if (tq == 0) { wm[warp * 8 + g] = m; wl[warp * 8 + g] = l; }
+    }
+    __syncthreads();
+    for (int idx = tid; idx < 8 * HD; idx += NW * 32) {
+        const int h = idx / HD, d = idx % HD;
+        float M = -INFINITY;
+#pragma unroll
+        for (int w = 0; w < NW; w++) M = fmaxf(M, wm[w * 8 + h]);
+        float a = 0.f, L = 0.f;
+#pragma unroll
+        for (int w = 0; w < NW; w++) {
+            const float mw = wm[w * 8 + h], f = mw == -INFINITY ? 0.f : __expf(mw - M);
+            a += f * wpart[(w * 8 + h) * WROW + d];
+            L += f * wl[w * 8 + h];
+        }
+        bp[h * HD + d] = a;
+        if (d == 0) { bm[h] = M; bl[h] = L; }
+    }
+    /* cluster merge: rank r owns dims [r SL, (r + 1) SL) of the block partials of the cluster */
+    cluster.sync();
+    const int cs = p.cs, r = (int)cluster.block_rank(), SL = HD / cs;
+    const int n_cl = p.n_split / cs, cl = split / cs;
+    const int64_t grp = iq * (int64_t)gridDim.y + kg;
+    float *slot = p.part + (((grp * n_cl + cl) * cs + r) * 8) * (int64_t)(SL + 2);
+    for (int idx = tid; idx < 8 * SL; idx += NW * 32) {
+        const int h = idx / SL, d = r * SL + idx % SL;
+        /* all remote loads first (one distributed-shared-memory round trip), then the math */
+        float mb[8], lb[8], ab[8];
+#pragma unroll
+        for (int b = 0; b < 8; b++) {
+            if (b < cs) {
+                mb[b] = *cluster.map_shared_rank(bm + h, b);
+                lb[b] = *cluster.map_shared_rank(bl + h, b);
+                ab[b] = *cluster.map_shared_rank(bp + h * HD + d, b);
+            } else { mb[b] = -INFINITY; lb[b] = 0.f; ab[b] = 0.f; }
+        }
+        float M = -INFINITY;
+#pragma unroll
+        for (int b = 0; b < 8; b++) M = fmaxf(M, mb[b]);
+        float a = 0.f, L = 0.f;
+#pragma unroll
+        for (int b = 0; b < 8; b++) {
+            const float f = mb[b] == -INFINITY ? 0.f : __expf(mb[b] - M);
+            a += f * ab[b];
+            L += f * lb[b];
+        }
+        if (n_cl == 1) {
+            if (h < nh) p.out[iq * p.o_tok + (int64_t)(h0 + h) * p.o_head + d] = L > 0.f ? a / L : 0.f;
+        } else {
+            slot[h * (SL + 2) + idx % SL] = a;
+            if (idx % SL == 0) { slot[h * (SL + 2) + SL] = M; slot[h * (SL + 2) + SL + 1] = L; }
+        }
+    }
+    cluster.sync();   /* no block leaves while its shared memory may still be read */
+    if (n_cl == 1) return;
+    __threadfence();
+    __syncthreads();
+    unsigned *cnt = p.cnt + grp * cs + r;
+    if (tid == 0) {
+        const unsigned old = atomicAdd(cnt, 1u);
+        last_s = old == (unsigned)(n_cl - 1);
+        if (last_s) atomicExch(cnt, 0u);   /* ready for the next launch */
+    }
+    __syncthreads();
+    if (!last_s) return;
+    __threadfence();
+    const float *base = p.part + ((grp * n_cl) * cs + r) * 8 * (int64_t)(SL + 2);
+    const int64_t cstride = (int64_t)cs * 8 * (SL + 2);
+    for (int idx = tid; idx < nh * SL; idx += NW * 32) {
+        const int h = idx / SL, dd = idx % SL;
+        /* 8 clusters per round: their 24 loads in flight together, merged online */
+        float M = -INFINITY, a = 0.f, L = 0.f;
+        for (int c0 = 0; c0 < n_cl; c0 += 8) {
+            float mc[8], lc[8], ac[8];
+#pragma unroll
+            for (int u = 0; u < 8; u++) {
+                const float *q = base + (c0 + u) * cstride + h * (SL + 2);
+                if (c0 + u < n_cl) { mc[u] = __ldcg(q + SL); lc[u] = __ldcg(q + SL + 1); ac[u] = __ldcg(q + dd); }
+                else { mc[u] = -INFINITY; lc[u] = 0.f; ac[u] = 0.f; }
+            }
+            float mn = M;
+#pragma unroll
+            for (int u = 0; u < 8; u++) mn = fmaxf(mn, mc[u]);
+            if (mn == -INFINITY) continue;
+            const float f0 = M == -INFINITY ? 0.f : __expf(M - mn);
+            a *= f0; L *= f0;
+#pragma unroll
+            for (int u = 0; u < 8; u++) {
+                const float f = mc[u] == -INFINITY ? 0.f : __expf(mc[u] - mn);
+                a += f * ac[u];
+                L += f * lc[u];
+            }
+            M = mn;
+        }
+        p.out[iq * p.o_tok + (int64_t)(h0 + h) * p.o_head + r * SL + dd] = L > 0.f ? a / L : 0.f;
+    }
+}
+
+/* Version 0 (bench-ops only, output not computed): the v3 grid with a kernel that only writes
+ * zeros, to measure what the graph-timed dispatch of this grid costs. */
+__global__ void attn_null_kernel(Attn3P p) {
+    asm volatile("griddepcontrol.launch_dependents;");
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) p.out[blockIdx.z * p.o_tok] = 0.f;
+}
+
+#define A3_MAX_DEV 16
+/* ---- v3 prefill (n_q >= mlxn_cuda_attn3_prefill_min): flash attention on tensor cores -------
+ * Block = (tile of 64 rows, kv head x group of <= 8 query heads). A row is a (query, head) pair:
+ * row r = query q0 + r / G8, head h0 + r % G8 (G8 = the group rounded up to a power of two, <= 8),
+ * so the K/V tiles of a kv head serve all its heads and 64 / G8 queries at once. 4 warps, 16 rows
+ * each. The block walks the union of its rows' visible ranges in tiles of BC keys (64; 32 for head
+ * 256), double-buffered with cp.async (tile t+1 in flight while t is computed). Per tile and warp:
+ * S = Q K^T (Q from shared memory by ldmatrix, K by ldmatrix), mask per row (causal / window from
+ * each query's own position), online softmax on the accumulator fragments, then O += P V with P
+ * taken straight from the S fragments (two adjacent key tiles form one A fragment) and V by
+ * ldmatrix.trans. */
+int mlxn_cuda_attn3_prefill_min = 2;   /* v3: n_q from which the prefill kernel runs (0: never) */
+
+template <int HD> struct APCfg {
+    enum { BC = HD >= 256 ? 32 : 64, ROW = HD + 8, BR = 64, NT = 128 };
+    static constexpr size_t SMEM = (size_t)(BR * ROW + 2 * 2 * BC * ROW) * 2;
+};
+struct AttnPP {
+    const float *q; int64_t q_head, q_tok;
+    const uint16_t *k; int64_t k_pos, k_head;
+    const uint16_t *v; int64_t v_pos, v_head;
+    const int32_t *q_pos;
+    float *out; int64_t o_head, o_tok;
+    int64_t n_q, n_ctx;
+    int group, ngb, g8;
+    float scale, softcap; int32_t window;
+    int *err;
+};
+
+/* visible keys [lo, hi] of query iq (hi < lo: none); bad positions are flagged and clamped */
+__device__ __forceinline__ void attnp_range(const AttnPP &p, int64_t iq, bool flag, int64_t *lo, int64_t *hi) {
+    int32_t qp = p.q_pos[iq];
+    if (qp >= p.n_ctx || qp < 0) {
+        if (flag) atomicOr(p.err, 4);
+        qp = qp < 0 ? -1 : (int32_t)p.n_ctx - 1;
+    }
+    *hi = qp;
+    *lo = p.window > 0 ? max((int64_t)0, (int64_t)qp - p.window + 1) : 0;
+}
+
+template <int HD>
+__global__ void __launch_bounds__(APCfg<HD>::NT) attnp_kernel(AttnPP p) {
+    typedef APCfg<HD> C;
+    constexpr int BC = C::BC, ROW = C::ROW, KC = HD / 16, NTL = BC / 8, DT = HD / 8, CH = HD / 8;
+    extern __shared__ __align__(16) unsigned char smp[];
+    uint16_t *qs = (uint16_t *)smp, *kvs = qs + C::BR * ROW;   /* kvs: [2][K tile | V tile] */
+    __shared__ long long lo_s, hi_s;
+    asm volatile("griddepcontrol.launch_dependents;");
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
+    const int kg = blockIdx.y, kvh = kg / p.ngb, h0 = kvh * p.group + (kg % p.ngb) * 8;
+    const int nh = min(8, kvh * p.group + p.group - h0);
+    const int G8 = p.g8, QPB = C::BR / G8;
+    const int64_t q0 = (int64_t)blockIdx.x * QPB;
+    if (tid == 0) { lo_s = LLONG_MAX; hi_s = -1; }
+    for (int i = tid; i < C::BR * HD; i += C::NT) {
+        const int r = i / HD, d = i % HD, hh = r % G8;
+        const int64_t iq = q0 + r / G8;
+        const float x = iq < p.n_q && hh < nh ? p.q[iq * p.q_tok + (int64_t)(h0 + hh) * p.q_head + d] * p.scale : 0.f;
+        qs[r * ROW + d] = __half_as_ushort(__float2half_rn(x));
+    }
+    __syncthreads();
+    if (tid < QPB && q0 + tid < p.n_q) {
+        int64_t lo, hi;
+        attnp_range(p, q0 + tid, kg == 0, &lo, &hi);
+        if (hi >= lo) { atomicMin(&lo_s, (long long)lo); atomicMax(&hi_s, (long long)hi); }
+    }
+    /* this lane's rows: warp*16 + g (half 0) and + 8 (half 1) */
+    int64_t rlo[2], rhi[2];
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        const int r = warp * 16 + g + 8 * hf;
+        const int64_t iq = q0 + r / G8;
+        rlo[hf] = 0; rhi[hf] = -1;
+        if (iq < p.n_q && r % G8 < nh) attnp_range(p, iq, false, &rlo[hf], &rhi[hf]);
+    }
+    __syncthreads();
+    const int64_t lo_b = lo_s, hi_b = hi_s;
+    const int n_t = hi_b >= lo_b ? (int)((hi_b - lo_b + BC) / BC) : 0;
+    const uint16_t *Kb = p.k + (int64_t)kvh * p.k_head, *Vb = p.v + (int64_t)kvh * p.v_head;
+    auto load = [&](int t) {
+        if (t < n_t) {
+            const int64_t t0 = lo_b + (int64_t)t * BC;
+            uint16_t *ks = kvs + (size_t)(t & 1) * 2 * BC * ROW, *vs = ks + BC * ROW;
+#pragma unroll
+            for (int c = tid; c < BC * CH; c += C::NT) {
+                const int r = c / CH, o = (c % CH) * 8;
+                const bool in = t0 + r <= hi_b;
+                const uint16_t *gk = in ? Kb + (t0 + r) * p.k_pos + o : Kb, *gv = in ? Vb + (t0 + r) * p.v_pos + o : Vb;
+                const uint32_t sk = (uint32_t)__cvta_generic_to_shared(ks + r * ROW + o);
+                const uint32_t sv = (uint32_t)__cvta_generic_to_shared(vs + r * ROW + o);
+                const int n = in ? 16 : 0;
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sk), "l"(gk), "r"(n) : "memory");
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sv), "l"(gv), "r"(n) : "memory");
+            }
+        }
+        asm volatile("cp.async.commit_group;" ::: "memory");
+    };
+    load(0);
+    float o[DT][4];
+#pragma unroll
+    for (int dt = 0; dt < DT; dt++) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+    /* ldmatrix lane addresses: K as B fragments (keys (lane>>4)*8 + (lane&7), dims ((lane>>3)&1)*8);
+     * Q as A fragments and V (.trans) as B fragments (rows/keys (lane&7) + ((lane>>3)&1)*8,
+     * dims (lane>>4)*8) */
+    const int krow = ((lane >> 4) << 3) + (lane & 7), kcol = ((lane >> 3) & 1) * 8;
+    const int arow = (lane & 7) + (((lane >> 3) & 1) << 3), acol = (lane >> 4) * 8;
+    const uint32_t qaddr = (uint32_t)__cvta_generic_to_shared(qs + (warp * 16 + arow) * ROW + acol);
+    for (int t = 0; t < n_t; t++) {
+        load(t + 1);
+        cp_wait<1>();
+        __syncthreads();
+        const uint16_t *ks = kvs + (size_t)(t & 1) * 2 * BC * ROW, *vs = ks + BC * ROW;
+        const int64_t t0 = lo_b + (int64_t)t * BC;
+        float sc[NTL][4];
+#pragma unroll
+        for (int nt = 0; nt < NTL; nt++) sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0.f;
+        const uint32_t kaddr = (uint32_t)__cvta_generic_to_shared(ks + krow * ROW + kcol);
+#pragma unroll
+        for (int kc = 0; kc < KC; kc++) {
+            uint32_t a0, a1, a2, a3;
+            ldsm_x4(qaddr + kc * 32, a0, a1, a2, a3);
+#pragma unroll
+            for (int np = 0; np < NTL / 2; np++) {
+                uint32_t b0, b1, b2, b3;
+                ldsm_x4(kaddr + np * 16 * ROW * 2 + kc * 32, b0, b1, b2, b3);
+                mma16816(sc[2 * np], a0, a1, a2, a3, b0, b1);
+                mma16816(sc[2 * np + 1], a0, a1, a2, a3, b2, b3);
+            }
+        }
+        float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int nt = 0; nt < NTL; nt++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int hf = e >> 1;
+                const int64_t j = t0 + nt * 8 + 2 * tq + (e & 1);
+                float x = sc[nt][e];
+                if (p.softcap > 0.f) x = p.softcap * tanhf(x / p.softcap);
+                x = j >= rlo[hf] && j <= rhi[hf] ? x : -INFINITY;
+                sc[nt][e] = x;
+                mx[hf] = fmaxf(mx[hf], x);
+            }
+        float corr[2];
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) {
+            mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 1));
+            mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 2));
+            const float mn = fmaxf(m[hf], mx[hf]);
+            corr[hf] = mn == -INFINITY ? 1.f : __expf(m[hf] - mn);
+            float sum = 0.f;
+#pragma unroll
+            for (int nt = 0; nt < NTL; nt++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    float &x = sc[nt][2 * hf + e];
+                    x = mn == -INFINITY ? 0.f : __expf(x - mn);
+                    sum += x;
+                }
+            l[hf] = l[hf] * corr[hf] + sum;
+            m[hf] = mn;
+        }
+#pragma unroll
+        for (int dt = 0; dt < DT; dt++) { o[dt][0] *= corr[0]; o[dt][1] *= corr[0]; o[dt][2] *= corr[1]; o[dt][3] *= corr[1]; }
+        const uint32_t vaddr = (uint32_t)__cvta_generic_to_shared(vs + arow * ROW + acol);
+#pragma unroll
+        for (int kk = 0; kk < BC / 16; kk++) {
+            const uint32_t a0 = pack_h2(sc[2 * kk][0], sc[2 * kk][1]), a1 = pack_h2(sc[2 * kk][2], sc[2 * kk][3]);
+            const uint32_t a2 = pack_h2(sc[2 * kk + 1][0], sc[2 * kk + 1][1]), a3 = pack_h2(sc[2 * kk + 1][2], sc[2 * kk + 1][3]);
+#pragma unroll
+            for (int dp = 0; dp < HD / 16; dp++) {
+                uint32_t b0, b1, b2, b3;
+                ldsm_x4_t(vaddr + kk * 16 * ROW * 2 + dp * 32, b0, b1, b2, b3);
+                mma16816(o[2 * dp], a0, a1, a2, a3, b0, b1);
+                mma16816(o[2 * dp + 1], a0, a1, a2, a3, b2, b3);
+            }
+        }
+        __syncthreads();
+    }
+    cp_wait<0>();
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        l[hf] += __shfl_xor_sync(0xffffffffu, l[hf], 1);
+        l[hf] += __shfl_xor_sync(0xffffffffu, l[hf], 2);
+        const int r = warp * 16 + g + 8 * hf, hh = r % G8;
+        const int64_t iq = q0 + r / G8;
+        if (iq >= p.n_q || hh >= nh) continue;
+        const float inv = l[hf] > 0.f ? 1.f / l[hf] : 0.f;
+        float *op = p.out + iq * p.o_tok + (int64_t)(h0 + hh) * p.o_head + 2 * tq;
+#pragma unroll
+        for (int dt = 0; dt < DT; dt++) { op[dt * 8] = o[dt][2 * hf] * inv; op[dt * 8 + 1] = o[dt][2 * hf + 1] * inv; }
+    }
+}
+
+template <int HD> static mlxn_status attnp_launch(const mlxn_cuda_attn *a, int group, int *err, void *stream) {
+    typedef APCfg<HD> C;
+    static bool attr_done[A3_MAX_DEV];
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= A3_MAX_DEV) dev = 0;
+    if (!attr_done[dev]) {
+        CU_TRY(cudaFuncSetAttribute(attnp_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM));
+        attr_done[dev] = true;
+    }
+    AttnPP p;
+    p.q = a->q; p.q_head = a->q_head; p.q_tok = a->q_tok;
+    p.k = (const uint16_t *)a->k; p.k_pos = a->k_pos; p.k_head = a->k_head;
+    p.v = (const uint16_t *)a->v; p.v_pos = a->v_pos; p.v_head = a->v_head;
+    p.q_pos = a->q_pos;
+    p.out = a->out; p.o_head = a->o_head; p.o_tok = a->o_tok;
+    p.n_q = a->n_q; p.n_ctx = a->n_ctx;
+    p.group = group; p.ngb = (group + 7) / 8;
+    p.g8 = group >= 5 ? 8 : group >= 3 ? 4 : group;   /* 1, 2, 4 or 8 rows per query */
+    p.scale = a->scale; p.softcap = a->softcap; p.window = a->window;
+    p.err = err;
+    const int qpb = C::BR / p.g8;
+    cudaLaunchConfig_t c = {};
+    c.gridDim = dim3((unsigned)((a->n_q + qpb - 1) / qpb), (unsigned)(a->n_kv * p.ngb));
+    c.blockDim = dim3(C::NT);
+    c.dynamicSmemBytes = C::SMEM;
+    c.stream = CU_STREAM(stream);
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = mlxn_cuda_attn3_pdl ? 1 : 0;
+    c.attrs = at;
+    c.numAttrs = 1;
+    CU_TRY(cudaLaunchKernelEx(&c, attnp_kernel<HD>, p));
+    return MLXN_CUDA_LAUNCHED("attnp_kernel");
+}
+
+/* Per-device counters of v3 (zero between launches; each launch leaves them zero). */
+static unsigned *a3_cnt[A3_MAX_DEV];
+static size_t a3_cnt_n[A3_MAX_DEV];
+static mlxn_status attn3_counters(size_t n, unsigned **out, void *stream) {
+    int d = 0;
+    if (cudaGetDevice(&d) != cudaSuccess || d < 0 || d >= A3_MAX_DEV) d = 0;
+    if (n > a3_cnt_n[d]) {
+        cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+        CU_TRY(cudaStreamIsCapturing(CU_STREAM(stream), &cs));
+        if (cs != cudaStreamCaptureStatusNone)
+            return mlxn_fail(MLXN_ERR_DEVICE_MEMORY, "cuda attention v3: %zu split counters needed during graph "
+                             "capture; run the same attention once before capturing", n);
+        CU_TRY(cudaDeviceSynchronize());
+        size_t sz = n < 4096 ? 4096 : n * 2;
+        void *q;
+        MLXN_TRY(mlxn_cuda_malloc(&q, sz * sizeof(unsigned)));
+        CU_TRY(cudaMemset(q, 0, sz * sizeof(unsigned)));
+        if (a3_cnt[d]) cudaFree(a3_cnt[d]);
+        a3_cnt[d] = (unsigned *)q;
+        a3_cnt_n[d] = sz;
+    }
+    *out = a3_cnt[d];
+    return MLXN_OK;
+}
+
+template <int CT, int HD> static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, void *stream) {
+    typedef A3Cfg<HD> C;
+    static bool attr_done[A3_MAX_DEV];
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= A3_MAX_DEV) dev = 0;
+    if (!attr_done[dev]) {
+        CU_TRY(cudaFuncSetAttribute(attn3_kernel<CT, HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM));
+        attr_done[dev] = true;
+    }
+    const int ngb = (group + 7) / 8;
+    const int64_t n_grp = a->n_kv * ngb;
+    const int sms = mlxn_cuda_sm_count();
+    const int gran = mlxn_cuda_attn3_min_keys > 0 ? mlxn_cuda_attn3_min_keys : 16;
+    const int64_t base = n_grp * a->n_q;
+    int cs = mlxn_cuda_attn3_cluster;
+    cs = cs >= 8 ? 8 : cs >= 4 ? 4 : cs >= 2 ? 2 : 1;
+    /* splits: about blocks_per_sm x SMs blocks, but never more than fit at once (one wave: the
+     * cluster occupancy of this kernel, cached per device and cluster size); fixed by n_ctx */
+    static int resident[A3_MAX_DEV][4];
+    const int ci = cs == 8 ? 3 : cs == 4 ? 2 : cs == 2 ? 1 : 0;
+    if (!resident[dev][ci]) {
+        cudaLaunchConfig_t oc = {};
+        oc.gridDim = dim3((unsigned)cs * 64, 1, 1);
+        oc.blockDim = dim3(C::NW * 32);
+        oc.dynamicSmemBytes = C::SMEM;
+        cudaLaunchAttribute oa[1];
+        oa[0].id = cudaLaunchAttributeClusterDimension;
+        oa[0].val.clusterDim.x = (unsigned)cs; oa[0].val.clusterDim.y = 1; oa[0].val.clusterDim.z = 1;
+        oc.attrs = oa;
+        oc.numAttrs = 1;
+        int ncl = 0;
+        if (cudaOccupancyMaxActiveClusters(&ncl, attn3_kernel<CT, HD>, &oc) != cudaSuccess || ncl <= 0) {
+            cudaGetLastError();
+            ncl = (sms > 0 ? sms : 132) / cs;
+        }
+        resident[dev][ci] = ncl * cs;
+    }
+    int64_t target = (int64_t)(mlxn_cuda_attn3_blocks_per_sm > 0 ? mlxn_cuda_attn3_blocks_per_sm : 2) * (sms > 0 ? sms : 132);
+    if (target > resident[dev][ci]) target = resident[dev][ci];
+    int64_t ns = target / base;
+    const int64_t mx = (a->n_ctx + gran - 1) / gran;
+    if (ns > mx) ns = mx;
+    if (ns > 4096) ns = 4096;
+    if (ns < 1) ns = 1;
+    while (cs > 1 && ns < cs) cs /= 2;
+    ns = ns / cs * cs;
+    const int SL = HD / cs;
+    void *part;
+    MLXN_TRY(mlxn_cuda_scratch((size_t)(base * ns * 8 * (SL + 2)) * 4, &part, stream));
+    unsigned *cnt;
+    MLXN_TRY(attn3_counters((size_t)(base * cs), &cnt, stream));
+    Attn3P p;
+    p.q = a->q; p.q_head = a->q_head; p.q_tok = a->q_tok;
+    p.k = (const uint16_t *)a->k; p.k_pos = a->k_pos; p.k_head = a->k_head;
+    p.v = (const uint16_t *)a->v; p.v_pos = a->v_pos; p.v_head = a->v_head;
+    p.q_pos = a->q_pos;
+    p.out = a->out; p.o_head = a->o_head; p.o_tok = a->o_tok;
+    p.part = (float *)part; p.cnt = cnt;
+    p.n_ctx = a->n_ctx;
+    p.group = group; p.ngb = ngb; p.n_split = (int)ns; p.cs = cs; p.gran = gran;
+    p.scale = a->scale; p.softcap = a->softcap; p.window = a->window;
+    p.err = err;
+    cudaLaunchConfig_t c = {};
+    c.gridDim = dim3((unsigned)ns, (unsigned)n_grp, (unsigned)a->n_q);
+    c.blockDim = dim3(C::NW * 32);
+    c.dynamicSmemBytes = C::SMEM;
+    c.stream = CU_STREAM(stream);
+    cudaLaunchAttribute at[2];
+    at[0].id = cudaLaunchAttributeClusterDimension;
+    at[0].val.clusterDim.x = (unsigned)cs;
+    at[0].val.clusterDim.y = 1;
+    at[0].val.clusterDim.z = 1;
+    at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[1].val.programmaticStreamSerializationAllowed = mlxn_cuda_attn3_pdl ? 1 : 0;
+    c.attrs = at;
+    c.numAttrs = 2;
+    if (mlxn_cuda_attn_version == 0) {
+        CU_TRY(cudaLaunchKernelEx(&c, attn_null_kernel, p));
+        return MLXN_CUDA_LAUNCHED("attn_null_kernel");
+    }
+    CU_TRY(cudaLaunchKernelEx(&c, attn3_kernel<CT, HD>, p));
+    return MLXN_CUDA_LAUNCHED("attn3_kernel");
+}
+
 /* The parameters both split-KV decode kernels take: the call's tensors, the query-head group,
  * the number of splits and a scratch for the partials ([n_q][n_heads][n_split][hd + 2] floats). */
 static mlxn_status attn_split_params(const mlxn_cuda_attn *a, int group, int n_split, bool vec, int *err,
@@ -442,7 +1157,39 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
                  (a->k_head * esz) % 16 || (a->v_head * esz) % 16);
     int *err;
     MLXN_TRY(mlxn_cuda_err_flag(&err));
-    if (mlxn_cuda_attn_version == 2 && a->ct != MLXN_TYPE_F32 && vec && (a->hd == 64 || a->hd == 128 || a->hd == 256)) {
+    static bool env_done = false;
+    if (!env_done) {   /* MLXN_CUDA_ATTN=N picks the version (the op harness checks each one) */
+        env_done = true;
+        const char *e = getenv("MLXN_CUDA_ATTN");
+        if (e && e[0] >= '1' && e[0] <= '3' && !e[1]) mlxn_cuda_attn_version = e[0] - '0';
+        e = getenv("MLXN_CUDA_ATTN_MINKEYS");
+        if (e && atoi(e) > 0) mlxn_cuda_attn3_min_keys = atoi(e);
+        e = getenv("MLXN_CUDA_ATTN_PREFILL_MIN");
+        if (e && e[0] >= '0' && e[0] <= '9') mlxn_cuda_attn3_prefill_min = atoi(e);
+        e = getenv("MLXN_CUDA_ATTN_CLUSTER");
+        if (e && atoi(e) > 0) mlxn_cuda_attn3_cluster = atoi(e);
+    }
+    if ((mlxn_cuda_attn_version == 3 || mlxn_cuda_attn_version == 0) &&
+        (a->ct == MLXN_TYPE_F16 || a->ct == MLXN_TYPE_BF16) && vec && (a->hd == 64 || a->hd == 128 || a->hd == 256)) {
+        if (a->ct == MLXN_TYPE_F16 && mlxn_cuda_attn3_prefill_min > 0 && a->n_q >= mlxn_cuda_attn3_prefill_min) {
+            switch (a->hd) {
+            case 64: return attnp_launch<64>(a, group, err, stream);
+            case 128: return attnp_launch<128>(a, group, err, stream);
+            default: return attnp_launch<256>(a, group, err, stream);
+            }
+        }
+        if (a->ct == MLXN_TYPE_BF16) switch (a->hd) {
+            case 64: return attn3_launch<MLXN_TYPE_BF16, 64>(a, group, err, stream);
+            case 128: return attn3_launch<MLXN_TYPE_BF16, 128>(a, group, err, stream);
+            default: return attn3_launch<MLXN_TYPE_BF16, 256>(a, group, err, stream);
+            }
+        switch (a->hd) {
+        case 64: return attn3_launch<MLXN_TYPE_F16, 64>(a, group, err, stream);
+        case 128: return attn3_launch<MLXN_TYPE_F16, 128>(a, group, err, stream);
+        default: return attn3_launch<MLXN_TYPE_F16, 256>(a, group, err, stream);
+        }
+    }
+    if (mlxn_cuda_attn_version >= 2 && a->ct != MLXN_TYPE_F32 && vec && (a->hd == 64 || a->hd == 128 || a->hd == 256)) {
         int g2 = group <= 1 ? 1 : group <= 2 ? 2 : group <= 4 ? 4 : 8;
         attn_fn f2 = a->ct == MLXN_TYPE_F16 ? pick2<MLXN_TYPE_F16>((int)a->hd, g2) : pick2<MLXN_TYPE_BF16>((int)a->hd, g2);
         int ngb2 = (group + g2 - 1) / g2;

@@ -147,8 +147,13 @@ typedef struct mlxn_cuda_attn {
 } mlxn_cuda_attn;
 mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream);
 extern int mlxn_cuda_attn_min_keys;    /* smallest split-KV chunk in keys (default 64) */
-extern int mlxn_cuda_attn_version;     /* 2: tiled split-KV kernel (default), 1: per-warp kernel */
+extern int mlxn_cuda_attn_version;     /* 3: tensor-core split-KV, 2: tiled split-KV (default), 1: per-warp; env MLXN_CUDA_ATTN */
 extern int mlxn_cuda_attn_blocks_per_sm; /* v2 split target (default 4) */
+extern int mlxn_cuda_attn3_blocks_per_sm; /* v3 split target (default 2) */
+extern int mlxn_cuda_attn3_cluster;       /* v3 cluster size 1/2/4/8 (default 8) */
+extern int mlxn_cuda_attn3_min_keys;      /* v3 smallest split in keys (default 16) */
+extern int mlxn_cuda_attn3_pdl;           /* v3: programmatic dependent launch (default 1) */
+extern int mlxn_cuda_attn3_prefill_min;   /* v3: n_q from which the flash prefill kernel runs (2; 0 never) */
 /* softmax rows of x {n, rows}; mask {n, mask_rows} (mask_rows 1 = broadcast) or NULL. */
 mlxn_status mlxn_cuda_softmax(const float *x, int64_t x_row, const float *mask, int64_t mask_row,
                               int64_t mask_rows, float scale, float softcap, float *y, int64_t y_row,
