@@ -76,12 +76,15 @@ static mlxn_status context_init(mlxn_context_t *c, const mlxn_context_params *p)
     c->n_batch = p->n_batch > 0 ? p->n_batch : 512;
     if (c->n_batch > c->n_ctx) c->n_batch = c->n_ctx;
 
-    /* KV cache: per layer K then V, each {head_dim, n_ctx, n_head_kv} */
+    /* KV cache: per layer K then V, each {head_dim, n_ctx, n_head_kv}. With equal head sizes V
+     * directly follows K (aligned to a whole cache row, >= 128 bytes for the head sizes attention
+     * takes), so that one kv_write over {head_dim, n_ctx, 2 n_head_kv} fills both (forward.c). */
     size_t off = 0, es = mlxn_row_size(c->kv_type, 1);
     for (int il = 0; il < m->info.n_layer; il++) {
         mlxn_layer *L = &m->layers[il];
         L->k_offset = off;
-        off = align_up(off + (size_t)L->head_dim_k * (size_t)c->n_ctx * (size_t)L->n_head_kv * es, 256);
+        off += (size_t)L->head_dim_k * (size_t)c->n_ctx * (size_t)L->n_head_kv * es;
+        if (L->head_dim_k != L->head_dim_v) off = align_up(off, 256);
         L->v_offset = off;
         off = align_up(off + (size_t)L->head_dim_v * (size_t)c->n_ctx * (size_t)L->n_head_kv * es, 256);
     }
@@ -92,19 +95,16 @@ static mlxn_status context_init(mlxn_context_t *c, const mlxn_context_params *p)
 
     /* scratch */
     const size_t B = (size_t)c->n_batch, E = (size_t)m->info.n_embd;
-    size_t ffk = (size_t)(m->max_ff > m->max_kv_dim ? m->max_ff : m->max_kv_dim);
+    size_t att = (size_t)(m->max_q_dim > m->max_qk_dim ? m->max_q_dim : m->max_qk_dim);
     c->logit_rows = c->n_batch < 32 ? c->n_batch : 32;
     off = 0;
 #define SLOT(field, bytes) (c->field = off, off = align_up(off + (bytes), 256))
     SLOT(off_x, E * B * 4);
     SLOT(off_xn, E * B * 4);
     SLOT(off_o, E * B * 4);
-    SLOT(off_q, (size_t)m->max_q_dim * B * 4);
-    SLOT(off_k, (size_t)m->max_kv_dim * B * 4);
-    SLOT(off_v, (size_t)m->max_v_dim * B * 4);
-    SLOT(off_att, (size_t)m->max_q_dim * B * 4);
-    SLOT(off_gate, ffk * B * 4);
-    SLOT(off_up, (size_t)m->max_ff * B * 4);
+    SLOT(off_qkv, (size_t)m->max_qkv_dim * B * 4);
+    SLOT(off_att, att * B * 4);
+    SLOT(off_gu, (size_t)m->max_ff * 2 * B * 4);
     SLOT(off_h, (size_t)m->max_ff * B * 4);
     SLOT(off_logits, (size_t)m->info.n_vocab * (size_t)c->logit_rows * 4);
     SLOT(off_ids, B * 4);
@@ -173,6 +173,7 @@ enum { WANT_NONE = 0, WANT_LAST = 1, WANT_ALL = 2, WANT_ARGMAX = 3 };
 static mlxn_status decode_one_graph(mlxn_context_t *c) {
     if (!c->graph) {
         MLXN_TRY(mlxn_graph_begin(c->be));
+        c->n_ops = 0;
         mlxn_status st = mlxn_forward_layers(c, 1);
         if (st == MLXN_OK) st = mlxn_forward_lm_head(c, 0, 1);
         if (st == MLXN_OK) st = mlxn_forward_argmax(c);
@@ -184,6 +185,15 @@ static mlxn_status decode_one_graph(mlxn_context_t *c) {
         }
         MLXN_TRY(st2);
         c->graph = g;
+        c->graph_ops = c->n_ops;
+        const mlxn_model_t *m = c->m;
+        int mm = 0;   /* mat-vecs: layers' projections + LM head */
+        for (int il = 0; il < m->info.n_layer; il++) {
+            const mlxn_layer *L = &m->layers[il];
+            mm += (L->qkv_fused == 3 ? 1 : L->qkv_fused == 2 ? 2 : 3) + 1 + (L->gate_up_fused ? 1 : 2) + 1;
+        }
+        mlxn_log(MLXN_LOG_INFO, "decode graph recorded: %d ops (%.2f per layer over %d layers), %d of them mat-vecs",
+                 c->graph_ops, (double)c->graph_ops / m->info.n_layer, m->info.n_layer, mm + 1);
     }
     return mlxn_graph_replay(c->graph);
 }
@@ -218,10 +228,15 @@ static mlxn_status step(mlxn_context_t *c, const int32_t *tokens, int n, int wan
         }
     }
     if (!graphed) {
+        c->n_ops = 0;
         MLXN_TRY(mlxn_forward_layers(c, n));
         if (want == WANT_LAST || want == WANT_ARGMAX) {
             MLXN_TRY(mlxn_forward_lm_head(c, n - 1, 1));
             if (want == WANT_ARGMAX) MLXN_TRY(mlxn_forward_argmax(c));
+        }
+        if (n == 1 && want == WANT_ARGMAX && !c->direct_ops_logged) {
+            c->direct_ops_logged = true;
+            mlxn_log(MLXN_LOG_INFO, "decode step (op by op): %d ops", c->n_ops);
         }
     }
     if (want == WANT_LAST && logits_out)
