@@ -96,6 +96,8 @@ static mlxn_status context_init(mlxn_context_t *c, const mlxn_context_params *p)
     /* scratch */
     const size_t B = (size_t)c->n_batch, E = (size_t)m->info.n_embd;
     size_t att = (size_t)(m->max_q_dim > m->max_qk_dim ? m->max_q_dim : m->max_qk_dim);
+    size_t qkn = m->arch->qk_norm ? (size_t)m->max_qkv_dim : 0;   /* per-head q/k norms of a batch */
+    if (qkn > att) att = qkn;
     c->logit_rows = c->n_batch < 32 ? c->n_batch : 32;
     off = 0;
 #define SLOT(field, bytes) (c->field = off, off = align_up(off + (bytes), 256))
@@ -105,10 +107,12 @@ static mlxn_status context_init(mlxn_context_t *c, const mlxn_context_params *p)
     SLOT(off_qkv, (size_t)m->max_qkv_dim * B * 4);
     SLOT(off_att, att * B * 4);
     SLOT(off_gu, (size_t)m->max_ff * 2 * B * 4);
+    SLOT(off_qkn, qkn * B * 4);
     SLOT(off_h, (size_t)m->max_ff * B * 4);
     SLOT(off_logits, (size_t)m->info.n_vocab * (size_t)c->logit_rows * 4);
     SLOT(off_ids, B * 4);
     SLOT(off_pos, B * 4);
+    SLOT(off_step, 8);
     SLOT(off_argmax, 4);
 #undef SLOT
     MLXN_TRY(mlxn_buffer_alloc(c->be, off, &c->scratch));
@@ -208,10 +212,15 @@ static mlxn_status step(mlxn_context_t *c, const int32_t *tokens, int n, int wan
         if (tokens[i] < 0 || tokens[i] >= V)
             return mlxn_fail(MLXN_ERR_INVALID_ARG, "token %d at index %d is outside the vocabulary [0, %d)",
                              tokens[i], i, V);
-    int32_t pos[n > 0 ? n : 1];
-    for (int i = 0; i < n; i++) pos[i] = c->n_past + i;
-    MLXN_TRY(mlxn_buffer_upload(c->scratch, c->off_ids, tokens, (size_t)n * 4));
-    MLXN_TRY(mlxn_buffer_upload(c->scratch, c->off_pos, pos, (size_t)n * 4));
+    if (n == 1) {   /* id and position in one copy (forward.c reads them from off_step) */
+        int32_t ip[2] = {tokens[0], c->n_past};
+        MLXN_TRY(mlxn_buffer_upload(c->scratch, c->off_step, ip, sizeof ip));
+    } else {
+        int32_t pos[n > 0 ? n : 1];
+        for (int i = 0; i < n; i++) pos[i] = c->n_past + i;
+        MLXN_TRY(mlxn_buffer_upload(c->scratch, c->off_ids, tokens, (size_t)n * 4));
+        MLXN_TRY(mlxn_buffer_upload(c->scratch, c->off_pos, pos, (size_t)n * 4));
+    }
 
     /* The first single-token step runs op by op: backends size their scratch and set up
      * libraries on first use, which cannot happen during a capture. The second records. */

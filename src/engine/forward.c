@@ -82,28 +82,48 @@ static mlxn_status attention_block(struct mlxn_context *c, const mlxn_layer *L, 
         OP(c, mlxn_op_add(be, &all, &L->bqkv.t, &all));
     }
 
-    /* q and k heads together {hd, nh + nkv, n}; RoPE in place. Qwen3 first normalises each
-     * head (q and k with their own weights) into off_att, laid out the same way but dense, and
-     * RoPE brings it back into the slot. */
-    mlxn_tensor qk, qh, kvh;
-    MLXN_TRY(view(c, base, 3, hd, nh + nkv, n, (size_t)hd * 4, col, &qk));
-    mlxn_tensor rope_src = qk;
-    if (L->q_norm.present || L->k_norm.present) {
-        const size_t dcol = (size_t)(Q + K) * 4;
-        mlxn_tensor src, dst;
-        MLXN_TRY(view(c, base, 3, hd, nh, n, (size_t)hd * 4, col, &src));
-        MLXN_TRY(view(c, c->off_att, 3, hd, nh, n, (size_t)hd * 4, dcol, &dst));
-        if (L->q_norm.present) OP(c, mlxn_op_rms_norm(be, &src, &L->q_norm.t, m->norm_eps, &dst));
-        else OP(c, mlxn_op_copy(be, &src, &dst));
-        MLXN_TRY(view(c, base + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, col, &src));
-        MLXN_TRY(view(c, c->off_att + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, dcol, &dst));
-        if (L->k_norm.present) OP(c, mlxn_op_rms_norm(be, &src, &L->k_norm.t, m->norm_eps, &dst));
-        else OP(c, mlxn_op_copy(be, &src, &dst));
-        MLXN_TRY(view(c, c->off_att, 3, hd, nh + nkv, n, (size_t)hd * 4, dcol, &rope_src));
-    }
+    /* q and k heads together {hd, nh + nkv, n}; one RoPE in place. Qwen3 first normalises
+     * each head (q and k with their own weights). One token: q and k heads into off_att, laid
+     * out the same way but dense, and the one RoPE brings them back into the slot. Several
+     * tokens: per-token slices would cost a launch each on backends that run a norm per 2-D
+     * slice, so the whole slot, read as rows of hd, is normalised once with each weight (a few
+     * rows too many, harmless) into off_att and off_qkn, and q and k get a RoPE each. */
     mlxn_rope_params rp = {m->arch->rope_mode, L->n_rot, L->rope_base, L->rope_scale};
     const mlxn_tensor *ff = m->rope_freqs.present ? &m->rope_freqs.t : NULL;
-    OP(c, mlxn_op_rope(be, &rope_src, pos, ff, &rp, &qk));
+    mlxn_tensor qk, qh, kvh;
+    MLXN_TRY(view(c, base, 3, hd, nh + nkv, n, (size_t)hd * 4, col, &qk));
+    bool qk_norm = L->q_norm.present || L->k_norm.present;
+    if (qk_norm && n > 1 && L->q_norm.present && L->k_norm.present && QKV % hd == 0) {
+        const int64_t R = QKV / hd * n;
+        mlxn_tensor rows, qn, kn, src, dst;
+        MLXN_TRY(scr(c, base, MLXN_TYPE_F32, 2, hd, R, 1, &rows));
+        MLXN_TRY(scr(c, c->off_att, MLXN_TYPE_F32, 2, hd, R, 1, &qn));
+        MLXN_TRY(scr(c, c->off_qkn, MLXN_TYPE_F32, 2, hd, R, 1, &kn));
+        OP(c, mlxn_op_rms_norm(be, &rows, &L->q_norm.t, m->norm_eps, &qn));
+        OP(c, mlxn_op_rms_norm(be, &rows, &L->k_norm.t, m->norm_eps, &kn));
+        MLXN_TRY(view(c, c->off_att, 3, hd, nh, n, (size_t)hd * 4, col, &src));
+        MLXN_TRY(view(c, base, 3, hd, nh, n, (size_t)hd * 4, col, &dst));
+        OP(c, mlxn_op_rope(be, &src, pos, ff, &rp, &dst));
+        MLXN_TRY(view(c, c->off_qkn + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, col, &src));
+        MLXN_TRY(view(c, base + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, col, &dst));
+        OP(c, mlxn_op_rope(be, &src, pos, ff, &rp, &dst));
+    } else {
+        mlxn_tensor rope_src = qk;
+        if (qk_norm) {
+            const size_t dcol = (size_t)(Q + K) * 4;
+            mlxn_tensor src, dst;
+            MLXN_TRY(view(c, base, 3, hd, nh, n, (size_t)hd * 4, col, &src));
+            MLXN_TRY(view(c, c->off_att, 3, hd, nh, n, (size_t)hd * 4, dcol, &dst));
+            if (L->q_norm.present) OP(c, mlxn_op_rms_norm(be, &src, &L->q_norm.t, m->norm_eps, &dst));
+            else OP(c, mlxn_op_copy(be, &src, &dst));
+            MLXN_TRY(view(c, base + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, col, &src));
+            MLXN_TRY(view(c, c->off_att + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, dcol, &dst));
+            if (L->k_norm.present) OP(c, mlxn_op_rms_norm(be, &src, &L->k_norm.t, m->norm_eps, &dst));
+            else OP(c, mlxn_op_copy(be, &src, &dst));
+            MLXN_TRY(view(c, c->off_att, 3, hd, nh + nkv, n, (size_t)hd * 4, dcol, &rope_src));
+        }
+        OP(c, mlxn_op_rope(be, &rope_src, pos, ff, &rp, &qk));
+    }
 
     /* the cache: k and v heads are adjacent in the slot; one write when the caches are too */
     mlxn_tensor kc, vc;
@@ -164,8 +184,9 @@ mlxn_status mlxn_forward_layers(struct mlxn_context *c, int n) {
     MLXN_TRY(scr(c, c->off_x, MLXN_TYPE_F32, 2, E, n, 1, &x));
     MLXN_TRY(scr(c, c->off_xn, MLXN_TYPE_F32, 2, E, n, 1, &xn));
     MLXN_TRY(scr(c, c->off_o, MLXN_TYPE_F32, 2, E, n, 1, &o));
-    MLXN_TRY(scr(c, c->off_ids, MLXN_TYPE_I32, 1, n, 1, 1, &ids));
-    MLXN_TRY(scr(c, c->off_pos, MLXN_TYPE_I32, 1, n, 1, 1, &pos));
+    /* a single-token step reads its id and position from one 8-byte slot (one upload) */
+    MLXN_TRY(scr(c, n == 1 ? c->off_step : c->off_ids, MLXN_TYPE_I32, 1, n, 1, 1, &ids));
+    MLXN_TRY(scr(c, n == 1 ? c->off_step + 4 : c->off_pos, MLXN_TYPE_I32, 1, n, 1, 1, &pos));
 
     OP(c, mlxn_op_get_rows(be, &m->tok_embd, &ids, &x));
     OP(c, mlxn_op_rms_norm(be, &x, &m->layers[0].attn_norm, m->norm_eps, &xn));

@@ -111,11 +111,13 @@ struct mlxn_context {
     size_t off_o;                /* f32 {n_embd, n_batch}: a block's output before the residual add */
     size_t off_qkv;              /* f32 {max_qkv_dim, n_batch}: column t = q_t | k_t | v_t */
     size_t off_att;              /* f32 {max(max_q_dim, max_qk_dim), n_batch}: attention output;
-                                  * Qwen3's normed q|k before RoPE */
+                                  * Qwen3's normed q|k before RoPE ({max_qkv_dim, n_batch}) */
     size_t off_gu;               /* f32 {2 max_ff, n_batch}: column t = gate_t | up_t */
+    size_t off_qkn;              /* f32 {max_qkv_dim, n_batch} (Qwen3 only): k-normed rows */
     size_t off_h;                /* f32 {max_ff, n_batch}: act(gate) * up */
     size_t off_logits;           /* f32 {n_vocab, logit_rows} */
     size_t off_ids, off_pos;     /* i32 {n_batch}: token ids, positions */
+    size_t off_step;             /* i32 {2}: id and position of a single-token step */
     size_t off_argmax;           /* i32 {1} */
     int logit_rows;
 
