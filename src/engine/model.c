@@ -475,6 +475,16 @@ static mlxn_status layout_weights(mlxn_model_t *m, const data_span *span, placer
     return MLXN_OK;
 }
 
+/* Drops the whole pages inside [p, p + n) of the read-only map from the process (a later read
+ * would fault them back in from the file). */
+static void drop_pages(const void *p, size_t n) {
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) return;
+    uintptr_t a = ((uintptr_t)p + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t b = ((uintptr_t)p + n) & ~(uintptr_t)(page - 1);
+    if (b > a) madvise((void *)a, (size_t)(b - a), MADV_DONTNEED);
+}
+
 /* Fills the buffers: on CPU, touch every page of the map once so the first token does not pay
  * for page faults, and copy the fused matrices that need it; elsewhere upload every placed
  * tensor (fused parts one after the other). Both report progress. */
@@ -507,14 +517,18 @@ static mlxn_status fill_weights(mlxn_model_t *m, const data_span *span, const pl
         if (p && p->progress && total)
             p->progress(cpu ? 0.5f + 0.5f * (float)done / (float)total : (float)done / (float)total, p->progress_user);
     }
-    if (cpu) return MLXN_OK;
+    if (cpu) {
+        /* the parts of copied fused matrices are never read again: drop their pages */
+        for (int i = 0; i < P->n; i++)
+            if (P->items[i].in_fused)
+                for (int j = 0; j < P->items[i].n_parts; j++)
+                    drop_pages(P->items[i].part[j].data, (size_t)P->items[i].part[j].nbytes);
+        return MLXN_OK;
+    }
     MLXN_TRY(mlxn_backend_sync(m->be));
     /* The device holds the weights now: drop the file pages this process read for the upload
      * (the map stays valid for the metadata; a later read would fault them back in). */
-    long page = sysconf(_SC_PAGESIZE);
-    uintptr_t a = ((uintptr_t)span->base + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
-    uintptr_t b = ((uintptr_t)span->base + span->size) & ~(uintptr_t)(page - 1);
-    if (page > 0 && b > a) madvise((void *)a, (size_t)(b - a), MADV_DONTNEED);
+    drop_pages(span->base, (size_t)span->size);
     return MLXN_OK;
 }
 
