@@ -118,6 +118,25 @@ static mlxn_status context_init(mlxn_context_t *c, const mlxn_context_params *p)
     MLXN_TRY(mlxn_buffer_alloc(c->be, off, &c->scratch));
     MLXN_TRY(mlxn_buffer_fill(c->scratch, 0, 0, off));
 
+    /* MLXN_ENGINE_SKIP=kind,kind,...: a timing aid that leaves those ops out of every step
+     * (op names such as rope, kv_write, glu, attention, add_rms_norm, or the products mm_qkv,
+     * mm_o, mm_gate_up, mm_down, lm_head). The results are wrong; only the speed means anything. */
+    const char *skip = getenv("MLXN_ENGINE_SKIP");
+    while (skip && *skip) {
+        size_t len = strcspn(skip, ",");
+        int found = -1;
+        for (int k = 0; k < MLXN_FWD_KIND_COUNT && found < 0; k++) {
+            const char *nm = mlxn_forward_kind_name(k);
+            if (nm && strlen(nm) == len && !strncmp(nm, skip, len)) found = k;
+        }
+        if (found >= 0) c->skip_ops |= (uint64_t)1 << found;
+        else mlxn_log(MLXN_LOG_WARN, "MLXN_ENGINE_SKIP: unknown kind '%.*s'", (int)len, skip);
+        skip += len + (skip[len] == ',');
+    }
+    if (c->skip_ops)
+        mlxn_log(MLXN_LOG_WARN, "MLXN_ENGINE_SKIP=%s: those ops are left out, results are wrong (timing only)",
+                 getenv("MLXN_ENGINE_SKIP"));
+
     c->use_graph = p->use_graph < 0 ? mlxn_backend_device_kind(c->be) == MLXN_DEVICE_CUDA : p->use_graph > 0;
     mlxn_log(MLXN_LOG_INFO, "context: %d positions, KV cache %s %.1f MiB, scratch %.1f MiB, batch %d%s", c->n_ctx,
              mlxn_type_name(c->kv_type), c->kv_bytes / 1048576.0, off / 1048576.0, c->n_batch,

@@ -35,12 +35,24 @@ static mlxn_status view(struct mlxn_context *c, size_t off, int n_dims, int64_t 
     return MLXN_OK;
 }
 
-/* Every op of the forward pass goes through OP, which counts it (the decode graph's size). */
-#define OP(c, expr)         \
-    do {                    \
-        (c)->n_ops++;       \
-        MLXN_TRY(expr);     \
+/* Every op of the forward pass goes through OP, which counts it (the decode graph's size) and
+ * leaves it out when its kind is in the context's skip mask (MLXN_ENGINE_SKIP: timing only). */
+#define OP(c, kind, expr)                          \
+    do {                                           \
+        if (!((c)->skip_ops >> (kind) & 1u)) {     \
+            (c)->n_ops++;                          \
+            MLXN_TRY(expr);                        \
+        }                                          \
     } while (0)
+
+static const char *const FWD_NAMES[MLXN_FWD_KIND_COUNT - MLXN_OP_COUNT] = {"mm_qkv", "mm_o", "mm_gate_up",
+                                                                            "mm_down", "lm_head"};
+
+const char *mlxn_forward_kind_name(int kind) {
+    if (kind >= 0 && kind < MLXN_OP_COUNT) return mlxn_op_name((mlxn_op)kind);
+    if (kind >= MLXN_OP_COUNT && kind < MLXN_FWD_KIND_COUNT) return FWD_NAMES[kind - MLXN_OP_COUNT];
+    return NULL;
+}
 
 /* Whether K and V of layer L can be written by one kv_write: same head size and V's cache
  * directly after K's, so {hd, n_ctx, 2 n_kv} spans both (the context lays them out so). */
@@ -63,23 +75,23 @@ static mlxn_status attention_block(struct mlxn_context *c, const mlxn_layer *L, 
     mlxn_tensor all, part;
     if (L->qkv_fused == 3) {
         MLXN_TRY(scr(c, base, MLXN_TYPE_F32, 2, QKV, n, 1, &all));
-        OP(c, mlxn_op_mul_mat(be, &L->wqkv, xn, &all));
+        OP(c, MLXN_FWD_QKV, mlxn_op_mul_mat(be, &L->wqkv, xn, &all));
     } else {
         if (L->qkv_fused == 2) {
             MLXN_TRY(view(c, base, 2, Q + K, n, 1, col, 0, &part));
-            OP(c, mlxn_op_mul_mat(be, &L->wqkv, xn, &part));
+            OP(c, MLXN_FWD_QKV, mlxn_op_mul_mat(be, &L->wqkv, xn, &part));
         } else {
             MLXN_TRY(view(c, base, 2, Q, n, 1, col, 0, &part));
-            OP(c, mlxn_op_mul_mat(be, &L->wq, xn, &part));
+            OP(c, MLXN_FWD_QKV, mlxn_op_mul_mat(be, &L->wq, xn, &part));
             MLXN_TRY(view(c, base + (size_t)Q * 4, 2, K, n, 1, col, 0, &part));
-            OP(c, mlxn_op_mul_mat(be, &L->wk, xn, &part));
+            OP(c, MLXN_FWD_QKV, mlxn_op_mul_mat(be, &L->wk, xn, &part));
         }
         MLXN_TRY(view(c, base + (size_t)(Q + K) * 4, 2, V, n, 1, col, 0, &part));
-        OP(c, mlxn_op_mul_mat(be, &L->wv, xn, &part));
+        OP(c, MLXN_FWD_QKV, mlxn_op_mul_mat(be, &L->wv, xn, &part));
     }
     if (L->bqkv.present) {
         MLXN_TRY(scr(c, base, MLXN_TYPE_F32, 2, QKV, n, 1, &all));
-        OP(c, mlxn_op_add(be, &all, &L->bqkv.t, &all));
+        OP(c, MLXN_OP_ADD, mlxn_op_add(be, &all, &L->bqkv.t, &all));
     }
 
     /* q and k heads together {hd, nh + nkv, n}; one RoPE in place. Qwen3 first normalises
@@ -99,14 +111,14 @@ static mlxn_status attention_block(struct mlxn_context *c, const mlxn_layer *L, 
         MLXN_TRY(scr(c, base, MLXN_TYPE_F32, 2, hd, R, 1, &rows));
         MLXN_TRY(scr(c, c->off_att, MLXN_TYPE_F32, 2, hd, R, 1, &qn));
         MLXN_TRY(scr(c, c->off_qkn, MLXN_TYPE_F32, 2, hd, R, 1, &kn));
-        OP(c, mlxn_op_rms_norm(be, &rows, &L->q_norm.t, m->norm_eps, &qn));
-        OP(c, mlxn_op_rms_norm(be, &rows, &L->k_norm.t, m->norm_eps, &kn));
+        OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, &rows, &L->q_norm.t, m->norm_eps, &qn));
+        OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, &rows, &L->k_norm.t, m->norm_eps, &kn));
         MLXN_TRY(view(c, c->off_att, 3, hd, nh, n, (size_t)hd * 4, col, &src));
         MLXN_TRY(view(c, base, 3, hd, nh, n, (size_t)hd * 4, col, &dst));
-        OP(c, mlxn_op_rope(be, &src, pos, ff, &rp, &dst));
+        OP(c, MLXN_OP_ROPE, mlxn_op_rope(be, &src, pos, ff, &rp, &dst));
         MLXN_TRY(view(c, c->off_qkn + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, col, &src));
         MLXN_TRY(view(c, base + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, col, &dst));
-        OP(c, mlxn_op_rope(be, &src, pos, ff, &rp, &dst));
+        OP(c, MLXN_OP_ROPE, mlxn_op_rope(be, &src, pos, ff, &rp, &dst));
     } else {
         mlxn_tensor rope_src = qk;
         if (qk_norm) {
@@ -114,15 +126,15 @@ static mlxn_status attention_block(struct mlxn_context *c, const mlxn_layer *L, 
             mlxn_tensor src, dst;
             MLXN_TRY(view(c, base, 3, hd, nh, n, (size_t)hd * 4, col, &src));
             MLXN_TRY(view(c, c->off_att, 3, hd, nh, n, (size_t)hd * 4, dcol, &dst));
-            if (L->q_norm.present) OP(c, mlxn_op_rms_norm(be, &src, &L->q_norm.t, m->norm_eps, &dst));
-            else OP(c, mlxn_op_copy(be, &src, &dst));
+            if (L->q_norm.present) OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, &src, &L->q_norm.t, m->norm_eps, &dst));
+            else OP(c, MLXN_OP_COPY, mlxn_op_copy(be, &src, &dst));
             MLXN_TRY(view(c, base + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, col, &src));
             MLXN_TRY(view(c, c->off_att + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, dcol, &dst));
-            if (L->k_norm.present) OP(c, mlxn_op_rms_norm(be, &src, &L->k_norm.t, m->norm_eps, &dst));
-            else OP(c, mlxn_op_copy(be, &src, &dst));
+            if (L->k_norm.present) OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, &src, &L->k_norm.t, m->norm_eps, &dst));
+            else OP(c, MLXN_OP_COPY, mlxn_op_copy(be, &src, &dst));
             MLXN_TRY(view(c, c->off_att, 3, hd, nh + nkv, n, (size_t)hd * 4, dcol, &rope_src));
         }
-        OP(c, mlxn_op_rope(be, &rope_src, pos, ff, &rp, &qk));
+        OP(c, MLXN_OP_ROPE, mlxn_op_rope(be, &rope_src, pos, ff, &rp, &qk));
     }
 
     /* the cache: k and v heads are adjacent in the slot; one write when the caches are too */
@@ -135,21 +147,21 @@ static mlxn_status attention_block(struct mlxn_context *c, const mlxn_layer *L, 
         int64_t bne[3] = {hd, c->n_ctx, 2 * nkv};
         MLXN_TRY(mlxn_tensor_init(&both, c->kv, L->k_offset, c->kv_type, 3, bne));
         MLXN_TRY(view(c, base + (size_t)Q * 4, 3, hd, 2 * nkv, n, (size_t)hd * 4, col, &kvh));
-        OP(c, mlxn_op_kv_write(be, &kvh, pos, &both));
+        OP(c, MLXN_OP_KV_WRITE, mlxn_op_kv_write(be, &kvh, pos, &both));
     } else {
         MLXN_TRY(view(c, base + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, col, &kvh));
-        OP(c, mlxn_op_kv_write(be, &kvh, pos, &kc));
+        OP(c, MLXN_OP_KV_WRITE, mlxn_op_kv_write(be, &kvh, pos, &kc));
         MLXN_TRY(view(c, base + (size_t)(Q + K) * 4, 3, hdv, nkv, n, (size_t)hdv * 4, col, &kvh));
-        OP(c, mlxn_op_kv_write(be, &kvh, pos, &vc));
+        OP(c, MLXN_OP_KV_WRITE, mlxn_op_kv_write(be, &kvh, pos, &vc));
     }
 
     mlxn_tensor att, att2;
     MLXN_TRY(view(c, base, 3, hd, nh, n, (size_t)hd * 4, col, &qh));
     MLXN_TRY(scr(c, c->off_att, MLXN_TYPE_F32, 3, hdv, nh, n, &att));
     mlxn_attn_params ap = {L->attn_scale, 0.0f, L->window};
-    OP(c, mlxn_op_attention(be, &qh, &kc, &vc, pos, &ap, &att));
+    OP(c, MLXN_OP_ATTENTION, mlxn_op_attention(be, &qh, &kc, &vc, pos, &ap, &att));
     MLXN_TRY(scr(c, c->off_att, MLXN_TYPE_F32, 2, nh * hdv, n, 1, &att2));
-    OP(c, mlxn_op_mul_mat(be, &L->wo, &att2, o));
+    OP(c, MLXN_FWD_O, mlxn_op_mul_mat(be, &L->wo, &att2, o));
     return MLXN_OK;
 }
 
@@ -165,14 +177,14 @@ static mlxn_status ffn_block(struct mlxn_context *c, const mlxn_layer *L, int n,
     MLXN_TRY(view(c, c->off_gu + (size_t)F * 4, 2, F, n, 1, col, 0, &u));
     if (L->gate_up_fused) {
         MLXN_TRY(scr(c, c->off_gu, MLXN_TYPE_F32, 2, 2 * F, n, 1, &gu));
-        OP(c, mlxn_op_mul_mat(be, &L->ffn_gate_up, xn, &gu));
+        OP(c, MLXN_FWD_GATE_UP, mlxn_op_mul_mat(be, &L->ffn_gate_up, xn, &gu));
     } else {
-        OP(c, mlxn_op_mul_mat(be, &L->ffn_gate, xn, &g));
-        OP(c, mlxn_op_mul_mat(be, &L->ffn_up, xn, &u));
+        OP(c, MLXN_FWD_GATE_UP, mlxn_op_mul_mat(be, &L->ffn_gate, xn, &g));
+        OP(c, MLXN_FWD_GATE_UP, mlxn_op_mul_mat(be, &L->ffn_up, xn, &u));
     }
     MLXN_TRY(scr(c, c->off_h, MLXN_TYPE_F32, 2, F, n, 1, &h));
-    OP(c, mlxn_op_glu(be, MLXN_GLU_SWIGLU, &g, &u, &h));
-    OP(c, mlxn_op_mul_mat(be, &L->ffn_down, &h, o));
+    OP(c, MLXN_OP_GLU, mlxn_op_glu(be, MLXN_GLU_SWIGLU, &g, &u, &h));
+    OP(c, MLXN_FWD_DOWN, mlxn_op_mul_mat(be, &L->ffn_down, &h, o));
     return MLXN_OK;
 }
 
@@ -188,15 +200,15 @@ mlxn_status mlxn_forward_layers(struct mlxn_context *c, int n) {
     MLXN_TRY(scr(c, n == 1 ? c->off_step : c->off_ids, MLXN_TYPE_I32, 1, n, 1, 1, &ids));
     MLXN_TRY(scr(c, n == 1 ? c->off_step + 4 : c->off_pos, MLXN_TYPE_I32, 1, n, 1, 1, &pos));
 
-    OP(c, mlxn_op_get_rows(be, &m->tok_embd, &ids, &x));
-    OP(c, mlxn_op_rms_norm(be, &x, &m->layers[0].attn_norm, m->norm_eps, &xn));
+    OP(c, MLXN_OP_GET_ROWS, mlxn_op_get_rows(be, &m->tok_embd, &ids, &x));
+    OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, &x, &m->layers[0].attn_norm, m->norm_eps, &xn));
     for (int il = 0; il < m->info.n_layer; il++) {
         const mlxn_layer *L = &m->layers[il];
         MLXN_TRY(attention_block(c, L, n, &xn, &pos, &o));
-        OP(c, mlxn_op_add_rms_norm(be, &x, &o, &L->ffn_norm, m->norm_eps, &x, &xn));
+        OP(c, MLXN_OP_ADD_RMS_NORM, mlxn_op_add_rms_norm(be, &x, &o, &L->ffn_norm, m->norm_eps, &x, &xn));
         MLXN_TRY(ffn_block(c, L, n, &xn, &o));
         const mlxn_tensor *next_norm = il + 1 < m->info.n_layer ? &m->layers[il + 1].attn_norm : &m->output_norm;
-        OP(c, mlxn_op_add_rms_norm(be, &x, &o, next_norm, m->norm_eps, &x, &xn));
+        OP(c, MLXN_OP_ADD_RMS_NORM, mlxn_op_add_rms_norm(be, &x, &o, next_norm, m->norm_eps, &x, &xn));
     }
     return MLXN_OK;
 }
@@ -206,7 +218,7 @@ mlxn_status mlxn_forward_lm_head(struct mlxn_context *c, int row0, int nrows) {
     mlxn_tensor xs, lg;
     MLXN_TRY(scr(c, c->off_xn + (size_t)row0 * (size_t)E * 4, MLXN_TYPE_F32, 2, E, nrows, 1, &xs));
     MLXN_TRY(scr(c, c->off_logits, MLXN_TYPE_F32, 2, c->m->info.n_vocab, nrows, 1, &lg));
-    OP(c, mlxn_op_mul_mat(c->be, &c->m->output, &xs, &lg));
+    OP(c, MLXN_FWD_LM_HEAD, mlxn_op_mul_mat(c->be, &c->m->output, &xs, &lg));
     return MLXN_OK;
 }
 
@@ -214,6 +226,6 @@ mlxn_status mlxn_forward_argmax(struct mlxn_context *c) {
     mlxn_tensor lg, am;
     MLXN_TRY(scr(c, c->off_logits, MLXN_TYPE_F32, 2, c->m->info.n_vocab, 1, 1, &lg));
     MLXN_TRY(scr(c, c->off_argmax, MLXN_TYPE_I32, 1, 1, 1, 1, &am));
-    OP(c, mlxn_op_argmax(c->be, &lg, &am));
+    OP(c, MLXN_OP_ARGMAX, mlxn_op_argmax(c->be, &lg, &am));
     return MLXN_OK;
 }

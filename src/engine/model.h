@@ -128,7 +128,16 @@ struct mlxn_context {
     int n_ops;                   /* op calls issued by the forward pass (counted while recording) */
     int graph_ops;               /* op calls in the recorded decode graph */
     bool direct_ops_logged;      /* the op count of an op-by-op decode step was logged */
+    uint64_t skip_ops;           /* bit per forward kind left out (MLXN_ENGINE_SKIP; results wrong) */
 };
+
+/* Kinds of the forward pass's op calls: the op (MLXN_OP_*) and, for the matrix products,
+ * which one (for MLXN_ENGINE_SKIP, a timing aid: ops of the listed kinds are left out). */
+enum {
+    MLXN_FWD_QKV = MLXN_OP_COUNT, MLXN_FWD_O, MLXN_FWD_GATE_UP, MLXN_FWD_DOWN, MLXN_FWD_LM_HEAD,
+    MLXN_FWD_KIND_COUNT
+};
+const char *mlxn_forward_kind_name(int kind);   /* NULL outside [0, MLXN_FWD_KIND_COUNT) */
 
 /* forward.c. Runs n tokens (ids and positions already in the scratch buffer) through every
  * layer and the final norm, leaving the normed states in off_xn. */

@@ -14,6 +14,7 @@ test_engine_arch.py):
     layout): the logits agree with the fused run to float rounding (relative max difference
     below 1e-5; on the CPU backends they are identical): fusing changes which matrix a row
     lives in, not its value;
+  - MLXN_ENGINE_SKIP=rope,glu,lm_head (a timing aid) leaves those ops out;
   - `mlxn bench -v` reports the fusions made and the op count of a decode step, which must
     be what the per-layer types imply (llama: 10 ops per fully fused layer, +1 when v stays
     alone, +2 when q and k do not fuse, +1 when gate and up do not; qwen2 +1 for the bias
@@ -156,6 +157,17 @@ def check_counts(name, a, path, n_layer, types, qtype):
     print("%-34s %s %s" % (name, want_f, want_o))
 
 
+def check_skip(path, n_layer, ops):
+    """MLXN_ENGINE_SKIP (a timing aid) leaves the named kinds out: rope and glu are one op per
+    layer each, lm_head one per step."""
+    env = dict(os.environ, MLXN_ENGINE_SKIP="rope,glu,lm_head")
+    r = subprocess.run([MLXN, "bench", "-m", path, "-p", "0", "-n", "4", "-r", "1", "--device", BACKEND, "-v"],
+                       capture_output=True, text=True, env=env)
+    want = ("decode step (op by op): %d ops" if ON_CPU else "decode graph recorded: %d ops") % (ops - 2 * n_layer - 1)
+    check(r.returncode == 0 and want in r.stderr and "results are wrong" in r.stderr,
+          "MLXN_ENGINE_SKIP: bench -v does not say '%s': %s" % (want, r.stderr))
+
+
 def main():
     if not os.path.exists(BIN) or not os.path.exists(MLXN):
         print("FAIL: %s or %s is missing" % (BIN, MLXN))
@@ -169,6 +181,8 @@ def main():
         path = os.path.join(tmp, "f%d.gguf" % ci)
         write_mixed(W, path, types)
         check_counts(name, a, path, W["n_layer"], types, W["qtype"])
+        if ci == 0:
+            check_skip(path, W["n_layer"], expected_counts(a, W["n_layer"], types, W["qtype"])[2])
         tokens = rng.integers(0, W["n_vocab"], 11)
         ref = arch.reference(W, tokens, False)
         for batch in (512, 1):
