@@ -76,12 +76,15 @@ static mlxn_status context_init(mlxn_context_t *c, const mlxn_context_params *p)
     c->n_batch = p->n_batch > 0 ? p->n_batch : 512;
     if (c->n_batch > c->n_ctx) c->n_batch = c->n_ctx;
 
-    /* KV cache: per layer K then V, each {head_dim, n_ctx, n_head_kv} */
+    /* KV cache: per layer K then V, each {head_dim, n_ctx, n_head_kv}. With equal head sizes V
+     * directly follows K (aligned to a whole cache row, >= 128 bytes for the head sizes attention
+     * takes), so that one kv_write over {head_dim, n_ctx, 2 n_head_kv} fills both (forward.c). */
     size_t off = 0, es = mlxn_row_size(c->kv_type, 1);
     for (int il = 0; il < m->info.n_layer; il++) {
         mlxn_layer *L = &m->layers[il];
         L->k_offset = off;
-        off = align_up(off + (size_t)L->head_dim_k * (size_t)c->n_ctx * (size_t)L->n_head_kv * es, 256);
+        off += (size_t)L->head_dim_k * (size_t)c->n_ctx * (size_t)L->n_head_kv * es;
+        if (L->head_dim_k != L->head_dim_v) off = align_up(off, 256);
         L->v_offset = off;
         off = align_up(off + (size_t)L->head_dim_v * (size_t)c->n_ctx * (size_t)L->n_head_kv * es, 256);
     }
@@ -92,27 +95,47 @@ static mlxn_status context_init(mlxn_context_t *c, const mlxn_context_params *p)
 
     /* scratch */
     const size_t B = (size_t)c->n_batch, E = (size_t)m->info.n_embd;
-    size_t ffk = (size_t)(m->max_ff > m->max_kv_dim ? m->max_ff : m->max_kv_dim);
+    size_t att = (size_t)(m->max_q_dim > m->max_qk_dim ? m->max_q_dim : m->max_qk_dim);
+    size_t qkn = m->arch->qk_norm ? (size_t)m->max_qkv_dim : 0;   /* per-head q/k norms of a batch */
+    if (qkn > att) att = qkn;
     c->logit_rows = c->n_batch < 32 ? c->n_batch : 32;
     off = 0;
 #define SLOT(field, bytes) (c->field = off, off = align_up(off + (bytes), 256))
     SLOT(off_x, E * B * 4);
     SLOT(off_xn, E * B * 4);
     SLOT(off_o, E * B * 4);
-    SLOT(off_q, (size_t)m->max_q_dim * B * 4);
-    SLOT(off_k, (size_t)m->max_kv_dim * B * 4);
-    SLOT(off_v, (size_t)m->max_v_dim * B * 4);
-    SLOT(off_att, (size_t)m->max_q_dim * B * 4);
-    SLOT(off_gate, ffk * B * 4);
-    SLOT(off_up, (size_t)m->max_ff * B * 4);
+    SLOT(off_qkv, (size_t)m->max_qkv_dim * B * 4);
+    SLOT(off_att, att * B * 4);
+    SLOT(off_gu, (size_t)m->max_ff * 2 * B * 4);
+    SLOT(off_qkn, qkn * B * 4);
     SLOT(off_h, (size_t)m->max_ff * B * 4);
     SLOT(off_logits, (size_t)m->info.n_vocab * (size_t)c->logit_rows * 4);
     SLOT(off_ids, B * 4);
     SLOT(off_pos, B * 4);
+    SLOT(off_step, 8);
     SLOT(off_argmax, 4);
 #undef SLOT
     MLXN_TRY(mlxn_buffer_alloc(c->be, off, &c->scratch));
     MLXN_TRY(mlxn_buffer_fill(c->scratch, 0, 0, off));
+
+    /* MLXN_ENGINE_SKIP=kind,kind,...: a timing aid that leaves those ops out of every step
+     * (op names such as rope, kv_write, glu, attention, add_rms_norm, or the products mm_qkv,
+     * mm_o, mm_gate_up, mm_down, lm_head). The results are wrong; only the speed means anything. */
+    const char *skip = getenv("MLXN_ENGINE_SKIP");
+    while (skip && *skip) {
+        size_t len = strcspn(skip, ",");
+        int found = -1;
+        for (int k = 0; k < MLXN_FWD_KIND_COUNT && found < 0; k++) {
+            const char *nm = mlxn_forward_kind_name(k);
+            if (nm && strlen(nm) == len && !strncmp(nm, skip, len)) found = k;
+        }
+        if (found >= 0) c->skip_ops |= (uint64_t)1 << found;
+        else mlxn_log(MLXN_LOG_WARN, "MLXN_ENGINE_SKIP: unknown kind '%.*s'", (int)len, skip);
+        skip += len + (skip[len] == ',');
+    }
+    if (c->skip_ops)
+        mlxn_log(MLXN_LOG_WARN, "MLXN_ENGINE_SKIP=%s: those ops are left out, results are wrong (timing only)",
+                 getenv("MLXN_ENGINE_SKIP"));
 
     c->use_graph = p->use_graph < 0 ? mlxn_backend_device_kind(c->be) == MLXN_DEVICE_CUDA : p->use_graph > 0;
     mlxn_log(MLXN_LOG_INFO, "context: %d positions, KV cache %s %.1f MiB, scratch %.1f MiB, batch %d%s", c->n_ctx,
@@ -173,6 +196,7 @@ enum { WANT_NONE = 0, WANT_LAST = 1, WANT_ALL = 2, WANT_ARGMAX = 3 };
 static mlxn_status decode_one_graph(mlxn_context_t *c) {
     if (!c->graph) {
         MLXN_TRY(mlxn_graph_begin(c->be));
+        c->n_ops = 0;
         mlxn_status st = mlxn_forward_layers(c, 1);
         if (st == MLXN_OK) st = mlxn_forward_lm_head(c, 0, 1);
         if (st == MLXN_OK) st = mlxn_forward_argmax(c);
@@ -184,6 +208,15 @@ static mlxn_status decode_one_graph(mlxn_context_t *c) {
         }
         MLXN_TRY(st2);
         c->graph = g;
+        c->graph_ops = c->n_ops;
+        const mlxn_model_t *m = c->m;
+        int mm = 0;   /* mat-vecs: layers' projections + LM head */
+        for (int il = 0; il < m->info.n_layer; il++) {
+            const mlxn_layer *L = &m->layers[il];
+            mm += (L->qkv_fused == 3 ? 1 : L->qkv_fused == 2 ? 2 : 3) + 1 + (L->gate_up_fused ? 1 : 2) + 1;
+        }
+        mlxn_log(MLXN_LOG_INFO, "decode graph recorded: %d ops (%.2f per layer over %d layers), %d of them mat-vecs",
+                 c->graph_ops, (double)c->graph_ops / m->info.n_layer, m->info.n_layer, mm + 1);
     }
     return mlxn_graph_replay(c->graph);
 }
@@ -198,10 +231,15 @@ static mlxn_status step(mlxn_context_t *c, const int32_t *tokens, int n, int wan
         if (tokens[i] < 0 || tokens[i] >= V)
             return mlxn_fail(MLXN_ERR_INVALID_ARG, "token %d at index %d is outside the vocabulary [0, %d)",
                              tokens[i], i, V);
-    int32_t pos[n > 0 ? n : 1];
-    for (int i = 0; i < n; i++) pos[i] = c->n_past + i;
-    MLXN_TRY(mlxn_buffer_upload(c->scratch, c->off_ids, tokens, (size_t)n * 4));
-    MLXN_TRY(mlxn_buffer_upload(c->scratch, c->off_pos, pos, (size_t)n * 4));
+    if (n == 1) {   /* id and position in one copy (forward.c reads them from off_step) */
+        int32_t ip[2] = {tokens[0], c->n_past};
+        MLXN_TRY(mlxn_buffer_upload(c->scratch, c->off_step, ip, sizeof ip));
+    } else {
+        int32_t pos[n > 0 ? n : 1];
+        for (int i = 0; i < n; i++) pos[i] = c->n_past + i;
+        MLXN_TRY(mlxn_buffer_upload(c->scratch, c->off_ids, tokens, (size_t)n * 4));
+        MLXN_TRY(mlxn_buffer_upload(c->scratch, c->off_pos, pos, (size_t)n * 4));
+    }
 
     /* The first single-token step runs op by op: backends size their scratch and set up
      * libraries on first use, which cannot happen during a capture. The second records. */
@@ -218,10 +256,15 @@ static mlxn_status step(mlxn_context_t *c, const int32_t *tokens, int n, int wan
         }
     }
     if (!graphed) {
+        c->n_ops = 0;
         MLXN_TRY(mlxn_forward_layers(c, n));
         if (want == WANT_LAST || want == WANT_ARGMAX) {
             MLXN_TRY(mlxn_forward_lm_head(c, n - 1, 1));
             if (want == WANT_ARGMAX) MLXN_TRY(mlxn_forward_argmax(c));
+        }
+        if (n == 1 && want == WANT_ARGMAX && !c->direct_ops_logged) {
+            c->direct_ops_logged = true;
+            mlxn_log(MLXN_LOG_INFO, "decode step (op by op): %d ops", c->n_ops);
         }
     }
     if (want == WANT_LAST && logits_out)

@@ -3,11 +3,13 @@
  * same op sequence can be recorded once as a graph and replayed per token.
  *
  *   x = embed(ids)
- *   per layer:  xn = rms_norm(x) ; q,k,v = W·xn (+bias) ; [q/k rms_norm per head] ; rope(q,k)
- *               kv_write(k,v) ; att = attention(q, K, V) ; o = Wo·att
- *               x += o ; xn = rms_norm(x) ; o = down(silu(gate·xn) * up·xn) ; x += o
+ *   per layer:  xn = rms_norm(x) ; q|k|v = Wqkv·xn (+bias) ; [q/k rms_norm per head]
+ *               rope(q|k) ; kv_write(k|v) ; att = attention(q, K, V) ; o = Wo·att
+ *               x += o ; xn = rms_norm(x) ; gate|up = Wgu·xn ; o = down(silu(gate) * up) ; x += o
  *   xn = rms_norm(x) ; logits = output·xn
- * The residual add is fused with the next norm (add_rms_norm). */
+ * The residual add is fused with the next norm (add_rms_norm); q, k, v (and gate, up) come
+ * from one matrix built at load (model.c) when their weight types agree, and q|k share one
+ * RoPE call, k|v one cache write. A single-token step is 10 ops per layer on llama. */
 #include "engine/model.h"
 
 #include <string.h>
@@ -19,81 +21,171 @@ static mlxn_status scr(struct mlxn_context *c, size_t off, mlxn_type type, int n
     return mlxn_tensor_init(t, c->scratch, off, type, n_dims, ne);
 }
 
-static mlxn_status mat(mlxn_backend_t *be, const mlxn_weight *W, const mlxn_tensor *x, const mlxn_tensor *y) {
-    return mlxn_op_mul_mat(be, W, x, y);
+/* A strided f32 view of the scratch buffer: {a, b[, d]} with byte strides nb1 (between the b
+ * entries) and nb2 (between the d entries); rows of a stay contiguous. */
+static mlxn_status view(struct mlxn_context *c, size_t off, int n_dims, int64_t a, int64_t b, int64_t d,
+                        size_t nb1, size_t nb2, mlxn_tensor *t) {
+    MLXN_TRY(scr(c, off, MLXN_TYPE_F32, 1, a, 1, 1, t));
+    t->d.n_dims = n_dims;
+    t->d.ne[1] = b;
+    t->d.ne[2] = n_dims > 2 ? d : 1;
+    t->d.nb[1] = nb1;
+    t->d.nb[2] = n_dims > 2 ? nb2 : nb1 * (size_t)b;
+    t->d.nb[3] = t->d.nb[2] * (size_t)t->d.ne[2];
+    return MLXN_OK;
 }
 
-static mlxn_status attention_block(struct mlxn_context *c, const mlxn_layer *L, int il, int n,
-                                   const mlxn_tensor *xn, const mlxn_tensor *pos, const mlxn_tensor *o) {
+/* Every op of the forward pass goes through OP, which counts it (the decode graph's size) and
+ * leaves it out when its kind is in the context's skip mask (MLXN_ENGINE_SKIP: timing only). */
+#define OP(c, kind, expr)                          \
+    do {                                           \
+        if (!((c)->skip_ops >> (kind) & 1u)) {     \
+            (c)->n_ops++;                          \
+            MLXN_TRY(expr);                        \
+        }                                          \
+    } while (0)
+
+static const char *const FWD_NAMES[MLXN_FWD_KIND_COUNT - MLXN_OP_COUNT] = {"mm_qkv", "mm_o", "mm_gate_up",
+                                                                            "mm_down", "lm_head"};
+
+const char *mlxn_forward_kind_name(int kind) {
+    if (kind >= 0 && kind < MLXN_OP_COUNT) return mlxn_op_name((mlxn_op)kind);
+    if (kind >= MLXN_OP_COUNT && kind < MLXN_FWD_KIND_COUNT) return FWD_NAMES[kind - MLXN_OP_COUNT];
+    return NULL;
+}
+
+/* Whether K and V of layer L can be written by one kv_write: same head size and V's cache
+ * directly after K's, so {hd, n_ctx, 2 n_kv} spans both (the context lays them out so). */
+static bool kv_joint(const struct mlxn_context *c, const mlxn_layer *L) {
+    size_t k_bytes = (size_t)L->head_dim_k * (size_t)c->n_ctx * (size_t)L->n_head_kv * mlxn_row_size(c->kv_type, 1);
+    return L->head_dim_k == L->head_dim_v && L->v_offset == L->k_offset + k_bytes;
+}
+
+/* Attention block. The projections land in one scratch slot, column t = q_t | k_t | v_t, from
+ * one fused mat-vec (or two or three when the weight types differ), so q and k are adjacent
+ * heads of one {hd, n_head + n_head_kv, n} view for RoPE and k and v adjacent for the cache. */
+static mlxn_status attention_block(struct mlxn_context *c, const mlxn_layer *L, int n, const mlxn_tensor *xn,
+                                   const mlxn_tensor *pos, const mlxn_tensor *o) {
     mlxn_model_t *m = c->m;
     mlxn_backend_t *be = c->be;
-    const int64_t Q = (int64_t)L->n_head * L->head_dim_k, K = (int64_t)L->n_head_kv * L->head_dim_k;
-    const int64_t V = (int64_t)L->n_head_kv * L->head_dim_v;
-    mlxn_tensor q, k, v;   /* {rows, n} for the projections */
-    MLXN_TRY(scr(c, c->off_q, MLXN_TYPE_F32, 2, Q, n, 1, &q));
-    MLXN_TRY(scr(c, c->off_k, MLXN_TYPE_F32, 2, K, n, 1, &k));
-    MLXN_TRY(scr(c, c->off_v, MLXN_TYPE_F32, 2, V, n, 1, &v));
-    MLXN_TRY(mat(be, &L->wq, xn, &q));
-    MLXN_TRY(mat(be, &L->wk, xn, &k));
-    MLXN_TRY(mat(be, &L->wv, xn, &v));
-    if (L->bq.present) MLXN_TRY(mlxn_op_add(be, &q, &L->bq.t, &q));
-    if (L->bk.present) MLXN_TRY(mlxn_op_add(be, &k, &L->bk.t, &k));
-    if (L->bv.present) MLXN_TRY(mlxn_op_add(be, &v, &L->bv.t, &v));
+    const int64_t hd = L->head_dim_k, hdv = L->head_dim_v, nh = L->n_head, nkv = L->n_head_kv;
+    const int64_t Q = nh * hd, K = nkv * hd, V = nkv * hdv, QKV = Q + K + V;
+    const size_t col = (size_t)QKV * 4, base = c->off_qkv;
 
-    /* per-head views {head_dim, heads, n} */
-    mlxn_tensor qh, kh, vh;
-    MLXN_TRY(scr(c, c->off_q, MLXN_TYPE_F32, 3, L->head_dim_k, L->n_head, n, &qh));
-    MLXN_TRY(scr(c, c->off_k, MLXN_TYPE_F32, 3, L->head_dim_k, L->n_head_kv, n, &kh));
-    MLXN_TRY(scr(c, c->off_v, MLXN_TYPE_F32, 3, L->head_dim_v, L->n_head_kv, n, &vh));
-    /* Qwen3: one RMSNorm per head before RoPE, written to spare scratch (rms_norm does not
-     * promise in-place), and RoPE (which does) brings it back. */
-    mlxn_tensor qsrc = qh, ksrc = kh;
-    if (L->q_norm.present) {
-        mlxn_tensor rows, out;   /* {head_dim, heads * n} */
-        MLXN_TRY(scr(c, c->off_q, MLXN_TYPE_F32, 2, L->head_dim_k, (int64_t)L->n_head * n, 1, &rows));
-        MLXN_TRY(scr(c, c->off_att, MLXN_TYPE_F32, 2, L->head_dim_k, (int64_t)L->n_head * n, 1, &out));
-        MLXN_TRY(mlxn_op_rms_norm(be, &rows, &L->q_norm.t, m->norm_eps, &out));
-        MLXN_TRY(scr(c, c->off_att, MLXN_TYPE_F32, 3, L->head_dim_k, L->n_head, n, &qsrc));
+    mlxn_tensor all, part;
+    if (L->qkv_fused == 3) {
+        MLXN_TRY(scr(c, base, MLXN_TYPE_F32, 2, QKV, n, 1, &all));
+        OP(c, MLXN_FWD_QKV, mlxn_op_mul_mat(be, &L->wqkv, xn, &all));
+    } else {
+        if (L->qkv_fused == 2) {
+            MLXN_TRY(view(c, base, 2, Q + K, n, 1, col, 0, &part));
+            OP(c, MLXN_FWD_QKV, mlxn_op_mul_mat(be, &L->wqkv, xn, &part));
+        } else {
+            MLXN_TRY(view(c, base, 2, Q, n, 1, col, 0, &part));
+            OP(c, MLXN_FWD_QKV, mlxn_op_mul_mat(be, &L->wq, xn, &part));
+            MLXN_TRY(view(c, base + (size_t)Q * 4, 2, K, n, 1, col, 0, &part));
+            OP(c, MLXN_FWD_QKV, mlxn_op_mul_mat(be, &L->wk, xn, &part));
+        }
+        MLXN_TRY(view(c, base + (size_t)(Q + K) * 4, 2, V, n, 1, col, 0, &part));
+        OP(c, MLXN_FWD_QKV, mlxn_op_mul_mat(be, &L->wv, xn, &part));
     }
-    if (L->k_norm.present) {
-        mlxn_tensor rows, out;
-        MLXN_TRY(scr(c, c->off_k, MLXN_TYPE_F32, 2, L->head_dim_k, (int64_t)L->n_head_kv * n, 1, &rows));
-        MLXN_TRY(scr(c, c->off_gate, MLXN_TYPE_F32, 2, L->head_dim_k, (int64_t)L->n_head_kv * n, 1, &out));
-        MLXN_TRY(mlxn_op_rms_norm(be, &rows, &L->k_norm.t, m->norm_eps, &out));
-        MLXN_TRY(scr(c, c->off_gate, MLXN_TYPE_F32, 3, L->head_dim_k, L->n_head_kv, n, &ksrc));
+    if (L->bqkv.present) {
+        MLXN_TRY(scr(c, base, MLXN_TYPE_F32, 2, QKV, n, 1, &all));
+        OP(c, MLXN_OP_ADD, mlxn_op_add(be, &all, &L->bqkv.t, &all));
     }
+
+    /* q and k heads together {hd, nh + nkv, n}; one RoPE in place. Qwen3 first normalises
+     * each head (q and k with their own weights). One token: q and k heads into off_att, laid
+     * out the same way but dense, and the one RoPE brings them back into the slot. Several
+     * tokens: per-token slices would cost a launch each on backends that run a norm per 2-D
+     * slice, so the whole slot, read as rows of hd, is normalised once with each weight (a few
+     * rows too many, harmless) into off_att and off_qkn, and q and k get a RoPE each. */
     mlxn_rope_params rp = {m->arch->rope_mode, L->n_rot, L->rope_base, L->rope_scale};
     const mlxn_tensor *ff = m->rope_freqs.present ? &m->rope_freqs.t : NULL;
-    MLXN_TRY(mlxn_op_rope(be, &qsrc, pos, ff, &rp, &qh));
-    MLXN_TRY(mlxn_op_rope(be, &ksrc, pos, ff, &rp, &kh));
+    mlxn_tensor qk, qh, kvh;
+    MLXN_TRY(view(c, base, 3, hd, nh + nkv, n, (size_t)hd * 4, col, &qk));
+    bool qk_norm = L->q_norm.present || L->k_norm.present;
+    if (qk_norm && n > 1 && L->q_norm.present && L->k_norm.present && QKV % hd == 0) {
+        const int64_t R = QKV / hd * n;
+        mlxn_tensor rows, qn, kn, src, dst;
+        MLXN_TRY(scr(c, base, MLXN_TYPE_F32, 2, hd, R, 1, &rows));
+        MLXN_TRY(scr(c, c->off_att, MLXN_TYPE_F32, 2, hd, R, 1, &qn));
+        MLXN_TRY(scr(c, c->off_qkn, MLXN_TYPE_F32, 2, hd, R, 1, &kn));
+        OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, &rows, &L->q_norm.t, m->norm_eps, &qn));
+        OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, &rows, &L->k_norm.t, m->norm_eps, &kn));
+        MLXN_TRY(view(c, c->off_att, 3, hd, nh, n, (size_t)hd * 4, col, &src));
+        MLXN_TRY(view(c, base, 3, hd, nh, n, (size_t)hd * 4, col, &dst));
+        OP(c, MLXN_OP_ROPE, mlxn_op_rope(be, &src, pos, ff, &rp, &dst));
+        MLXN_TRY(view(c, c->off_qkn + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, col, &src));
+        MLXN_TRY(view(c, base + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, col, &dst));
+        OP(c, MLXN_OP_ROPE, mlxn_op_rope(be, &src, pos, ff, &rp, &dst));
+    } else {
+        mlxn_tensor rope_src = qk;
+        if (qk_norm) {
+            const size_t dcol = (size_t)(Q + K) * 4;
+            mlxn_tensor src, dst;
+            MLXN_TRY(view(c, base, 3, hd, nh, n, (size_t)hd * 4, col, &src));
+            MLXN_TRY(view(c, c->off_att, 3, hd, nh, n, (size_t)hd * 4, dcol, &dst));
+            if (L->q_norm.present) OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, &src, &L->q_norm.t, m->norm_eps, &dst));
+            else OP(c, MLXN_OP_COPY, mlxn_op_copy(be, &src, &dst));
+            MLXN_TRY(view(c, base + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, col, &src));
+            MLXN_TRY(view(c, c->off_att + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, dcol, &dst));
+            if (L->k_norm.present) OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, &src, &L->k_norm.t, m->norm_eps, &dst));
+            else OP(c, MLXN_OP_COPY, mlxn_op_copy(be, &src, &dst));
+            MLXN_TRY(view(c, c->off_att, 3, hd, nh + nkv, n, (size_t)hd * 4, dcol, &rope_src));
+        }
+        OP(c, MLXN_OP_ROPE, mlxn_op_rope(be, &rope_src, pos, ff, &rp, &qk));
+    }
 
+    /* the cache: k and v heads are adjacent in the slot; one write when the caches are too */
     mlxn_tensor kc, vc;
-    int64_t kne[3] = {L->head_dim_k, c->n_ctx, L->n_head_kv}, vne[3] = {L->head_dim_v, c->n_ctx, L->n_head_kv};
+    int64_t kne[3] = {hd, c->n_ctx, nkv}, vne[3] = {hdv, c->n_ctx, nkv};
     MLXN_TRY(mlxn_tensor_init(&kc, c->kv, L->k_offset, c->kv_type, 3, kne));
     MLXN_TRY(mlxn_tensor_init(&vc, c->kv, L->v_offset, c->kv_type, 3, vne));
-    MLXN_TRY(mlxn_op_kv_write(be, &kh, pos, &kc));
-    MLXN_TRY(mlxn_op_kv_write(be, &vh, pos, &vc));
+    if (kv_joint(c, L)) {
+        mlxn_tensor both;
+        int64_t bne[3] = {hd, c->n_ctx, 2 * nkv};
+        MLXN_TRY(mlxn_tensor_init(&both, c->kv, L->k_offset, c->kv_type, 3, bne));
+        MLXN_TRY(view(c, base + (size_t)Q * 4, 3, hd, 2 * nkv, n, (size_t)hd * 4, col, &kvh));
+        OP(c, MLXN_OP_KV_WRITE, mlxn_op_kv_write(be, &kvh, pos, &both));
+    } else {
+        MLXN_TRY(view(c, base + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, col, &kvh));
+        OP(c, MLXN_OP_KV_WRITE, mlxn_op_kv_write(be, &kvh, pos, &kc));
+        MLXN_TRY(view(c, base + (size_t)(Q + K) * 4, 3, hdv, nkv, n, (size_t)hdv * 4, col, &kvh));
+        OP(c, MLXN_OP_KV_WRITE, mlxn_op_kv_write(be, &kvh, pos, &vc));
+    }
 
     mlxn_tensor att, att2;
-    MLXN_TRY(scr(c, c->off_att, MLXN_TYPE_F32, 3, L->head_dim_v, L->n_head, n, &att));
+    MLXN_TRY(view(c, base, 3, hd, nh, n, (size_t)hd * 4, col, &qh));
+    MLXN_TRY(scr(c, c->off_att, MLXN_TYPE_F32, 3, hdv, nh, n, &att));
     mlxn_attn_params ap = {L->attn_scale, 0.0f, L->window};
-    MLXN_TRY(mlxn_op_attention(be, &qh, &kc, &vc, pos, &ap, &att));
-    MLXN_TRY(scr(c, c->off_att, MLXN_TYPE_F32, 2, (int64_t)L->n_head * L->head_dim_v, n, 1, &att2));
-    (void)il;
-    return mat(be, &L->wo, &att2, o);
+    OP(c, MLXN_OP_ATTENTION, mlxn_op_attention(be, &qh, &kc, &vc, pos, &ap, &att));
+    MLXN_TRY(scr(c, c->off_att, MLXN_TYPE_F32, 2, nh * hdv, n, 1, &att2));
+    OP(c, MLXN_FWD_O, mlxn_op_mul_mat(be, &L->wo, &att2, o));
+    return MLXN_OK;
 }
 
+/* Feed-forward block: gate and up in one slot, column t = gate_t | up_t (one fused mat-vec
+ * when their types agree); the GLU reads the two halves as strided views. */
 static mlxn_status ffn_block(struct mlxn_context *c, const mlxn_layer *L, int n, const mlxn_tensor *xn,
                              const mlxn_tensor *o) {
     mlxn_backend_t *be = c->be;
-    mlxn_tensor g, u, h;   /* {n_ff, n} */
-    MLXN_TRY(scr(c, c->off_gate, MLXN_TYPE_F32, 2, L->n_ff, n, 1, &g));
-    MLXN_TRY(scr(c, c->off_up, MLXN_TYPE_F32, 2, L->n_ff, n, 1, &u));
-    MLXN_TRY(scr(c, c->off_h, MLXN_TYPE_F32, 2, L->n_ff, n, 1, &h));
-    MLXN_TRY(mat(be, &L->ffn_gate, xn, &g));
-    MLXN_TRY(mat(be, &L->ffn_up, xn, &u));
-    MLXN_TRY(mlxn_op_glu(be, MLXN_GLU_SWIGLU, &g, &u, &h));
-    return mat(be, &L->ffn_down, &h, o);
+    const int64_t F = L->n_ff;
+    const size_t col = (size_t)(2 * F) * 4;
+    mlxn_tensor gu, g, u, h;
+    MLXN_TRY(view(c, c->off_gu, 2, F, n, 1, col, 0, &g));
+    MLXN_TRY(view(c, c->off_gu + (size_t)F * 4, 2, F, n, 1, col, 0, &u));
+    if (L->gate_up_fused) {
+        MLXN_TRY(scr(c, c->off_gu, MLXN_TYPE_F32, 2, 2 * F, n, 1, &gu));
+        OP(c, MLXN_FWD_GATE_UP, mlxn_op_mul_mat(be, &L->ffn_gate_up, xn, &gu));
+    } else {
+        OP(c, MLXN_FWD_GATE_UP, mlxn_op_mul_mat(be, &L->ffn_gate, xn, &g));
+        OP(c, MLXN_FWD_GATE_UP, mlxn_op_mul_mat(be, &L->ffn_up, xn, &u));
+    }
+    MLXN_TRY(scr(c, c->off_h, MLXN_TYPE_F32, 2, F, n, 1, &h));
+    OP(c, MLXN_OP_GLU, mlxn_op_glu(be, MLXN_GLU_SWIGLU, &g, &u, &h));
+    OP(c, MLXN_FWD_DOWN, mlxn_op_mul_mat(be, &L->ffn_down, &h, o));
+    return MLXN_OK;
 }
 
 mlxn_status mlxn_forward_layers(struct mlxn_context *c, int n) {
@@ -104,18 +196,19 @@ mlxn_status mlxn_forward_layers(struct mlxn_context *c, int n) {
     MLXN_TRY(scr(c, c->off_x, MLXN_TYPE_F32, 2, E, n, 1, &x));
     MLXN_TRY(scr(c, c->off_xn, MLXN_TYPE_F32, 2, E, n, 1, &xn));
     MLXN_TRY(scr(c, c->off_o, MLXN_TYPE_F32, 2, E, n, 1, &o));
-    MLXN_TRY(scr(c, c->off_ids, MLXN_TYPE_I32, 1, n, 1, 1, &ids));
-    MLXN_TRY(scr(c, c->off_pos, MLXN_TYPE_I32, 1, n, 1, 1, &pos));
+    /* a single-token step reads its id and position from one 8-byte slot (one upload) */
+    MLXN_TRY(scr(c, n == 1 ? c->off_step : c->off_ids, MLXN_TYPE_I32, 1, n, 1, 1, &ids));
+    MLXN_TRY(scr(c, n == 1 ? c->off_step + 4 : c->off_pos, MLXN_TYPE_I32, 1, n, 1, 1, &pos));
 
-    MLXN_TRY(mlxn_op_get_rows(be, &m->tok_embd, &ids, &x));
-    MLXN_TRY(mlxn_op_rms_norm(be, &x, &m->layers[0].attn_norm, m->norm_eps, &xn));
+    OP(c, MLXN_OP_GET_ROWS, mlxn_op_get_rows(be, &m->tok_embd, &ids, &x));
+    OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, &x, &m->layers[0].attn_norm, m->norm_eps, &xn));
     for (int il = 0; il < m->info.n_layer; il++) {
         const mlxn_layer *L = &m->layers[il];
-        MLXN_TRY(attention_block(c, L, il, n, &xn, &pos, &o));
-        MLXN_TRY(mlxn_op_add_rms_norm(be, &x, &o, &L->ffn_norm, m->norm_eps, &x, &xn));
+        MLXN_TRY(attention_block(c, L, n, &xn, &pos, &o));
+        OP(c, MLXN_OP_ADD_RMS_NORM, mlxn_op_add_rms_norm(be, &x, &o, &L->ffn_norm, m->norm_eps, &x, &xn));
         MLXN_TRY(ffn_block(c, L, n, &xn, &o));
         const mlxn_tensor *next_norm = il + 1 < m->info.n_layer ? &m->layers[il + 1].attn_norm : &m->output_norm;
-        MLXN_TRY(mlxn_op_add_rms_norm(be, &x, &o, next_norm, m->norm_eps, &x, &xn));
+        OP(c, MLXN_OP_ADD_RMS_NORM, mlxn_op_add_rms_norm(be, &x, &o, next_norm, m->norm_eps, &x, &xn));
     }
     return MLXN_OK;
 }
@@ -125,12 +218,14 @@ mlxn_status mlxn_forward_lm_head(struct mlxn_context *c, int row0, int nrows) {
     mlxn_tensor xs, lg;
     MLXN_TRY(scr(c, c->off_xn + (size_t)row0 * (size_t)E * 4, MLXN_TYPE_F32, 2, E, nrows, 1, &xs));
     MLXN_TRY(scr(c, c->off_logits, MLXN_TYPE_F32, 2, c->m->info.n_vocab, nrows, 1, &lg));
-    return mlxn_op_mul_mat(c->be, &c->m->output, &xs, &lg);
+    OP(c, MLXN_FWD_LM_HEAD, mlxn_op_mul_mat(c->be, &c->m->output, &xs, &lg));
+    return MLXN_OK;
 }
 
 mlxn_status mlxn_forward_argmax(struct mlxn_context *c) {
     mlxn_tensor lg, am;
     MLXN_TRY(scr(c, c->off_logits, MLXN_TYPE_F32, 2, c->m->info.n_vocab, 1, 1, &lg));
     MLXN_TRY(scr(c, c->off_argmax, MLXN_TYPE_I32, 1, 1, 1, 1, &am));
-    return mlxn_op_argmax(c->be, &lg, &am);
+    OP(c, MLXN_OP_ARGMAX, mlxn_op_argmax(c->be, &lg, &am));
+    return MLXN_OK;
 }

@@ -140,17 +140,62 @@ static mlxn_status find_tensor(mlxn_model_t *m, const char *name, int n_dims, co
     return MLXN_OK;
 }
 
-static mlxn_status place(mlxn_model_t *m, const data_span *span, const mlxn_gguf_tensor *gt, mlxn_tensor *t) {
-    uint64_t off = (uint64_t)((const uint8_t *)gt->data - span->base);
-    int n = gt->n_dims < 1 ? 1 : gt->n_dims;
-    mlxn_status st = mlxn_tensor_init(t, m->weights, (size_t)off, gt->type, n, gt->ne);
-    if (st != MLXN_OK) return mlxn_fail(st, "%s: tensor '%s': %s", m->path, gt->name, mlxn_last_error());
+/* Tensors are first collected (checked, not placed), then laid out and placed at once, so a
+ * fused matrix can be built from several file tensors: 2..3 tensors of one type and row
+ * length concatenated along their rows (1-D vectors: along their elements). */
+typedef struct place_item {
+    mlxn_tensor *dst;
+    int n_parts;
+    mlxn_gguf_tensor part[3];
+    int n_dims;
+    int64_t ne[2];
+    uint64_t nbytes;
+    size_t off;            /* in its buffer */
+    bool in_fused;         /* CPU: in m->fused (a host copy), else in m->weights */
+} place_item;
+
+typedef struct placer {
+    place_item *items;
+    int n, cap;
+} placer;
+
+static mlxn_status push(mlxn_model_t *m, placer *P, mlxn_tensor *dst, bool vec, int n_parts,
+                        const mlxn_gguf_tensor *parts) {
+    if (P->n == P->cap) {
+        int cap = P->cap ? 2 * P->cap : 256;
+        place_item *it = realloc(P->items, sizeof *it * (size_t)cap);
+        if (!it) return mlxn_fail(MLXN_ERR_NO_MEMORY, "%s: %d tensor placements", m->path, cap);
+        P->items = it;
+        P->cap = cap;
+    }
+    place_item *it = &P->items[P->n];
+    memset(it, 0, sizeof *it);
+    it->dst = dst;
+    it->n_parts = n_parts;
+    const mlxn_gguf_tensor *p0 = &parts[0];
+    /* find_tensor checked the shape: a vector is {n} (trailing 1s free), a matrix {k, rows} */
+    it->n_dims = vec ? 1 : 2;
+    it->ne[0] = it->n_dims == 1 ? 0 : p0->ne[0];
+    it->ne[1] = it->n_dims == 1 ? 1 : 0;
+    for (int i = 0; i < n_parts; i++) {
+        const mlxn_gguf_tensor *pi = &parts[i];
+        if (pi->type != p0->type || (it->n_dims == 2 && pi->ne[0] != p0->ne[0]))
+            return mlxn_fail(MLXN_ERR_FORMAT, "%s: cannot fuse '%s' (%s, rows of %lld) with '%s' (%s, rows of %lld)",
+                             m->path, pi->name, mlxn_type_name(pi->type), (long long)pi->ne[0], p0->name,
+                             mlxn_type_name(p0->type), (long long)p0->ne[0]);
+        it->part[i] = *pi;
+        it->nbytes += pi->nbytes;
+        if (it->n_dims == 1) it->ne[0] += pi->ne[0] * (pi->n_dims > 1 ? pi->ne[1] : 1);
+        else it->ne[1] += pi->n_dims > 1 ? pi->ne[1] : 1;
+    }
+    P->n++;
     return MLXN_OK;
 }
 
-/* A norm / bias / frequency vector: f32 of n elements. */
-static mlxn_status load_vec(mlxn_model_t *m, const data_span *span, const char *name, int64_t n, bool required,
-                            mlxn_opt_tensor *out) {
+/* A norm / bias / frequency vector: f32 of n elements. Placed unless gt_out is given (the
+ * caller fuses it). */
+static mlxn_status load_vec_gt(mlxn_model_t *m, placer *P, const char *name, int64_t n, bool required,
+                               mlxn_opt_tensor *out, mlxn_gguf_tensor *gt_out) {
     mlxn_gguf_tensor gt;
     bool present = false;
     MLXN_TRY(find_tensor(m, name, 1, &n, required, &present, &gt));
@@ -159,24 +204,49 @@ static mlxn_status load_vec(mlxn_model_t *m, const data_span *span, const char *
     if (gt.type != MLXN_TYPE_F32)
         return mlxn_fail(MLXN_ERR_TYPE, "%s: tensor '%s' has type %s, expected f32", m->path, name,
                          mlxn_type_name(gt.type));
-    return place(m, span, &gt, &out->t);
+    if (gt_out) {
+        *gt_out = gt;
+        return MLXN_OK;
+    }
+    return push(m, P, &out->t, true, 1, &gt);
+}
+static mlxn_status load_vec(mlxn_model_t *m, placer *P, const char *name, int64_t n, bool required,
+                            mlxn_opt_tensor *out) {
+    return load_vec_gt(m, P, name, n, required, out, NULL);
+}
+/* A required vector placed straight into *dst (the placement keeps the pointer). */
+static mlxn_status load_req_vec(mlxn_model_t *m, placer *P, const char *name, int64_t n, mlxn_tensor *dst) {
+    mlxn_opt_tensor ot;
+    mlxn_gguf_tensor gt;
+    MLXN_TRY(load_vec_gt(m, P, name, n, true, &ot, &gt));
+    return push(m, P, dst, true, 1, &gt);
 }
 
-/* A matrix {k, rows} the backend must be able to run `op` on. */
-static mlxn_status load_mat(mlxn_model_t *m, const data_span *span, const char *name, int64_t k, int64_t rows,
-                            mlxn_op op, bool required, bool *present, mlxn_weight *out) {
-    mlxn_gguf_tensor gt;
+/* A matrix {k, rows} the backend must be able to run `op` on: checked into *gt, not placed. */
+static mlxn_status check_mat(mlxn_model_t *m, const char *name, int64_t k, int64_t rows, mlxn_op op, bool required,
+                             bool *present, mlxn_gguf_tensor *gt) {
     int64_t ne[2] = {k, rows};
     bool here = false;
-    MLXN_TRY(find_tensor(m, name, 2, ne, required, &here, &gt));
+    MLXN_TRY(find_tensor(m, name, 2, ne, required, &here, gt));
     if (present) *present = here;
     if (!here) return MLXN_OK;
-    const mlxn_type_traits *tr = mlxn_type_info(gt.type);
-    if (!tr || !tr->decodable || !mlxn_backend_supports(m->be, op, gt.type))
+    const mlxn_type_traits *tr = mlxn_type_info(gt->type);
+    if (!tr || !tr->decodable || !mlxn_backend_supports(m->be, op, gt->type))
         return mlxn_fail(MLXN_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s, which backend '%s' cannot run %s on",
-                         m->path, name, mlxn_type_name(gt.type), mlxn_backend_name(m->be), mlxn_op_name(op));
+                         m->path, name, mlxn_type_name(gt->type), mlxn_backend_name(m->be), mlxn_op_name(op));
+    return MLXN_OK;
+}
+
+/* A matrix checked and placed. */
+static mlxn_status load_mat(mlxn_model_t *m, placer *P, const char *name, int64_t k, int64_t rows, mlxn_op op,
+                            bool required, bool *present, mlxn_weight *out) {
+    mlxn_gguf_tensor gt;
+    bool here = false;
+    MLXN_TRY(check_mat(m, name, k, rows, op, required, &here, &gt));
+    if (present) *present = here;
+    if (!here) return MLXN_OK;
     memset(out, 0, sizeof *out);
-    return place(m, span, &gt, &out->w);
+    return push(m, P, &out->w, false, 1, &gt);
 }
 
 /* ==========================================================================
@@ -243,12 +313,14 @@ static mlxn_status load_hparams(mlxn_model_t *m) {
         if (v > m->max_v_dim) m->max_v_dim = v;
         if (L->n_head * L->head_dim_v > m->max_q_dim) m->max_q_dim = L->n_head * L->head_dim_v;
         if (L->n_ff > m->max_ff) m->max_ff = L->n_ff;
+        if (q + kv + v > m->max_qkv_dim) m->max_qkv_dim = q + kv + v;
+        if (q + kv > m->max_qk_dim) m->max_qk_dim = q + kv;
         if (L->head_dim_k > m->max_head_dim) m->max_head_dim = L->head_dim_k;
     }
     return MLXN_OK;
 }
 
-static mlxn_status load_tensors(mlxn_model_t *m, const data_span *span) {
+static mlxn_status load_tensors(mlxn_model_t *m, placer *P) {
     mlxn_model_info *in = &m->info;
     const int64_t E = in->n_embd;
     char nm[128];
@@ -261,48 +333,71 @@ static mlxn_status load_tensors(mlxn_model_t *m, const data_span *span) {
     if (gt.n_dims != 2 || gt.ne[1] < 1 || gt.ne[1] > INT32_MAX)
         return mlxn_fail(MLXN_ERR_FORMAT, "%s: tensor 'token_embd.weight' is not a {n_embd, n_vocab} matrix", m->path);
     in->n_vocab = (int)gt.ne[1];
-    MLXN_TRY(load_mat(m, span, "token_embd.weight", E, in->n_vocab, MLXN_OP_GET_ROWS, true, NULL, &m->tok_embd));
+    MLXN_TRY(load_mat(m, P, "token_embd.weight", E, in->n_vocab, MLXN_OP_GET_ROWS, true, NULL, &m->tok_embd));
 
-    mlxn_opt_tensor onorm;
-    MLXN_TRY(load_vec(m, span, "output_norm.weight", E, true, &onorm));
-    m->output_norm = onorm.t;
+    MLXN_TRY(load_req_vec(m, P, "output_norm.weight", E, &m->output_norm));
     bool has_output = false;
-    MLXN_TRY(load_mat(m, span, "output.weight", E, in->n_vocab, MLXN_OP_MUL_MAT, false, &has_output, &m->output));
+    MLXN_TRY(load_mat(m, P, "output.weight", E, in->n_vocab, MLXN_OP_MUL_MAT, false, &has_output, &m->output));
     if (!has_output) {   /* tied embeddings (SmolLM2, small Qwen): the LM head is token_embd */
-        if (!mlxn_backend_supports(m->be, MLXN_OP_MUL_MAT, m->tok_embd.w.d.type))
+        if (!mlxn_backend_supports(m->be, MLXN_OP_MUL_MAT, gt.type))
             return mlxn_fail(MLXN_ERR_UNSUPPORTED, "%s: tied LM head 'token_embd.weight' has type %s, which backend "
-                             "'%s' cannot multiply", m->path, mlxn_type_name(m->tok_embd.w.d.type),
+                             "'%s' cannot multiply", m->path, mlxn_type_name(gt.type),
                              mlxn_backend_name(m->be));
-        m->output = m->tok_embd;
+        m->tied_output = true;   /* m->output = m->tok_embd once placed */
     }
-    MLXN_TRY(load_vec(m, span, "rope_freqs.weight", m->layers[0].n_rot / 2, false, &m->rope_freqs));
+    MLXN_TRY(load_vec(m, P, "rope_freqs.weight", m->layers[0].n_rot / 2, false, &m->rope_freqs));
 
     for (int il = 0; il < in->n_layer; il++) {
         mlxn_layer *L = &m->layers[il];
         const int64_t Q = (int64_t)L->n_head * L->head_dim_k, K = (int64_t)L->n_head_kv * L->head_dim_k;
         const int64_t V = (int64_t)L->n_head_kv * L->head_dim_v, O = (int64_t)L->n_head * L->head_dim_v;
-        mlxn_opt_tensor ot;
 #define NAME(s) (snprintf(nm, sizeof nm, "blk.%d.%s", il, s), nm)
-        MLXN_TRY(load_vec(m, span, NAME("attn_norm.weight"), E, true, &ot));
-        L->attn_norm = ot.t;
-        MLXN_TRY(load_mat(m, span, NAME("attn_q.weight"), E, Q, MLXN_OP_MUL_MAT, true, NULL, &L->wq));
-        MLXN_TRY(load_mat(m, span, NAME("attn_k.weight"), E, K, MLXN_OP_MUL_MAT, true, NULL, &L->wk));
-        MLXN_TRY(load_mat(m, span, NAME("attn_v.weight"), E, V, MLXN_OP_MUL_MAT, true, NULL, &L->wv));
-        MLXN_TRY(load_mat(m, span, NAME("attn_output.weight"), O, E, MLXN_OP_MUL_MAT, true, NULL, &L->wo));
-        if (m->arch->qkv_bias) {
-            MLXN_TRY(load_vec(m, span, NAME("attn_q.bias"), Q, true, &L->bq));
-            MLXN_TRY(load_vec(m, span, NAME("attn_k.bias"), K, true, &L->bk));
-            MLXN_TRY(load_vec(m, span, NAME("attn_v.bias"), V, true, &L->bv));
+        MLXN_TRY(load_req_vec(m, P, NAME("attn_norm.weight"), E, &L->attn_norm));
+        mlxn_gguf_tensor g3[3];
+        MLXN_TRY(check_mat(m, NAME("attn_q.weight"), E, Q, MLXN_OP_MUL_MAT, true, NULL, &g3[0]));
+        MLXN_TRY(check_mat(m, NAME("attn_k.weight"), E, K, MLXN_OP_MUL_MAT, true, NULL, &g3[1]));
+        MLXN_TRY(check_mat(m, NAME("attn_v.weight"), E, V, MLXN_OP_MUL_MAT, true, NULL, &g3[2]));
+        memset(&L->wq, 0, sizeof L->wq);
+        memset(&L->wk, 0, sizeof L->wk);
+        memset(&L->wv, 0, sizeof L->wv);
+        memset(&L->wqkv, 0, sizeof L->wqkv);
+        /* q, k (and v) share k = n_embd; they fuse when their types agree */
+        L->qkv_fused = m->no_fuse || g3[0].type != g3[1].type ? 0 : g3[2].type == g3[0].type ? 3 : 2;
+        if (L->qkv_fused) {
+            MLXN_TRY(push(m, P, &L->wqkv.w, false, L->qkv_fused, g3));
+        } else {
+            MLXN_TRY(push(m, P, &L->wq.w, false, 1, &g3[0]));
+            MLXN_TRY(push(m, P, &L->wk.w, false, 1, &g3[1]));
+        }
+        if (L->qkv_fused != 3) MLXN_TRY(push(m, P, &L->wv.w, false, 1, &g3[2]));
+        MLXN_TRY(load_mat(m, P, NAME("attn_output.weight"), O, E, MLXN_OP_MUL_MAT, true, NULL, &L->wo));
+        if (m->arch->qkv_bias) {   /* one {Q+K+V} vector, as the projections' slot is laid out */
+            MLXN_TRY(load_vec_gt(m, P, NAME("attn_q.bias"), Q, true, &L->bq, &g3[0]));
+            MLXN_TRY(load_vec_gt(m, P, NAME("attn_k.bias"), K, true, &L->bk, &g3[1]));
+            MLXN_TRY(load_vec_gt(m, P, NAME("attn_v.bias"), V, true, &L->bv, &g3[2]));
+            L->bq.present = L->bk.present = L->bv.present = false;   /* only bqkv is placed */
+            L->bqkv.present = true;
+            MLXN_TRY(push(m, P, &L->bqkv.t, true, 3, g3));
         }
         if (m->arch->qk_norm) {
-            MLXN_TRY(load_vec(m, span, NAME("attn_q_norm.weight"), L->head_dim_k, true, &L->q_norm));
-            MLXN_TRY(load_vec(m, span, NAME("attn_k_norm.weight"), L->head_dim_k, true, &L->k_norm));
+            MLXN_TRY(load_vec(m, P, NAME("attn_q_norm.weight"), L->head_dim_k, true, &L->q_norm));
+            MLXN_TRY(load_vec(m, P, NAME("attn_k_norm.weight"), L->head_dim_k, true, &L->k_norm));
         }
-        MLXN_TRY(load_vec(m, span, NAME("ffn_norm.weight"), E, true, &ot));
-        L->ffn_norm = ot.t;
-        MLXN_TRY(load_mat(m, span, NAME("ffn_gate.weight"), E, L->n_ff, MLXN_OP_MUL_MAT, true, NULL, &L->ffn_gate));
-        MLXN_TRY(load_mat(m, span, NAME("ffn_up.weight"), E, L->n_ff, MLXN_OP_MUL_MAT, true, NULL, &L->ffn_up));
-        MLXN_TRY(load_mat(m, span, NAME("ffn_down.weight"), L->n_ff, E, MLXN_OP_MUL_MAT, true, NULL, &L->ffn_down));
+        MLXN_TRY(load_req_vec(m, P, NAME("ffn_norm.weight"), E, &L->ffn_norm));
+        mlxn_gguf_tensor g2[2];
+        MLXN_TRY(check_mat(m, NAME("ffn_gate.weight"), E, L->n_ff, MLXN_OP_MUL_MAT, true, NULL, &g2[0]));
+        MLXN_TRY(check_mat(m, NAME("ffn_up.weight"), E, L->n_ff, MLXN_OP_MUL_MAT, true, NULL, &g2[1]));
+        memset(&L->ffn_gate, 0, sizeof L->ffn_gate);
+        memset(&L->ffn_up, 0, sizeof L->ffn_up);
+        memset(&L->ffn_gate_up, 0, sizeof L->ffn_gate_up);
+        L->gate_up_fused = !m->no_fuse && g2[0].type == g2[1].type;
+        if (L->gate_up_fused) {
+            MLXN_TRY(push(m, P, &L->ffn_gate_up.w, false, 2, g2));
+        } else {
+            MLXN_TRY(push(m, P, &L->ffn_gate.w, false, 1, &g2[0]));
+            MLXN_TRY(push(m, P, &L->ffn_up.w, false, 1, &g2[1]));
+        }
+        MLXN_TRY(load_mat(m, P, NAME("ffn_down.weight"), L->n_ff, E, MLXN_OP_MUL_MAT, true, NULL, &L->ffn_down));
 #undef NAME
     }
     return MLXN_OK;
@@ -333,37 +428,107 @@ static mlxn_status data_extent(mlxn_model_t *m, data_span *span) {
     return MLXN_OK;
 }
 
-/* Creates the weights buffer: the map itself on CPU backends, device memory otherwise. */
-static mlxn_status make_weights_buffer(mlxn_model_t *m, const data_span *span) {
-    if (mlxn_backend_device_kind(m->be) == MLXN_DEVICE_CPU)
-        return mlxn_buffer_wrap_host(m->be, (void *)span->base, (size_t)span->size, &m->weights);
-    return mlxn_buffer_alloc(m->be, (size_t)span->size, &m->weights);
+static size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
+/* Whether the parts of an item follow each other in the file (then a CPU backend uses them in
+ * place, fused or not). */
+static bool parts_adjacent(const place_item *it) {
+    for (int i = 1; i < it->n_parts; i++)
+        if ((const uint8_t *)it->part[i].data != (const uint8_t *)it->part[i - 1].data + it->part[i - 1].nbytes)
+            return false;
+    return true;
 }
 
-/* Fills it: on CPU, touch every page once so the first token does not pay for page faults;
- * elsewhere upload. Both report progress. */
-static mlxn_status fill_weights(mlxn_model_t *m, const data_span *span, const mlxn_model_params *p) {
-    const int steps = 64;
+/* Lays the collected tensors out, creates the buffers and points every tensor at its bytes.
+ * CPU backends: the weights buffer wraps the map; a tensor (or a fused matrix whose parts are
+ * adjacent in the file) stays where it is; other fused matrices get a host copy in m->fused.
+ * Device backends: one buffer holding exactly the placed tensors, 256-byte aligned. */
+static mlxn_status layout_weights(mlxn_model_t *m, const data_span *span, placer *P) {
     bool cpu = mlxn_backend_device_kind(m->be) == MLXN_DEVICE_CPU;
-    volatile uint8_t sink = 0;
-    for (int s = 0; s < steps; s++) {
-        uint64_t a = span->size * (uint64_t)s / steps, b = span->size * (uint64_t)(s + 1) / steps;
-        if (cpu) {
-            for (uint64_t o = a; o < b; o += 4096) sink ^= span->base[o];
-        } else if (b > a) {
-            MLXN_TRY(mlxn_buffer_upload(m->weights, (size_t)a, span->base + a, (size_t)(b - a)));
+    size_t dev = 0, fused = 0;
+    for (int i = 0; i < P->n; i++) {
+        place_item *it = &P->items[i];
+        if (cpu && parts_adjacent(it)) {
+            it->off = (size_t)((const uint8_t *)it->part[0].data - span->base);
+        } else if (cpu) {
+            it->in_fused = true;
+            it->off = fused;
+            fused = align_up(fused + it->nbytes, 256);
+        } else {
+            it->off = dev;
+            dev = align_up(dev + it->nbytes, 256);
         }
-        if (p && p->progress) p->progress((float)(s + 1) / steps, p->progress_user);
     }
-    (void)sink;
-    if (cpu) return MLXN_OK;
+    if (cpu) {
+        MLXN_TRY(mlxn_buffer_wrap_host(m->be, (void *)span->base, (size_t)span->size, &m->weights));
+        if (fused) MLXN_TRY(mlxn_buffer_alloc(m->be, fused, &m->fused));
+    } else {
+        MLXN_TRY(mlxn_buffer_alloc(m->be, dev ? dev : 256, &m->weights));
+    }
+    for (int i = 0; i < P->n; i++) {
+        place_item *it = &P->items[i];
+        mlxn_status st = mlxn_tensor_init(it->dst, it->in_fused ? m->fused : m->weights, it->off, it->part[0].type,
+                                          it->n_dims, it->ne);
+        if (st != MLXN_OK) return mlxn_fail(st, "%s: tensor '%s': %s", m->path, it->part[0].name, mlxn_last_error());
+    }
+    if (m->tied_output) m->output = m->tok_embd;
+    return MLXN_OK;
+}
+
+/* Drops the whole pages inside [p, p + n) of the read-only map from the process (a later read
+ * would fault them back in from the file). */
+static void drop_pages(const void *p, size_t n) {
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) return;
+    uintptr_t a = ((uintptr_t)p + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t b = ((uintptr_t)p + n) & ~(uintptr_t)(page - 1);
+    if (b > a) madvise((void *)a, (size_t)(b - a), MADV_DONTNEED);
+}
+
+/* Fills the buffers: on CPU, touch every page of the map once so the first token does not pay
+ * for page faults, and copy the fused matrices that need it; elsewhere upload every placed
+ * tensor (fused parts one after the other). Both report progress. */
+static mlxn_status fill_weights(mlxn_model_t *m, const data_span *span, const placer *P,
+                                const mlxn_model_params *p) {
+    bool cpu = mlxn_backend_device_kind(m->be) == MLXN_DEVICE_CPU;
+    uint64_t total = 0, done = 0;
+    for (int i = 0; i < P->n; i++) total += P->items[i].nbytes;
+    if (cpu) {
+        const int steps = 64;
+        volatile uint8_t sink = 0;
+        for (int s = 0; s < steps; s++) {
+            uint64_t a = span->size * (uint64_t)s / steps, b = span->size * (uint64_t)(s + 1) / steps;
+            for (uint64_t o = a; o < b; o += 4096) sink ^= span->base[o];
+            if (p && p->progress) p->progress(0.5f * (float)(s + 1) / steps, p->progress_user);
+        }
+        (void)sink;
+    }
+    for (int i = 0; i < P->n; i++) {
+        const place_item *it = &P->items[i];
+        if (!cpu || it->in_fused) {
+            size_t o = it->off;
+            for (int j = 0; j < it->n_parts; j++) {
+                MLXN_TRY(mlxn_buffer_upload(it->in_fused ? m->fused : m->weights, o, it->part[j].data,
+                                            (size_t)it->part[j].nbytes));
+                o += (size_t)it->part[j].nbytes;
+            }
+        }
+        done += it->nbytes;
+        if (p && p->progress && total)
+            p->progress(cpu ? 0.5f + 0.5f * (float)done / (float)total : (float)done / (float)total, p->progress_user);
+    }
+    if (cpu) {
+        /* the parts of copied fused matrices are never read again: drop their pages */
+        for (int i = 0; i < P->n; i++)
+            if (P->items[i].in_fused)
+                for (int j = 0; j < P->items[i].n_parts; j++)
+                    drop_pages(P->items[i].part[j].data, (size_t)P->items[i].part[j].nbytes);
+        return MLXN_OK;
+    }
     MLXN_TRY(mlxn_backend_sync(m->be));
     /* The device holds the weights now: drop the file pages this process read for the upload
      * (the map stays valid for the metadata; a later read would fault them back in). */
-    long page = sysconf(_SC_PAGESIZE);
-    uintptr_t a = ((uintptr_t)span->base + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
-    uintptr_t b = ((uintptr_t)span->base + span->size) & ~(uintptr_t)(page - 1);
-    if (page > 0 && b > a) madvise((void *)a, (size_t)(b - a), MADV_DONTNEED);
+    drop_pages(span->base, (size_t)span->size);
     return MLXN_OK;
 }
 
@@ -397,13 +562,26 @@ static mlxn_status load(mlxn_model_t *m, const char *path, const mlxn_model_para
     m->info.eos_id = token_id_or_none(m->gguf, "tokenizer.ggml.eos_token_id");
     m->info.eot_id = token_id_or_none(m->gguf, "tokenizer.ggml.eot_token_id");
 
+    const char *nf = getenv("MLXN_NO_FUSE");
+    m->no_fuse = nf && *nf && strcmp(nf, "0") != 0;
     MLXN_TRY(load_hparams(m));
     data_span span = {NULL, 0};
     MLXN_TRY(data_extent(m, &span));
     /* every tensor is checked before any byte is uploaded */
-    MLXN_TRY(make_weights_buffer(m, &span));
-    MLXN_TRY(load_tensors(m, &span));
-    MLXN_TRY(fill_weights(m, &span, params));
+    placer P = {NULL, 0, 0};
+    mlxn_status st = load_tensors(m, &P);
+    if (st == MLXN_OK) st = layout_weights(m, &span, &P);
+    if (st == MLXN_OK) st = fill_weights(m, &span, &P, params);
+    free(P.items);
+    MLXN_TRY(st);
+    int n_qkv = 0, n_gu = 0;
+    for (int il = 0; il < m->info.n_layer; il++) {
+        n_qkv += m->layers[il].qkv_fused != 0;
+        n_gu += m->layers[il].gate_up_fused;
+    }
+    mlxn_log(MLXN_LOG_INFO, "%s: fused q|k(|v) in %d of %d layers, gate|up in %d%s; %.1f MiB of fused matrices copied "
+             "on the host", path, n_qkv, m->info.n_layer, n_gu, m->no_fuse ? " (MLXN_NO_FUSE)" : "",
+             m->fused ? mlxn_buffer_size(m->fused) / 1048576.0 : 0.0);
     mlxn_log(MLXN_LOG_INFO, "%s: %s '%s', %d layers, %d embd, %d/%d heads, vocab %d, %.1f MiB of weights on %s",
              path, m->info.arch, m->name, m->info.n_layer, m->info.n_embd, m->info.n_head, m->info.n_head_kv,
              m->info.n_vocab, m->info.weight_bytes / 1048576.0, mlxn_backend_name(m->be));
@@ -436,6 +614,7 @@ mlxn_status mlxn_model_load(const char *path, mlxn_backend_t *be, const mlxn_mod
 
 void mlxn_model_free(mlxn_model_t *m) {
     if (!m) return;
+    mlxn_buffer_free(m->fused);
     mlxn_buffer_free(m->weights);
     mlxn_gguf_free(m->gguf);
     free(m->layers);

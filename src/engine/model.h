@@ -37,7 +37,14 @@ typedef struct mlxn_layer {
     mlxn_weight wk;              /* {n_embd, n_head_kv*head_dim_k} */
     mlxn_weight wv;              /* {n_embd, n_head_kv*head_dim_v} */
     mlxn_weight wo;              /* {n_head*head_dim_v, n_embd} */
-    mlxn_opt_tensor bq, bk, bv;  /* f32 {rows}: qwen2 */
+    mlxn_opt_tensor bq, bk, bv;  /* f32 {rows}: qwen2 (not placed: only bqkv is) */
+    /* Fused projections, built at load: qkv_fused = 3: wqkv {n_embd, Q+K+V} holds the rows of
+     * wq, wk, wv in that order (one mat-vec gives q|k|v); 2: wqkv {n_embd, Q+K} holds wq, wk
+     * and wv stays alone (its type differs); 0: three matrices. Only what the forward pass
+     * uses is placed on the backend: wq/wk (and wv when fused) are then shape records only. */
+    int qkv_fused;
+    mlxn_weight wqkv;
+    mlxn_opt_tensor bqkv;        /* f32 {Q+K+V}: bq|bk|bv concatenated (qwen2) */
     mlxn_opt_tensor q_norm;      /* f32 {head_dim_k}: qwen3 (Gemma later) */
     mlxn_opt_tensor k_norm;      /* f32 {head_dim_k} */
     mlxn_opt_tensor post_attn_norm;  /* f32 {n_embd}: Gemma (later) */
@@ -47,6 +54,8 @@ typedef struct mlxn_layer {
     mlxn_weight ffn_gate;        /* {n_embd, n_ff} */
     mlxn_weight ffn_up;          /* {n_embd, n_ff} */
     mlxn_weight ffn_down;        /* {n_ff, n_embd} */
+    bool gate_up_fused;          /* ffn_gate_up {n_embd, 2 n_ff} = gate rows then up rows */
+    mlxn_weight ffn_gate_up;
     mlxn_opt_tensor post_ffn_norm;   /* f32 {n_embd}: Gemma (later) */
 
     /* mixture of experts beside or instead of the dense FFN (Qwen3-MoE, Gemma 4: later) */
@@ -76,8 +85,14 @@ struct mlxn_model {
 
     /* max over layers, for sizing scratch */
     int max_q_dim, max_kv_dim, max_v_dim, max_ff, max_head_dim;
+    int max_qkv_dim;             /* n_head*hd_k + n_head_kv*(hd_k + hd_v) */
+    int max_qk_dim;              /* (n_head + n_head_kv) * hd_k */
+    bool tied_output;            /* output is token_embd */
+    bool no_fuse;                /* MLXN_NO_FUSE set at load: separate q/k/v and gate/up */
 
-    mlxn_buffer_t *weights;      /* one buffer holding every weight (wraps the map on CPU) */
+    mlxn_buffer_t *weights;      /* every weight: wraps the map on CPU, one device buffer otherwise */
+    mlxn_buffer_t *fused;        /* CPU only: fused matrices whose parts are not adjacent in the
+                                  * file (a host copy; the parts in the map are never read) */
 };
 
 /* A context: the KV cache and the activations of one sequence. Scratch tensors are sized for
@@ -94,14 +109,15 @@ struct mlxn_context {
     size_t off_x;                /* f32 {n_embd, n_batch}: the residual stream */
     size_t off_xn;               /* f32 {n_embd, n_batch}: normed input of a block / final norm */
     size_t off_o;                /* f32 {n_embd, n_batch}: a block's output before the residual add */
-    size_t off_q;                /* f32 {max_q_dim, n_batch} */
-    size_t off_k;                /* f32 {max_kv_dim, n_batch} */
-    size_t off_v;                /* f32 {max_v_dim, n_batch} */
-    size_t off_att;              /* f32 {max_q_dim, n_batch}: attention output */
-    size_t off_gate, off_up;     /* f32 {max(max_ff, max_kv_dim), n_batch} */
+    size_t off_qkv;              /* f32 {max_qkv_dim, n_batch}: column t = q_t | k_t | v_t */
+    size_t off_att;              /* f32 {max(max_q_dim, max_qk_dim), n_batch}: attention output;
+                                  * Qwen3's normed q|k before RoPE ({max_qkv_dim, n_batch}) */
+    size_t off_gu;               /* f32 {2 max_ff, n_batch}: column t = gate_t | up_t */
+    size_t off_qkn;              /* f32 {max_qkv_dim, n_batch} (Qwen3 only): k-normed rows */
     size_t off_h;                /* f32 {max_ff, n_batch}: act(gate) * up */
     size_t off_logits;           /* f32 {n_vocab, logit_rows} */
     size_t off_ids, off_pos;     /* i32 {n_batch}: token ids, positions */
+    size_t off_step;             /* i32 {2}: id and position of a single-token step */
     size_t off_argmax;           /* i32 {1} */
     int logit_rows;
 
@@ -109,7 +125,19 @@ struct mlxn_context {
     mlxn_graph_t *graph;         /* the recorded decode step (n = 1), replayed per token */
     bool graph_broken;           /* recording failed once: run ops directly from then on */
     int n_direct_steps;          /* single-token steps run op by op before recording */
+    int n_ops;                   /* op calls issued by the forward pass (counted while recording) */
+    int graph_ops;               /* op calls in the recorded decode graph */
+    bool direct_ops_logged;      /* the op count of an op-by-op decode step was logged */
+    uint64_t skip_ops;           /* bit per forward kind left out (MLXN_ENGINE_SKIP; results wrong) */
 };
+
+/* Kinds of the forward pass's op calls: the op (MLXN_OP_*) and, for the matrix products,
+ * which one (for MLXN_ENGINE_SKIP, a timing aid: ops of the listed kinds are left out). */
+enum {
+    MLXN_FWD_QKV = MLXN_OP_COUNT, MLXN_FWD_O, MLXN_FWD_GATE_UP, MLXN_FWD_DOWN, MLXN_FWD_LM_HEAD,
+    MLXN_FWD_KIND_COUNT
+};
+const char *mlxn_forward_kind_name(int kind);   /* NULL outside [0, MLXN_FWD_KIND_COUNT) */
 
 /* forward.c. Runs n tokens (ids and positions already in the scratch buffer) through every
  * layer and the final norm, leaving the normed states in off_xn. */

@@ -22,7 +22,14 @@ static void usage(void) {
            "      --device DEV      cpu, ref, cuda or cuda:N (default: cuda if a GPU is visible, else cpu)\n"
            "  -t, --threads T       CPU threads (default: all cores)\n"
            "      --json FILE       also write the results as JSON to FILE\n"
+           "  -v, --verbose         log what the library does (fusion, decode graph op count) to stderr\n"
            "  -h, --help            this text\n");
+}
+
+static void log_to_stderr(mlxn_log_level level, const char *msg, void *user) {
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    (void)user;
+    fprintf(stderr, "mlxn: %s: %s\n", names[level], msg);
 }
 
 typedef struct result {
@@ -66,6 +73,7 @@ int cmd_bench(int argc, char **argv) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define ARG(s, l) (!strcmp(a, s) || !strcmp(a, l))
         if (ARG("-h", "--help")) { usage(); return 0; }
+        if (ARG("-v", "--verbose")) { mlxn_log_set(log_to_stderr, MLXN_LOG_INFO, NULL); continue; }
         if (!v) { fprintf(stderr, "mlxn bench: unknown or incomplete option '%s' (see --help)\n", a); return 2; }
         i++;
         if (ARG("-m", "--model")) model = v;

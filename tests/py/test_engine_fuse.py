@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""The fused projections of the engine (src/engine/model.c, forward.c): at load, q|k|v and
+gate|up are concatenated into one matrix each when their weight types agree (q|k alone when v's
+type differs), the projections land in one scratch slot (column t = q_t | k_t | v_t), q and k
+share one RoPE call and k and v one cache write.
+
+Checked on tiny random GGUF files (PyPI `gguf` writer, the models and the float64 reference of
+test_engine_arch.py):
+  - per-tensor weight types chosen so that every fusion case occurs: q|k|v fused, q|k fused
+    with v alone, nothing fused (q and k differ), gate|up fused or not; llama and qwen2
+    (biases, concatenated into one vector) and qwen3 (per-head q/k norms before the joint
+    RoPE): NMSE against the reference below 1e-3 (q8_0) / 1e-8 (f32), batch 512 and 1;
+  - the same files with MLXN_NO_FUSE=1 (separate matrices writing into the same slot
+    layout): the logits agree with the fused run to float rounding (relative max difference
+    below 1e-5; on the CPU backends they are identical): fusing changes which matrix a row
+    lives in, not its value;
+  - MLXN_ENGINE_SKIP=rope,glu,lm_head (a timing aid) leaves those ops out;
+  - `mlxn bench -v` reports the fusions made and the op count of a decode step, which must
+    be what the per-layer types imply (llama: 10 ops per fully fused layer, +1 when v stays
+    alone, +2 when q and k do not fuse, +1 when gate and up do not; qwen2 +1 for the bias
+    add; 4 outside the layers: embedding, first norm, LM head, argmax).
+"""
+import os, subprocess, sys, tempfile
+
+import numpy as np
+import gguf
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_engine_arch as arch  # noqa: E402
+
+BIN = arch.BIN
+BACKEND = os.environ.get("MLXN_TEST_BACKEND", "cpu")   # cuda: run by scripts/gpu-extra-engfuse.txt
+ON_CPU = BACKEND in ("cpu", "ref")
+MLXN = os.environ.get("MLXN_BIN", os.path.join(os.environ.get("MLXN_BINARY_DIR", "build"), "bin", "mlxn"))
+passed = failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL:", what)
+
+
+NAMES = {"attn_norm": "attn_norm.weight", "wq": "attn_q.weight", "wk": "attn_k.weight",
+         "wv": "attn_v.weight", "wo": "attn_output.weight", "ffn_norm": "ffn_norm.weight",
+         "gate": "ffn_gate.weight", "up": "ffn_up.weight", "down": "ffn_down.weight",
+         "bq": "attn_q.bias", "bk": "attn_k.bias", "bv": "attn_v.bias",
+         "q_norm": "attn_q_norm.weight", "k_norm": "attn_k_norm.weight"}
+
+
+def write_mixed(W, path, types):
+    """Like test_engine_arch.write_gguf, with a weight type per layer tensor: types[i][key]
+    ('f32' or 'q8_0'; default W['qtype'])."""
+    w = gguf.GGUFWriter(path, W["arch"])
+    w.add_block_count(W["n_layer"])
+    w.add_context_length(256)
+    w.add_embedding_length(W["n_embd"])
+    w.add_feed_forward_length(W["n_ff"])
+    w.add_head_count(W["n_head"])
+    w.add_head_count_kv(W["n_kv"])
+    w.add_key_length(W["hd"])
+    w.add_value_length(W["hd"])
+    w.add_rope_freq_base(W["base"])
+    w.add_layer_norm_rms_eps(W["eps"])
+    w.add_rope_dimension_count(W["hd"])
+
+    def add(name, arr, vec=False, qtype=None):
+        if vec:
+            w.add_tensor(name, arr.astype(np.float32))
+            return arr.astype(np.float32).astype(np.float64)
+        qtype = qtype or W["qtype"]
+        data, used = arch.quantized(arr, qtype)
+        if qtype == "f32":
+            w.add_tensor(name, data)
+        else:
+            w.add_tensor(name, data, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+        return used
+
+    W["tok_embd"] = add("token_embd.weight", W["tok_embd"])
+    W["output_norm"] = add("output_norm.weight", W["output_norm"], True)
+    if W["output"] is not None:
+        W["output"] = add("output.weight", W["output"])
+    for i, L in enumerate(W["layers"]):
+        t = types[i % len(types)]
+        for k in list(L):
+            L[k] = add("blk.%d.%s" % (i, NAMES[k]), L[k], L[k].ndim == 1, t.get(k))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def run(path, out, batch, tokens, no_fuse):
+    env = dict(os.environ)
+    env.pop("MLXN_NO_FUSE", None)
+    if no_fuse:
+        env["MLXN_NO_FUSE"] = "1"
+    r = subprocess.run([BIN, path, out, "--backend", BACKEND, "--kv", "f32", "--batch", str(batch)] +
+                       [str(t) for t in tokens],
+                       capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        return None, r.stderr.strip()
+    return np.fromfile(out, dtype=np.float32).reshape(len(tokens), -1).astype(np.float64), ""
+
+
+Q8, F32 = "q8_0", "f32"
+# per layer (cycled): which tensors deviate from the file's main type
+ALL_FUSED = [{}]
+MIXED = [
+    {"wv": F32, "up": F32},           # q|k fused, v alone; gate and up separate
+    {"wk": F32},                      # nothing fused in attention (q and k differ); gate|up fused
+    {},                               # everything fused
+]
+
+CASES = [
+    # name, arch, make_model options, per-layer types, bound
+    ("llama q8_0, all fused", "llama", dict(qtype=Q8, n_layer=2), ALL_FUSED, 1e-3),
+    ("llama q8_0, mixed types", "llama", dict(qtype=Q8, n_layer=3), MIXED, 1e-3),
+    ("llama f32 tied, mixed types", "llama", dict(tied=True, n_layer=3), [{"wv": Q8, "gate": Q8}, {"wq": Q8}, {}],
+     1e-3),
+    ("qwen2 biases, mixed types", "qwen2", dict(qtype=Q8, tied=True, base=1e6, n_layer=3), MIXED, 1e-3),
+    ("qwen2 biases f32, all fused", "qwen2", dict(tied=True, base=1e6), ALL_FUSED, 1e-8),
+    ("qwen3 q/k norms, mixed types", "qwen3", dict(qtype=Q8, base=1e6, n_layer=3), MIXED, 1e-3),
+    ("qwen3 q/k norms f32, all fused", "qwen3", dict(base=1e6), ALL_FUSED, 1e-8),
+]
+
+
+def expected_counts(a, n_layer, types, qtype):
+    """(layers with q|k fused, layers with gate|up fused, ops of a decode step)."""
+    n_qk = n_gu = 0
+    ops = 4
+    for i in range(n_layer):
+        t = types[i % len(types)]
+        ty = lambda k: t.get(k, qtype)  # noqa: E731
+        qk = ty("wq") == ty("wk")
+        gu = ty("gate") == ty("up")
+        n_qk += qk
+        n_gu += gu
+        ops += 10 + (0 if qk and ty("wv") == ty("wq") else 1 if qk else 2) + (0 if gu else 1)
+        ops += a == "qwen2"
+        ops += 2 * (a == "qwen3")   # the per-head q and k norms
+    return n_qk, n_gu, ops
+
+
+def check_counts(name, a, path, n_layer, types, qtype):
+    r = subprocess.run([MLXN, "bench", "-m", path, "-p", "0", "-n", "4", "-r", "1", "--device", BACKEND, "-v"],
+                       capture_output=True, text=True)
+    n_qk, n_gu, ops = expected_counts(a, n_layer, types, qtype)
+    want_f = "fused q|k(|v) in %d of %d layers, gate|up in %d;" % (n_qk, n_layer, n_gu)
+    # the first step runs op by op; on CUDA the next one is recorded as a graph
+    want_o = ("decode step (op by op): %d ops" if ON_CPU else "decode graph recorded: %d ops") % ops
+    check(r.returncode == 0 and want_f in r.stderr, "%s: bench -v does not say '%s': %s" % (name, want_f, r.stderr))
+    check(r.returncode == 0 and want_o in r.stderr, "%s: bench -v does not say '%s': %s" % (name, want_o, r.stderr))
+    print("%-34s %s %s" % (name, want_f, want_o))
+
+
+def check_skip(path, n_layer, ops):
+    """MLXN_ENGINE_SKIP (a timing aid) leaves the named kinds out: rope and glu are one op per
+    layer each, lm_head one per step."""
+    env = dict(os.environ, MLXN_ENGINE_SKIP="rope,glu,lm_head")
+    r = subprocess.run([MLXN, "bench", "-m", path, "-p", "0", "-n", "4", "-r", "1", "--device", BACKEND, "-v"],
+                       capture_output=True, text=True, env=env)
+    want = ("decode step (op by op): %d ops" if ON_CPU else "decode graph recorded: %d ops") % (ops - 2 * n_layer - 1)
+    check(r.returncode == 0 and want in r.stderr and "results are wrong" in r.stderr,
+          "MLXN_ENGINE_SKIP: bench -v does not say '%s': %s" % (want, r.stderr))
+
+
+def main():
+    if not os.path.exists(BIN) or not os.path.exists(MLXN):
+        print("FAIL: %s or %s is missing" % (BIN, MLXN))
+        print("0 passed, 1 failed")
+        return 1
+    print("backend %s" % BACKEND)
+    rng = np.random.default_rng(11)
+    tmp = tempfile.mkdtemp()
+    for ci, (name, a, opts, types, bound) in enumerate(CASES):
+        W = arch.make_model(a, rng, **opts)
+        path = os.path.join(tmp, "f%d.gguf" % ci)
+        write_mixed(W, path, types)
+        check_counts(name, a, path, W["n_layer"], types, W["qtype"])
+        if ci == 0:
+            check_skip(path, W["n_layer"], expected_counts(a, W["n_layer"], types, W["qtype"])[2])
+        tokens = rng.integers(0, W["n_vocab"], 11)
+        ref = arch.reference(W, tokens, False)
+        for batch in (512, 1):
+            got, err = run(path, os.path.join(tmp, "a%d_%d.f32" % (ci, batch)), batch, tokens, False)
+            sep, err2 = run(path, os.path.join(tmp, "b%d_%d.f32" % (ci, batch)), batch, tokens, True)
+            if got is None or sep is None:
+                check(False, "%s batch %d: tool failed: %s %s" % (name, batch, err, err2))
+                continue
+            nmse = ((got - ref) ** 2).sum() / (ref ** 2).sum()
+            nmse_sep = ((sep - ref) ** 2).sum() / (ref ** 2).sum()
+            rel = np.abs(got - sep).max() / np.abs(sep).max()
+            print("%-34s batch %3d: NMSE fused %.3g, separate %.3g; max |fused - separate| / max %.2g"
+                  % (name, batch, nmse, nmse_sep, rel))
+            if not ON_CPU:   # GPU kernels round f32 weights and activations their own way
+                bound = max(bound, 1e-4)
+            check(nmse < bound, "%s batch %d: NMSE %.3g >= %.g" % (name, batch, nmse, bound))
+            check(nmse_sep < bound, "%s batch %d (MLXN_NO_FUSE): NMSE %.3g >= %.g" % (name, batch, nmse_sep, bound))
+            check(rel < (1e-5 if ON_CPU else 1e-3), "%s batch %d: fused and separate differ by %.3g (relative)" % (name, batch, rel))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
