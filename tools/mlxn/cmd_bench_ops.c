@@ -386,6 +386,22 @@ static mlxn_status bench_mm(const char *kind, mlxn_type t, int64_t rows, int64_t
     return st;
 }
 
+/* MoE prefill (mul_mat_id, 512 tokens, 128 experts / top-8, Qwen3-30B-A3B expert shapes): the
+ * grouped mat-vec (mmq version 1) and the int8 tensor-core tile kernel (version 2) side by side,
+ * each verified against the CPU reference; --mmq N runs only version N. */
+static void bench_moe_prefill(void) {
+    static const mlxn_type ty[] = {MLXN_TYPE_Q4_K, MLXN_TYPE_Q4_0, MLXN_TYPE_Q6_K, MLXN_TYPE_Q8_0};
+    static const char *tags[] = {"", "prefill mmid v1", "prefill mmid v2"};
+    const int keep = mlxn_cuda_mmq_version;
+    for (int v = 1; v <= 2; v++) {
+        if (keep != 0 && keep != v) continue;
+        mlxn_cuda_mmq_version = v;
+        for (int i = 0; i < 4; i++) bench_mm(tags[v], ty[i], 768, 2048, 512, 128, 8, NULL);
+        bench_mm(tags[v], MLXN_TYPE_Q4_K, 2048, 768, 512, 128, 8, NULL);
+    }
+    mlxn_cuda_mmq_version = keep;
+}
+
 /* Seed experiment: plain Q6_K mat-vec vs mul_mat_id top-8 at 2816x8192, alternated over cycles. */
 static void seed_experiment(void) {
     if (!selected("seed")) return;
@@ -617,6 +633,10 @@ static void usage(void) {
            "                  medians, lowest p10); Q4_0/Q4_K/Q6_K/Q8_0 at 4096x14336 and 14336x4096,\n"
            "                  Q6_K 2816x8192 plain and 128/top-8, Q4_K/Q6_K 768x2048 128/top-8\n"
            "  --mmv-warps N   v2 mat-vec: resident warps per SM the rows-per-warp split aims at (default 20)\n"
+           "  --mmq N         mul_mat_id prefill (many tokens) route: 0 (default: auto), 1 (grouped mat-vec),\n"
+           "                  2 (int8 tensor-core tile kernel); the MoE prefill cases ('prefill mmid v1/v2',\n"
+           "                  Q4_K/Q4_0/Q6_K/Q8_0 768x2048 and Q4_K 2048x768, 512 tokens, 128/top-8) run\n"
+           "                  both versions side by side unless N is given (or --no-v2)\n"
            "  --attn N        decode attention version: 2 (default, tiled) or 1 (per-warp)\n"
            "  --attn-bps N    attention v2: split count aims at N blocks per SM (default 4)\n"
            "  --api-check     instead of benchmarking: check graph record/replay, a kernel-side data\n"
@@ -647,6 +667,7 @@ int cmd_bench_ops(int argc, char **argv) {
                 if (*l >= '0' && *l <= '5') g_cmp_ver[g_ncmp++] = *l - '0';
         }
         else if (!strcmp(a, "--no-v2")) opt.no_v2 = 1;
+        else if (!strcmp(a, "--mmq") && more) { int v = atoi(argv[++i]); mlxn_cuda_mmq_version = v >= 0 && v <= 2 ? v : 0; }
         else if (!strcmp(a, "--attn") && more) mlxn_cuda_attn_version = atoi(argv[++i]) == 1 ? 1 : 2;
         else if (!strcmp(a, "--attn-bps") && more) mlxn_cuda_attn_blocks_per_sm = atoi(argv[++i]);
         else if (!strcmp(a, "--mmv-warps") && more) mlxn_cuda_mmv_v2_warps = mlxn_cuda_mmv_v3_warps = atoi(argv[++i]);
@@ -750,6 +771,7 @@ int cmd_bench_ops(int argc, char **argv) {
     static const mlxn_type pft[] = {MLXN_TYPE_Q4_K, MLXN_TYPE_Q8_0, MLXN_TYPE_Q4_0, MLXN_TYPE_Q6_K, MLXN_TYPE_F16, MLXN_TYPE_BF16};
     for (int i = 0; i < (opt.quick ? 2 : 6); i++) bench_mm("prefill mul_mat", pft[i], 4096, 14336, 512, 0, 0, NULL);
     if (!opt.quick) bench_mm("prefill mul_mat_id", MLXN_TYPE_Q4_K, 768, 2048, 512, 128, 8, NULL);
+    if (!opt.quick && !opt.no_v2) bench_moe_prefill();
     if (g_md) fclose(g_md);
     mlxn_cuda_stream_destroy(g_stream);
     printf("\nbench-ops: %s (%d case(s) failed)\n", g_fail ? "FAILURES" : "all cases verified", g_fail);
