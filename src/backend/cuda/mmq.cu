@@ -269,32 +269,249 @@ __global__ void __launch_bounds__(MMQ_WARPS * 32) mmq_id_kernel(MmqParams p) {
             }
 }
 
+/* ---- v3: cp.async-staged chunks, no I2F, empty pair tiles skipped ------------------------
+ * Differences from v2 (mmq_id_kernel): (1) the raw GGML bytes of the next chunk (the 16-byte
+ * aligned span of each row's chunk) and the next chunk's activations are copied with cp.async
+ * while the current chunk's mma run; the decode reads shared memory. (2) int32 -> f32 by the
+ * 1.5*2^23 bias trick (|c| < 2^22: 32 products of int8 x int8 are < 2^19) instead of I2F, which
+ * issues at a quarter of the FMA rate and was one per tile element per 32-group in v2. (3) a warp
+ * skips the n8 pair tiles past the tile's pair count (an expert's last tile is often part empty). */
+__device__ __forceinline__ float mmq_i2f(int c) { return __int_as_float(c + 0x4B400000) - 12582912.f; }
+__device__ __forceinline__ void mmq_cp16(void *s, const void *g) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"((uint32_t)__cvta_generic_to_shared(s)), "l"(g) : "memory");
+}
+__device__ __forceinline__ void mmq_cp4(void *s, const void *g) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"((uint32_t)__cvta_generic_to_shared(s)), "l"(g) : "memory");
+}
+/* per type: raw bytes of one row's chunk, and its staged stride (room for the 16-byte aligned span) */
+template <int T> struct Mmq3 {
+    enum { RAWB = (MMQ_KC / QT<T>::QK) * QT<T>::BB, RS = ((RAWB + 30) / 16) * 16,
+           NS = MMQ_KC / MmqT<T>::SUB, NG = MMQ_KC / 32, MIN = MmqT<T>::MIN };
+    enum { O_SW = 0, O_SX = O_SW + MMQ_BM * MMQ_LD, O_RAW = O_SX + 2 * MMQ_BN * MMQ_LD,
+           O_WD = O_RAW + MMQ_BM * RS, O_WM = O_WD + MMQ_BM * (NS + 1) * 4,
+           O_XD = O_WM + (MIN ? MMQ_BM * (NG + 1) * 4 : 0), O_XS = O_XD + 2 * MMQ_BN * (NG + 1) * 4,
+           SMEM = O_XS + (MIN ? 2 * MMQ_BN * (NG + 1) * 4 : 0) };
+};
+
+template <int T>
+__global__ void __launch_bounds__(MMQ_WARPS * 32, 3) mmq_id3_kernel(MmqParams p) {
+    typedef QT<T> Q;
+    typedef Mmq3<T> L;
+    constexpr int SUB = MmqT<T>::SUB, NS = L::NS, NG = L::NG, NT = MMQ_WARPS * 32;
+    constexpr bool HAS_MIN = MmqT<T>::MIN != 0;
+    extern __shared__ __align__(16) uint8_t smem3[];
+    int8_t *sw = (int8_t *)(smem3 + L::O_SW);               /* weight tile {KC, BM} int8 */
+    int8_t *sx0 = (int8_t *)(smem3 + L::O_SX);              /* 2 activation tiles {KC, BN} int8 */
+    uint8_t *raw = smem3 + L::O_RAW;                        /* raw block bytes {RS, BM} */
+    float (*swd)[NS + 1] = (float (*)[NS + 1])(smem3 + L::O_WD);
+    float (*swm)[NG + 1] = (float (*)[NG + 1])(smem3 + L::O_WM);
+    float (*sxd0)[NG + 1] = (float (*)[NG + 1])(smem3 + L::O_XD);   /* 2 x {NG, BN} */
+    float (*sxs0)[NG + 1] = (float (*)[NG + 1])(smem3 + L::O_XS);
+    __shared__ int64_t s_xc[MMQ_BN], s_yo[MMQ_BN];
+    __shared__ int s_tile[3];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+
+    if (warp == 0) {   /* the (expert, token tile) of this slot, as in v2 */
+        const int slot = blockIdx.y;
+        int run = 0, found = 0;
+        for (int e0 = 0; e0 < p.n_expert && !found; e0 += 32) {
+            const int e = e0 + lane;
+            int o = 0, c = 0;
+            if (e < p.n_expert) { o = p.offsets[e]; c = p.offsets[e + 1] - o; }
+            const int nt = (c + MMQ_BN - 1) / MMQ_BN;
+            int inc = nt;
+#pragma unroll
+            for (int s = 1; s < 32; s <<= 1) {
+                int v = __shfl_up_sync(0xffffffffu, inc, s);
+                if (lane >= s) inc += v;
+            }
+            const int exc = inc - nt;
+            const bool mine = nt > 0 && slot >= run + exc && slot < run + inc;
+            if (mine) {
+                const int ti = slot - run - exc;
+                s_tile[0] = e; s_tile[1] = o + ti * MMQ_BN; s_tile[2] = min(MMQ_BN, c - ti * MMQ_BN);
+            }
+            found = __any_sync(0xffffffffu, mine);
+            run += __shfl_sync(0xffffffffu, inc, 31);
+        }
+        if (!found && lane == 0) s_tile[2] = 0;
+    }
+    __syncthreads();
+    const int e = s_tile[0], p0 = s_tile[1], cnt = s_tile[2];
+    if (cnt <= 0) return;
+    if (tid < MMQ_BN) {
+        const int pr = p.perm[p0 + min(tid, cnt - 1)];
+        const int t = pr / p.top_k, j = pr % p.top_k;
+        s_xc[tid] = (int64_t)t * p.n_x + (p.n_x == 1 ? 0 : j);
+        s_yo[tid] = (int64_t)j * p.y_col + (int64_t)t * p.y_tok;
+    }
+    __syncthreads();
+    const int64_t r0 = (int64_t)blockIdx.x * MMQ_BM;
+    const uint8_t *W = p.w + (int64_t)e * p.expert_bytes;
+    const int nchunk = (int)(p.k / MMQ_KC);
+
+    /* queue the copies of chunk c: raw weight spans into raw, activations into buffer c & 1 */
+    auto issue = [&](int c) {
+        const int64_t k0 = (int64_t)c * MMQ_KC;
+        for (int i = tid; i < MMQ_BM * (L::RS / 16); i += NT) {
+            const int row = i / (L::RS / 16), pc = i % (L::RS / 16);
+            const uint8_t *src = W + min(r0 + row, p.rows - 1) * p.row_bytes + (k0 / Q::QK) * Q::BB;
+            const uintptr_t a0 = (uintptr_t)src & ~(uintptr_t)15;
+            const int np = (int)((((uintptr_t)src + L::RAWB + 15) & ~(uintptr_t)15) - a0) >> 4;
+            if (pc < np) mmq_cp16(raw + row * L::RS + 16 * pc, (const uint8_t *)a0 + 16 * pc);
+        }
+        int8_t *sx = sx0 + (c & 1) * (MMQ_BN * MMQ_LD);
+        for (int i = tid; i < MMQ_BN * (MMQ_KC / 16); i += NT) {
+            const int n = i / (MMQ_KC / 16), part = i % (MMQ_KC / 16);
+            mmq_cp16(sx + n * MMQ_LD + 16 * part, p.q + s_xc[n] * p.cq + k0 + 16 * part);
+        }
+        float (*sxd)[NG + 1] = sxd0 + (c & 1) * MMQ_BN;
+        float (*sxs)[NG + 1] = sxs0 + (c & 1) * MMQ_BN;
+        for (int i = tid; i < MMQ_BN * NG; i += NT) {
+            const int n = i / NG, g = i % NG;
+            const int64_t o = s_xc[n] * p.cd + k0 / 32 + g;
+            mmq_cp4(&sxd[n][g], p.d + o);
+            if (HAS_MIN) mmq_cp4(&sxs[n][g], p.s + o);
+        }
+        asm volatile("cp.async.commit_group;" ::: "memory");
+    };
+
+    const int wm = warp >> 1, wn = warp & 1;
+    const bool on[2] = {16 * wn < cnt, 16 * wn + 8 < cnt};   /* warp-uniform */
+    float acc[2][2][4];
+#pragma unroll
+    for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+        for (int ni = 0; ni < 2; ni++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) acc[mi][ni][i] = 0.f;
+
+    issue(0);
+    asm volatile("cp.async.wait_all;" ::: "memory");
+    __syncthreads();
+    for (int c = 0; c < nchunk; c++) {
+        const int64_t k0 = (int64_t)c * MMQ_KC;
+        /* decode the staged raw bytes: one 32-weight group per thread per round */
+        for (int u = tid; u < MMQ_BM * NG; u += NT) {
+            const int row = u / NG, g = u % NG;
+            const int64_t el = k0 + 32 * g;
+            const uint8_t *src = W + min(r0 + row, p.rows - 1) * p.row_bytes + (k0 / Q::QK) * Q::BB;
+            const uint8_t *b = raw + row * L::RS + ((uintptr_t)src & 15) + ((el % MMQ_KC) / Q::QK) * Q::BB;
+            uint32_t w[8];
+            float sc[2], mn;
+            mmq_dec<T>(b, (int)((el % Q::QK) / 32), w, sc, mn);
+            uint4 *dst = (uint4 *)(sw + row * MMQ_LD + 32 * g);
+            dst[0] = make_uint4(w[0], w[1], w[2], w[3]);
+            dst[1] = make_uint4(w[4], w[5], w[6], w[7]);
+            if (SUB == 32) swd[row][g] = sc[0];
+            else { swd[row][2 * g] = sc[0]; swd[row][2 * g + 1] = sc[1]; }
+            if (HAS_MIN) swm[row][g] = mn;
+        }
+        __syncthreads();
+        if (c + 1 < nchunk) issue(c + 1);
+        const int8_t *sx = sx0 + (c & 1) * (MMQ_BN * MMQ_LD);
+        float (*sxd)[NG + 1] = sxd0 + (c & 1) * MMQ_BN;
+        float (*sxs)[NG + 1] = sxs0 + (c & 1) * MMQ_BN;
+        if (on[0]) {
+#pragma unroll 2
+            for (int g = 0; g < NG; g++) {
+                int a[2][4], bb[2][2];
+                float wd[2][2][2], wmn[2][2], xd[2][2], xs[2][2];
+#pragma unroll
+                for (int mi = 0; mi < 2; mi++) {
+                    const int8_t *base = sw + (32 * wm + 16 * mi) * MMQ_LD + 32 * g;
+#pragma unroll
+                    for (int r = 0; r < 4; r++) a[mi][r] = *(const int *)(base + mmq_a_off(lane, r));
+#pragma unroll
+                    for (int h = 0; h < 2; h++) {
+                        const int row = 32 * wm + 16 * mi + (lane >> 2) + 8 * h;
+                        wd[mi][h][0] = swd[row][SUB == 32 ? g : 2 * g];
+                        wd[mi][h][1] = swd[row][SUB == 32 ? g : 2 * g + 1];
+                        wmn[mi][h] = HAS_MIN ? swm[row][g] : 0.f;
+                    }
+                }
+#pragma unroll
+                for (int ni = 0; ni < 2; ni++) {
+                    const int8_t *base = sx + (16 * wn + 8 * ni) * MMQ_LD + 32 * g;
+#pragma unroll
+                    for (int r = 0; r < 2; r++) bb[ni][r] = *(const int *)(base + mmq_b_off(lane, r));
+#pragma unroll
+                    for (int j = 0; j < 2; j++) {
+                        const int col = 16 * wn + 8 * ni + 2 * (lane & 3) + j;
+                        xd[ni][j] = sxd[col][g];
+                        xs[ni][j] = HAS_MIN ? sxs[col][g] : 0.f;
+                    }
+                }
+#pragma unroll
+                for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+                    for (int ni = 0; ni < 2; ni++) {
+                        if (!on[ni]) continue;
+                        if (SUB == 32) {
+                            int cc[4] = {0, 0, 0, 0};
+                            mma_k32(cc, a[mi], bb[ni]);
+#pragma unroll
+                            for (int i = 0; i < 4; i++) {
+                                const int h = i >> 1, j = i & 1;
+                                float v = fmaf(mmq_i2f(cc[i]), wd[mi][h][0] * xd[ni][j], acc[mi][ni][i]);
+                                acc[mi][ni][i] = HAS_MIN ? fmaf(-wmn[mi][h], xs[ni][j], v) : v;
+                            }
+                        } else {
+                            int c0[4] = {0, 0, 0, 0}, c1[4] = {0, 0, 0, 0};
+                            mma_k16(c0, a[mi][0], a[mi][1], bb[ni][0]);
+                            mma_k16(c1, a[mi][2], a[mi][3], bb[ni][1]);
+#pragma unroll
+                            for (int i = 0; i < 4; i++) {
+                                const int h = i >> 1, j = i & 1;
+                                float v = fmaf(mmq_i2f(c0[i]), wd[mi][h][0], mmq_i2f(c1[i]) * wd[mi][h][1]);
+                                acc[mi][ni][i] = fmaf(v, xd[ni][j], acc[mi][ni][i]);
+                            }
+                        }
+                    }
+            }
+        }
+        asm volatile("cp.async.wait_all;" ::: "memory");
+        __syncthreads();
+    }
+#pragma unroll
+    for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+        for (int ni = 0; ni < 2; ni++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int64_t row = r0 + 32 * wm + 16 * mi + mmq_c_row(lane, i);
+                const int col = 16 * wn + 8 * ni + mmq_c_col(lane, i);
+                if (row < p.rows && col < cnt) p.y[s_yo[col] + row] = acc[mi][ni][i];
+            }
+}
+
 typedef void (*mmq_fn)(MmqParams);
-static mmq_fn mmq_for(mlxn_type t) {
+static mmq_fn mmq_for(mlxn_type t, int ver, int *smem) {
     switch (t) {
-    case MLXN_TYPE_Q4_0: return mmq_id_kernel<MLXN_TYPE_Q4_0>;
-    case MLXN_TYPE_Q8_0: return mmq_id_kernel<MLXN_TYPE_Q8_0>;
-    case MLXN_TYPE_Q4_K: return mmq_id_kernel<MLXN_TYPE_Q4_K>;
-    case MLXN_TYPE_Q6_K: return mmq_id_kernel<MLXN_TYPE_Q6_K>;
+#define C(T) case T: *smem = ver == 3 ? (int)Mmq3<T>::SMEM : 0; return ver == 3 ? mmq_id3_kernel<T> : mmq_id_kernel<T>;
+    C(MLXN_TYPE_Q4_0) C(MLXN_TYPE_Q8_0) C(MLXN_TYPE_Q4_K) C(MLXN_TYPE_Q6_K)
+#undef C
     default: return NULL;
     }
 }
 
-/* The version in effect: mlxn_cuda_mmq_version, or the environment variable MLXN_CUDA_MMQ (0..2,
+/* The version in effect: mlxn_cuda_mmq_version, or the environment variable MLXN_CUDA_MMQ (0..3,
  * read once at the first call) when the knob was left at 0. 0 (auto) is the grouped mat-vec until
- * the tile kernel is measured correct on the GPU. */
+ * the tile kernels are measured correct on the GPU; 2 and 3 are the tile kernels. */
 static int mmq_version(void) {
     static bool env_done = false;
     if (!env_done) {
         env_done = true;
         const char *e = getenv("MLXN_CUDA_MMQ");
-        if (e && e[0] >= '0' && e[0] <= '2' && !e[1] && mlxn_cuda_mmq_version == 0) mlxn_cuda_mmq_version = e[0] - '0';
+        if (e && e[0] >= '0' && e[0] <= '3' && !e[1] && mlxn_cuda_mmq_version == 0) mlxn_cuda_mmq_version = e[0] - '0';
     }
     return mlxn_cuda_mmq_version;
 }
 
 extern "C" bool mlxn_cuda_mmq_use(const mlxn_cuda_mm *a) {
-    if (mmq_version() != 2 || !a->ids || !mmq_for(a->type) || a->k % MMQ_KC) return false;
+    const int ver = mmq_version();
+    int smem;
+    if ((ver != 2 && ver != 3) || !a->ids || !mmq_for(a->type, ver, &smem) || a->k % MMQ_KC) return false;
     /* 2-byte aligned blocks (4 for Q4_K: 32-bit loads), as the int8 mat-vec route requires */
     const uintptr_t al = (uintptr_t)a->w | (uintptr_t)a->row_bytes | (uintptr_t)a->expert_bytes;
     if (al & (a->type == MLXN_TYPE_Q4_K ? 3 : 1)) return false;
@@ -303,9 +520,18 @@ extern "C" bool mlxn_cuda_mmq_use(const mlxn_cuda_mm *a) {
 
 extern "C" mlxn_status mlxn_cuda_mmq_id(const mlxn_cuda_mm *a, const int8_t *q, const float *d, const float *s,
                                         const int32_t *offsets, const int32_t *perm, void *stream) {
-    mmq_fn f = mmq_for(a->type);
+    const int ver = mmq_version() == 3 ? 3 : 2;
+    int smem = 0;
+    mmq_fn f = mmq_for(a->type, ver, &smem);
     if (!f) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "cuda mul_mat_id tile kernel: type %s not supported", mlxn_type_name(a->type));
     if (a->k % MMQ_KC) return mlxn_fail(MLXN_ERR_SHAPE, "cuda mul_mat_id tile kernel: k = %lld not a multiple of %d", (long long)a->k, MMQ_KC);
+    if (smem > 48 * 1024) {   /* once per kernel (types: ids 0..63) */
+        static bool attr_set[64];
+        if (!attr_set[a->type & 63]) {
+            CU_TRY(cudaFuncSetAttribute((const void *)f, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+            attr_set[a->type & 63] = true;
+        }
+    }
     MmqParams p;
     p.w = (const uint8_t *)a->w; p.row_bytes = (int64_t)a->row_bytes; p.expert_bytes = (int64_t)a->expert_bytes;
     p.rows = a->rows; p.k = a->k;
@@ -318,8 +544,8 @@ extern "C" mlxn_status mlxn_cuda_mmq_id(const mlxn_cuda_mm *a, const int8_t *q, 
     const int64_t slots = n_pairs / MMQ_BN + (a->n_expert < n_pairs ? a->n_expert : n_pairs);
     if (slots < 1 || a->rows < 1) return MLXN_OK;
     dim3 grid((unsigned)((a->rows + MMQ_BM - 1) / MMQ_BM), (unsigned)slots);
-    f<<<grid, MMQ_WARPS * 32, 0, CU_STREAM(stream)>>>(p);
-    return MLXN_CUDA_LAUNCHED("mmq_id_kernel");
+    f<<<grid, MMQ_WARPS * 32, (size_t)smem, CU_STREAM(stream)>>>(p);
+    return MLXN_CUDA_LAUNCHED(ver == 3 ? "mmq_id3_kernel" : "mmq_id_kernel");
 }
 
 #endif /* MMQ_HOST_TEST */
