@@ -314,10 +314,19 @@ __global__ void __launch_bounds__(MMQ_WARPS * 32, 3) mmq_id3_kernel(MmqParams p)
     if (warp == 0) {   /* the (expert, token tile) of this slot, as in v2 */
         const int slot = blockIdx.y;
         int run = 0, found = 0;
-        for (int e0 = 0; e0 < p.n_expert && !found; e0 += 32) {
+        /* up to 256 experts: every offset load issued before the scan (one latency, not 8);
+         * lane l holds offsets[32 i + l] in pre[i] */
+        int pre[8];
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const int e = 32 * i + lane;
+            pre[i] = e <= p.n_expert ? p.offsets[e] : 0;
+        }
+        const int last = p.n_expert >= 256 ? p.offsets[256] : 0;
+        /* one chunk of 32 experts from e0: o = offsets[e], onext = offsets[e + 1] */
+        auto step = [&](int e0, int o, int onext) {
             const int e = e0 + lane;
-            int o = 0, c = 0;
-            if (e < p.n_expert) { o = p.offsets[e]; c = p.offsets[e + 1] - o; }
+            const int c = e < p.n_expert ? onext - o : 0;
             const int nt = (c + MMQ_BN - 1) / MMQ_BN;
             int inc = nt;
 #pragma unroll
@@ -333,6 +342,17 @@ __global__ void __launch_bounds__(MMQ_WARPS * 32, 3) mmq_id3_kernel(MmqParams p)
             }
             found = __any_sync(0xffffffffu, mine);
             run += __shfl_sync(0xffffffffu, inc, 31);
+        };
+#pragma unroll
+        for (int i = 0; i < 8; i++) {   /* warp-uniform exits */
+            if (found || 32 * i >= p.n_expert) break;
+            const int nfirst = i + 1 < 8 ? __shfl_sync(0xffffffffu, pre[i + 1 < 8 ? i + 1 : 7], 0) : last;
+            const int down = __shfl_down_sync(0xffffffffu, pre[i], 1);
+            step(32 * i, pre[i], lane == 31 ? nfirst : down);
+        }
+        for (int e0 = 256; e0 < p.n_expert && !found; e0 += 32) {
+            const int e = e0 + lane;
+            step(e0, e <= p.n_expert ? p.offsets[e] : 0, e < p.n_expert ? p.offsets[e + 1] : 0);
         }
         if (!found && lane == 0) s_tile[2] = 0;
     }
