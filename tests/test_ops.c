@@ -583,6 +583,10 @@ static void build_cases(bool full) {
         add_case(MLXN_OP_MUL_MAT_ID, w->t, q, A(k, 35, 5, 2, 1, 0), "%sdecode top_k=2 x per slot", w->label);
         add_case(MLXN_OP_MUL_MAT_ID, w->t, q, A(2 * k, 19, 6, 3, 9, 1), "%sprefill 9 tokens top_k=3", w->label);
         add_case(MLXN_OP_MUL_MAT_ID, w->t, q, A(k, 21, 8, 4, 33, 0), "%sprefill 33 tokens top_k=4 x per slot", w->label);
+        /* the tile-kernel route (mmq.cu): k a multiple of 256, a partial row tile, experts with more
+         * pairs than one token tile (32); more than 256 experts (the tile lookup's second path) */
+        add_case(MLXN_OP_MUL_MAT_ID, w->t, q, A(512, 100, 20, 8, 96, 1), "%sprefill 96 tokens top_k=8 k=512", w->label);
+        add_case(MLXN_OP_MUL_MAT_ID, w->t, q, A(256, 70, 300, 8, 64, 0), "%sprefill 64 tokens top_k=8 300 experts k=256 x per slot", w->label);
         add_case(MLXN_OP_GET_ROWS, w->t, q, A(2 * k, 13, 7), "%sk=%lld 13 rows, 7 ids", w->label, (long long)(2 * k));
     }
     static const int64_t norm_n[][2] = {{1, 1}, {67, 3}, {4096, 2}};

@@ -386,6 +386,22 @@ static mlxn_status bench_mm(const char *kind, mlxn_type t, int64_t rows, int64_t
     return st;
 }
 
+/* MoE prefill (mul_mat_id, 512 tokens, 128 experts / top-8, Qwen3-30B-A3B expert shapes): the
+ * grouped mat-vec (mmq version 1) and the int8 tensor-core tile kernels (versions 2, 3) side by side,
+ * each verified against the CPU reference; --mmq N runs only version N. */
+static void bench_moe_prefill(void) {
+    static const mlxn_type ty[] = {MLXN_TYPE_Q4_K, MLXN_TYPE_Q4_0, MLXN_TYPE_Q6_K, MLXN_TYPE_Q8_0};
+    static const char *tags[] = {"", "prefill mmid v1", "prefill mmid v2", "prefill mmid v3"};
+    const int keep = mlxn_cuda_mmq_version;
+    for (int v = 1; v <= 3; v++) {
+        if (keep != 0 && keep != v) continue;
+        mlxn_cuda_mmq_version = v;
+        for (int i = 0; i < 4; i++) bench_mm(tags[v], ty[i], 768, 2048, 512, 128, 8, NULL);
+        bench_mm(tags[v], MLXN_TYPE_Q4_K, 2048, 768, 512, 128, 8, NULL);
+    }
+    mlxn_cuda_mmq_version = keep;
+}
+
 /* Seed experiment: plain Q6_K mat-vec vs mul_mat_id top-8 at 2816x8192, alternated over cycles. */
 static void seed_experiment(void) {
     if (!selected("seed")) return;
@@ -634,6 +650,11 @@ static void usage(void) {
            "  --attn N        decode attention version: 3 (tensor cores, one launch), 2 (default, tiled)\n"
            "                  or 1 (per-warp); rows are tagged 'attn decode vN' for N != 2; 0: the v3\n"
            "                  grid with an empty kernel (dispatch cost; use with --no-verify)\n"
+           "  --mmq N         mul_mat_id prefill (many tokens) route: 0 (default: auto), 1 (grouped mat-vec),\n"
+           "                  2 / 3 (int8 tensor-core tile kernels; 3: cp.async-staged); the MoE prefill cases\n"
+           "                  ('prefill mmid v1/v2/v3',\n"
+           "                  Q4_K/Q4_0/Q6_K/Q8_0 768x2048 and Q4_K 2048x768, 512 tokens, 128/top-8) run\n"
+           "                  both versions side by side unless N is given (or --no-v2)\n"
            "  --attn-bps N    attention v2: split count aims at N blocks per SM (default 4)\n"
            "  --attn-no-pdl   attention v3: launch without programmatic dependent launch\n"
            "  --attn-prefill  also time attention prefill: 512 queries at the end of a 4096 context\n"
@@ -674,6 +695,7 @@ int cmd_bench_ops(int argc, char **argv) {
         else if (!strcmp(a, "--attn-no-pdl")) mlxn_cuda_attn3_pdl = 0;
         else if (!strcmp(a, "--attn3-bps") && more) mlxn_cuda_attn3_blocks_per_sm = atoi(argv[++i]);
         else if (!strcmp(a, "--attn-cluster") && more) mlxn_cuda_attn3_cluster = atoi(argv[++i]);
+        else if (!strcmp(a, "--mmq") && more) { int v = atoi(argv[++i]); mlxn_cuda_mmq_version = v >= 0 && v <= 3 ? v : 0; }
         else if (!strcmp(a, "--attn-bps") && more) mlxn_cuda_attn_blocks_per_sm = atoi(argv[++i]);
         else if (!strcmp(a, "--mmv6") && more) {
             if (sscanf(argv[++i], "%d,%d,%d,%d", &mlxn_cuda_mmv6_warps, &mlxn_cuda_mmv6_stages,
@@ -799,6 +821,7 @@ int cmd_bench_ops(int argc, char **argv) {
     static const mlxn_type pft[] = {MLXN_TYPE_Q4_K, MLXN_TYPE_Q8_0, MLXN_TYPE_Q4_0, MLXN_TYPE_Q6_K, MLXN_TYPE_F16, MLXN_TYPE_BF16};
     for (int i = 0; i < (opt.quick ? 2 : 6); i++) bench_mm("prefill mul_mat", pft[i], 4096, 14336, 512, 0, 0, NULL);
     if (!opt.quick) bench_mm("prefill mul_mat_id", MLXN_TYPE_Q4_K, 768, 2048, 512, 128, 8, NULL);
+    if (!opt.quick && !opt.no_v2) bench_moe_prefill();
     if (g_md) fclose(g_md);
     mlxn_cuda_stream_destroy(g_stream);
     printf("\nbench-ops: %s (%d case(s) failed)\n", g_fail ? "FAILURES" : "all cases verified", g_fail);

@@ -750,6 +750,7 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
                                                                                  a->n_tokens, a->n_expert, offsets, perm, err);
         MLXN_TRY(MLXN_CUDA_LAUNCHED("group_kernel"));
         p.offsets = offsets; p.perm = perm;
+        if (mlxn_cuda_mmq_use(a)) return mlxn_cuda_mmq_id(a, q, d, s, offsets, perm, stream);   /* mmq.cu */
         dim3 grid((unsigned)((a->rows + MMV_WARPS - 1) / MMV_WARPS), (unsigned)a->n_expert);
         mmv_grouped_for(a->type)<<<grid, MMV_WARPS * 32, 0, CU_STREAM(stream)>>>(p);
         return MLXN_CUDA_LAUNCHED("mmv_q_grouped_kernel");

@@ -1,0 +1,571 @@
+/* mul_mat_id with many tokens (prefill) on int8 tensor cores: one tile kernel over (row tile of an
+ * expert, token tile of the pairs routed to that expert).
+ *
+ * Design (docs/perf/NOTES.md, "mul_mat_id with many tokens"): the (token, slot) pairs are grouped
+ * per expert on the device (group_kernel in mmv.cu: offsets/perm in the scratch arena; no host
+ * sync, graph-safe) and the activations are already int8 in groups of 32 (q, scale d, d*sum s:
+ * quant_x_kernel). A block owns MMQ_BM weight rows x MMQ_BN pairs of one expert; blockIdx.y is a
+ * slot in the list of (expert, token tile) tiles, found on the device from the per-expert counts
+ * (slots past the last tile exit). Per k chunk of MMQ_KC elements the block decodes its weight tile
+ * from the GGML blocks into int8 in shared memory once (with one f32 scale per 32 or 16 weights and
+ * the min term for Q4_K), gathers its pairs' int8 activations, and each warp runs
+ * mma.sync.m16n8k32.s8 per 32-element group (two m16n8k16 for Q6_K, whose scales cover 16): the
+ * int32 result is scaled in f32 by (weight scale x activation scale), minus dmin*m * d_x*sum(q_x).
+ *
+ * The fragment-offset helpers below are plain functions so that a host program can check them
+ * against the PTX fragment layout with an emulated mma (compile with -DMMQ_HOST_TEST; with
+ * -DMMQ_HOST_DEC also the decoders, given host versions of the quant.cuh helpers they call). */
+#ifndef MMQ_HOST_TEST
+#include "backend/cuda/quant.cuh"
+#include <stdlib.h>
+#define MMQ_HD __host__ __device__ __forceinline__
+#else
+#define MMQ_HD static inline
+#endif
+
+#define MMQ_BM 64                  /* weight rows per block */
+#define MMQ_BN 32                  /* (token, slot) pairs per block */
+#define MMQ_KC 256                 /* k elements per shared-memory chunk */
+#define MMQ_LD (MMQ_KC + 16)       /* shared row stride in bytes: 68 words, fragment loads hit 32 banks */
+#define MMQ_WARPS 4                /* 2 x 2 warps, each 32 rows x 16 pairs */
+
+/* Fragment layouts of mma.m16n8k32 .s8 (PTX ISA, "Matrix Fragments for mma.m16n8k32"), lane l,
+ * g = l >> 2, t = l & 3. The tiles are stored k-contiguous: A (weights) row-major with stride
+ * MMQ_LD, B (activations) one pair per row with stride MMQ_LD (the .col operand).
+ *   A register r (4 s8): row g + 8*(r & 1), k 4t + 16*(r >> 1) .. +3
+ *   B register r (4 s8): pair g,            k 4t + 16*r        .. +3
+ *   C element i (s32):   row g + 8*(i >> 1), pair 2t + (i & 1)
+ * m16n8k16 .s8 uses A registers 0, 1 and B register 0 of the same layout (k 0..15); the k32
+ * fragment's registers 2, 3 / 1 are the upper 16 k, which Q6_K's two-scale path relies on. */
+MMQ_HD int mmq_a_off(int lane, int r) { return ((lane >> 2) + 8 * (r & 1)) * MMQ_LD + 4 * (lane & 3) + 16 * (r >> 1); }
+MMQ_HD int mmq_b_off(int lane, int r) { return (lane >> 2) * MMQ_LD + 4 * (lane & 3) + 16 * r; }
+MMQ_HD int mmq_c_row(int lane, int i) { return (lane >> 2) + 8 * (i >> 1); }
+MMQ_HD int mmq_c_col(int lane, int i) { return 2 * (lane & 3) + (i & 1); }
+
+#if !defined(MMQ_HOST_TEST) || defined(MMQ_HOST_DEC)
+/* Per type: elements per weight scale (32 or 16) and whether a min term is subtracted. */
+template <int T> struct MmqT;
+template <> struct MmqT<MLXN_TYPE_Q4_0> { enum { SUB = 32, MIN = 0 }; };
+template <> struct MmqT<MLXN_TYPE_Q8_0> { enum { SUB = 32, MIN = 0 }; };
+template <> struct MmqT<MLXN_TYPE_Q4_K> { enum { SUB = 32, MIN = 1 }; };
+template <> struct MmqT<MLXN_TYPE_Q6_K> { enum { SUB = 16, MIN = 0 }; };
+
+/* Decodes 32-element group gi (0 .. QK/32-1) of block b (global memory) into 8 int8 words
+ * (element 4i+j in byte j of w[i]), the scale(s) of the group and the min term (weight =
+ * sc * q - mn). Formulas: SPEC-FORMATS.md (the same as dq32 in quant.cuh). */
+template <int T> __device__ __forceinline__ void mmq_dec(const uint8_t *b, int gi, uint32_t w[8], float sc[2], float &mn);
+template <> __device__ __forceinline__ void mmq_dec<MLXN_TYPE_Q4_0>(const uint8_t *b, int, uint32_t w[8], float sc[2], float &mn) {
+    sc[0] = sc[1] = h2f(ld16(b));
+    mn = 0.f;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        uint32_t v = ld32a2(b + 2 + 4 * i);
+        w[i] = __vsub4(v & 0x0F0F0F0Fu, 0x08080808u);
+        w[i + 4] = __vsub4((v >> 4) & 0x0F0F0F0Fu, 0x08080808u);
+    }
+}
+template <> __device__ __forceinline__ void mmq_dec<MLXN_TYPE_Q8_0>(const uint8_t *b, int, uint32_t w[8], float sc[2], float &mn) {
+    sc[0] = sc[1] = h2f(ld16(b));
+    mn = 0.f;
+#pragma unroll
+    for (int i = 0; i < 8; i++) w[i] = ld32a2(b + 2 + 4 * i);
+}
+template <> __device__ __forceinline__ void mmq_dec<MLXN_TYPE_Q4_K>(const uint8_t *b, int gi, uint32_t w[8], float sc[2], float &mn) {
+    uint32_t dm = ld32a4(b);
+    int s, m;
+    kscale_min(b + 4, gi, s, m);
+    sc[0] = sc[1] = h2f((uint16_t)(dm & 0xffff)) * (float)s;
+    mn = h2f((uint16_t)(dm >> 16)) * (float)m;
+    const uint8_t *qs = b + 16 + 32 * (gi >> 1);
+    const int sh = 4 * (gi & 1);
+#pragma unroll
+    for (int i = 0; i < 8; i++) w[i] = (ld32a4(qs + 4 * i) >> sh) & 0x0F0F0F0Fu;
+}
+template <> __device__ __forceinline__ void mmq_dec<MLXN_TYPE_Q6_K>(const uint8_t *b, int gi, uint32_t w[8], float sc[2], float &mn) {
+    const int n = gi >> 2, g = gi & 3;
+    const uint8_t *ql = b + 64 * n + ((g & 1) ? 32 : 0), *qh = b + 128 + 32 * n;
+    const float d = h2f(ld16(b + 208));
+    sc[0] = d * (float)(int8_t)b[192 + 2 * gi];
+    sc[1] = d * (float)(int8_t)b[193 + 2 * gi];
+    mn = 0.f;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        uint32_t L = ld32a2(ql + 4 * i), H = ld32a2(qh + 4 * i);
+        uint32_t lo = (g & 2) ? ((L >> 4) & 0x0F0F0F0Fu) : (L & 0x0F0F0F0Fu);
+        w[i] = __vsub4(lo | (((H >> (2 * g)) & 0x03030303u) << 4), 0x20202020u);
+    }
+}
+
+#endif /* decoders */
+
+#ifndef MMQ_HOST_TEST
+int mlxn_cuda_mmq_version = 0;
+
+__device__ __forceinline__ void mma_k32(int c[4], const int a[4], const int b[2]) {
+    asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+__device__ __forceinline__ void mma_k16(int c[4], int a0, int a1, int b0) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};"
+                 : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+                 : "r"(a0), "r"(a1), "r"(b0));
+}
+
+struct MmqParams {
+    const uint8_t *w; int64_t row_bytes, expert_bytes, rows, k;
+    const int8_t *q; const float *d, *s; int64_t cq, cd;   /* int8 activations, column strides */
+    float *y; int64_t y_col, y_tok;
+    int top_k, n_x, n_expert;
+    const int32_t *offsets, *perm;                          /* pairs grouped by expert */
+};
+
+template <int T>
+__global__ void __launch_bounds__(MMQ_WARPS * 32) mmq_id_kernel(MmqParams p) {
+    typedef QT<T> Q;
+    constexpr int SUB = MmqT<T>::SUB, NS = MMQ_KC / SUB, NG = MMQ_KC / 32;
+    constexpr bool HAS_MIN = MmqT<T>::MIN != 0;
+    __shared__ __align__(16) int8_t sw[MMQ_BM * MMQ_LD];   /* weight tile {KC, BM} int8 */
+    __shared__ __align__(16) int8_t sx[MMQ_BN * MMQ_LD];   /* activation tile {KC, BN} int8 */
+    __shared__ float swd[MMQ_BM][NS + 1];                  /* weight scale per SUB elements */
+    __shared__ float swm[HAS_MIN ? MMQ_BM : 1][NG + 1];    /* weight min term per 32 */
+    __shared__ float sxd[MMQ_BN][NG + 1], sxs[MMQ_BN][NG + 1];
+    __shared__ int64_t s_xc[MMQ_BN], s_yo[MMQ_BN];
+    __shared__ int s_tile[3];                               /* expert, first pair, pair count */
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+
+    /* which (expert, token tile) this block is: warp 0 scans the per-expert tile counts */
+    if (warp == 0) {
+        const int slot = blockIdx.y;
+        int run = 0, found = 0;
+        for (int e0 = 0; e0 < p.n_expert && !found; e0 += 32) {
+            const int e = e0 + lane;
+            int o = 0, c = 0;
+            if (e < p.n_expert) { o = p.offsets[e]; c = p.offsets[e + 1] - o; }
+            const int nt = (c + MMQ_BN - 1) / MMQ_BN;
+            int inc = nt;
+#pragma unroll
+            for (int s = 1; s < 32; s <<= 1) {
+                int v = __shfl_up_sync(0xffffffffu, inc, s);
+                if (lane >= s) inc += v;
+            }
+            const int exc = inc - nt;
+            const bool mine = nt > 0 && slot >= run + exc && slot < run + inc;
+            if (mine) {
+                const int ti = slot - run - exc;
+                s_tile[0] = e; s_tile[1] = o + ti * MMQ_BN; s_tile[2] = min(MMQ_BN, c - ti * MMQ_BN);
+            }
+            found = __any_sync(0xffffffffu, mine);
+            run += __shfl_sync(0xffffffffu, inc, 31);
+        }
+        if (!found && lane == 0) s_tile[2] = 0;
+    }
+    __syncthreads();
+    const int e = s_tile[0], p0 = s_tile[1], cnt = s_tile[2];
+    if (cnt <= 0) return;                                   /* uniform over the block */
+    if (tid < MMQ_BN) {
+        const int pr = p.perm[p0 + min(tid, cnt - 1)];
+        const int t = pr / p.top_k, j = pr % p.top_k;
+        s_xc[tid] = (int64_t)t * p.n_x + (p.n_x == 1 ? 0 : j);
+        s_yo[tid] = (int64_t)j * p.y_col + (int64_t)t * p.y_tok;
+    }
+    const int64_t r0 = (int64_t)blockIdx.x * MMQ_BM;
+    const uint8_t *W = p.w + (int64_t)e * p.expert_bytes;
+
+    const int wm = warp >> 1, wn = warp & 1;                /* warp tile: rows 32*wm, pairs 16*wn */
+    float acc[2][2][4];
+#pragma unroll
+    for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+        for (int ni = 0; ni < 2; ni++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) acc[mi][ni][i] = 0.f;
+
+    for (int64_t k0 = 0; k0 < p.k; k0 += MMQ_KC) {
+        __syncthreads();                                    /* s_xc ready / previous chunk consumed */
+        /* weight tile: one 32-element group per thread per round */
+        for (int u = tid; u < MMQ_BM * NG; u += MMQ_WARPS * 32) {
+            const int row = u / NG, g = u % NG;
+            const int64_t grow = min(r0 + row, p.rows - 1);
+            const int64_t el = k0 + 32 * g;
+            const uint8_t *b = W + grow * p.row_bytes + (el / Q::QK) * Q::BB;
+            uint32_t w[8];
+            float sc[2], mn;
+            mmq_dec<T>(b, (int)((el % Q::QK) / 32), w, sc, mn);
+            uint4 *dst = (uint4 *)(sw + row * MMQ_LD + 32 * g);
+            dst[0] = make_uint4(w[0], w[1], w[2], w[3]);
+            dst[1] = make_uint4(w[4], w[5], w[6], w[7]);
+            if (SUB == 32) swd[row][g] = sc[0];
+            else { swd[row][2 * g] = sc[0]; swd[row][2 * g + 1] = sc[1]; }
+            if (HAS_MIN) swm[row][g] = mn;
+        }
+        /* activation tile: the pairs' int8 columns (16-byte pieces) and group scales */
+        for (int i = tid; i < MMQ_BN * (MMQ_KC / 16); i += MMQ_WARPS * 32) {
+            const int n = i / (MMQ_KC / 16), part = i % (MMQ_KC / 16);
+            *(uint4 *)(sx + n * MMQ_LD + 16 * part) = *(const uint4 *)(p.q + s_xc[n] * p.cq + k0 + 16 * part);
+        }
+        for (int i = tid; i < MMQ_BN * NG; i += MMQ_WARPS * 32) {
+            const int n = i / NG, g = i % NG;
+            const int64_t o = s_xc[n] * p.cd + k0 / 32 + g;
+            sxd[n][g] = p.d[o];
+            if (HAS_MIN) sxs[n][g] = p.s[o];
+        }
+        __syncthreads();
+#pragma unroll 2
+        for (int g = 0; g < NG; g++) {
+            int a[2][4], bb[2][2];
+#pragma unroll
+            for (int mi = 0; mi < 2; mi++) {
+                const int8_t *base = sw + (32 * wm + 16 * mi) * MMQ_LD + 32 * g;
+#pragma unroll
+                for (int r = 0; r < 4; r++) a[mi][r] = *(const int *)(base + mmq_a_off(lane, r));
+            }
+#pragma unroll
+            for (int ni = 0; ni < 2; ni++) {
+                const int8_t *base = sx + (16 * wn + 8 * ni) * MMQ_LD + 32 * g;
+#pragma unroll
+                for (int r = 0; r < 2; r++) bb[ni][r] = *(const int *)(base + mmq_b_off(lane, r));
+            }
+#pragma unroll
+            for (int mi = 0; mi < 2; mi++) {
+#pragma unroll
+                for (int ni = 0; ni < 2; ni++) {
+                    if (SUB == 32) {
+                        int c[4] = {0, 0, 0, 0};
+                        mma_k32(c, a[mi], bb[ni]);
+#pragma unroll
+                        for (int i = 0; i < 4; i++) {
+                            const int row = 32 * wm + 16 * mi + mmq_c_row(lane, i);
+                            const int col = 16 * wn + 8 * ni + mmq_c_col(lane, i);
+                            float v = (float)c[i] * (swd[row][g] * sxd[col][g]);
+                            if (HAS_MIN) v -= swm[row][g] * sxs[col][g];
+                            acc[mi][ni][i] += v;
+                        }
+                    } else {
+                        int c0[4] = {0, 0, 0, 0}, c1[4] = {0, 0, 0, 0};
+                        mma_k16(c0, a[mi][0], a[mi][1], bb[ni][0]);
+                        mma_k16(c1, a[mi][2], a[mi][3], bb[ni][1]);
+#pragma unroll
+                        for (int i = 0; i < 4; i++) {
+                            const int row = 32 * wm + 16 * mi + mmq_c_row(lane, i);
+                            const int col = 16 * wn + 8 * ni + mmq_c_col(lane, i);
+                            acc[mi][ni][i] += ((float)c0[i] * swd[row][2 * g] + (float)c1[i] * swd[row][2 * g + 1]) *
+                                              sxd[col][g];
+                        }
+                    }
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+        for (int ni = 0; ni < 2; ni++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int64_t row = r0 + 32 * wm + 16 * mi + mmq_c_row(lane, i);
+                const int col = 16 * wn + 8 * ni + mmq_c_col(lane, i);
+                if (row < p.rows && col < cnt) p.y[s_yo[col] + row] = acc[mi][ni][i];
+            }
+}
+
+/* ---- v3: cp.async-staged chunks, no I2F, empty pair tiles skipped ------------------------
+ * Differences from v2 (mmq_id_kernel): (1) the raw GGML bytes of the next chunk (the 16-byte
+ * aligned span of each row's chunk) and the next chunk's activations are copied with cp.async
+ * while the current chunk's mma run; the decode reads shared memory. (2) int32 -> f32 by the
+ * 1.5*2^23 bias trick (|c| < 2^22: 32 products of int8 x int8 are < 2^19) instead of I2F, which
+ * issues at a quarter of the FMA rate and was one per tile element per 32-group in v2. (3) a warp
+ * skips the n8 pair tiles past the tile's pair count (an expert's last tile is often part empty). */
+__device__ __forceinline__ float mmq_i2f(int c) { return __int_as_float(c + 0x4B400000) - 12582912.f; }
+__device__ __forceinline__ void mmq_cp16(void *s, const void *g) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"((uint32_t)__cvta_generic_to_shared(s)), "l"(g) : "memory");
+}
+__device__ __forceinline__ void mmq_cp4(void *s, const void *g) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"((uint32_t)__cvta_generic_to_shared(s)), "l"(g) : "memory");
+}
+/* per type: raw bytes of one row's chunk, and its staged stride (room for the 16-byte aligned span) */
+template <int T> struct Mmq3 {
+    enum { RAWB = (MMQ_KC / QT<T>::QK) * QT<T>::BB, RS = ((RAWB + 30) / 16) * 16,
+           NS = MMQ_KC / MmqT<T>::SUB, NG = MMQ_KC / 32, MIN = MmqT<T>::MIN };
+    enum { O_SW = 0, O_SX = O_SW + MMQ_BM * MMQ_LD, O_RAW = O_SX + 2 * MMQ_BN * MMQ_LD,
+           O_WD = O_RAW + MMQ_BM * RS, O_WM = O_WD + MMQ_BM * (NS + 1) * 4,
+           O_XD = O_WM + (MIN ? MMQ_BM * (NG + 1) * 4 : 0), O_XS = O_XD + 2 * MMQ_BN * (NG + 1) * 4,
+           SMEM = O_XS + (MIN ? 2 * MMQ_BN * (NG + 1) * 4 : 0) };
+};
+
+template <int T>
+__global__ void __launch_bounds__(MMQ_WARPS * 32, 3) mmq_id3_kernel(MmqParams p) {
+    typedef QT<T> Q;
+    typedef Mmq3<T> L;
+    constexpr int SUB = MmqT<T>::SUB, NS = L::NS, NG = L::NG, NT = MMQ_WARPS * 32;
+    constexpr bool HAS_MIN = MmqT<T>::MIN != 0;
+    extern __shared__ __align__(16) uint8_t smem3[];
+    int8_t *sw = (int8_t *)(smem3 + L::O_SW);               /* weight tile {KC, BM} int8 */
+    int8_t *sx0 = (int8_t *)(smem3 + L::O_SX);              /* 2 activation tiles {KC, BN} int8 */
+    uint8_t *raw = smem3 + L::O_RAW;                        /* raw block bytes {RS, BM} */
+    float (*swd)[NS + 1] = (float (*)[NS + 1])(smem3 + L::O_WD);
+    float (*swm)[NG + 1] = (float (*)[NG + 1])(smem3 + L::O_WM);
+    float (*sxd0)[NG + 1] = (float (*)[NG + 1])(smem3 + L::O_XD);   /* 2 x {NG, BN} */
+    float (*sxs0)[NG + 1] = (float (*)[NG + 1])(smem3 + L::O_XS);
+    __shared__ int64_t s_xc[MMQ_BN], s_yo[MMQ_BN];
+    __shared__ int s_tile[3];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+
+    if (warp == 0) {   /* the (expert, token tile) of this slot, as in v2 */
+        const int slot = blockIdx.y;
+        int run = 0, found = 0;
+        /* up to 256 experts: every offset load issued before the scan (one latency, not 8);
+         * lane l holds offsets[32 i + l] in pre[i] */
+        int pre[8];
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const int e = 32 * i + lane;
+            pre[i] = e <= p.n_expert ? p.offsets[e] : 0;
+        }
+        const int last = p.n_expert >= 256 ? p.offsets[256] : 0;
+        /* one chunk of 32 experts from e0: o = offsets[e], onext = offsets[e + 1] */
+        auto step = [&](int e0, int o, int onext) {
+            const int e = e0 + lane;
+            const int c = e < p.n_expert ? onext - o : 0;
+            const int nt = (c + MMQ_BN - 1) / MMQ_BN;
+            int inc = nt;
+#pragma unroll
+            for (int s = 1; s < 32; s <<= 1) {
+                int v = __shfl_up_sync(0xffffffffu, inc, s);
+                if (lane >= s) inc += v;
+            }
+            const int exc = inc - nt;
+            const bool mine = nt > 0 && slot >= run + exc && slot < run + inc;
+            if (mine) {
+                const int ti = slot - run - exc;
+                s_tile[0] = e; s_tile[1] = o + ti * MMQ_BN; s_tile[2] = min(MMQ_BN, c - ti * MMQ_BN);
+            }
+            found = __any_sync(0xffffffffu, mine);
+            run += __shfl_sync(0xffffffffu, inc, 31);
+        };
+#pragma unroll
+        for (int i = 0; i < 8; i++) {   /* warp-uniform exits */
+            if (found || 32 * i >= p.n_expert) break;
+            const int nfirst = i + 1 < 8 ? __shfl_sync(0xffffffffu, pre[i + 1 < 8 ? i + 1 : 7], 0) : last;
+            const int down = __shfl_down_sync(0xffffffffu, pre[i], 1);
+            step(32 * i, pre[i], lane == 31 ? nfirst : down);
+        }
+        for (int e0 = 256; e0 < p.n_expert && !found; e0 += 32) {
+            const int e = e0 + lane;
+            step(e0, e <= p.n_expert ? p.offsets[e] : 0, e < p.n_expert ? p.offsets[e + 1] : 0);
+        }
+        if (!found && lane == 0) s_tile[2] = 0;
+    }
+    __syncthreads();
+    const int e = s_tile[0], p0 = s_tile[1], cnt = s_tile[2];
+    if (cnt <= 0) return;
+    if (tid < MMQ_BN) {
+        const int pr = p.perm[p0 + min(tid, cnt - 1)];
+        const int t = pr / p.top_k, j = pr % p.top_k;
+        s_xc[tid] = (int64_t)t * p.n_x + (p.n_x == 1 ? 0 : j);
+        s_yo[tid] = (int64_t)j * p.y_col + (int64_t)t * p.y_tok;
+    }
+    __syncthreads();
+    const int64_t r0 = (int64_t)blockIdx.x * MMQ_BM;
+    const uint8_t *W = p.w + (int64_t)e * p.expert_bytes;
+    const int nchunk = (int)(p.k / MMQ_KC);
+
+    /* queue the copies of chunk c: raw weight spans into raw, activations into buffer c & 1 */
+    auto issue = [&](int c) {
+        const int64_t k0 = (int64_t)c * MMQ_KC;
+        for (int i = tid; i < MMQ_BM * (L::RS / 16); i += NT) {
+            const int row = i / (L::RS / 16), pc = i % (L::RS / 16);
+            const uint8_t *src = W + min(r0 + row, p.rows - 1) * p.row_bytes + (k0 / Q::QK) * Q::BB;
+            const uintptr_t a0 = (uintptr_t)src & ~(uintptr_t)15;
+            const int np = (int)((((uintptr_t)src + L::RAWB + 15) & ~(uintptr_t)15) - a0) >> 4;
+            if (pc < np) mmq_cp16(raw + row * L::RS + 16 * pc, (const uint8_t *)a0 + 16 * pc);
+        }
+        int8_t *sx = sx0 + (c & 1) * (MMQ_BN * MMQ_LD);
+        for (int i = tid; i < MMQ_BN * (MMQ_KC / 16); i += NT) {
+            const int n = i / (MMQ_KC / 16), part = i % (MMQ_KC / 16);
+            mmq_cp16(sx + n * MMQ_LD + 16 * part, p.q + s_xc[n] * p.cq + k0 + 16 * part);
+        }
+        float (*sxd)[NG + 1] = sxd0 + (c & 1) * MMQ_BN;
+        float (*sxs)[NG + 1] = sxs0 + (c & 1) * MMQ_BN;
+        for (int i = tid; i < MMQ_BN * NG; i += NT) {
+            const int n = i / NG, g = i % NG;
+            const int64_t o = s_xc[n] * p.cd + k0 / 32 + g;
+            mmq_cp4(&sxd[n][g], p.d + o);
+            if (HAS_MIN) mmq_cp4(&sxs[n][g], p.s + o);
+        }
+        asm volatile("cp.async.commit_group;" ::: "memory");
+    };
+
+    const int wm = warp >> 1, wn = warp & 1;
+    const bool on[2] = {16 * wn < cnt, 16 * wn + 8 < cnt};   /* warp-uniform */
+    float acc[2][2][4];
+#pragma unroll
+    for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+        for (int ni = 0; ni < 2; ni++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) acc[mi][ni][i] = 0.f;
+
+    issue(0);
+    asm volatile("cp.async.wait_all;" ::: "memory");
+    __syncthreads();
+    for (int c = 0; c < nchunk; c++) {
+        const int64_t k0 = (int64_t)c * MMQ_KC;
+        /* decode the staged raw bytes: one 32-weight group per thread per round */
+        for (int u = tid; u < MMQ_BM * NG; u += NT) {
+            const int row = u / NG, g = u % NG;
+            const int64_t el = k0 + 32 * g;
+            const uint8_t *src = W + min(r0 + row, p.rows - 1) * p.row_bytes + (k0 / Q::QK) * Q::BB;
+            const uint8_t *b = raw + row * L::RS + ((uintptr_t)src & 15) + ((el % MMQ_KC) / Q::QK) * Q::BB;
+            uint32_t w[8];
+            float sc[2], mn;
+            mmq_dec<T>(b, (int)((el % Q::QK) / 32), w, sc, mn);
+            uint4 *dst = (uint4 *)(sw + row * MMQ_LD + 32 * g);
+            dst[0] = make_uint4(w[0], w[1], w[2], w[3]);
+            dst[1] = make_uint4(w[4], w[5], w[6], w[7]);
+            if (SUB == 32) swd[row][g] = sc[0];
+            else { swd[row][2 * g] = sc[0]; swd[row][2 * g + 1] = sc[1]; }
+            if (HAS_MIN) swm[row][g] = mn;
+        }
+        __syncthreads();
+        if (c + 1 < nchunk) issue(c + 1);
+        const int8_t *sx = sx0 + (c & 1) * (MMQ_BN * MMQ_LD);
+        float (*sxd)[NG + 1] = sxd0 + (c & 1) * MMQ_BN;
+        float (*sxs)[NG + 1] = sxs0 + (c & 1) * MMQ_BN;
+        if (on[0]) {
+#pragma unroll 2
+            for (int g = 0; g < NG; g++) {
+                int a[2][4], bb[2][2];
+                float wd[2][2][2], wmn[2][2], xd[2][2], xs[2][2];
+#pragma unroll
+                for (int mi = 0; mi < 2; mi++) {
+                    const int8_t *base = sw + (32 * wm + 16 * mi) * MMQ_LD + 32 * g;
+#pragma unroll
+                    for (int r = 0; r < 4; r++) a[mi][r] = *(const int *)(base + mmq_a_off(lane, r));
+#pragma unroll
+                    for (int h = 0; h < 2; h++) {
+                        const int row = 32 * wm + 16 * mi + (lane >> 2) + 8 * h;
+                        wd[mi][h][0] = swd[row][SUB == 32 ? g : 2 * g];
+                        wd[mi][h][1] = swd[row][SUB == 32 ? g : 2 * g + 1];
+                        wmn[mi][h] = HAS_MIN ? swm[row][g] : 0.f;
+                    }
+                }
+#pragma unroll
+                for (int ni = 0; ni < 2; ni++) {
+                    const int8_t *base = sx + (16 * wn + 8 * ni) * MMQ_LD + 32 * g;
+#pragma unroll
+                    for (int r = 0; r < 2; r++) bb[ni][r] = *(const int *)(base + mmq_b_off(lane, r));
+#pragma unroll
+                    for (int j = 0; j < 2; j++) {
+                        const int col = 16 * wn + 8 * ni + 2 * (lane & 3) + j;
+                        xd[ni][j] = sxd[col][g];
+                        xs[ni][j] = HAS_MIN ? sxs[col][g] : 0.f;
+                    }
+                }
+#pragma unroll
+                for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+                    for (int ni = 0; ni < 2; ni++) {
+                        if (!on[ni]) continue;
+                        if (SUB == 32) {
+                            int cc[4] = {0, 0, 0, 0};
+                            mma_k32(cc, a[mi], bb[ni]);
+#pragma unroll
+                            for (int i = 0; i < 4; i++) {
+                                const int h = i >> 1, j = i & 1;
+                                float v = fmaf(mmq_i2f(cc[i]), wd[mi][h][0] * xd[ni][j], acc[mi][ni][i]);
+                                acc[mi][ni][i] = HAS_MIN ? fmaf(-wmn[mi][h], xs[ni][j], v) : v;
+                            }
+                        } else {
+                            int c0[4] = {0, 0, 0, 0}, c1[4] = {0, 0, 0, 0};
+                            mma_k16(c0, a[mi][0], a[mi][1], bb[ni][0]);
+                            mma_k16(c1, a[mi][2], a[mi][3], bb[ni][1]);
+#pragma unroll
+                            for (int i = 0; i < 4; i++) {
+                                const int h = i >> 1, j = i & 1;
+                                float v = fmaf(mmq_i2f(c0[i]), wd[mi][h][0], mmq_i2f(c1[i]) * wd[mi][h][1]);
+                                acc[mi][ni][i] = fmaf(v, xd[ni][j], acc[mi][ni][i]);
+                            }
+                        }
+                    }
+            }
+        }
+        asm volatile("cp.async.wait_all;" ::: "memory");
+        __syncthreads();
+    }
+#pragma unroll
+    for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+        for (int ni = 0; ni < 2; ni++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int64_t row = r0 + 32 * wm + 16 * mi + mmq_c_row(lane, i);
+                const int col = 16 * wn + 8 * ni + mmq_c_col(lane, i);
+                if (row < p.rows && col < cnt) p.y[s_yo[col] + row] = acc[mi][ni][i];
+            }
+}
+
+typedef void (*mmq_fn)(MmqParams);
+static mmq_fn mmq_for(mlxn_type t, int ver, int *smem) {
+    switch (t) {
+#define C(T) case T: *smem = ver == 3 ? (int)Mmq3<T>::SMEM : 0; return ver == 3 ? mmq_id3_kernel<T> : mmq_id_kernel<T>;
+    C(MLXN_TYPE_Q4_0) C(MLXN_TYPE_Q8_0) C(MLXN_TYPE_Q4_K) C(MLXN_TYPE_Q6_K)
+#undef C
+    default: return NULL;
+    }
+}
+
+/* The version in effect: mlxn_cuda_mmq_version, or the environment variable MLXN_CUDA_MMQ (0..3,
+ * read once at the first call) when the knob was left at 0. 0 (auto) is the grouped mat-vec until
+ * the tile kernels are measured correct on the GPU; 2 and 3 are the tile kernels. */
+static int mmq_version(void) {
+    static bool env_done = false;
+    if (!env_done) {
+        env_done = true;
+        const char *e = getenv("MLXN_CUDA_MMQ");
+        if (e && e[0] >= '0' && e[0] <= '3' && !e[1] && mlxn_cuda_mmq_version == 0) mlxn_cuda_mmq_version = e[0] - '0';
+    }
+    return mlxn_cuda_mmq_version;
+}
+
+extern "C" bool mlxn_cuda_mmq_use(const mlxn_cuda_mm *a) {
+    const int ver = mmq_version();
+    int smem;
+    if ((ver != 2 && ver != 3) || !a->ids || !mmq_for(a->type, ver, &smem) || a->k % MMQ_KC) return false;
+    /* 2-byte aligned blocks (4 for Q4_K: 32-bit loads), as the int8 mat-vec route requires */
+    const uintptr_t al = (uintptr_t)a->w | (uintptr_t)a->row_bytes | (uintptr_t)a->expert_bytes;
+    if (al & (a->type == MLXN_TYPE_Q4_K ? 3 : 1)) return false;
+    return a->n_tokens * a->top_k / MMQ_BN + a->n_expert < 65535;
+}
+
+extern "C" mlxn_status mlxn_cuda_mmq_id(const mlxn_cuda_mm *a, const int8_t *q, const float *d, const float *s,
+                                        const int32_t *offsets, const int32_t *perm, void *stream) {
+    const int ver = mmq_version() == 3 ? 3 : 2;
+    int smem = 0;
+    mmq_fn f = mmq_for(a->type, ver, &smem);
+    if (!f) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "cuda mul_mat_id tile kernel: type %s not supported", mlxn_type_name(a->type));
+    if (a->k % MMQ_KC) return mlxn_fail(MLXN_ERR_SHAPE, "cuda mul_mat_id tile kernel: k = %lld not a multiple of %d", (long long)a->k, MMQ_KC);
+    if (smem > 48 * 1024) {   /* once per kernel (types: ids 0..63) */
+        static bool attr_set[64];
+        if (!attr_set[a->type & 63]) {
+            CU_TRY(cudaFuncSetAttribute((const void *)f, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+            attr_set[a->type & 63] = true;
+        }
+    }
+    MmqParams p;
+    p.w = (const uint8_t *)a->w; p.row_bytes = (int64_t)a->row_bytes; p.expert_bytes = (int64_t)a->expert_bytes;
+    p.rows = a->rows; p.k = a->k;
+    p.q = q; p.d = d; p.s = s; p.cq = a->k; p.cd = a->k / 32;
+    p.y = a->y; p.y_col = a->y_col; p.y_tok = a->y_tok;
+    p.top_k = a->top_k; p.n_x = a->n_x; p.n_expert = a->n_expert;
+    p.offsets = offsets; p.perm = perm;
+    const int64_t n_pairs = (int64_t)a->top_k * a->n_tokens;
+    /* tile slots: sum over experts of ceil(count / BN) <= n_pairs / BN + (experts with pairs) */
+    const int64_t slots = n_pairs / MMQ_BN + (a->n_expert < n_pairs ? a->n_expert : n_pairs);
+    if (slots < 1 || a->rows < 1) return MLXN_OK;
+    dim3 grid((unsigned)((a->rows + MMQ_BM - 1) / MMQ_BM), (unsigned)slots);
+    f<<<grid, MMQ_WARPS * 32, (size_t)smem, CU_STREAM(stream)>>>(p);
+    return MLXN_CUDA_LAUNCHED(ver == 3 ? "mmq_id3_kernel" : "mmq_id_kernel");
+}
+
+#endif /* MMQ_HOST_TEST */
