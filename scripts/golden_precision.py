@@ -1,0 +1,283 @@
+#!/usr/bin/env python3
+"""Why our teacher-forced logits differ from the peer's (llama.cpp): a NumPy forward pass of the
+default model (SmolLM2-135M-Instruct Q4_1: llama architecture, Q4_1 layers, tied Q8_0
+embedding/output) whose precision choices can be switched one at a time, and the agreement
+metrics the engine test uses. Used to write docs/engine.md ("Why the peer's top-1 is not
+reproducible") and by scripts/make-goldens.py for the exact-arithmetic goldens.
+
+Precision switches (default: exact arithmetic — f32 values, weights dequantized exactly):
+  --act q8       activations rounded to 8 bits in blocks of 32 before every quantized product
+                 (x ~ d*q, d = amax/127, q = round-half-even(x * 127/amax)), as the peer's CPU
+                 path does (its Q8_1 blocks for Q4_1 weights, Q8_0 for the Q8_0 output head)
+  --act q8-f16   the same with the block scale d and the scaled sum s = d*sum(q) stored as f16
+                 (the peer's block layout)
+  --kv f16       K and V rounded to f16 (the peer's default cache type)
+  --q-f16        Q rounded to f16 before Q.K (the peer's non-flash attention converts it)
+  --p-f16        the softmax output rounded to f16 before P.V (likewise)
+  --rms-f32      the RMSNorm sum of squares in f32 instead of f64
+  --peer         all of the peer's choices: --act q8-f16 --kv f16 --q-f16 --p-f16
+
+usage:
+  golden_precision.py forward [switches] -o OUT.npy   logits {n_tokens, n_vocab} of the forced text
+  golden_precision.py peer [--flash-attn] [--kv-f32] -o OUT.npy   the peer's logits (needs
+                                                      llama-cpp-python; not needed by any test)
+  golden_precision.py compare REF LOGITS...           top-1 agreement, NMSE and disagreements of
+                                                      each LOGITS against REF (.npy, or raw f32
+                                                      as written by tool_engine_logits)
+REF/LOGITS "golden" = the peer's top-5 stored in tests/golden/smollm2-q4_1.json.
+"""
+import argparse, json, os, subprocess, sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GOLDEN = os.path.join(ROOT, "tests/golden/smollm2-q4_1.json")
+
+
+def default_model():
+    return subprocess.check_output(["bash", os.path.join(ROOT, "scripts/fetch-model.sh")], text=True).strip()
+
+
+# ==========================================================================
+# Weights
+# ==========================================================================
+
+def f16(x):
+    return np.asarray(x, np.float32).astype(np.float16).astype(np.float32)
+
+
+class Weights:
+    """Quantized matrices as (d, m, q) per 32-element block: w = d*q + m (m = 0 for Q8_0)."""
+
+    def __init__(self, path):
+        import gguf
+        self.r = gguf.GGUFReader(path)
+        self.t = {t.name: t for t in self.r.tensors}
+        self.cache = {}
+
+    def field(self, key):
+        f = self.r.fields[key]
+        v = f.parts[f.data[0]]
+        return bytes(v).decode() if v.dtype == np.uint8 and len(v) != 1 else v[0]
+
+    def vec(self, name):
+        return np.asarray(self.t[name].data, np.float32)
+
+    def blocks(self, name):
+        """(d {rows, nb}, m {rows, nb}, q {rows, nb, 32}) in f64."""
+        if name in self.cache:
+            return self.cache[name]
+        t = self.t[name]
+        k, rows = int(t.shape[0]), int(t.shape[1])
+        raw = np.asarray(t.data).view(np.uint8).reshape(rows, -1)
+        kind = t.tensor_type.name
+        if kind == "Q4_1":      # f16 d, f16 m, 16 bytes: element i in the low nibble of byte i, i+16 in the high
+            b = raw.reshape(rows, k // 32, 20)
+            d = b[:, :, 0:2].copy().view(np.float16)[..., 0]
+            m = b[:, :, 2:4].copy().view(np.float16)[..., 0]
+            q = np.concatenate([b[:, :, 4:] & 15, b[:, :, 4:] >> 4], axis=2)
+        elif kind == "Q8_0":    # f16 d, 32 x i8
+            b = raw.reshape(rows, k // 32, 34)
+            d = b[:, :, 0:2].copy().view(np.float16)[..., 0]
+            m = np.zeros_like(d)
+            q = b[:, :, 2:].copy().view(np.int8)
+        else:
+            raise SystemExit("golden_precision: tensor %s has type %s (this tool handles Q4_1 and Q8_0)" % (name, kind))
+        out = (d.astype(np.float64), m.astype(np.float64), q.astype(np.float64))
+        self.cache[name] = out
+        return out
+
+    def rows(self, name, ids):
+        d, m, q = self.blocks(name)
+        return (q[ids] * d[ids][:, :, None] + m[ids][:, :, None]).reshape(len(ids), -1).astype(np.float32)
+
+
+# ==========================================================================
+# Forward pass
+# ==========================================================================
+
+def quant8(x, f16_scales):
+    """x {n, k} f32 -> d {n, nb}, q {n, nb, 32}, s {n, nb}: 8-bit blocks of 32."""
+    n, k = x.shape
+    xb = x.reshape(n, k // 32, 32)
+    amax = np.abs(xb).max(2)
+    d = (amax / np.float32(127)).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        inv = np.where(amax > 0, np.float32(127) / amax, np.float32(0)).astype(np.float32)
+    q = np.rint((xb * inv[..., None]).astype(np.float32))          # round half to even
+    s = (d * q.sum(2).astype(np.float32)).astype(np.float32)
+    if f16_scales:
+        d, s = f16(d), f16(s)
+    return d.astype(np.float64), q.astype(np.float64), s.astype(np.float64)
+
+
+class Forward:
+    def __init__(self, W, act="exact", kv_f16=False, q_f16=False, p_f16=False, rms_f32=False):
+        self.W, self.act, self.kv_f16, self.q_f16, self.p_f16, self.rms_f32 = W, act, kv_f16, q_f16, p_f16, rms_f32
+        a = W.field("general.architecture")
+        if a != "llama":
+            raise SystemExit("golden_precision: architecture %s (this tool handles llama)" % a)
+        g = lambda k: W.field("%s.%s" % (a, k))
+        self.n_layer, self.n_head, self.n_kv = int(g("block_count")), int(g("attention.head_count")), int(g("attention.head_count_kv"))
+        self.eps, self.base = float(g("attention.layer_norm_rms_epsilon")), float(g("rope.freq_base"))
+        self.n_embd = int(g("embedding_length"))
+        self.hd = self.n_embd // self.n_head
+        self.out_name = "output.weight" if "output.weight" in W.t else "token_embd.weight"
+
+    def matmul(self, name, x):
+        """x {n, k} f32 -> {n, rows} f32 = W . x with this pass's activation precision."""
+        d, m, q = self.W.blocks(name)
+        if self.act == "exact":
+            w = (q * d[:, :, None] + m[:, :, None]).reshape(q.shape[0], -1)
+            return (np.asarray(x, np.float64) @ w.T).astype(np.float32)
+        dx, qx, sx = quant8(np.asarray(x, np.float32), self.act == "q8-f16")
+        out = sx @ m.T                                              # the min term: m * s per block
+        for b in range(q.shape[1]):
+            out += (qx[:, b, :] @ q[:, b, :].T) * dx[:, b:b + 1] * d[None, :, b]
+        return out.astype(np.float32)
+
+    def rms(self, x, w):
+        if self.rms_f32:
+            ms = (x * x).sum(-1, keepdims=True, dtype=np.float32) / np.float32(x.shape[-1])
+        else:
+            ms = (x.astype(np.float64) ** 2).mean(-1, keepdims=True).astype(np.float32)
+        return ((x * (np.float32(1) / np.sqrt(ms + np.float32(self.eps)))).astype(np.float32) * w).astype(np.float32)
+
+    def rope(self, x, pos):
+        """x {n, heads, hd}: llama pairs (2i, 2i+1) rotated by pos * base^(-2i/hd)."""
+        half = self.hd // 2
+        inv = np.array([np.float32(self.base ** (-2.0 * i / self.hd)) for i in range(half)], np.float32)
+        th = (pos[:, None].astype(np.float32) * inv[None, :]).astype(np.float64)
+        c, s = np.cos(th).astype(np.float32)[:, None, :], np.sin(th).astype(np.float32)[:, None, :]
+        y = x.copy()
+        y[..., 0::2] = x[..., 0::2] * c - x[..., 1::2] * s
+        y[..., 1::2] = x[..., 0::2] * s + x[..., 1::2] * c
+        return y
+
+    def run(self, ids):
+        W, n, H, Hk, hd = self.W, len(ids), self.n_head, self.n_kv, self.hd
+        pos = np.arange(n)
+        mask = np.triu(np.full((n, n), -np.inf, np.float32), 1)
+        x = W.rows("token_embd.weight", np.asarray(ids))
+        for L in range(self.n_layer):
+            p = "blk.%d." % L
+            xn = self.rms(x, W.vec(p + "attn_norm.weight"))
+            q = self.rope(self.matmul(p + "attn_q.weight", xn).reshape(n, H, hd), pos)
+            k = self.rope(self.matmul(p + "attn_k.weight", xn).reshape(n, Hk, hd), pos)
+            v = self.matmul(p + "attn_v.weight", xn).reshape(n, Hk, hd)
+            if self.kv_f16:
+                k, v = f16(k), f16(v)
+            if self.q_f16:
+                q = f16(q)
+            k, v = np.repeat(k, H // Hk, axis=1), np.repeat(v, H // Hk, axis=1)
+            s = np.einsum("thd,shd->hts", q.astype(np.float64), k.astype(np.float64)).astype(np.float32)
+            s = (s * np.float32(1 / np.sqrt(hd)) + mask).astype(np.float32)
+            e = np.exp(s - s.max(-1, keepdims=True)).astype(np.float32)
+            pr = (e * (1.0 / e.astype(np.float64).sum(-1, keepdims=True)).astype(np.float32)).astype(np.float32)
+            if self.p_f16:
+                pr = f16(pr)
+            o = np.einsum("hts,shd->thd", pr.astype(np.float64), v.astype(np.float64)).astype(np.float32)
+            x = (x + self.matmul(p + "attn_output.weight", o.reshape(n, H * hd))).astype(np.float32)
+            xn = self.rms(x, W.vec(p + "ffn_norm.weight"))
+            g, u = self.matmul(p + "ffn_gate.weight", xn), self.matmul(p + "ffn_up.weight", xn)
+            h = (g / (np.float32(1) + np.exp(-g)) * u).astype(np.float32)
+            x = (x + self.matmul(p + "ffn_down.weight", h)).astype(np.float32)
+        return self.matmul(self.out_name, self.rms(x, W.vec("output_norm.weight")))
+
+
+# ==========================================================================
+# Metrics (the engine test's)
+# ==========================================================================
+
+def golden_ref():
+    f = json.load(open(GOLDEN))["forced"]
+    return {"top_ids": np.array(f["top5_ids"]), "top_logits": np.array(f["top5_logits"]), "std": np.array(f["row_std"])}
+
+
+def full_ref(lg):
+    lg = np.asarray(lg, np.float64)
+    top = np.argsort(-lg, axis=1, kind="stable")[:, :5]
+    return {"top_ids": top, "top_logits": np.take_along_axis(lg, top, 1), "std": lg.std(1), "full": lg}
+
+
+def metrics(ours, ref):
+    """top-1 agreement, NMSE over ref's top-5 (normalised by ref's row std), NMSE over all logits
+    (full references only) and the disagreements as (position, ref's top-2 gap)."""
+    ours = np.asarray(ours, np.float64)
+    top, tl, sd = ref["top_ids"], ref["top_logits"], ref["std"]
+    agree = ours.argmax(1) == top[:, 0]
+    nmse5 = (((np.take_along_axis(ours, top, 1) - tl) / sd[:, None]) ** 2).mean()
+    nmse_all = ((((ours - ref["full"]) ** 2).mean(1)) / sd ** 2).mean() if "full" in ref else float("nan")
+    gap = tl[:, 0] - tl[:, 1]
+    return agree, nmse5, nmse_all, [(int(i), float(gap[i])) for i in np.where(~agree)[0]]
+
+
+def load_logits(path, n_tokens):
+    if path == "golden":
+        return None
+    if path.endswith(".npy"):
+        return np.load(path)
+    return np.fromfile(path, dtype=np.float32).reshape(n_tokens, -1)
+
+
+# ==========================================================================
+# Commands
+# ==========================================================================
+
+def cmd_forward(a):
+    if a.peer:
+        a.act, a.kv, a.q_f16, a.p_f16 = "q8-f16", "f16", True, True
+    ids = json.load(open(GOLDEN))["forced"]["ids"]
+    fw = Forward(Weights(a.model or default_model()), a.act, a.kv == "f16", a.q_f16, a.p_f16, a.rms_f32)
+    np.save(a.out, fw.run(ids))
+
+
+def cmd_peer(a):
+    import llama_cpp
+    ids = json.load(open(GOLDEN))["forced"]["ids"]
+    kw = dict(n_ctx=512, n_batch=512, logits_all=True, n_threads=2, seed=0, verbose=False, flash_attn=a.flash_attn)
+    if a.kv_f32:
+        kw.update(type_k=0, type_v=0)
+    llm = llama_cpp.Llama(model_path=a.model or default_model(), **kw)
+    llm.reset()
+    llm.eval(ids)
+    np.save(a.out, np.array(llm.scores[: len(ids)], dtype=np.float32))
+
+
+def cmd_compare(a):
+    n = len(json.load(open(GOLDEN))["forced"]["ids"])
+    r = load_logits(a.ref, n)
+    ref = golden_ref() if r is None else full_ref(r)
+    for path in a.logits:
+        agree, nmse5, nmse_all, dis = metrics(load_logits(path, n), ref)
+        print("%s: top-1 %.2f%% (%d/%d), NMSE top-5 %.3g, all %.3g, disagreements (pos:gap) %s"
+              % (path, 100 * agree.mean(), agree.sum(), len(agree), nmse5, nmse_all,
+                 " ".join("%d:%.3f" % d for d in dis) or "-"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("forward")
+    f.add_argument("--model")
+    f.add_argument("--act", choices=["exact", "q8", "q8-f16"], default="exact")
+    f.add_argument("--kv", choices=["f32", "f16"], default="f32")
+    f.add_argument("--q-f16", action="store_true")
+    f.add_argument("--p-f16", action="store_true")
+    f.add_argument("--rms-f32", action="store_true")
+    f.add_argument("--peer", action="store_true")
+    f.add_argument("-o", "--out", required=True)
+    p = sub.add_parser("peer")
+    p.add_argument("--model")
+    p.add_argument("--flash-attn", action="store_true")
+    p.add_argument("--kv-f32", action="store_true")
+    p.add_argument("-o", "--out", required=True)
+    c = sub.add_parser("compare")
+    c.add_argument("ref")
+    c.add_argument("logits", nargs="+")
+    a = ap.parse_args()
+    {"forward": cmd_forward, "peer": cmd_peer, "compare": cmd_compare}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()
