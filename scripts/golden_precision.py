@@ -21,6 +21,12 @@ usage:
   golden_precision.py forward [switches] -o OUT.npy   logits {n_tokens, n_vocab} of the forced text
   golden_precision.py peer [--flash-attn] [--kv-f32] -o OUT.npy   the peer's logits (needs
                                                       llama-cpp-python; not needed by any test)
+  golden_precision.py dump N -o OUT.npz               the peer's intermediate tensors for the first N
+                                                      forced tokens (its eval callback; needs
+                                                      llama-cpp-python)
+  golden_precision.py check-ops DUMP.npz [LAYER]      each op of one layer recomputed here from the
+                                                      peer's own inputs, with and without each of
+                                                      its precision choices: NMSE against its output
   golden_precision.py compare REF LOGITS...           top-1 agreement, NMSE and disagreements of
                                                       each LOGITS against REF (.npy, or raw f32
                                                       as written by tool_engine_logits)
@@ -255,6 +261,101 @@ def cmd_compare(a):
                  " ".join("%d:%.3f" % d for d in dis) or "-"))
 
 
+def cmd_dump(a):
+    """Every contiguous f32 tensor the peer computes, by name (a name computed twice, e.g. Qcur
+    before and after RoPE, is stored as NAME#0, NAME#1, ...), via llama.cpp's eval callback;
+    the tensor is read with ggml's public accessors."""
+    import ctypes
+    import llama_cpp
+    from llama_cpp import _internals
+    lib = ctypes.CDLL(os.path.join(os.path.dirname(llama_cpp.__file__), "lib", "libggml-base.so"))
+    for fn, res, args in [("ggml_get_name", ctypes.c_char_p, [ctypes.c_void_p]),
+                          ("ggml_nelements", ctypes.c_int64, [ctypes.c_void_p]),
+                          ("ggml_is_contiguous", ctypes.c_bool, [ctypes.c_void_p]),
+                          ("ggml_backend_tensor_get", None, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t])]:
+        getattr(lib, fn).restype, getattr(lib, fn).argtypes = res, args
+
+    class Head(ctypes.Structure):   # the leading fields of struct ggml_tensor
+        _fields_ = [("type", ctypes.c_int), ("buffer", ctypes.c_void_p), ("ne", ctypes.c_int64 * 4)]
+
+    seen = {}
+
+    @llama_cpp.ggml_backend_sched_eval_callback
+    def cb(t, ask, user):
+        if ask:
+            return True
+        h = ctypes.cast(t, ctypes.POINTER(Head)).contents
+        if h.type == 0 and lib.ggml_is_contiguous(t):      # f32
+            name = lib.ggml_get_name(t).decode()
+            buf = np.empty(lib.ggml_nelements(t), np.float32)
+            lib.ggml_backend_tensor_get(t, buf.ctypes.data, 0, buf.nbytes)
+            seen.setdefault(name, []).append(buf.reshape([h.ne[i] for i in range(3, -1, -1)]).squeeze())
+        return True
+
+    init = _internals.llama_cpp.llama_init_from_model
+
+    def init_with_cb(model, params):
+        params.cb_eval = cb
+        return init(model, params)
+
+    _internals.llama_cpp.llama_init_from_model = init_with_cb
+    ids = json.load(open(GOLDEN))["forced"]["ids"][: a.n]
+    llm = llama_cpp.Llama(model_path=a.model or default_model(), n_ctx=512, n_batch=512, logits_all=True,
+                          n_threads=2, seed=0, verbose=False)
+    llm.reset()
+    llm.eval(ids)
+    np.savez(a.out, **{"%s#%d" % (k, i): v for k, vs in seen.items() for i, v in enumerate(vs)})
+
+
+def cmd_check_ops(a):
+    P = np.load(a.dump)
+    last = {}
+    for k in P.files:
+        name, i = k.rsplit("#", 1)
+        last[name] = max(last.get(name, 0), int(i))
+    get = lambda name, i=None: P["%s#%d" % (name, last[name] if i is None else i)]
+    W = Weights(a.model or default_model())
+    L, pre = a.layer, "blk.%d." % a.layer
+
+    def nmse(x, ref):
+        x, ref = np.asarray(x, np.float64), np.asarray(ref, np.float64)
+        return ((x - ref) ** 2).mean() / ref.var()
+
+    def mm(act, name, x):
+        return Forward(W, act).matmul(name, np.asarray(x, np.float32).reshape(-1, np.shape(x)[-1]))
+
+    xn = get("attn_norm-%d" % L)
+    n = xn.shape[0]
+    print("layer %d, %d tokens: NMSE of our recomputation against the peer's tensor" % (L, n))
+    for out, w, x in [("Qcur-%d" % L, "attn_q", xn), ("Kcur-%d" % L, "attn_k", xn), ("Vcur-%d" % L, "attn_v", xn),
+                      ("attn_out-%d" % L, "attn_output", get("kqv_out-%d" % L)),
+                      ("ffn_gate-%d" % L, "ffn_gate", get("ffn_norm-%d" % L)),
+                      ("ffn_up-%d" % L, "ffn_up", get("ffn_norm-%d" % L)),
+                      ("ffn_out-%d" % L, "ffn_down", get("ffn_swiglu-%d" % L))]:
+        ref = get(out, 0)
+        print("  %-14s 8-bit, f16 scales %.2g | 8-bit, f32 scales %.2g | exact %.2g"
+              % (out, nmse(mm("q8-f16", pre + w + ".weight", x), ref), nmse(mm("q8", pre + w + ".weight", x), ref),
+                 nmse(mm("exact", pre + w + ".weight", x), ref)))
+    if L == 0:
+        print("  %-14s 8-bit, f16 scales %.2g | exact %.2g" % ("result_output", nmse(mm("q8-f16", "token_embd.weight", get("result_norm")), get("result_output")),
+              nmse(mm("exact", "token_embd.weight", get("result_norm")), get("result_output"))))
+    fw = Forward(W)
+    H, Hk, hd = fw.n_head, fw.n_kv, fw.hd
+    q = get("Qcur-%d" % L).reshape(n, H, hd)            # after RoPE
+    k = np.repeat(f16(get("Kcur-%d" % L).reshape(n, Hk, hd)), H // Hk, axis=1)
+    v = np.repeat(f16(get("Vcur-%d" % L).reshape(n, Hk, hd)), H // Hk, axis=1)
+    kq = get("kq-%d" % L)[:, :, :n]                     # {heads, queries, keys (padded)}
+    for rq in (True, False):
+        s = np.einsum("thd,shd->hts", (f16(q) if rq else q).astype(np.float64), k.astype(np.float64))
+        print("  %-14s Q rounded to f16: %s, NMSE %.2g" % ("kq-%d" % L, rq, nmse(s, kq)))
+    p = get("kq_soft_max-%d" % L)[:, :, :n]
+    for rp in (True, False):
+        o = np.einsum("hts,shd->htd", (f16(p) if rp else p).astype(np.float64), v.astype(np.float64))
+        print("  %-14s P rounded to f16: %s, NMSE %.2g" % ("kqv-%d" % L, rp, nmse(o, get("kqv-%d" % L).reshape(o.shape))))
+    rq = fw.rope(get("Qcur-%d" % L, 0).reshape(n, H, hd), np.arange(n))
+    print("  %-14s RoPE in f32, NMSE %.2g" % ("Qcur-%d" % L, nmse(rq.reshape(n, -1), q.reshape(n, -1))))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -272,11 +373,20 @@ def main():
     p.add_argument("--flash-attn", action="store_true")
     p.add_argument("--kv-f32", action="store_true")
     p.add_argument("-o", "--out", required=True)
+    d = sub.add_parser("dump")
+    d.add_argument("n", type=int)
+    d.add_argument("--model")
+    d.add_argument("-o", "--out", required=True)
+    k = sub.add_parser("check-ops")
+    k.add_argument("dump")
+    k.add_argument("layer", type=int, nargs="?", default=0)
+    k.add_argument("--model")
     c = sub.add_parser("compare")
     c.add_argument("ref")
     c.add_argument("logits", nargs="+")
     a = ap.parse_args()
-    {"forward": cmd_forward, "peer": cmd_peer, "compare": cmd_compare}[a.cmd](a)
+    {"forward": cmd_forward, "peer": cmd_peer, "dump": cmd_dump, "check-ops": cmd_check_ops,
+     "compare": cmd_compare}[a.cmd](a)
 
 
 if __name__ == "__main__":
