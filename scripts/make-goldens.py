@@ -4,7 +4,7 @@ default model file (SmolLM2-135M-Instruct Q4_1):
 
   tokens   token ids of several texts (BOS as the model's metadata says, special-token
            parsing off);
-  forced   a ~200-token text run teacher-forced: at every position the peer's top-5 token
+  forced   a 185-token text run teacher-forced: at every position the peer's top-5 token
            ids and logits, plus the standard deviation of that position's full logit row
            (the scale the tests normalise errors by);
   greedy   3 prompts continued greedily (argmax) for 32 tokens, stopping early at EOS;
