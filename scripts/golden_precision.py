@@ -27,6 +27,10 @@ usage:
   golden_precision.py check-ops DUMP.npz [LAYER]      each op of one layer recomputed here from the
                                                       peer's own inputs, with and without each of
                                                       its precision choices: NMSE against its output
+  golden_precision.py other-texts                     four more paragraphs: our cpu backend
+                                                      (build/bin/tool_engine_logits), exact arithmetic
+                                                      and the peer with flash attention, each against
+                                                      the peer's default (needs llama-cpp-python)
   golden_precision.py compare REF LOGITS...           top-1 agreement, NMSE and disagreements of
                                                       each LOGITS against REF (.npy, or raw f32
                                                       as written by tool_engine_logits)
@@ -250,6 +254,47 @@ def cmd_peer(a):
     np.save(a.out, np.array(llm.scores[: len(ids)], dtype=np.float32))
 
 
+# Paragraphs for other-texts (not in the goldens).
+OTHER_TEXTS = [
+ "Rivers shape the land they cross. Over thousands of years a river cuts a valley, carries sand and stones downstream and drops them where the water slows, building deltas and wide flat plains. Farmers settled on those plains because the soil was rich and water was close, and many of the first cities grew up beside rivers such as the Nile, the Tigris and the Yangtze. Floods brought new soil every year but also destroyed homes and fields, so people learned to build dams, canals and levees to control the water. Today rivers still supply drinking water, carry ships and turn turbines that make electricity, and scientists study how dams and pollution change the fish and plants that live in them.",
+ "To bake a simple loaf of bread you need flour, water, salt and yeast. Mix the yeast with warm water and let it rest for a few minutes until it starts to foam. Add the flour and salt, stir until a rough dough forms, then knead it on a floured table for about ten minutes until it feels smooth and elastic. Put the dough in a bowl, cover it with a cloth and leave it somewhere warm for an hour, until it has doubled in size. Press out the air, shape it into a loaf, place it in a tin and let it rise again. Bake it in a hot oven for thirty to forty minutes; it is done when the crust is brown and the bottom sounds hollow when you tap it.",
+ "The human heart is a muscle about the size of a fist. It beats around seventy times a minute, pumping blood through a network of arteries, veins and tiny capillaries that reaches every cell of the body. The right side of the heart sends blood to the lungs, where it picks up oxygen and releases carbon dioxide; the left side pumps the oxygen-rich blood out to the rest of the body. Valves between the chambers keep the blood flowing in one direction, and an electrical signal that starts in a small group of cells sets the rhythm of each beat. Regular exercise, a balanced diet and not smoking all help to keep the heart healthy for many years.",
+ "Chess is played on a board of sixty-four squares by two players, one with the white pieces and one with the black. Each side starts with sixteen pieces: a king, a queen, two rooks, two bishops, two knights and eight pawns. The pieces move in different ways; the knight, for example, jumps in an L shape and can pass over other pieces. The goal is to checkmate the opponent's king, which means attacking it so that it has no safe square to move to. Good players plan several moves ahead, control the centre of the board early and try to keep their king safe, often by castling. Computers now play chess far better than any human, but millions of people still enjoy the game.",
+]
+
+
+def cmd_other_texts(a):
+    """The forced-text comparison on paragraphs that are not in the goldens: how often two
+    implementations agree on this model in general, not on one paragraph."""
+    import llama_cpp
+    model = a.model or default_model()
+    kw = dict(model_path=model, n_ctx=512, n_batch=512, logits_all=True, n_threads=2, seed=0, verbose=False)
+    peer, peer_fa = llama_cpp.Llama(**kw), llama_cpp.Llama(flash_attn=True, **kw)
+    fw = Forward(Weights(model))
+    tool = os.path.join(a.build, "bin", "tool_engine_logits")
+    out = os.path.join(a.build, "golden_precision_other.f32")
+    total = {}
+    for ti, text in enumerate(OTHER_TEXTS):
+        ids = peer.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+
+        def run(llm):
+            llm.reset()
+            llm.eval(ids)
+            return np.array(llm.scores[: len(ids)], dtype=np.float32)
+
+        ref = full_ref(run(peer))
+        subprocess.run([tool, model, out] + [str(i) for i in ids], check=True)
+        ours = np.fromfile(out, dtype=np.float32).reshape(len(ids), -1)
+        for name, lg in [("ours (cpu)", ours), ("exact arithmetic", fw.run(ids)), ("peer, flash attention", run(peer_fa))]:
+            agree, nmse5, _, dis = metrics(lg, ref)
+            t = total.setdefault(name, [0, 0])
+            t[0], t[1] = t[0] + agree.sum(), t[1] + len(agree)
+            print("text %d (%d tokens), %-22s top-1 %.2f%%, NMSE %.3g, disagreements (pos:gap) %s"
+                  % (ti, len(ids), name, 100 * agree.mean(), nmse5, " ".join("%d:%.3f" % d for d in dis) or "-"))
+    for name, (agree, n) in total.items():
+        print("all texts, %-22s %d/%d = %.2f%%" % (name, agree, n, 100 * agree / n))
+
+
 def cmd_compare(a):
     n = len(json.load(open(GOLDEN))["forced"]["ids"])
     r = load_logits(a.ref, n)
@@ -381,12 +426,15 @@ def main():
     k.add_argument("dump")
     k.add_argument("layer", type=int, nargs="?", default=0)
     k.add_argument("--model")
+    o = sub.add_parser("other-texts")
+    o.add_argument("--model")
+    o.add_argument("--build", default=os.path.join(ROOT, "build"))
     c = sub.add_parser("compare")
     c.add_argument("ref")
     c.add_argument("logits", nargs="+")
     a = ap.parse_args()
     {"forward": cmd_forward, "peer": cmd_peer, "dump": cmd_dump, "check-ops": cmd_check_ops,
-     "compare": cmd_compare}[a.cmd](a)
+     "other-texts": cmd_other_texts, "compare": cmd_compare}[a.cmd](a)
 
 
 if __name__ == "__main__":
