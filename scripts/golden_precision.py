@@ -2,8 +2,8 @@
 """Why our teacher-forced logits differ from the peer's (llama.cpp): a NumPy forward pass of the
 default model (SmolLM2-135M-Instruct Q4_1: llama architecture, Q4_1 layers, tied Q8_0
 embedding/output) whose precision choices can be switched one at a time, and the agreement
-metrics the engine test uses. Used to write docs/engine.md ("Why the peer's top-1 is not
-reproducible") and by scripts/make-goldens.py for the exact-arithmetic goldens.
+metrics the engine test uses. Used to write docs/engine.md ("Why the peer's top-1 cannot be
+matched at >= 98 % of positions") and by scripts/make-goldens.py for the exact-arithmetic goldens.
 
 Precision switches (default: exact arithmetic — f32 values, weights dequantized exactly):
   --act q8       activations rounded to 8 bits in blocks of 32 before every quantized product
