@@ -76,6 +76,12 @@ __device__ __forceinline__ const float *pair_x(const V6P &p, int pr) {
  * offset of block b0 inside the slot (0 when the rows are 16-byte aligned). */
 template <int BB>
 __device__ __forceinline__ void issue_stage(const V6P &p, uint8_t *slot, uint64_t *bar, int b0, int b1) {
+    if (p.aligned && !p.ids) {   /* plain mat-vec: one contiguous range */
+        const uint32_t n = (uint32_t)(b1 - b0) * BB;
+        mbar_expect_tx(bar, n);
+        bulk_copy(slot, p.w + (int64_t)b0 * BB, n, bar);
+        return;
+    }
     const int per_pair = p.rows * p.nb;
     if (p.aligned) {
         mbar_expect_tx(bar, (uint32_t)(b1 - b0) * BB);
@@ -210,36 +216,35 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
         const int s0 = wb0 + st * SB;
         const uint8_t *sb = ring + slot * p.slot_bytes;
         if (!p.aligned) sb += (uintptr_t)(p.w + (int64_t)s0 * Q::BB) & 15;
-        /* Fast path (a full stage whose units, for every lane, lie in the lane's current row or
-         * the next one of the same matrix): all SP units decoded with no branch in between, so
-         * their loads overlap; one flush at the end if some lane moved to its next row. */
-        int cols[Q::SP], rws[Q::SP];
-        int c2 = col, r2 = row;
-#pragma unroll
-        for (int ps = 0; ps < Q::SP; ps++) {   /* rows of >= SB blocks: at most one wrap a step */
-            cols[ps] = c2;
-            rws[ps] = r2;
-            c2 += PB;
-            if (c2 >= nb) { c2 -= nb; r2++; }
+        /* Fast path (rows of at least one stage, a full stage): a lane's units lie in its row and
+         * at most the next one; they are decoded back to back with no branch in between (their
+         * loads overlap), summed into a0 (this row) and a1 (the next), one flush at the end if
+         * some lane moved on. A lane whose row changed at the stage boundary is flushed first. */
+        bool fast = nb >= SB && s0 + SB <= wb1;
+        if (fast && __any_sync(0xffffffffu, row != cur)) {
+            if (plain) { flush_rows(acc, cur, racc, fr0, fr1); cur = row; }
+            else fast = false;      /* mul_mat_id: the pair (x column) may change: slow path */
         }
-        const int rl = rws[Q::SP - 1];
-        const bool lane_ok = rl == cur || (rl == cur + 1 && (plain || (cur + 1) % p.rows != 0));
-        if (nb >= SB && s0 + SB <= wb1 && __all_sync(0xffffffffu, lane_ok)) {
-            float v[Q::SP];
-#pragma unroll
-            for (int ps = 0; ps < Q::SP; ps++)
-                v[ps] = v6::Unit<T>::run(sb + (ps * PB + ub) * Q::BB, uu, X, DS, cols[ps], Gx);
+        const bool wraps = col + (Q::SP - 1) * PB >= nb;
+        if (fast && !plain)
+            fast = __all_sync(0xffffffffu, !wraps || (row + 1) % p.rows != 0);
+        if (fast) {
             float a0 = 0.f, a1 = 0.f;
 #pragma unroll
-            for (int ps = 0; ps < Q::SP; ps++) { if (rws[ps] != cur) a1 += v[ps]; else a0 += v[ps]; }
+            for (int ps = 0; ps < Q::SP; ps++) {
+                const int c = col + ps * PB;
+                const bool w = c >= nb;
+                const float v = v6::Unit<T>::run(sb + (ps * PB + ub) * Q::BB, uu, X, DS, w ? c - nb : c, Gx);
+                if (w) a1 += v; else a0 += v;
+            }
             acc += a0;
-            if (__any_sync(0xffffffffu, rl != cur)) {
+            if (__any_sync(0xffffffffu, wraps)) {
                 flush_rows(acc, cur, racc, fr0, fr1);
                 acc = a1;
-                cur = rl;
+                cur = row + (wraps ? 1 : 0);
             }
-            col = c2;
-            row = r2;
+            col += Q::SP * PB;
+            if (col >= nb) { col -= nb; row++; }
         } else {
 #pragma unroll
             for (int ps = 0; ps < Q::SP; ps++) {
