@@ -621,6 +621,8 @@ static void usage(void) {
            "  --mmv6 W,D,B    v6 mat-vec: W warps per block (1-16, default 16), D ring stages per warp (2-8,\n"
            "                  default 3), B blocks per SM (default 1), R blocks that must fit on an SM\n"
            "                  together (default 1; 2 lets the next kernel start while this one drains)\n"
+           "  --mmv6-xdirect  v6: quantize the activations straight from global memory (no f32 copy in\n"
+           "                  shared memory: a smaller footprint)\n"
            "  --mmv-warps N   v2 mat-vec: resident warps per SM the rows-per-warp split aims at (default 20)\n"
            "  --attn N        decode attention version: 2 (default, tiled) or 1 (per-warp)\n"
            "  --attn-bps N    attention v2: split count aims at N blocks per SM (default 4)\n"
@@ -661,6 +663,7 @@ int cmd_bench_ops(int argc, char **argv) {
                 return 2;
             }
         }
+        else if (!strcmp(a, "--mmv6-xdirect")) mlxn_cuda_mmv6_x_direct = 1;
         else if (!strcmp(a, "--mmv-warps") && more) mlxn_cuda_mmv_v2_warps = mlxn_cuda_mmv_v3_warps = atoi(argv[++i]);
         else { fprintf(stderr, "mlxn bench-ops: unknown option '%s'\n", a); usage(); return 2; }
     }

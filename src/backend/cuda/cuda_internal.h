@@ -92,6 +92,7 @@ extern int mlxn_cuda_mmv6_warps;          /* warps per block (default 16) */
 extern int mlxn_cuda_mmv6_stages;         /* ring stages per warp (default 3) */
 extern int mlxn_cuda_mmv6_blocks_per_sm;  /* blocks per SM (default 1) */
 extern int mlxn_cuda_mmv6_resident;       /* blocks that must fit on an SM together (default 1) */
+extern int mlxn_cuda_mmv6_x_direct;       /* 1: quantize x from global memory (no f32 staging in shared memory) */
 
 /* MLX packed weights: row r of expert e at w + e*w_exp + r*w_row (bytes; same for scales/biases). */
 typedef struct mlxn_cuda_mlx {

@@ -661,7 +661,7 @@ static mlxn_status mmv_via_f32(const mlxn_cuda_mm *a, void *stream);
 /* The mat-vec version of the older kernels (v1-v5) for a type and k: mlxn_cuda_mmv_version when it
  * names one, else v4 for Q6_K and v3 for the rest, the best of them on small matrices in the run of
  * 2026-11-29 23:30 (docs/perf/NOTES.md, "v6"); large ones go to v6 (mmv6_worth_it). The environment
- * variables MLXN_CUDA_MMV (0..6) and MLXN_CUDA_MMV6 ("warps,stages,blocks_per_sm[,resident]"),
+ * variables MLXN_CUDA_MMV (0..6) and MLXN_CUDA_MMV6 ("warps,stages,blocks_per_sm[,resident[,x_direct]]"),
  * read once at the first call, override the initial settings (so the op harness can check every
  * version through the same paths). */
 static int mmv_version_for(mlxn_type t, int64_t k) {
@@ -670,12 +670,12 @@ static int mmv_version_for(mlxn_type t, int64_t k) {
         env_done = true;
         const char *e = getenv("MLXN_CUDA_MMV");
         if (e && e[0] >= '0' && e[0] <= '6' && !e[1]) mlxn_cuda_mmv_version = e[0] - '0';
-        const char *e6 = getenv("MLXN_CUDA_MMV6");   /* "warps,stages,blocks_per_sm[,resident]" */
+        const char *e6 = getenv("MLXN_CUDA_MMV6");   /* "warps,stages,blocks_per_sm[,resident[,x_direct]]" */
         int w6, d6, b6;
-        int r6 = 1;
-        if (e6 && sscanf(e6, "%d,%d,%d,%d", &w6, &d6, &b6, &r6) >= 3) {
+        int r6 = 1, x6 = 0;
+        if (e6 && sscanf(e6, "%d,%d,%d,%d,%d", &w6, &d6, &b6, &r6, &x6) >= 3) {
             mlxn_cuda_mmv6_warps = w6; mlxn_cuda_mmv6_stages = d6; mlxn_cuda_mmv6_blocks_per_sm = b6;
-            mlxn_cuda_mmv6_resident = r6;
+            mlxn_cuda_mmv6_resident = r6; mlxn_cuda_mmv6_x_direct = x6;
         }
     }
     if (mlxn_cuda_mmv_version >= 1 && mlxn_cuda_mmv_version <= 5) return mlxn_cuda_mmv_version;

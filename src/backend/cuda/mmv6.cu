@@ -25,6 +25,7 @@ int mlxn_cuda_mmv6_warps = 16;
 int mlxn_cuda_mmv6_stages = 3;
 int mlxn_cuda_mmv6_blocks_per_sm = 1;
 int mlxn_cuda_mmv6_resident = 1;
+int mlxn_cuda_mmv6_x_direct = 0;
 
 struct V6P {
     const uint8_t *w;
@@ -36,6 +37,7 @@ struct V6P {
     int *err;
     int stages, slot_bytes, aligned;
     int off_bars, off_raw, raw_bytes, off_x, x_bytes, off_acc;
+    int x_direct;            /* quantize x straight from global memory (no f32 staging) */
 };
 
 __device__ __forceinline__ uint32_t smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
@@ -119,29 +121,39 @@ __device__ __forceinline__ void flush_rows(float &acc, int cur, float *racc, int
     acc = 0.f;
 }
 
-/* Quantizes activation column xr (f32, already in shared memory) into the type's layout at X. */
+/* Quantizes activation column xr (f32, in shared memory after the bulk copy, or in global memory
+ * with x_direct) into the type's layout at X. Each thread has 4 loads in flight per round. */
 template <int LAY>
 __device__ __forceinline__ void stage_x(const float *xr, uint8_t *X, int k) {
     const int nt = blockDim.x, n4 = k >> 2;
     float *DS = (float *)(X + k);
     /* every thread runs the same number of rounds (the shuffles need whole warps); a group's 8
      * lanes are all in range or all out (k is a multiple of 32) */
-    for (int i = threadIdx.x; i - (int)threadIdx.x < n4; i += nt) {
-        const float4 v = i < n4 ? *(const float4 *)(xr + 4 * i) : make_float4(0.f, 0.f, 0.f, 0.f);
-        float a = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
-        a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 1));
-        a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 2));
-        a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 4));
-        const float d = a / 127.f;
-        int sum;
-        const uint32_t pk = v6::quant4(v, d, &sum);
-        float fs = (float)sum;
-        fs += __shfl_xor_sync(0xffffffffu, fs, 1);
-        fs += __shfl_xor_sync(0xffffffffu, fs, 2);     /* sum over this half of the group */
-        const float ft = fs + __shfl_xor_sync(0xffffffffu, fs, 4);
-        if (i < n4) {
-            *(uint32_t *)(X + v6::xpos(LAY, 4u * i, (uint32_t)k)) = pk;
-            if ((i & 7) == 0) *(float4 *)(DS + 4 * (i >> 3)) = make_float4(d, d * ft, d * fs, d * (ft - fs));
+    for (int base = 0; base < n4; base += 4 * nt) {
+        float4 v[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int i = base + j * nt + (int)threadIdx.x;
+            v[j] = i < n4 ? *(const float4 *)(xr + 4 * i) : make_float4(0.f, 0.f, 0.f, 0.f);
+        }
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int i = base + j * nt + (int)threadIdx.x;
+            float a = fmaxf(fmaxf(fabsf(v[j].x), fabsf(v[j].y)), fmaxf(fabsf(v[j].z), fabsf(v[j].w)));
+            a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 1));
+            a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 2));
+            a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 4));
+            const float d = a / 127.f;
+            int sum;
+            const uint32_t pk = v6::quant4(v[j], d, &sum);
+            float fs = (float)sum;
+            fs += __shfl_xor_sync(0xffffffffu, fs, 1);
+            fs += __shfl_xor_sync(0xffffffffu, fs, 2);     /* sum over this half of the group */
+            const float ft = fs + __shfl_xor_sync(0xffffffffu, fs, 4);
+            if (i < n4) {
+                *(uint32_t *)(X + v6::xpos(LAY, 4u * i, (uint32_t)k)) = pk;
+                if ((i & 7) == 0) *(float4 *)(DS + 4 * (i >> 3)) = make_float4(d, d * ft, d * fs, d * (ft - fs));
+            }
         }
     }
 }
@@ -180,7 +192,7 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
             issue_stage<Q::BB>(p, ring + s * p.slot_bytes, &bars[s], wb0 + s * SB, min(wb1, wb0 + (s + 1) * SB));
     asm volatile("griddepcontrol.wait;" ::: "memory");
     /* the activation column(s): one bulk copy each (in pieces of <= 32 KB) into shared memory */
-    if (threadIdx.x == 0) {
+    if (threadIdx.x == 0 && !p.x_direct) {
         const uint32_t xb = (uint32_t)p.k * 4u;
         mbar_expect_tx(xbar, xb * (uint32_t)(p_last - p_first + 1));
         for (int pr = p_first; pr <= p_last; pr++) {
@@ -193,10 +205,10 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
         for (int s = 0; s < D && s < nst; s++)
             issue_stage<Q::BB>(p, ring + s * p.slot_bytes, &bars[s], wb0 + s * SB, min(wb1, wb0 + (s + 1) * SB));
     for (int i = threadIdx.x; i < fr1 - fr0; i += blockDim.x) racc[i] = 0.f;
-    mbar_wait(xbar, 0);
+    if (!p.x_direct) mbar_wait(xbar, 0);
     if (Q::LAY != v6::FLT)
         for (int pr = p_first; pr <= p_last; pr++)
-            stage_x<Q::LAY>((const float *)(sm + p.off_raw + (pr - p_first) * p.raw_bytes),
+            stage_x<Q::LAY>(p.x_direct ? pair_x(p, pr) : (const float *)(sm + p.off_raw + (pr - p_first) * p.raw_bytes),
                             sm + p.off_x + (pr - p_first) * p.x_bytes, p.k);
     __syncthreads();
     asm volatile("griddepcontrol.launch_dependents;");
@@ -369,8 +381,9 @@ extern "C" mlxn_status mlxn_cuda_mmv6(const mlxn_cuda_mm *a, void *stream) {
     int grid = (int)((int64_t)sms * bps < p.R ? (int64_t)sms * bps : p.R);
     const int sbb = (32 / in.upb) * in.sp * in.bb;
     p.slot_bytes = (int)rnd((size_t)sbb + (p.aligned ? 0 : 32), 128);
-    p.raw_bytes = (int)rnd((size_t)a->k * 4, 128);
-    p.x_bytes = in.lay == v6::FLT ? p.raw_bytes : (int)rnd((size_t)v6::xbytes(in.lay, a->k), 128);
+    p.x_direct = mlxn_cuda_mmv6_x_direct && in.lay != v6::FLT;
+    p.raw_bytes = p.x_direct ? 0 : (int)rnd((size_t)a->k * 4, 128);
+    p.x_bytes = in.lay == v6::FLT ? (int)rnd((size_t)a->k * 4, 128) : (int)rnd((size_t)v6::xbytes(in.lay, a->k), 128);
     const int ncol = id ? 2 : 1;
     const int racc_rows = (p.R + grid - 1) / grid + 1;
     const int budget = v6_smem_optin() > 0 ? v6_smem_optin() : 232448;
