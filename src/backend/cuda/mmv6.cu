@@ -328,6 +328,54 @@ static int v6_smem_optin(void) {
 }
 static size_t rnd(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
+/* Launch geometry and shared-memory layout of one call: grid, warps per block, ring depth, the
+ * offsets in p. False when it does not fit with at least 8 warps and 2 stages (the caller then
+ * uses another kernel). */
+static bool v6_plan(const mlxn_cuda_mm *a, const V6Info &in, V6P *pp, int *grid_out, int *nw_out, size_t *smem_out) {
+    V6P &p = *pp;
+    const bool id = a->ids != NULL;
+    const int64_t pairs = id ? (int64_t)a->top_k * a->n_tokens : 1;
+    p.R = (int)(a->rows * pairs);
+    p.aligned = (uintptr_t)a->w % 16 == 0 && a->row_bytes % 16 == 0 && (!id || a->expert_bytes % 16 == 0);
+    const int sms = mlxn_cuda_sm_count() > 0 ? mlxn_cuda_sm_count() : 132;
+    int bps = mlxn_cuda_mmv6_blocks_per_sm > 0 ? mlxn_cuda_mmv6_blocks_per_sm : 1;
+    int nw = mlxn_cuda_mmv6_warps >= 1 && mlxn_cuda_mmv6_warps <= 24 ? mlxn_cuda_mmv6_warps : 16;
+    int D = mlxn_cuda_mmv6_stages >= 2 && mlxn_cuda_mmv6_stages <= 8 ? mlxn_cuda_mmv6_stages : 3;
+    int grid = (int)((int64_t)sms * bps < p.R ? (int64_t)sms * bps : p.R);
+    const int sbb = (32 / in.upb) * in.sp * in.bb;
+    p.slot_bytes = (int)rnd((size_t)sbb + (p.aligned ? 0 : 32), 128);
+    p.x_direct = mlxn_cuda_mmv6_x_direct && in.lay != v6::FLT;
+    p.raw_bytes = p.x_direct ? 0 : (int)rnd((size_t)a->k * 4, 128);
+    p.x_bytes = in.lay == v6::FLT ? (int)rnd((size_t)a->k * 4, 128) : (int)rnd((size_t)v6::xbytes(in.lay, a->k), 128);
+    const int ncol = id ? 2 : 1;
+    const int racc_rows = (p.R + grid - 1) / grid + 1;
+    const int budget = v6_smem_optin() > 0 ? v6_smem_optin() : 232448;
+    size_t smem = 0;
+    const int nw0 = nw, D0 = D;
+    int fit = mlxn_cuda_mmv6_resident > 1 ? mlxn_cuda_mmv6_resident : 1;
+    for (;;) {
+        p.off_bars = (int)((size_t)nw * D * p.slot_bytes);
+        p.off_raw = (int)rnd((size_t)p.off_bars + (size_t)(nw * D + 1) * 8, 128);
+        p.off_x = in.lay == v6::FLT ? p.off_raw : p.off_raw + ncol * p.raw_bytes;
+        p.off_acc = p.off_x + ncol * p.x_bytes;
+        smem = (size_t)p.off_acc + rnd((size_t)racc_rows * 4, 128);
+        /* several blocks per SM must fit together (1 KB reserved per block): the grid's, or
+         * `resident` so that the next kernel's blocks can start (programmatic dependent launch:
+         * barrier setup and the first weight copies) while this one drains */
+        if ((smem + 1024) * (fit > bps ? fit : bps) <= (size_t)budget + 1024) break;
+        if (D > 2) D--;
+        else if (nw > 8) nw -= 4;
+        else if (fit > 1) { fit = 1; nw = nw0; D = D0; }   /* co-residency is a wish, not a must */
+        else if (bps > 1) { bps--; grid = (int)((int64_t)sms * bps < p.R ? (int64_t)sms * bps : p.R); }
+        else return false;
+    }
+    p.stages = D;
+    *grid_out = grid;
+    *nw_out = nw;
+    *smem_out = smem;
+    return true;
+}
+
 extern "C" bool mlxn_cuda_mmv6_applies(const mlxn_cuda_mm *a) {
     V6Info in;
     if (!v6_for(a->type, &in)) return false;
@@ -351,7 +399,10 @@ extern "C" bool mlxn_cuda_mmv6_applies(const mlxn_cuda_mm *a) {
         if ((uintptr_t)a->w % need) return false;
         if (in.lay == v6::K16A || in.lay == v6::K16B || in.lay == v6::FLT) return false;   /* 8/16-byte loads */
     }
-    return true;
+    V6P p;
+    int grid, nw;
+    size_t smem;
+    return v6_plan(a, in, &p, &grid, &nw, &smem);
 }
 
 extern "C" mlxn_status mlxn_cuda_mmv6(const mlxn_cuda_mm *a, void *stream) {
@@ -374,40 +425,13 @@ extern "C" mlxn_status mlxn_cuda_mmv6(const mlxn_cuda_mm *a, void *stream) {
     p.err = err;
     p.aligned = (uintptr_t)a->w % 16 == 0 && a->row_bytes % 16 == 0 && (!id || a->expert_bytes % 16 == 0);
 
-    const int sms = mlxn_cuda_sm_count() > 0 ? mlxn_cuda_sm_count() : 132;
-    int bps = mlxn_cuda_mmv6_blocks_per_sm > 0 ? mlxn_cuda_mmv6_blocks_per_sm : 1;
-    int nw = mlxn_cuda_mmv6_warps >= 1 && mlxn_cuda_mmv6_warps <= 24 ? mlxn_cuda_mmv6_warps : 16;
-    int D = mlxn_cuda_mmv6_stages >= 2 && mlxn_cuda_mmv6_stages <= 8 ? mlxn_cuda_mmv6_stages : 3;
-    int grid = (int)((int64_t)sms * bps < p.R ? (int64_t)sms * bps : p.R);
-    const int sbb = (32 / in.upb) * in.sp * in.bb;
-    p.slot_bytes = (int)rnd((size_t)sbb + (p.aligned ? 0 : 32), 128);
-    p.x_direct = mlxn_cuda_mmv6_x_direct && in.lay != v6::FLT;
-    p.raw_bytes = p.x_direct ? 0 : (int)rnd((size_t)a->k * 4, 128);
-    p.x_bytes = in.lay == v6::FLT ? (int)rnd((size_t)a->k * 4, 128) : (int)rnd((size_t)v6::xbytes(in.lay, a->k), 128);
-    const int ncol = id ? 2 : 1;
-    const int racc_rows = (p.R + grid - 1) / grid + 1;
-    const int budget = v6_smem_optin() > 0 ? v6_smem_optin() : 232448;
-    size_t smem = 0;
-    for (;;) {
-        p.off_bars = (int)((size_t)nw * D * p.slot_bytes);
-        p.off_raw = (int)rnd((size_t)p.off_bars + (size_t)(nw * D + 1) * 8, 128);
-        p.off_x = in.lay == v6::FLT ? p.off_raw : p.off_raw + ncol * p.raw_bytes;
-        p.off_acc = p.off_x + ncol * p.x_bytes;
-        smem = (size_t)p.off_acc + rnd((size_t)racc_rows * 4, 128);
-        /* several blocks per SM must fit together (1 KB reserved per block): the grid's, or
-         * `resident` so that the next kernel's blocks can start (programmatic dependent launch:
-         * barrier setup and the first weight copies) while this one drains */
-        const int fit = bps > mlxn_cuda_mmv6_resident ? bps : mlxn_cuda_mmv6_resident;
-        if ((smem + 1024) * fit <= (size_t)budget + 1024) break;
-        if (D > 2) D--;
-        else if (nw > 4) nw -= 4;
-        else if (bps > 1) { bps--; grid = (int)((int64_t)sms * bps < p.R ? (int64_t)sms * bps : p.R); }
-        else return mlxn_fail(MLXN_ERR_UNSUPPORTED, "mat-vec v6: k = %lld needs %zu bytes of shared memory (%d available)",
-                              (long long)a->k, smem, budget);
-    }
-    p.stages = D;
+    int grid, nw;
+    size_t smem;
+    if (!v6_plan(a, in, &p, &grid, &nw, &smem))
+        return mlxn_fail(MLXN_ERR_UNSUPPORTED, "mat-vec v6: k = %lld does not fit in shared memory", (long long)a->k);
     static int attr_done[64];
     if (attr_done[a->type & 63] < (int)smem) {
+        const int budget = v6_smem_optin() > 0 ? v6_smem_optin() : 232448;
         CU_TRY(cudaFuncSetAttribute((const void *)in.f, cudaFuncAttributeMaxDynamicSharedMemorySize, budget));
         attr_done[a->type & 63] = budget;
     }
