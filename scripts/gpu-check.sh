@@ -49,6 +49,10 @@ run_ops() {  # $1 = label, rest = extra args
   grep -E "FAIL|error" "$OUT/test_ops_$label.log" | head -30
 }
 OPS1=$(run_ops default); echo "$OPS1"
+# the mat-vec v6 on every harness mat-vec case (by default it takes only matrices from ~3 MB), and
+# its host-side check (layouts and unit dots)
+OPS6=$(MLXN_CUDA_MMV=6 OUT=/tmp run_ops mmv6 -o mul_mat; MLXN_CUDA_MMV=6 OUT=/tmp run_ops mmv6id -o mul_mat_id); echo "$OPS6"
+HOST6="test_cuda_mmv6_host: $("$BUILD/tests/test_cuda_mmv6_host" 2>&1 | tail -1)"; echo "$HOST6"
 if [ $QUICK = 0 ]; then OPS2=$(run_ops full --full); else OPS2="test_ops --full: skipped (--quick)"; fi; echo "$OPS2"
 
 # ---- public API on CUDA: graph record/replay, errors at sync, device OOM -----------------------
@@ -101,6 +105,8 @@ echo
 echo "== summary"
 echo "$OPS1" | head -1
 echo "$OPS2" | head -1
+echo "$OPS6" | grep "^test_ops"
+echo "$HOST6"
 echo "$API"
 grep -E "^(device|read ceiling|seed:|bench-ops:)" "$OUT/bench.log"
 grep -E "^(kind|mul_mv|attn|prefill|seed)" "$OUT/bench.log" | cut -c1-100

@@ -642,10 +642,13 @@ static void usage(void) {
            "  --mmv-cmp LIST  only the mat-vec comparison: versions LIST (digits, e.g. 345) verified and\n"
            "                  timed on the same weights, alternating in 5 rounds (median of round\n"
            "                  medians, lowest p10); Q4_0/Q4_K/Q6_K/Q8_0 at 4096x14336 and 14336x4096,\n"
-           "                  Q6_K 2816x8192 plain and 128/top-8, Q4_K/Q6_K 768x2048 128/top-8\n"
+           "                  Q6_K 2816x8192 plain and 128/top-8, Q4_K/Q6_K 768x2048 128/top-8, and small\n"
+           "                  matrices (Q4_K 4096x4096 / 1024x4096, Q6_K 1024x4096, SmolLM2's Q4_1 / Q8_0 shapes)\n"
            "  --mmv6 W,D,B    v6 mat-vec: W warps per block (1-16, default 16), D ring stages per warp (2-8,\n"
            "                  default 3), B blocks per SM (default 1), R blocks that must fit on an SM\n"
            "                  together (default 1; 2 lets the next kernel start while this one drains)\n"
+           "  --mmv6-xdirect  v6: quantize the activations straight from global memory (no f32 copy in\n"
+           "                  shared memory: a smaller footprint)\n"
            "  --mmv-warps N   v2 mat-vec: resident warps per SM the rows-per-warp split aims at (default 20)\n"
            "  --attn N        decode attention version: 3 (tensor cores, one launch), 2 (default, tiled)\n"
            "                  or 1 (per-warp); rows are tagged 'attn decode vN' for N != 2; 0: the v3\n"
@@ -704,6 +707,7 @@ int cmd_bench_ops(int argc, char **argv) {
                 return 2;
             }
         }
+        else if (!strcmp(a, "--mmv6-xdirect")) mlxn_cuda_mmv6_x_direct = 1;
         else if (!strcmp(a, "--mmv-warps") && more) mlxn_cuda_mmv_v2_warps = mlxn_cuda_mmv_v3_warps = atoi(argv[++i]);
         else { fprintf(stderr, "mlxn bench-ops: unknown option '%s'\n", a); usage(); return 2; }
     }
@@ -751,6 +755,16 @@ int cmd_bench_ops(int argc, char **argv) {
         bench_mm("mul_mv_id", MLXN_TYPE_Q6_K, 2816, 8192, 1, 128, 8, NULL);
         bench_mm("mul_mv_id", MLXN_TYPE_Q4_K, 768, 2048, 1, 128, 8, NULL);
         bench_mm("mul_mv_id", MLXN_TYPE_Q6_K, 768, 2048, 1, 128, 8, NULL);
+        /* small matrices, where fixed costs dominate: Llama-3-8B attention projections and the
+         * SmolLM2-135M shapes (fused q|k|v, o, fused gate|up, down, the tied output head) */
+        bench_mm("mul_mv", MLXN_TYPE_Q4_K, 4096, 4096, 1, 0, 0, NULL);
+        bench_mm("mul_mv", MLXN_TYPE_Q4_K, 1024, 4096, 1, 0, 0, NULL);
+        bench_mm("mul_mv", MLXN_TYPE_Q6_K, 1024, 4096, 1, 0, 0, NULL);
+        bench_mm("mul_mv", MLXN_TYPE_Q4_1, 960, 576, 1, 0, 0, NULL);
+        bench_mm("mul_mv", MLXN_TYPE_Q4_1, 576, 576, 1, 0, 0, NULL);
+        bench_mm("mul_mv", MLXN_TYPE_Q4_1, 3072, 576, 1, 0, 0, NULL);
+        bench_mm("mul_mv", MLXN_TYPE_Q4_1, 576, 1536, 1, 0, 0, NULL);
+        bench_mm("mul_mv", MLXN_TYPE_Q8_0, 49152, 576, 1, 0, 0, NULL);
         printf("bench-ops: %d failures\n", g_fail);
         return g_fail ? 1 : 0;
     }

@@ -103,6 +103,7 @@ bool mlxn_cuda_mmq_use(const mlxn_cuda_mm *a);
  * sum per 32), offsets {n_expert + 1} / perm {top_k * n_tokens} the pairs grouped by expert. */
 mlxn_status mlxn_cuda_mmq_id(const mlxn_cuda_mm *a, const int8_t *q, const float *d, const float *s,
                              const int32_t *offsets, const int32_t *perm, void *stream);
+extern int mlxn_cuda_mmv6_x_direct;       /* 1: quantize x from global memory (no f32 staging in shared memory) */
 
 /* MLX packed weights: row r of expert e at w + e*w_exp + r*w_row (bytes; same for scales/biases). */
 typedef struct mlxn_cuda_mlx {

@@ -25,6 +25,7 @@ int mlxn_cuda_mmv6_warps = 16;
 int mlxn_cuda_mmv6_stages = 3;
 int mlxn_cuda_mmv6_blocks_per_sm = 1;
 int mlxn_cuda_mmv6_resident = 1;
+int mlxn_cuda_mmv6_x_direct = 0;
 
 struct V6P {
     const uint8_t *w;
@@ -36,6 +37,7 @@ struct V6P {
     int *err;
     int stages, slot_bytes, aligned;
     int off_bars, off_raw, raw_bytes, off_x, x_bytes, off_acc;
+    int x_direct;            /* quantize x straight from global memory (no f32 staging) */
 };
 
 __device__ __forceinline__ uint32_t smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
@@ -76,6 +78,12 @@ __device__ __forceinline__ const float *pair_x(const V6P &p, int pr) {
  * offset of block b0 inside the slot (0 when the rows are 16-byte aligned). */
 template <int BB>
 __device__ __forceinline__ void issue_stage(const V6P &p, uint8_t *slot, uint64_t *bar, int b0, int b1) {
+    if (p.aligned && !p.ids) {   /* plain mat-vec: one contiguous range */
+        const uint32_t n = (uint32_t)(b1 - b0) * BB;
+        mbar_expect_tx(bar, n);
+        bulk_copy(slot, p.w + (int64_t)b0 * BB, n, bar);
+        return;
+    }
     const int per_pair = p.rows * p.nb;
     if (p.aligned) {
         mbar_expect_tx(bar, (uint32_t)(b1 - b0) * BB);
@@ -113,29 +121,39 @@ __device__ __forceinline__ void flush_rows(float &acc, int cur, float *racc, int
     acc = 0.f;
 }
 
-/* Quantizes activation column xr (f32, already in shared memory) into the type's layout at X. */
+/* Quantizes activation column xr (f32, in shared memory after the bulk copy, or in global memory
+ * with x_direct) into the type's layout at X. Each thread has 4 loads in flight per round. */
 template <int LAY>
 __device__ __forceinline__ void stage_x(const float *xr, uint8_t *X, int k) {
     const int nt = blockDim.x, n4 = k >> 2;
     float *DS = (float *)(X + k);
     /* every thread runs the same number of rounds (the shuffles need whole warps); a group's 8
      * lanes are all in range or all out (k is a multiple of 32) */
-    for (int i = threadIdx.x; i - (int)threadIdx.x < n4; i += nt) {
-        const float4 v = i < n4 ? *(const float4 *)(xr + 4 * i) : make_float4(0.f, 0.f, 0.f, 0.f);
-        float a = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
-        a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 1));
-        a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 2));
-        a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 4));
-        const float d = a / 127.f;
-        int sum;
-        const uint32_t pk = v6::quant4(v, d, &sum);
-        float fs = (float)sum;
-        fs += __shfl_xor_sync(0xffffffffu, fs, 1);
-        fs += __shfl_xor_sync(0xffffffffu, fs, 2);     /* sum over this half of the group */
-        const float ft = fs + __shfl_xor_sync(0xffffffffu, fs, 4);
-        if (i < n4) {
-            *(uint32_t *)(X + v6::xpos(LAY, 4u * i, (uint32_t)k)) = pk;
-            if ((i & 7) == 0) *(float4 *)(DS + 4 * (i >> 3)) = make_float4(d, d * ft, d * fs, d * (ft - fs));
+    for (int base = 0; base < n4; base += 4 * nt) {
+        float4 v[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int i = base + j * nt + (int)threadIdx.x;
+            v[j] = i < n4 ? *(const float4 *)(xr + 4 * i) : make_float4(0.f, 0.f, 0.f, 0.f);
+        }
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int i = base + j * nt + (int)threadIdx.x;
+            float a = fmaxf(fmaxf(fabsf(v[j].x), fabsf(v[j].y)), fmaxf(fabsf(v[j].z), fabsf(v[j].w)));
+            a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 1));
+            a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 2));
+            a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 4));
+            const float d = a / 127.f;
+            int sum;
+            const uint32_t pk = v6::quant4(v[j], d, &sum);
+            float fs = (float)sum;
+            fs += __shfl_xor_sync(0xffffffffu, fs, 1);
+            fs += __shfl_xor_sync(0xffffffffu, fs, 2);     /* sum over this half of the group */
+            const float ft = fs + __shfl_xor_sync(0xffffffffu, fs, 4);
+            if (i < n4) {
+                *(uint32_t *)(X + v6::xpos(LAY, 4u * i, (uint32_t)k)) = pk;
+                if ((i & 7) == 0) *(float4 *)(DS + 4 * (i >> 3)) = make_float4(d, d * ft, d * fs, d * (ft - fs));
+            }
         }
     }
 }
@@ -174,7 +192,7 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
             issue_stage<Q::BB>(p, ring + s * p.slot_bytes, &bars[s], wb0 + s * SB, min(wb1, wb0 + (s + 1) * SB));
     asm volatile("griddepcontrol.wait;" ::: "memory");
     /* the activation column(s): one bulk copy each (in pieces of <= 32 KB) into shared memory */
-    if (threadIdx.x == 0) {
+    if (threadIdx.x == 0 && !p.x_direct) {
         const uint32_t xb = (uint32_t)p.k * 4u;
         mbar_expect_tx(xbar, xb * (uint32_t)(p_last - p_first + 1));
         for (int pr = p_first; pr <= p_last; pr++) {
@@ -187,10 +205,10 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
         for (int s = 0; s < D && s < nst; s++)
             issue_stage<Q::BB>(p, ring + s * p.slot_bytes, &bars[s], wb0 + s * SB, min(wb1, wb0 + (s + 1) * SB));
     for (int i = threadIdx.x; i < fr1 - fr0; i += blockDim.x) racc[i] = 0.f;
-    mbar_wait(xbar, 0);
+    if (!p.x_direct) mbar_wait(xbar, 0);
     if (Q::LAY != v6::FLT)
         for (int pr = p_first; pr <= p_last; pr++)
-            stage_x<Q::LAY>((const float *)(sm + p.off_raw + (pr - p_first) * p.raw_bytes),
+            stage_x<Q::LAY>(p.x_direct ? pair_x(p, pr) : (const float *)(sm + p.off_raw + (pr - p_first) * p.raw_bytes),
                             sm + p.off_x + (pr - p_first) * p.x_bytes, p.k);
     __syncthreads();
     asm volatile("griddepcontrol.launch_dependents;");
@@ -210,36 +228,35 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
         const int s0 = wb0 + st * SB;
         const uint8_t *sb = ring + slot * p.slot_bytes;
         if (!p.aligned) sb += (uintptr_t)(p.w + (int64_t)s0 * Q::BB) & 15;
-        /* Fast path (a full stage whose units, for every lane, lie in the lane's current row or
-         * the next one of the same matrix): all SP units decoded with no branch in between, so
-         * their loads overlap; one flush at the end if some lane moved to its next row. */
-        int cols[Q::SP], rws[Q::SP];
-        int c2 = col, r2 = row;
-#pragma unroll
-        for (int ps = 0; ps < Q::SP; ps++) {   /* rows of >= SB blocks: at most one wrap a step */
-            cols[ps] = c2;
-            rws[ps] = r2;
-            c2 += PB;
-            if (c2 >= nb) { c2 -= nb; r2++; }
+        /* Fast path (rows of at least one stage, a full stage): a lane's units lie in its row and
+         * at most the next one; they are decoded back to back with no branch in between (their
+         * loads overlap), summed into a0 (this row) and a1 (the next), one flush at the end if
+         * some lane moved on. A lane whose row changed at the stage boundary is flushed first. */
+        bool fast = nb >= SB && s0 + SB <= wb1;
+        if (fast && __any_sync(0xffffffffu, row != cur)) {
+            if (plain) { flush_rows(acc, cur, racc, fr0, fr1); cur = row; }
+            else fast = false;      /* mul_mat_id: the pair (x column) may change: slow path */
         }
-        const int rl = rws[Q::SP - 1];
-        const bool lane_ok = rl == cur || (rl == cur + 1 && (plain || (cur + 1) % p.rows != 0));
-        if (nb >= SB && s0 + SB <= wb1 && __all_sync(0xffffffffu, lane_ok)) {
-            float v[Q::SP];
-#pragma unroll
-            for (int ps = 0; ps < Q::SP; ps++)
-                v[ps] = v6::Unit<T>::run(sb + (ps * PB + ub) * Q::BB, uu, X, DS, cols[ps], Gx);
+        const bool wraps = col + (Q::SP - 1) * PB >= nb;
+        if (fast && !plain)
+            fast = __all_sync(0xffffffffu, !wraps || (row + 1) % p.rows != 0);
+        if (fast) {
             float a0 = 0.f, a1 = 0.f;
 #pragma unroll
-            for (int ps = 0; ps < Q::SP; ps++) { if (rws[ps] != cur) a1 += v[ps]; else a0 += v[ps]; }
+            for (int ps = 0; ps < Q::SP; ps++) {
+                const int c = col + ps * PB;
+                const bool w = c >= nb;
+                const float v = v6::Unit<T>::run(sb + (ps * PB + ub) * Q::BB, uu, X, DS, w ? c - nb : c, Gx);
+                if (w) a1 += v; else a0 += v;
+            }
             acc += a0;
-            if (__any_sync(0xffffffffu, rl != cur)) {
+            if (__any_sync(0xffffffffu, wraps)) {
                 flush_rows(acc, cur, racc, fr0, fr1);
                 acc = a1;
-                cur = rl;
+                cur = row + (wraps ? 1 : 0);
             }
-            col = c2;
-            row = r2;
+            col += Q::SP * PB;
+            if (col >= nb) { col -= nb; row++; }
         } else {
 #pragma unroll
             for (int ps = 0; ps < Q::SP; ps++) {
@@ -311,6 +328,54 @@ static int v6_smem_optin(void) {
 }
 static size_t rnd(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
+/* Launch geometry and shared-memory layout of one call: grid, warps per block, ring depth, the
+ * offsets in p. False when it does not fit with at least 8 warps and 2 stages (the caller then
+ * uses another kernel). */
+static bool v6_plan(const mlxn_cuda_mm *a, const V6Info &in, V6P *pp, int *grid_out, int *nw_out, size_t *smem_out) {
+    V6P &p = *pp;
+    const bool id = a->ids != NULL;
+    const int64_t pairs = id ? (int64_t)a->top_k * a->n_tokens : 1;
+    p.R = (int)(a->rows * pairs);
+    p.aligned = (uintptr_t)a->w % 16 == 0 && a->row_bytes % 16 == 0 && (!id || a->expert_bytes % 16 == 0);
+    const int sms = mlxn_cuda_sm_count() > 0 ? mlxn_cuda_sm_count() : 132;
+    int bps = mlxn_cuda_mmv6_blocks_per_sm > 0 ? mlxn_cuda_mmv6_blocks_per_sm : 1;
+    int nw = mlxn_cuda_mmv6_warps >= 1 && mlxn_cuda_mmv6_warps <= 24 ? mlxn_cuda_mmv6_warps : 16;
+    int D = mlxn_cuda_mmv6_stages >= 2 && mlxn_cuda_mmv6_stages <= 8 ? mlxn_cuda_mmv6_stages : 3;
+    int grid = (int)((int64_t)sms * bps < p.R ? (int64_t)sms * bps : p.R);
+    const int sbb = (32 / in.upb) * in.sp * in.bb;
+    p.slot_bytes = (int)rnd((size_t)sbb + (p.aligned ? 0 : 32), 128);
+    p.x_direct = mlxn_cuda_mmv6_x_direct && in.lay != v6::FLT;
+    p.raw_bytes = p.x_direct ? 0 : (int)rnd((size_t)a->k * 4, 128);
+    p.x_bytes = in.lay == v6::FLT ? (int)rnd((size_t)a->k * 4, 128) : (int)rnd((size_t)v6::xbytes(in.lay, a->k), 128);
+    const int ncol = id ? 2 : 1;
+    const int racc_rows = (p.R + grid - 1) / grid + 1;
+    const int budget = v6_smem_optin() > 0 ? v6_smem_optin() : 232448;
+    size_t smem = 0;
+    const int nw0 = nw, D0 = D;
+    int fit = mlxn_cuda_mmv6_resident > 1 ? mlxn_cuda_mmv6_resident : 1;
+    for (;;) {
+        p.off_bars = (int)((size_t)nw * D * p.slot_bytes);
+        p.off_raw = (int)rnd((size_t)p.off_bars + (size_t)(nw * D + 1) * 8, 128);
+        p.off_x = in.lay == v6::FLT ? p.off_raw : p.off_raw + ncol * p.raw_bytes;
+        p.off_acc = p.off_x + ncol * p.x_bytes;
+        smem = (size_t)p.off_acc + rnd((size_t)racc_rows * 4, 128);
+        /* several blocks per SM must fit together (1 KB reserved per block): the grid's, or
+         * `resident` so that the next kernel's blocks can start (programmatic dependent launch:
+         * barrier setup and the first weight copies) while this one drains */
+        if ((smem + 1024) * (fit > bps ? fit : bps) <= (size_t)budget + 1024) break;
+        if (D > 2) D--;
+        else if (nw > 8) nw -= 4;
+        else if (fit > 1) { fit = 1; nw = nw0; D = D0; }   /* co-residency is a wish, not a must */
+        else if (bps > 1) { bps--; grid = (int)((int64_t)sms * bps < p.R ? (int64_t)sms * bps : p.R); }
+        else return false;
+    }
+    p.stages = D;
+    *grid_out = grid;
+    *nw_out = nw;
+    *smem_out = smem;
+    return true;
+}
+
 extern "C" bool mlxn_cuda_mmv6_applies(const mlxn_cuda_mm *a) {
     V6Info in;
     if (!v6_for(a->type, &in)) return false;
@@ -334,7 +399,10 @@ extern "C" bool mlxn_cuda_mmv6_applies(const mlxn_cuda_mm *a) {
         if ((uintptr_t)a->w % need) return false;
         if (in.lay == v6::K16A || in.lay == v6::K16B || in.lay == v6::FLT) return false;   /* 8/16-byte loads */
     }
-    return true;
+    V6P p;
+    int grid, nw;
+    size_t smem;
+    return v6_plan(a, in, &p, &grid, &nw, &smem);
 }
 
 extern "C" mlxn_status mlxn_cuda_mmv6(const mlxn_cuda_mm *a, void *stream) {
@@ -357,39 +425,13 @@ extern "C" mlxn_status mlxn_cuda_mmv6(const mlxn_cuda_mm *a, void *stream) {
     p.err = err;
     p.aligned = (uintptr_t)a->w % 16 == 0 && a->row_bytes % 16 == 0 && (!id || a->expert_bytes % 16 == 0);
 
-    const int sms = mlxn_cuda_sm_count() > 0 ? mlxn_cuda_sm_count() : 132;
-    int bps = mlxn_cuda_mmv6_blocks_per_sm > 0 ? mlxn_cuda_mmv6_blocks_per_sm : 1;
-    int nw = mlxn_cuda_mmv6_warps >= 1 && mlxn_cuda_mmv6_warps <= 24 ? mlxn_cuda_mmv6_warps : 16;
-    int D = mlxn_cuda_mmv6_stages >= 2 && mlxn_cuda_mmv6_stages <= 8 ? mlxn_cuda_mmv6_stages : 3;
-    int grid = (int)((int64_t)sms * bps < p.R ? (int64_t)sms * bps : p.R);
-    const int sbb = (32 / in.upb) * in.sp * in.bb;
-    p.slot_bytes = (int)rnd((size_t)sbb + (p.aligned ? 0 : 32), 128);
-    p.raw_bytes = (int)rnd((size_t)a->k * 4, 128);
-    p.x_bytes = in.lay == v6::FLT ? p.raw_bytes : (int)rnd((size_t)v6::xbytes(in.lay, a->k), 128);
-    const int ncol = id ? 2 : 1;
-    const int racc_rows = (p.R + grid - 1) / grid + 1;
-    const int budget = v6_smem_optin() > 0 ? v6_smem_optin() : 232448;
-    size_t smem = 0;
-    for (;;) {
-        p.off_bars = (int)((size_t)nw * D * p.slot_bytes);
-        p.off_raw = (int)rnd((size_t)p.off_bars + (size_t)(nw * D + 1) * 8, 128);
-        p.off_x = in.lay == v6::FLT ? p.off_raw : p.off_raw + ncol * p.raw_bytes;
-        p.off_acc = p.off_x + ncol * p.x_bytes;
-        smem = (size_t)p.off_acc + rnd((size_t)racc_rows * 4, 128);
-        /* several blocks per SM must fit together (1 KB reserved per block): the grid's, or
-         * `resident` so that the next kernel's blocks can start (programmatic dependent launch:
-         * barrier setup and the first weight copies) while this one drains */
-        const int fit = bps > mlxn_cuda_mmv6_resident ? bps : mlxn_cuda_mmv6_resident;
-        if ((smem + 1024) * fit <= (size_t)budget + 1024) break;
-        if (D > 2) D--;
-        else if (nw > 4) nw -= 4;
-        else if (bps > 1) { bps--; grid = (int)((int64_t)sms * bps < p.R ? (int64_t)sms * bps : p.R); }
-        else return mlxn_fail(MLXN_ERR_UNSUPPORTED, "mat-vec v6: k = %lld needs %zu bytes of shared memory (%d available)",
-                              (long long)a->k, smem, budget);
-    }
-    p.stages = D;
+    int grid, nw;
+    size_t smem;
+    if (!v6_plan(a, in, &p, &grid, &nw, &smem))
+        return mlxn_fail(MLXN_ERR_UNSUPPORTED, "mat-vec v6: k = %lld does not fit in shared memory", (long long)a->k);
     static int attr_done[64];
     if (attr_done[a->type & 63] < (int)smem) {
+        const int budget = v6_smem_optin() > 0 ? v6_smem_optin() : 232448;
         CU_TRY(cudaFuncSetAttribute((const void *)in.f, cudaFuncAttributeMaxDynamicSharedMemorySize, budget));
         attr_done[a->type & 63] = budget;
     }

@@ -142,8 +142,8 @@ V6_TR(MLXN_TYPE_Q4_K, 256, 144, 8, 4, 4, K16A)
 V6_TR(MLXN_TYPE_Q5_K, 256, 176, 8, 4, 4, K16A)
 V6_TR(MLXN_TYPE_Q6_K, 256, 210, 8, 4, 8, K8)
 V6_TR(MLXN_TYPE_IQ4_XS, 256, 136, 8, 4, 4, K16B)
-V6_TR(MLXN_TYPE_F16, 8, 16, 1, 6, 32, FLT)
-V6_TR(MLXN_TYPE_BF16, 8, 16, 1, 6, 32, FLT)
+V6_TR(MLXN_TYPE_F16, 8, 16, 1, 8, 32, FLT)
+V6_TR(MLXN_TYPE_BF16, 8, 16, 1, 8, 32, FLT)
 #undef V6_TR
 
 /* Bytes of one activation column in shared memory (before rounding). */
