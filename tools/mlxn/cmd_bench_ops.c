@@ -629,8 +629,11 @@ static void usage(void) {
            "  --mmv-warps N   v2 mat-vec: resident warps per SM the rows-per-warp split aims at (default 20)\n"
            "  --attn N        decode attention version: 3 (tensor cores, one launch), 2 (default, tiled)\n"
            "                  or 1 (per-warp); rows are tagged 'attn decode vN' for N != 2; 0: the v3\n"
-           "                  grid with an empty kernel (dispatch cost; use with --no-verify)\n"
+           "                  grid with an empty kernel (dispatch cost; use with --no-verify); 9: the v3\n"
+           "                  grid only reading its K/V rows (read floor; --no-verify)\n"
            "  --attn-bps N    attention v2: split count aims at N blocks per SM (default 4)\n"
+           "  --attn3-cfg N   attention v3 (f16) warps x ring stages: 0 default (4x2, 4x3 for head 64),\n"
+           "                  1: 4x3, 2: 4x4, 3: 8x2 (over the shared-memory limit: the default)\n"
            "  --attn-no-pdl   attention v3: launch without programmatic dependent launch\n"
            "  --attn-prefill  also time attention prefill: 512 queries at the end of a 4096 context\n"
            "                  ('attn prefill' rows, TFLOP/s; v3 runs its flash kernel, v1/v2 the\n"
@@ -665,9 +668,10 @@ int cmd_bench_ops(int argc, char **argv) {
                 if (*l >= '0' && *l <= '5') g_cmp_ver[g_ncmp++] = *l - '0';
         }
         else if (!strcmp(a, "--no-v2")) opt.no_v2 = 1;
-        else if (!strcmp(a, "--attn") && more) { int v = atoi(argv[++i]); mlxn_cuda_attn_version = v >= 0 && v <= 3 ? v : 2; }
+        else if (!strcmp(a, "--attn") && more) { int v = atoi(argv[++i]); mlxn_cuda_attn_version = (v >= 0 && v <= 3) || v == 9 ? v : 2; }
         else if (!strcmp(a, "--attn-prefill")) opt.attn_prefill = 1;
         else if (!strcmp(a, "--attn-no-pdl")) mlxn_cuda_attn3_pdl = 0;
+        else if (!strcmp(a, "--attn3-cfg") && more) mlxn_cuda_attn3_cfg = atoi(argv[++i]);
         else if (!strcmp(a, "--attn3-bps") && more) mlxn_cuda_attn3_blocks_per_sm = atoi(argv[++i]);
         else if (!strcmp(a, "--attn-cluster") && more) mlxn_cuda_attn3_cluster = atoi(argv[++i]);
         else if (!strcmp(a, "--attn-bps") && more) mlxn_cuda_attn_blocks_per_sm = atoi(argv[++i]);
