@@ -188,7 +188,7 @@ typedef void (*attn_fn)(AttnP);
  * warp (two shuffle reductions); (4) P.V: thread = (pair of dims, subset of heads), TK fused
  * multiply-adds per output. Partials (acc, m, l) go to the same layout as v1; the reduction kernel
  * is launched with programmatic dependent launch. */
-int mlxn_cuda_attn_version = 2;
+int mlxn_cuda_attn_version = 3;   /* v3 (f16/bf16, head 64..256) since the 23:23 run: faster than v2 in every measured case */
 /* threads per block: 256 for head 256 (measured 15.4 -> 14.1 us at len 4096), 128 below (head 128
  * measured 13.5 / 32.2 us with 128 threads, 15.9 / 40.5 us with 256, len 4096 / 16384) */
 template <int HD> struct A2Cfg { enum { TK = HD >= 256 ? 32 : 64, ROW = HD + 8 /* halves */, T = HD >= 256 ? 256 : 128 }; };
@@ -1046,15 +1046,19 @@ __global__ void __launch_bounds__(APCfg<HD>::NT) attnp_kernel(AttnPP p) {
     }
 }
 
+template <int HD> static mlxn_status attnp_init(int dev) {
+    static bool done[A3_MAX_DEV];
+    if (!done[dev]) {
+        CU_TRY(cudaFuncSetAttribute(attnp_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)APCfg<HD>::SMEM));
+        done[dev] = true;
+    }
+    return MLXN_OK;
+}
 template <int HD> static mlxn_status attnp_launch(const mlxn_cuda_attn *a, int group, int *err, void *stream) {
     typedef APCfg<HD> C;
-    static bool attr_done[A3_MAX_DEV];
     int dev = 0;
     if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= A3_MAX_DEV) dev = 0;
-    if (!attr_done[dev]) {
-        CU_TRY(cudaFuncSetAttribute(attnp_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM));
-        attr_done[dev] = true;
-    }
+    MLXN_TRY(attnp_init<HD>(dev));
     AttnPP p;
     p.q = a->q; p.q_head = a->q_head; p.q_tok = a->q_tok;
     p.k = (const uint16_t *)a->k; p.k_pos = a->k_pos; p.k_head = a->k_head;
@@ -1084,17 +1088,18 @@ template <int HD> static mlxn_status attnp_launch(const mlxn_cuda_attn *a, int g
 /* Per-device counters of v3 (zero between launches; each launch leaves them zero). */
 static unsigned *a3_cnt[A3_MAX_DEV];
 static size_t a3_cnt_n[A3_MAX_DEV];
+/* *out = NULL (and MLXN_OK) when n counters do not exist and cannot be made now (graph capture:
+ * the caller then runs v2, which needs none). */
 static mlxn_status attn3_counters(size_t n, unsigned **out, void *stream) {
     int d = 0;
     if (cudaGetDevice(&d) != cudaSuccess || d < 0 || d >= A3_MAX_DEV) d = 0;
+    *out = NULL;
     if (n > a3_cnt_n[d]) {
         cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
         CU_TRY(cudaStreamIsCapturing(CU_STREAM(stream), &cs));
-        if (cs != cudaStreamCaptureStatusNone)
-            return mlxn_fail(MLXN_ERR_DEVICE_MEMORY, "cuda attention v3: %zu split counters needed during graph "
-                             "capture; run the same attention once before capturing", n);
+        if (cs != cudaStreamCaptureStatusNone) return MLXN_OK;
         CU_TRY(cudaDeviceSynchronize());
-        size_t sz = n < 4096 ? 4096 : n * 2;
+        size_t sz = n < 65536 ? 65536 : n * 2;
         void *q;
         MLXN_TRY(mlxn_cuda_malloc(&q, sz * sizeof(unsigned)));
         CU_TRY(cudaMemset(q, 0, sz * sizeof(unsigned)));
@@ -1106,28 +1111,23 @@ static mlxn_status attn3_counters(size_t n, unsigned **out, void *stream) {
     return MLXN_OK;
 }
 
-template <int CT, int HD, int NW = 4, int S = (HD >= 128 ? 2 : 3)>
-static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, void *stream) {
-    typedef A3Cfg<HD, NW, S> C;
-    static bool attr_done[A3_MAX_DEV];
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= A3_MAX_DEV) dev = 0;
-    if (!attr_done[dev]) {
-        CU_TRY(cudaFuncSetAttribute(attn3_kernel<CT, HD, NW, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM));
-        attr_done[dev] = true;
-    }
-    const int ngb = (group + 7) / 8;
-    const int64_t n_grp = a->n_kv * ngb;
-    const int sms = mlxn_cuda_sm_count();
-    const int gran = mlxn_cuda_attn3_min_keys > 0 ? mlxn_cuda_attn3_min_keys : 16;
-    const int64_t base = n_grp * a->n_q;
-    int cs = mlxn_cuda_attn3_cluster;
-    cs = cs >= 8 ? 8 : cs >= 4 ? 4 : cs >= 2 ? 2 : 1;
-    /* splits: about blocks_per_sm x SMs blocks, but never more than fit at once (one wave: the
-     * cluster occupancy of this kernel, cached per device and cluster size); fixed by n_ctx */
+/* Once per device and instantiation (outside graph capture where possible: mlxn_cuda_attn_reserve
+ * runs it for the default configurations before a capture starts): the shared-memory attribute
+ * and the resident block count per cluster size 1/2/4/8 (cluster occupancy). */
+template <int CT, int HD, int NW, int S> struct A3State {
+    static bool done[A3_MAX_DEV];
     static int resident[A3_MAX_DEV][4];
-    const int ci = cs == 8 ? 3 : cs == 4 ? 2 : cs == 2 ? 1 : 0;
-    if (!resident[dev][ci]) {
+};
+template <int CT, int HD, int NW, int S> bool A3State<CT, HD, NW, S>::done[A3_MAX_DEV];
+template <int CT, int HD, int NW, int S> int A3State<CT, HD, NW, S>::resident[A3_MAX_DEV][4];
+template <int CT, int HD, int NW = 4, int S = (HD >= 128 ? 2 : 3)> static mlxn_status attn3_init(int dev) {
+    typedef A3Cfg<HD, NW, S> C;
+    typedef A3State<CT, HD, NW, S> St;
+    if (St::done[dev]) return MLXN_OK;
+    CU_TRY(cudaFuncSetAttribute(attn3_kernel<CT, HD, NW, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM));
+    const int sms = mlxn_cuda_sm_count();
+    for (int ci = 0; ci < 4; ci++) {
+        const int cs = 1 << ci;
         cudaLaunchConfig_t oc = {};
         oc.gridDim = dim3((unsigned)cs * 64, 1, 1);
         oc.blockDim = dim3(C::NW * 32);
@@ -1142,10 +1142,33 @@ static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, vo
             cudaGetLastError();
             ncl = (sms > 0 ? sms : 132) / cs;
         }
-        resident[dev][ci] = ncl * cs;
+        St::resident[dev][ci] = ncl * cs;
     }
+    St::done[dev] = true;
+    return MLXN_OK;
+}
+
+/* *ran = false: not launched (no counters during a capture); the caller runs v2. */
+template <int CT, int HD, int NW = 4, int S = (HD >= 128 ? 2 : 3)>
+static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, void *stream, bool *ran) {
+    typedef A3Cfg<HD, NW, S> C;
+    typedef A3State<CT, HD, NW, S> St;
+    *ran = false;
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= A3_MAX_DEV) dev = 0;
+    MLXN_TRY((attn3_init<CT, HD, NW, S>(dev)));
+    const int ngb = (group + 7) / 8;
+    const int64_t n_grp = a->n_kv * ngb;
+    const int sms = mlxn_cuda_sm_count();
+    const int gran = mlxn_cuda_attn3_min_keys > 0 ? mlxn_cuda_attn3_min_keys : 16;
+    const int64_t base = n_grp * a->n_q;
+    int cs = mlxn_cuda_attn3_cluster;
+    cs = cs >= 8 ? 8 : cs >= 4 ? 4 : cs >= 2 ? 2 : 1;
+    /* splits: about blocks_per_sm x SMs blocks, but never more than fit at once (one wave: the
+     * cluster occupancy of this kernel); fixed by n_ctx */
+    const int ci = cs == 8 ? 3 : cs == 4 ? 2 : cs == 2 ? 1 : 0;
     int64_t target = (int64_t)(mlxn_cuda_attn3_blocks_per_sm > 0 ? mlxn_cuda_attn3_blocks_per_sm : 2) * (sms > 0 ? sms : 132);
-    if (target > resident[dev][ci]) target = resident[dev][ci];
+    if (target > St::resident[dev][ci]) target = St::resident[dev][ci];
     int64_t ns = target / base;
     const int64_t mx = (a->n_ctx + gran - 1) / gran;
     if (ns > mx) ns = mx;
@@ -1158,6 +1181,7 @@ static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, vo
     MLXN_TRY(mlxn_cuda_scratch((size_t)(base * ns * 8 * (SL + 2)) * 4, &part, stream));
     unsigned *cnt;
     MLXN_TRY(attn3_counters((size_t)(base * cs), &cnt, stream));
+    if (!cnt) return MLXN_OK;
     Attn3P p;
     p.q = a->q; p.q_head = a->q_head; p.q_tok = a->q_tok;
     p.k = (const uint16_t *)a->k; p.k_pos = a->k_pos; p.k_head = a->k_head;
@@ -1190,6 +1214,7 @@ static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, vo
             CU_TRY(cudaFuncSetAttribute(attn_stream_kernel<HD, NW>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM));
             extra_attr[dev] = true;
         }
+        *ran = true;
         if (mlxn_cuda_attn_version == 9) {
             CU_TRY(cudaLaunchKernelEx(&c, attn_stream_kernel<HD, NW>, p));
             return MLXN_CUDA_LAUNCHED("attn_stream_kernel");
@@ -1197,6 +1222,7 @@ static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, vo
         CU_TRY(cudaLaunchKernelEx(&c, attn_null_kernel, p));
         return MLXN_CUDA_LAUNCHED("attn_null_kernel");
     }
+    *ran = true;
     CU_TRY(cudaLaunchKernelEx(&c, attn3_kernel<CT, HD, NW, S>, p));
     return MLXN_CUDA_LAUNCHED("attn3_kernel");
 }
@@ -1204,15 +1230,15 @@ static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, vo
 /* f16: the (warps, stages) configuration `mlxn_cuda_attn3_cfg` asks for (0: the default; 1: 4 warps
  * x 3 stages; 2: 4 x 4; 3: 8 x 2); a configuration over the shared-memory limit runs the default. */
 int mlxn_cuda_attn3_cfg = 0;
-template <int HD> static mlxn_status attn3_pick(const mlxn_cuda_attn *a, int group, int *err, void *stream) {
+template <int HD> static mlxn_status attn3_pick(const mlxn_cuda_attn *a, int group, int *err, void *stream, bool *ran) {
     constexpr size_t LIM = 227 * 1024;
     switch (mlxn_cuda_attn3_cfg) {
-    case 1: if constexpr (A3Cfg<HD, 4, 3>::SMEM <= LIM) return attn3_launch<MLXN_TYPE_F16, HD, 4, 3>(a, group, err, stream); break;
-    case 2: if constexpr (A3Cfg<HD, 4, 4>::SMEM <= LIM) return attn3_launch<MLXN_TYPE_F16, HD, 4, 4>(a, group, err, stream); break;
-    case 3: if constexpr (A3Cfg<HD, 8, 2>::SMEM <= LIM) return attn3_launch<MLXN_TYPE_F16, HD, 8, 2>(a, group, err, stream); break;
+    case 1: if constexpr (A3Cfg<HD, 4, 3>::SMEM <= LIM) return attn3_launch<MLXN_TYPE_F16, HD, 4, 3>(a, group, err, stream, ran); break;
+    case 2: if constexpr (A3Cfg<HD, 4, 4>::SMEM <= LIM) return attn3_launch<MLXN_TYPE_F16, HD, 4, 4>(a, group, err, stream, ran); break;
+    case 3: if constexpr (A3Cfg<HD, 8, 2>::SMEM <= LIM) return attn3_launch<MLXN_TYPE_F16, HD, 8, 2>(a, group, err, stream, ran); break;
     default: break;
     }
-    return attn3_launch<MLXN_TYPE_F16, HD>(a, group, err, stream);
+    return attn3_launch<MLXN_TYPE_F16, HD>(a, group, err, stream, ran);
 }
 
 /* The parameters both split-KV decode kernels take: the call's tensors, the query-head group,
@@ -1231,6 +1257,25 @@ static mlxn_status attn_split_params(const mlxn_cuda_attn *a, int group, int n_s
     p->vec = vec;
     p->err = err;
     return MLXN_OK;
+}
+
+/* Before a graph capture (mlxn_cuda_graph_begin): v3's split counters (65536) and the per-kernel
+ * attributes / occupancy of the default v3 configurations, so that nothing is allocated or
+ * configured while capturing. */
+extern "C" mlxn_status mlxn_cuda_attn_reserve(void *stream) {
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= A3_MAX_DEV) dev = 0;
+    unsigned *cnt;
+    MLXN_TRY(attn3_counters(65536, &cnt, stream));
+    MLXN_TRY((attn3_init<MLXN_TYPE_F16, 64>(dev)));
+    MLXN_TRY((attn3_init<MLXN_TYPE_F16, 128>(dev)));
+    MLXN_TRY((attn3_init<MLXN_TYPE_F16, 256>(dev)));
+    MLXN_TRY((attn3_init<MLXN_TYPE_BF16, 64>(dev)));
+    MLXN_TRY((attn3_init<MLXN_TYPE_BF16, 128>(dev)));
+    MLXN_TRY((attn3_init<MLXN_TYPE_BF16, 256>(dev)));
+    MLXN_TRY(attnp_init<64>(dev));
+    MLXN_TRY(attnp_init<128>(dev));
+    return attnp_init<256>(dev);
 }
 
 extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream) {
@@ -1274,16 +1319,19 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
             default: return attnp_launch<256>(a, group, err, stream);
             }
         }
+        bool ran = false;
+        mlxn_status st;
         if (a->ct == MLXN_TYPE_BF16) switch (a->hd) {
-            case 64: return attn3_launch<MLXN_TYPE_BF16, 64>(a, group, err, stream);
-            case 128: return attn3_launch<MLXN_TYPE_BF16, 128>(a, group, err, stream);
-            default: return attn3_launch<MLXN_TYPE_BF16, 256>(a, group, err, stream);
+            case 64: st = attn3_launch<MLXN_TYPE_BF16, 64>(a, group, err, stream, &ran); break;
+            case 128: st = attn3_launch<MLXN_TYPE_BF16, 128>(a, group, err, stream, &ran); break;
+            default: st = attn3_launch<MLXN_TYPE_BF16, 256>(a, group, err, stream, &ran); break;
             }
-        switch (a->hd) {
-        case 64: return attn3_pick<64>(a, group, err, stream);
-        case 128: return attn3_pick<128>(a, group, err, stream);
-        default: return attn3_pick<256>(a, group, err, stream);
-        }
+        else switch (a->hd) {
+            case 64: st = attn3_pick<64>(a, group, err, stream, &ran); break;
+            case 128: st = attn3_pick<128>(a, group, err, stream, &ran); break;
+            default: st = attn3_pick<256>(a, group, err, stream, &ran); break;
+            }
+        if (st != MLXN_OK || ran) return st;   /* else: v2 below */
     }
     if (mlxn_cuda_attn_version >= 2 && a->ct != MLXN_TYPE_F32 && vec && (a->hd == 64 || a->hd == 128 || a->hd == 256)) {
         int g2 = group <= 1 ? 1 : group <= 2 ? 2 : group <= 4 ? 4 : 8;
