@@ -640,7 +640,7 @@ static void usage(void) {
            "                  ('attn prefill' rows, TFLOP/s; v3 runs its flash kernel, v1/v2 the\n"
            "                  decode kernel per query)\n"
            "  --attn3-bps N   attention v3: split count aims at N blocks per SM (default 2)\n"
-           "  --attn-cluster N attention v3: cluster size 1, 2, 4 or 8 (default 8)\n"
+           "  --attn-cluster N attention v3: cluster size 1, 2, 4, 8 (default) or 16 (non-portable)\n"
            "  --api-check     instead of benchmarking: check graph record/replay, a kernel-side data\n"
            "                  error reported at sync, and the device out-of-memory status, against 'ref'\n"
            "  -h, --help      this text\n"

@@ -427,7 +427,7 @@ template <int CT> static attn_fn pick_hd(int hd, int gb) {
  * launch. Split count and cluster size are fixed by n_ctx and the shape, the visible range comes
  * from q_pos on the device: one captured graph serves every position. */
 int mlxn_cuda_attn3_blocks_per_sm = 2; /* v3 split target: blocks per SM */
-int mlxn_cuda_attn3_cluster = 8;       /* v3 cluster size (1, 2, 4, 8) */
+int mlxn_cuda_attn3_cluster = 8;       /* v3 cluster size (1, 2, 4, 8; 16 non-portable) */
 int mlxn_cuda_attn3_min_keys = 16;     /* v3 smallest split (keys); env MLXN_CUDA_ATTN_MINKEYS */
 int mlxn_cuda_attn3_pdl = 1;           /* v3: launched with programmatic dependent launch */
 
@@ -703,12 +703,13 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     /* two items (head, dim) per thread and round: all their remote loads first (one distributed
      * shared memory round trip per round), then the math */
     for (int i0 = tid; i0 < nh * SL; i0 += 2 * NW * 32) {
-        float mb[2][8], lb[2][8], ab[2][8];
+        constexpr int CB = 16;   /* the largest cluster */
+        float mb[2][CB], lb[2][CB], ab[2][CB];
 #pragma unroll
         for (int u = 0; u < 2; u++) {
             const int idx = i0 + u * NW * 32, h = idx / SL, d = r * SL + idx % SL;
 #pragma unroll
-            for (int b = 0; b < 8; b++) {
+            for (int b = 0; b < CB; b++) {
                 if (b < cs && idx < nh * SL) {
                     mb[u][b] = *cluster.map_shared_rank(bm + h, b);
                     lb[u][b] = *cluster.map_shared_rank(bl + h, b);
@@ -722,10 +723,10 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
             if (idx >= nh * SL) break;
             float M = -INFINITY;
 #pragma unroll
-            for (int b = 0; b < 8; b++) M = fmaxf(M, mb[u][b]);
+            for (int b = 0; b < CB; b++) M = fmaxf(M, mb[u][b]);
             float a = 0.f, L = 0.f;
 #pragma unroll
-            for (int b = 0; b < 8; b++) {
+            for (int b = 0; b < CB; b++) {
                 const float f = mb[u][b] == -INFINITY ? 0.f : __expf(mb[u][b] - M);
                 a += f * ab[u][b];
                 L += f * lb[u][b];
@@ -1116,17 +1117,19 @@ static mlxn_status attn3_counters(size_t n, unsigned **out, void *stream) {
  * and the resident block count per cluster size 1/2/4/8 (cluster occupancy). */
 template <int CT, int HD, int NW, int S> struct A3State {
     static bool done[A3_MAX_DEV];
-    static int resident[A3_MAX_DEV][4];
+    static int resident[A3_MAX_DEV][5];
 };
 template <int CT, int HD, int NW, int S> bool A3State<CT, HD, NW, S>::done[A3_MAX_DEV];
-template <int CT, int HD, int NW, int S> int A3State<CT, HD, NW, S>::resident[A3_MAX_DEV][4];
+template <int CT, int HD, int NW, int S> int A3State<CT, HD, NW, S>::resident[A3_MAX_DEV][5];
 template <int CT, int HD, int NW = 4, int S = (HD >= 128 ? 2 : 3)> static mlxn_status attn3_init(int dev) {
     typedef A3Cfg<HD, NW, S> C;
     typedef A3State<CT, HD, NW, S> St;
     if (St::done[dev]) return MLXN_OK;
     CU_TRY(cudaFuncSetAttribute(attn3_kernel<CT, HD, NW, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM));
+    if (cudaFuncSetAttribute(attn3_kernel<CT, HD, NW, S>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess)
+        cudaGetLastError();   /* then clusters of 16 fail to launch, reported there */
     const int sms = mlxn_cuda_sm_count();
-    for (int ci = 0; ci < 4; ci++) {
+    for (int ci = 0; ci < 5; ci++) {
         const int cs = 1 << ci;
         cudaLaunchConfig_t oc = {};
         oc.gridDim = dim3((unsigned)cs * 64, 1, 1);
@@ -1163,10 +1166,10 @@ static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, vo
     const int gran = mlxn_cuda_attn3_min_keys > 0 ? mlxn_cuda_attn3_min_keys : 16;
     const int64_t base = n_grp * a->n_q;
     int cs = mlxn_cuda_attn3_cluster;
-    cs = cs >= 8 ? 8 : cs >= 4 ? 4 : cs >= 2 ? 2 : 1;
+    cs = cs >= 16 && HD >= 64 ? 16 : cs >= 8 ? 8 : cs >= 4 ? 4 : cs >= 2 ? 2 : 1;
     /* splits: about blocks_per_sm x SMs blocks, but never more than fit at once (one wave: the
      * cluster occupancy of this kernel); fixed by n_ctx */
-    const int ci = cs == 8 ? 3 : cs == 4 ? 2 : cs == 2 ? 1 : 0;
+    const int ci = cs == 16 ? 4 : cs == 8 ? 3 : cs == 4 ? 2 : cs == 2 ? 1 : 0;
     int64_t target = (int64_t)(mlxn_cuda_attn3_blocks_per_sm > 0 ? mlxn_cuda_attn3_blocks_per_sm : 2) * (sms > 0 ? sms : 132);
     if (target > St::resident[dev][ci]) target = St::resident[dev][ci];
     int64_t ns = target / base;
@@ -1212,6 +1215,9 @@ static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, vo
         if (!extra_attr[dev]) {
             CU_TRY(cudaFuncSetAttribute(attn_null_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM));
             CU_TRY(cudaFuncSetAttribute(attn_stream_kernel<HD, NW>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM));
+            if (cudaFuncSetAttribute(attn_null_kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess ||
+                cudaFuncSetAttribute(attn_stream_kernel<HD, NW>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess)
+                cudaGetLastError();
             extra_attr[dev] = true;
         }
         *ran = true;
