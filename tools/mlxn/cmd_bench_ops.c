@@ -650,21 +650,25 @@ static void usage(void) {
            "  --mmv6-xdirect  v6: quantize the activations straight from global memory (no f32 copy in\n"
            "                  shared memory: a smaller footprint)\n"
            "  --mmv-warps N   v2 mat-vec: resident warps per SM the rows-per-warp split aims at (default 20)\n"
-           "  --attn N        decode attention version: 3 (tensor cores, one launch), 2 (default, tiled)\n"
-           "                  or 1 (per-warp); rows are tagged 'attn decode vN' for N != 2; 0: the v3\n"
-           "                  grid with an empty kernel (dispatch cost; use with --no-verify)\n"
            "  --mmq N         mul_mat_id prefill (many tokens) route: 0 (default: auto), 1 (grouped mat-vec),\n"
            "                  2 / 3 (int8 tensor-core tile kernels; 3: cp.async-staged); the MoE prefill cases\n"
            "                  ('prefill mmid v1/v2/v3',\n"
            "                  Q4_K/Q4_0/Q6_K/Q8_0 768x2048 and Q4_K 2048x768, 512 tokens, 128/top-8) run\n"
            "                  both versions side by side unless N is given (or --no-v2)\n"
+           "  --attn N        decode attention version: 3 (default: tensor cores, one launch; v2 rows\n"
+           "                  side by side unless --no-v2), 2 (tiled) or 1 (per-warp); rows are tagged\n"
+           "                  'attn decode vN' for N != 3; 0: the v3\n"
+           "                  grid with an empty kernel (dispatch cost; use with --no-verify); 9: the v3\n"
+           "                  grid only reading its K/V rows (read floor; --no-verify)\n"
            "  --attn-bps N    attention v2: split count aims at N blocks per SM (default 4)\n"
+           "  --attn3-cfg N   attention v3 (f16) warps x ring stages: 0 default (4x2, 4x3 for head 64),\n"
+           "                  1: 4x3, 2: 4x4, 3: 8x2 (over the shared-memory limit: the default)\n"
            "  --attn-no-pdl   attention v3: launch without programmatic dependent launch\n"
            "  --attn-prefill  also time attention prefill: 512 queries at the end of a 4096 context\n"
            "                  ('attn prefill' rows, TFLOP/s; v3 runs its flash kernel, v1/v2 the\n"
            "                  decode kernel per query)\n"
            "  --attn3-bps N   attention v3: split count aims at N blocks per SM (default 2)\n"
-           "  --attn-cluster N attention v3: cluster size 1, 2, 4 or 8 (default 8)\n"
+           "  --attn-cluster N attention v3: cluster size 1, 2, 4, 8 (default) or 16 (non-portable)\n"
            "  --api-check     instead of benchmarking: check graph record/replay, a kernel-side data\n"
            "                  error reported at sync, and the device out-of-memory status, against 'ref'\n"
            "  -h, --help      this text\n"
@@ -693,9 +697,10 @@ int cmd_bench_ops(int argc, char **argv) {
                 if (*l >= '0' && *l <= '6') g_cmp_ver[g_ncmp++] = *l - '0';
         }
         else if (!strcmp(a, "--no-v2")) opt.no_v2 = 1;
-        else if (!strcmp(a, "--attn") && more) { int v = atoi(argv[++i]); mlxn_cuda_attn_version = v >= 0 && v <= 3 ? v : 2; }
+        else if (!strcmp(a, "--attn") && more) { int v = atoi(argv[++i]); mlxn_cuda_attn_version = (v >= 0 && v <= 3) || v == 9 ? v : 2; }
         else if (!strcmp(a, "--attn-prefill")) opt.attn_prefill = 1;
         else if (!strcmp(a, "--attn-no-pdl")) mlxn_cuda_attn3_pdl = 0;
+        else if (!strcmp(a, "--attn3-cfg") && more) mlxn_cuda_attn3_cfg = atoi(argv[++i]);
         else if (!strcmp(a, "--attn3-bps") && more) mlxn_cuda_attn3_blocks_per_sm = atoi(argv[++i]);
         else if (!strcmp(a, "--attn-cluster") && more) mlxn_cuda_attn3_cluster = atoi(argv[++i]);
         else if (!strcmp(a, "--mmq") && more) { int v = atoi(argv[++i]); mlxn_cuda_mmq_version = v >= 0 && v <= 3 ? v : 0; }
@@ -805,13 +810,10 @@ int cmd_bench_ops(int argc, char **argv) {
     bench_mm("mul_mv_id", MLXN_TYPE_Q6_K, 768, 2048, 1, 128, 8, NULL);
     seed_experiment();
     printf("\n");
-    static char attn_tag[32];
-    if (mlxn_cuda_attn_version != 2) {
+    static char attn_tag[32], attnp_tag[32];
+    if (mlxn_cuda_attn_version != 3) {   /* rows of the default version are untagged */
         snprintf(attn_tag, sizeof attn_tag, "attn decode v%d", mlxn_cuda_attn_version);
         g_attn_tag = attn_tag;
-    }
-    static char attnp_tag[32];
-    if (mlxn_cuda_attn_version != 2) {
         snprintf(attnp_tag, sizeof attnp_tag, "attn prefill v%d", mlxn_cuda_attn_version);
         g_attnp_tag = attnp_tag;
     }
@@ -819,12 +821,14 @@ int cmd_bench_ops(int argc, char **argv) {
     bench_attn(128, 8, 4, 16384, 1);
     bench_attn(256, 2, 8, 4096, 1);
     bench_attn(256, 2, 8, 16384, 1);
-    if (!opt.no_v2 && mlxn_cuda_attn_version == 2) {   /* the previous kernel, side by side */
-        mlxn_cuda_attn_version = 1;
-        g_attn_tag = "attn decode v1";
-        bench_attn(128, 8, 4, 4096, 1);
-        bench_attn(256, 2, 8, 4096, 1);
+    if (!opt.no_v2 && mlxn_cuda_attn_version == 3) {   /* the previous kernel, side by side */
         mlxn_cuda_attn_version = 2;
+        g_attn_tag = "attn decode v2";
+        bench_attn(128, 8, 4, 4096, 1);
+        bench_attn(128, 8, 4, 16384, 1);
+        bench_attn(256, 2, 8, 4096, 1);
+        bench_attn(256, 2, 8, 16384, 1);
+        mlxn_cuda_attn_version = 3;
         g_attn_tag = "attn decode";
     }
     if (opt.attn_prefill) {   /* prefill of 512 queries at the end of the context */

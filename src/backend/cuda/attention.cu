@@ -188,7 +188,7 @@ typedef void (*attn_fn)(AttnP);
  * warp (two shuffle reductions); (4) P.V: thread = (pair of dims, subset of heads), TK fused
  * multiply-adds per output. Partials (acc, m, l) go to the same layout as v1; the reduction kernel
  * is launched with programmatic dependent launch. */
-int mlxn_cuda_attn_version = 2;
+int mlxn_cuda_attn_version = 3;   /* v3 (f16/bf16, head 64..256) since the 23:23 run: faster than v2 in every measured case */
 /* threads per block: 256 for head 256 (measured 15.4 -> 14.1 us at len 4096), 128 below (head 128
  * measured 13.5 / 32.2 us with 128 threads, 15.9 / 40.5 us with 256, len 4096 / 16384) */
 template <int HD> struct A2Cfg { enum { TK = HD >= 256 ? 32 : 64, ROW = HD + 8 /* halves */, T = HD >= 256 ? 256 : 128 }; };
@@ -427,12 +427,14 @@ template <int CT> static attn_fn pick_hd(int hd, int gb) {
  * launch. Split count and cluster size are fixed by n_ctx and the shape, the visible range comes
  * from q_pos on the device: one captured graph serves every position. */
 int mlxn_cuda_attn3_blocks_per_sm = 2; /* v3 split target: blocks per SM */
-int mlxn_cuda_attn3_cluster = 8;       /* v3 cluster size (1, 2, 4, 8) */
+int mlxn_cuda_attn3_cluster = 8;       /* v3 cluster size (1, 2, 4, 8; 16 non-portable) */
 int mlxn_cuda_attn3_min_keys = 16;     /* v3 smallest split (keys); env MLXN_CUDA_ATTN_MINKEYS */
 int mlxn_cuda_attn3_pdl = 1;           /* v3: launched with programmatic dependent launch */
 
-template <int HD> struct A3Cfg {
-    enum { NW = 4, S = HD >= 256 ? 2 : HD >= 128 ? 2 : 3, ROW = HD + 8 /* halves */, WROW = HD + 4 /* floats */ };
+/* NW warps per block, S ring stages per warp (the default: 4 warps, 2 stages, 3 for head 64;
+ * `mlxn_cuda_attn3_cfg` picks others for measurements) */
+template <int HD, int NW_ = 4, int S_ = (HD >= 128 ? 2 : 3)> struct A3Cfg {
+    enum { NW = NW_, S = S_, ROW = HD + 8 /* halves */, WROW = HD + 4 /* floats */ };
     static constexpr size_t STAGE_BYTES = (size_t)2 * 16 * ROW * 2;         /* K + V of 16 keys */
     static constexpr size_t RING_BYTES = (size_t)NW * S * STAGE_BYTES;
     static constexpr size_t WPART_BYTES = (size_t)NW * (8 * WROW + 16) * 4;   /* warp partials */
@@ -497,10 +499,10 @@ __device__ __forceinline__ void ldsm_x4_t(uint32_t addr, uint32_t &r0, uint32_t 
 }
 template <int N> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
 
-template <int CT, int HD>
-__global__ void __launch_bounds__(A3Cfg<HD>::NW * 32) attn3_kernel(Attn3P p) {
+template <int CT, int HD, int NW_, int S_>
+__global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     namespace cg = cooperative_groups;
-    typedef A3Cfg<HD> C;
+    typedef A3Cfg<HD, NW_, S_> C;
     constexpr int NW = C::NW, S = C::S, ROW = C::ROW, WROW = C::WROW, CH = HD / 8, KC = HD / 16;
     extern __shared__ __align__(16) unsigned char smem3[];
     uint16_t *ring = (uint16_t *)smem3;
@@ -698,33 +700,43 @@ __global__ void __launch_bounds__(A3Cfg<HD>::NW * 32) attn3_kernel(Attn3P p) {
     const int n_cl = p.n_split / cs, cl = split / cs;
     const int64_t grp = iq * (int64_t)gridDim.y + kg;
     float *slot = p.part + (((grp * n_cl + cl) * cs + r) * 8) * (int64_t)(SL + 2);
-    for (int idx = tid; idx < 8 * SL; idx += NW * 32) {
-        const int h = idx / SL, d = r * SL + idx % SL;
-        /* all remote loads first (one distributed-shared-memory round trip), then the math */
-        float mb[8], lb[8], ab[8];
+    /* two items (head, dim) per thread and round: all their remote loads first (one distributed
+     * shared memory round trip per round), then the math */
+    for (int i0 = tid; i0 < nh * SL; i0 += 2 * NW * 32) {
+        constexpr int CB = 16;   /* the largest cluster */
+        float mb[2][CB], lb[2][CB], ab[2][CB];
 #pragma unroll
-        for (int b = 0; b < 8; b++) {
-            if (b < cs) {
-                mb[b] = *cluster.map_shared_rank(bm + h, b);
-                lb[b] = *cluster.map_shared_rank(bl + h, b);
-                ab[b] = *cluster.map_shared_rank(bp + h * HD + d, b);
-            } else { mb[b] = -INFINITY; lb[b] = 0.f; ab[b] = 0.f; }
+        for (int u = 0; u < 2; u++) {
+            const int idx = i0 + u * NW * 32, h = idx / SL, d = r * SL + idx % SL;
+#pragma unroll
+            for (int b = 0; b < CB; b++) {
+                if (b < cs && idx < nh * SL) {
+                    mb[u][b] = *cluster.map_shared_rank(bm + h, b);
+                    lb[u][b] = *cluster.map_shared_rank(bl + h, b);
+                    ab[u][b] = *cluster.map_shared_rank(bp + h * HD + d, b);
+                } else { mb[u][b] = -INFINITY; lb[u][b] = 0.f; ab[u][b] = 0.f; }
+            }
         }
-        float M = -INFINITY;
 #pragma unroll
-        for (int b = 0; b < 8; b++) M = fmaxf(M, mb[b]);
-        float a = 0.f, L = 0.f;
+        for (int u = 0; u < 2; u++) {
+            const int idx = i0 + u * NW * 32, h = idx / SL, d = r * SL + idx % SL;
+            if (idx >= nh * SL) break;
+            float M = -INFINITY;
 #pragma unroll
-        for (int b = 0; b < 8; b++) {
-            const float f = mb[b] == -INFINITY ? 0.f : __expf(mb[b] - M);
-            a += f * ab[b];
-            L += f * lb[b];
-        }
-        if (n_cl == 1) {
-            if (h < nh) p.out[iq * p.o_tok + (int64_t)(h0 + h) * p.o_head + d] = L > 0.f ? a / L : 0.f;
-        } else {
-            slot[h * (SL + 2) + idx % SL] = a;
-            if (idx % SL == 0) { slot[h * (SL + 2) + SL] = M; slot[h * (SL + 2) + SL + 1] = L; }
+            for (int b = 0; b < CB; b++) M = fmaxf(M, mb[u][b]);
+            float a = 0.f, L = 0.f;
+#pragma unroll
+            for (int b = 0; b < CB; b++) {
+                const float f = mb[u][b] == -INFINITY ? 0.f : __expf(mb[u][b] - M);
+                a += f * ab[u][b];
+                L += f * lb[u][b];
+            }
+            if (n_cl == 1) {
+                p.out[iq * p.o_tok + (int64_t)(h0 + h) * p.o_head + d] = L > 0.f ? a / L : 0.f;
+            } else {
+                slot[h * (SL + 2) + idx % SL] = a;
+                if (idx % SL == 0) { slot[h * (SL + 2) + SL] = M; slot[h * (SL + 2) + SL + 1] = L; }
+            }
         }
     }
     cluster.sync();   /* no block leaves while its shared memory may still be read */
@@ -742,33 +754,45 @@ __global__ void __launch_bounds__(A3Cfg<HD>::NW * 32) attn3_kernel(Attn3P p) {
     __threadfence();
     const float *base = p.part + ((grp * n_cl) * cs + r) * 8 * (int64_t)(SL + 2);
     const int64_t cstride = (int64_t)cs * 8 * (SL + 2);
-    for (int idx = tid; idx < nh * SL; idx += NW * 32) {
-        const int h = idx / SL, dd = idx % SL;
-        /* 8 clusters per round: their 24 loads in flight together, merged online */
-        float M = -INFINITY, a = 0.f, L = 0.f;
+    /* two items per thread and round, 8 clusters each: their 48 loads in flight together, merged
+     * online */
+    for (int i0 = tid; i0 < nh * SL; i0 += 2 * NW * 32) {
+        float M[2] = {-INFINITY, -INFINITY}, A[2] = {0.f, 0.f}, L[2] = {0.f, 0.f};
         for (int c0 = 0; c0 < n_cl; c0 += 8) {
-            float mc[8], lc[8], ac[8];
+            float mc[2][8], lc[2][8], ac[2][8];
 #pragma unroll
-            for (int u = 0; u < 8; u++) {
-                const float *q = base + (c0 + u) * cstride + h * (SL + 2);
-                if (c0 + u < n_cl) { mc[u] = __ldcg(q + SL); lc[u] = __ldcg(q + SL + 1); ac[u] = __ldcg(q + dd); }
-                else { mc[u] = -INFINITY; lc[u] = 0.f; ac[u] = 0.f; }
+            for (int u = 0; u < 2; u++) {
+                const int idx = i0 + u * NW * 32, h = idx / SL, dd = idx % SL;
+#pragma unroll
+                for (int k = 0; k < 8; k++) {
+                    const float *q = base + (c0 + k) * cstride + h * (SL + 2);
+                    if (c0 + k < n_cl && idx < nh * SL) { mc[u][k] = __ldcg(q + SL); lc[u][k] = __ldcg(q + SL + 1); ac[u][k] = __ldcg(q + dd); }
+                    else { mc[u][k] = -INFINITY; lc[u][k] = 0.f; ac[u][k] = 0.f; }
+                }
             }
-            float mn = M;
 #pragma unroll
-            for (int u = 0; u < 8; u++) mn = fmaxf(mn, mc[u]);
-            if (mn == -INFINITY) continue;
-            const float f0 = M == -INFINITY ? 0.f : __expf(M - mn);
-            a *= f0; L *= f0;
+            for (int u = 0; u < 2; u++) {
+                float mn = M[u];
 #pragma unroll
-            for (int u = 0; u < 8; u++) {
-                const float f = mc[u] == -INFINITY ? 0.f : __expf(mc[u] - mn);
-                a += f * ac[u];
-                L += f * lc[u];
+                for (int k = 0; k < 8; k++) mn = fmaxf(mn, mc[u][k]);
+                if (mn == -INFINITY) continue;
+                const float f0 = M[u] == -INFINITY ? 0.f : __expf(M[u] - mn);
+                A[u] *= f0; L[u] *= f0;
+#pragma unroll
+                for (int k = 0; k < 8; k++) {
+                    const float f = mc[u][k] == -INFINITY ? 0.f : __expf(mc[u][k] - mn);
+                    A[u] += f * ac[u][k];
+                    L[u] += f * lc[u][k];
+                }
+                M[u] = mn;
             }
-            M = mn;
         }
-        p.out[iq * p.o_tok + (int64_t)(h0 + h) * p.o_head + r * SL + dd] = L > 0.f ? a / L : 0.f;
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            const int idx = i0 + u * NW * 32, h = idx / SL, dd = idx % SL;
+            if (idx < nh * SL)
+                p.out[iq * p.o_tok + (int64_t)(h0 + h) * p.o_head + r * SL + dd] = L[u] > 0.f ? A[u] / L[u] : 0.f;
+        }
     }
 }
 
@@ -778,6 +802,54 @@ __global__ void attn_null_kernel(Attn3P p) {
     asm volatile("griddepcontrol.launch_dependents;");
     asm volatile("griddepcontrol.wait;" ::: "memory");
     if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) p.out[blockIdx.z * p.o_tok] = 0.f;
+}
+/* Version 9 (bench-ops only, output not computed): the v3 grid and key split, each warp only
+ * reading its K and V rows (16-byte loads, two steps = all of their loads in flight at once):
+ * the read floor of this decomposition, without tensor cores, merges or counters. */
+template <int HD, int NW>
+__global__ void __launch_bounds__(NW * 32) attn_stream_kernel(Attn3P p) {
+    asm volatile("griddepcontrol.launch_dependents;");
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    constexpr int CH = HD / 8;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int split = blockIdx.x, kg = blockIdx.y;
+    const int64_t iq = blockIdx.z;
+    const int kvh = kg / p.ngb;
+    int32_t qp = p.q_pos[iq];
+    qp = qp < 0 ? -1 : qp >= p.n_ctx ? (int32_t)p.n_ctx - 1 : qp;
+    int64_t lo = 0, hi = qp;
+    if (p.window > 0) lo = max((int64_t)0, (int64_t)qp - p.window + 1);
+    const int64_t nvis = hi >= lo ? hi - lo + 1 : 0;
+    int64_t chunk = (nvis + p.n_split - 1) / p.n_split;
+    chunk = (chunk + p.gran - 1) / p.gran * p.gran;
+    const int64_t s0 = lo + split * chunk;
+    int64_t s1 = min(hi + 1, s0 + chunk);
+    if (s1 < s0) s1 = s0;
+    const int nst = (int)((s1 - s0 + 15) / 16);
+    const int my_n = nst > warp ? (nst - warp + NW - 1) / NW : 0;
+    const uint16_t *Kb = p.k + (int64_t)kvh * p.k_head, *Vb = p.v + (int64_t)kvh * p.v_head;
+    uint32_t acc = 0;
+    for (int i = 0; i < my_n; i += 2) {
+        uint4 v[2][2][16 * CH / 32];
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            const int64_t t0 = s0 + (int64_t)(warp + (i + u) * NW) * 16;
+#pragma unroll
+            for (int e = 0; e < 16 * CH / 32; e++) {
+                const int c = lane + 32 * e, r = c / CH, o = (c % CH) * 8;
+                const bool in = i + u < my_n && t0 + r < s1;
+                v[u][0][e] = in ? ldg_stream(Kb + (t0 + r) * p.k_pos + o) : make_uint4(0, 0, 0, 0);
+                v[u][1][e] = in ? ldg_stream(Vb + (t0 + r) * p.v_pos + o) : make_uint4(0, 0, 0, 0);
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < 2; u++)
+#pragma unroll
+            for (int t = 0; t < 2; t++)
+#pragma unroll
+                for (int e = 0; e < 16 * CH / 32; e++) acc ^= v[u][t][e].x ^ v[u][t][e].y ^ v[u][t][e].z ^ v[u][t][e].w;
+    }
+    if (acc == 0x9e3779b9u) p.out[iq * p.o_tok] = 1.f;   /* keeps the loads */
 }
 
 #define A3_MAX_DEV 16
@@ -975,15 +1047,19 @@ __global__ void __launch_bounds__(APCfg<HD>::NT) attnp_kernel(AttnPP p) {
     }
 }
 
+template <int HD> static mlxn_status attnp_init(int dev) {
+    static bool done[A3_MAX_DEV];
+    if (!done[dev]) {
+        CU_TRY(cudaFuncSetAttribute(attnp_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)APCfg<HD>::SMEM));
+        done[dev] = true;
+    }
+    return MLXN_OK;
+}
 template <int HD> static mlxn_status attnp_launch(const mlxn_cuda_attn *a, int group, int *err, void *stream) {
     typedef APCfg<HD> C;
-    static bool attr_done[A3_MAX_DEV];
     int dev = 0;
     if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= A3_MAX_DEV) dev = 0;
-    if (!attr_done[dev]) {
-        CU_TRY(cudaFuncSetAttribute(attnp_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM));
-        attr_done[dev] = true;
-    }
+    MLXN_TRY(attnp_init<HD>(dev));
     AttnPP p;
     p.q = a->q; p.q_head = a->q_head; p.q_tok = a->q_tok;
     p.k = (const uint16_t *)a->k; p.k_pos = a->k_pos; p.k_head = a->k_head;
@@ -1013,17 +1089,18 @@ template <int HD> static mlxn_status attnp_launch(const mlxn_cuda_attn *a, int g
 /* Per-device counters of v3 (zero between launches; each launch leaves them zero). */
 static unsigned *a3_cnt[A3_MAX_DEV];
 static size_t a3_cnt_n[A3_MAX_DEV];
+/* *out = NULL (and MLXN_OK) when n counters do not exist and cannot be made now (graph capture:
+ * the caller then runs v2, which needs none). */
 static mlxn_status attn3_counters(size_t n, unsigned **out, void *stream) {
     int d = 0;
     if (cudaGetDevice(&d) != cudaSuccess || d < 0 || d >= A3_MAX_DEV) d = 0;
+    *out = NULL;
     if (n > a3_cnt_n[d]) {
         cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
         CU_TRY(cudaStreamIsCapturing(CU_STREAM(stream), &cs));
-        if (cs != cudaStreamCaptureStatusNone)
-            return mlxn_fail(MLXN_ERR_DEVICE_MEMORY, "cuda attention v3: %zu split counters needed during graph "
-                             "capture; run the same attention once before capturing", n);
+        if (cs != cudaStreamCaptureStatusNone) return MLXN_OK;
         CU_TRY(cudaDeviceSynchronize());
-        size_t sz = n < 4096 ? 4096 : n * 2;
+        size_t sz = n < 65536 ? 65536 : n * 2;
         void *q;
         MLXN_TRY(mlxn_cuda_malloc(&q, sz * sizeof(unsigned)));
         CU_TRY(cudaMemset(q, 0, sz * sizeof(unsigned)));
@@ -1035,27 +1112,25 @@ static mlxn_status attn3_counters(size_t n, unsigned **out, void *stream) {
     return MLXN_OK;
 }
 
-template <int CT, int HD> static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, void *stream) {
-    typedef A3Cfg<HD> C;
-    static bool attr_done[A3_MAX_DEV];
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= A3_MAX_DEV) dev = 0;
-    if (!attr_done[dev]) {
-        CU_TRY(cudaFuncSetAttribute(attn3_kernel<CT, HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM));
-        attr_done[dev] = true;
-    }
-    const int ngb = (group + 7) / 8;
-    const int64_t n_grp = a->n_kv * ngb;
+/* Once per device and instantiation (outside graph capture where possible: mlxn_cuda_attn_reserve
+ * runs it for the default configurations before a capture starts): the shared-memory attribute
+ * and the resident block count per cluster size 1/2/4/8 (cluster occupancy). */
+template <int CT, int HD, int NW, int S> struct A3State {
+    static bool done[A3_MAX_DEV];
+    static int resident[A3_MAX_DEV][5];
+};
+template <int CT, int HD, int NW, int S> bool A3State<CT, HD, NW, S>::done[A3_MAX_DEV];
+template <int CT, int HD, int NW, int S> int A3State<CT, HD, NW, S>::resident[A3_MAX_DEV][5];
+template <int CT, int HD, int NW = 4, int S = (HD >= 128 ? 2 : 3)> static mlxn_status attn3_init(int dev) {
+    typedef A3Cfg<HD, NW, S> C;
+    typedef A3State<CT, HD, NW, S> St;
+    if (St::done[dev]) return MLXN_OK;
+    CU_TRY(cudaFuncSetAttribute(attn3_kernel<CT, HD, NW, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM));
+    if (cudaFuncSetAttribute(attn3_kernel<CT, HD, NW, S>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess)
+        cudaGetLastError();   /* then clusters of 16 fail to launch, reported there */
     const int sms = mlxn_cuda_sm_count();
-    const int gran = mlxn_cuda_attn3_min_keys > 0 ? mlxn_cuda_attn3_min_keys : 16;
-    const int64_t base = n_grp * a->n_q;
-    int cs = mlxn_cuda_attn3_cluster;
-    cs = cs >= 8 ? 8 : cs >= 4 ? 4 : cs >= 2 ? 2 : 1;
-    /* splits: about blocks_per_sm x SMs blocks, but never more than fit at once (one wave: the
-     * cluster occupancy of this kernel, cached per device and cluster size); fixed by n_ctx */
-    static int resident[A3_MAX_DEV][4];
-    const int ci = cs == 8 ? 3 : cs == 4 ? 2 : cs == 2 ? 1 : 0;
-    if (!resident[dev][ci]) {
+    for (int ci = 0; ci < 5; ci++) {
+        const int cs = 1 << ci;
         cudaLaunchConfig_t oc = {};
         oc.gridDim = dim3((unsigned)cs * 64, 1, 1);
         oc.blockDim = dim3(C::NW * 32);
@@ -1066,14 +1141,37 @@ template <int CT, int HD> static mlxn_status attn3_launch(const mlxn_cuda_attn *
         oc.attrs = oa;
         oc.numAttrs = 1;
         int ncl = 0;
-        if (cudaOccupancyMaxActiveClusters(&ncl, attn3_kernel<CT, HD>, &oc) != cudaSuccess || ncl <= 0) {
+        if (cudaOccupancyMaxActiveClusters(&ncl, attn3_kernel<CT, HD, NW, S>, &oc) != cudaSuccess || ncl <= 0) {
             cudaGetLastError();
             ncl = (sms > 0 ? sms : 132) / cs;
         }
-        resident[dev][ci] = ncl * cs;
+        St::resident[dev][ci] = ncl * cs;
     }
+    St::done[dev] = true;
+    return MLXN_OK;
+}
+
+/* *ran = false: not launched (no counters during a capture); the caller runs v2. */
+template <int CT, int HD, int NW = 4, int S = (HD >= 128 ? 2 : 3)>
+static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, void *stream, bool *ran) {
+    typedef A3Cfg<HD, NW, S> C;
+    typedef A3State<CT, HD, NW, S> St;
+    *ran = false;
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= A3_MAX_DEV) dev = 0;
+    MLXN_TRY((attn3_init<CT, HD, NW, S>(dev)));
+    const int ngb = (group + 7) / 8;
+    const int64_t n_grp = a->n_kv * ngb;
+    const int sms = mlxn_cuda_sm_count();
+    const int gran = mlxn_cuda_attn3_min_keys > 0 ? mlxn_cuda_attn3_min_keys : 16;
+    const int64_t base = n_grp * a->n_q;
+    int cs = mlxn_cuda_attn3_cluster;
+    cs = cs >= 16 && HD >= 64 ? 16 : cs >= 8 ? 8 : cs >= 4 ? 4 : cs >= 2 ? 2 : 1;
+    /* splits: about blocks_per_sm x SMs blocks, but never more than fit at once (one wave: the
+     * cluster occupancy of this kernel); fixed by n_ctx */
+    const int ci = cs == 16 ? 4 : cs == 8 ? 3 : cs == 4 ? 2 : cs == 2 ? 1 : 0;
     int64_t target = (int64_t)(mlxn_cuda_attn3_blocks_per_sm > 0 ? mlxn_cuda_attn3_blocks_per_sm : 2) * (sms > 0 ? sms : 132);
-    if (target > resident[dev][ci]) target = resident[dev][ci];
+    if (target > St::resident[dev][ci]) target = St::resident[dev][ci];
     int64_t ns = target / base;
     const int64_t mx = (a->n_ctx + gran - 1) / gran;
     if (ns > mx) ns = mx;
@@ -1086,6 +1184,7 @@ template <int CT, int HD> static mlxn_status attn3_launch(const mlxn_cuda_attn *
     MLXN_TRY(mlxn_cuda_scratch((size_t)(base * ns * 8 * (SL + 2)) * 4, &part, stream));
     unsigned *cnt;
     MLXN_TRY(attn3_counters((size_t)(base * cs), &cnt, stream));
+    if (!cnt) return MLXN_OK;
     Attn3P p;
     p.q = a->q; p.q_head = a->q_head; p.q_tok = a->q_tok;
     p.k = (const uint16_t *)a->k; p.k_pos = a->k_pos; p.k_head = a->k_head;
@@ -1111,12 +1210,41 @@ template <int CT, int HD> static mlxn_status attn3_launch(const mlxn_cuda_attn *
     at[1].val.programmaticStreamSerializationAllowed = mlxn_cuda_attn3_pdl ? 1 : 0;
     c.attrs = at;
     c.numAttrs = 2;
-    if (mlxn_cuda_attn_version == 0) {
+    if (mlxn_cuda_attn_version == 0 || mlxn_cuda_attn_version == 9) {   /* bench-only grids */
+        static bool extra_attr[A3_MAX_DEV];
+        if (!extra_attr[dev]) {
+            CU_TRY(cudaFuncSetAttribute(attn_null_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM));
+            CU_TRY(cudaFuncSetAttribute(attn_stream_kernel<HD, NW>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM));
+            if (cudaFuncSetAttribute(attn_null_kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess ||
+                cudaFuncSetAttribute(attn_stream_kernel<HD, NW>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess)
+                cudaGetLastError();
+            extra_attr[dev] = true;
+        }
+        *ran = true;
+        if (mlxn_cuda_attn_version == 9) {
+            CU_TRY(cudaLaunchKernelEx(&c, attn_stream_kernel<HD, NW>, p));
+            return MLXN_CUDA_LAUNCHED("attn_stream_kernel");
+        }
         CU_TRY(cudaLaunchKernelEx(&c, attn_null_kernel, p));
         return MLXN_CUDA_LAUNCHED("attn_null_kernel");
     }
-    CU_TRY(cudaLaunchKernelEx(&c, attn3_kernel<CT, HD>, p));
+    *ran = true;
+    CU_TRY(cudaLaunchKernelEx(&c, attn3_kernel<CT, HD, NW, S>, p));
     return MLXN_CUDA_LAUNCHED("attn3_kernel");
+}
+
+/* f16: the (warps, stages) configuration `mlxn_cuda_attn3_cfg` asks for (0: the default; 1: 4 warps
+ * x 3 stages; 2: 4 x 4; 3: 8 x 2); a configuration over the shared-memory limit runs the default. */
+int mlxn_cuda_attn3_cfg = 0;
+template <int HD> static mlxn_status attn3_pick(const mlxn_cuda_attn *a, int group, int *err, void *stream, bool *ran) {
+    constexpr size_t LIM = 227 * 1024;
+    switch (mlxn_cuda_attn3_cfg) {
+    case 1: if constexpr (A3Cfg<HD, 4, 3>::SMEM <= LIM) return attn3_launch<MLXN_TYPE_F16, HD, 4, 3>(a, group, err, stream, ran); break;
+    case 2: if constexpr (A3Cfg<HD, 4, 4>::SMEM <= LIM) return attn3_launch<MLXN_TYPE_F16, HD, 4, 4>(a, group, err, stream, ran); break;
+    case 3: if constexpr (A3Cfg<HD, 8, 2>::SMEM <= LIM) return attn3_launch<MLXN_TYPE_F16, HD, 8, 2>(a, group, err, stream, ran); break;
+    default: break;
+    }
+    return attn3_launch<MLXN_TYPE_F16, HD>(a, group, err, stream, ran);
 }
 
 /* The parameters both split-KV decode kernels take: the call's tensors, the query-head group,
@@ -1135,6 +1263,25 @@ static mlxn_status attn_split_params(const mlxn_cuda_attn *a, int group, int n_s
     p->vec = vec;
     p->err = err;
     return MLXN_OK;
+}
+
+/* Before a graph capture (mlxn_cuda_graph_begin): v3's split counters (65536) and the per-kernel
+ * attributes / occupancy of the default v3 configurations, so that nothing is allocated or
+ * configured while capturing. */
+extern "C" mlxn_status mlxn_cuda_attn_reserve(void *stream) {
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= A3_MAX_DEV) dev = 0;
+    unsigned *cnt;
+    MLXN_TRY(attn3_counters(65536, &cnt, stream));
+    MLXN_TRY((attn3_init<MLXN_TYPE_F16, 64>(dev)));
+    MLXN_TRY((attn3_init<MLXN_TYPE_F16, 128>(dev)));
+    MLXN_TRY((attn3_init<MLXN_TYPE_F16, 256>(dev)));
+    MLXN_TRY((attn3_init<MLXN_TYPE_BF16, 64>(dev)));
+    MLXN_TRY((attn3_init<MLXN_TYPE_BF16, 128>(dev)));
+    MLXN_TRY((attn3_init<MLXN_TYPE_BF16, 256>(dev)));
+    MLXN_TRY(attnp_init<64>(dev));
+    MLXN_TRY(attnp_init<128>(dev));
+    return attnp_init<256>(dev);
 }
 
 extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream) {
@@ -1169,7 +1316,7 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
         e = getenv("MLXN_CUDA_ATTN_CLUSTER");
         if (e && atoi(e) > 0) mlxn_cuda_attn3_cluster = atoi(e);
     }
-    if ((mlxn_cuda_attn_version == 3 || mlxn_cuda_attn_version == 0) &&
+    if ((mlxn_cuda_attn_version == 3 || mlxn_cuda_attn_version == 0 || mlxn_cuda_attn_version == 9) &&
         (a->ct == MLXN_TYPE_F16 || a->ct == MLXN_TYPE_BF16) && vec && (a->hd == 64 || a->hd == 128 || a->hd == 256)) {
         if (a->ct == MLXN_TYPE_F16 && mlxn_cuda_attn3_prefill_min > 0 && a->n_q >= mlxn_cuda_attn3_prefill_min) {
             switch (a->hd) {
@@ -1178,16 +1325,19 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
             default: return attnp_launch<256>(a, group, err, stream);
             }
         }
+        bool ran = false;
+        mlxn_status st;
         if (a->ct == MLXN_TYPE_BF16) switch (a->hd) {
-            case 64: return attn3_launch<MLXN_TYPE_BF16, 64>(a, group, err, stream);
-            case 128: return attn3_launch<MLXN_TYPE_BF16, 128>(a, group, err, stream);
-            default: return attn3_launch<MLXN_TYPE_BF16, 256>(a, group, err, stream);
+            case 64: st = attn3_launch<MLXN_TYPE_BF16, 64>(a, group, err, stream, &ran); break;
+            case 128: st = attn3_launch<MLXN_TYPE_BF16, 128>(a, group, err, stream, &ran); break;
+            default: st = attn3_launch<MLXN_TYPE_BF16, 256>(a, group, err, stream, &ran); break;
             }
-        switch (a->hd) {
-        case 64: return attn3_launch<MLXN_TYPE_F16, 64>(a, group, err, stream);
-        case 128: return attn3_launch<MLXN_TYPE_F16, 128>(a, group, err, stream);
-        default: return attn3_launch<MLXN_TYPE_F16, 256>(a, group, err, stream);
-        }
+        else switch (a->hd) {
+            case 64: st = attn3_pick<64>(a, group, err, stream, &ran); break;
+            case 128: st = attn3_pick<128>(a, group, err, stream, &ran); break;
+            default: st = attn3_pick<256>(a, group, err, stream, &ran); break;
+            }
+        if (st != MLXN_OK || ran) return st;   /* else: v2 below */
     }
     if (mlxn_cuda_attn_version >= 2 && a->ct != MLXN_TYPE_F32 && vec && (a->hd == 64 || a->hd == 128 || a->hd == 256)) {
         int g2 = group <= 1 ? 1 : group <= 2 ? 2 : group <= 4 ? 4 : 8;

@@ -129,6 +129,7 @@ extern "C" mlxn_status mlxn_cuda_graph_begin(void *s) {
     /* Make sure the arena and the flag exist before capture (no cudaMalloc while capturing). */
     int *f;
     MLXN_TRY(mlxn_cuda_err_flag(&f));
+    MLXN_TRY(mlxn_cuda_attn_reserve(s));
     CU_TRY(cudaStreamBeginCapture(CU_STREAM(s), cudaStreamCaptureModeThreadLocal));
     return MLXN_OK;
 }
