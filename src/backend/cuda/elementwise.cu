@@ -1,35 +1,104 @@
 /* Row and elementwise ops: rms_norm (+ residual add), add/mul with broadcast, scale, silu/gelu,
- * swiglu/geglu, copy with F32/F16/BF16 conversion. All memory-bound and small next to the mat-vecs;
- * one thread per element (4-d index) or one block per row. */
+ * swiglu/geglu, copy with F32/F16/BF16 conversion, rope, kv_write. All memory-bound and small next
+ * to the mat-vecs; one thread per element (4-d index) or one block per row; every one launched
+ * with programmatic dependent launch (below). */
 #include "backend/cuda/common.cuh"
+#include <stdlib.h>
 
-/* ---- rms_norm: block per row; optional residual add written to `sum` --------------------- */
+/* ---- programmatic dependent launch for the small kernels ------------------------------------
+ * A decode step is a graph of a few hundred small kernels, each paying its launch and ramp-up
+ * after the previous one ends. Launched with programmatic stream serialization, a kernel may
+ * start while its predecessor still runs: every kernel here first waits (griddepcontrol.wait,
+ * in every thread, before any global read or write — so the predecessor's results are visible
+ * and nothing it still reads is overwritten, and since every kernel waits the chain stays
+ * ordered transitively), then lets its own successor launch (launch_dependents). Off with
+ * MLXN_CUDA_SMALL_PDL=0 or with the mat-vec's no-PDL knob (bench-ops --no-pdl). */
+int mlxn_cuda_small_pdl = -1;   /* -1: from MLXN_CUDA_SMALL_PDL (default on); 0 off; 1 on */
+int mlxn_cuda_small_pdl_on(void) {
+    if (mlxn_cuda_small_pdl < 0) {
+        const char *e = getenv("MLXN_CUDA_SMALL_PDL");
+        mlxn_cuda_small_pdl = e && *e == '0' ? 0 : 1;
+    }
+    return mlxn_cuda_small_pdl && !mlxn_cuda_mmv_no_pdl;
+}
+template <typename... K, typename... A>
+static cudaError_t launch(void (*kernel)(K...), dim3 grid, dim3 block, void *stream, A... args) {
+    cudaLaunchConfig_t c = {};
+    c.gridDim = grid;
+    c.blockDim = block;
+    c.dynamicSmemBytes = 0;
+    c.stream = CU_STREAM(stream);
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = mlxn_cuda_small_pdl_on() ? 1 : 0;
+    c.attrs = at;
+    c.numAttrs = 1;
+    return cudaLaunchKernelEx(&c, kernel, ((K)args)...);
+}
+__device__ __forceinline__ void pdl_begin() {
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;");
+}
+
+/* ---- rms_norm: block per row; optional residual add written to `sum` ---------------------
+ * PT > 0: each thread keeps its (at most PT) elements in registers between the sum of squares
+ * and the write (one read of x and r); PT = 0: rows longer than PT * blockDim read them twice.
+ * Same element order per thread and the same block reduction either way: identical results. */
+template <int PT>
 __global__ void rms_norm_kernel(const float *x, int64_t x_row, const float *r, int64_t r_row, float *sum,
                                 int64_t sum_row, const float *w, float eps, float *y, int64_t y_row, int64_t n) {
     __shared__ float red[32];
+    pdl_begin();
     int64_t row = blockIdx.x;
     const float *xr = x + row * x_row;
     const float *rr = r ? r + row * r_row : NULL;
     float ss = 0.f;
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-        float v = xr[i] + (rr ? rr[i] : 0.f);
-        ss += v * v;
-    }
-    ss = block_sum(ss, red);
-    float inv = rsqrtf(ss / (float)n + eps);
-    /* sum may alias x or r: every thread reads its own elements before writing them */
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-        float v = xr[i] + (rr ? rr[i] : 0.f);
-        if (sum) sum[row * sum_row + i] = v;
-        y[row * y_row + i] = v * inv * (w ? w[i] : 1.f);
+    if constexpr (PT > 0) {
+        float v[PT];
+#pragma unroll
+        for (int j = 0; j < PT; j++) {
+            int i = threadIdx.x + j * blockDim.x;
+            v[j] = i < n ? xr[i] + (rr ? rr[i] : 0.f) : 0.f;
+        }
+#pragma unroll
+        for (int j = 0; j < PT; j++)
+            if (threadIdx.x + j * blockDim.x < n) ss += v[j] * v[j];
+        ss = block_sum(ss, red);
+        float inv = rsqrtf(ss / (float)n + eps);
+#pragma unroll
+        for (int j = 0; j < PT; j++) {
+            int i = threadIdx.x + j * blockDim.x;
+            if (i < n) {
+                if (sum) sum[row * sum_row + i] = v[j];
+                y[row * y_row + i] = v[j] * inv * (w ? w[i] : 1.f);
+            }
+        }
+    } else {
+        for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+            float v = xr[i] + (rr ? rr[i] : 0.f);
+            ss += v * v;
+        }
+        ss = block_sum(ss, red);
+        float inv = rsqrtf(ss / (float)n + eps);
+        /* sum may alias x or r: every thread reads its own elements before writing them */
+        for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+            float v = xr[i] + (rr ? rr[i] : 0.f);
+            if (sum) sum[row * sum_row + i] = v;
+            y[row * y_row + i] = v * inv * (w ? w[i] : 1.f);
+        }
     }
 }
 extern "C" mlxn_status mlxn_cuda_rms_norm(const float *x, int64_t x_row, const float *r, int64_t r_row, float *sum,
                                           int64_t sum_row, const float *w, float eps, float *y, int64_t y_row,
                                           int64_t ne0, int64_t nrows, void *stream) {
     if (nrows == 0) return MLXN_OK;
-    rms_norm_kernel<<<(unsigned)nrows, ne0 >= 1024 ? 1024 : 256, 0, CU_STREAM(stream)>>>(x, x_row, r, r_row, sum, sum_row,
-                                                                                      w, eps, y, y_row, ne0);
+    const int threads = ne0 >= 1024 ? 1024 : 256;
+    if (ne0 <= 4 * threads)
+        CU_TRY(launch(rms_norm_kernel<4>, dim3((unsigned)nrows), dim3(threads), stream, x, x_row, r, r_row, sum, sum_row,
+                      w, eps, y, y_row, ne0));
+    else
+        CU_TRY(launch(rms_norm_kernel<0>, dim3((unsigned)nrows), dim3(threads), stream, x, x_row, r, r_row, sum, sum_row,
+                      w, eps, y, y_row, ne0));
     return MLXN_CUDA_LAUNCHED("rms_norm_kernel");
 }
 
@@ -38,6 +107,11 @@ struct Nd { const float *p; int64_t ne[4], st[4]; };
 struct Yd { float *p; int64_t st[4]; };
 __device__ __forceinline__ void unravel(int64_t i, const int64_t *ne, int64_t *c) {
     c[0] = i % ne[0]; i /= ne[0]; c[1] = i % ne[1]; i /= ne[1]; c[2] = i % ne[2]; c[3] = i / ne[2];
+}
+/* The same with 32-bit division (every kernel's element count below 2^31 takes it). */
+__device__ __forceinline__ void unravel32(int64_t i64, const int64_t *ne, int64_t *c) {
+    uint32_t i = (uint32_t)i64, n0 = (uint32_t)ne[0], n1 = (uint32_t)ne[1], n2 = (uint32_t)ne[2];
+    c[0] = i % n0; i /= n0; c[1] = i % n1; i /= n1; c[2] = i % n2; c[3] = i / n2;
 }
 __device__ __forceinline__ int64_t off(const int64_t *c, const int64_t *st) {
     return c[0] * st[0] + c[1] * st[1] + c[2] * st[2] + c[3] * st[3];
@@ -52,11 +126,14 @@ __device__ __forceinline__ float gelu_tanh(float v) {
     return 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
 }
 /* op: 0 add, 1 mul, 2 scale (s), 3 silu, 4 gelu_tanh, 5 swiglu, 6 geglu */
+template <bool I32>
 __global__ void ew_kernel(int op, Nd a, Nd b, float s, Yd y, int64_t n) {
+    pdl_begin();
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     int64_t c[4];
-    unravel(i, a.ne, c);
+    if (I32) unravel32(i, a.ne, c);
+    else unravel(i, a.ne, c);
     float va = a.p[off(c, a.st)], r;
     switch (op) {
     case 0: r = va + b.p[boff(c, b)]; break;
@@ -79,7 +156,8 @@ static mlxn_status ew(int op, mlxn_cuda_nd a, const mlxn_cuda_nd *b, float s, fl
     }
     int64_t n = a.ne[0] * a.ne[1] * a.ne[2] * a.ne[3];
     if (n == 0) return MLXN_OK;
-    ew_kernel<<<grid_for(n, 256), 256, 0, CU_STREAM(stream)>>>(op, A, B, s, Y, n);
+    if (n < 0x7fffffff) CU_TRY(launch(ew_kernel<true>, dim3(grid_for(n, 256)), dim3(256), stream, op, A, B, s, Y, n));
+    else CU_TRY(launch(ew_kernel<false>, dim3(grid_for(n, 256)), dim3(256), stream, op, A, B, s, Y, n));
     return MLXN_CUDA_LAUNCHED("ew_kernel");
 }
 extern "C" mlxn_status mlxn_cuda_binary(int op, mlxn_cuda_nd a, mlxn_cuda_nd b, float *y, const int64_t *y_st, void *stream) {
@@ -98,6 +176,7 @@ extern "C" mlxn_status mlxn_cuda_glu(int fn, mlxn_cuda_nd gate, mlxn_cuda_nd up,
 /* ---- copy with conversion (byte strides) ---------------------------------------------------- */
 struct Cp { const uint8_t *s; int64_t snb[4]; uint8_t *d; int64_t dnb[4]; int64_t ne[4]; };
 __global__ void copy_kernel(int st, int dt, Cp c, int64_t n) {
+    pdl_begin();
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     int64_t k[4];
@@ -117,7 +196,7 @@ extern "C" mlxn_status mlxn_cuda_copy(mlxn_type st, const void *src, const size_
     for (int d = 0; d < 4; d++) { c.snb[d] = (int64_t)src_nb[d]; c.dnb[d] = (int64_t)dst_nb[d]; c.ne[d] = ne[d]; }
     int64_t n = ne[0] * ne[1] * ne[2] * ne[3];
     if (n == 0) return MLXN_OK;
-    copy_kernel<<<grid_for(n, 256), 256, 0, CU_STREAM(stream)>>>((int)st, (int)dt, c, n);
+    CU_TRY(launch(copy_kernel, dim3(grid_for(n, 256)), dim3(256), stream, (int)st, (int)dt, c, n));
     return MLXN_CUDA_LAUNCHED("copy_kernel");
 }
 
@@ -125,10 +204,17 @@ extern "C" mlxn_status mlxn_cuda_copy(mlxn_type st, const void *src, const size_
 __global__ void rope_kernel(const float *x, int64_t x_head, int64_t x_tok, float *y, int64_t y_head, int64_t y_tok,
                             int64_t hd, int64_t nh, int64_t nt, const int32_t *pos, const float *ff, int mode,
                             int n_rot, float base, float fscale) {
+    pdl_begin();
     int64_t half = n_rot / 2, per_head = half + (hd - n_rot);
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= per_head * nh * nt) return;
-    int64_t j = i % per_head, h = (i / per_head) % nh, t = i / (per_head * nh);
+    int64_t j, h, t;
+    if (per_head * nh * nt < 0x7fffffff) {   /* 32-bit division */
+        uint32_t u = (uint32_t)i, ph = (uint32_t)per_head, unh = (uint32_t)nh;
+        j = u % ph; h = (u / ph) % unh; t = u / (ph * unh);
+    } else {
+        j = i % per_head; h = (i / per_head) % nh; t = i / (per_head * nh);
+    }
     const float *xp = x + h * x_head + t * x_tok;
     float *yp = y + h * y_head + t * y_tok;
     if (j >= half) {   /* pass-through dims n_rot..hd-1 */
@@ -150,17 +236,24 @@ extern "C" mlxn_status mlxn_cuda_rope(const float *x, int64_t x_head, int64_t x_
                                       const float *ff, int mode, int n_rot, float base, float fscale, void *stream) {
     int64_t n = (n_rot / 2 + (hd - n_rot)) * nh * nt;
     if (n == 0) return MLXN_OK;
-    rope_kernel<<<grid_for(n, 256), 256, 0, CU_STREAM(stream)>>>(x, x_head, x_tok, y, y_head, y_tok, hd, nh, nt, pos, ff,
-                                                                 mode, n_rot, base, fscale);
+    CU_TRY(launch(rope_kernel, dim3(grid_for(n, 256)), dim3(256), stream, x, x_head, x_tok, y, y_head, y_tok, hd, nh, nt,
+                  pos, ff, mode, n_rot, base, fscale));
     return MLXN_CUDA_LAUNCHED("rope_kernel");
 }
 
 /* ---- kv_write: cache[h][pos[t]][:] = src[t][h][:] ------------------------------------------- */
 __global__ void kv_write_kernel(const float *src, int64_t s_head, int64_t s_tok, const int32_t *pos, int ct, void *cache,
                                 int64_t c_pos, int64_t c_head, int64_t hd, int64_t nkv, int64_t nt, int64_t n_ctx, int *err) {
+    pdl_begin();
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= hd * nkv * nt) return;
-    int64_t d = i % hd, h = (i / hd) % nkv, t = i / (hd * nkv);
+    int64_t d, h, t;
+    if (hd * nkv * nt < 0x7fffffff) {   /* 32-bit division */
+        uint32_t u = (uint32_t)i, uhd = (uint32_t)hd, unkv = (uint32_t)nkv;
+        d = u % uhd; h = (u / uhd) % unkv; t = u / (uhd * unkv);
+    } else {
+        d = i % hd; h = (i / hd) % nkv; t = i / (hd * nkv);
+    }
     int32_t p = pos[t];
     if (p < 0 || p >= n_ctx) { if (d == 0) atomicOr(err, 4); return; }
     float v = src[h * s_head + t * s_tok + d];
@@ -176,7 +269,7 @@ extern "C" mlxn_status mlxn_cuda_kv_write(const float *src, int64_t s_head, int6
     MLXN_TRY(mlxn_cuda_err_flag(&err));
     int64_t n = hd * nkv * nt;
     if (n == 0) return MLXN_OK;
-    kv_write_kernel<<<grid_for(n, 256), 256, 0, CU_STREAM(stream)>>>(src, s_head, s_tok, pos, (int)ct, cache, c_pos, c_head,
-                                                                     hd, nkv, nt, n_ctx, err);
+    CU_TRY(launch(kv_write_kernel, dim3(grid_for(n, 256)), dim3(256), stream, src, s_head, s_tok, pos, (int)ct, cache,
+                  c_pos, c_head, hd, nkv, nt, n_ctx, err));
     return MLXN_CUDA_LAUNCHED("kv_write_kernel");
 }

@@ -2,12 +2,37 @@
  * renormalisation and scales), MoE combine. One block per row / token. Ties go to the lower index
  * everywhere, as the op contract says. */
 #include "backend/cuda/common.cuh"
+#include <stdlib.h>
+
+/* Programmatic dependent launch, as for the kernels of elementwise.cu (the switch lives there):
+ * every kernel waits for its predecessor (griddepcontrol.wait, every thread, before any global
+ * access) and then lets its successor launch. */
+int mlxn_cuda_small_pdl_on(void);
+template <typename... K, typename... A>
+static cudaError_t launch(void (*kernel)(K...), dim3 grid, dim3 block, void *stream, A... args) {
+    cudaLaunchConfig_t c = {};
+    c.gridDim = grid;
+    c.blockDim = block;
+    c.dynamicSmemBytes = 0;
+    c.stream = CU_STREAM(stream);
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = mlxn_cuda_small_pdl_on() ? 1 : 0;
+    c.attrs = at;
+    c.numAttrs = 1;
+    return cudaLaunchKernelEx(&c, kernel, ((K)args)...);
+}
+__device__ __forceinline__ void pdl_begin() {
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;");
+}
 
 __device__ __forceinline__ float capf(float s, float cap) { return cap > 0.f ? cap * tanhf(s / cap) : s; }
 
 __global__ void softmax_kernel(const float *x, int64_t x_row, const float *mask, int64_t m_row, int64_t m_rows,
                                float scale, float cap, float *y, int64_t y_row, int64_t n) {
     __shared__ float red[32];
+    pdl_begin();
     int64_t r = blockIdx.x;
     const float *xr = x + r * x_row;
     const float *mr = mask ? mask + (m_rows == 1 ? 0 : r) * m_row : NULL;
@@ -33,8 +58,8 @@ extern "C" mlxn_status mlxn_cuda_softmax(const float *x, int64_t x_row, const fl
                                          int64_t mask_rows, float scale, float softcap, float *y, int64_t y_row,
                                          int64_t n, int64_t rows, void *stream) {
     if (rows == 0) return MLXN_OK;
-    softmax_kernel<<<(unsigned)rows, 256, 0, CU_STREAM(stream)>>>(x, x_row, mask, mask_row, mask_rows, scale, softcap, y,
-                                                                  y_row, n);
+    CU_TRY(launch(softmax_kernel, dim3((unsigned)rows), dim3(256), stream, x, x_row, mask, mask_row, mask_rows, scale,
+                  softcap, y, y_row, n));
     return MLXN_CUDA_LAUNCHED("softmax_kernel");
 }
 
@@ -74,6 +99,7 @@ __device__ void block_pick(const float *x, int64_t n, float lv, int li, bool hav
 
 __global__ void topk_kernel(const float *x, int64_t x_row, int64_t n, int k, int32_t *ids, int64_t ids_row, float *vals,
                             int64_t vals_row) {
+    pdl_begin();
     const float *xr = x + (int64_t)blockIdx.x * x_row;
     float lv = 0.f;
     int li = 0;
@@ -88,15 +114,78 @@ __global__ void topk_kernel(const float *x, int64_t x_row, int64_t n, int k, int
         lv = bv; li = bi;
     }
 }
+/* Merges candidate (v, i) into the running best (bv, bi) exactly as block_pick does (the first
+ * candidate is taken even if NaN; afterwards NaN never wins, ties go to the lower index). */
+__device__ __forceinline__ void take(float v, int i, float &bv, int &bi) {
+    if (bi == 0x7fffffff || better(v, i, bv, bi)) { bv = v; bi = i; }
+}
+/* argmax, block per row: 16-byte loads, four in flight per thread (the scalar loop of block_pick
+ * waits on one load at a time, ~14 us for a 49152-entry row of logits). The order is total
+ * (value, then lower index; NaN below everything), so any split of the row gives block_pick's
+ * answer; a row of NaN only gives 0 in both. */
+__global__ void argmax_kernel(const float *x, int64_t x_row, int64_t n, int32_t *out) {
+    __shared__ float sv[32];
+    __shared__ int si[32];
+    pdl_begin();
+    const float *xr = x + (int64_t)blockIdx.x * x_row;
+    float bv = NAN;
+    int bi = 0x7fffffff;
+    int64_t n4 = ((uintptr_t)xr & 15) == 0 ? n / 4 : 0;
+    const float4 *x4 = (const float4 *)xr;
+    int64_t q = threadIdx.x;
+    for (; q + 3 * (int64_t)blockDim.x < n4; q += 4 * (int64_t)blockDim.x) {
+        float4 a = x4[q], b = x4[q + blockDim.x], c = x4[q + 2 * blockDim.x], d = x4[q + 3 * blockDim.x];
+        int i = (int)(4 * q), s = 4 * (int)blockDim.x;
+        take(a.x, i, bv, bi); take(a.y, i + 1, bv, bi); take(a.z, i + 2, bv, bi); take(a.w, i + 3, bv, bi);
+        take(b.x, i + s, bv, bi); take(b.y, i + s + 1, bv, bi); take(b.z, i + s + 2, bv, bi); take(b.w, i + s + 3, bv, bi);
+        i += 2 * s;
+        take(c.x, i, bv, bi); take(c.y, i + 1, bv, bi); take(c.z, i + 2, bv, bi); take(c.w, i + 3, bv, bi);
+        take(d.x, i + s, bv, bi); take(d.y, i + s + 1, bv, bi); take(d.z, i + s + 2, bv, bi); take(d.w, i + s + 3, bv, bi);
+    }
+    for (; q < n4; q += blockDim.x) {
+        float4 a = x4[q];
+        int i = (int)(4 * q);
+        take(a.x, i, bv, bi); take(a.y, i + 1, bv, bi); take(a.z, i + 2, bv, bi); take(a.w, i + 3, bv, bi);
+    }
+    for (int64_t i = 4 * n4 + threadIdx.x; i < n; i += blockDim.x) take(xr[i], (int)i, bv, bi);
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+        int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+        if (oi != 0x7fffffff && (bi == 0x7fffffff || better(ov, oi, bv, bi))) { bv = ov; bi = oi; }
+    }
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    if (lane == 0) { sv[w] = bv; si[w] = bi; }
+    __syncthreads();
+    if (w == 0) {
+        bv = lane < nw ? sv[lane] : NAN;
+        bi = lane < nw ? si[lane] : 0x7fffffff;
+        for (int o = 16; o > 0; o >>= 1) {
+            float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+            int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+            if (oi != 0x7fffffff && (bi == 0x7fffffff || better(ov, oi, bv, bi))) { bv = ov; bi = oi; }
+        }
+        if (lane == 0) out[blockIdx.x] = bi == 0x7fffffff ? 0 : bi;
+    }
+}
+int mlxn_cuda_argmax_version = -1;   /* -1: from MLXN_CUDA_ARGMAX (default 2); 1: block_pick (topk_kernel) */
 extern "C" mlxn_status mlxn_cuda_argmax(const float *x, int64_t x_row, int64_t n, int64_t rows, int32_t *out, void *stream) {
     if (rows == 0) return MLXN_OK;
-    topk_kernel<<<(unsigned)rows, 1024, 0, CU_STREAM(stream)>>>(x, x_row, n, 1, out, 1, NULL, 0);
-    return MLXN_CUDA_LAUNCHED("argmax topk_kernel");
+    if (mlxn_cuda_argmax_version < 0) {
+        const char *e = getenv("MLXN_CUDA_ARGMAX");
+        mlxn_cuda_argmax_version = e && *e == '1' ? 1 : 2;
+    }
+    if (mlxn_cuda_argmax_version == 1 || n >= 0x7fffffff) {
+        CU_TRY(launch(topk_kernel, dim3((unsigned)rows), dim3(1024), stream, x, x_row, n, 1, out, (int64_t)1,
+                      (float *)NULL, (int64_t)0));
+        return MLXN_CUDA_LAUNCHED("argmax topk_kernel");
+    }
+    CU_TRY(launch(argmax_kernel, dim3((unsigned)rows), dim3(1024), stream, x, x_row, n, out));
+    return MLXN_CUDA_LAUNCHED("argmax_kernel");
 }
 extern "C" mlxn_status mlxn_cuda_top_k(const float *x, int64_t x_row, int64_t n, int64_t rows, int k, int32_t *ids,
                                        int64_t ids_row, float *vals, int64_t vals_row, void *stream) {
     if (rows == 0 || k == 0) return MLXN_OK;
-    topk_kernel<<<(unsigned)rows, 1024, 0, CU_STREAM(stream)>>>(x, x_row, n, k, ids, ids_row, vals, vals_row);
+    CU_TRY(launch(topk_kernel, dim3((unsigned)rows), dim3(1024), stream, x, x_row, n, k, ids, ids_row, vals, vals_row));
     return MLXN_CUDA_LAUNCHED("topk_kernel");
 }
 
@@ -108,6 +197,7 @@ __global__ void moe_route_kernel(const float *logits, int64_t l_row, int64_t ne,
     __shared__ float red[32];
     __shared__ int sel[ROUTE_MAXK];
     __shared__ float sl[ROUTE_MAXK];
+    pdl_begin();
     int64_t t = blockIdx.x;
     const float *lr = logits + t * l_row;
     float mx = -INFINITY;
@@ -157,13 +247,14 @@ extern "C" mlxn_status mlxn_cuda_moe_route(const float *logits, int64_t l_row, i
         return mlxn_fail(MLXN_ERR_UNSUPPORTED, "cuda moe_route: k=%d (max %d, n_expert %lld)", k, ROUTE_MAXK,
                          (long long)n_expert);
     if (n_tokens == 0) return MLXN_OK;
-    moe_route_kernel<<<(unsigned)n_tokens, 256, 0, CU_STREAM(stream)>>>(logits, l_row, n_expert, gating, k, renorm, scale,
-                                                                        expert_scale, ids, ids_row, weights, w_row);
+    CU_TRY(launch(moe_route_kernel, dim3((unsigned)n_tokens), dim3(256), stream, logits, l_row, n_expert, gating, k, renorm,
+                  scale, expert_scale, ids, ids_row, weights, w_row));
     return MLXN_CUDA_LAUNCHED("moe_route_kernel");
 }
 
 __global__ void moe_combine_kernel(const float *eo, int64_t eo_j, int64_t eo_t, const float *w, int64_t w_t,
                                    const float *res, int64_t res_t, float *y, int64_t y_t, int64_t rows, int k, int64_t nt) {
+    pdl_begin();
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= rows * nt) return;
     int64_t r = i % rows, t = i / rows;
@@ -177,7 +268,7 @@ extern "C" mlxn_status mlxn_cuda_moe_combine(const float *eo, int64_t eo_j, int6
                                              int64_t n_tokens, void *stream) {
     int64_t n = rows * n_tokens;
     if (n == 0) return MLXN_OK;
-    moe_combine_kernel<<<grid_for(n, 256), 256, 0, CU_STREAM(stream)>>>(eo, eo_j, eo_t, w, w_t, res, res_t, y, y_t, rows,
-                                                                         k, n_tokens);
+    CU_TRY(launch(moe_combine_kernel, dim3(grid_for(n, 256)), dim3(256), stream, eo, eo_j, eo_t, w, w_t, res, res_t, y, y_t,
+                  rows, k, n_tokens));
     return MLXN_CUDA_LAUNCHED("moe_combine_kernel");
 }
