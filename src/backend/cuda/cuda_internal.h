@@ -86,8 +86,10 @@ extern int mlxn_cuda_mmv_v2_warps;     /* v2 rows-per-warp target: resident warp
 extern int mlxn_cuda_mmv_v3_warps;     /* v3 rows-per-warp target (default 16) */
 extern int mlxn_cuda_mmv_version;      /* 0 (default: chosen per type and k, see mmv.cu), 5/4 (activations in shared memory), 3 (cp.async ring), 2 (register stage), 1 (one row per warp) */
 /* mul_mat_id prefill on int8 tensor cores (mmq.cu), used by the grouped route of the mat-vec
- * launcher (many (token, slot) pairs). Version knob: 0 auto (today: the grouped mat-vec), 1 the
- * grouped mat-vec, 2 the tile kernel, 3 the tile kernel with cp.async-staged chunks; the
+ * launcher (many (token, slot) pairs). Version knob: 0 auto (the tile kernel from 16 pairs per
+ * expert on average, else the grouped mat-vec; mmq.cu), 1 the
+ * grouped mat-vec, 2 the tile kernel, 3 the tile kernel with cp.async-staged chunks, 4 v3 with
+ * hoisted addresses and ldmatrix fragments; the
  * environment variable MLXN_CUDA_MMQ sets it when 0. */
 extern int mlxn_cuda_mmq_version;
 /* Whether the tile kernel takes this mul_mat_id (version, type Q4_0/Q8_0/Q4_K/Q6_K, k % 256). */
