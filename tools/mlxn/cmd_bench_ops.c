@@ -232,8 +232,9 @@ static double check_rows(mlxn_type t, const uint8_t *hw, size_t row_bytes, int64
 static mlxn_status bench_mm(const char *kind, mlxn_type t, int64_t rows, int64_t k, int64_t n, int n_expert, int top_k,
                             double *out_med) {
     char shape[64];
-    if (n_expert) snprintf(shape, sizeof shape, "%lldx%lld e%d/top%d%s", (long long)rows, (long long)k, n_expert, top_k,
-                           n > 1 ? " n512" : "");
+    if (n_expert && n > 1) snprintf(shape, sizeof shape, "%lldx%lld e%d/top%d n%lld", (long long)rows, (long long)k, n_expert,
+                                    top_k, (long long)n);
+    else if (n_expert) snprintf(shape, sizeof shape, "%lldx%lld e%d/top%d", (long long)rows, (long long)k, n_expert, top_k);
     else snprintf(shape, sizeof shape, "%lldx%lld n%lld", (long long)rows, (long long)k, (long long)n);
     char name[160];
     snprintf(name, sizeof name, "%s %s %s", kind, mlxn_type_name(t), shape);
@@ -387,17 +388,19 @@ static mlxn_status bench_mm(const char *kind, mlxn_type t, int64_t rows, int64_t
 }
 
 /* MoE prefill (mul_mat_id, 512 tokens, 128 experts / top-8, Qwen3-30B-A3B expert shapes): the
- * grouped mat-vec (mmq version 1) and the int8 tensor-core tile kernels (versions 2, 3) side by side,
+ * grouped mat-vec (mmq version 1) and the int8 tensor-core tile kernels (versions 2..4) side by side,
  * each verified against the CPU reference; --mmq N runs only version N. */
 static void bench_moe_prefill(void) {
     static const mlxn_type ty[] = {MLXN_TYPE_Q4_K, MLXN_TYPE_Q4_0, MLXN_TYPE_Q6_K, MLXN_TYPE_Q8_0};
-    static const char *tags[] = {"", "prefill mmid v1", "prefill mmid v2", "prefill mmid v3"};
+    static const char *tags[] = {"", "prefill mmid v1", "prefill mmid v2", "prefill mmid v3", "prefill mmid v4"};
     const int keep = mlxn_cuda_mmq_version;
-    for (int v = 1; v <= 3; v++) {
+    for (int v = 1; v <= 4; v++) {
         if (keep != 0 && keep != v) continue;
         mlxn_cuda_mmq_version = v;
         for (int i = 0; i < 4; i++) bench_mm(tags[v], ty[i], 768, 2048, 512, 128, 8, NULL);
         bench_mm(tags[v], MLXN_TYPE_Q4_K, 2048, 768, 512, 128, 8, NULL);
+        /* smaller batches: where the tile kernel starts to win (the auto threshold) */
+        for (int n = 16; n <= 128; n *= 2) bench_mm(tags[v], MLXN_TYPE_Q4_K, 768, 2048, n, 128, 8, NULL);
     }
     mlxn_cuda_mmq_version = keep;
 }
@@ -651,8 +654,8 @@ static void usage(void) {
            "                  shared memory: a smaller footprint)\n"
            "  --mmv-warps N   v2 mat-vec: resident warps per SM the rows-per-warp split aims at (default 20)\n"
            "  --mmq N         mul_mat_id prefill (many tokens) route: 0 (default: auto), 1 (grouped mat-vec),\n"
-           "                  2 / 3 (int8 tensor-core tile kernels; 3: cp.async-staged); the MoE prefill cases\n"
-           "                  ('prefill mmid v1/v2/v3',\n"
+           "                  2 / 3 / 4 (int8 tensor-core tile kernels; 3: cp.async-staged, 4: 3 with hoisted\n"
+           "                  addresses and ldmatrix); the MoE prefill cases ('prefill mmid v1..v4',\n"
            "                  Q4_K/Q4_0/Q6_K/Q8_0 768x2048 and Q4_K 2048x768, 512 tokens, 128/top-8) run\n"
            "                  both versions side by side unless N is given (or --no-v2)\n"
            "  --attn N        decode attention version: 3 (default: tensor cores, one launch; v2 rows\n"
@@ -703,7 +706,7 @@ int cmd_bench_ops(int argc, char **argv) {
         else if (!strcmp(a, "--attn3-cfg") && more) mlxn_cuda_attn3_cfg = atoi(argv[++i]);
         else if (!strcmp(a, "--attn3-bps") && more) mlxn_cuda_attn3_blocks_per_sm = atoi(argv[++i]);
         else if (!strcmp(a, "--attn-cluster") && more) mlxn_cuda_attn3_cluster = atoi(argv[++i]);
-        else if (!strcmp(a, "--mmq") && more) { int v = atoi(argv[++i]); mlxn_cuda_mmq_version = v >= 0 && v <= 3 ? v : 0; }
+        else if (!strcmp(a, "--mmq") && more) { int v = atoi(argv[++i]); mlxn_cuda_mmq_version = v >= 0 && v <= 4 ? v : 0; }
         else if (!strcmp(a, "--attn-bps") && more) mlxn_cuda_attn_blocks_per_sm = atoi(argv[++i]);
         else if (!strcmp(a, "--mmv6") && more) {
             if (sscanf(argv[++i], "%d,%d,%d,%d", &mlxn_cuda_mmv6_warps, &mlxn_cuda_mmv6_stages,

@@ -93,8 +93,10 @@ extern int mlxn_cuda_mmv6_stages;         /* ring stages per warp (default 3) */
 extern int mlxn_cuda_mmv6_blocks_per_sm;  /* blocks per SM (default 1) */
 extern int mlxn_cuda_mmv6_resident;       /* blocks that must fit on an SM together (default 1) */
 /* mul_mat_id prefill on int8 tensor cores (mmq.cu), used by the grouped route of the mat-vec
- * launcher (many (token, slot) pairs). Version knob: 0 auto (today: the grouped mat-vec), 1 the
- * grouped mat-vec, 2 the tile kernel, 3 the tile kernel with cp.async-staged chunks; the
+ * launcher (many (token, slot) pairs). Version knob: 0 auto (the tile kernel from 16 pairs per
+ * expert on average, else the grouped mat-vec; mmq.cu), 1 the
+ * grouped mat-vec, 2 the tile kernel, 3 the tile kernel with cp.async-staged chunks, 4 v3 with
+ * hoisted addresses and ldmatrix fragments; the
  * environment variable MLXN_CUDA_MMQ sets it when 0. */
 extern int mlxn_cuda_mmq_version;
 /* Whether the tile kernel takes this mul_mat_id (version, type Q4_0/Q8_0/Q4_K/Q6_K, k % 256). */

@@ -41,6 +41,13 @@ MMQ_HD int mmq_a_off(int lane, int r) { return ((lane >> 2) + 8 * (r & 1)) * MMQ
 MMQ_HD int mmq_b_off(int lane, int r) { return (lane >> 2) * MMQ_LD + 4 * (lane & 3) + 16 * r; }
 MMQ_HD int mmq_c_row(int lane, int i) { return (lane >> 2) + 8 * (i >> 1); }
 MMQ_HD int mmq_c_col(int lane, int i) { return 2 * (lane & 3) + (i & 1); }
+/* ldmatrix.x4 (v4): lanes 8m..8m+7 give the 8 row addresses of 8x16-byte matrix m, and lane l
+ * receives row l >> 2, bytes 4(l & 3)..+3 of matrix m in register m: the A fragment above is
+ * matrices {rows 0-7, k 0-15}, {rows 8-15, k 0-15}, {rows 0-7, k 16-31}, {rows 8-15, k 16-31};
+ * two n8 B fragments are {pairs 0-7, k 0-15}, {pairs 0-7, k 16-31}, {pairs 8-15, k 0-15},
+ * {pairs 8-15, k 16-31}. Byte offset of the row this lane addresses: */
+MMQ_HD int mmq_ldsm_a_off(int lane) { return ((lane & 7) + 8 * ((lane >> 3) & 1)) * MMQ_LD + 16 * (lane >> 4); }
+MMQ_HD int mmq_ldsm_b_off(int lane) { return ((lane & 7) + 8 * (lane >> 4)) * MMQ_LD + 16 * ((lane >> 3) & 1); }
 
 #if !defined(MMQ_HOST_TEST) || defined(MMQ_HOST_DEC)
 /* Per type: elements per weight scale (32 or 16) and whether a min term is subtracted. */
@@ -96,6 +103,48 @@ template <> __device__ __forceinline__ void mmq_dec<MLXN_TYPE_Q6_K>(const uint8_
     }
 }
 
+/* v4: the same groups decoded from shared memory with aligned 32-bit loads (ldw_a2) and the
+ * offset removed without a per-byte subtract: q + 0x78 (q < 16) or q + 0x60 (q < 64) never
+ * carries out of its byte, and ^ 0x80 then gives q - 8 / q - 32 as int8. */
+template <int T> __device__ __forceinline__ void mmq_dec4(const uint8_t *b, int gi, uint32_t w[8], float sc[2], float &mn);
+template <> __device__ __forceinline__ void mmq_dec4<MLXN_TYPE_Q4_0>(const uint8_t *b, int, uint32_t w[8], float sc[2], float &mn) {
+    uint32_t v[5];
+    ldw_a2<5>(b, v);   /* d and qs[0..17]: word 0 low half is d */
+    sc[0] = sc[1] = h2f((uint16_t)(v[0] & 0xffff));
+    mn = 0.f;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const uint32_t q = __funnelshift_r(v[i], v[i + 1], 16);   /* qs[4i..4i+3] */
+        w[i] = ((q & 0x0F0F0F0Fu) + 0x78787878u) ^ 0x80808080u;
+        w[i + 4] = (((q >> 4) & 0x0F0F0F0Fu) + 0x78787878u) ^ 0x80808080u;
+    }
+}
+template <> __device__ __forceinline__ void mmq_dec4<MLXN_TYPE_Q8_0>(const uint8_t *b, int, uint32_t w[8], float sc[2], float &mn) {
+    uint32_t v[9];
+    ldw_a2<9>(b, v);
+    sc[0] = sc[1] = h2f((uint16_t)(v[0] & 0xffff));
+    mn = 0.f;
+#pragma unroll
+    for (int i = 0; i < 8; i++) w[i] = __funnelshift_r(v[i], v[i + 1], 16);
+}
+template <> __device__ __forceinline__ void mmq_dec4<MLXN_TYPE_Q4_K>(const uint8_t *b, int gi, uint32_t w[8], float sc[2], float &mn) {
+    mmq_dec<MLXN_TYPE_Q4_K>(b, gi, w, sc, mn);   /* 4-aligned already: 32-bit loads, no offset */
+}
+template <> __device__ __forceinline__ void mmq_dec4<MLXN_TYPE_Q6_K>(const uint8_t *b, int gi, uint32_t w[8], float sc[2], float &mn) {
+    const int n = gi >> 2, g = gi & 3;
+    uint32_t L[8], H[8];
+    ldw_a2<8>(b + 64 * n + ((g & 1) ? 32 : 0), L);
+    ldw_a2<8>(b + 128 + 32 * n, H);
+    const float d = h2f(ld16(b + 208));
+    sc[0] = d * (float)(int8_t)b[192 + 2 * gi];
+    sc[1] = d * (float)(int8_t)b[193 + 2 * gi];
+    mn = 0.f;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const uint32_t lo = (g & 2) ? ((L[i] >> 4) & 0x0F0F0F0Fu) : (L[i] & 0x0F0F0F0Fu);
+        w[i] = ((lo | (((H[i] >> (2 * g)) & 0x03030303u) << 4)) + 0x60606060u) ^ 0x80808080u;
+    }
+}
 #endif /* decoders */
 
 #ifndef MMQ_HOST_TEST
@@ -505,33 +554,288 @@ __global__ void __launch_bounds__(MMQ_WARPS * 32, 3) mmq_id3_kernel(MmqParams p)
             }
 }
 
+/* ---- v4: v3 with the per-thread addresses hoisted and fewer instructions per group ----------
+ * v2/v3 measured issue-bound on everything but the mma (NOTES.md). v4: (1) every thread's global
+ * and shared addresses (its raw row, its 4 activation pieces, its 2 scale entries, its 4 decode
+ * groups) are computed once, a chunk only adds its offset; (2) decoders from shared memory with
+ * aligned loads and no per-byte subtract (mmq_dec4); (3) fragments by ldmatrix.x4 (3 per group
+ * instead of 12 loads); (4) scales packed in pairs, (wscale, wmin or second wscale) and
+ * (xscale, xscale*sum), one 8-byte load each. */
+template <int T> struct Mmq4 {
+    enum { RAWB = (MMQ_KC / QT<T>::QK) * QT<T>::BB, RS = ((RAWB + 30) / 16) * 16, PPR = RS / 16,
+           NG = MMQ_KC / 32 };
+    enum { O_SW = 0, O_SX = O_SW + MMQ_BM * MMQ_LD, O_RAW = O_SX + 2 * MMQ_BN * MMQ_LD,
+           O_WP = O_RAW + MMQ_BM * RS, O_XP = O_WP + MMQ_BM * (NG + 1) * 8,
+           SMEM = O_XP + 2 * MMQ_BN * (NG + 1) * 8 };
+};
+__device__ __forceinline__ void mmq_ldsm4(uint32_t addr, int r[4]) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+__device__ __forceinline__ void mmq_cp16s(uint32_t s, const void *g) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(g) : "memory");
+}
+__device__ __forceinline__ void mmq_cp4s(uint32_t s, const void *g) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(s), "l"(g) : "memory");
+}
+
+template <int T>
+__global__ void __launch_bounds__(MMQ_WARPS * 32, 3) mmq_id4_kernel(MmqParams p) {
+    typedef QT<T> Q;
+    typedef Mmq4<T> L;
+    constexpr int SUB = MmqT<T>::SUB, NG = L::NG, NT = MMQ_WARPS * 32;
+    constexpr bool HAS_MIN = MmqT<T>::MIN != 0;
+    static_assert(NT == 128 && MMQ_BM == 64 && MMQ_BN == 32 && MMQ_KC == 256, "v4 thread mapping assumes these");
+    extern __shared__ __align__(16) uint8_t smem4[];
+    __shared__ int64_t s_xc[MMQ_BN], s_yo[MMQ_BN];
+    __shared__ int s_tile[3];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const uint32_t sbase = (uint32_t)__cvta_generic_to_shared(smem4);
+
+    if (warp == 0) {   /* the (expert, token tile) of this slot, as in v3 */
+        const int slot = blockIdx.y;
+        int run = 0, found = 0;
+        int pre[8];
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const int e = 32 * i + lane;
+            pre[i] = e <= p.n_expert ? p.offsets[e] : 0;
+        }
+        const int last = p.n_expert >= 256 ? p.offsets[256] : 0;
+        auto step = [&](int e0, int o, int onext) {
+            const int e = e0 + lane;
+            const int c = e < p.n_expert ? onext - o : 0;
+            const int nt = (c + MMQ_BN - 1) / MMQ_BN;
+            int inc = nt;
+#pragma unroll
+            for (int s = 1; s < 32; s <<= 1) {
+                int v = __shfl_up_sync(0xffffffffu, inc, s);
+                if (lane >= s) inc += v;
+            }
+            const int exc = inc - nt;
+            const bool mine = nt > 0 && slot >= run + exc && slot < run + inc;
+            if (mine) {
+                const int ti = slot - run - exc;
+                s_tile[0] = e; s_tile[1] = o + ti * MMQ_BN; s_tile[2] = min(MMQ_BN, c - ti * MMQ_BN);
+            }
+            found = __any_sync(0xffffffffu, mine);
+            run += __shfl_sync(0xffffffffu, inc, 31);
+        };
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            if (found || 32 * i >= p.n_expert) break;
+            const int nfirst = i + 1 < 8 ? __shfl_sync(0xffffffffu, pre[i + 1 < 8 ? i + 1 : 7], 0) : last;
+            const int down = __shfl_down_sync(0xffffffffu, pre[i], 1);
+            step(32 * i, pre[i], lane == 31 ? nfirst : down);
+        }
+        for (int e0 = 256; e0 < p.n_expert && !found; e0 += 32) {
+            const int e = e0 + lane;
+            step(e0, e <= p.n_expert ? p.offsets[e] : 0, e < p.n_expert ? p.offsets[e + 1] : 0);
+        }
+        if (!found && lane == 0) s_tile[2] = 0;
+    }
+    __syncthreads();
+    const int e = s_tile[0], p0 = s_tile[1], cnt = s_tile[2];
+    if (cnt <= 0) return;
+    if (tid < MMQ_BN) {
+        const int pr = p.perm[p0 + min(tid, cnt - 1)];
+        const int t = pr / p.top_k, j = pr % p.top_k;
+        s_xc[tid] = (int64_t)t * p.n_x + (p.n_x == 1 ? 0 : j);
+        s_yo[tid] = (int64_t)j * p.y_col + (int64_t)t * p.y_tok;
+    }
+    __syncthreads();
+    const int64_t r0 = (int64_t)blockIdx.x * MMQ_BM;
+    const uint8_t *W = p.w + (int64_t)e * p.expert_bytes;
+    const int nchunk = (int)(p.k / MMQ_KC);
+
+    /* hoisted addresses. raw copy: 2 threads per row, pieces (tid & 1) + 2j */
+    const int crow = tid >> 1;
+    const uint8_t *craw = W + min(r0 + crow, p.rows - 1) * p.row_bytes;   /* + c*RAWB per chunk */
+    const uint32_t craw_s = sbase + L::O_RAW + crow * L::RS;
+    /* activations: pieces n = (tid >> 4) + 8r, part tid & 15; scales n = (tid >> 3) + 16r, g = tid & 7 */
+    const int8_t *xq[4];
+#pragma unroll
+    for (int r = 0; r < 4; r++) xq[r] = p.q + s_xc[(tid >> 4) + 8 * r] * p.cq + 16 * (tid & 15);
+    const uint32_t xq_s = sbase + L::O_SX + (tid >> 4) * MMQ_LD + 16 * (tid & 15);
+    const float *xdp[2], *xsp[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int64_t o = s_xc[(tid >> 3) + 16 * r] * p.cd + (tid & 7);
+        xdp[r] = p.d + o; xsp[r] = p.s + o;
+    }
+    const uint32_t xp_s = sbase + L::O_XP + ((tid >> 3) * (NG + 1) + (tid & 7)) * 8;
+    /* decode: groups row = (tid >> 3) + 16r, g = tid & 7 */
+    const int dg = tid & 7;
+    uint32_t doff_base[4];   /* each row's chunk start mod 16 comes from its global address */
+    const uint8_t *drow[4];
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+        const int row = (tid >> 3) + 16 * r;
+        drow[r] = W + min(r0 + row, p.rows - 1) * p.row_bytes;
+        doff_base[r] = row * L::RS + (Q::QK == 32 ? dg * Q::BB : 0);
+    }
+    uint8_t *raw = smem4 + L::O_RAW;
+    int8_t *sw = (int8_t *)(smem4 + L::O_SW);
+    float2 *swp = (float2 *)(smem4 + L::O_WP);   /* {NG + 1, BM} */
+
+    auto issue = [&](int c) {
+        const uintptr_t src = (uintptr_t)(craw + (int64_t)c * L::RAWB);
+        const uintptr_t a0 = src & ~(uintptr_t)15;
+        const int np = (int)((((src + L::RAWB + 15) & ~(uintptr_t)15) - a0) >> 4);
+#pragma unroll
+        for (int j = 0; j < (L::PPR + 1) / 2; j++) {
+            const int pc = (tid & 1) + 2 * j;
+            if (pc < np) mmq_cp16s(craw_s + 16 * pc, (const uint8_t *)a0 + 16 * pc);
+        }
+        const int64_t k0 = (int64_t)c * MMQ_KC;
+        const uint32_t xb = (c & 1) * (MMQ_BN * MMQ_LD);
+#pragma unroll
+        for (int r = 0; r < 4; r++) mmq_cp16s(xq_s + xb + 8 * r * MMQ_LD, xq[r] + k0);
+        const uint32_t pb = (c & 1) * (MMQ_BN * (NG + 1) * 8);
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const uint32_t d = xp_s + pb + 16 * r * (NG + 1) * 8;
+            mmq_cp4s(d, xdp[r] + k0 / 32);
+            if (HAS_MIN) mmq_cp4s(d + 4, xsp[r] + k0 / 32);
+        }
+        asm volatile("cp.async.commit_group;" ::: "memory");
+    };
+
+    const int wm = warp >> 1, wn = warp & 1;
+    const bool on0 = 16 * wn < cnt, on1 = 16 * wn + 8 < cnt;   /* warp-uniform */
+    const uint32_t a_s = sbase + L::O_SW + (32 * wm) * MMQ_LD + mmq_ldsm_a_off(lane);
+    const uint32_t b_s = sbase + L::O_SX + (16 * wn) * MMQ_LD + mmq_ldsm_b_off(lane);
+    const int rq = 32 * wm + (lane >> 2);                 /* rows rq + 16 mi + 8 h */
+    const int cq0 = 16 * wn + 2 * (lane & 3);             /* pairs cq0 + 8 ni + j */
+    float acc[2][2][4];
+#pragma unroll
+    for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+        for (int ni = 0; ni < 2; ni++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) acc[mi][ni][i] = 0.f;
+
+    issue(0);
+    asm volatile("cp.async.wait_all;" ::: "memory");
+    __syncthreads();
+    for (int c = 0; c < nchunk; c++) {
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            const int row = (tid >> 3) + 16 * r;
+            const uint32_t off = (uint32_t)((uintptr_t)(drow[r] + (int64_t)c * L::RAWB) & 15);
+            uint32_t w[8];
+            float sc[2], mn;
+            mmq_dec4<T>(raw + doff_base[r] + off, Q::QK == 32 ? 0 : dg, w, sc, mn);
+            uint4 *dst = (uint4 *)(sw + row * MMQ_LD + 32 * dg);
+            dst[0] = make_uint4(w[0], w[1], w[2], w[3]);
+            dst[1] = make_uint4(w[4], w[5], w[6], w[7]);
+            swp[row * (NG + 1) + dg] = make_float2(sc[0], HAS_MIN ? mn : sc[1]);
+        }
+        __syncthreads();
+        if (c + 1 < nchunk) issue(c + 1);
+        const uint32_t xb = (c & 1) * (MMQ_BN * MMQ_LD);
+        const float2 *sxp = (const float2 *)(smem4 + L::O_XP) + (c & 1) * (MMQ_BN * (NG + 1));
+        if (on0) {
+#pragma unroll
+            for (int g = 0; g < NG; g++) {
+                int a[2][4], bb[4];
+                mmq_ldsm4(a_s + 32 * g, a[0]);
+                mmq_ldsm4(a_s + 16 * MMQ_LD + 32 * g, a[1]);
+                mmq_ldsm4(b_s + xb + 32 * g, bb);
+                float2 wv[2][2], xv[2][2];
+#pragma unroll
+                for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+                    for (int h = 0; h < 2; h++) wv[mi][h] = swp[(rq + 16 * mi + 8 * h) * (NG + 1) + g];
+#pragma unroll
+                for (int ni = 0; ni < 2; ni++)
+#pragma unroll
+                    for (int j = 0; j < 2; j++) xv[ni][j] = sxp[(cq0 + 8 * ni + j) * (NG + 1) + g];
+#pragma unroll
+                for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+                    for (int ni = 0; ni < 2; ni++) {
+                        if (ni == 1 && !on1) continue;
+                        const int b2[2] = {bb[2 * ni], bb[2 * ni + 1]};
+                        if (SUB == 32) {
+                            int cc[4] = {0, 0, 0, 0};
+                            mma_k32(cc, a[mi], b2);
+#pragma unroll
+                            for (int i = 0; i < 4; i++) {
+                                const float2 wq = wv[mi][i >> 1], xq2 = xv[ni][i & 1];
+                                float v = fmaf(mmq_i2f(cc[i]), wq.x * xq2.x, acc[mi][ni][i]);
+                                acc[mi][ni][i] = HAS_MIN ? fmaf(-wq.y, xq2.y, v) : v;
+                            }
+                        } else {
+                            int c0[4] = {0, 0, 0, 0}, c1[4] = {0, 0, 0, 0};
+                            mma_k16(c0, a[mi][0], a[mi][1], b2[0]);
+                            mma_k16(c1, a[mi][2], a[mi][3], b2[1]);
+#pragma unroll
+                            for (int i = 0; i < 4; i++) {
+                                const float2 wq = wv[mi][i >> 1];
+                                float v = fmaf(mmq_i2f(c0[i]), wq.x, mmq_i2f(c1[i]) * wq.y);
+                                acc[mi][ni][i] = fmaf(v, xv[ni][i & 1].x, acc[mi][ni][i]);
+                            }
+                        }
+                    }
+            }
+        }
+        asm volatile("cp.async.wait_all;" ::: "memory");
+        __syncthreads();
+    }
+#pragma unroll
+    for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+        for (int ni = 0; ni < 2; ni++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int64_t row = r0 + 32 * wm + 16 * mi + mmq_c_row(lane, i);
+                const int col = 16 * wn + 8 * ni + mmq_c_col(lane, i);
+                if (row < p.rows && col < cnt) p.y[s_yo[col] + row] = acc[mi][ni][i];
+            }
+}
+
 typedef void (*mmq_fn)(MmqParams);
 static mmq_fn mmq_for(mlxn_type t, int ver, int *smem) {
     switch (t) {
-#define C(T) case T: *smem = ver == 3 ? (int)Mmq3<T>::SMEM : 0; return ver == 3 ? mmq_id3_kernel<T> : mmq_id_kernel<T>;
+#define C(T) case T: *smem = ver == 4 ? (int)Mmq4<T>::SMEM : ver == 3 ? (int)Mmq3<T>::SMEM : 0; \
+        return ver == 4 ? mmq_id4_kernel<T> : ver == 3 ? mmq_id3_kernel<T> : mmq_id_kernel<T>;
     C(MLXN_TYPE_Q4_0) C(MLXN_TYPE_Q8_0) C(MLXN_TYPE_Q4_K) C(MLXN_TYPE_Q6_K)
 #undef C
     default: return NULL;
     }
 }
 
-/* The version in effect: mlxn_cuda_mmq_version, or the environment variable MLXN_CUDA_MMQ (0..3,
- * read once at the first call) when the knob was left at 0. 0 (auto) is the grouped mat-vec until
- * the tile kernels are measured correct on the GPU; 2 and 3 are the tile kernels. */
+/* The version in effect: mlxn_cuda_mmq_version, or the environment variable MLXN_CUDA_MMQ (0..4,
+ * read once at the first call) when the knob was left at 0: 0 auto (mmq_effective), 1 the grouped
+ * mat-vec, 2, 3 and 4 the tile kernels. */
 static int mmq_version(void) {
     static bool env_done = false;
     if (!env_done) {
         env_done = true;
         const char *e = getenv("MLXN_CUDA_MMQ");
-        if (e && e[0] >= '0' && e[0] <= '3' && !e[1] && mlxn_cuda_mmq_version == 0) mlxn_cuda_mmq_version = e[0] - '0';
+        if (e && e[0] >= '0' && e[0] <= '4' && !e[1] && mlxn_cuda_mmq_version == 0) mlxn_cuda_mmq_version = e[0] - '0';
     }
     return mlxn_cuda_mmq_version;
 }
 
-extern "C" bool mlxn_cuda_mmq_use(const mlxn_cuda_mm *a) {
+/* Auto (version 0): the tile kernel MMQ_AUTO from MMQ_AUTO_PAIRS (token, slot) pairs per expert on
+ * average; below, the grouped mat-vec. v2 and v3 passed the harness and the bench check on the
+ * H200 (run of 23:23, docs/perf/NOTES.md): Q4_K 768x2048 512 tokens 128/top-8 v1 1273 us, v2 247,
+ * v3 240. The threshold is a guess until the smaller batches are measured. */
+#define MMQ_AUTO 3
+#define MMQ_AUTO_PAIRS 16
+static int mmq_effective(const mlxn_cuda_mm *a) {
     const int ver = mmq_version();
+    if (ver != 0) return ver;
+    return (int64_t)a->top_k * a->n_tokens >= (int64_t)MMQ_AUTO_PAIRS * a->n_expert ? MMQ_AUTO : 1;
+}
+
+extern "C" bool mlxn_cuda_mmq_use(const mlxn_cuda_mm *a) {
+    if (!a->ids) return false;
+    const int ver = mmq_effective(a);
     int smem;
-    if ((ver != 2 && ver != 3) || !a->ids || !mmq_for(a->type, ver, &smem) || a->k % MMQ_KC) return false;
+    if ((ver < 2 || ver > 4) || !mmq_for(a->type, ver, &smem) || a->k % MMQ_KC) return false;
     /* 2-byte aligned blocks (4 for Q4_K: 32-bit loads), as the int8 mat-vec route requires */
     const uintptr_t al = (uintptr_t)a->w | (uintptr_t)a->row_bytes | (uintptr_t)a->expert_bytes;
     if (al & (a->type == MLXN_TYPE_Q4_K ? 3 : 1)) return false;
@@ -540,7 +844,7 @@ extern "C" bool mlxn_cuda_mmq_use(const mlxn_cuda_mm *a) {
 
 extern "C" mlxn_status mlxn_cuda_mmq_id(const mlxn_cuda_mm *a, const int8_t *q, const float *d, const float *s,
                                         const int32_t *offsets, const int32_t *perm, void *stream) {
-    const int ver = mmq_version() == 3 ? 3 : 2;
+    const int ver = mmq_effective(a) >= 3 ? (mmq_effective(a) == 4 ? 4 : 3) : 2;
     int smem = 0;
     mmq_fn f = mmq_for(a->type, ver, &smem);
     if (!f) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "cuda mul_mat_id tile kernel: type %s not supported", mlxn_type_name(a->type));
@@ -565,7 +869,7 @@ extern "C" mlxn_status mlxn_cuda_mmq_id(const mlxn_cuda_mm *a, const int8_t *q, 
     if (slots < 1 || a->rows < 1) return MLXN_OK;
     dim3 grid((unsigned)((a->rows + MMQ_BM - 1) / MMQ_BM), (unsigned)slots);
     f<<<grid, MMQ_WARPS * 32, (size_t)smem, CU_STREAM(stream)>>>(p);
-    return MLXN_CUDA_LAUNCHED(ver == 3 ? "mmq_id3_kernel" : "mmq_id_kernel");
+    return MLXN_CUDA_LAUNCHED(ver == 4 ? "mmq_id4_kernel" : ver == 3 ? "mmq_id3_kernel" : "mmq_id_kernel");
 }
 
 #endif /* MMQ_HOST_TEST */
