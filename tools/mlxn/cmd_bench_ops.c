@@ -639,7 +639,7 @@ static void usage(void) {
            "  --attn-prefill  also time attention prefill: 512 queries at the end of a 4096 context\n"
            "                  ('attn prefill' rows, TFLOP/s; v3 runs its flash kernel, v1/v2 the\n"
            "                  decode kernel per query)\n"
-           "  --attn3-bps N   attention v3: split count aims at N blocks per SM (default 2)\n"
+           "  --attn3-bps N   attention v3: split count aims at N blocks per SM (default 3)\n"
            "  --attn-cluster N attention v3: cluster size 1, 2, 4, 8 (default) or 16 (non-portable)\n"
            "  --api-check     instead of benchmarking: check graph record/replay, a kernel-side data\n"
            "                  error reported at sync, and the device out-of-memory status, against 'ref'\n"

@@ -143,7 +143,7 @@ extern int mlxn_cuda_attn_min_keys;    /* smallest split-KV chunk in keys (defau
 extern int mlxn_cuda_attn_version;     /* 3: tensor-core split-KV (default), 2: tiled split-KV, 1: per-warp; env MLXN_CUDA_ATTN */
 mlxn_status mlxn_cuda_attn_reserve(void *stream); /* before a graph capture: v3 counters and kernel attributes */
 extern int mlxn_cuda_attn_blocks_per_sm; /* v2 split target (default 4) */
-extern int mlxn_cuda_attn3_blocks_per_sm; /* v3 split target (default 2) */
+extern int mlxn_cuda_attn3_blocks_per_sm; /* v3 split target (default 3) */
 extern int mlxn_cuda_attn3_cluster;       /* v3 cluster size 1/2/4/8 (default 8) */
 extern int mlxn_cuda_attn3_min_keys;      /* v3 smallest split in keys (default 16) */
 extern int mlxn_cuda_attn3_cfg;           /* v3 f16 (warps, stages): 0 default, 1 4x3, 2 4x4, 3 8x2 */
