@@ -499,8 +499,24 @@ __device__ __forceinline__ void ldsm_x4_t(uint32_t addr, uint32_t &r0, uint32_t 
                  : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr) : "memory");
 }
 template <int N> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+/* bulk (TMA engine) copies completing on an mbarrier (v3 with mlxn_cuda_attn3_tma) */
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+    asm volatile("{\n\t.reg .pred P1;\nWAIT_%=:\n\t"
+                 "mbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n\t"
+                 "@!P1 bra WAIT_%=;\n}" ::"r"(bar), "r"(parity) : "memory");
+}
+__device__ __forceinline__ void bulk_g2s(uint32_t dst, const void *src, uint32_t bytes, uint32_t bar) {
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
+                 ::"r"(dst), "l"(src), "r"(bytes), "r"(bar) : "memory");
+}
 
-template <int CT, int HD, int NW_, int S_>
+template <int CT, int HD, int NW_, int S_, bool TMA = false>
 __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     namespace cg = cooperative_groups;
     typedef A3Cfg<HD, NW_, S_> C;
@@ -562,25 +578,55 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     const uint16_t *Kb = p.k + (int64_t)kvh * p.k_head, *Vb = p.v + (int64_t)kvh * p.v_head;
     uint16_t *wring = ring + (size_t)warp * S * 2 * 16 * ROW;
     /* issue the copies of this warp's i-th step (keys s0 + 16 (warp + i NW) ...) into slot i % S */
+    /* TMA: per warp and stage one mbarrier for the K tile and one for the V tile; lane r < 16 copies
+     * K row r, lane 16 + r V row r (one bulk copy of HD * 2 bytes each); rows past the range are
+     * zero-filled by plain stores (their scores are masked; p = 0 must not meet garbage in V) */
+    __shared__ __align__(8) uint64_t bars[NW][2 * S];
+    if constexpr (TMA) {
+        if (lane == 0) {
+#pragma unroll
+            for (int b = 0; b < 2 * S; b++) mbar_init((uint32_t)__cvta_generic_to_shared(&bars[warp][b]), 1);
+            asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+        }
+        __syncwarp();
+    }
     auto issue = [&](int i) {   /* two commit groups: the K tile, then the V tile */
         const int64_t t0 = s0 + (int64_t)(warp + i * NW) * 16;
         uint16_t *ks = wring + (size_t)(i % S) * 2 * 16 * ROW;
-#pragma unroll
-        for (int kv = 0; kv < 2; kv++) {
+        if constexpr (TMA) {
             if (i < my_n) {
-                const uint16_t *src = kv ? Vb : Kb;
-                const int64_t pos = kv ? p.v_pos : p.k_pos;
-                uint16_t *dst = ks + kv * 16 * ROW;
+                const int r = lane & 15, kv = lane >> 4;
+                const int nvalid = (int)min((int64_t)16, s1 - t0);
+                uint16_t *dst = ks + kv * 16 * ROW + r * ROW;
+                const uint32_t bar = (uint32_t)__cvta_generic_to_shared(&bars[warp][2 * (i % S) + kv]);
+                asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+                if (r == 0) mbar_expect_tx(bar, (uint32_t)(nvalid * HD * 2));
+                if (r < nvalid) {
+                    const uint16_t *src = kv ? Vb + (t0 + r) * p.v_pos : Kb + (t0 + r) * p.k_pos;
+                    bulk_g2s((uint32_t)__cvta_generic_to_shared(dst), src, HD * 2, bar);
+                } else {
 #pragma unroll
-                for (int c = lane; c < 16 * CH; c += 32) {
-                    const int r = c / CH, o = (c % CH) * 8;
-                    const bool in = t0 + r < s1;
-                    const uint16_t *gp = in ? src + (t0 + r) * pos + o : src;
-                    const uint32_t sp = (uint32_t)__cvta_generic_to_shared(dst + r * ROW + o);
-                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sp), "l"(gp), "r"(in ? 16 : 0) : "memory");
+                    for (int o = 0; o < HD; o += 8) *(uint4 *)(dst + o) = make_uint4(0u, 0u, 0u, 0u);
                 }
             }
-            asm volatile("cp.async.commit_group;" ::: "memory");
+        } else {
+#pragma unroll
+            for (int kv = 0; kv < 2; kv++) {
+                if (i < my_n) {
+                    const uint16_t *src = kv ? Vb : Kb;
+                    const int64_t pos = kv ? p.v_pos : p.k_pos;
+                    uint16_t *dst = ks + kv * 16 * ROW;
+#pragma unroll
+                    for (int c = lane; c < 16 * CH; c += 32) {
+                        const int r = c / CH, o = (c % CH) * 8;
+                        const bool in = t0 + r < s1;
+                        const uint16_t *gp = in ? src + (t0 + r) * pos + o : src;
+                        const uint32_t sp = (uint32_t)__cvta_generic_to_shared(dst + r * ROW + o);
+                        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sp), "l"(gp), "r"(in ? 16 : 0) : "memory");
+                    }
+                }
+                asm volatile("cp.async.commit_group;" ::: "memory");
+            }
         }
     };
 #pragma unroll
@@ -598,7 +644,8 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     const int lrow = ((lane >> 4) << 3) + (lane & 7), lcol = ((lane >> 3) & 1) * 8;
     for (int i = 0; i < my_n; i++) {
         issue(i + S - 1);
-        cp_wait<2 * S - 1>();   /* the K tile of step i (its V tile may still be in flight) */
+        if constexpr (TMA) mbar_wait((uint32_t)__cvta_generic_to_shared(&bars[warp][2 * (i % S)]), (uint32_t)((i / S) & 1));
+        else cp_wait<2 * S - 1>();   /* the K tile of step i (its V tile may still be in flight) */
         __syncwarp();
         const uint16_t *ks = wring + (size_t)(i % S) * 2 * 16 * ROW, *vs = ks + 16 * ROW;
         const int64_t t0 = s0 + (int64_t)(warp + i * NW) * 16;
@@ -650,7 +697,8 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
             pl0 = pack_bf2(pr[0][0] - bf_round(pr[0][0]), pr[0][1] - bf_round(pr[0][1]));
             pl1 = pack_bf2(pr[1][0] - bf_round(pr[1][0]), pr[1][1] - bf_round(pr[1][1]));
         }
-        cp_wait<2 * S - 2>();   /* the V tile of step i */
+        if constexpr (TMA) mbar_wait((uint32_t)__cvta_generic_to_shared(&bars[warp][2 * (i % S) + 1]), (uint32_t)((i / S) & 1));
+        else cp_wait<2 * S - 2>();   /* the V tile of step i */
         __syncwarp();
         const uint32_t vaddr = (uint32_t)__cvta_generic_to_shared(vs + lrow * ROW + lcol);
 #pragma unroll
@@ -1116,18 +1164,18 @@ static mlxn_status attn3_counters(size_t n, unsigned **out, void *stream) {
 /* Once per device and instantiation (outside graph capture where possible: mlxn_cuda_attn_reserve
  * runs it for the default configurations before a capture starts): the shared-memory attribute
  * and the resident block count per cluster size 1/2/4/8 (cluster occupancy). */
-template <int CT, int HD, int NW, int S> struct A3State {
+template <int CT, int HD, int NW, int S, bool TMA> struct A3State {
     static bool done[A3_MAX_DEV];
     static int resident[A3_MAX_DEV][5];
 };
-template <int CT, int HD, int NW, int S> bool A3State<CT, HD, NW, S>::done[A3_MAX_DEV];
-template <int CT, int HD, int NW, int S> int A3State<CT, HD, NW, S>::resident[A3_MAX_DEV][5];
-template <int CT, int HD, int NW = 4, int S = (HD >= 128 ? 2 : 3)> static mlxn_status attn3_init(int dev) {
+template <int CT, int HD, int NW, int S, bool TMA> bool A3State<CT, HD, NW, S, TMA>::done[A3_MAX_DEV];
+template <int CT, int HD, int NW, int S, bool TMA> int A3State<CT, HD, NW, S, TMA>::resident[A3_MAX_DEV][5];
+template <int CT, int HD, int NW = 4, int S = (HD >= 128 ? 2 : 3), bool TMA = false> static mlxn_status attn3_init(int dev) {
     typedef A3Cfg<HD, NW, S> C;
-    typedef A3State<CT, HD, NW, S> St;
+    typedef A3State<CT, HD, NW, S, TMA> St;
     if (St::done[dev]) return MLXN_OK;
-    CU_TRY(cudaFuncSetAttribute(attn3_kernel<CT, HD, NW, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM));
-    if (cudaFuncSetAttribute(attn3_kernel<CT, HD, NW, S>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess)
+    CU_TRY(cudaFuncSetAttribute(attn3_kernel<CT, HD, NW, S, TMA>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM));
+    if (cudaFuncSetAttribute(attn3_kernel<CT, HD, NW, S, TMA>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess)
         cudaGetLastError();   /* then clusters of 16 fail to launch, reported there */
     const int sms = mlxn_cuda_sm_count();
     for (int ci = 0; ci < 5; ci++) {
@@ -1142,7 +1190,7 @@ template <int CT, int HD, int NW = 4, int S = (HD >= 128 ? 2 : 3)> static mlxn_s
         oc.attrs = oa;
         oc.numAttrs = 1;
         int ncl = 0;
-        if (cudaOccupancyMaxActiveClusters(&ncl, attn3_kernel<CT, HD, NW, S>, &oc) != cudaSuccess || ncl <= 0) {
+        if (cudaOccupancyMaxActiveClusters(&ncl, attn3_kernel<CT, HD, NW, S, TMA>, &oc) != cudaSuccess || ncl <= 0) {
             cudaGetLastError();
             ncl = (sms > 0 ? sms : 132) / cs;
         }
@@ -1153,14 +1201,14 @@ template <int CT, int HD, int NW = 4, int S = (HD >= 128 ? 2 : 3)> static mlxn_s
 }
 
 /* *ran = false: not launched (no counters during a capture); the caller runs v2. */
-template <int CT, int HD, int NW = 4, int S = (HD >= 128 ? 2 : 3)>
+template <int CT, int HD, int NW = 4, int S = (HD >= 128 ? 2 : 3), bool TMA = false>
 static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, void *stream, bool *ran) {
     typedef A3Cfg<HD, NW, S> C;
-    typedef A3State<CT, HD, NW, S> St;
+    typedef A3State<CT, HD, NW, S, TMA> St;
     *ran = false;
     int dev = 0;
     if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= A3_MAX_DEV) dev = 0;
-    MLXN_TRY((attn3_init<CT, HD, NW, S>(dev)));
+    MLXN_TRY((attn3_init<CT, HD, NW, S, TMA>(dev)));
     const int ngb = (group + 7) / 8;
     const int64_t n_grp = a->n_kv * ngb;
     const int sms = mlxn_cuda_sm_count();
@@ -1230,15 +1278,17 @@ static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, vo
         return MLXN_CUDA_LAUNCHED("attn_null_kernel");
     }
     *ran = true;
-    CU_TRY(cudaLaunchKernelEx(&c, attn3_kernel<CT, HD, NW, S>, p));
+    CU_TRY(cudaLaunchKernelEx(&c, attn3_kernel<CT, HD, NW, S, TMA>, p));
     return MLXN_CUDA_LAUNCHED("attn3_kernel");
 }
 
 /* f16: the (warps, stages) configuration `mlxn_cuda_attn3_cfg` asks for (0: the default; 1: 4 warps
  * x 3 stages; 2: 4 x 4; 3: 8 x 2); a configuration over the shared-memory limit runs the default. */
 int mlxn_cuda_attn3_cfg = 0;
+int mlxn_cuda_attn3_tma = 0;   /* f16: bulk (TMA) row copies instead of cp.async (default cfg only) */
 template <int HD> static mlxn_status attn3_pick(const mlxn_cuda_attn *a, int group, int *err, void *stream, bool *ran) {
     constexpr size_t LIM = 227 * 1024;
+    if (mlxn_cuda_attn3_tma) return attn3_launch<MLXN_TYPE_F16, HD, 4, (HD >= 128 ? 2 : 3), true>(a, group, err, stream, ran);
     switch (mlxn_cuda_attn3_cfg) {
     case 1: if constexpr (A3Cfg<HD, 4, 3>::SMEM <= LIM) return attn3_launch<MLXN_TYPE_F16, HD, 4, 3>(a, group, err, stream, ran); break;
     case 2: if constexpr (A3Cfg<HD, 4, 4>::SMEM <= LIM) return attn3_launch<MLXN_TYPE_F16, HD, 4, 4>(a, group, err, stream, ran); break;
@@ -1314,6 +1364,8 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
         if (e && atoi(e) > 0) mlxn_cuda_attn3_min_keys = atoi(e);
         e = getenv("MLXN_CUDA_ATTN_PREFILL_MIN");
         if (e && e[0] >= '0' && e[0] <= '9') mlxn_cuda_attn3_prefill_min = atoi(e);
+        e = getenv("MLXN_CUDA_ATTN_TMA");
+        if (e && e[0] == '1') mlxn_cuda_attn3_tma = 1;
         e = getenv("MLXN_CUDA_ATTN_CLUSTER");
         if (e && atoi(e) > 0) mlxn_cuda_attn3_cluster = atoi(e);
     }
