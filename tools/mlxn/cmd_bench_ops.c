@@ -635,6 +635,8 @@ static void usage(void) {
            "  --attn-bps N    attention v2: split count aims at N blocks per SM (default 4)\n"
            "  --attn3-cfg N   attention v3 (f16) warps x ring stages: 0 default (4x2, 4x3 for head 64),\n"
            "                  1: 4x3, 2: 4x4, 3: 8x2 (over the shared-memory limit: the default)\n"
+           "  --attn3-ilv 0|1 attention v3: each split owns every n_split-th 16-key step (1) instead of\n"
+           "                  one contiguous chunk (0)\n"
            "  --attn3-tma     attention v3 (f16): bulk (TMA) row copies on mbarriers instead of cp.async\n"
            "  --attn-no-pdl   attention v3: launch without programmatic dependent launch\n"
            "  --attn-prefill  also time attention prefill: 512 queries at the end of a 4096 context\n"
@@ -675,6 +677,7 @@ int cmd_bench_ops(int argc, char **argv) {
         else if (!strcmp(a, "--attn-no-pdl")) mlxn_cuda_attn3_pdl = 0;
         else if (!strcmp(a, "--attn3-cfg") && more) mlxn_cuda_attn3_cfg = atoi(argv[++i]);
         else if (!strcmp(a, "--attn3-tma")) mlxn_cuda_attn3_tma = 1;
+        else if (!strcmp(a, "--attn3-ilv") && more) mlxn_cuda_attn3_interleave = atoi(argv[++i]) ? 1 : 0;
         else if (!strcmp(a, "--attn3-bps") && more) mlxn_cuda_attn3_blocks_per_sm = atoi(argv[++i]);
         else if (!strcmp(a, "--attn-cluster") && more) mlxn_cuda_attn3_cluster = atoi(argv[++i]);
         else if (!strcmp(a, "--attn-bps") && more) mlxn_cuda_attn_blocks_per_sm = atoi(argv[++i]);

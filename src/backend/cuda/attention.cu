@@ -430,6 +430,7 @@ int mlxn_cuda_attn3_blocks_per_sm = 3; /* v3 split target: blocks per SM (capped
                                           * 3 measured best for head 128: 27.7 vs 30.6 us at len 16384) */
 int mlxn_cuda_attn3_cluster = 8;       /* v3 cluster size (1, 2, 4, 8; 16 non-portable) */
 int mlxn_cuda_attn3_min_keys = 16;     /* v3 smallest split (keys); env MLXN_CUDA_ATTN_MINKEYS */
+int mlxn_cuda_attn3_interleave = 0;    /* v3: splits own interleaved 16-key steps (env MLXN_CUDA_ATTN_ILV=1) */
 int mlxn_cuda_attn3_pdl = 1;           /* v3: launched with programmatic dependent launch */
 
 /* NW warps per block, S ring stages per warp (the default: 4 warps, 2 stages, 3 for head 64;
@@ -452,7 +453,7 @@ struct Attn3P {
     float *part;           /* [n_q][n_grp][n_cl][CS][8][HD/CS + 2] */
     unsigned *cnt;         /* [n_q][n_grp][CS], zero between launches */
     int64_t n_ctx;
-    int group, ngb, n_split, cs, gran;
+    int group, ngb, n_split, cs, gran, ilv;
     float scale, softcap; int32_t window;
     int *err;
 };
@@ -547,13 +548,30 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     int64_t lo = 0, hi = qp;
     if (p.window > 0) lo = max((int64_t)0, (int64_t)qp - p.window + 1);
     const int64_t nvis = hi >= lo ? hi - lo + 1 : 0;
-    int64_t chunk = (nvis + p.n_split - 1) / p.n_split;
-    chunk = (chunk + p.gran - 1) / p.gran * p.gran;
-    const int64_t s0 = lo + split * chunk;
-    int64_t s1 = min(hi + 1, s0 + chunk);
-    if (s1 < s0) s1 = s0;
-    const int nst = (int)((s1 - s0 + 15) / 16);
-    const int my_n = nst > warp ? (nst - warp + NW - 1) / NW : 0;
+    /* this warp's steps: keys t0(i) = sbase + sstride (warp + i NW) .. + 15, i < my_n, valid below s1.
+     * Contiguous (default): split s owns one chunk of the visible range. Interleaved (p.ilv): split s
+     * owns the 16-key steps g = s (mod n_split) of the whole range, so that at any time the blocks
+     * read neighbouring pieces instead of addresses a power-of-two chunk apart. */
+    int64_t sbase, sstride, s1;
+    int my_n;
+    if (p.ilv) {
+        const int64_t nst_t = (nvis + 15) / 16;
+        const int64_t nb = nst_t > split ? (nst_t - split + p.n_split - 1) / p.n_split : 0;
+        sbase = lo + 16 * (int64_t)split;
+        sstride = 16 * (int64_t)p.n_split;
+        s1 = hi + 1;
+        my_n = nb > warp ? (int)((nb - warp + NW - 1) / NW) : 0;
+    } else {
+        int64_t chunk = (nvis + p.n_split - 1) / p.n_split;
+        chunk = (chunk + p.gran - 1) / p.gran * p.gran;
+        const int64_t s0 = lo + split * chunk;
+        s1 = min(hi + 1, s0 + chunk);
+        if (s1 < s0) s1 = s0;
+        const int nst = (int)((s1 - s0 + 15) / 16);
+        sbase = s0;
+        sstride = 16;
+        my_n = nst > warp ? (nst - warp + NW - 1) / NW : 0;
+    }
 
     /* Q as the A fragment: row g = head h0 + g (zero past nh), rows g + 8 zero */
     constexpr bool BF = CT == MLXN_TYPE_BF16;
@@ -577,7 +595,7 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     }
     const uint16_t *Kb = p.k + (int64_t)kvh * p.k_head, *Vb = p.v + (int64_t)kvh * p.v_head;
     uint16_t *wring = ring + (size_t)warp * S * 2 * 16 * ROW;
-    /* issue the copies of this warp's i-th step (keys s0 + 16 (warp + i NW) ...) into slot i % S */
+    /* issue the copies of this warp's i-th step (keys t0 = sbase + sstride (warp + i NW) ...) into slot i % S */
     /* TMA: per warp and stage one mbarrier for the K tile and one for the V tile; lane r < 16 copies
      * K row r, lane 16 + r V row r (one bulk copy of HD * 2 bytes each); rows past the range are
      * zero-filled by plain stores (their scores are masked; p = 0 must not meet garbage in V) */
@@ -591,7 +609,7 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
         __syncwarp();
     }
     auto issue = [&](int i) {   /* two commit groups: the K tile, then the V tile */
-        const int64_t t0 = s0 + (int64_t)(warp + i * NW) * 16;
+        const int64_t t0 = sbase + sstride * (warp + i * NW);
         uint16_t *ks = wring + (size_t)(i % S) * 2 * 16 * ROW;
         if constexpr (TMA) {
             if (i < my_n) {
@@ -648,7 +666,7 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
         else cp_wait<2 * S - 1>();   /* the K tile of step i (its V tile may still be in flight) */
         __syncwarp();
         const uint16_t *ks = wring + (size_t)(i % S) * 2 * 16 * ROW, *vs = ks + 16 * ROW;
-        const int64_t t0 = s0 + (int64_t)(warp + i * NW) * 16;
+        const int64_t t0 = sbase + sstride * (warp + i * NW);
         /* S = Q K^T: two key tiles (keys 0-7, 8-15), two accumulator chains each */
         float sa[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}}, sb[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
         const uint32_t kaddr = (uint32_t)__cvta_generic_to_shared(ks + lrow * ROW + lcol);
@@ -869,20 +887,37 @@ __global__ void __launch_bounds__(NW * 32) attn_stream_kernel(Attn3P p) {
     int64_t lo = 0, hi = qp;
     if (p.window > 0) lo = max((int64_t)0, (int64_t)qp - p.window + 1);
     const int64_t nvis = hi >= lo ? hi - lo + 1 : 0;
-    int64_t chunk = (nvis + p.n_split - 1) / p.n_split;
-    chunk = (chunk + p.gran - 1) / p.gran * p.gran;
-    const int64_t s0 = lo + split * chunk;
-    int64_t s1 = min(hi + 1, s0 + chunk);
-    if (s1 < s0) s1 = s0;
-    const int nst = (int)((s1 - s0 + 15) / 16);
-    const int my_n = nst > warp ? (nst - warp + NW - 1) / NW : 0;
+    /* this warp's steps: keys t0(i) = sbase + sstride (warp + i NW) .. + 15, i < my_n, valid below s1.
+     * Contiguous (default): split s owns one chunk of the visible range. Interleaved (p.ilv): split s
+     * owns the 16-key steps g = s (mod n_split) of the whole range, so that at any time the blocks
+     * read neighbouring pieces instead of addresses a power-of-two chunk apart. */
+    int64_t sbase, sstride, s1;
+    int my_n;
+    if (p.ilv) {
+        const int64_t nst_t = (nvis + 15) / 16;
+        const int64_t nb = nst_t > split ? (nst_t - split + p.n_split - 1) / p.n_split : 0;
+        sbase = lo + 16 * (int64_t)split;
+        sstride = 16 * (int64_t)p.n_split;
+        s1 = hi + 1;
+        my_n = nb > warp ? (int)((nb - warp + NW - 1) / NW) : 0;
+    } else {
+        int64_t chunk = (nvis + p.n_split - 1) / p.n_split;
+        chunk = (chunk + p.gran - 1) / p.gran * p.gran;
+        const int64_t s0 = lo + split * chunk;
+        s1 = min(hi + 1, s0 + chunk);
+        if (s1 < s0) s1 = s0;
+        const int nst = (int)((s1 - s0 + 15) / 16);
+        sbase = s0;
+        sstride = 16;
+        my_n = nst > warp ? (nst - warp + NW - 1) / NW : 0;
+    }
     const uint16_t *Kb = p.k + (int64_t)kvh * p.k_head, *Vb = p.v + (int64_t)kvh * p.v_head;
     uint32_t acc = 0;
     for (int i = 0; i < my_n; i += 2) {
         uint4 v[2][2][16 * CH / 32];
 #pragma unroll
         for (int u = 0; u < 2; u++) {
-            const int64_t t0 = s0 + (int64_t)(warp + (i + u) * NW) * 16;
+            const int64_t t0 = sbase + sstride * (warp + (i + u) * NW);
 #pragma unroll
             for (int e = 0; e < 16 * CH / 32; e++) {
                 const int c = lane + 32 * e, r = c / CH, o = (c % CH) * 8;
@@ -1242,7 +1277,7 @@ static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, vo
     p.out = a->out; p.o_head = a->o_head; p.o_tok = a->o_tok;
     p.part = (float *)part; p.cnt = cnt;
     p.n_ctx = a->n_ctx;
-    p.group = group; p.ngb = ngb; p.n_split = (int)ns; p.cs = cs; p.gran = gran;
+    p.group = group; p.ngb = ngb; p.n_split = (int)ns; p.cs = cs; p.gran = gran; p.ilv = mlxn_cuda_attn3_interleave;
     p.scale = a->scale; p.softcap = a->softcap; p.window = a->window;
     p.err = err;
     cudaLaunchConfig_t c = {};
@@ -1364,6 +1399,8 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
         if (e && atoi(e) > 0) mlxn_cuda_attn3_min_keys = atoi(e);
         e = getenv("MLXN_CUDA_ATTN_PREFILL_MIN");
         if (e && e[0] >= '0' && e[0] <= '9') mlxn_cuda_attn3_prefill_min = atoi(e);
+        e = getenv("MLXN_CUDA_ATTN_ILV");
+        if (e && (e[0] == '0' || e[0] == '1') && !e[1]) mlxn_cuda_attn3_interleave = e[0] - '0';
         e = getenv("MLXN_CUDA_ATTN_TMA");
         if (e && e[0] == '1') mlxn_cuda_attn3_tma = 1;
         e = getenv("MLXN_CUDA_ATTN_CLUSTER");
