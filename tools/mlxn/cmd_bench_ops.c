@@ -627,9 +627,9 @@ static void usage(void) {
            "                  medians, lowest p10); Q4_0/Q4_K/Q6_K/Q8_0 at 4096x14336 and 14336x4096,\n"
            "                  Q6_K 2816x8192 plain and 128/top-8, Q4_K/Q6_K 768x2048 128/top-8\n"
            "  --mmv-warps N   v2 mat-vec: resident warps per SM the rows-per-warp split aims at (default 20)\n"
-           "  --attn N        decode attention version: 3 (default: tensor cores, one launch; v2 rows\n"
-           "                  side by side unless --no-v2), 2 (tiled) or 1 (per-warp); rows are tagged\n"
-           "                  'attn decode vN' for N != 3; 0: the v3\n"
+           "  --attn N        decode attention version: 3 (tensor cores, one launch; the default for\n"
+           "                  f16 caches, with v2 rows side by side unless --no-v2), 2 (tiled) or 1\n"
+           "                  (per-warp); rows are tagged 'attn decode vN' when N is given; 0: the v3\n"
            "                  grid with an empty kernel (dispatch cost; use with --no-verify); 9: the v3\n"
            "                  grid only reading its K/V rows (read floor; --no-verify)\n"
            "  --attn-bps N    attention v2: split count aims at N blocks per SM (default 4)\n"
@@ -767,7 +767,7 @@ int cmd_bench_ops(int argc, char **argv) {
     seed_experiment();
     printf("\n");
     static char attn_tag[32], attnp_tag[32];
-    if (mlxn_cuda_attn_version != 3) {   /* rows of the default version are untagged */
+    if (mlxn_cuda_attn_version >= 0) {   /* rows of the default (auto: v3 for these f16 caches) are untagged */
         snprintf(attn_tag, sizeof attn_tag, "attn decode v%d", mlxn_cuda_attn_version);
         g_attn_tag = attn_tag;
         snprintf(attnp_tag, sizeof attnp_tag, "attn prefill v%d", mlxn_cuda_attn_version);
@@ -777,14 +777,15 @@ int cmd_bench_ops(int argc, char **argv) {
     bench_attn(128, 8, 4, 16384, 1);
     bench_attn(256, 2, 8, 4096, 1);
     bench_attn(256, 2, 8, 16384, 1);
-    if (!opt.no_v2 && mlxn_cuda_attn_version == 3) {   /* the previous kernel, side by side */
+    if (!opt.no_v2 && mlxn_cuda_attn_version < 0) {   /* the previous kernel, side by side */
+        const int keep = mlxn_cuda_attn_version;
         mlxn_cuda_attn_version = 2;
         g_attn_tag = "attn decode v2";
         bench_attn(128, 8, 4, 4096, 1);
         bench_attn(128, 8, 4, 16384, 1);
         bench_attn(256, 2, 8, 4096, 1);
         bench_attn(256, 2, 8, 16384, 1);
-        mlxn_cuda_attn_version = 3;
+        mlxn_cuda_attn_version = keep;
         g_attn_tag = "attn decode";
     }
     if (opt.attn_prefill) {   /* prefill of 512 queries at the end of the context */

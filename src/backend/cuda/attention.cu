@@ -188,7 +188,11 @@ typedef void (*attn_fn)(AttnP);
  * warp (two shuffle reductions); (4) P.V: thread = (pair of dims, subset of heads), TK fused
  * multiply-adds per output. Partials (acc, m, l) go to the same layout as v1; the reduction kernel
  * is launched with programmatic dependent launch. */
-int mlxn_cuda_attn_version = 3;   /* v3 (f16/bf16, head 64..256) since the 23:23 run: faster than v2 in every measured case */
+/* -1 (default, auto): v3 for f16 caches (faster than v2 in every case measured on the H200,
+ * 2026-11-29 23:23 / 23:49), v2 for bf16 (v3 passes the harness on bf16 but its speed there was
+ * never measured), v1 for f32 / unaligned caches / head 512. 1, 2, 3: that version wherever it
+ * applies; 0 and 9: bench-only grids (empty kernel, read floor). */
+int mlxn_cuda_attn_version = -1;
 /* threads per block: 256 for head 256 (measured 15.4 -> 14.1 us at len 4096), 128 below (head 128
  * measured 13.5 / 32.2 us with 128 threads, 15.9 / 40.5 us with 256, len 4096 / 16384) */
 template <int HD> struct A2Cfg { enum { TK = HD >= 256 ? 32 : 64, ROW = HD + 8 /* halves */, T = HD >= 256 ? 256 : 128 }; };
@@ -1406,7 +1410,8 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
         e = getenv("MLXN_CUDA_ATTN_CLUSTER");
         if (e && atoi(e) > 0) mlxn_cuda_attn3_cluster = atoi(e);
     }
-    if ((mlxn_cuda_attn_version == 3 || mlxn_cuda_attn_version == 0 || mlxn_cuda_attn_version == 9) &&
+    const int ver = mlxn_cuda_attn_version >= 0 ? mlxn_cuda_attn_version : a->ct == MLXN_TYPE_F16 ? 3 : 2;
+    if ((ver == 3 || ver == 0 || ver == 9) &&
         (a->ct == MLXN_TYPE_F16 || a->ct == MLXN_TYPE_BF16) && vec && (a->hd == 64 || a->hd == 128 || a->hd == 256)) {
         if (a->ct == MLXN_TYPE_F16 && mlxn_cuda_attn3_prefill_min > 0 && a->n_q >= mlxn_cuda_attn3_prefill_min) {
             switch (a->hd) {
@@ -1429,7 +1434,7 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
             }
         if (st != MLXN_OK || ran) return st;   /* else: v2 below */
     }
-    if (mlxn_cuda_attn_version >= 2 && a->ct != MLXN_TYPE_F32 && vec && (a->hd == 64 || a->hd == 128 || a->hd == 256)) {
+    if (ver >= 2 && a->ct != MLXN_TYPE_F32 && vec && (a->hd == 64 || a->hd == 128 || a->hd == 256)) {
         int g2 = group <= 1 ? 1 : group <= 2 ? 2 : group <= 4 ? 4 : 8;
         attn_fn f2 = a->ct == MLXN_TYPE_F16 ? pick2<MLXN_TYPE_F16>((int)a->hd, g2) : pick2<MLXN_TYPE_BF16>((int)a->hd, g2);
         int ngb2 = (group + g2 - 1) / g2;

@@ -140,7 +140,7 @@ typedef struct mlxn_cuda_attn {
 } mlxn_cuda_attn;
 mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream);
 extern int mlxn_cuda_attn_min_keys;    /* smallest split-KV chunk in keys (default 64) */
-extern int mlxn_cuda_attn_version;     /* 3: tensor-core split-KV (default), 2: tiled split-KV, 1: per-warp; env MLXN_CUDA_ATTN */
+extern int mlxn_cuda_attn_version;     /* -1 auto (default: v3 for f16, v2 for bf16), 3 tensor-core split-KV, 2 tiled, 1 per-warp; env MLXN_CUDA_ATTN */
 mlxn_status mlxn_cuda_attn_reserve(void *stream); /* before a graph capture: v3 counters and kernel attributes */
 extern int mlxn_cuda_attn_blocks_per_sm; /* v2 split target (default 4) */
 extern int mlxn_cuda_attn3_blocks_per_sm; /* v3 split target (default 3) */
