@@ -603,7 +603,7 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     /* TMA: per warp and stage one mbarrier for the K tile and one for the V tile; lane r < 16 copies
      * K row r, lane 16 + r V row r (one bulk copy of HD * 2 bytes each); rows past the range are
      * zero-filled by plain stores (their scores are masked; p = 0 must not meet garbage in V) */
-    __shared__ __align__(8) uint64_t bars[NW][2 * S];
+    __shared__ __align__(8) uint64_t bars[TMA ? NW : 1][TMA ? 2 * S : 1];
     if constexpr (TMA) {
         if (lane == 0) {
 #pragma unroll
