@@ -658,19 +658,22 @@ static void usage(void) {
            "                  addresses and ldmatrix); the MoE prefill cases ('prefill mmid v1..v4',\n"
            "                  Q4_K/Q4_0/Q6_K/Q8_0 768x2048 and Q4_K 2048x768, 512 tokens, 128/top-8) run\n"
            "                  both versions side by side unless N is given (or --no-v2)\n"
-           "  --attn N        decode attention version: 3 (default: tensor cores, one launch; v2 rows\n"
-           "                  side by side unless --no-v2), 2 (tiled) or 1 (per-warp); rows are tagged\n"
-           "                  'attn decode vN' for N != 3; 0: the v3\n"
+           "  --attn N        decode attention version: 3 (tensor cores, one launch; the default for\n"
+           "                  f16 caches, with v2 rows side by side unless --no-v2), 2 (tiled) or 1\n"
+           "                  (per-warp); rows are tagged 'attn decode vN' when N is given; 0: the v3\n"
            "                  grid with an empty kernel (dispatch cost; use with --no-verify); 9: the v3\n"
            "                  grid only reading its K/V rows (read floor; --no-verify)\n"
            "  --attn-bps N    attention v2: split count aims at N blocks per SM (default 4)\n"
            "  --attn3-cfg N   attention v3 (f16) warps x ring stages: 0 default (4x2, 4x3 for head 64),\n"
            "                  1: 4x3, 2: 4x4, 3: 8x2 (over the shared-memory limit: the default)\n"
+           "  --attn3-ilv 0|1 attention v3: each split owns every n_split-th 16-key step (1) instead of\n"
+           "                  one contiguous chunk (0)\n"
+           "  --attn3-tma     attention v3 (f16): bulk (TMA) row copies on mbarriers instead of cp.async\n"
            "  --attn-no-pdl   attention v3: launch without programmatic dependent launch\n"
            "  --attn-prefill  also time attention prefill: 512 queries at the end of a 4096 context\n"
            "                  ('attn prefill' rows, TFLOP/s; v3 runs its flash kernel, v1/v2 the\n"
            "                  decode kernel per query)\n"
-           "  --attn3-bps N   attention v3: split count aims at N blocks per SM (default 2)\n"
+           "  --attn3-bps N   attention v3: split count aims at N blocks per SM (default 3)\n"
            "  --attn-cluster N attention v3: cluster size 1, 2, 4, 8 (default) or 16 (non-portable)\n"
            "  --api-check     instead of benchmarking: check graph record/replay, a kernel-side data\n"
            "                  error reported at sync, and the device out-of-memory status, against 'ref'\n"
@@ -704,6 +707,8 @@ int cmd_bench_ops(int argc, char **argv) {
         else if (!strcmp(a, "--attn-prefill")) opt.attn_prefill = 1;
         else if (!strcmp(a, "--attn-no-pdl")) mlxn_cuda_attn3_pdl = 0;
         else if (!strcmp(a, "--attn3-cfg") && more) mlxn_cuda_attn3_cfg = atoi(argv[++i]);
+        else if (!strcmp(a, "--attn3-tma")) mlxn_cuda_attn3_tma = 1;
+        else if (!strcmp(a, "--attn3-ilv") && more) mlxn_cuda_attn3_interleave = atoi(argv[++i]) ? 1 : 0;
         else if (!strcmp(a, "--attn3-bps") && more) mlxn_cuda_attn3_blocks_per_sm = atoi(argv[++i]);
         else if (!strcmp(a, "--attn-cluster") && more) mlxn_cuda_attn3_cluster = atoi(argv[++i]);
         else if (!strcmp(a, "--mmq") && more) { int v = atoi(argv[++i]); mlxn_cuda_mmq_version = v >= 0 && v <= 4 ? v : 0; }
@@ -814,7 +819,7 @@ int cmd_bench_ops(int argc, char **argv) {
     seed_experiment();
     printf("\n");
     static char attn_tag[32], attnp_tag[32];
-    if (mlxn_cuda_attn_version != 3) {   /* rows of the default version are untagged */
+    if (mlxn_cuda_attn_version >= 0) {   /* rows of the default (auto: v3 for these f16 caches) are untagged */
         snprintf(attn_tag, sizeof attn_tag, "attn decode v%d", mlxn_cuda_attn_version);
         g_attn_tag = attn_tag;
         snprintf(attnp_tag, sizeof attnp_tag, "attn prefill v%d", mlxn_cuda_attn_version);
@@ -824,14 +829,15 @@ int cmd_bench_ops(int argc, char **argv) {
     bench_attn(128, 8, 4, 16384, 1);
     bench_attn(256, 2, 8, 4096, 1);
     bench_attn(256, 2, 8, 16384, 1);
-    if (!opt.no_v2 && mlxn_cuda_attn_version == 3) {   /* the previous kernel, side by side */
+    if (!opt.no_v2 && mlxn_cuda_attn_version < 0) {   /* the previous kernel, side by side */
+        const int keep = mlxn_cuda_attn_version;
         mlxn_cuda_attn_version = 2;
         g_attn_tag = "attn decode v2";
         bench_attn(128, 8, 4, 4096, 1);
         bench_attn(128, 8, 4, 16384, 1);
         bench_attn(256, 2, 8, 4096, 1);
         bench_attn(256, 2, 8, 16384, 1);
-        mlxn_cuda_attn_version = 3;
+        mlxn_cuda_attn_version = keep;
         g_attn_tag = "attn decode";
     }
     if (opt.attn_prefill) {   /* prefill of 512 queries at the end of the context */

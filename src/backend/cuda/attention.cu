@@ -188,7 +188,11 @@ typedef void (*attn_fn)(AttnP);
  * warp (two shuffle reductions); (4) P.V: thread = (pair of dims, subset of heads), TK fused
  * multiply-adds per output. Partials (acc, m, l) go to the same layout as v1; the reduction kernel
  * is launched with programmatic dependent launch. */
-int mlxn_cuda_attn_version = 3;   /* v3 (f16/bf16, head 64..256) since the 23:23 run: faster than v2 in every measured case */
+/* -1 (default, auto): v3 for f16 caches (faster than v2 in every case measured on the H200,
+ * 2026-11-29 23:23 / 23:49), v2 for bf16 (v3 passes the harness on bf16 but its speed there was
+ * never measured), v1 for f32 / unaligned caches / head 512. 1, 2, 3: that version wherever it
+ * applies; 0 and 9: bench-only grids (empty kernel, read floor). */
+int mlxn_cuda_attn_version = -1;
 /* threads per block: 256 for head 256 (measured 15.4 -> 14.1 us at len 4096), 128 below (head 128
  * measured 13.5 / 32.2 us with 128 threads, 15.9 / 40.5 us with 256, len 4096 / 16384) */
 template <int HD> struct A2Cfg { enum { TK = HD >= 256 ? 32 : 64, ROW = HD + 8 /* halves */, T = HD >= 256 ? 256 : 128 }; };
@@ -426,9 +430,11 @@ template <int CT> static attn_fn pick_hd(int hd, int gb) {
  * the slices (L2 reads of n_cl x 8 x (HD/CS + 2) floats) and resets the counter to 0 for the next
  * launch. Split count and cluster size are fixed by n_ctx and the shape, the visible range comes
  * from q_pos on the device: one captured graph serves every position. */
-int mlxn_cuda_attn3_blocks_per_sm = 2; /* v3 split target: blocks per SM */
+int mlxn_cuda_attn3_blocks_per_sm = 3; /* v3 split target: blocks per SM (capped by what fits at once;
+                                          * 3 measured best for head 128: 27.7 vs 30.6 us at len 16384) */
 int mlxn_cuda_attn3_cluster = 8;       /* v3 cluster size (1, 2, 4, 8; 16 non-portable) */
 int mlxn_cuda_attn3_min_keys = 16;     /* v3 smallest split (keys); env MLXN_CUDA_ATTN_MINKEYS */
+int mlxn_cuda_attn3_interleave = 0;    /* v3: splits own interleaved 16-key steps (env MLXN_CUDA_ATTN_ILV=1) */
 int mlxn_cuda_attn3_pdl = 1;           /* v3: launched with programmatic dependent launch */
 
 /* NW warps per block, S ring stages per warp (the default: 4 warps, 2 stages, 3 for head 64;
@@ -451,7 +457,7 @@ struct Attn3P {
     float *part;           /* [n_q][n_grp][n_cl][CS][8][HD/CS + 2] */
     unsigned *cnt;         /* [n_q][n_grp][CS], zero between launches */
     int64_t n_ctx;
-    int group, ngb, n_split, cs, gran;
+    int group, ngb, n_split, cs, gran, ilv;
     float scale, softcap; int32_t window;
     int *err;
 };
@@ -498,8 +504,24 @@ __device__ __forceinline__ void ldsm_x4_t(uint32_t addr, uint32_t &r0, uint32_t 
                  : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr) : "memory");
 }
 template <int N> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+/* bulk (TMA engine) copies completing on an mbarrier (v3 with mlxn_cuda_attn3_tma) */
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+    asm volatile("{\n\t.reg .pred P1;\nWAIT_%=:\n\t"
+                 "mbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n\t"
+                 "@!P1 bra WAIT_%=;\n}" ::"r"(bar), "r"(parity) : "memory");
+}
+__device__ __forceinline__ void bulk_g2s(uint32_t dst, const void *src, uint32_t bytes, uint32_t bar) {
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
+                 ::"r"(dst), "l"(src), "r"(bytes), "r"(bar) : "memory");
+}
 
-template <int CT, int HD, int NW_, int S_>
+template <int CT, int HD, int NW_, int S_, bool TMA = false>
 __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     namespace cg = cooperative_groups;
     typedef A3Cfg<HD, NW_, S_> C;
@@ -530,13 +552,30 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     int64_t lo = 0, hi = qp;
     if (p.window > 0) lo = max((int64_t)0, (int64_t)qp - p.window + 1);
     const int64_t nvis = hi >= lo ? hi - lo + 1 : 0;
-    int64_t chunk = (nvis + p.n_split - 1) / p.n_split;
-    chunk = (chunk + p.gran - 1) / p.gran * p.gran;
-    const int64_t s0 = lo + split * chunk;
-    int64_t s1 = min(hi + 1, s0 + chunk);
-    if (s1 < s0) s1 = s0;
-    const int nst = (int)((s1 - s0 + 15) / 16);
-    const int my_n = nst > warp ? (nst - warp + NW - 1) / NW : 0;
+    /* this warp's steps: keys t0(i) = sbase + sstride (warp + i NW) .. + 15, i < my_n, valid below s1.
+     * Contiguous (default): split s owns one chunk of the visible range. Interleaved (p.ilv): split s
+     * owns the 16-key steps g = s (mod n_split) of the whole range, so that at any time the blocks
+     * read neighbouring pieces instead of addresses a power-of-two chunk apart. */
+    int64_t sbase, sstride, s1;
+    int my_n;
+    if (p.ilv) {
+        const int64_t nst_t = (nvis + 15) / 16;
+        const int64_t nb = nst_t > split ? (nst_t - split + p.n_split - 1) / p.n_split : 0;
+        sbase = lo + 16 * (int64_t)split;
+        sstride = 16 * (int64_t)p.n_split;
+        s1 = hi + 1;
+        my_n = nb > warp ? (int)((nb - warp + NW - 1) / NW) : 0;
+    } else {
+        int64_t chunk = (nvis + p.n_split - 1) / p.n_split;
+        chunk = (chunk + p.gran - 1) / p.gran * p.gran;
+        const int64_t s0 = lo + split * chunk;
+        s1 = min(hi + 1, s0 + chunk);
+        if (s1 < s0) s1 = s0;
+        const int nst = (int)((s1 - s0 + 15) / 16);
+        sbase = s0;
+        sstride = 16;
+        my_n = nst > warp ? (nst - warp + NW - 1) / NW : 0;
+    }
 
     /* Q as the A fragment: row g = head h0 + g (zero past nh), rows g + 8 zero */
     constexpr bool BF = CT == MLXN_TYPE_BF16;
@@ -560,26 +599,56 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     }
     const uint16_t *Kb = p.k + (int64_t)kvh * p.k_head, *Vb = p.v + (int64_t)kvh * p.v_head;
     uint16_t *wring = ring + (size_t)warp * S * 2 * 16 * ROW;
-    /* issue the copies of this warp's i-th step (keys s0 + 16 (warp + i NW) ...) into slot i % S */
+    /* issue the copies of this warp's i-th step (keys t0 = sbase + sstride (warp + i NW) ...) into slot i % S */
+    /* TMA: per warp and stage one mbarrier for the K tile and one for the V tile; lane r < 16 copies
+     * K row r, lane 16 + r V row r (one bulk copy of HD * 2 bytes each); rows past the range are
+     * zero-filled by plain stores (their scores are masked; p = 0 must not meet garbage in V) */
+    __shared__ __align__(8) uint64_t bars[TMA ? NW : 1][TMA ? 2 * S : 1];
+    if constexpr (TMA) {
+        if (lane == 0) {
+#pragma unroll
+            for (int b = 0; b < 2 * S; b++) mbar_init((uint32_t)__cvta_generic_to_shared(&bars[warp][b]), 1);
+            asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+        }
+        __syncwarp();
+    }
     auto issue = [&](int i) {   /* two commit groups: the K tile, then the V tile */
-        const int64_t t0 = s0 + (int64_t)(warp + i * NW) * 16;
+        const int64_t t0 = sbase + sstride * (warp + i * NW);
         uint16_t *ks = wring + (size_t)(i % S) * 2 * 16 * ROW;
-#pragma unroll
-        for (int kv = 0; kv < 2; kv++) {
+        if constexpr (TMA) {
             if (i < my_n) {
-                const uint16_t *src = kv ? Vb : Kb;
-                const int64_t pos = kv ? p.v_pos : p.k_pos;
-                uint16_t *dst = ks + kv * 16 * ROW;
+                const int r = lane & 15, kv = lane >> 4;
+                const int nvalid = (int)min((int64_t)16, s1 - t0);
+                uint16_t *dst = ks + kv * 16 * ROW + r * ROW;
+                const uint32_t bar = (uint32_t)__cvta_generic_to_shared(&bars[warp][2 * (i % S) + kv]);
+                asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+                if (r == 0) mbar_expect_tx(bar, (uint32_t)(nvalid * HD * 2));
+                if (r < nvalid) {
+                    const uint16_t *src = kv ? Vb + (t0 + r) * p.v_pos : Kb + (t0 + r) * p.k_pos;
+                    bulk_g2s((uint32_t)__cvta_generic_to_shared(dst), src, HD * 2, bar);
+                } else {
 #pragma unroll
-                for (int c = lane; c < 16 * CH; c += 32) {
-                    const int r = c / CH, o = (c % CH) * 8;
-                    const bool in = t0 + r < s1;
-                    const uint16_t *gp = in ? src + (t0 + r) * pos + o : src;
-                    const uint32_t sp = (uint32_t)__cvta_generic_to_shared(dst + r * ROW + o);
-                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sp), "l"(gp), "r"(in ? 16 : 0) : "memory");
+                    for (int o = 0; o < HD; o += 8) *(uint4 *)(dst + o) = make_uint4(0u, 0u, 0u, 0u);
                 }
             }
-            asm volatile("cp.async.commit_group;" ::: "memory");
+        } else {
+#pragma unroll
+            for (int kv = 0; kv < 2; kv++) {
+                if (i < my_n) {
+                    const uint16_t *src = kv ? Vb : Kb;
+                    const int64_t pos = kv ? p.v_pos : p.k_pos;
+                    uint16_t *dst = ks + kv * 16 * ROW;
+#pragma unroll
+                    for (int c = lane; c < 16 * CH; c += 32) {
+                        const int r = c / CH, o = (c % CH) * 8;
+                        const bool in = t0 + r < s1;
+                        const uint16_t *gp = in ? src + (t0 + r) * pos + o : src;
+                        const uint32_t sp = (uint32_t)__cvta_generic_to_shared(dst + r * ROW + o);
+                        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sp), "l"(gp), "r"(in ? 16 : 0) : "memory");
+                    }
+                }
+                asm volatile("cp.async.commit_group;" ::: "memory");
+            }
         }
     };
 #pragma unroll
@@ -597,10 +666,11 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     const int lrow = ((lane >> 4) << 3) + (lane & 7), lcol = ((lane >> 3) & 1) * 8;
     for (int i = 0; i < my_n; i++) {
         issue(i + S - 1);
-        cp_wait<2 * S - 1>();   /* the K tile of step i (its V tile may still be in flight) */
+        if constexpr (TMA) mbar_wait((uint32_t)__cvta_generic_to_shared(&bars[warp][2 * (i % S)]), (uint32_t)((i / S) & 1));
+        else cp_wait<2 * S - 1>();   /* the K tile of step i (its V tile may still be in flight) */
         __syncwarp();
         const uint16_t *ks = wring + (size_t)(i % S) * 2 * 16 * ROW, *vs = ks + 16 * ROW;
-        const int64_t t0 = s0 + (int64_t)(warp + i * NW) * 16;
+        const int64_t t0 = sbase + sstride * (warp + i * NW);
         /* S = Q K^T: two key tiles (keys 0-7, 8-15), two accumulator chains each */
         float sa[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}}, sb[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
         const uint32_t kaddr = (uint32_t)__cvta_generic_to_shared(ks + lrow * ROW + lcol);
@@ -649,7 +719,8 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
             pl0 = pack_bf2(pr[0][0] - bf_round(pr[0][0]), pr[0][1] - bf_round(pr[0][1]));
             pl1 = pack_bf2(pr[1][0] - bf_round(pr[1][0]), pr[1][1] - bf_round(pr[1][1]));
         }
-        cp_wait<2 * S - 2>();   /* the V tile of step i */
+        if constexpr (TMA) mbar_wait((uint32_t)__cvta_generic_to_shared(&bars[warp][2 * (i % S) + 1]), (uint32_t)((i / S) & 1));
+        else cp_wait<2 * S - 2>();   /* the V tile of step i */
         __syncwarp();
         const uint32_t vaddr = (uint32_t)__cvta_generic_to_shared(vs + lrow * ROW + lcol);
 #pragma unroll
@@ -820,20 +891,37 @@ __global__ void __launch_bounds__(NW * 32) attn_stream_kernel(Attn3P p) {
     int64_t lo = 0, hi = qp;
     if (p.window > 0) lo = max((int64_t)0, (int64_t)qp - p.window + 1);
     const int64_t nvis = hi >= lo ? hi - lo + 1 : 0;
-    int64_t chunk = (nvis + p.n_split - 1) / p.n_split;
-    chunk = (chunk + p.gran - 1) / p.gran * p.gran;
-    const int64_t s0 = lo + split * chunk;
-    int64_t s1 = min(hi + 1, s0 + chunk);
-    if (s1 < s0) s1 = s0;
-    const int nst = (int)((s1 - s0 + 15) / 16);
-    const int my_n = nst > warp ? (nst - warp + NW - 1) / NW : 0;
+    /* this warp's steps: keys t0(i) = sbase + sstride (warp + i NW) .. + 15, i < my_n, valid below s1.
+     * Contiguous (default): split s owns one chunk of the visible range. Interleaved (p.ilv): split s
+     * owns the 16-key steps g = s (mod n_split) of the whole range, so that at any time the blocks
+     * read neighbouring pieces instead of addresses a power-of-two chunk apart. */
+    int64_t sbase, sstride, s1;
+    int my_n;
+    if (p.ilv) {
+        const int64_t nst_t = (nvis + 15) / 16;
+        const int64_t nb = nst_t > split ? (nst_t - split + p.n_split - 1) / p.n_split : 0;
+        sbase = lo + 16 * (int64_t)split;
+        sstride = 16 * (int64_t)p.n_split;
+        s1 = hi + 1;
+        my_n = nb > warp ? (int)((nb - warp + NW - 1) / NW) : 0;
+    } else {
+        int64_t chunk = (nvis + p.n_split - 1) / p.n_split;
+        chunk = (chunk + p.gran - 1) / p.gran * p.gran;
+        const int64_t s0 = lo + split * chunk;
+        s1 = min(hi + 1, s0 + chunk);
+        if (s1 < s0) s1 = s0;
+        const int nst = (int)((s1 - s0 + 15) / 16);
+        sbase = s0;
+        sstride = 16;
+        my_n = nst > warp ? (nst - warp + NW - 1) / NW : 0;
+    }
     const uint16_t *Kb = p.k + (int64_t)kvh * p.k_head, *Vb = p.v + (int64_t)kvh * p.v_head;
     uint32_t acc = 0;
     for (int i = 0; i < my_n; i += 2) {
         uint4 v[2][2][16 * CH / 32];
 #pragma unroll
         for (int u = 0; u < 2; u++) {
-            const int64_t t0 = s0 + (int64_t)(warp + (i + u) * NW) * 16;
+            const int64_t t0 = sbase + sstride * (warp + (i + u) * NW);
 #pragma unroll
             for (int e = 0; e < 16 * CH / 32; e++) {
                 const int c = lane + 32 * e, r = c / CH, o = (c % CH) * 8;
@@ -1115,18 +1203,18 @@ static mlxn_status attn3_counters(size_t n, unsigned **out, void *stream) {
 /* Once per device and instantiation (outside graph capture where possible: mlxn_cuda_attn_reserve
  * runs it for the default configurations before a capture starts): the shared-memory attribute
  * and the resident block count per cluster size 1/2/4/8 (cluster occupancy). */
-template <int CT, int HD, int NW, int S> struct A3State {
+template <int CT, int HD, int NW, int S, bool TMA> struct A3State {
     static bool done[A3_MAX_DEV];
     static int resident[A3_MAX_DEV][5];
 };
-template <int CT, int HD, int NW, int S> bool A3State<CT, HD, NW, S>::done[A3_MAX_DEV];
-template <int CT, int HD, int NW, int S> int A3State<CT, HD, NW, S>::resident[A3_MAX_DEV][5];
-template <int CT, int HD, int NW = 4, int S = (HD >= 128 ? 2 : 3)> static mlxn_status attn3_init(int dev) {
+template <int CT, int HD, int NW, int S, bool TMA> bool A3State<CT, HD, NW, S, TMA>::done[A3_MAX_DEV];
+template <int CT, int HD, int NW, int S, bool TMA> int A3State<CT, HD, NW, S, TMA>::resident[A3_MAX_DEV][5];
+template <int CT, int HD, int NW = 4, int S = (HD >= 128 ? 2 : 3), bool TMA = false> static mlxn_status attn3_init(int dev) {
     typedef A3Cfg<HD, NW, S> C;
-    typedef A3State<CT, HD, NW, S> St;
+    typedef A3State<CT, HD, NW, S, TMA> St;
     if (St::done[dev]) return MLXN_OK;
-    CU_TRY(cudaFuncSetAttribute(attn3_kernel<CT, HD, NW, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM));
-    if (cudaFuncSetAttribute(attn3_kernel<CT, HD, NW, S>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess)
+    CU_TRY(cudaFuncSetAttribute(attn3_kernel<CT, HD, NW, S, TMA>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM));
+    if (cudaFuncSetAttribute(attn3_kernel<CT, HD, NW, S, TMA>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess)
         cudaGetLastError();   /* then clusters of 16 fail to launch, reported there */
     const int sms = mlxn_cuda_sm_count();
     for (int ci = 0; ci < 5; ci++) {
@@ -1141,7 +1229,7 @@ template <int CT, int HD, int NW = 4, int S = (HD >= 128 ? 2 : 3)> static mlxn_s
         oc.attrs = oa;
         oc.numAttrs = 1;
         int ncl = 0;
-        if (cudaOccupancyMaxActiveClusters(&ncl, attn3_kernel<CT, HD, NW, S>, &oc) != cudaSuccess || ncl <= 0) {
+        if (cudaOccupancyMaxActiveClusters(&ncl, attn3_kernel<CT, HD, NW, S, TMA>, &oc) != cudaSuccess || ncl <= 0) {
             cudaGetLastError();
             ncl = (sms > 0 ? sms : 132) / cs;
         }
@@ -1152,14 +1240,14 @@ template <int CT, int HD, int NW = 4, int S = (HD >= 128 ? 2 : 3)> static mlxn_s
 }
 
 /* *ran = false: not launched (no counters during a capture); the caller runs v2. */
-template <int CT, int HD, int NW = 4, int S = (HD >= 128 ? 2 : 3)>
+template <int CT, int HD, int NW = 4, int S = (HD >= 128 ? 2 : 3), bool TMA = false>
 static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, void *stream, bool *ran) {
     typedef A3Cfg<HD, NW, S> C;
-    typedef A3State<CT, HD, NW, S> St;
+    typedef A3State<CT, HD, NW, S, TMA> St;
     *ran = false;
     int dev = 0;
     if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= A3_MAX_DEV) dev = 0;
-    MLXN_TRY((attn3_init<CT, HD, NW, S>(dev)));
+    MLXN_TRY((attn3_init<CT, HD, NW, S, TMA>(dev)));
     const int ngb = (group + 7) / 8;
     const int64_t n_grp = a->n_kv * ngb;
     const int sms = mlxn_cuda_sm_count();
@@ -1170,7 +1258,7 @@ static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, vo
     /* splits: about blocks_per_sm x SMs blocks, but never more than fit at once (one wave: the
      * cluster occupancy of this kernel); fixed by n_ctx */
     const int ci = cs == 16 ? 4 : cs == 8 ? 3 : cs == 4 ? 2 : cs == 2 ? 1 : 0;
-    int64_t target = (int64_t)(mlxn_cuda_attn3_blocks_per_sm > 0 ? mlxn_cuda_attn3_blocks_per_sm : 2) * (sms > 0 ? sms : 132);
+    int64_t target = (int64_t)(mlxn_cuda_attn3_blocks_per_sm > 0 ? mlxn_cuda_attn3_blocks_per_sm : 3) * (sms > 0 ? sms : 132);
     if (target > St::resident[dev][ci]) target = St::resident[dev][ci];
     int64_t ns = target / base;
     const int64_t mx = (a->n_ctx + gran - 1) / gran;
@@ -1193,7 +1281,7 @@ static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, vo
     p.out = a->out; p.o_head = a->o_head; p.o_tok = a->o_tok;
     p.part = (float *)part; p.cnt = cnt;
     p.n_ctx = a->n_ctx;
-    p.group = group; p.ngb = ngb; p.n_split = (int)ns; p.cs = cs; p.gran = gran;
+    p.group = group; p.ngb = ngb; p.n_split = (int)ns; p.cs = cs; p.gran = gran; p.ilv = mlxn_cuda_attn3_interleave;
     p.scale = a->scale; p.softcap = a->softcap; p.window = a->window;
     p.err = err;
     cudaLaunchConfig_t c = {};
@@ -1229,15 +1317,17 @@ static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, vo
         return MLXN_CUDA_LAUNCHED("attn_null_kernel");
     }
     *ran = true;
-    CU_TRY(cudaLaunchKernelEx(&c, attn3_kernel<CT, HD, NW, S>, p));
+    CU_TRY(cudaLaunchKernelEx(&c, attn3_kernel<CT, HD, NW, S, TMA>, p));
     return MLXN_CUDA_LAUNCHED("attn3_kernel");
 }
 
 /* f16: the (warps, stages) configuration `mlxn_cuda_attn3_cfg` asks for (0: the default; 1: 4 warps
  * x 3 stages; 2: 4 x 4; 3: 8 x 2); a configuration over the shared-memory limit runs the default. */
 int mlxn_cuda_attn3_cfg = 0;
+int mlxn_cuda_attn3_tma = 0;   /* f16: bulk (TMA) row copies instead of cp.async (default cfg only) */
 template <int HD> static mlxn_status attn3_pick(const mlxn_cuda_attn *a, int group, int *err, void *stream, bool *ran) {
     constexpr size_t LIM = 227 * 1024;
+    if (mlxn_cuda_attn3_tma) return attn3_launch<MLXN_TYPE_F16, HD, 4, (HD >= 128 ? 2 : 3), true>(a, group, err, stream, ran);
     switch (mlxn_cuda_attn3_cfg) {
     case 1: if constexpr (A3Cfg<HD, 4, 3>::SMEM <= LIM) return attn3_launch<MLXN_TYPE_F16, HD, 4, 3>(a, group, err, stream, ran); break;
     case 2: if constexpr (A3Cfg<HD, 4, 4>::SMEM <= LIM) return attn3_launch<MLXN_TYPE_F16, HD, 4, 4>(a, group, err, stream, ran); break;
@@ -1313,10 +1403,15 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
         if (e && atoi(e) > 0) mlxn_cuda_attn3_min_keys = atoi(e);
         e = getenv("MLXN_CUDA_ATTN_PREFILL_MIN");
         if (e && e[0] >= '0' && e[0] <= '9') mlxn_cuda_attn3_prefill_min = atoi(e);
+        e = getenv("MLXN_CUDA_ATTN_ILV");
+        if (e && (e[0] == '0' || e[0] == '1') && !e[1]) mlxn_cuda_attn3_interleave = e[0] - '0';
+        e = getenv("MLXN_CUDA_ATTN_TMA");
+        if (e && e[0] == '1') mlxn_cuda_attn3_tma = 1;
         e = getenv("MLXN_CUDA_ATTN_CLUSTER");
         if (e && atoi(e) > 0) mlxn_cuda_attn3_cluster = atoi(e);
     }
-    if ((mlxn_cuda_attn_version == 3 || mlxn_cuda_attn_version == 0 || mlxn_cuda_attn_version == 9) &&
+    const int ver = mlxn_cuda_attn_version >= 0 ? mlxn_cuda_attn_version : a->ct == MLXN_TYPE_F16 ? 3 : 2;
+    if ((ver == 3 || ver == 0 || ver == 9) &&
         (a->ct == MLXN_TYPE_F16 || a->ct == MLXN_TYPE_BF16) && vec && (a->hd == 64 || a->hd == 128 || a->hd == 256)) {
         if (a->ct == MLXN_TYPE_F16 && mlxn_cuda_attn3_prefill_min > 0 && a->n_q >= mlxn_cuda_attn3_prefill_min) {
             switch (a->hd) {
@@ -1339,7 +1434,7 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
             }
         if (st != MLXN_OK || ran) return st;   /* else: v2 below */
     }
-    if (mlxn_cuda_attn_version >= 2 && a->ct != MLXN_TYPE_F32 && vec && (a->hd == 64 || a->hd == 128 || a->hd == 256)) {
+    if (ver >= 2 && a->ct != MLXN_TYPE_F32 && vec && (a->hd == 64 || a->hd == 128 || a->hd == 256)) {
         int g2 = group <= 1 ? 1 : group <= 2 ? 2 : group <= 4 ? 4 : 8;
         attn_fn f2 = a->ct == MLXN_TYPE_F16 ? pick2<MLXN_TYPE_F16>((int)a->hd, g2) : pick2<MLXN_TYPE_BF16>((int)a->hd, g2);
         int ngb2 = (group + g2 - 1) / g2;

@@ -161,13 +161,15 @@ typedef struct mlxn_cuda_attn {
 } mlxn_cuda_attn;
 mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream);
 extern int mlxn_cuda_attn_min_keys;    /* smallest split-KV chunk in keys (default 64) */
-extern int mlxn_cuda_attn_version;     /* 3: tensor-core split-KV (default), 2: tiled split-KV, 1: per-warp; env MLXN_CUDA_ATTN */
+extern int mlxn_cuda_attn_version;     /* -1 auto (default: v3 for f16, v2 for bf16), 3 tensor-core split-KV, 2 tiled, 1 per-warp; env MLXN_CUDA_ATTN */
 mlxn_status mlxn_cuda_attn_reserve(void *stream); /* before a graph capture: v3 counters and kernel attributes */
 extern int mlxn_cuda_attn_blocks_per_sm; /* v2 split target (default 4) */
-extern int mlxn_cuda_attn3_blocks_per_sm; /* v3 split target (default 2) */
+extern int mlxn_cuda_attn3_blocks_per_sm; /* v3 split target (default 3) */
 extern int mlxn_cuda_attn3_cluster;       /* v3 cluster size 1/2/4/8 (default 8) */
 extern int mlxn_cuda_attn3_min_keys;      /* v3 smallest split in keys (default 16) */
 extern int mlxn_cuda_attn3_cfg;           /* v3 f16 (warps, stages): 0 default, 1 4x3, 2 4x4, 3 8x2 */
+extern int mlxn_cuda_attn3_tma;           /* v3 f16: bulk (TMA) row copies (default 0; env MLXN_CUDA_ATTN_TMA=1) */
+extern int mlxn_cuda_attn3_interleave;    /* v3: splits own interleaved 16-key steps (default 0; env MLXN_CUDA_ATTN_ILV) */
 extern int mlxn_cuda_attn3_pdl;           /* v3: programmatic dependent launch (default 1) */
 extern int mlxn_cuda_attn3_prefill_min;   /* v3: n_q from which the flash prefill kernel runs (2; 0 never) */
 /* softmax rows of x {n, rows}; mask {n, mask_rows} (mask_rows 1 = broadcast) or NULL. */
