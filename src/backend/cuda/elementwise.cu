@@ -3,7 +3,9 @@
  * to the mat-vecs; one thread per element (4-d index) or one block per row; every one launched
  * with programmatic dependent launch (below). */
 #include "backend/cuda/common.cuh"
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* ---- programmatic dependent launch for the small kernels ------------------------------------
  * A decode step is a graph of a few hundred small kernels, each paying its launch and ramp-up
@@ -200,10 +202,15 @@ extern "C" mlxn_status mlxn_cuda_copy(mlxn_type st, const void *src, const size_
     return MLXN_CUDA_LAUNCHED("copy_kernel");
 }
 
-/* ---- rope: one thread per (pair or pass-through element); angles in double ------------------ */
+/* ---- rope: one thread per (pair or pass-through element); angles in double ------------------
+ * The frequencies base^(-2j/n_rot) come from the host in the kernel's parameters (a double pow
+ * per thread was most of this kernel's time in a decode step); the angle and its sine and
+ * cosine stay in double. */
+#define ROPE_TAB 256
+struct RopeTab { double f[ROPE_TAB]; };
 __global__ void rope_kernel(const float *x, int64_t x_head, int64_t x_tok, float *y, int64_t y_head, int64_t y_tok,
                             int64_t hd, int64_t nh, int64_t nt, const int32_t *pos, const float *ff, int mode,
-                            int n_rot, float base, float fscale) {
+                            int n_rot, float base, float fscale, bool use_tab, RopeTab tab) {
     pdl_begin();
     int64_t half = n_rot / 2, per_head = half + (hd - n_rot);
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -222,7 +229,8 @@ __global__ void rope_kernel(const float *x, int64_t x_head, int64_t x_tok, float
         yp[d] = xp[d];
         return;
     }
-    double theta = (double)pos[t] * (double)fscale * pow((double)base, -2.0 * (double)j / (double)n_rot);
+    double fr = use_tab ? tab.f[j] : pow((double)base, -2.0 * (double)j / (double)n_rot);
+    double theta = (double)pos[t] * (double)fscale * fr;
     if (ff) theta /= (double)ff[j];
     double sn, cs;
     sincos(theta, &sn, &cs);
@@ -231,13 +239,23 @@ __global__ void rope_kernel(const float *x, int64_t x_head, int64_t x_tok, float
     yp[i0] = (float)(a * cs - b * sn);
     yp[i1] = (float)(a * sn + b * cs);
 }
+int mlxn_cuda_rope_tab = -1;   /* -1: from MLXN_CUDA_ROPE_TAB (default 1); 0: pow on the device */
 extern "C" mlxn_status mlxn_cuda_rope(const float *x, int64_t x_head, int64_t x_tok, float *y, int64_t y_head,
                                       int64_t y_tok, int64_t hd, int64_t nh, int64_t nt, const int32_t *pos,
                                       const float *ff, int mode, int n_rot, float base, float fscale, void *stream) {
     int64_t n = (n_rot / 2 + (hd - n_rot)) * nh * nt;
     if (n == 0) return MLXN_OK;
+    if (mlxn_cuda_rope_tab < 0) {
+        const char *e = getenv("MLXN_CUDA_ROPE_TAB");
+        mlxn_cuda_rope_tab = e && *e == '0' ? 0 : 1;
+    }
+    RopeTab tab;
+    bool use_tab = mlxn_cuda_rope_tab && n_rot / 2 <= ROPE_TAB;
+    memset(&tab, 0, sizeof tab);
+    if (use_tab)
+        for (int j = 0; j < n_rot / 2; j++) tab.f[j] = pow((double)base, -2.0 * (double)j / (double)n_rot);
     CU_TRY(launch(rope_kernel, dim3(grid_for(n, 256)), dim3(256), stream, x, x_head, x_tok, y, y_head, y_tok, hd, nh, nt,
-                  pos, ff, mode, n_rot, base, fscale));
+                  pos, ff, mode, n_rot, base, fscale, use_tab, tab));
     return MLXN_CUDA_LAUNCHED("rope_kernel");
 }
 
