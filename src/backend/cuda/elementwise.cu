@@ -90,10 +90,51 @@ __global__ void rms_norm_kernel(const float *x, int64_t x_row, const float *r, i
         }
     }
 }
+/* Variant (MLXN_CUDA_NORM_WARP=1): one warp per row for rows of at most 1,024 values, kept in
+ * registers (32 a lane); no shared memory and no block barrier. Four rows per block. */
+__global__ void rms_norm_warp_kernel(const float *x, int64_t x_row, const float *r, int64_t r_row, float *sum,
+                                     int64_t sum_row, const float *w, float eps, float *y, int64_t y_row, int64_t n,
+                                     int64_t nrows) {
+    pdl_begin();
+    int lane = threadIdx.x & 31;
+    int64_t row = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= nrows) return;
+    const float *xr = x + row * x_row;
+    const float *rr = r ? r + row * r_row : NULL;
+    float v[32];
+    float ss = 0.f;
+#pragma unroll
+    for (int j = 0; j < 32; j++) {
+        int i = lane + 32 * j;
+        v[j] = i < n ? xr[i] + (rr ? rr[i] : 0.f) : 0.f;
+    }
+#pragma unroll
+    for (int j = 0; j < 32; j++) ss += v[j] * v[j];
+    ss = warp_sum(ss);
+    float inv = rsqrtf(ss / (float)n + eps);
+#pragma unroll
+    for (int j = 0; j < 32; j++) {
+        int i = lane + 32 * j;
+        if (i < n) {
+            if (sum) sum[row * sum_row + i] = v[j];
+            y[row * y_row + i] = v[j] * inv * (w ? w[i] : 1.f);
+        }
+    }
+}
+int mlxn_cuda_norm_warp = -1;   /* -1: from MLXN_CUDA_NORM_WARP (default 0) */
 extern "C" mlxn_status mlxn_cuda_rms_norm(const float *x, int64_t x_row, const float *r, int64_t r_row, float *sum,
                                           int64_t sum_row, const float *w, float eps, float *y, int64_t y_row,
                                           int64_t ne0, int64_t nrows, void *stream) {
     if (nrows == 0) return MLXN_OK;
+    if (mlxn_cuda_norm_warp < 0) {
+        const char *e = getenv("MLXN_CUDA_NORM_WARP");
+        mlxn_cuda_norm_warp = e && *e == '1' ? 1 : 0;
+    }
+    if (mlxn_cuda_norm_warp && ne0 <= 1024) {
+        CU_TRY(launch(rms_norm_warp_kernel, dim3((unsigned)((nrows + 3) / 4)), dim3(128), stream, x, x_row, r, r_row, sum,
+                      sum_row, w, eps, y, y_row, ne0, nrows));
+        return MLXN_CUDA_LAUNCHED("rms_norm_warp_kernel");
+    }
     const int threads = ne0 >= 1024 ? 1024 : 256;
     if (ne0 <= 4 * threads)
         CU_TRY(launch(rms_norm_kernel<4>, dim3((unsigned)nrows), dim3(threads), stream, x, x_row, r, r_row, sum, sum_row,
