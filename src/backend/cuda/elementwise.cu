@@ -244,9 +244,9 @@ extern "C" mlxn_status mlxn_cuda_copy(mlxn_type st, const void *src, const size_
 }
 
 /* ---- rope: one thread per (pair or pass-through element); angles in double ------------------
- * The frequencies base^(-2j/n_rot) come from the host in the kernel's parameters (a double pow
- * per thread was most of this kernel's time in a decode step); the angle and its sine and
- * cosine stay in double. */
+ * With MLXN_CUDA_ROPE_TAB=1 the frequencies base^(-2j/n_rot) come from the host in the kernel's
+ * parameters (a double pow per thread looks like most of this kernel's time in a decode step;
+ * not measured yet, so off by default); the angle and its sine and cosine stay in double. */
 #define ROPE_TAB 256
 struct RopeTab { double f[ROPE_TAB]; };
 __global__ void rope_kernel(const float *x, int64_t x_head, int64_t x_tok, float *y, int64_t y_head, int64_t y_tok,
@@ -280,7 +280,9 @@ __global__ void rope_kernel(const float *x, int64_t x_head, int64_t x_tok, float
     yp[i0] = (float)(a * cs - b * sn);
     yp[i1] = (float)(a * sn + b * cs);
 }
-int mlxn_cuda_rope_tab = -1;   /* -1: from MLXN_CUDA_ROPE_TAB (default 1); 0: pow on the device */
+/* -1: from MLXN_CUDA_ROPE_TAB (default 0 until measured on the GPU); 0: pow on the device;
+ * 1: host table */
+int mlxn_cuda_rope_tab = -1;
 extern "C" mlxn_status mlxn_cuda_rope(const float *x, int64_t x_head, int64_t x_tok, float *y, int64_t y_head,
                                       int64_t y_tok, int64_t hd, int64_t nh, int64_t nt, const int32_t *pos,
                                       const float *ff, int mode, int n_rot, float base, float fscale, void *stream) {
@@ -288,7 +290,7 @@ extern "C" mlxn_status mlxn_cuda_rope(const float *x, int64_t x_head, int64_t x_
     if (n == 0) return MLXN_OK;
     if (mlxn_cuda_rope_tab < 0) {
         const char *e = getenv("MLXN_CUDA_ROPE_TAB");
-        mlxn_cuda_rope_tab = e && *e == '0' ? 0 : 1;
+        mlxn_cuda_rope_tab = e && *e == '1' ? 1 : 0;
     }
     RopeTab tab;
     bool use_tab = mlxn_cuda_rope_tab && n_rot / 2 <= ROPE_TAB;
