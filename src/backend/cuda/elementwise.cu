@@ -249,9 +249,10 @@ extern "C" mlxn_status mlxn_cuda_copy(mlxn_type st, const void *src, const size_
  * not measured yet, so off by default); the angle and its sine and cosine stay in double. */
 #define ROPE_TAB 256
 struct RopeTab { double f[ROPE_TAB]; };
-__global__ void rope_kernel(const float *x, int64_t x_head, int64_t x_tok, float *y, int64_t y_head, int64_t y_tok,
-                            int64_t hd, int64_t nh, int64_t nt, const int32_t *pos, const float *ff, int mode,
-                            int n_rot, float base, float fscale, bool use_tab, RopeTab tab) {
+__device__ __forceinline__ void rope_body(const float *x, int64_t x_head, int64_t x_tok, float *y, int64_t y_head,
+                                          int64_t y_tok, int64_t hd, int64_t nh, int64_t nt, const int32_t *pos,
+                                          const float *ff, int mode, int n_rot, float base, float fscale,
+                                          const double *tab) {
     pdl_begin();
     int64_t half = n_rot / 2, per_head = half + (hd - n_rot);
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -270,7 +271,7 @@ __global__ void rope_kernel(const float *x, int64_t x_head, int64_t x_tok, float
         yp[d] = xp[d];
         return;
     }
-    double fr = use_tab ? tab.f[j] : pow((double)base, -2.0 * (double)j / (double)n_rot);
+    double fr = tab ? tab[j] : pow((double)base, -2.0 * (double)j / (double)n_rot);
     double theta = (double)pos[t] * (double)fscale * fr;
     if (ff) theta /= (double)ff[j];
     double sn, cs;
@@ -279,6 +280,16 @@ __global__ void rope_kernel(const float *x, int64_t x_head, int64_t x_tok, float
     float a = xp[i0], b = xp[i1];
     yp[i0] = (float)(a * cs - b * sn);
     yp[i1] = (float)(a * sn + b * cs);
+}
+__global__ void rope_kernel(const float *x, int64_t x_head, int64_t x_tok, float *y, int64_t y_head, int64_t y_tok,
+                            int64_t hd, int64_t nh, int64_t nt, const int32_t *pos, const float *ff, int mode,
+                            int n_rot, float base, float fscale) {
+    rope_body(x, x_head, x_tok, y, y_head, y_tok, hd, nh, nt, pos, ff, mode, n_rot, base, fscale, NULL);
+}
+__global__ void rope_tab_kernel(const float *x, int64_t x_head, int64_t x_tok, float *y, int64_t y_head, int64_t y_tok,
+                                int64_t hd, int64_t nh, int64_t nt, const int32_t *pos, const float *ff, int mode,
+                                int n_rot, float base, float fscale, RopeTab tab) {
+    rope_body(x, x_head, x_tok, y, y_head, y_tok, hd, nh, nt, pos, ff, mode, n_rot, base, fscale, tab.f);
 }
 /* -1: from MLXN_CUDA_ROPE_TAB (default 0 until measured on the GPU); 0: pow on the device;
  * 1: host table */
@@ -292,13 +303,16 @@ extern "C" mlxn_status mlxn_cuda_rope(const float *x, int64_t x_head, int64_t x_
         const char *e = getenv("MLXN_CUDA_ROPE_TAB");
         mlxn_cuda_rope_tab = e && *e == '1' ? 1 : 0;
     }
-    RopeTab tab;
-    bool use_tab = mlxn_cuda_rope_tab && n_rot / 2 <= ROPE_TAB;
-    memset(&tab, 0, sizeof tab);
-    if (use_tab)
+    if (mlxn_cuda_rope_tab && n_rot / 2 <= ROPE_TAB) {
+        RopeTab tab;
+        memset(&tab, 0, sizeof tab);
         for (int j = 0; j < n_rot / 2; j++) tab.f[j] = pow((double)base, -2.0 * (double)j / (double)n_rot);
+        CU_TRY(launch(rope_tab_kernel, dim3(grid_for(n, 256)), dim3(256), stream, x, x_head, x_tok, y, y_head, y_tok, hd,
+                      nh, nt, pos, ff, mode, n_rot, base, fscale, tab));
+        return MLXN_CUDA_LAUNCHED("rope_tab_kernel");
+    }
     CU_TRY(launch(rope_kernel, dim3(grid_for(n, 256)), dim3(256), stream, x, x_head, x_tok, y, y_head, y_tok, hd, nh, nt,
-                  pos, ff, mode, n_rot, base, fscale, use_tab, tab));
+                  pos, ff, mode, n_rot, base, fscale));
     return MLXN_CUDA_LAUNCHED("rope_kernel");
 }
 
