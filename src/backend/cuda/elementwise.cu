@@ -3,7 +3,9 @@
  * to the mat-vecs; one thread per element (4-d index) or one block per row; every one launched
  * with programmatic dependent launch (below). */
 #include "backend/cuda/common.cuh"
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* ---- programmatic dependent launch for the small kernels ------------------------------------
  * A decode step is a graph of a few hundred small kernels, each paying its launch and ramp-up
@@ -88,10 +90,51 @@ __global__ void rms_norm_kernel(const float *x, int64_t x_row, const float *r, i
         }
     }
 }
+/* Variant (MLXN_CUDA_NORM_WARP=1): one warp per row for rows of at most 1,024 values, kept in
+ * registers (32 a lane); no shared memory and no block barrier. Four rows per block. */
+__global__ void rms_norm_warp_kernel(const float *x, int64_t x_row, const float *r, int64_t r_row, float *sum,
+                                     int64_t sum_row, const float *w, float eps, float *y, int64_t y_row, int64_t n,
+                                     int64_t nrows) {
+    pdl_begin();
+    int lane = threadIdx.x & 31;
+    int64_t row = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= nrows) return;
+    const float *xr = x + row * x_row;
+    const float *rr = r ? r + row * r_row : NULL;
+    float v[32];
+    float ss = 0.f;
+#pragma unroll
+    for (int j = 0; j < 32; j++) {
+        int i = lane + 32 * j;
+        v[j] = i < n ? xr[i] + (rr ? rr[i] : 0.f) : 0.f;
+    }
+#pragma unroll
+    for (int j = 0; j < 32; j++) ss += v[j] * v[j];
+    ss = warp_sum(ss);
+    float inv = rsqrtf(ss / (float)n + eps);
+#pragma unroll
+    for (int j = 0; j < 32; j++) {
+        int i = lane + 32 * j;
+        if (i < n) {
+            if (sum) sum[row * sum_row + i] = v[j];
+            y[row * y_row + i] = v[j] * inv * (w ? w[i] : 1.f);
+        }
+    }
+}
+int mlxn_cuda_norm_warp = -1;   /* -1: from MLXN_CUDA_NORM_WARP (default 0) */
 extern "C" mlxn_status mlxn_cuda_rms_norm(const float *x, int64_t x_row, const float *r, int64_t r_row, float *sum,
                                           int64_t sum_row, const float *w, float eps, float *y, int64_t y_row,
                                           int64_t ne0, int64_t nrows, void *stream) {
     if (nrows == 0) return MLXN_OK;
+    if (mlxn_cuda_norm_warp < 0) {
+        const char *e = getenv("MLXN_CUDA_NORM_WARP");
+        mlxn_cuda_norm_warp = e && *e == '1' ? 1 : 0;
+    }
+    if (mlxn_cuda_norm_warp && ne0 <= 1024) {
+        CU_TRY(launch(rms_norm_warp_kernel, dim3((unsigned)((nrows + 3) / 4)), dim3(128), stream, x, x_row, r, r_row, sum,
+                      sum_row, w, eps, y, y_row, ne0, nrows));
+        return MLXN_CUDA_LAUNCHED("rms_norm_warp_kernel");
+    }
     const int threads = ne0 >= 1024 ? 1024 : 256;
     if (ne0 <= 4 * threads)
         CU_TRY(launch(rms_norm_kernel<4>, dim3((unsigned)nrows), dim3(threads), stream, x, x_row, r, r_row, sum, sum_row,
@@ -200,10 +243,16 @@ extern "C" mlxn_status mlxn_cuda_copy(mlxn_type st, const void *src, const size_
     return MLXN_CUDA_LAUNCHED("copy_kernel");
 }
 
-/* ---- rope: one thread per (pair or pass-through element); angles in double ------------------ */
-__global__ void rope_kernel(const float *x, int64_t x_head, int64_t x_tok, float *y, int64_t y_head, int64_t y_tok,
-                            int64_t hd, int64_t nh, int64_t nt, const int32_t *pos, const float *ff, int mode,
-                            int n_rot, float base, float fscale) {
+/* ---- rope: one thread per (pair or pass-through element); angles in double ------------------
+ * With MLXN_CUDA_ROPE_TAB=1 the frequencies base^(-2j/n_rot) come from the host in the kernel's
+ * parameters (a double pow per thread looks like most of this kernel's time in a decode step;
+ * not measured yet, so off by default); the angle and its sine and cosine stay in double. */
+#define ROPE_TAB 256
+struct RopeTab { double f[ROPE_TAB]; };
+__device__ __forceinline__ void rope_body(const float *x, int64_t x_head, int64_t x_tok, float *y, int64_t y_head,
+                                          int64_t y_tok, int64_t hd, int64_t nh, int64_t nt, const int32_t *pos,
+                                          const float *ff, int mode, int n_rot, float base, float fscale,
+                                          const double *tab) {
     pdl_begin();
     int64_t half = n_rot / 2, per_head = half + (hd - n_rot);
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -222,7 +271,8 @@ __global__ void rope_kernel(const float *x, int64_t x_head, int64_t x_tok, float
         yp[d] = xp[d];
         return;
     }
-    double theta = (double)pos[t] * (double)fscale * pow((double)base, -2.0 * (double)j / (double)n_rot);
+    double fr = tab ? tab[j] : pow((double)base, -2.0 * (double)j / (double)n_rot);
+    double theta = (double)pos[t] * (double)fscale * fr;
     if (ff) theta /= (double)ff[j];
     double sn, cs;
     sincos(theta, &sn, &cs);
@@ -231,11 +281,36 @@ __global__ void rope_kernel(const float *x, int64_t x_head, int64_t x_tok, float
     yp[i0] = (float)(a * cs - b * sn);
     yp[i1] = (float)(a * sn + b * cs);
 }
+__global__ void rope_kernel(const float *x, int64_t x_head, int64_t x_tok, float *y, int64_t y_head, int64_t y_tok,
+                            int64_t hd, int64_t nh, int64_t nt, const int32_t *pos, const float *ff, int mode,
+                            int n_rot, float base, float fscale) {
+    rope_body(x, x_head, x_tok, y, y_head, y_tok, hd, nh, nt, pos, ff, mode, n_rot, base, fscale, NULL);
+}
+__global__ void rope_tab_kernel(const float *x, int64_t x_head, int64_t x_tok, float *y, int64_t y_head, int64_t y_tok,
+                                int64_t hd, int64_t nh, int64_t nt, const int32_t *pos, const float *ff, int mode,
+                                int n_rot, float base, float fscale, RopeTab tab) {
+    rope_body(x, x_head, x_tok, y, y_head, y_tok, hd, nh, nt, pos, ff, mode, n_rot, base, fscale, tab.f);
+}
+/* -1: from MLXN_CUDA_ROPE_TAB (default 0 until measured on the GPU); 0: pow on the device;
+ * 1: host table */
+int mlxn_cuda_rope_tab = -1;
 extern "C" mlxn_status mlxn_cuda_rope(const float *x, int64_t x_head, int64_t x_tok, float *y, int64_t y_head,
                                       int64_t y_tok, int64_t hd, int64_t nh, int64_t nt, const int32_t *pos,
                                       const float *ff, int mode, int n_rot, float base, float fscale, void *stream) {
     int64_t n = (n_rot / 2 + (hd - n_rot)) * nh * nt;
     if (n == 0) return MLXN_OK;
+    if (mlxn_cuda_rope_tab < 0) {
+        const char *e = getenv("MLXN_CUDA_ROPE_TAB");
+        mlxn_cuda_rope_tab = e && *e == '1' ? 1 : 0;
+    }
+    if (mlxn_cuda_rope_tab && n_rot / 2 <= ROPE_TAB) {
+        RopeTab tab;
+        memset(&tab, 0, sizeof tab);
+        for (int j = 0; j < n_rot / 2; j++) tab.f[j] = pow((double)base, -2.0 * (double)j / (double)n_rot);
+        CU_TRY(launch(rope_tab_kernel, dim3(grid_for(n, 256)), dim3(256), stream, x, x_head, x_tok, y, y_head, y_tok, hd,
+                      nh, nt, pos, ff, mode, n_rot, base, fscale, tab));
+        return MLXN_CUDA_LAUNCHED("rope_tab_kernel");
+    }
     CU_TRY(launch(rope_kernel, dim3(grid_for(n, 256)), dim3(256), stream, x, x_head, x_tok, y, y_head, y_tok, hd, nh, nt,
                   pos, ff, mode, n_rot, base, fscale));
     return MLXN_CUDA_LAUNCHED("rope_kernel");
