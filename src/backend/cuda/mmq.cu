@@ -579,7 +579,9 @@ __device__ __forceinline__ void mmq_cp4s(uint32_t s, const void *g) {
     asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(s), "l"(g) : "memory");
 }
 
-template <int T>
+/* v5 = v4 with MAGIC: the mma accumulators start at the bits of 1.5*2^23, so the int32 result
+ * already is the biased float and the conversion is one FADD (no IADD). */
+template <int T, bool MAGIC>
 __global__ void __launch_bounds__(MMQ_WARPS * 32, 3) mmq_id4_kernel(MmqParams p) {
     typedef QT<T> Q;
     typedef Mmq4<T> L;
@@ -703,6 +705,8 @@ __global__ void __launch_bounds__(MMQ_WARPS * 32, 3) mmq_id4_kernel(MmqParams p)
 
     const int wm = warp >> 1, wn = warp & 1;
     const bool on0 = 16 * wn < cnt, on1 = 16 * wn + 8 < cnt;   /* warp-uniform */
+    constexpr int Z = MAGIC ? 0x4B400000 : 0;
+    auto cvt = [](int c) { return MAGIC ? __int_as_float(c) - 12582912.f : mmq_i2f(c); };
     const uint32_t a_s = sbase + L::O_SW + (32 * wm) * MMQ_LD + mmq_ldsm_a_off(lane);
     const uint32_t b_s = sbase + L::O_SX + (16 * wn) * MMQ_LD + mmq_ldsm_b_off(lane);
     const int rq = 32 * wm + (lane >> 2);                 /* rows rq + 16 mi + 8 h */
@@ -758,22 +762,22 @@ __global__ void __launch_bounds__(MMQ_WARPS * 32, 3) mmq_id4_kernel(MmqParams p)
                         if (ni == 1 && !on1) continue;
                         const int b2[2] = {bb[2 * ni], bb[2 * ni + 1]};
                         if (SUB == 32) {
-                            int cc[4] = {0, 0, 0, 0};
+                            int cc[4] = {Z, Z, Z, Z};
                             mma_k32(cc, a[mi], b2);
 #pragma unroll
                             for (int i = 0; i < 4; i++) {
                                 const float2 wq = wv[mi][i >> 1], xq2 = xv[ni][i & 1];
-                                float v = fmaf(mmq_i2f(cc[i]), wq.x * xq2.x, acc[mi][ni][i]);
+                                float v = fmaf(cvt(cc[i]), wq.x * xq2.x, acc[mi][ni][i]);
                                 acc[mi][ni][i] = HAS_MIN ? fmaf(-wq.y, xq2.y, v) : v;
                             }
                         } else {
-                            int c0[4] = {0, 0, 0, 0}, c1[4] = {0, 0, 0, 0};
+                            int c0[4] = {Z, Z, Z, Z}, c1[4] = {Z, Z, Z, Z};
                             mma_k16(c0, a[mi][0], a[mi][1], b2[0]);
                             mma_k16(c1, a[mi][2], a[mi][3], b2[1]);
 #pragma unroll
                             for (int i = 0; i < 4; i++) {
                                 const float2 wq = wv[mi][i >> 1];
-                                float v = fmaf(mmq_i2f(c0[i]), wq.x, mmq_i2f(c1[i]) * wq.y);
+                                float v = fmaf(cvt(c0[i]), wq.x, cvt(c1[i]) * wq.y);
                                 acc[mi][ni][i] = fmaf(v, xv[ni][i & 1].x, acc[mi][ni][i]);
                             }
                         }
@@ -798,23 +802,24 @@ __global__ void __launch_bounds__(MMQ_WARPS * 32, 3) mmq_id4_kernel(MmqParams p)
 typedef void (*mmq_fn)(MmqParams);
 static mmq_fn mmq_for(mlxn_type t, int ver, int *smem) {
     switch (t) {
-#define C(T) case T: *smem = ver == 4 ? (int)Mmq4<T>::SMEM : ver == 3 ? (int)Mmq3<T>::SMEM : 0; \
-        return ver == 4 ? mmq_id4_kernel<T> : ver == 3 ? mmq_id3_kernel<T> : mmq_id_kernel<T>;
+#define C(T) case T: *smem = ver >= 4 ? (int)Mmq4<T>::SMEM : ver == 3 ? (int)Mmq3<T>::SMEM : 0; \
+        return ver == 5 ? mmq_id4_kernel<T, true> : ver == 4 ? mmq_id4_kernel<T, false> \
+             : ver == 3 ? mmq_id3_kernel<T> : mmq_id_kernel<T>;
     C(MLXN_TYPE_Q4_0) C(MLXN_TYPE_Q8_0) C(MLXN_TYPE_Q4_K) C(MLXN_TYPE_Q6_K)
 #undef C
     default: return NULL;
     }
 }
 
-/* The version in effect: mlxn_cuda_mmq_version, or the environment variable MLXN_CUDA_MMQ (0..4,
+/* The version in effect: mlxn_cuda_mmq_version, or the environment variable MLXN_CUDA_MMQ (0..5,
  * read once at the first call) when the knob was left at 0: 0 auto (mmq_effective), 1 the grouped
- * mat-vec, 2, 3 and 4 the tile kernels. */
+ * mat-vec, 2..5 the tile kernels. */
 static int mmq_version(void) {
     static bool env_done = false;
     if (!env_done) {
         env_done = true;
         const char *e = getenv("MLXN_CUDA_MMQ");
-        if (e && e[0] >= '0' && e[0] <= '4' && !e[1] && mlxn_cuda_mmq_version == 0) mlxn_cuda_mmq_version = e[0] - '0';
+        if (e && e[0] >= '0' && e[0] <= '5' && !e[1] && mlxn_cuda_mmq_version == 0) mlxn_cuda_mmq_version = e[0] - '0';
     }
     return mlxn_cuda_mmq_version;
 }
@@ -835,7 +840,7 @@ extern "C" bool mlxn_cuda_mmq_use(const mlxn_cuda_mm *a) {
     if (!a->ids) return false;
     const int ver = mmq_effective(a);
     int smem;
-    if ((ver < 2 || ver > 4) || !mmq_for(a->type, ver, &smem) || a->k % MMQ_KC) return false;
+    if ((ver < 2 || ver > 5) || !mmq_for(a->type, ver, &smem) || a->k % MMQ_KC) return false;
     /* 2-byte aligned blocks (4 for Q4_K: 32-bit loads), as the int8 mat-vec route requires */
     const uintptr_t al = (uintptr_t)a->w | (uintptr_t)a->row_bytes | (uintptr_t)a->expert_bytes;
     if (al & (a->type == MLXN_TYPE_Q4_K ? 3 : 1)) return false;
@@ -844,7 +849,7 @@ extern "C" bool mlxn_cuda_mmq_use(const mlxn_cuda_mm *a) {
 
 extern "C" mlxn_status mlxn_cuda_mmq_id(const mlxn_cuda_mm *a, const int8_t *q, const float *d, const float *s,
                                         const int32_t *offsets, const int32_t *perm, void *stream) {
-    const int ver = mmq_effective(a) >= 3 ? (mmq_effective(a) == 4 ? 4 : 3) : 2;
+    const int ver = mmq_effective(a) >= 2 ? mmq_effective(a) : 2;
     int smem = 0;
     mmq_fn f = mmq_for(a->type, ver, &smem);
     if (!f) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "cuda mul_mat_id tile kernel: type %s not supported", mlxn_type_name(a->type));
@@ -869,7 +874,7 @@ extern "C" mlxn_status mlxn_cuda_mmq_id(const mlxn_cuda_mm *a, const int8_t *q, 
     if (slots < 1 || a->rows < 1) return MLXN_OK;
     dim3 grid((unsigned)((a->rows + MMQ_BM - 1) / MMQ_BM), (unsigned)slots);
     f<<<grid, MMQ_WARPS * 32, (size_t)smem, CU_STREAM(stream)>>>(p);
-    return MLXN_CUDA_LAUNCHED(ver == 4 ? "mmq_id4_kernel" : ver == 3 ? "mmq_id3_kernel" : "mmq_id_kernel");
+    return MLXN_CUDA_LAUNCHED(ver >= 4 ? "mmq_id4_kernel" : ver == 3 ? "mmq_id3_kernel" : "mmq_id_kernel");
 }
 
 #endif /* MMQ_HOST_TEST */
