@@ -581,7 +581,22 @@ __device__ __forceinline__ void mmq_cp4s(uint32_t s, const void *g) {
 
 /* v5 = v4 with MAGIC: the mma accumulators start at the bits of 1.5*2^23, so the int32 result
  * already is the biased float and the conversion is one FADD (no IADD). */
-template <int T, bool MAGIC>
+/* v6 = v5 with MINMMA (Q4_K only): the min term of a chunk, -sum over its 8 groups of
+ * wmin[row][g] * xsum[pair][g], is a 16x8x8 product per tile: one tf32 mma.m16n8k8 accumulating
+ * straight into the f32 tile (tf32 keeps 10 mantissa bits of wmin and xsum) instead of one FFMA
+ * per tile entry per group. tf32 fragments (PTX ISA): A a0 (row g, k t), a1 (row g+8, k t),
+ * a2 (row g, k t+4), a3 (row g+8, k t+4); B b0 (k t, col g), b1 (k t+4, col g); C as above. */
+__device__ __forceinline__ uint32_t mmq_tf32(float f) {
+    uint32_t r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(f));
+    return r;
+}
+__device__ __forceinline__ void mma_tf32(float c[4], const uint32_t a[4], const uint32_t b[2]) {
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+template <int T, bool MAGIC, bool MINMMA = false>
 __global__ void __launch_bounds__(MMQ_WARPS * 32, 3) mmq_id4_kernel(MmqParams p) {
     typedef QT<T> Q;
     typedef Mmq4<T> L;
@@ -768,7 +783,7 @@ __global__ void __launch_bounds__(MMQ_WARPS * 32, 3) mmq_id4_kernel(MmqParams p)
                             for (int i = 0; i < 4; i++) {
                                 const float2 wq = wv[mi][i >> 1], xq2 = xv[ni][i & 1];
                                 float v = fmaf(cvt(cc[i]), wq.x * xq2.x, acc[mi][ni][i]);
-                                acc[mi][ni][i] = HAS_MIN ? fmaf(-wq.y, xq2.y, v) : v;
+                                acc[mi][ni][i] = HAS_MIN && !MINMMA ? fmaf(-wq.y, xq2.y, v) : v;
                             }
                         } else {
                             int c0[4] = {Z, Z, Z, Z}, c1[4] = {Z, Z, Z, Z};
@@ -782,6 +797,29 @@ __global__ void __launch_bounds__(MMQ_WARPS * 32, 3) mmq_id4_kernel(MmqParams p)
                             }
                         }
                     }
+            }
+            if (HAS_MIN && MINMMA) {   /* the chunk's min term: 8 groups = k8 of one tf32 mma */
+                const int t = lane & 3;
+                uint32_t am[2][4], bm[2][2];
+#pragma unroll
+                for (int mi = 0; mi < 2; mi++) {
+                    const int r = rq + 16 * mi;
+                    am[mi][0] = mmq_tf32(-swp[r * (NG + 1) + t].y);
+                    am[mi][1] = mmq_tf32(-swp[(r + 8) * (NG + 1) + t].y);
+                    am[mi][2] = mmq_tf32(-swp[r * (NG + 1) + t + 4].y);
+                    am[mi][3] = mmq_tf32(-swp[(r + 8) * (NG + 1) + t + 4].y);
+                }
+#pragma unroll
+                for (int ni = 0; ni < 2; ni++) {
+                    const int n = 16 * wn + 8 * ni + (lane >> 2);
+                    bm[ni][0] = mmq_tf32(sxp[n * (NG + 1) + t].y);
+                    bm[ni][1] = mmq_tf32(sxp[n * (NG + 1) + t + 4].y);
+                }
+#pragma unroll
+                for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+                    for (int ni = 0; ni < 2; ni++)
+                        if (ni == 0 || on1) mma_tf32(acc[mi][ni], am[mi], bm[ni]);
             }
         }
         asm volatile("cp.async.wait_all;" ::: "memory");
@@ -803,7 +841,8 @@ typedef void (*mmq_fn)(MmqParams);
 static mmq_fn mmq_for(mlxn_type t, int ver, int *smem) {
     switch (t) {
 #define C(T) case T: *smem = ver >= 4 ? (int)Mmq4<T>::SMEM : ver == 3 ? (int)Mmq3<T>::SMEM : 0; \
-        return ver == 5 ? mmq_id4_kernel<T, true> : ver == 4 ? mmq_id4_kernel<T, false> \
+        return ver == 6 && T == MLXN_TYPE_Q4_K ? mmq_id4_kernel<MLXN_TYPE_Q4_K, true, true> \
+             : ver >= 5 ? mmq_id4_kernel<T, true> : ver == 4 ? mmq_id4_kernel<T, false> \
              : ver == 3 ? mmq_id3_kernel<T> : mmq_id_kernel<T>;
     C(MLXN_TYPE_Q4_0) C(MLXN_TYPE_Q8_0) C(MLXN_TYPE_Q4_K) C(MLXN_TYPE_Q6_K)
 #undef C
@@ -811,15 +850,15 @@ static mmq_fn mmq_for(mlxn_type t, int ver, int *smem) {
     }
 }
 
-/* The version in effect: mlxn_cuda_mmq_version, or the environment variable MLXN_CUDA_MMQ (0..5,
+/* The version in effect: mlxn_cuda_mmq_version, or the environment variable MLXN_CUDA_MMQ (0..6,
  * read once at the first call) when the knob was left at 0: 0 auto (mmq_effective), 1 the grouped
- * mat-vec, 2..5 the tile kernels. */
+ * mat-vec, 2..6 the tile kernels (6: 5 with the Q4_K min term by tf32 mma; = 5 for other types). */
 static int mmq_version(void) {
     static bool env_done = false;
     if (!env_done) {
         env_done = true;
         const char *e = getenv("MLXN_CUDA_MMQ");
-        if (e && e[0] >= '0' && e[0] <= '5' && !e[1] && mlxn_cuda_mmq_version == 0) mlxn_cuda_mmq_version = e[0] - '0';
+        if (e && e[0] >= '0' && e[0] <= '6' && !e[1] && mlxn_cuda_mmq_version == 0) mlxn_cuda_mmq_version = e[0] - '0';
     }
     return mlxn_cuda_mmq_version;
 }
@@ -840,7 +879,7 @@ extern "C" bool mlxn_cuda_mmq_use(const mlxn_cuda_mm *a) {
     if (!a->ids) return false;
     const int ver = mmq_effective(a);
     int smem;
-    if ((ver < 2 || ver > 5) || !mmq_for(a->type, ver, &smem) || a->k % MMQ_KC) return false;
+    if ((ver < 2 || ver > 6) || !mmq_for(a->type, ver, &smem) || a->k % MMQ_KC) return false;
     /* 2-byte aligned blocks (4 for Q4_K: 32-bit loads), as the int8 mat-vec route requires */
     const uintptr_t al = (uintptr_t)a->w | (uintptr_t)a->row_bytes | (uintptr_t)a->expert_bytes;
     if (al & (a->type == MLXN_TYPE_Q4_K ? 3 : 1)) return false;
