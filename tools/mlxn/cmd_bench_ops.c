@@ -388,14 +388,14 @@ static mlxn_status bench_mm(const char *kind, mlxn_type t, int64_t rows, int64_t
 }
 
 /* MoE prefill (mul_mat_id, 512 tokens, 128 experts / top-8, Qwen3-30B-A3B expert shapes): the
- * grouped mat-vec (mmq version 1) and the int8 tensor-core tile kernels (versions 3..6; 2 with --mmq 2) side by side,
+ * grouped mat-vec (mmq version 1) and the int8 tensor-core tile kernels (versions 3..7; 2 with --mmq 2) side by side,
  * each verified against the CPU reference; --mmq N runs only version N. */
 static void bench_moe_prefill(void) {
     static const mlxn_type ty[] = {MLXN_TYPE_Q4_K, MLXN_TYPE_Q4_0, MLXN_TYPE_Q6_K, MLXN_TYPE_Q8_0};
     static const char *tags[] = {"", "prefill mmid v1", "prefill mmid v2", "prefill mmid v3", "prefill mmid v4",
-                                 "prefill mmid v5", "prefill mmid v6"};
+                                 "prefill mmid v5", "prefill mmid v6", "prefill mmid v7"};
     const int keep = mlxn_cuda_mmq_version;
-    for (int v = 1; v <= 6; v++) {
+    for (int v = 1; v <= 7; v++) {
         if (keep != 0 ? keep != v : v == 2) continue;   /* v2: measured at 23:23, superseded by v3 */
         mlxn_cuda_mmq_version = v;
         for (int i = 0; i < 4; i++)
@@ -642,7 +642,8 @@ static void usage(void) {
            "  --mmq N         mul_mat_id prefill (many tokens) route: 0 (default: auto), 1 (grouped mat-vec),\n"
            "                  2 / 3 / 4 (int8 tensor-core tile kernels; 3: cp.async-staged, 4: 3 with hoisted\n"
            "                  addresses and ldmatrix, 5: 4 with biased mma accumulators, 6: 5 with the Q4_K\n"
-           "                  min term by tf32 mma); the MoE prefill cases ('prefill mmid v1..v6',\n"
+           "                  min term by tf32 mma, 7: 6 with 4 blocks per SM); the MoE prefill cases\n"
+           "                  ('prefill mmid v1..v7',\n"
            "                  Q4_K/Q4_0/Q6_K/Q8_0 768x2048 and Q4_K 2048x768, 512 tokens, 128/top-8) run\n"
            "                  both versions side by side unless N is given (or --no-v2)\n"
            "  --attn N        decode attention version: 2 (default, tiled) or 1 (per-warp)\n"
@@ -675,7 +676,7 @@ int cmd_bench_ops(int argc, char **argv) {
                 if (*l >= '0' && *l <= '5') g_cmp_ver[g_ncmp++] = *l - '0';
         }
         else if (!strcmp(a, "--no-v2")) opt.no_v2 = 1;
-        else if (!strcmp(a, "--mmq") && more) { int v = atoi(argv[++i]); mlxn_cuda_mmq_version = v >= 0 && v <= 6 ? v : 0; }
+        else if (!strcmp(a, "--mmq") && more) { int v = atoi(argv[++i]); mlxn_cuda_mmq_version = v >= 0 && v <= 7 ? v : 0; }
         else if (!strcmp(a, "--attn") && more) mlxn_cuda_attn_version = atoi(argv[++i]) == 1 ? 1 : 2;
         else if (!strcmp(a, "--attn-bps") && more) mlxn_cuda_attn_blocks_per_sm = atoi(argv[++i]);
         else if (!strcmp(a, "--mmv-warps") && more) mlxn_cuda_mmv_v2_warps = mlxn_cuda_mmv_v3_warps = atoi(argv[++i]);

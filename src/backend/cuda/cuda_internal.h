@@ -90,7 +90,7 @@ extern int mlxn_cuda_mmv_version;      /* 0 (default: chosen per type and k, see
  * expert on average, else the grouped mat-vec; mmq.cu), 1 the
  * grouped mat-vec, 2 the tile kernel, 3 the tile kernel with cp.async-staged chunks, 4 v3 with
  * hoisted addresses and ldmatrix fragments, 5 v4 with biased accumulators, 6 v5 with the Q4_K min
- * term by tf32 mma; the
+ * term by tf32 mma, 7 v6 with 4 blocks per SM; the
  * environment variable MLXN_CUDA_MMQ sets it when 0. */
 extern int mlxn_cuda_mmq_version;
 /* Whether the tile kernel takes this mul_mat_id (version, type Q4_0/Q8_0/Q4_K/Q6_K, k % 256). */

@@ -596,8 +596,10 @@ __device__ __forceinline__ void mma_tf32(float c[4], const uint32_t a[4], const 
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
-template <int T, bool MAGIC, bool MINMMA = false>
-__global__ void __launch_bounds__(MMQ_WARPS * 32, 3) mmq_id4_kernel(MmqParams p) {
+/* v7 = v6 with MINB = 4: registers capped at 128 so that 4 blocks (16 warps) are resident per SM
+ * where the shared memory allows it (Q4_0 / Q4_K: 53 KB per block), for latency hiding. */
+template <int T, bool MAGIC, bool MINMMA = false, int MINB = 3>
+__global__ void __launch_bounds__(MMQ_WARPS * 32, MINB) mmq_id4_kernel(MmqParams p) {
     typedef QT<T> Q;
     typedef Mmq4<T> L;
     constexpr int SUB = MmqT<T>::SUB, NG = L::NG, NT = MMQ_WARPS * 32;
@@ -841,7 +843,9 @@ typedef void (*mmq_fn)(MmqParams);
 static mmq_fn mmq_for(mlxn_type t, int ver, int *smem) {
     switch (t) {
 #define C(T) case T: *smem = ver >= 4 ? (int)Mmq4<T>::SMEM : ver == 3 ? (int)Mmq3<T>::SMEM : 0; \
-        return ver == 6 && T == MLXN_TYPE_Q4_K ? mmq_id4_kernel<MLXN_TYPE_Q4_K, true, true> \
+        return ver == 7 ? (T == MLXN_TYPE_Q4_K ? mmq_id4_kernel<MLXN_TYPE_Q4_K, true, true, 4> \
+                                               : mmq_id4_kernel<T, true, false, 4>) \
+             : ver == 6 && T == MLXN_TYPE_Q4_K ? mmq_id4_kernel<MLXN_TYPE_Q4_K, true, true> \
              : ver >= 5 ? mmq_id4_kernel<T, true> : ver == 4 ? mmq_id4_kernel<T, false> \
              : ver == 3 ? mmq_id3_kernel<T> : mmq_id_kernel<T>;
     C(MLXN_TYPE_Q4_0) C(MLXN_TYPE_Q8_0) C(MLXN_TYPE_Q4_K) C(MLXN_TYPE_Q6_K)
@@ -850,15 +854,16 @@ static mmq_fn mmq_for(mlxn_type t, int ver, int *smem) {
     }
 }
 
-/* The version in effect: mlxn_cuda_mmq_version, or the environment variable MLXN_CUDA_MMQ (0..6,
+/* The version in effect: mlxn_cuda_mmq_version, or the environment variable MLXN_CUDA_MMQ (0..7,
  * read once at the first call) when the knob was left at 0: 0 auto (mmq_effective), 1 the grouped
- * mat-vec, 2..6 the tile kernels (6: 5 with the Q4_K min term by tf32 mma; = 5 for other types). */
+ * mat-vec, 2..7 the tile kernels (6: 5 with the Q4_K min term by tf32 mma, = 5 for other types;
+ * 7: 6 with 4 resident blocks per SM). */
 static int mmq_version(void) {
     static bool env_done = false;
     if (!env_done) {
         env_done = true;
         const char *e = getenv("MLXN_CUDA_MMQ");
-        if (e && e[0] >= '0' && e[0] <= '6' && !e[1] && mlxn_cuda_mmq_version == 0) mlxn_cuda_mmq_version = e[0] - '0';
+        if (e && e[0] >= '0' && e[0] <= '7' && !e[1] && mlxn_cuda_mmq_version == 0) mlxn_cuda_mmq_version = e[0] - '0';
     }
     return mlxn_cuda_mmq_version;
 }
@@ -879,7 +884,7 @@ extern "C" bool mlxn_cuda_mmq_use(const mlxn_cuda_mm *a) {
     if (!a->ids) return false;
     const int ver = mmq_effective(a);
     int smem;
-    if ((ver < 2 || ver > 6) || !mmq_for(a->type, ver, &smem) || a->k % MMQ_KC) return false;
+    if ((ver < 2 || ver > 7) || !mmq_for(a->type, ver, &smem) || a->k % MMQ_KC) return false;
     /* 2-byte aligned blocks (4 for Q4_K: 32-bit loads), as the int8 mat-vec route requires */
     const uintptr_t al = (uintptr_t)a->w | (uintptr_t)a->row_bytes | (uintptr_t)a->expert_bytes;
     if (al & (a->type == MLXN_TYPE_Q4_K ? 3 : 1)) return false;
@@ -893,11 +898,11 @@ extern "C" mlxn_status mlxn_cuda_mmq_id(const mlxn_cuda_mm *a, const int8_t *q, 
     mmq_fn f = mmq_for(a->type, ver, &smem);
     if (!f) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "cuda mul_mat_id tile kernel: type %s not supported", mlxn_type_name(a->type));
     if (a->k % MMQ_KC) return mlxn_fail(MLXN_ERR_SHAPE, "cuda mul_mat_id tile kernel: k = %lld not a multiple of %d", (long long)a->k, MMQ_KC);
-    if (smem > 48 * 1024) {   /* once per kernel (types: ids 0..63) */
-        static bool attr_set[64];
-        if (!attr_set[a->type & 63]) {
+    if (smem > 48 * 1024) {   /* once per kernel: (version, type id 0..63) */
+        static bool attr_set[8][64];
+        if (!attr_set[ver & 7][a->type & 63]) {
             CU_TRY(cudaFuncSetAttribute((const void *)f, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-            attr_set[a->type & 63] = true;
+            attr_set[ver & 7][a->type & 63] = true;
         }
     }
     MmqParams p;
