@@ -86,7 +86,7 @@ extern int mlxn_cuda_mmv_v2_warps;     /* v2 rows-per-warp target: resident warp
 extern int mlxn_cuda_mmv_v3_warps;     /* v3 rows-per-warp target (default 16) */
 extern int mlxn_cuda_mmv_version;      /* 0 (default: chosen per type and k, see mmv.cu), 5/4 (activations in shared memory), 3 (cp.async ring), 2 (register stage), 1 (one row per warp) */
 /* mul_mat_id prefill on int8 tensor cores (mmq.cu), used by the grouped route of the mat-vec
- * launcher (many (token, slot) pairs). Version knob: 0 auto (the tile kernel from 16 pairs per
+ * launcher (many (token, slot) pairs). Version knob: 0 auto (tile kernel v3 from 2 pairs per
  * expert on average, else the grouped mat-vec; mmq.cu), 1 the
  * grouped mat-vec, 2 the tile kernel, 3 the tile kernel with cp.async-staged chunks, 4 v3 with
  * hoisted addresses and ldmatrix fragments, 5 v4 with biased accumulators, 6 v5 with the Q4_K min

@@ -869,11 +869,13 @@ static int mmq_version(void) {
 }
 
 /* Auto (version 0): the tile kernel MMQ_AUTO from MMQ_AUTO_PAIRS (token, slot) pairs per expert on
- * average; below, the grouped mat-vec. v2 and v3 passed the harness and the bench check on the
- * H200 (run of 23:23, docs/perf/NOTES.md): Q4_K 768x2048 512 tokens 128/top-8 v1 1273 us, v2 247,
- * v3 240. The threshold is a guess until the smaller batches are measured. */
+ * average; below, the grouped mat-vec. Measured on the H200 (runs of 23:23 and 23:49,
+ * docs/perf/NOTES.md), Q4_K 768x2048 128/top-8, v1 / v3 in us: 16 tokens (1 pair per expert)
+ * 64 / 64, 32 tokens 201 / 123, 64: 253 / 128, 128: 388 / 137, 512: 1274 / 241. v3 is the
+ * fastest version measured (v4 passed the harness but was not timed; v5..v7 never ran on a GPU:
+ * they stay opt-in). */
 #define MMQ_AUTO 3
-#define MMQ_AUTO_PAIRS 16
+#define MMQ_AUTO_PAIRS 2
 static int mmq_effective(const mlxn_cuda_mm *a) {
     const int ver = mmq_version();
     if (ver != 0) return ver;
