@@ -25,23 +25,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 nvcc --version | tail -1
 
 # ---- dependencies -----------------------------------------------------------------------------
-if [ "${FORCE_DEBS:-0}" = 1 ] || ! pkg-config --exists libcjson libpcre2-8 2>/dev/null; then
-  if ls "$SRC"/debs/*.deb >/dev/null 2>&1; then
-    PFX=/tmp/mlxn-deps
-    rm -rf $PFX && mkdir -p $PFX
-    for d in "$SRC"/debs/*.deb; do dpkg -x "$d" $PFX; done
-    # the .pc files hard-code /usr: point every path at the unpacked tree
-    for pc in $(find $PFX -name "*.pc"); do sed -i "s#=/usr#=$PFX/usr#g; s#-I/usr#-I$PFX/usr#g; s#-L/usr#-L$PFX/usr#g" "$pc"; done
-    export PKG_CONFIG_PATH=$(find $PFX -type d -name pkgconfig | tr '\n' ':')${PKG_CONFIG_PATH:-}
-    LIBD=$(dirname "$(find $PFX -name 'libcjson.so*' | head -1)")
-    export LD_LIBRARY_PATH=$LIBD:${LD_LIBRARY_PATH:-}
-    export LIBRARY_PATH=$LIBD:${LIBRARY_PATH:-}
-    echo "deps: unpacked $(ls "$SRC"/debs/*.deb | wc -l) debs into $PFX"
-  else
-    echo "deps: libcjson/libpcre2-8 not found and no debs/ folder"
-  fi
-fi
-pkg-config --cflags --libs libcjson libpcre2-8 || echo "deps: pkg-config still cannot find them"
+. "$SRC/scripts/gpu-deps.sh"
 
 # ---- build (fresh: a cached configure would keep stale pkg-config paths) ------------------------
 T0=$(date +%s)
@@ -65,6 +49,10 @@ run_ops() {  # $1 = label, rest = extra args
   grep -E "FAIL|error" "$OUT/test_ops_$label.log" | head -30
 }
 OPS1=$(run_ops default); echo "$OPS1"
+# the mat-vec v6 on every harness mat-vec case (by default it takes only matrices from ~3 MB), and
+# its host-side check (layouts and unit dots)
+OPS6=$(MLXN_CUDA_MMV=6 OUT=/tmp run_ops mmv6 -o mul_mat; MLXN_CUDA_MMV=6 OUT=/tmp run_ops mmv6id -o mul_mat_id); echo "$OPS6"
+HOST6="test_cuda_mmv6_host: $("$BUILD/tests/test_cuda_mmv6_host" 2>&1 | tail -1)"; echo "$HOST6"
 if [ $QUICK = 0 ]; then OPS2=$(run_ops full --full); else OPS2="test_ops --full: skipped (--quick)"; fi; echo "$OPS2"
 
 # ---- public API on CUDA: graph record/replay, errors at sync, device OOM -----------------------
@@ -117,6 +105,8 @@ echo
 echo "== summary"
 echo "$OPS1" | head -1
 echo "$OPS2" | head -1
+echo "$OPS6" | grep "^test_ops"
+echo "$HOST6"
 echo "$API"
 grep -E "^(device|read ceiling|seed:|bench-ops:)" "$OUT/bench.log"
 grep -E "^(kind|mul_mv|attn|prefill|seed)" "$OUT/bench.log" | cut -c1-100

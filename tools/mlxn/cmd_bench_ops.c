@@ -631,7 +631,8 @@ static void usage(void) {
            "  --markdown FILE append the results as a markdown table to FILE\n"
            "  --f32x          route quantized mat-vecs through the exact f32-activation kernel\n"
            "  --no-pdl        launch mat-vecs without programmatic dependent launch\n"
-           "  --mmv N         quantized mat-vec version for every case: 0 (default: per type and k), 1, 2 (pipelined, multi-row,\n"
+           "  --mmv N         quantized mat-vec version for every case: 0 (default: v6 where it applies, else\n"
+           "                  per type and k), 6 (weights streamed by bulk copies, x quantized in-kernel), 1, 2 (pipelined, multi-row,\n"
            "                  register stage) or 3 (pipelined, cp.async ring); the others are also\n"
            "                  benchmarked side by side ('mul_mv v2' / 'mul_mv v3' rows)\n"
            "                  4 / 5: activations staged in shared memory per block (8 warps; 24 / 32\n"
@@ -640,7 +641,13 @@ static void usage(void) {
            "  --mmv-cmp LIST  only the mat-vec comparison: versions LIST (digits, e.g. 345) verified and\n"
            "                  timed on the same weights, alternating in 5 rounds (median of round\n"
            "                  medians, lowest p10); Q4_0/Q4_K/Q6_K/Q8_0 at 4096x14336 and 14336x4096,\n"
-           "                  Q6_K 2816x8192 plain and 128/top-8, Q4_K/Q6_K 768x2048 128/top-8\n"
+           "                  Q6_K 2816x8192 plain and 128/top-8, Q4_K/Q6_K 768x2048 128/top-8, and small\n"
+           "                  matrices (Q4_K 4096x4096 / 1024x4096, Q6_K 1024x4096, SmolLM2's Q4_1 / Q8_0 shapes)\n"
+           "  --mmv6 W,D,B    v6 mat-vec: W warps per block (1-16, default 16), D ring stages per warp (2-8,\n"
+           "                  default 3), B blocks per SM (default 1), R blocks that must fit on an SM\n"
+           "                  together (default 1; 2 lets the next kernel start while this one drains)\n"
+           "  --mmv6-xdirect  v6: quantize the activations straight from global memory (no f32 copy in\n"
+           "                  shared memory: a smaller footprint)\n"
            "  --mmv-warps N   v2 mat-vec: resident warps per SM the rows-per-warp split aims at (default 20)\n"
            "  --mmq N         mul_mat_id prefill (many tokens) route: 0 (default: auto), 1 (grouped mat-vec),\n"
            "                  2 / 3 / 4 (int8 tensor-core tile kernels; 3: cp.async-staged, 4: 3 with hoisted\n"
@@ -672,17 +679,25 @@ int cmd_bench_ops(int argc, char **argv) {
         else if (!strcmp(a, "--f32x")) mlxn_cuda_mmv_force_f32x = 1;
         else if (!strcmp(a, "--no-pdl")) mlxn_cuda_mmv_no_pdl = 1;
         else if (!strcmp(a, "--api-check")) opt.api = 1;
-        else if (!strcmp(a, "--mmv") && more) { int v = atoi(argv[++i]); mlxn_cuda_mmv_version = v >= 0 && v <= 5 ? v : 1; }
+        else if (!strcmp(a, "--mmv") && more) { int v = atoi(argv[++i]); mlxn_cuda_mmv_version = v >= 0 && v <= 6 ? v : 1; }
         else if (!strcmp(a, "--mmv-cmp") && more) {
             const char *l = argv[++i];
             for (g_ncmp = 0; *l && g_ncmp < CMP_MAX; l++)
-                if (*l >= '0' && *l <= '5') g_cmp_ver[g_ncmp++] = *l - '0';
+                if (*l >= '0' && *l <= '6') g_cmp_ver[g_ncmp++] = *l - '0';
         }
         else if (!strcmp(a, "--no-v2")) opt.no_v2 = 1;
         else if (!strcmp(a, "--mmq-all")) g_mmq_all = 1;
         else if (!strcmp(a, "--mmq") && more) { int v = atoi(argv[++i]); mlxn_cuda_mmq_version = v >= 0 && v <= 7 ? v : 0; }
         else if (!strcmp(a, "--attn") && more) mlxn_cuda_attn_version = atoi(argv[++i]) == 1 ? 1 : 2;
         else if (!strcmp(a, "--attn-bps") && more) mlxn_cuda_attn_blocks_per_sm = atoi(argv[++i]);
+        else if (!strcmp(a, "--mmv6") && more) {
+            if (sscanf(argv[++i], "%d,%d,%d,%d", &mlxn_cuda_mmv6_warps, &mlxn_cuda_mmv6_stages,
+                       &mlxn_cuda_mmv6_blocks_per_sm, &mlxn_cuda_mmv6_resident) < 3) {
+                fprintf(stderr, "mlxn bench-ops: --mmv6 wants W,D,B[,R]\n");
+                return 2;
+            }
+        }
+        else if (!strcmp(a, "--mmv6-xdirect")) mlxn_cuda_mmv6_x_direct = 1;
         else if (!strcmp(a, "--mmv-warps") && more) mlxn_cuda_mmv_v2_warps = mlxn_cuda_mmv_v3_warps = atoi(argv[++i]);
         else { fprintf(stderr, "mlxn bench-ops: unknown option '%s'\n", a); usage(); return 2; }
     }
@@ -730,6 +745,16 @@ int cmd_bench_ops(int argc, char **argv) {
         bench_mm("mul_mv_id", MLXN_TYPE_Q6_K, 2816, 8192, 1, 128, 8, NULL);
         bench_mm("mul_mv_id", MLXN_TYPE_Q4_K, 768, 2048, 1, 128, 8, NULL);
         bench_mm("mul_mv_id", MLXN_TYPE_Q6_K, 768, 2048, 1, 128, 8, NULL);
+        /* small matrices, where fixed costs dominate: Llama-3-8B attention projections and the
+         * SmolLM2-135M shapes (fused q|k|v, o, fused gate|up, down, the tied output head) */
+        bench_mm("mul_mv", MLXN_TYPE_Q4_K, 4096, 4096, 1, 0, 0, NULL);
+        bench_mm("mul_mv", MLXN_TYPE_Q4_K, 1024, 4096, 1, 0, 0, NULL);
+        bench_mm("mul_mv", MLXN_TYPE_Q6_K, 1024, 4096, 1, 0, 0, NULL);
+        bench_mm("mul_mv", MLXN_TYPE_Q4_1, 960, 576, 1, 0, 0, NULL);
+        bench_mm("mul_mv", MLXN_TYPE_Q4_1, 576, 576, 1, 0, 0, NULL);
+        bench_mm("mul_mv", MLXN_TYPE_Q4_1, 3072, 576, 1, 0, 0, NULL);
+        bench_mm("mul_mv", MLXN_TYPE_Q4_1, 576, 1536, 1, 0, 0, NULL);
+        bench_mm("mul_mv", MLXN_TYPE_Q8_0, 49152, 576, 1, 0, 0, NULL);
         printf("bench-ops: %d failures\n", g_fail);
         return g_fail ? 1 : 0;
     }
@@ -742,6 +767,8 @@ int cmd_bench_ops(int argc, char **argv) {
     for (int i = 0; i < ntypes; i++) bench_mm("mul_mv", types[i], 4096, 14336, 1, 0, 0, NULL);
     for (int i = 0; i < ntypes; i++) bench_mm("mul_mv", types[i], 14336, 4096, 1, 0, 0, NULL);
     bench_mm("mul_mv", MLXN_TYPE_Q4_K, 4096, 4096, 1, 0, 0, NULL);
+    bench_mm("mul_mv", MLXN_TYPE_Q4_K, 1024, 4096, 1, 0, 0, NULL);    /* Llama-3-8B k/v projections */
+    bench_mm("mul_mv", MLXN_TYPE_Q6_K, 1024, 4096, 1, 0, 0, NULL);
     bench_mm("mul_mv", MLXN_TYPE_Q6_K, 2816, 8192, 1, 0, 0, NULL);
     bench_mm("mul_mv n=8", MLXN_TYPE_Q4_K, 4096, 14336, 8, 0, 0, NULL);
     /* the other mat-vec versions: the same shapes side by side */

@@ -84,7 +84,15 @@ extern int mlxn_cuda_mmv_force_f32x;   /* 1: use the f32-activation mat-vec (exa
 extern int mlxn_cuda_mmv_no_pdl;       /* 1: launch without programmatic dependent launch */
 extern int mlxn_cuda_mmv_v2_warps;     /* v2 rows-per-warp target: resident warps per SM */
 extern int mlxn_cuda_mmv_v3_warps;     /* v3 rows-per-warp target (default 16) */
-extern int mlxn_cuda_mmv_version;      /* 0 (default: chosen per type and k, see mmv.cu), 5/4 (activations in shared memory), 3 (cp.async ring), 2 (register stage), 1 (one row per warp) */
+extern int mlxn_cuda_mmv_version;      /* 0 (default: v6 where it applies, else chosen per type and k, see mmv.cu), 6, 5/4 (activations in shared memory), 3 (cp.async ring), 2 (register stage), 1 (one row per warp) */
+/* Mat-vec v6 (mmv6.cu): n = 1 and mul_mat_id decode, the default wherever it applies. */
+bool mlxn_cuda_mmv6_applies(const mlxn_cuda_mm *a);
+mlxn_status mlxn_cuda_mmv6(const mlxn_cuda_mm *a, void *stream);
+extern int mlxn_cuda_mmv6_warps;          /* warps per block (default 16) */
+extern int mlxn_cuda_mmv6_stages;         /* ring stages per warp (default 3) */
+extern int mlxn_cuda_mmv6_blocks_per_sm;  /* blocks per SM (default 1) */
+extern int mlxn_cuda_mmv6_resident;       /* blocks that must fit on an SM together (default 1) */
+extern int mlxn_cuda_mmv6_x_direct;       /* 1: quantize x from global memory (no f32 staging in shared memory) */
 /* mul_mat_id prefill on int8 tensor cores (mmq.cu), used by the grouped route of the mat-vec
  * launcher (many (token, slot) pairs). Version knob: 0 auto (tile kernel v3 from 2 pairs per
  * expert on average, else the grouped mat-vec; mmq.cu), 1 the

@@ -15,14 +15,16 @@
  *  - mul_mat_id: blockIdx.y is the (token, slot) pair, the expert id is read on the device (so a
  *    captured graph serves every step); a bad id raises the device error flag.
  * F16/BF16/F32 weights use a direct 16-byte-load kernel with f32 activations.
- * For n = 1 and decode mul_mat_id the default depends on the type and k (mmv_version_for): v4 /
- * v5 (mmv_q4_kernel: activations staged in shared memory per 8-warp block) for Q4_0 / Q4_K /
- * Q6_K / Q8_0 where they measured faster, otherwise v3 (mmv_q3_kernel: multi-row warps, cp.async
- * ring); v1 (mmv_q_kernel, described above), v2 and v3 stay selectable (mlxn_cuda_mmv_version) and
+ * For n = 1 and decode mul_mat_id, v6 (mmv6.cu: weights streamed by bulk copies, activations
+ * quantized in the kernel) takes matrices from ~3 MB up (mul_mat_id: 32 MB); smaller ones use
+ * v3 (mmv_q3_kernel: multi-row warps, cp.async ring) or, for Q6_K, v4 (mmv_q4_kernel:
+ * activations staged in shared memory per 8-warp block); v1 (mmv_q_kernel, described above), v2
+ * and v5 stay selectable (mlxn_cuda_mmv_version) and
  * are measured side by side by `mlxn bench-ops` (docs/perf/NOTES.md). */
 #include "backend/cuda/quant.cuh"
 #include <cublas_v2.h>
 #include <stdlib.h>
+#include <stdio.h>
 
 int mlxn_cuda_mmv_force_f32x = 0;
 int mlxn_cuda_mmv_no_pdl = 0;
@@ -656,32 +658,52 @@ static mlxn_status mmv_float(const mlxn_cuda_mm *a, int *err, void *stream) {
 /* Exact route: dequantize the needed rows to f32 in the arena, then the f32 mat-vec. */
 static mlxn_status mmv_via_f32(const mlxn_cuda_mm *a, void *stream);
 
-/* The mat-vec version for a type and k: mlxn_cuda_mmv_version, or with 0 (the default, auto) the
- * per-type choice below, from the side-by-side run of 2026-11-29 22:14 (docs/perf/NOTES.md, "v4 /
- * v5"): v5 was fastest at k = 14336 for Q4_K / Q6_K / Q8_0, v4 at k = 2048..8192 for Q4_K / Q6_K /
- * Q8_0 / Q4_0 (plain and mul_mat_id), v3 at k = 14336 for Q4_0; the k threshold between the
- * measured points is a guess. Other types were not measured against v4/v5 and keep v3. The
- * environment variable MLXN_CUDA_MMV (0..5), read once at the first call, overrides the initial
- * setting (so the op harness can check every version through the same paths). */
+/* The mat-vec version of the older kernels (v1-v5) for a type and k: mlxn_cuda_mmv_version when it
+ * names one, else v4 for Q6_K and v3 for the rest, the best of them on small matrices in the run of
+ * 2026-11-29 23:30 (docs/perf/NOTES.md, "v6"); large ones go to v6 (mmv6_worth_it). The environment
+ * variables MLXN_CUDA_MMV (0..6) and MLXN_CUDA_MMV6 ("warps,stages,blocks_per_sm[,resident[,x_direct]]"),
+ * read once at the first call, override the initial settings (so the op harness can check every
+ * version through the same paths). */
 static int mmv_version_for(mlxn_type t, int64_t k) {
     static bool env_done = false;
     if (!env_done) {
         env_done = true;
         const char *e = getenv("MLXN_CUDA_MMV");
-        if (e && e[0] >= '0' && e[0] <= '5' && !e[1]) mlxn_cuda_mmv_version = e[0] - '0';
+        if (e && e[0] >= '0' && e[0] <= '6' && !e[1]) mlxn_cuda_mmv_version = e[0] - '0';
+        const char *e6 = getenv("MLXN_CUDA_MMV6");   /* "warps,stages,blocks_per_sm[,resident[,x_direct]]" */
+        int w6, d6, b6;
+        int r6 = 1, x6 = 0;
+        if (e6 && sscanf(e6, "%d,%d,%d,%d,%d", &w6, &d6, &b6, &r6, &x6) >= 3) {
+            mlxn_cuda_mmv6_warps = w6; mlxn_cuda_mmv6_stages = d6; mlxn_cuda_mmv6_blocks_per_sm = b6;
+            mlxn_cuda_mmv6_resident = r6; mlxn_cuda_mmv6_x_direct = x6;
+        }
     }
-    if (mlxn_cuda_mmv_version != 0) return mlxn_cuda_mmv_version;
-    const bool long_k = k >= 12288;
-    switch (t) {
-    case MLXN_TYPE_Q4_K: case MLXN_TYPE_Q6_K: case MLXN_TYPE_Q8_0: return long_k ? 5 : 4;
-    case MLXN_TYPE_Q4_0: return long_k ? 3 : 4;
-    default: return 3;
-    }
+    if (mlxn_cuda_mmv_version >= 1 && mlxn_cuda_mmv_version <= 5) return mlxn_cuda_mmv_version;
+    /* where v6 does not run (small matrices, unaligned rows): v4 for Q6_K, v3 otherwise (same run) */
+    (void)k;
+    return t == MLXN_TYPE_Q6_K ? 4 : 3;
+}
+
+/* Auto route between v6 and the older kernels, from the side-by-side run of 2026-11-29 23:30
+ * (docs/perf/NOTES.md, "v6"): v6 has a fixed cost of ~4 us per call (v3 ~2.7 us), so it wins from
+ * ~3 MB of weights on (Q4_K 1024x4096, 2.4 MB: a tie; Q6_K 1024x4096: v6 5.6 us vs v4 6.3;
+ * SmolLM2's Q4_1 matrices: v3 2.7-3.6 us vs v6 3.8-4.2); mul_mat_id only for large experts (the
+ * seed shape, 151 MB: v6 71 us vs v4 80; 768x2048 top-8, 7 MB: v3/v4 8.4 vs v6 9.9). */
+static bool mmv6_worth_it(const mlxn_cuda_mm *a) {
+    const double pairs = a->ids ? (double)a->top_k * (double)a->n_tokens : 1.0;
+    const double bytes = (double)a->rows * (double)a->row_bytes * pairs;
+    return a->ids ? bytes >= 32.0 * 1048576.0 : bytes >= 3.0 * 1048576.0;
 }
 
 extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream) {
     int *err;
     MLXN_TRY(mlxn_cuda_err_flag(&err));
+    /* v6 (mmv6.cu) wherever it applies, unless an older version is asked for */
+    if (!mlxn_cuda_mmv_force_f32x) {
+        (void)mmv_version_for(a->type, a->k);   /* reads the environment once */
+        if ((mlxn_cuda_mmv_version == 6 || (mlxn_cuda_mmv_version == 0 && mmv6_worth_it(a))) && mlxn_cuda_mmv6_applies(a))
+            return mlxn_cuda_mmv6(a, stream);
+    }
     if (a->type == MLXN_TYPE_F16 || a->type == MLXN_TYPE_BF16 || a->type == MLXN_TYPE_F32) return mmv_float(a, err, stream);
     if (mlxn_cuda_mmv_force_f32x) return mmv_via_f32(a, stream);
     bool id = a->ids != NULL;
