@@ -92,11 +92,13 @@ extern int mlxn_cuda_mmv6_warps;          /* warps per block (default 16) */
 extern int mlxn_cuda_mmv6_stages;         /* ring stages per warp (default 3) */
 extern int mlxn_cuda_mmv6_blocks_per_sm;  /* blocks per SM (default 1) */
 extern int mlxn_cuda_mmv6_resident;       /* blocks that must fit on an SM together (default 1) */
+extern int mlxn_cuda_mmv6_x_direct;       /* 1: quantize x from global memory (no f32 staging in shared memory) */
 /* mul_mat_id prefill on int8 tensor cores (mmq.cu), used by the grouped route of the mat-vec
- * launcher (many (token, slot) pairs). Version knob: 0 auto (the tile kernel from 16 pairs per
+ * launcher (many (token, slot) pairs). Version knob: 0 auto (tile kernel v3 from 2 pairs per
  * expert on average, else the grouped mat-vec; mmq.cu), 1 the
  * grouped mat-vec, 2 the tile kernel, 3 the tile kernel with cp.async-staged chunks, 4 v3 with
- * hoisted addresses and ldmatrix fragments; the
+ * hoisted addresses and ldmatrix fragments, 5 v4 with biased accumulators, 6 v5 with the Q4_K min
+ * term by tf32 mma, 7 v6 with 4 blocks per SM; the
  * environment variable MLXN_CUDA_MMQ sets it when 0. */
 extern int mlxn_cuda_mmq_version;
 /* Whether the tile kernel takes this mul_mat_id (version, type Q4_0/Q8_0/Q4_K/Q6_K, k % 256). */
@@ -105,7 +107,6 @@ bool mlxn_cuda_mmq_use(const mlxn_cuda_mm *a);
  * sum per 32), offsets {n_expert + 1} / perm {top_k * n_tokens} the pairs grouped by expert. */
 mlxn_status mlxn_cuda_mmq_id(const mlxn_cuda_mm *a, const int8_t *q, const float *d, const float *s,
                              const int32_t *offsets, const int32_t *perm, void *stream);
-extern int mlxn_cuda_mmv6_x_direct;       /* 1: quantize x from global memory (no f32 staging in shared memory) */
 
 /* MLX packed weights: row r of expert e at w + e*w_exp + r*w_row (bytes; same for scales/biases). */
 typedef struct mlxn_cuda_mlx {

@@ -579,8 +579,27 @@ __device__ __forceinline__ void mmq_cp4s(uint32_t s, const void *g) {
     asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(s), "l"(g) : "memory");
 }
 
-template <int T>
-__global__ void __launch_bounds__(MMQ_WARPS * 32, 3) mmq_id4_kernel(MmqParams p) {
+/* v5 = v4 with MAGIC: the mma accumulators start at the bits of 1.5*2^23, so the int32 result
+ * already is the biased float and the conversion is one FADD (no IADD). */
+/* v6 = v5 with MINMMA (Q4_K only): the min term of a chunk, -sum over its 8 groups of
+ * wmin[row][g] * xsum[pair][g], is a 16x8x8 product per tile: one tf32 mma.m16n8k8 accumulating
+ * straight into the f32 tile (tf32 keeps 10 mantissa bits of wmin and xsum) instead of one FFMA
+ * per tile entry per group. tf32 fragments (PTX ISA): A a0 (row g, k t), a1 (row g+8, k t),
+ * a2 (row g, k t+4), a3 (row g+8, k t+4); B b0 (k t, col g), b1 (k t+4, col g); C as above. */
+__device__ __forceinline__ uint32_t mmq_tf32(float f) {
+    uint32_t r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(f));
+    return r;
+}
+__device__ __forceinline__ void mma_tf32(float c[4], const uint32_t a[4], const uint32_t b[2]) {
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+/* v7 = v6 with MINB = 4: registers capped at 128 so that 4 blocks (16 warps) are resident per SM
+ * where the shared memory allows it (Q4_0 / Q4_K: 53 KB per block), for latency hiding. */
+template <int T, bool MAGIC, bool MINMMA = false, int MINB = 3>
+__global__ void __launch_bounds__(MMQ_WARPS * 32, MINB) mmq_id4_kernel(MmqParams p) {
     typedef QT<T> Q;
     typedef Mmq4<T> L;
     constexpr int SUB = MmqT<T>::SUB, NG = L::NG, NT = MMQ_WARPS * 32;
@@ -703,6 +722,8 @@ __global__ void __launch_bounds__(MMQ_WARPS * 32, 3) mmq_id4_kernel(MmqParams p)
 
     const int wm = warp >> 1, wn = warp & 1;
     const bool on0 = 16 * wn < cnt, on1 = 16 * wn + 8 < cnt;   /* warp-uniform */
+    constexpr int Z = MAGIC ? 0x4B400000 : 0;
+    auto cvt = [](int c) { return MAGIC ? __int_as_float(c) - 12582912.f : mmq_i2f(c); };
     const uint32_t a_s = sbase + L::O_SW + (32 * wm) * MMQ_LD + mmq_ldsm_a_off(lane);
     const uint32_t b_s = sbase + L::O_SX + (16 * wn) * MMQ_LD + mmq_ldsm_b_off(lane);
     const int rq = 32 * wm + (lane >> 2);                 /* rows rq + 16 mi + 8 h */
@@ -758,26 +779,49 @@ __global__ void __launch_bounds__(MMQ_WARPS * 32, 3) mmq_id4_kernel(MmqParams p)
                         if (ni == 1 && !on1) continue;
                         const int b2[2] = {bb[2 * ni], bb[2 * ni + 1]};
                         if (SUB == 32) {
-                            int cc[4] = {0, 0, 0, 0};
+                            int cc[4] = {Z, Z, Z, Z};
                             mma_k32(cc, a[mi], b2);
 #pragma unroll
                             for (int i = 0; i < 4; i++) {
                                 const float2 wq = wv[mi][i >> 1], xq2 = xv[ni][i & 1];
-                                float v = fmaf(mmq_i2f(cc[i]), wq.x * xq2.x, acc[mi][ni][i]);
-                                acc[mi][ni][i] = HAS_MIN ? fmaf(-wq.y, xq2.y, v) : v;
+                                float v = fmaf(cvt(cc[i]), wq.x * xq2.x, acc[mi][ni][i]);
+                                acc[mi][ni][i] = HAS_MIN && !MINMMA ? fmaf(-wq.y, xq2.y, v) : v;
                             }
                         } else {
-                            int c0[4] = {0, 0, 0, 0}, c1[4] = {0, 0, 0, 0};
+                            int c0[4] = {Z, Z, Z, Z}, c1[4] = {Z, Z, Z, Z};
                             mma_k16(c0, a[mi][0], a[mi][1], b2[0]);
                             mma_k16(c1, a[mi][2], a[mi][3], b2[1]);
 #pragma unroll
                             for (int i = 0; i < 4; i++) {
                                 const float2 wq = wv[mi][i >> 1];
-                                float v = fmaf(mmq_i2f(c0[i]), wq.x, mmq_i2f(c1[i]) * wq.y);
+                                float v = fmaf(cvt(c0[i]), wq.x, cvt(c1[i]) * wq.y);
                                 acc[mi][ni][i] = fmaf(v, xv[ni][i & 1].x, acc[mi][ni][i]);
                             }
                         }
                     }
+            }
+            if (HAS_MIN && MINMMA) {   /* the chunk's min term: 8 groups = k8 of one tf32 mma */
+                const int t = lane & 3;
+                uint32_t am[2][4], bm[2][2];
+#pragma unroll
+                for (int mi = 0; mi < 2; mi++) {
+                    const int r = rq + 16 * mi;
+                    am[mi][0] = mmq_tf32(-swp[r * (NG + 1) + t].y);
+                    am[mi][1] = mmq_tf32(-swp[(r + 8) * (NG + 1) + t].y);
+                    am[mi][2] = mmq_tf32(-swp[r * (NG + 1) + t + 4].y);
+                    am[mi][3] = mmq_tf32(-swp[(r + 8) * (NG + 1) + t + 4].y);
+                }
+#pragma unroll
+                for (int ni = 0; ni < 2; ni++) {
+                    const int n = 16 * wn + 8 * ni + (lane >> 2);
+                    bm[ni][0] = mmq_tf32(sxp[n * (NG + 1) + t].y);
+                    bm[ni][1] = mmq_tf32(sxp[n * (NG + 1) + t + 4].y);
+                }
+#pragma unroll
+                for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+                    for (int ni = 0; ni < 2; ni++)
+                        if (ni == 0 || on1) mma_tf32(acc[mi][ni], am[mi], bm[ni]);
             }
         }
         asm volatile("cp.async.wait_all;" ::: "memory");
@@ -798,33 +842,40 @@ __global__ void __launch_bounds__(MMQ_WARPS * 32, 3) mmq_id4_kernel(MmqParams p)
 typedef void (*mmq_fn)(MmqParams);
 static mmq_fn mmq_for(mlxn_type t, int ver, int *smem) {
     switch (t) {
-#define C(T) case T: *smem = ver == 4 ? (int)Mmq4<T>::SMEM : ver == 3 ? (int)Mmq3<T>::SMEM : 0; \
-        return ver == 4 ? mmq_id4_kernel<T> : ver == 3 ? mmq_id3_kernel<T> : mmq_id_kernel<T>;
+#define C(T) case T: *smem = ver >= 4 ? (int)Mmq4<T>::SMEM : ver == 3 ? (int)Mmq3<T>::SMEM : 0; \
+        return ver == 7 ? (T == MLXN_TYPE_Q4_K ? mmq_id4_kernel<MLXN_TYPE_Q4_K, true, true, 4> \
+                                               : mmq_id4_kernel<T, true, false, 4>) \
+             : ver == 6 && T == MLXN_TYPE_Q4_K ? mmq_id4_kernel<MLXN_TYPE_Q4_K, true, true> \
+             : ver >= 5 ? mmq_id4_kernel<T, true> : ver == 4 ? mmq_id4_kernel<T, false> \
+             : ver == 3 ? mmq_id3_kernel<T> : mmq_id_kernel<T>;
     C(MLXN_TYPE_Q4_0) C(MLXN_TYPE_Q8_0) C(MLXN_TYPE_Q4_K) C(MLXN_TYPE_Q6_K)
 #undef C
     default: return NULL;
     }
 }
 
-/* The version in effect: mlxn_cuda_mmq_version, or the environment variable MLXN_CUDA_MMQ (0..4,
+/* The version in effect: mlxn_cuda_mmq_version, or the environment variable MLXN_CUDA_MMQ (0..7,
  * read once at the first call) when the knob was left at 0: 0 auto (mmq_effective), 1 the grouped
- * mat-vec, 2, 3 and 4 the tile kernels. */
+ * mat-vec, 2..7 the tile kernels (6: 5 with the Q4_K min term by tf32 mma, = 5 for other types;
+ * 7: 6 with 4 resident blocks per SM). */
 static int mmq_version(void) {
     static bool env_done = false;
     if (!env_done) {
         env_done = true;
         const char *e = getenv("MLXN_CUDA_MMQ");
-        if (e && e[0] >= '0' && e[0] <= '4' && !e[1] && mlxn_cuda_mmq_version == 0) mlxn_cuda_mmq_version = e[0] - '0';
+        if (e && e[0] >= '0' && e[0] <= '7' && !e[1] && mlxn_cuda_mmq_version == 0) mlxn_cuda_mmq_version = e[0] - '0';
     }
     return mlxn_cuda_mmq_version;
 }
 
 /* Auto (version 0): the tile kernel MMQ_AUTO from MMQ_AUTO_PAIRS (token, slot) pairs per expert on
- * average; below, the grouped mat-vec. v2 and v3 passed the harness and the bench check on the
- * H200 (run of 23:23, docs/perf/NOTES.md): Q4_K 768x2048 512 tokens 128/top-8 v1 1273 us, v2 247,
- * v3 240. The threshold is a guess until the smaller batches are measured. */
+ * average; below, the grouped mat-vec. Measured on the H200 (runs of 23:23 and 23:49,
+ * docs/perf/NOTES.md), Q4_K 768x2048 128/top-8, v1 / v3 in us: 16 tokens (1 pair per expert)
+ * 64 / 64, 32 tokens 201 / 123, 64: 253 / 128, 128: 388 / 137, 512: 1274 / 241. v3 is the
+ * fastest version measured (v4 passed the harness but was not timed; v5..v7 never ran on a GPU:
+ * they stay opt-in). */
 #define MMQ_AUTO 3
-#define MMQ_AUTO_PAIRS 16
+#define MMQ_AUTO_PAIRS 2
 static int mmq_effective(const mlxn_cuda_mm *a) {
     const int ver = mmq_version();
     if (ver != 0) return ver;
@@ -835,7 +886,7 @@ extern "C" bool mlxn_cuda_mmq_use(const mlxn_cuda_mm *a) {
     if (!a->ids) return false;
     const int ver = mmq_effective(a);
     int smem;
-    if ((ver < 2 || ver > 4) || !mmq_for(a->type, ver, &smem) || a->k % MMQ_KC) return false;
+    if ((ver < 2 || ver > 7) || !mmq_for(a->type, ver, &smem) || a->k % MMQ_KC) return false;
     /* 2-byte aligned blocks (4 for Q4_K: 32-bit loads), as the int8 mat-vec route requires */
     const uintptr_t al = (uintptr_t)a->w | (uintptr_t)a->row_bytes | (uintptr_t)a->expert_bytes;
     if (al & (a->type == MLXN_TYPE_Q4_K ? 3 : 1)) return false;
@@ -844,16 +895,16 @@ extern "C" bool mlxn_cuda_mmq_use(const mlxn_cuda_mm *a) {
 
 extern "C" mlxn_status mlxn_cuda_mmq_id(const mlxn_cuda_mm *a, const int8_t *q, const float *d, const float *s,
                                         const int32_t *offsets, const int32_t *perm, void *stream) {
-    const int ver = mmq_effective(a) >= 3 ? (mmq_effective(a) == 4 ? 4 : 3) : 2;
+    const int ver = mmq_effective(a) >= 2 ? mmq_effective(a) : 2;
     int smem = 0;
     mmq_fn f = mmq_for(a->type, ver, &smem);
     if (!f) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "cuda mul_mat_id tile kernel: type %s not supported", mlxn_type_name(a->type));
     if (a->k % MMQ_KC) return mlxn_fail(MLXN_ERR_SHAPE, "cuda mul_mat_id tile kernel: k = %lld not a multiple of %d", (long long)a->k, MMQ_KC);
-    if (smem > 48 * 1024) {   /* once per kernel (types: ids 0..63) */
-        static bool attr_set[64];
-        if (!attr_set[a->type & 63]) {
+    if (smem > 48 * 1024) {   /* once per kernel: (version, type id 0..63) */
+        static bool attr_set[8][64];
+        if (!attr_set[ver & 7][a->type & 63]) {
             CU_TRY(cudaFuncSetAttribute((const void *)f, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-            attr_set[a->type & 63] = true;
+            attr_set[ver & 7][a->type & 63] = true;
         }
     }
     MmqParams p;
@@ -869,7 +920,7 @@ extern "C" mlxn_status mlxn_cuda_mmq_id(const mlxn_cuda_mm *a, const int8_t *q, 
     if (slots < 1 || a->rows < 1) return MLXN_OK;
     dim3 grid((unsigned)((a->rows + MMQ_BM - 1) / MMQ_BM), (unsigned)slots);
     f<<<grid, MMQ_WARPS * 32, (size_t)smem, CU_STREAM(stream)>>>(p);
-    return MLXN_CUDA_LAUNCHED(ver == 4 ? "mmq_id4_kernel" : ver == 3 ? "mmq_id3_kernel" : "mmq_id_kernel");
+    return MLXN_CUDA_LAUNCHED(ver >= 4 ? "mmq_id4_kernel" : ver == 3 ? "mmq_id3_kernel" : "mmq_id_kernel");
 }
 
 #endif /* MMQ_HOST_TEST */
