@@ -62,7 +62,7 @@ template <int T> static void check_type(mlxn_type t, int k, int rows, int row_of
     uint8_t *X = (uint8_t *)(((uintptr_t)xs.data() + 15) & ~(uintptr_t)15);
     host_stage_x(Q::LAY, x.data(), k, X);
     const float *DS = (const float *)(X + k);
-    const int G = Q::LAY == v6::FLT ? k / 8 : k / 32;
+    const int G = (int)Q::LAY == (int)v6::FLT ? k / 8 : k / 32;
     double worst_tight = 0, worst_loose = 0;
     for (int r = 0; r < rows; r++) {
         for (int i = 0; i < k; i++) wf[i] = tu_rng_normal(rng);
@@ -85,7 +85,7 @@ template <int T> static void check_type(mlxn_type t, int k, int rows, int row_of
         if (!(el <= worst_loose)) worst_loose = el;
     }
     CHECKF(worst_tight < 2e-6, "%s k=%d offset %d: unit dots vs int8 reference: %.3g", mlxn_type_name(t), k, row_offset, worst_tight);
-    CHECKF(worst_loose < (Q::LAY == v6::FLT ? 2e-6 : 2e-2), "%s k=%d offset %d: vs f32 activations: %.3g",
+    CHECKF(worst_loose < ((int)Q::LAY == (int)v6::FLT ? 2e-6 : 2e-2), "%s k=%d offset %d: vs f32 activations: %.3g",
            mlxn_type_name(t), k, row_offset, worst_loose);
     printf("%-7s k=%-5d offset %d: rel err vs int8 activations %.2e, vs f32 %.2e\n", mlxn_type_name(t), k, row_offset,
            worst_tight, worst_loose);

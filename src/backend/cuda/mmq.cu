@@ -103,13 +103,13 @@ template <> __device__ __forceinline__ void mmq_dec<MLXN_TYPE_Q6_K>(const uint8_
     }
 }
 
-/* v4: the same groups decoded from shared memory with aligned 32-bit loads (ldw_a2) and the
+/* v4: the same groups decoded from shared memory with aligned 32-bit loads (ldw2) and the
  * offset removed without a per-byte subtract: q + 0x78 (q < 16) or q + 0x60 (q < 64) never
  * carries out of its byte, and ^ 0x80 then gives q - 8 / q - 32 as int8. */
 template <int T> __device__ __forceinline__ void mmq_dec4(const uint8_t *b, int gi, uint32_t w[8], float sc[2], float &mn);
 template <> __device__ __forceinline__ void mmq_dec4<MLXN_TYPE_Q4_0>(const uint8_t *b, int, uint32_t w[8], float sc[2], float &mn) {
     uint32_t v[5];
-    ldw_a2<5>(b, v);   /* d and qs[0..17]: word 0 low half is d */
+    ldw2<5>(b, v);   /* d and qs[0..17]: word 0 low half is d */
     sc[0] = sc[1] = h2f((uint16_t)(v[0] & 0xffff));
     mn = 0.f;
 #pragma unroll
@@ -121,7 +121,7 @@ template <> __device__ __forceinline__ void mmq_dec4<MLXN_TYPE_Q4_0>(const uint8
 }
 template <> __device__ __forceinline__ void mmq_dec4<MLXN_TYPE_Q8_0>(const uint8_t *b, int, uint32_t w[8], float sc[2], float &mn) {
     uint32_t v[9];
-    ldw_a2<9>(b, v);
+    ldw2<9>(b, v);
     sc[0] = sc[1] = h2f((uint16_t)(v[0] & 0xffff));
     mn = 0.f;
 #pragma unroll
@@ -133,8 +133,8 @@ template <> __device__ __forceinline__ void mmq_dec4<MLXN_TYPE_Q4_K>(const uint8
 template <> __device__ __forceinline__ void mmq_dec4<MLXN_TYPE_Q6_K>(const uint8_t *b, int gi, uint32_t w[8], float sc[2], float &mn) {
     const int n = gi >> 2, g = gi & 3;
     uint32_t L[8], H[8];
-    ldw_a2<8>(b + 64 * n + ((g & 1) ? 32 : 0), L);
-    ldw_a2<8>(b + 128 + 32 * n, H);
+    ldw2<8>(b + 64 * n + ((g & 1) ? 32 : 0), L);
+    ldw2<8>(b + 128 + 32 * n, H);
     const float d = h2f(ld16(b + 208));
     sc[0] = d * (float)(int8_t)b[192 + 2 * gi];
     sc[1] = d * (float)(int8_t)b[193 + 2 * gi];

@@ -15,103 +15,17 @@
 #include <cuda_runtime.h>
 #include <cuda_fp16.h>
 #include "mlxn.h"
-
-#define V6_HD __host__ __device__ __forceinline__
+#include "backend/cuda/bits.cuh"
+#define V6_HD QB_HD
 
 namespace v6 {
 
-/* ---- integer helpers with host emulation ------------------------------------------------ */
-V6_HD int dp4a(int a, int b, int c) {
-#ifdef __CUDA_ARCH__
-    return __dp4a(a, b, c);
-#else
-    for (int i = 0; i < 4; i++) c += (int)(int8_t)(uint8_t)(a >> (8 * i)) * (int)(int8_t)(uint8_t)(b >> (8 * i));
-    return c;
-#endif
-}
-V6_HD uint32_t vsub4(uint32_t a, uint32_t b) {
-#ifdef __CUDA_ARCH__
-    return __vsub4(a, b);
-#else
-    uint32_t r = 0;
-    for (int i = 0; i < 4; i++) r |= (((a >> (8 * i)) - (b >> (8 * i))) & 255u) << (8 * i);
-    return r;
-#endif
-}
-V6_HD uint32_t byte_perm(uint32_t x, uint32_t y, uint32_t s) {
-#ifdef __CUDA_ARCH__
-    return __byte_perm(x, y, s);
-#else
-    uint64_t v = ((uint64_t)y << 32) | x;
-    uint32_t r = 0;
-    for (int i = 0; i < 4; i++) r |= (uint32_t)((v >> (8 * ((s >> (4 * i)) & 7))) & 255u) << (8 * i);
-    return r;
-#endif
-}
-V6_HD uint32_t fshr(uint32_t lo, uint32_t hi, uint32_t sh) {
-#ifdef __CUDA_ARCH__
-    return __funnelshift_r(lo, hi, sh);
-#else
-    return (uint32_t)((((uint64_t)hi << 32) | lo) >> (sh & 31));
-#endif
-}
-V6_HD float h2f(uint16_t h) {
-#ifdef __CUDA_ARCH__
-    return __half2float(__ushort_as_half(h));
-#else
-    uint32_t s = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023, f;
-    if (e == 0) {
-        if (!m) f = s;
-        else { float v = ldexpf((float)m, -24); memcpy(&f, &v, 4); f |= s; }
-    } else if (e == 31) f = s | 0x7f800000u | (m << 13);
-    else f = s | ((e + 112) << 23) | (m << 13);
-    float r;
-    memcpy(&r, &f, 4);
-    return r;
-#endif
-}
-V6_HD float bf2f(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float r;
-    memcpy(&r, &u, 4);
-    return r;
-}
-V6_HD int rint_i(float v) {
-#ifdef __CUDA_ARCH__
-    return __float2int_rn(v);
-#else
-    return (int)nearbyintf(v);
-#endif
-}
-
-/* Loads from shared memory (or host memory in the host check). */
-V6_HD uint16_t ld16(const uint8_t *p) { return *(const uint16_t *)p; }
-V6_HD uint32_t ld32(const uint8_t *p) { return *(const uint32_t *)p; }
-/* N words from a 2-aligned address: N+1 aligned words and funnel shifts. */
-template <int N> V6_HD void ldw2(const uint8_t *p, uint32_t *o) {
-    const uint32_t *a = (const uint32_t *)((uintptr_t)p & ~(uintptr_t)3);
-    const uint32_t sh = (uint32_t)((uintptr_t)p & 2) * 8;
-    uint32_t w[N + 1];
-#pragma unroll
-    for (int i = 0; i < N; i++) w[i] = a[i];
-    w[N] = sh ? a[N] : 0u;
-#pragma unroll
-    for (int i = 0; i < N; i++) o[i] = fshr(w[i], w[i + 1], sh);
-}
+/* the shared bit helpers (bits.cuh), visible here unqualified */
+using qb::dp4a; using qb::vsub4; using qb::byte_perm; using qb::fshr; using qb::h2f; using qb::bf2f;
+using qb::rint_i; using qb::ld16; using qb::ld32; using qb::ldw2; using qb::spread4; using qb::lut16;
+using qb::wbyte; using qb::kscale_min;
 V6_HD int4 ldx16(const uint8_t *p) { return *(const int4 *)p; }
 V6_HD int2 ldx8(const uint8_t *p) { return *(const int2 *)p; }
-V6_HD uint32_t spread4(uint32_t b) { return (b * 0x00204081u) & 0x01010101u; }
-V6_HD int lut16(uint32_t nib, uint32_t t0, uint32_t t1, uint32_t t2, uint32_t t3) {
-    uint32_t y = nib | (nib >> 4);
-    uint32_t sel = ((y & 0xffu) | ((y >> 8) & 0xff00u)) & 0x7777u;
-    uint32_t lo = byte_perm(t0, t1, sel), hi = byte_perm(t2, t3, sel);
-    uint32_t m = ((nib >> 3) & 0x01010101u) * 0xffu;
-    return (int)((lo & ~m) | (hi & m));
-}
-#define V6_IQ4_T0 0xBFAD9881u
-#define V6_IQ4_T1 0xF6EADDCFu
-#define V6_IQ4_T2 0x26190D01u
-#define V6_IQ4_T3 0x71594535u
 #define V6_M4 0x0F0F0F0Fu
 #define V6_ONES 0x01010101
 
@@ -193,10 +107,10 @@ template <> struct Unit<MLXN_TYPE_IQ4_NL> {
         ldw2<4>(b + 2, q);
         int4 a = ldx16(X + 16 * col), c = ldx16(X + 16 * (G + col));
         int lo[4], hi[4];
-#pragma unroll
+QB_UNROLL
         for (int i = 0; i < 4; i++) {
-            lo[i] = lut16(q[i] & V6_M4, V6_IQ4_T0, V6_IQ4_T1, V6_IQ4_T2, V6_IQ4_T3);
-            hi[i] = lut16((q[i] >> 4) & V6_M4, V6_IQ4_T0, V6_IQ4_T1, V6_IQ4_T2, V6_IQ4_T3);
+            lo[i] = lut16(q[i] & V6_M4, IQ4_T0, IQ4_T1, IQ4_T2, IQ4_T3);
+            hi[i] = lut16((q[i] >> 4) & V6_M4, IQ4_T0, IQ4_T1, IQ4_T2, IQ4_T3);
         }
         int s = dp4a(lo[0], a.x, 0);
         s = dp4a(lo[1], a.y, s); s = dp4a(lo[2], a.z, s); s = dp4a(lo[3], a.w, s);
@@ -220,7 +134,7 @@ template <> struct Unit<MLXN_TYPE_Q4_1> {
 V6_HD int q5_dot(const uint32_t *q, uint32_t h, int4 a, int4 c) {
     int s = 0;
     const int av[4] = {a.x, a.y, a.z, a.w}, cv[4] = {c.x, c.y, c.z, c.w};
-#pragma unroll
+QB_UNROLL
     for (int i = 0; i < 4; i++) {
         uint32_t l = (q[i] & V6_M4) | (spread4((h >> (4 * i)) & 15u) << 4);
         uint32_t g = ((q[i] >> 4) & V6_M4) | (spread4((h >> (16 + 4 * i)) & 15u) << 4);
@@ -259,18 +173,6 @@ template <> struct Unit<MLXN_TYPE_Q8_0> {
     }
 };
 
-/* Q4_K / Q5_K scale and min j (0..7) from the 12 scale bytes in words s0, s1, s2. */
-V6_HD uint32_t wbyte(uint32_t s0, uint32_t s1, uint32_t s2, int i) {
-    uint32_t w = i < 4 ? s0 : (i < 8 ? s1 : s2);
-    return (w >> (8 * (i & 3))) & 255u;
-}
-V6_HD void kscale_min(uint32_t s0, uint32_t s1, uint32_t s2, int j, int &sc, int &m) {
-    if (j < 4) { sc = (int)(wbyte(s0, s1, s2, j) & 63); m = (int)(wbyte(s0, s1, s2, j + 4) & 63); }
-    else {
-        uint32_t a = wbyte(s0, s1, s2, j + 4), b4 = wbyte(s0, s1, s2, j - 4), c = wbyte(s0, s1, s2, j);
-        sc = (int)((a & 15) | ((b4 >> 6) << 4)); m = (int)((a >> 4) | ((c >> 6) << 4));
-    }
-}
 /* Q4_K / Q5_K unit u = (c = u/2, h = u%2): qs bytes 32c + 16h .. +16; low nibbles are elements
  * 64c + 16h + i, high nibbles 64c + 32 + 16h + i. In the K16A layout those activations sit at
  * 16u and 128 + 16u of the block's 256 bytes. */
@@ -294,7 +196,7 @@ template <bool Q5> V6_HD float q45k(const uint8_t *b, int u, const uint8_t *X, c
     const int4 a = ldx16(xb + 16 * u), c = ldx16(xb + 128 + 16 * u);
     const int av[4] = {a.x, a.y, a.z, a.w}, cv[4] = {c.x, c.y, c.z, c.w};
     int s0 = 0, s1 = 0;
-#pragma unroll
+QB_UNROLL
     for (int i = 0; i < 4; i++) {
         uint32_t l = qw[i] & V6_M4, g = (qw[i] >> 4) & V6_M4;
         if (Q5) {
@@ -331,10 +233,10 @@ template <> struct Unit<MLXN_TYPE_IQ4_XS> {
         const int4 a = ldx16(xb + 16 * ib), c = ldx16(xb + 128 + 16 * ib);
         const int av[4] = {a.x, a.y, a.z, a.w}, cv[4] = {c.x, c.y, c.z, c.w};
         int s = 0;
-#pragma unroll
+QB_UNROLL
         for (int i = 0; i < 4; i++) {
-            s = dp4a(lut16(q[i] & V6_M4, V6_IQ4_T0, V6_IQ4_T1, V6_IQ4_T2, V6_IQ4_T3), av[i], s);
-            s = dp4a(lut16((q[i] >> 4) & V6_M4, V6_IQ4_T0, V6_IQ4_T1, V6_IQ4_T2, V6_IQ4_T3), cv[i], s);
+            s = dp4a(lut16(q[i] & V6_M4, IQ4_T0, IQ4_T1, IQ4_T2, IQ4_T3), av[i], s);
+            s = dp4a(lut16((q[i] >> 4) & V6_M4, IQ4_T0, IQ4_T1, IQ4_T2, IQ4_T3), cv[i], s);
         }
         return h2f((uint16_t)(dsh & 0xffff)) * (float)(ls - 32) * DS[4 * (8 * col + ib)] * (float)s;
     }
@@ -352,7 +254,7 @@ template <> struct Unit<MLXN_TYPE_Q2_K> {
         const float d = h2f((uint16_t)(dm & 0xffff)), dmin = h2f((uint16_t)(dm >> 16));
         const uint32_t s0 = ld32(b + 8 * n), s1 = ld32(b + 8 * n + 4);
         float r = 0.f;
-#pragma unroll
+QB_UNROLL
         for (int m = 0; m < 4; m++) {
             const int a0 = (int)((w0 >> (2 * m)) & 0x03030303u), a1 = (int)((w1 >> (2 * m)) & 0x03030303u);
             const uint32_t sw = m < 2 ? s0 : s1;
@@ -374,7 +276,7 @@ template <> struct Unit<MLXN_TYPE_Q3_K> {
         ldw2<3>(b + 96, sw);
         const float d = h2f(ld16(b + 108));
         float r = 0.f;
-#pragma unroll
+QB_UNROLL
         for (int m = 0; m < 4; m++) {
             const int sh = 4 * n + m;
             const int a0 = (int)vsub4(((ww[0] >> (2 * m)) & 0x03030303u) | (((hh[0] >> sh) & 0x01010101u) << 2), 0x04040404u);
@@ -399,7 +301,7 @@ template <> struct Unit<MLXN_TYPE_Q6_K> {
         ldw2<2>(b + 192 + 8 * n, S);
         const float d = h2f(ld16(b + 208));
         int v[4][2];
-#pragma unroll
+QB_UNROLL
         for (int i = 0; i < 2; i++) {
             v[0][i] = (int)vsub4((A[i] & V6_M4) | ((H[i] << 4) & 0x30303030u), 0x20202020u);
             v[1][i] = (int)vsub4((B[i] & V6_M4) | ((H[i] << 2) & 0x30303030u), 0x20202020u);
@@ -407,7 +309,7 @@ template <> struct Unit<MLXN_TYPE_Q6_K> {
             v[3][i] = (int)vsub4(((B[i] >> 4) & V6_M4) | ((H[i] >> 2) & 0x30303030u), 0x20202020u);
         }
         float r = 0.f;
-#pragma unroll
+QB_UNROLL
         for (int m = 0; m < 4; m++) {
             const int si = 2 * m + (q >> 1);
             const float fd = (float)(int8_t)((S[si >> 2] >> (8 * (si & 3))) & 255u);
@@ -423,7 +325,7 @@ template <bool BF> V6_HD float fdot(const uint8_t *b, const float *Xf, int col) 
     const float4 a = *(const float4 *)(Xf + 8 * col), c = *(const float4 *)(Xf + 8 * col + 4);
     const uint32_t wv[4] = {w.x, w.y, w.z, w.w};
     float f[8];
-#pragma unroll
+QB_UNROLL
     for (int i = 0; i < 4; i++) {
         f[2 * i] = BF ? bf2f((uint16_t)(wv[i] & 0xffff)) : h2f((uint16_t)(wv[i] & 0xffff));
         f[2 * i + 1] = BF ? bf2f((uint16_t)(wv[i] >> 16)) : h2f((uint16_t)(wv[i] >> 16));

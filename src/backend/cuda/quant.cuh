@@ -8,6 +8,7 @@
 #ifndef MLXN_BACKEND_CUDA_QUANT_CUH
 #define MLXN_BACKEND_CUDA_QUANT_CUH
 #include "backend/cuda/common.cuh"
+#include "backend/cuda/bits.cuh"
 
 /* Activations of up to 8 columns quantized to int8 in 32-element groups. Column c of a kernel
  * call reads q + oq[c] and d/s + od[c] (so a call may gather arbitrary columns: the grouped
@@ -24,26 +25,7 @@ __device__ __forceinline__ int2 xq8(const XQ &x, int c, int64_t e) { return *(co
 __device__ __forceinline__ float xd(const XQ &x, int c, int64_t e) { return x.d[x.od[c] + (e >> 5)]; }
 __device__ __forceinline__ float xs(const XQ &x, int c, int64_t e) { return x.s[x.od[c] + (e >> 5)]; }
 
-/* 4 bits -> 4 bytes of 0/1 (bit i -> byte i). */
-__device__ __forceinline__ uint32_t spread4(uint32_t b) { return (b * 0x00204081u) & 0x01010101u; }
-/* Maps 4 nibbles held in the low halves of 4 bytes through a 16-entry int8 table (4 words). */
-__device__ __forceinline__ int lut16(uint32_t nib, uint32_t t0, uint32_t t1, uint32_t t2, uint32_t t3) {
-    uint32_t y = nib | (nib >> 4);
-    uint32_t sel = ((y & 0xffu) | ((y >> 8) & 0xff00u)) & 0x7777u;
-    uint32_t lo = __byte_perm(t0, t1, sel), hi = __byte_perm(t2, t3, sel);
-    uint32_t m = ((nib >> 3) & 0x01010101u) * 0xffu;
-    return (int)((lo & ~m) | (hi & m));
-}
-/* IQ4_NL codebook {-127,-104,-83,-65,-49,-35,-22,-10,1,13,25,38,53,69,89,113} as int8 words. */
-#define IQ4_T0 0xBFAD9881u
-#define IQ4_T1 0xF6EADDCFu
-#define IQ4_T2 0x26190D01u
-#define IQ4_T3 0x71594535u
-/* MXFP4 doubled E2M1 values {0,1,2,3,4,6,8,12,0,-1,-2,-3,-4,-6,-8,-12}. */
-#define MXF_T0 0x03020100u
-#define MXF_T1 0x0C080604u
-#define MXF_T2 0xFDFEFF00u
-#define MXF_T3 0xF4F8FAFCu
+using qb::spread4; using qb::lut16; using qb::ldw2; using qb::wbyte; using qb::kscale_min;
 
 __device__ __forceinline__ void kscale_min(const uint8_t *s, int j, int &sc, int &m) {
     if (j < 4) { sc = s[j] & 63; m = s[j + 4] & 63; }
@@ -52,31 +34,6 @@ __device__ __forceinline__ void kscale_min(const uint8_t *s, int j, int &sc, int
 /* Types whose block size is a multiple of 4 (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K, IQ4_XS) are only sent
  * to the int8 route with 4-aligned rows (mmv.cu checks), so their words are single 32-bit loads. */
 __device__ __forceinline__ uint32_t ld32a4(const uint8_t *p) { return *(const uint32_t *)p; }
-/* N words from a 2-aligned shared address: N+1 aligned 32-bit loads and funnel shifts instead of
- * 2N 16-bit loads (the word past the end is read only when the address is not
- * 4-aligned, so nothing past the data is touched). */
-template <int N> __device__ __forceinline__ void ldw_a2(const uint8_t *p, uint32_t *o) {
-    const uint32_t *a = (const uint32_t *)((uintptr_t)p & ~(uintptr_t)3);
-    const uint32_t sh = (uint32_t)((uintptr_t)p & 2) * 8;
-    uint32_t w[N + 1];
-#pragma unroll
-    for (int i = 0; i < N; i++) w[i] = a[i];
-    w[N] = sh ? a[N] : 0u;
-#pragma unroll
-    for (int i = 0; i < N; i++) o[i] = __funnelshift_r(w[i], w[i + 1], sh);
-}
-/* Q4_K/Q5_K scale and min j (0..7) from the 12 scale bytes held in 3 words. */
-__device__ __forceinline__ uint32_t wbyte(uint32_t s0, uint32_t s1, uint32_t s2, int i) {
-    uint32_t w = i < 4 ? s0 : (i < 8 ? s1 : s2);
-    return (w >> (8 * (i & 3))) & 255u;
-}
-__device__ __forceinline__ void kscale_min_w(uint32_t s0, uint32_t s1, uint32_t s2, int j, int &sc, int &m) {
-    if (j < 4) { sc = (int)(wbyte(s0, s1, s2, j) & 63); m = (int)(wbyte(s0, s1, s2, j + 4) & 63); }
-    else {
-        uint32_t a = wbyte(s0, s1, s2, j + 4), b4 = wbyte(s0, s1, s2, j - 4), c = wbyte(s0, s1, s2, j);
-        sc = (int)((a & 15) | ((b4 >> 6) << 4)); m = (int)((a >> 4) | ((c >> 6) << 4));
-    }
-}
 __device__ __forceinline__ int q3k_scale(const uint8_t *s, int i) {
     int lo = i < 8 ? (s[i] & 15) : (s[i - 8] >> 4);
     int hi = (s[8 + (i & 3)] >> (2 * (i >> 2))) & 3;
@@ -128,7 +85,7 @@ template <int NC> struct Unit<MLXN_TYPE_Q4_0, NC> {
         float d = h2f(ld16(b));
         int lo[4], hi[4];
         uint32_t qw[4];
-        ldw_a2<4>(b + 2, qw);
+        ldw2<4>(b + 2, qw);
 #pragma unroll
         for (int i = 0; i < 4; i++) {
             uint32_t w = qw[i];
@@ -174,7 +131,7 @@ template <int NC> struct Unit<MLXN_TYPE_Q5_0, NC> {
     static __device__ __forceinline__ void run(const uint8_t *b, int, const XQ &x, int64_t e0, float *acc) {
         int lo[4], hi[4];
         uint32_t hw[5];
-        ldw_a2<5>(b + 2, hw);
+        ldw2<5>(b + 2, hw);
 #pragma unroll
         for (int i = 0; i < 4; i++) {
             uint32_t h = hw[0], w = hw[1 + i];
@@ -198,7 +155,7 @@ template <int NC> struct Unit<MLXN_TYPE_IQ4_NL, NC> {
     static __device__ __forceinline__ void run(const uint8_t *b, int, const XQ &x, int64_t e0, float *acc) {
         int lo[4], hi[4];
         uint32_t qw[4];
-        ldw_a2<4>(b + 2, qw);
+        ldw2<4>(b + 2, qw);
 #pragma unroll
         for (int i = 0; i < 4; i++) {
             uint32_t w = qw[i];
@@ -226,7 +183,7 @@ template <int NC> struct Unit<MLXN_TYPE_Q8_0, NC> {
     static __device__ __forceinline__ void run(const uint8_t *b, int, const XQ &x, int64_t e0, float *acc) {
         float d = h2f(ld16(b));
         int w[8];
-        ldw_a2<8>(b + 2, (uint32_t *)w);
+        ldw2<8>(b + 2, (uint32_t *)w);
 #pragma unroll
         for (int c = 0; c < NC; c++) {
             int4 a = xq16(x, c, e0), bq = xq16(x, c, e0 + 16);
@@ -268,9 +225,9 @@ template <int NC> struct Unit<MLXN_TYPE_Q3_K, NC> {
     static __device__ __forceinline__ void run(const uint8_t *b, int u, const XQ &x, int64_t e0, float *acc) {
         int n = u >> 2, q = u & 3, l0 = 8 * q;
         uint32_t ww[2], hh[2], sw[3];
-        ldw_a2<2>(b + 32 + 32 * n + l0, ww);
-        ldw_a2<2>(b + l0, hh);
-        ldw_a2<3>(b + 96, sw);
+        ldw2<2>(b + 32 + 32 * n + l0, ww);
+        ldw2<2>(b + l0, hh);
+        ldw2<3>(b + 96, sw);
         const uint32_t w0 = ww[0], w1 = ww[1], h0 = hh[0], h1 = hh[1];
         float d = h2f(ld16(b + 108));
 #pragma unroll
@@ -296,10 +253,10 @@ template <int NC> struct Unit<MLXN_TYPE_Q6_K, NC> {
         int n = u >> 2, q = u & 3, l0 = 8 * q;
         const uint8_t *ql = b + 64 * n + l0, *qh = b + 128 + 32 * n + l0;
         uint32_t A[2], B[2], H[2], S[2];
-        ldw_a2<2>(ql, A);
-        ldw_a2<2>(ql + 32, B);
-        ldw_a2<2>(qh, H);
-        ldw_a2<2>(b + 192 + 8 * n, S);
+        ldw2<2>(ql, A);
+        ldw2<2>(ql + 32, B);
+        ldw2<2>(qh, H);
+        ldw2<2>(b + 192 + 8 * n, S);
         float d = h2f(ld16(b + 208));
         int v[4][2];
 #pragma unroll
@@ -332,8 +289,8 @@ template <int NC, bool Q5> __device__ __forceinline__ void q45k_unit(const uint8
     float d = h2f((uint16_t)(dm & 0xffff)), dmin = h2f((uint16_t)(dm >> 16));
     uint32_t s0 = ld32a4(b + 4), s1 = ld32a4(b + 8), s2 = ld32a4(b + 12);
     int sc0, m0, sc1, m1;
-    kscale_min_w(s0, s1, s2, 2 * cc, sc0, m0);
-    kscale_min_w(s0, s1, s2, 2 * cc + 1, sc1, m1);
+    kscale_min(s0, s1, s2, 2 * cc, sc0, m0);
+    kscale_min(s0, s1, s2, 2 * cc + 1, sc1, m1);
     uint32_t wq[4], wh[4];
     if (((uintptr_t)qs & 15) == 0) {   /* rows 16-aligned (the usual case): one 16-byte load */
         uint4 v = *(const uint4 *)qs;
