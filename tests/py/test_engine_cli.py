@@ -105,6 +105,26 @@ def main():
         r = mlxn("synth", "--shape", "nope", "-o", sy)
         check(r.returncode == 2, "unknown shape refused")
 
+        # synth --tokenizer: the tokenizer of another file travels with the random weights, so the
+        # result tokenizes exactly as that file does and can be run
+        vocab_dir = os.path.join(os.environ.get("MLXN_SHARED_DIR") or os.path.join(SRC, "..", "shared"),
+                                 "testdata", "vocab")
+        text = "Hello world, it's 2026! Ünïcödé and    spaces."
+        for vf in ("ggml-vocab-gpt-2.gguf", "ggml-vocab-llama-spm.gguf"):
+            vpath = os.path.join(vocab_dir, vf)
+            st = os.path.join(d, "tok-" + vf)
+            r = mlxn("synth", "--shape", "tiny", "--mix", "q8_0", "--tokenizer", vpath, "-o", st)
+            if not check(r.returncode == 0, "synth --tokenizer %s: %r" % (vf, r.stderr)):
+                continue
+            a = mlxn("tokenize", "-m", st, "-p", text)
+            b = mlxn("tokenize", "-m", vpath, "-p", text)
+            check(a.returncode == 0 and b.returncode == 0 and a.stdout.split() == b.stdout.split() and len(a.stdout.split()) > 5,
+                  "synth --tokenizer %s tokenizes like its source: %r vs %r" % (vf, a.stdout, b.stdout))
+            r = mlxn("run", "-m", st, "-p", "Hello", "-n", "4", "-t", "2", "--device", "cpu", "--seed", "3")
+            check(r.returncode == 0 and "generation 4 tokens" in r.stderr, "run on synth --tokenizer %s: %r" % (vf, r.stderr))
+        r = mlxn("synth", "--shape", "tiny", "--tokenizer", os.path.join(d, "missing.gguf"), "-o", sy)
+        check(r.returncode != 0 and "missing.gguf" in r.stderr, "synth --tokenizer with a missing file: %r" % r.stderr)
+
     for cmd in ("run", "bench", "synth"):
         r = mlxn(cmd, "--help")
         check(r.returncode == 0 and "usage: mlxn " + cmd in r.stdout, "%s --help" % cmd)

@@ -51,15 +51,19 @@ static bool mix_type(const char *mix, role r, int il, int n_layer, mlxn_type *t)
 }
 
 static void usage(void) {
-    printf("usage: mlxn synth --shape NAME --mix MIX -o FILE [--seed S]\n"
+    printf("usage: mlxn synth --shape NAME --mix MIX -o FILE [--tokenizer GGUF] [--seed S]\n"
            "\n"
            "Writes a GGUF model with the tensor names, shapes and quant types of a real model and\n"
-           "random weights, for speed measurements (`mlxn bench -m FILE`). It has no tokenizer.\n"
+           "random weights, for speed measurements (`mlxn bench -m FILE`). Without --tokenizer it\n"
+           "has no tokenizer (bench works, run and tokenize do not).\n"
            "\n"
            "  --shape NAME   llama3-8b, llama2-7b, smollm2-135m, tiny\n"
            "  --mix MIX      q4_k_m (Q4_K with Q6_K for the LM head and some attn_v/ffn_down),\n"
            "                 or one type for every matrix: q4_0 q4_1 q5_0 q8_0 q4_k q6_k f16 f32\n"
            "  -o FILE        output path\n"
+           "  --tokenizer F  copy every tokenizer.* key of GGUF file F (a model or a vocab-only file)\n"
+           "                 into the output; the vocabulary size follows its token list, so the\n"
+           "                 file can be run and tokenized (`mlxn run`, `mlxn tokenize`)\n"
            "  --seed S       random seed (default 1)\n");
 }
 
@@ -171,7 +175,52 @@ static mlxn_status add_matrix(mlxn_gguf_writer_t *w, owned *o, const char *name,
     return mlxn_gguf_writer_add_tensor(w, name, t, 2, (int64_t[]){k, rows}, d);
 }
 
-static mlxn_status synth(const shape_desc *s, const char *mix, const char *out, uint64_t seed) {
+/* Copies key i of g (a scalar, string or array of any element type) into w under the same key. */
+static mlxn_status copy_kv(mlxn_gguf_writer_t *w, const mlxn_gguf_t *g, int64_t i) {
+    const char *key = mlxn_gguf_kv_key(g, i);
+    mlxn_gguf_vtype t = mlxn_gguf_kv_type(g, i);
+    int64_t iv = 0;
+    double fv = 0;
+    mlxn_str sv;
+    switch (t) {
+    case MLXN_GGUF_U8: MLXN_TRY(mlxn_gguf_get_int(g, key, &iv)); return mlxn_gguf_writer_set_u8(w, key, (uint8_t)iv);
+    case MLXN_GGUF_I8: MLXN_TRY(mlxn_gguf_get_int(g, key, &iv)); return mlxn_gguf_writer_set_i8(w, key, (int8_t)iv);
+    case MLXN_GGUF_U16: MLXN_TRY(mlxn_gguf_get_int(g, key, &iv)); return mlxn_gguf_writer_set_u16(w, key, (uint16_t)iv);
+    case MLXN_GGUF_I16: MLXN_TRY(mlxn_gguf_get_int(g, key, &iv)); return mlxn_gguf_writer_set_i16(w, key, (int16_t)iv);
+    case MLXN_GGUF_U32: MLXN_TRY(mlxn_gguf_get_int(g, key, &iv)); return mlxn_gguf_writer_set_u32(w, key, (uint32_t)iv);
+    case MLXN_GGUF_I32: MLXN_TRY(mlxn_gguf_get_int(g, key, &iv)); return mlxn_gguf_writer_set_i32(w, key, (int32_t)iv);
+    case MLXN_GGUF_I64: MLXN_TRY(mlxn_gguf_get_int(g, key, &iv)); return mlxn_gguf_writer_set_i64(w, key, iv);
+    case MLXN_GGUF_U64: {
+        uint64_t uv;
+        MLXN_TRY(mlxn_gguf_get_uint(g, key, &uv));
+        return mlxn_gguf_writer_set_u64(w, key, uv);
+    }
+    case MLXN_GGUF_F32: MLXN_TRY(mlxn_gguf_get_float(g, key, &fv)); return mlxn_gguf_writer_set_f32(w, key, (float)fv);
+    case MLXN_GGUF_F64: MLXN_TRY(mlxn_gguf_get_float(g, key, &fv)); return mlxn_gguf_writer_set_f64(w, key, fv);
+    case MLXN_GGUF_BOOL: {
+        bool bv;
+        MLXN_TRY(mlxn_gguf_get_bool(g, key, &bv));
+        return mlxn_gguf_writer_set_bool(w, key, bv);
+    }
+    case MLXN_GGUF_STRING: MLXN_TRY(mlxn_gguf_get_str(g, key, &sv)); return mlxn_gguf_writer_set_strn(w, key, sv.ptr, sv.len);
+    case MLXN_GGUF_ARRAY: {
+        mlxn_gguf_vtype et;
+        uint64_t n;
+        MLXN_TRY(mlxn_gguf_get_arr(g, key, &et, &n));
+        if (et != MLXN_GGUF_STRING) return mlxn_gguf_writer_set_arr(w, key, et, mlxn_gguf_arr_data(g, key), n);
+        mlxn_str *items = malloc(sizeof(mlxn_str) * (n ? n : 1));
+        if (!items) return mlxn_fail(MLXN_ERR_NO_MEMORY, "synth: %llu strings of %s", (unsigned long long)n, key);
+        mlxn_status st = MLXN_OK;
+        for (uint64_t j = 0; j < n && st == MLXN_OK; j++) st = mlxn_gguf_arr_str(g, key, j, &items[j]);
+        if (st == MLXN_OK) st = mlxn_gguf_writer_set_arr_strn(w, key, items, n);
+        free(items);
+        return st;
+    }
+    }
+    return mlxn_fail(MLXN_ERR_FORMAT, "synth: key %s has an unknown value type %d", key, (int)t);
+}
+
+static mlxn_status synth(const shape_desc *s, const char *mix, const char *out, uint64_t seed, const mlxn_gguf_t *tok) {
     mlxn_gguf_writer_t *w = NULL;
     owned o = {0};
     rng r = {seed * 0x9E3779B97F4A7C15ULL + 1};
@@ -196,6 +245,8 @@ static mlxn_status synth(const shape_desc *s, const char *mix, const char *out, 
     TRY(mlxn_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", s->eps));
     TRY(mlxn_gguf_writer_set_u32(w, "llama.vocab_size", (uint32_t)s->n_vocab));
     TRY(mlxn_gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)hd));
+    for (int64_t i = 0; tok && i < mlxn_gguf_kv_count(tok); i++)
+        if (!strncmp(mlxn_gguf_kv_key(tok, i), "tokenizer.", 10)) TRY(copy_kv(w, tok, i));
 
     /* norms: ones with a little noise */
     float *norm = malloc(sizeof *norm * (size_t)E);
@@ -243,7 +294,7 @@ static mlxn_status synth(const shape_desc *s, const char *mix, const char *out, 
 }
 
 int cmd_synth(int argc, char **argv) {
-    const char *shape = NULL, *mix = "q4_k_m", *out = NULL;
+    const char *shape = NULL, *mix = "q4_k_m", *out = NULL, *tokf = NULL;
     unsigned long long seed = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -254,6 +305,7 @@ int cmd_synth(int argc, char **argv) {
         else if (!strcmp(a, "--mix")) mix = v;
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
         else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--tokenizer")) tokf = v;
         else { fprintf(stderr, "mlxn synth: unknown option '%s' (see --help)\n", a); return 2; }
     }
     if (!shape || !out) { fprintf(stderr, "mlxn synth: --shape and -o are required (see --help)\n"); return 2; }
@@ -269,8 +321,25 @@ int cmd_synth(int argc, char **argv) {
         fprintf(stderr, "mlxn synth: unknown mix '%s' (see --help)\n", mix);
         return 2;
     }
+    /* a tokenizer from another file: its token list sets the vocabulary size */
+    shape_desc sd = *s;
+    mlxn_gguf_t *tok = NULL;
+    if (tokf) {
+        mlxn_status ts = mlxn_gguf_open(tokf, &tok);
+        if (ts != MLXN_OK) return tool_fail("synth --tokenizer", ts);
+        mlxn_gguf_vtype et;
+        uint64_t nv = 0;
+        if (mlxn_gguf_get_arr(tok, "tokenizer.ggml.tokens", &et, &nv) != MLXN_OK || et != MLXN_GGUF_STRING || nv == 0 ||
+            nv > 0x7fffffff) {
+            mlxn_gguf_free(tok);
+            fprintf(stderr, "mlxn synth: %s has no tokenizer.ggml.tokens string list\n", tokf);
+            return 2;
+        }
+        sd.n_vocab = (int)nv;
+    }
     double t0 = tool_now();
-    mlxn_status st = synth(s, mix, out, seed);
+    mlxn_status st = synth(&sd, mix, out, seed, tok);
+    mlxn_gguf_free(tok);
     if (st != MLXN_OK) return tool_fail("synth", st);
     fprintf(stderr, "mlxn synth: wrote %s (%s, %s) in %.1f s\n", out, s->name, mix, tool_now() - t0);
     return 0;
