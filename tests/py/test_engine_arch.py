@@ -75,7 +75,10 @@ def quantized(a, qtype):
     return q, dequantize(q, t).astype(np.float64)
 
 
-def write_gguf(W, path):
+def write_gguf(W, path, types=None):
+    """Writes W as a GGUF file and puts back into W exactly what the file stores (the reference
+    uses that). Weights are W['qtype'] ('f32' or 'q8_0'); types, when given, overrides it per
+    layer tensor: layer i uses types[i % len(types)][key] where that key is present."""
     w = gguf.GGUFWriter(path, W["arch"])
     a = W["arch"]
     w.add_block_count(W["n_layer"])
@@ -91,12 +94,13 @@ def write_gguf(W, path):
     w.add_rope_dimension_count(W["hd"])
     qtype = W["qtype"]
 
-    def add(name, arr, vec=False):
+    def add(name, arr, vec=False, qt=None):
         if vec:
             w.add_tensor(name, arr.astype(np.float32))
             return arr.astype(np.float32).astype(np.float64)
-        data, used = quantized(arr, qtype)
-        if qtype == "f32":
+        qt = qt or qtype
+        data, used = quantized(arr, qt)
+        if qt == "f32":
             w.add_tensor(name, data)
         else:
             w.add_tensor(name, data, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
@@ -115,8 +119,9 @@ def write_gguf(W, path):
              "bq": "attn_q.bias", "bk": "attn_k.bias", "bv": "attn_v.bias",
              "q_norm": "attn_q_norm.weight", "k_norm": "attn_k_norm.weight"}
     for i, L in enumerate(W["layers"]):
+        t = types[i % len(types)] if types else {}
         for k in list(L):
-            L[k] = add("blk.%d.%s" % (i, names[k]), L[k], L[k].ndim == 1)
+            L[k] = add("blk.%d.%s" % (i, names[k]), L[k], L[k].ndim == 1, t.get(k))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -44,55 +44,6 @@ def check(cond, what):
         print("FAIL:", what)
 
 
-NAMES = {"attn_norm": "attn_norm.weight", "wq": "attn_q.weight", "wk": "attn_k.weight",
-         "wv": "attn_v.weight", "wo": "attn_output.weight", "ffn_norm": "ffn_norm.weight",
-         "gate": "ffn_gate.weight", "up": "ffn_up.weight", "down": "ffn_down.weight",
-         "bq": "attn_q.bias", "bk": "attn_k.bias", "bv": "attn_v.bias",
-         "q_norm": "attn_q_norm.weight", "k_norm": "attn_k_norm.weight"}
-
-
-def write_mixed(W, path, types):
-    """Like test_engine_arch.write_gguf, with a weight type per layer tensor: types[i][key]
-    ('f32' or 'q8_0'; default W['qtype'])."""
-    w = gguf.GGUFWriter(path, W["arch"])
-    w.add_block_count(W["n_layer"])
-    w.add_context_length(256)
-    w.add_embedding_length(W["n_embd"])
-    w.add_feed_forward_length(W["n_ff"])
-    w.add_head_count(W["n_head"])
-    w.add_head_count_kv(W["n_kv"])
-    w.add_key_length(W["hd"])
-    w.add_value_length(W["hd"])
-    w.add_rope_freq_base(W["base"])
-    w.add_layer_norm_rms_eps(W["eps"])
-    w.add_rope_dimension_count(W["hd"])
-
-    def add(name, arr, vec=False, qtype=None):
-        if vec:
-            w.add_tensor(name, arr.astype(np.float32))
-            return arr.astype(np.float32).astype(np.float64)
-        qtype = qtype or W["qtype"]
-        data, used = arch.quantized(arr, qtype)
-        if qtype == "f32":
-            w.add_tensor(name, data)
-        else:
-            w.add_tensor(name, data, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
-        return used
-
-    W["tok_embd"] = add("token_embd.weight", W["tok_embd"])
-    W["output_norm"] = add("output_norm.weight", W["output_norm"], True)
-    if W["output"] is not None:
-        W["output"] = add("output.weight", W["output"])
-    for i, L in enumerate(W["layers"]):
-        t = types[i % len(types)]
-        for k in list(L):
-            L[k] = add("blk.%d.%s" % (i, NAMES[k]), L[k], L[k].ndim == 1, t.get(k))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-
-
 def run(path, out, batch, tokens, no_fuse):
     env = dict(os.environ)
     env.pop("MLXN_NO_FUSE", None)
@@ -179,7 +130,7 @@ def main():
     for ci, (name, a, opts, types, bound) in enumerate(CASES):
         W = arch.make_model(a, rng, **opts)
         path = os.path.join(tmp, "f%d.gguf" % ci)
-        write_mixed(W, path, types)
+        arch.write_gguf(W, path, types)
         check_counts(name, a, path, W["n_layer"], types, W["qtype"])
         if ci == 0:
             check_skip(path, W["n_layer"], expected_counts(a, W["n_layer"], types, W["qtype"])[2])
