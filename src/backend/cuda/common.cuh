@@ -72,6 +72,36 @@ __device__ __forceinline__ float load_any(const void *p, int64_t i, mlxn_type t)
     if (t == MLXN_TYPE_BF16) return bf2f(((const uint16_t *)p)[i]);
     return ((const float *)p)[i];
 }
+/* Launches kernel(args) on stream with `smem` bytes of dynamic shared memory, allowed to start
+ * before its predecessor ends when `pdl` (programmatic stream serialization): the kernel must
+ * then execute `griddepcontrol.wait` (pdl_begin) before it touches memory a predecessor wrote. */
+template <typename... K, typename... A>
+static cudaError_t launch_pdl(void (*kernel)(K...), dim3 grid, dim3 block, size_t smem, void *stream, bool pdl,
+                              A... args) {
+    cudaLaunchConfig_t c = {};
+    c.gridDim = grid;
+    c.blockDim = block;
+    c.dynamicSmemBytes = smem;
+    c.stream = CU_STREAM(stream);
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = pdl ? 1 : 0;
+    c.attrs = at;
+    c.numAttrs = 1;
+    return cudaLaunchKernelEx(&c, kernel, ((K)args)...);
+}
+/* Waits for the predecessor kernel, then lets the successor launch. */
+__device__ __forceinline__ void pdl_begin() {
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;");
+}
+/* The small kernels' switch (elementwise.cu: MLXN_CUDA_SMALL_PDL, and the mat-vec's no-PDL knob),
+ * and their launcher. */
+int mlxn_cuda_small_pdl_on(void);
+template <typename... K, typename... A>
+static cudaError_t launch(void (*kernel)(K...), dim3 grid, dim3 block, void *stream, A... args) {
+    return launch_pdl(kernel, grid, block, 0, stream, mlxn_cuda_small_pdl_on() != 0, args...);
+}
 static inline unsigned grid_for(int64_t n, int threads) {
     int64_t g = (n + threads - 1) / threads;
     return (unsigned)(g > 0x7fffffff ? 0x7fffffff : (g < 1 ? 1 : g));

@@ -23,24 +23,6 @@ int mlxn_cuda_small_pdl_on(void) {
     }
     return mlxn_cuda_small_pdl && !mlxn_cuda_mmv_no_pdl;
 }
-template <typename... K, typename... A>
-static cudaError_t launch(void (*kernel)(K...), dim3 grid, dim3 block, void *stream, A... args) {
-    cudaLaunchConfig_t c = {};
-    c.gridDim = grid;
-    c.blockDim = block;
-    c.dynamicSmemBytes = 0;
-    c.stream = CU_STREAM(stream);
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = mlxn_cuda_small_pdl_on() ? 1 : 0;
-    c.attrs = at;
-    c.numAttrs = 1;
-    return cudaLaunchKernelEx(&c, kernel, ((K)args)...);
-}
-__device__ __forceinline__ void pdl_begin() {
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-    asm volatile("griddepcontrol.launch_dependents;");
-}
 
 /* ---- rms_norm: block per row; optional residual add written to `sum` ---------------------
  * PT > 0: each thread keeps its (at most PT) elements in registers between the sum of squares

@@ -435,16 +435,6 @@ extern "C" mlxn_status mlxn_cuda_mmv6(const mlxn_cuda_mm *a, void *stream) {
         CU_TRY(cudaFuncSetAttribute((const void *)in.f, cudaFuncAttributeMaxDynamicSharedMemorySize, budget));
         attr_done[a->type & 63] = budget;
     }
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3((unsigned)grid);
-    cfg.blockDim = dim3((unsigned)(nw * 32));
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = CU_STREAM(stream);
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = mlxn_cuda_mmv_no_pdl ? 0 : 1;
-    cfg.attrs = at;
-    cfg.numAttrs = 1;
-    CU_TRY(cudaLaunchKernelEx(&cfg, in.f, p));
+    CU_TRY(launch_pdl(in.f, dim3((unsigned)grid), dim3((unsigned)(nw * 32)), smem, stream, !mlxn_cuda_mmv_no_pdl, p));
     return MLXN_CUDA_LAUNCHED("mmv6_kernel");
 }

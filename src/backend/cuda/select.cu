@@ -4,28 +4,9 @@
 #include "backend/cuda/common.cuh"
 #include <stdlib.h>
 
-/* Programmatic dependent launch, as for the kernels of elementwise.cu (the switch lives there):
- * every kernel waits for its predecessor (griddepcontrol.wait, every thread, before any global
- * access) and then lets its successor launch. */
-int mlxn_cuda_small_pdl_on(void);
-template <typename... K, typename... A>
-static cudaError_t launch(void (*kernel)(K...), dim3 grid, dim3 block, void *stream, A... args) {
-    cudaLaunchConfig_t c = {};
-    c.gridDim = grid;
-    c.blockDim = block;
-    c.dynamicSmemBytes = 0;
-    c.stream = CU_STREAM(stream);
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = mlxn_cuda_small_pdl_on() ? 1 : 0;
-    c.attrs = at;
-    c.numAttrs = 1;
-    return cudaLaunchKernelEx(&c, kernel, ((K)args)...);
-}
-__device__ __forceinline__ void pdl_begin() {
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-    asm volatile("griddepcontrol.launch_dependents;");
-}
+/* Programmatic dependent launch, as for the kernels of elementwise.cu (the switch lives there;
+ * launch / pdl_begin in common.cuh): every kernel waits for its predecessor (griddepcontrol.wait,
+ * every thread, before any global access) and then lets its successor launch. */
 
 __device__ __forceinline__ float capf(float s, float cap) { return cap > 0.f ? cap * tanhf(s / cap) : s; }
 
