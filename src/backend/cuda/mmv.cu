@@ -28,7 +28,7 @@
 
 int mlxn_cuda_mmv_force_f32x = 0;
 int mlxn_cuda_mmv_no_pdl = 0;
-int mlxn_cuda_mmv_version = 0;   /* 0: per type and k (mmv_version_for) */
+int mlxn_cuda_mmv_version = 0;   /* 0: auto (mmv6_worth_it, then mmv_version_for) */
 int mlxn_cuda_mmv_v2_warps = 20;
 int mlxn_cuda_mmv_v3_warps = 16;
 
@@ -658,29 +658,28 @@ static mlxn_status mmv_float(const mlxn_cuda_mm *a, int *err, void *stream) {
 /* Exact route: dequantize the needed rows to f32 in the arena, then the f32 mat-vec. */
 static mlxn_status mmv_via_f32(const mlxn_cuda_mm *a, void *stream);
 
-/* The mat-vec version of the older kernels (v1-v5) for a type and k: mlxn_cuda_mmv_version when it
- * names one, else v4 for Q6_K and v3 for the rest, the best of them on small matrices in the run of
- * 2026-11-29 23:30 (docs/perf/NOTES.md, "v6"); large ones go to v6 (mmv6_worth_it). The environment
- * variables MLXN_CUDA_MMV (0..6) and MLXN_CUDA_MMV6 ("warps,stages,blocks_per_sm[,resident[,x_direct]]"),
- * read once at the first call, override the initial settings (so the op harness can check every
- * version through the same paths). */
-static int mmv_version_for(mlxn_type t, int64_t k) {
+/* The environment variables MLXN_CUDA_MMV (0..6) and MLXN_CUDA_MMV6
+ * ("warps,stages,blocks_per_sm[,resident[,x_direct]]"), read once at the first mat-vec, override
+ * the initial knob settings (so the op harness can check every version through the same paths). */
+static void mmv_read_env(void) {
     static bool env_done = false;
-    if (!env_done) {
-        env_done = true;
-        const char *e = getenv("MLXN_CUDA_MMV");
-        if (e && e[0] >= '0' && e[0] <= '6' && !e[1]) mlxn_cuda_mmv_version = e[0] - '0';
-        const char *e6 = getenv("MLXN_CUDA_MMV6");   /* "warps,stages,blocks_per_sm[,resident[,x_direct]]" */
-        int w6, d6, b6;
-        int r6 = 1, x6 = 0;
-        if (e6 && sscanf(e6, "%d,%d,%d,%d,%d", &w6, &d6, &b6, &r6, &x6) >= 3) {
-            mlxn_cuda_mmv6_warps = w6; mlxn_cuda_mmv6_stages = d6; mlxn_cuda_mmv6_blocks_per_sm = b6;
-            mlxn_cuda_mmv6_resident = r6; mlxn_cuda_mmv6_x_direct = x6;
-        }
+    if (env_done) return;
+    env_done = true;
+    const char *e = getenv("MLXN_CUDA_MMV");
+    if (e && e[0] >= '0' && e[0] <= '6' && !e[1]) mlxn_cuda_mmv_version = e[0] - '0';
+    const char *e6 = getenv("MLXN_CUDA_MMV6");
+    int w6, d6, b6, r6 = 1, x6 = 0;
+    if (e6 && sscanf(e6, "%d,%d,%d,%d,%d", &w6, &d6, &b6, &r6, &x6) >= 3) {
+        mlxn_cuda_mmv6_warps = w6; mlxn_cuda_mmv6_stages = d6; mlxn_cuda_mmv6_blocks_per_sm = b6;
+        mlxn_cuda_mmv6_resident = r6; mlxn_cuda_mmv6_x_direct = x6;
     }
+}
+
+/* The mat-vec version of the older kernels (v1-v5) for a type: mlxn_cuda_mmv_version when it
+ * names one, else v4 for Q6_K and v3 for the rest, the best of them on small matrices in the run of
+ * 2026-11-29 23:30 (docs/perf/NOTES.md, "v6"); large ones go to v6 (mmv6_worth_it). */
+static int mmv_version_for(mlxn_type t) {
     if (mlxn_cuda_mmv_version >= 1 && mlxn_cuda_mmv_version <= 5) return mlxn_cuda_mmv_version;
-    /* where v6 does not run (small matrices, unaligned rows): v4 for Q6_K, v3 otherwise (same run) */
-    (void)k;
     return t == MLXN_TYPE_Q6_K ? 4 : 3;
 }
 
@@ -698,9 +697,9 @@ static bool mmv6_worth_it(const mlxn_cuda_mm *a) {
 extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream) {
     int *err;
     MLXN_TRY(mlxn_cuda_err_flag(&err));
-    /* v6 (mmv6.cu) wherever it applies, unless an older version is asked for */
+    mmv_read_env();
+    /* v6 (mmv6.cu) for large matrices, or when asked for */
     if (!mlxn_cuda_mmv_force_f32x) {
-        (void)mmv_version_for(a->type, a->k);   /* reads the environment once */
         if ((mlxn_cuda_mmv_version == 6 || (mlxn_cuda_mmv_version == 0 && mmv6_worth_it(a))) && mlxn_cuda_mmv6_applies(a))
             return mlxn_cuda_mmv6(a, stream);
     }
@@ -763,7 +762,7 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
         mmv_grouped_for(a->type)<<<grid, MMV_WARPS * 32, 0, CU_STREAM(stream)>>>(p);
         return MLXN_CUDA_LAUNCHED("mmv_q_grouped_kernel");
     }
-    const int ver = mmv_version_for(a->type, a->k);
+    const int ver = mmv_version_for(a->type);
     if ((ver == 4 || ver == 5) && (id || a->n == 1) && mmv4_xbytes(a->k) <= MMV4_XMAX) {
         const int sms4 = mlxn_cuda_sm_count(), smem_sm = mlxn_cuda_smem_per_sm();
         const int W = 8, minb = ver == 4 ? 3 : 4;
