@@ -648,11 +648,12 @@ typedef enum mlxn_op {
     MLXN_OP_ADD, MLXN_OP_MUL, MLXN_OP_SCALE, MLXN_OP_ROPE, MLXN_OP_KV_WRITE,
     MLXN_OP_ATTENTION, MLXN_OP_SOFTMAX, MLXN_OP_UNARY, MLXN_OP_GLU, MLXN_OP_GET_ROWS,
     MLXN_OP_MOE_ROUTE, MLXN_OP_MOE_COMBINE, MLXN_OP_ARGMAX, MLXN_OP_TOP_K, MLXN_OP_COPY,
+    MLXN_OP_ROPE_KV,
     MLXN_OP_COUNT
 } mlxn_op;
 const char *mlxn_op_name(mlxn_op op);
 /* Whether be runs op with the given main type (the weight type for mul_mat/mul_mat_id/
- * get_rows, the cache type for attention/kv_write, the destination type for copy, else F32). */
+ * get_rows, the cache type for attention/kv_write/rope_kv, the destination type for copy, else F32). */
 bool mlxn_backend_supports(const mlxn_backend_t *be, mlxn_op op, mlxn_type type);
 
 /* y {rows, n} = W {k, rows} · x {k, n}   (y[j][r] = sum_i W[r][i] x[j][i]); f32 x, y.
@@ -703,6 +704,20 @@ void mlxn_rope_llama3_factors(int n_rot, float freq_base, float factor, float lo
  * cache {head_dim, n_ctx, n_kv_heads} of F32, F16 or BF16. pos >= n_ctx is an error. */
 mlxn_status mlxn_op_kv_write(mlxn_backend_t *be, const mlxn_tensor *src, const mlxn_tensor *pos,
                              const mlxn_tensor *cache);
+
+/* RoPE on q and k and the cache write of the rotated k and of v, in one call (the decode step's
+ * link between the q|k|v projection and attention):
+ *   q_out = rope(q)                           (q_out may alias q; it must not overlap k or v)
+ *   k_cache[h][pos[t]][:] = rope(k[t][h])     converted to the cache type
+ *   v_cache[h][pos[t]][:] = v[t][h]           converted to the cache type
+ * q f32 {head_dim, n_heads, n}; k f32 {head_dim, n_kv, n}; v f32 {head_dim_v, n_kv, n}; strides
+ * free (e.g. views of one q|k|v column). pos i32 {n}; freq_factors and p as for mlxn_op_rope;
+ * q_out f32 like q; k_cache {head_dim, n_ctx, n_kv}, v_cache {head_dim_v, n_ctx, n_kv}, both of
+ * one type, F32, F16 or BF16. k itself is not modified. The values written are those of
+ * mlxn_op_rope followed by mlxn_op_kv_write. pos >= n_ctx (or < 0) is an error, as for kv_write. */
+mlxn_status mlxn_op_rope_kv(mlxn_backend_t *be, const mlxn_tensor *q, const mlxn_tensor *k, const mlxn_tensor *v,
+                            const mlxn_tensor *pos, const mlxn_tensor *freq_factors, const mlxn_rope_params *p,
+                            const mlxn_tensor *q_out, const mlxn_tensor *k_cache, const mlxn_tensor *v_cache);
 
 /* Causal attention over a KV cache, one sequence.
  * q f32 {head_dim, n_heads, n_q}; k_cache {head_dim, n_ctx, n_kv_heads}; v_cache

@@ -106,7 +106,7 @@ typedef struct mlxn_backend_vtbl {
     void (*graph_free)(void *ctx, void *graph);
 
     /* Whether op runs with this main type (weight type for mul_mat/mul_mat_id/get_rows, cache
-     * type for attention/kv_write, dst type for copy, F32 otherwise). Called only when the op
+     * type for attention/kv_write/rope_kv, dst type for copy, F32 otherwise). Called only when the op
      * entry is non-NULL. Optional: NULL = every type the front-end lets through. */
     bool (*supports)(void *ctx, mlxn_op op, mlxn_type type);
 
@@ -134,6 +134,13 @@ typedef struct mlxn_backend_vtbl {
     /* src f32 {head_dim, n_kv, n_tokens}; pos i32 {n_tokens}; cache {head_dim, n_ctx, n_kv}
      * F32/F16/BF16. Must check 0 <= pos < n_ctx. */
     mlxn_status (*kv_write)(void *ctx, const mlxn_tview *src, const mlxn_tview *pos, const mlxn_tview *cache);
+    /* q f32 {hd, n_heads, n}; k f32 {hd, n_kv, n}; v f32 {hd_v, n_kv, n}; pos i32 {n};
+     * ff f32 {n_rot/2} or NULL; q_out like q (may alias q); k_cache {hd, n_ctx, n_kv}, v_cache
+     * {hd_v, n_ctx, n_kv}, one type F32/F16/BF16. q_out = rope(q); k_cache[h][pos[t]] = rope(k[t][h]);
+     * v_cache[h][pos[t]] = v[t][h]. Must check 0 <= pos < n_ctx. */
+    mlxn_status (*rope_kv)(void *ctx, const mlxn_tview *q, const mlxn_tview *k, const mlxn_tview *v, const mlxn_tview *pos,
+                           const mlxn_tview *ff, const mlxn_rope_params *p, const mlxn_tview *q_out, const mlxn_tview *k_cache,
+                           const mlxn_tview *v_cache);
     /* q f32 {D, n_heads, n_q}; k {D, n_ctx, n_kv}; v {Dv, n_ctx, n_kv} (same type);
      * q_pos i32 {n_q}; out f32 {Dv, n_heads, n_q}. Must check 0 <= q_pos < n_ctx. */
     mlxn_status (*attention)(void *ctx, const mlxn_tview *q, const mlxn_tview *k, const mlxn_tview *v,
@@ -188,7 +195,7 @@ const mlxn_backend_vtbl *mlxn_cuda_backend_vtbl(void);
 /* One validated op call, by value: what the front-end dispatches and the generic graph recorder
  * stores. Tensors by position per op (t[] slots, in the order of the vtable entry's tensor
  * arguments after W; has[i] false = that optional tensor is NULL). */
-#define MLXN_OP_MAX_TENSORS 6
+#define MLXN_OP_MAX_TENSORS 8
 typedef struct mlxn_op_call {
     mlxn_op op;
     mlxn_wview W;                           /* mul_mat, mul_mat_id, get_rows */

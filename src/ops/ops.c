@@ -10,6 +10,7 @@
 static const char *const op_names[MLXN_OP_COUNT] = {
     "mul_mat", "mul_mat_id", "rms_norm", "add_rms_norm", "add", "mul", "scale", "rope", "kv_write",
     "attention", "softmax", "unary", "glu", "get_rows", "moe_route", "moe_combine", "argmax", "top_k", "copy",
+    "rope_kv",
 };
 
 const char *mlxn_op_name(mlxn_op op) { return (int)op >= 0 && op < MLXN_OP_COUNT ? op_names[op] : "unknown op"; }
@@ -384,6 +385,17 @@ mlxn_status mlxn_op_copy(mlxn_backend_t *be, const mlxn_tensor *src, const mlxn_
  * Rope, KV cache, attention
  * ========================================================================== */
 
+/* mode known, n_rot even in (0, head_dim], base and scale finite and positive. */
+static mlxn_status check_rope_params(const mlxn_rope_params *p, int64_t hd, const char *on) {
+    if (p->mode != MLXN_ROPE_NORM && p->mode != MLXN_ROPE_NEOX) return mlxn_fail(MLXN_ERR_INVALID_ARG, "%s: unknown mode %d", on, (int)p->mode);
+    if (p->n_rot <= 0 || p->n_rot % 2 || p->n_rot > hd)
+        return mlxn_fail(MLXN_ERR_INVALID_ARG, "%s: n_rot = %d must be even, positive and <= head_dim %lld", on, p->n_rot, (long long)hd);
+    if (!(p->freq_base > 0.0f) || !isfinite(p->freq_base) || !(p->freq_scale > 0.0f) || !isfinite(p->freq_scale))
+        return mlxn_fail(MLXN_ERR_INVALID_ARG, "%s: freq_base %g and freq_scale %g must be finite and > 0", on, p->freq_base,
+                         p->freq_scale);
+    return MLXN_OK;
+}
+
 static mlxn_status rope_v(mlxn_backend_t *be, const mlxn_tensor *x, const mlxn_tensor *pos, const mlxn_tensor *ff,
                           const mlxn_rope_params *p, const mlxn_tensor *y) {
     const char *on = "rope";
@@ -395,12 +407,7 @@ static mlxn_status rope_v(mlxn_backend_t *be, const mlxn_tensor *x, const mlxn_t
     MLXN_TRY(i32_view(be, pos, on, "pos", &c.t[1]));
     MLXN_TRY(f32_view(be, y, on, "y", &c.t[3]));
     int64_t hd = c.t[0].d.ne[0];
-    if (p->mode != MLXN_ROPE_NORM && p->mode != MLXN_ROPE_NEOX) return mlxn_fail(MLXN_ERR_INVALID_ARG, "rope: unknown mode %d", (int)p->mode);
-    if (p->n_rot <= 0 || p->n_rot % 2 || p->n_rot > hd)
-        return mlxn_fail(MLXN_ERR_INVALID_ARG, "rope: n_rot = %d must be even, positive and <= head_dim %lld", p->n_rot, (long long)hd);
-    if (!(p->freq_base > 0.0f) || !isfinite(p->freq_base) || !(p->freq_scale > 0.0f) || !isfinite(p->freq_scale))
-        return mlxn_fail(MLXN_ERR_INVALID_ARG, "rope: freq_base %g and freq_scale %g must be finite and > 0", p->freq_base,
-                         p->freq_scale);
+    MLXN_TRY(check_rope_params(p, hd, on));
     MLXN_TRY(need_ne(&c.t[0], hd, -1, -1, 1, on, "x"));
     MLXN_TRY(need_same_ne(&c.t[0], &c.t[3], on, "x", "y"));
     MLXN_TRY(need_ne(&c.t[1], c.t[0].d.ne[2], 1, 1, 1, on, "pos"));
@@ -454,6 +461,50 @@ static mlxn_status kv_write_v(mlxn_backend_t *be, const mlxn_tensor *src, const 
 }
 mlxn_status mlxn_op_kv_write(mlxn_backend_t *be, const mlxn_tensor *src, const mlxn_tensor *pos, const mlxn_tensor *cache) {
     OP_ENTRY(be, kv_write_v(be, src, pos, cache));
+}
+
+/* Slots: q 0, k 1, v 2, pos 3, freq_factors 4, q_out 5, k_cache 6, v_cache 7. */
+static mlxn_status rope_kv_v(mlxn_backend_t *be, const mlxn_tensor *q, const mlxn_tensor *k, const mlxn_tensor *v,
+                             const mlxn_tensor *pos, const mlxn_tensor *ff, const mlxn_rope_params *p, const mlxn_tensor *q_out,
+                             const mlxn_tensor *k_cache, const mlxn_tensor *v_cache) {
+    const char *on = "rope_kv";
+    mlxn_op_call c = {.op = MLXN_OP_ROPE_KV};
+    if (!p) return mlxn_fail(MLXN_ERR_INVALID_ARG, "rope_kv: params are NULL");
+    c.rope = *p;
+    MLXN_TRY(f32_view(be, q, on, "q", &c.t[0]));
+    MLXN_TRY(f32_view(be, k, on, "k", &c.t[1]));
+    MLXN_TRY(f32_view(be, v, on, "v", &c.t[2]));
+    MLXN_TRY(i32_view(be, pos, on, "pos", &c.t[3]));
+    MLXN_TRY(f32_view(be, q_out, on, "q_out", &c.t[5]));
+    MLXN_TRY(any_view(be, k_cache, on, "k_cache", &c.t[6]));
+    MLXN_TRY(any_view(be, v_cache, on, "v_cache", &c.t[7]));
+    mlxn_type ct = c.t[6].d.type;
+    if (!is_float_cache(ct)) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "rope_kv: cache type %s (want f32, f16 or bf16)", mlxn_type_name(ct));
+    if (c.t[7].d.type != ct)
+        return mlxn_fail(MLXN_ERR_TYPE, "rope_kv: v_cache is %s but k_cache is %s", mlxn_type_name(c.t[7].d.type), mlxn_type_name(ct));
+    MLXN_TRY(need_support(be, c.op, ct));
+    const int64_t hd = c.t[0].d.ne[0], nh = c.t[0].d.ne[1], n = c.t[0].d.ne[2], nkv = c.t[1].d.ne[1];
+    const int64_t hdv = c.t[2].d.ne[0], n_ctx = c.t[6].d.ne[1];
+    MLXN_TRY(check_rope_params(p, hd, on));
+    MLXN_TRY(need_ne(&c.t[0], hd, nh, n, 1, on, "q"));
+    MLXN_TRY(need_ne(&c.t[1], hd, nkv, n, 1, on, "k"));
+    MLXN_TRY(need_ne(&c.t[2], hdv, nkv, n, 1, on, "v"));
+    MLXN_TRY(need_ne(&c.t[3], n, 1, 1, 1, on, "pos"));
+    MLXN_TRY(need_same_ne(&c.t[0], &c.t[5], on, "q", "q_out"));
+    MLXN_TRY(need_ne(&c.t[6], hd, n_ctx, nkv, 1, on, "k_cache"));
+    MLXN_TRY(need_ne(&c.t[7], hdv, n_ctx, nkv, 1, on, "v_cache"));
+    if (ff) {
+        MLXN_TRY(f32_view(be, ff, on, "freq_factors", &c.t[4]));
+        MLXN_TRY(need_ne(&c.t[4], p->n_rot / 2, 1, 1, 1, on, "freq_factors"));
+        c.has[4] = true;
+    }
+    c.has[0] = c.has[1] = c.has[2] = c.has[3] = c.has[5] = c.has[6] = c.has[7] = true;
+    return mlxn_backend_dispatch(be, &c);
+}
+mlxn_status mlxn_op_rope_kv(mlxn_backend_t *be, const mlxn_tensor *q, const mlxn_tensor *k, const mlxn_tensor *v,
+                            const mlxn_tensor *pos, const mlxn_tensor *freq_factors, const mlxn_rope_params *p,
+                            const mlxn_tensor *q_out, const mlxn_tensor *k_cache, const mlxn_tensor *v_cache) {
+    OP_ENTRY(be, rope_kv_v(be, q, k, v, pos, freq_factors, p, q_out, k_cache, v_cache));
 }
 
 static bool head_dim_ok(int64_t d) { return d == 64 || d == 128 || d == 256 || d == 512; }

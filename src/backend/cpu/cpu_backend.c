@@ -435,31 +435,86 @@ static mlxn_status cpu_copy(void *ctx, const mlxn_tview *src, const mlxn_tview *
  * Rope, KV cache, attention
  * ========================================================================== */
 
-typedef struct rope_job { const mlxn_tview *x, *pos, *y; const float *f, *inv_freq; const mlxn_rope_params *p; } rope_job;
+/* RoPE angles, reduced exactly: the angle of pair i at position pos is pos * g_i turns with
+ * g_i = freq_scale * base^(-2i/n_rot) / ff[i] / 2pi. Only the fraction of a turn matters, and for
+ * an integer pos that is pos * frac(g_i) mod 1: with frac(g_i) held as a 64-bit fixed-point
+ * fraction, the integer product mod 2^64 is that fraction to ~2^-32 turns for any i32 pos. The
+ * f32 sine and cosine of a reduced angle in [-pi, pi) are then good to ~4e-7 rad at every
+ * position, where an f32 angle pos * f loses pos * 2^-24 rad (8e-3 rad at 128k). */
+static uint64_t rope_turn_fixed(double g) {
+    g -= floor(g);
+    return (uint64_t)(g * 0x1p63) * 2u;   /* g * 2^64 mod 2^64 without overflowing the conversion */
+}
+static void rope_turns(const mlxn_rope_params *p, const float *ff, uint64_t *turn) {
+    const double two_pi = 6.283185307179586476925;
+    for (int64_t i = 0; i < p->n_rot / 2; i++) {
+        double g = (double)p->freq_scale * pow((double)p->freq_base, -2.0 * (double)i / p->n_rot) / two_pi;
+        if (ff) g /= (double)ff[i];
+        turn[i] = rope_turn_fixed(g);
+    }
+}
+/* cos and sin of every pair's angle at position pos. */
+static void rope_cos_sin(const uint64_t *turn, int64_t half, int32_t pos, float *cs, float *sn) {
+    for (int64_t i = 0; i < half; i++) {
+        int64_t r = (int64_t)((uint64_t)(int64_t)pos * turn[i]);   /* signed fraction of a turn * 2^64 */
+        float a = (float)((double)r * (6.283185307179586476925 * 0x1p-64));
+        cs[i] = cosf(a);
+        sn[i] = sinf(a);
+    }
+}
+/* One head: y = rope(x) with the pair table cs/sn (y may alias x). */
+static void rope_apply(const float *x, float *y, int64_t hd, const float *cs, const float *sn, const mlxn_rope_params *p) {
+    int64_t half = p->n_rot / 2;
+    for (int64_t i = 0; i < half; i++) {
+        int64_t i0 = p->mode == MLXN_ROPE_NORM ? 2 * i : i, i1 = p->mode == MLXN_ROPE_NORM ? 2 * i + 1 : i + half;
+        float a = x[i0], b = x[i1];
+        y[i0] = a * cs[i] - b * sn[i];
+        y[i1] = a * sn[i] + b * cs[i];
+    }
+    if (y != x) for (int64_t i = p->n_rot; i < hd; i++) y[i] = x[i];
+}
+/* The same into a cache row of type t (F32 rows are written in place). */
+static void rope_apply_to(const float *x, mlxn_type t, void *row, int64_t hd, const float *cs, const float *sn,
+                          const mlxn_rope_params *p) {
+    if (t == MLXN_TYPE_F32) {
+        rope_apply(x, row, hd, cs, sn, p);
+        return;
+    }
+    int64_t half = p->n_rot / 2;
+    for (int64_t i = 0; i < half; i++) {
+        int64_t i0 = p->mode == MLXN_ROPE_NORM ? 2 * i : i, i1 = p->mode == MLXN_ROPE_NORM ? 2 * i + 1 : i + half;
+        float a = x[i0], b = x[i1];
+        mlxn_store_f(t, row, i0, a * cs[i] - b * sn[i]);
+        mlxn_store_f(t, row, i1, a * sn[i] + b * cs[i]);
+    }
+    for (int64_t i = p->n_rot; i < hd; i++) mlxn_store_f(t, row, i, x[i]);
+}
+
+/* rope (y = rope(x)) or rope_kv (q_out = rope(q), rotated k and v into the caches), per token. */
+typedef struct rope_job {
+    const mlxn_tview *x, *pos, *y;           /* rope: x, y; rope_kv: q, q_out */
+    const mlxn_tview *k, *v, *kc, *vc;       /* rope_kv only */
+    const uint64_t *turn;
+    const mlxn_rope_params *p;
+} rope_job;
 
 static void rope_range(const void *job, int64_t t0, int64_t t1) {
     const rope_job *J = job;
     const mlxn_rope_params *p = J->p;
     int64_t hd = J->x->d.ne[0], H = J->x->d.ne[1], half = p->n_rot / 2;
     for (int64_t t = t0; t < t1; t++) {
-        float ps = (float)((const int32_t *)J->pos->data)[t] * p->freq_scale;
+        int32_t ps = ((const int32_t *)J->pos->data)[t];
         float cs[256], sn[256];
-        for (int64_t i = 0; i < half; i++) {
-            float theta = ps * J->inv_freq[i];
-            if (J->f) theta /= J->f[i];
-            cs[i] = cosf(theta);
-            sn[i] = sinf(theta);
-        }
-        for (int64_t h = 0; h < H; h++) {
-            const float *xr = AT_F(J->x, h, t, 0);
-            float *yr = AT_F(J->y, h, t, 0);
-            for (int64_t i = 0; i < half; i++) {
-                int64_t i0 = p->mode == MLXN_ROPE_NORM ? 2 * i : i, i1 = p->mode == MLXN_ROPE_NORM ? 2 * i + 1 : i + half;
-                float a = xr[i0], b = xr[i1];
-                yr[i0] = a * cs[i] - b * sn[i];
-                yr[i1] = a * sn[i] + b * cs[i];
-            }
-            if (yr != xr) for (int64_t i = p->n_rot; i < hd; i++) yr[i] = xr[i];
+        rope_cos_sin(J->turn, half, ps, cs, sn);
+        for (int64_t h = 0; h < H; h++) rope_apply(AT_F(J->x, h, t, 0), AT_F(J->y, h, t, 0), hd, cs, sn, p);
+        if (!J->k) continue;
+        const mlxn_tview *v = J->v, *kc = J->kc, *vc = J->vc;
+        for (int64_t h = 0; h < J->k->d.ne[1]; h++) {
+            rope_apply_to(AT_F(J->k, h, t, 0), kc->d.type, mlxn_view_at(kc, ps, h, 0), hd, cs, sn, p);
+            const float *vs = AT_F(v, h, t, 0);
+            void *c = mlxn_view_at(vc, ps, h, 0);
+            if (vc->d.type == MLXN_TYPE_F32) memcpy(c, vs, (size_t)v->d.ne[0] * sizeof(float));
+            else for (int64_t i = 0; i < v->d.ne[0]; i++) mlxn_store_f(vc->d.type, c, i, vs[i]);
         }
     }
 }
@@ -468,11 +523,24 @@ static mlxn_status cpu_rope(void *ctx, const mlxn_tview *x, const mlxn_tview *po
                             const mlxn_tview *y) {
     int64_t H = x->d.ne[1], T = x->d.ne[2], half = p->n_rot / 2;
     if (half > 256) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "rope: n_rot = %d (cpu backend handles up to 512)", p->n_rot);
-    /* base^(-2i/n_rot) per pair, once per call (half <= 256) */
-    float inv_freq[256];
-    for (int64_t i = 0; i < half; i++) inv_freq[i] = (float)pow((double)p->freq_base, -2.0 * (double)i / p->n_rot);
-    rope_job J = {x, pos, y, ff ? ff->data : NULL, inv_freq, p};
+    uint64_t turn[256];   /* per pair, once per call */
+    rope_turns(p, ff ? ff->data : NULL, turn);
+    rope_job J = {.x = x, .pos = pos, .y = y, .turn = turn, .p = p};
     par_range(ctx, T, (double)(H * x->d.ne[0] + 8 * half), rope_range, &J);
+    return MLXN_OK;
+}
+
+static mlxn_status cpu_rope_kv(void *ctx, const mlxn_tview *q, const mlxn_tview *k, const mlxn_tview *v, const mlxn_tview *pos,
+                               const mlxn_tview *ff, const mlxn_rope_params *p, const mlxn_tview *q_out, const mlxn_tview *kc,
+                               const mlxn_tview *vc) {
+    int64_t half = p->n_rot / 2;
+    if (half > 256) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "rope_kv: n_rot = %d (cpu backend handles up to 512)", p->n_rot);
+    MLXN_TRY(mlxn_cpu_check_pos(pos, kc->d.ne[1], "rope_kv", "pos"));
+    uint64_t turn[256];
+    rope_turns(p, ff ? ff->data : NULL, turn);
+    rope_job J = {.x = q, .pos = pos, .y = q_out, .k = k, .v = v, .kc = kc, .vc = vc, .turn = turn, .p = p};
+    double work = (double)((q->d.ne[1] + k->d.ne[1]) * q->d.ne[0] + k->d.ne[1] * v->d.ne[0] + 8 * half);
+    par_range(ctx, q->d.ne[2], work, rope_range, &J);
     return MLXN_OK;
 }
 
@@ -703,6 +771,7 @@ static const mlxn_backend_vtbl cpu_vtbl = {
     .scale = cpu_scale,
     .rope = cpu_rope,
     .kv_write = cpu_kv_write,
+    .rope_kv = cpu_rope_kv,
     .attention = cpu_attention,
     .softmax = cpu_softmax,
     .unary = cpu_unary,

@@ -193,25 +193,52 @@ static mlxn_status ref_copy(void *ctx, const mlxn_tview *src, const mlxn_tview *
  * Rope, KV cache, attention
  * ========================================================================== */
 
+/* One head of hd values at position ps: y = rope(x) (y may alias x); angles in double. */
+static void rope_head(const float *x, float *y, int64_t hd, double ps, const float *ff, const mlxn_rope_params *p) {
+    int64_t half = p->n_rot / 2;
+    for (int64_t i = 0; i < half; i++) {
+        double theta = ps * p->freq_scale * pow((double)p->freq_base, -2.0 * (double)i / p->n_rot);
+        if (ff) theta /= ff[i];
+        int64_t i0 = p->mode == MLXN_ROPE_NORM ? 2 * i : i, i1 = p->mode == MLXN_ROPE_NORM ? 2 * i + 1 : i + half;
+        double c = cos(theta), s = sin(theta), a = x[i0], b = x[i1];
+        y[i0] = (float)(a * c - b * s);
+        y[i1] = (float)(a * s + b * c);
+    }
+    for (int64_t i = p->n_rot; i < hd; i++) y[i] = x[i];
+}
+
 static mlxn_status ref_rope(void *ctx, const mlxn_tview *x, const mlxn_tview *pos, const mlxn_tview *ff, const mlxn_rope_params *p,
                             const mlxn_tview *y) {
-    int64_t hd = x->d.ne[0], half = p->n_rot / 2;
     for (int64_t t = 0; t < x->d.ne[2]; t++) {
         double ps = ((const int32_t *)pos->data)[t];
-        for (int64_t h = 0; h < x->d.ne[1]; h++) {
-            const float *xr = AT_F(x, h, t, 0);
-            float *yr = AT_F(y, h, t, 0);
-            for (int64_t i = 0; i < half; i++) {
-                double theta = ps * p->freq_scale * pow((double)p->freq_base, -2.0 * (double)i / p->n_rot);
-                if (ff) theta /= ((const float *)ff->data)[i];
-                int64_t i0 = p->mode == MLXN_ROPE_NORM ? 2 * i : i, i1 = p->mode == MLXN_ROPE_NORM ? 2 * i + 1 : i + half;
-                double c = cos(theta), s = sin(theta), a = xr[i0], b = xr[i1];
-                yr[i0] = (float)(a * c - b * s);
-                yr[i1] = (float)(a * s + b * c);
-            }
-            for (int64_t i = p->n_rot; i < hd; i++) yr[i] = xr[i];
+        for (int64_t h = 0; h < x->d.ne[1]; h++)
+            rope_head(AT_F(x, h, t, 0), AT_F(y, h, t, 0), x->d.ne[0], ps, ff ? (const float *)ff->data : NULL, p);
+    }
+    return MLXN_OK;
+}
+
+/* rope on q and k, k rotated into the cache and v copied: the values of rope then kv_write. */
+static mlxn_status ref_rope_kv(void *ctx, const mlxn_tview *q, const mlxn_tview *k, const mlxn_tview *v, const mlxn_tview *pos,
+                               const mlxn_tview *ff, const mlxn_rope_params *p, const mlxn_tview *q_out, const mlxn_tview *kc,
+                               const mlxn_tview *vc) {
+    MLXN_TRY(mlxn_cpu_check_pos(pos, kc->d.ne[1], "rope_kv", "pos"));
+    int64_t hd = q->d.ne[0], hdv = v->d.ne[0];
+    const float *f = ff ? (const float *)ff->data : NULL;
+    float *kr = malloc((size_t)hd * sizeof(float));   /* one rotated k head {hd} */
+    if (!kr) return mlxn_fail(MLXN_ERR_NO_MEMORY, "ref rope_kv: out of memory");
+    for (int64_t t = 0; t < q->d.ne[2]; t++) {
+        int32_t ps = ((const int32_t *)pos->data)[t];
+        for (int64_t h = 0; h < q->d.ne[1]; h++) rope_head(AT_F(q, h, t, 0), AT_F(q_out, h, t, 0), hd, ps, f, p);
+        for (int64_t h = 0; h < k->d.ne[1]; h++) {
+            rope_head(AT_F(k, h, t, 0), kr, hd, ps, f, p);
+            void *c = mlxn_view_at(kc, ps, h, 0);
+            for (int64_t i = 0; i < hd; i++) mlxn_store_f(kc->d.type, c, i, kr[i]);
+            const float *vs = AT_F(v, h, t, 0);
+            c = mlxn_view_at(vc, ps, h, 0);
+            for (int64_t i = 0; i < hdv; i++) mlxn_store_f(vc->d.type, c, i, vs[i]);
         }
     }
+    free(kr);
     return MLXN_OK;
 }
 
@@ -374,6 +401,7 @@ static const mlxn_backend_vtbl ref_vtbl = {
     .scale = ref_scale,
     .rope = ref_rope,
     .kv_write = ref_kv_write,
+    .rope_kv = ref_rope_kv,
     .attention = ref_attention,
     .softmax = ref_softmax,
     .unary = ref_unary,

@@ -79,6 +79,7 @@ bool mlxn_cpu_supports(mlxn_op op, mlxn_type t) {
     case MLXN_OP_MUL_MAT_ID:
     case MLXN_OP_GET_ROWS: return mlxn_cpu_weight_type_ok(t);
     case MLXN_OP_KV_WRITE:
+    case MLXN_OP_ROPE_KV:
     case MLXN_OP_ATTENTION:
     case MLXN_OP_COPY: return t == MLXN_TYPE_F32 || t == MLXN_TYPE_F16 || t == MLXN_TYPE_BF16;
     case MLXN_OP_COUNT: return false;
