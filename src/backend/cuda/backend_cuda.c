@@ -72,7 +72,7 @@ static bool c_supports(void *ctx, mlxn_op op, mlxn_type t) {
     switch (op) {
     case MLXN_OP_MUL_MAT: case MLXN_OP_MUL_MAT_ID: case MLXN_OP_GET_ROWS:
         return is_mlx(t) || mlxn_cuda_mmv_supports(t);
-    case MLXN_OP_ATTENTION: case MLXN_OP_KV_WRITE: case MLXN_OP_COPY: return is_float(t);
+    case MLXN_OP_ATTENTION: case MLXN_OP_KV_WRITE: case MLXN_OP_ROPE_KV: case MLXN_OP_COPY: return is_float(t);
     default: return t == MLXN_TYPE_F32;
     }
 }
@@ -180,6 +180,26 @@ static mlxn_status c_kv_write(void *ctx, const mlxn_tview *src, const mlxn_tview
                               (int64_t)(cache->d.nb[1] / e), (int64_t)(cache->d.nb[2] / e), src->d.ne[0], src->d.ne[1],
                               src->d.ne[2], cache->d.ne[1], CTX(ctx)->cur);
 }
+static mlxn_status c_rope_kv(void *ctx, const mlxn_tview *q, const mlxn_tview *k, const mlxn_tview *v, const mlxn_tview *pos,
+                             const mlxn_tview *ff, const mlxn_rope_params *p, const mlxn_tview *q_out, const mlxn_tview *kc,
+                             const mlxn_tview *vc) {
+    DEV(ctx);
+    size_t e = esz(kc->d.type);
+    mlxn_cuda_rope_kv_args a;
+    memset(&a, 0, sizeof a);
+    a.q = F32(q); a.q_head = ST4(q, 1); a.q_tok = ST4(q, 2);
+    a.q_out = F32(q_out); a.qo_head = ST4(q_out, 1); a.qo_tok = ST4(q_out, 2);
+    a.k = F32(k); a.k_head = ST4(k, 1); a.k_tok = ST4(k, 2);
+    a.v = F32(v); a.v_head = ST4(v, 1); a.v_tok = ST4(v, 2);
+    a.ct = kc->d.type;
+    a.k_cache = kc->data; a.kc_pos = (int64_t)(kc->d.nb[1] / e); a.kc_head = (int64_t)(kc->d.nb[2] / e);
+    a.v_cache = vc->data; a.vc_pos = (int64_t)(vc->d.nb[1] / e); a.vc_head = (int64_t)(vc->d.nb[2] / e);
+    a.pos = pos->data; a.freq_factors = ff ? F32(ff) : NULL;
+    a.mode = (int)p->mode; a.n_rot = p->n_rot; a.freq_base = p->freq_base; a.freq_scale = p->freq_scale;
+    a.head_dim = q->d.ne[0]; a.head_dim_v = v->d.ne[0]; a.n_heads = q->d.ne[1]; a.n_kv = k->d.ne[1];
+    a.n_tokens = q->d.ne[2]; a.n_ctx = kc->d.ne[1];
+    return mlxn_cuda_rope_kv(&a, CTX(ctx)->cur);
+}
 static mlxn_status c_attention(void *ctx, const mlxn_tview *q, const mlxn_tview *k, const mlxn_tview *v, const mlxn_tview *q_pos,
                                const mlxn_attn_params *p, const mlxn_tview *out) {
     DEV(ctx);
@@ -251,7 +271,7 @@ static const mlxn_backend_vtbl cuda_vtbl = {
     .graph_begin = c_graph_begin, .graph_end = c_graph_end, .graph_replay = c_graph_replay, .graph_free = c_graph_free,
     .supports = c_supports,
     .mul_mat = c_mul_mat, .mul_mat_id = c_mul_mat_id, .rms_norm = c_rms_norm, .add_rms_norm = c_add_rms_norm,
-    .add = c_add, .mul = c_mul, .scale = c_scale, .rope = c_rope, .kv_write = c_kv_write, .attention = c_attention,
+    .add = c_add, .mul = c_mul, .scale = c_scale, .rope = c_rope, .kv_write = c_kv_write, .rope_kv = c_rope_kv, .attention = c_attention,
     .softmax = c_softmax, .unary = c_unary, .glu = c_glu, .get_rows = c_get_rows, .moe_route = c_moe_route,
     .moe_combine = c_moe_combine, .argmax = c_argmax, .top_k = c_top_k, .copy = c_copy,
 };

@@ -146,6 +146,23 @@ mlxn_status mlxn_cuda_rope(const float *x, int64_t x_head, int64_t x_tok, float 
                            int64_t y_tok, int64_t head_dim, int64_t n_heads, int64_t n_tokens,
                            const int32_t *pos, const float *freq_factors, int mode, int n_rot,
                            float freq_base, float freq_scale, void *stream);
+/* rope on q (into q_out) and k (into k_cache) and v into v_cache (strides in elements). */
+typedef struct mlxn_cuda_rope_kv_args {
+    const float *q; int64_t q_head, q_tok;                 /* {hd, n_heads, n} */
+    float *q_out; int64_t qo_head, qo_tok;                 /* like q, may alias it */
+    const float *k; int64_t k_head, k_tok;                 /* {hd, n_kv, n} */
+    const float *v; int64_t v_head, v_tok;                 /* {hd_v, n_kv, n} */
+    mlxn_type ct;
+    void *k_cache; int64_t kc_pos, kc_head;                /* {hd, n_ctx, n_kv} */
+    void *v_cache; int64_t vc_pos, vc_head;                /* {hd_v, n_ctx, n_kv} */
+    const int32_t *pos; const float *freq_factors;         /* {n}; {n_rot/2} or NULL */
+    int mode, n_rot; float freq_base, freq_scale;
+    int64_t head_dim, head_dim_v, n_heads, n_kv, n_tokens, n_ctx;
+} mlxn_cuda_rope_kv_args;
+mlxn_status mlxn_cuda_rope_kv(const mlxn_cuda_rope_kv_args *a, void *stream);
+/* Angles of rope / rope_kv: -1 from MLXN_CUDA_ROPE_F64 (default 0: fixed-point turns and f32
+ * sincospi); 1: the first version's double angles. */
+extern int mlxn_cuda_rope_f64;
 /* cache {head_dim, n_ctx, n_kv} of type ct (strides in elements: pos, head). */
 mlxn_status mlxn_cuda_kv_write(const float *src, int64_t src_head, int64_t src_tok, const int32_t *pos,
                                mlxn_type ct, void *cache, int64_t c_pos, int64_t c_head, int64_t head_dim,
