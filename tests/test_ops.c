@@ -473,6 +473,8 @@ static void run_rope(harness *h, const tcase *c) {
     ht *x = ht_rand(h, MLXN_TYPE_F32, 3, hd, H, T, 1, 0, 1.0f);
     int32_t pos[64];
     for (int64_t t = 0; t < T; t++) pos[t] = (int32_t)(t * 613 % 4000 + t);
+    if (c->a[7]) /* long contexts: 128k and beyond, where an f32 angle pos * f is off by ~1e-2 rad */
+        for (int64_t t = 0; t < T; t++) pos[t] = t % 2 ? (int32_t)(131071 - 997 * t) : (int32_t)(1000003 * (t + 1));
     ht *vp = ht_i32(h, 1, T, 1, pos);
     ht *ff = NULL;
     if (c->a[5]) {
@@ -483,6 +485,124 @@ static void run_rope(harness *h, const tcase *c) {
     ht *y = c->a[6] ? x : ht_out(h, MLXN_TYPE_F32, 3, hd, H, T, 1, 0);
     RUN(mlxn_op_rope(h->be[s], &x->t[s], &vp->t[s], ff ? &ff->t[s] : NULL, &p, &y->t[s]));
     cmp_f(h, y, B_ROPE, "y");
+}
+
+/* ---- rope_kv: a = {head_dim, n_rot, n_heads, n_kv, n_tokens, flags, n_ctx, head_dim_v} --------
+ * flags: 1 NEOX, 2 llama3 freq factors, 4 the engine's layout (q, k, v views of one q|k|v column
+ * slot, q rotated in place), 8 strided caches, 16 a position = n_ctx (error), 32 a position -1
+ * (error). Caches start poisoned (all bytes 0xff: NaN): the rows at pos must be written and match
+ * ref, every other byte (other rows, padding) must be left alone. */
+enum { RK_NEOX = 1, RK_FF = 2, RK_SLOT = 4, RK_PAD = 8, RK_ERR_HI = 16, RK_ERR_LO = 32 };
+
+/* A strided f32 view {ne0, ne1, ne2} into x at byte offset off (both copies). */
+static void view_of(const ht *x, size_t off, int64_t ne0, int64_t ne1, int64_t ne2, size_t nb1, size_t nb2, mlxn_tensor *t) {
+    for (int s = 0; s < 2; s++) {
+        mlxn_tensor *v = &t[s];
+        *v = x->t[s];
+        v->offset = off;
+        v->d.n_dims = 3;
+        v->d.ne[0] = ne0; v->d.ne[1] = ne1; v->d.ne[2] = ne2; v->d.ne[3] = 1;
+        v->d.nb[0] = 4; v->d.nb[1] = nb1; v->d.nb[2] = nb2; v->d.nb[3] = nb2 * (size_t)ne2;
+    }
+}
+
+/* A cache written at positions pos[0..n): rows (pos, head) there compared with ref (finite,
+ * NMSE <= bound); every other byte must still be 0xff. */
+static void cmp_cache(harness *h, ht *x, const int32_t *pos, int64_t n, double bound, const char *what) {
+    if (h->case_failed) return;
+    ht_download(x);
+    const mlxn_tensor_desc *d = &x->t[0].d;
+    size_t es = mlxn_type_info(d->type)->block_bytes;
+    unsigned char *mine = calloc(x->bytes, 1);   /* 1 = byte of a written element */
+    double err = 0, ref2 = 0;
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t hh = 0; hh < d->ne[2]; hh++) {
+            size_t off = ht_off(x, 0, pos[t], hh, 0);
+            memset(mine + off, 1, (size_t)d->ne[0] * es);
+            for (int64_t i = 0; i < d->ne[0]; i++) {
+                float a = mlxn_load_f(d->type, x->host + off, i), b = mlxn_load_f(d->type, x->ref + off, i);
+                if (!isfinite(a) || !isfinite(b)) {
+                    case_fail(h, "%s[pos %d, head %lld][%lld] = %g, ref %g (unwritten or not finite)", what, (int)pos[t], (long long)hh,
+                              (long long)i, a, b);
+                    free(mine);
+                    return;
+                }
+                err += ((double)a - b) * ((double)a - b);
+                ref2 += (double)b * b;
+            }
+        }
+    for (size_t i = 0; i < x->bytes; i++)
+        if (!mine[i] && (x->host[i] != 0xff || x->ref[i] != 0xff)) {
+            case_fail(h, "%s: byte %zu outside the written rows changed (0x%02x, ref 0x%02x)", what, i, x->host[i], x->ref[i]);
+            free(mine);
+            return;
+        }
+    free(mine);
+    double nmse = ref2 > 0 ? err / ref2 : err;
+    if (verbose) printf("     %s: nmse %.3g (bound %.3g)\n", what, nmse, bound);
+    if (!(nmse <= bound)) case_fail(h, "%s: nmse %.3g > bound %.3g", what, nmse, bound);
+}
+
+static void run_rope_kv(harness *h, const tcase *c) {
+    const int64_t hd = c->a[0], H = c->a[2], nkv = c->a[3], T = c->a[4], fl = c->a[5], n_ctx = c->a[6], hdv = c->a[7];
+    mlxn_rope_params p = {fl & RK_NEOX ? MLXN_ROPE_NEOX : MLXN_ROPE_NORM, (int)c->a[1], 10000.0f, 1.0f};
+    if (fl & RK_FF) p.freq_base = 500000.0f;
+    const int64_t Q = H * hd, K = nkv * hd, V = nkv * hdv;
+    mlxn_tensor q[2], k[2], v[2], qo[2];
+    ht *slot = NULL, *hq = NULL, *hqo = NULL;
+    if (fl & RK_SLOT) {   /* column t = q_t | k_t | v_t, as forward.c lays it out */
+        slot = ht_rand(h, MLXN_TYPE_F32, 2, Q + K + V, T, 1, 1, 0, 1.0f);
+        size_t col = (size_t)(Q + K + V) * 4;
+        view_of(slot, 0, hd, H, T, (size_t)hd * 4, col, q);
+        view_of(slot, (size_t)Q * 4, hd, nkv, T, (size_t)hd * 4, col, k);
+        view_of(slot, (size_t)(Q + K) * 4, hdv, nkv, T, (size_t)hdv * 4, col, v);
+        memcpy(qo, q, sizeof q);
+    } else {
+        hq = ht_rand(h, MLXN_TYPE_F32, 3, hd, H, T, 1, 0, 1.0f);
+        ht *hk = ht_rand(h, MLXN_TYPE_F32, 3, hd, nkv, T, 1, 0, 1.0f), *hv = ht_rand(h, MLXN_TYPE_F32, 3, hdv, nkv, T, 1, 0, 1.0f);
+        hqo = ht_out(h, MLXN_TYPE_F32, 3, hd, H, T, 1, 0);
+        memcpy(q, hq->t, sizeof q);
+        memcpy(k, hk->t, sizeof k);
+        memcpy(v, hv->t, sizeof v);
+        memcpy(qo, hqo->t, sizeof qo);
+    }
+    int32_t pos[64];
+    for (int64_t t = 0; t < T; t++) pos[t] = (int32_t)(n_ctx - 1 - 3 * t);   /* distinct, the first at n_ctx - 1 */
+    if (fl & RK_ERR_HI) pos[T / 2] = (int32_t)n_ctx;
+    if (fl & RK_ERR_LO) pos[T - 1] = -1;
+    ht *vp = ht_i32(h, 1, T, 1, pos);
+    ht *ff = NULL;
+    if (fl & RK_FF) {
+        ff = ht_new(h, MLXN_TYPE_F32, 1, p.n_rot / 2, 1, 1, 1, 0);
+        mlxn_rope_llama3_factors(p.n_rot, p.freq_base, 8.0f, 1.0f, 4.0f, 8192, (float *)ff->host);
+        ht_upload(ff);
+    }
+    int pad = fl & RK_PAD ? 8 : 0;
+    ht *kc = ht_new(h, c->type, 3, hd, n_ctx, nkv, 1, pad), *vc = ht_new(h, c->type, 3, hdv, n_ctx, nkv, 1, pad);
+    memset(kc->host, 0xff, kc->bytes);
+    memset(vc->host, 0xff, vc->bytes);
+    ht_upload(kc);
+    ht_upload(vc);
+    if (fl & (RK_ERR_HI | RK_ERR_LO)) {   /* refused: at once, or (asynchronous backends) at the next sync */
+        for (int s = 0; s < 2; s++) {
+            mlxn_status st = mlxn_op_rope_kv(h->be[s], &q[s], &k[s], &v[s], &vp->t[s], ff ? &ff->t[s] : NULL, &p, &qo[s], &kc->t[s],
+                                             &vc->t[s]);
+            if (st == MLXN_OK) st = mlxn_backend_sync(h->be[s]);
+            if (st == MLXN_OK) case_fail(h, "%s accepted a position outside [0, %lld)", s ? "ref" : mlxn_backend_name(h->be[0]),
+                                         (long long)n_ctx);
+            else if (s == 1 && !strstr(mlxn_backend_last_error(h->be[s]), "pos"))
+                case_fail(h, "ref's message does not name pos: %s", mlxn_backend_last_error(h->be[s]));
+        }
+        return;
+    }
+    RUN(mlxn_op_rope_kv(h->be[s], &q[s], &k[s], &v[s], &vp->t[s], ff ? &ff->t[s] : NULL, &p, &qo[s], &kc->t[s], &vc->t[s]));
+    if (slot) cmp_f(h, slot, B_ROPE, "q|k|v slot (q rotated in place, k and v unchanged)");
+    else {
+        cmp_f(h, hqo, B_ROPE, "q_out");
+        cmp_f(h, hq, B_EXACT, "q (input, unchanged)");
+    }
+    cmp_cache(h, kc, pos, T, B_ROPE, "k_cache");
+    cmp_cache(h, vc, pos, T, B_EXACT, "v_cache");
 }
 
 /* ---- kv_write: a = {head_dim, n_kv, n_tokens, n_ctx, cache pad} ---------------------------- */
@@ -616,7 +736,28 @@ static void build_cases(bool full) {
                 add_case(MLXN_OP_ROPE, F32, NULL, A(rope_hd[i][0], 3, 5, rope_hd[i][1], mode, ff ? 2 : 0, i == 2), "hd=%lld n_rot=%lld %s %s%s",
                          (long long)rope_hd[i][0], (long long)rope_hd[i][1], mode ? "neox" : "norm", ff ? "llama3 factors" : "no factors",
                          i == 2 ? " in place" : "");
+    for (int mode = 0; mode < 2; mode++)   /* positions up to 1e6: the angle reduction */
+        add_case(MLXN_OP_ROPE, F32, NULL, A(128, 3, 7, 128, mode, mode ? 2 : 0, 0, 1), "hd=128 %s %s positions to 128k and 1e6", mode ? "neox" : "norm",
+                 mode ? "llama3 factors" : "no factors");
     static const mlxn_type ctypes[] = {MLXN_TYPE_F32, MLXN_TYPE_F16, MLXN_TYPE_BF16};
+    /* rope_kv: {hd, n_rot, n_heads, n_kv, hd_v}: SmolLM2's heads, GQA 4, partial rotation with
+     * n_heads = n_kv and a narrower v, half rotation with GQA 3 */
+    static const int64_t rk_shape[][5] = {{64, 64, 9, 3, 64}, {128, 128, 8, 2, 128}, {80, 32, 4, 4, 64}, {128, 64, 6, 2, 128}};
+    for (int ct = 0; ct < 3; ct++)
+        for (int i = 0; i < 8; i++) {
+            const int64_t *sh = rk_shape[(ct + i) % 4];
+            int64_t T = i & 4 ? 7 : 1, fl = (i & 1 ? RK_NEOX : 0) | (i & 2 ? RK_FF : 0) | ((i + ct) % 2 ? RK_SLOT : 0) |
+                                               ((i + ct) % 3 == 0 ? RK_PAD : 0);
+            add_case(MLXN_OP_ROPE_KV, ctypes[ct], NULL, A(sh[0], sh[1], sh[2], sh[3], T, fl, 3 * T + 5, sh[4]),
+                     "hd=%lld n_rot=%lld heads %lld/%lld hd_v=%lld n=%lld %s %s%s%s", (long long)sh[0], (long long)sh[1], (long long)sh[2],
+                     (long long)sh[3], (long long)sh[4], (long long)T, fl & RK_NEOX ? "neox" : "norm", fl & RK_FF ? "llama3 factors" : "no factors",
+                     fl & RK_SLOT ? " q|k|v slot, q in place" : "", fl & RK_PAD ? " strided caches" : "");
+        }
+    add_case(MLXN_OP_ROPE_KV, MLXN_TYPE_F16, NULL, A(64, 64, 2, 1, 7, RK_SLOT | RK_FF, 131072, 64),
+             "hd=64 heads 2/1 n=7 n_ctx=131072 positions near 128k, llama3 factors, q|k|v slot");
+    for (int ct = 0; ct < 3; ct++)
+        add_case(MLXN_OP_ROPE_KV, ctypes[ct], NULL, A(64, 64, 4, 2, 3, RK_SLOT | (ct == 2 ? RK_ERR_LO : RK_ERR_HI), 16, 64),
+                 "position %s: an error", ct == 2 ? "-1" : "= n_ctx");
     static const int64_t hds[] = {64, 128, 256, 512}, gqa[] = {1, 4, 8};
     for (int ct = 0; ct < 3; ct++) {
         add_case(MLXN_OP_KV_WRITE, ctypes[ct], NULL, A(64, 2, 3, 17), "hd=64 n_kv=2 3 tokens n_ctx=17");
@@ -673,6 +814,7 @@ static void run_case(harness *h, const tcase *c) {
     case MLXN_OP_ARGMAX:
     case MLXN_OP_TOP_K: run_select(h, c); break;
     case MLXN_OP_COPY: run_copy(h, c); break;
+    case MLXN_OP_ROPE_KV: run_rope_kv(h, c); break;
     case MLXN_OP_COUNT: break;
     }
 }
