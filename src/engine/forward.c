@@ -99,26 +99,35 @@ static mlxn_status attention_block(struct mlxn_context *c, const mlxn_layer *L, 
      * out the same way but dense, and the one RoPE brings them back into the slot. Several
      * tokens: per-token slices would cost a launch each on backends that run a norm per 2-D
      * slice, so the whole slot, read as rows of hd, is normalised once with each weight (a few
-     * rows too many, harmless) into off_att and off_qkn, and q and k get a RoPE each. */
+     * rows too many, harmless) into off_att and off_qkn, and q and k get a RoPE each.
+     * With rope_kv (the default; MLXN_NO_ROPEKV=1 keeps the separate ops) one op takes q and k
+     * from wherever they are now (q_src, k_src), rotates q back into the slot and writes the
+     * rotated k and v straight into the cache: the k left in the slot stays unrotated, which
+     * nothing reads. */
     mlxn_rope_params rp = {m->arch->rope_mode, L->n_rot, L->rope_base, L->rope_scale};
     const mlxn_tensor *ff = m->rope_freqs.present ? &m->rope_freqs.t : NULL;
-    mlxn_tensor qk, qh, kvh;
+    const bool rope_kv = !c->no_ropekv && mlxn_backend_supports(be, MLXN_OP_ROPE_KV, c->kv_type);
+    mlxn_tensor qk, qh, kvh, q_src, k_src;
     MLXN_TRY(view(c, base, 3, hd, nh + nkv, n, (size_t)hd * 4, col, &qk));
+    MLXN_TRY(view(c, base, 3, hd, nh, n, (size_t)hd * 4, col, &q_src));
+    MLXN_TRY(view(c, base + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, col, &k_src));
     bool qk_norm = L->q_norm.present || L->k_norm.present;
     if (qk_norm && n > 1 && L->q_norm.present && L->k_norm.present && QKV % hd == 0) {
         const int64_t R = QKV / hd * n;
-        mlxn_tensor rows, qn, kn, src, dst;
+        mlxn_tensor rows, qn, kn, dst;
         MLXN_TRY(scr(c, base, MLXN_TYPE_F32, 2, hd, R, 1, &rows));
         MLXN_TRY(scr(c, c->off_att, MLXN_TYPE_F32, 2, hd, R, 1, &qn));
         MLXN_TRY(scr(c, c->off_qkn, MLXN_TYPE_F32, 2, hd, R, 1, &kn));
         OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, &rows, &L->q_norm.t, m->norm_eps, &qn));
         OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, &rows, &L->k_norm.t, m->norm_eps, &kn));
-        MLXN_TRY(view(c, c->off_att, 3, hd, nh, n, (size_t)hd * 4, col, &src));
-        MLXN_TRY(view(c, base, 3, hd, nh, n, (size_t)hd * 4, col, &dst));
-        OP(c, MLXN_OP_ROPE, mlxn_op_rope(be, &src, pos, ff, &rp, &dst));
-        MLXN_TRY(view(c, c->off_qkn + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, col, &src));
-        MLXN_TRY(view(c, base + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, col, &dst));
-        OP(c, MLXN_OP_ROPE, mlxn_op_rope(be, &src, pos, ff, &rp, &dst));
+        MLXN_TRY(view(c, c->off_att, 3, hd, nh, n, (size_t)hd * 4, col, &q_src));
+        MLXN_TRY(view(c, c->off_qkn + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, col, &k_src));
+        if (!rope_kv) {
+            MLXN_TRY(view(c, base, 3, hd, nh, n, (size_t)hd * 4, col, &dst));
+            OP(c, MLXN_OP_ROPE, mlxn_op_rope(be, &q_src, pos, ff, &rp, &dst));
+            MLXN_TRY(view(c, base + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, col, &dst));
+            OP(c, MLXN_OP_ROPE, mlxn_op_rope(be, &k_src, pos, ff, &rp, &dst));
+        }
     } else {
         mlxn_tensor rope_src = qk;
         if (qk_norm) {
@@ -133,8 +142,10 @@ static mlxn_status attention_block(struct mlxn_context *c, const mlxn_layer *L, 
             if (L->k_norm.present) OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, &src, &L->k_norm.t, m->norm_eps, &dst));
             else OP(c, MLXN_OP_COPY, mlxn_op_copy(be, &src, &dst));
             MLXN_TRY(view(c, c->off_att, 3, hd, nh + nkv, n, (size_t)hd * 4, dcol, &rope_src));
+            MLXN_TRY(view(c, c->off_att, 3, hd, nh, n, (size_t)hd * 4, dcol, &q_src));
+            MLXN_TRY(view(c, c->off_att + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, dcol, &k_src));
         }
-        OP(c, MLXN_OP_ROPE, mlxn_op_rope(be, &rope_src, pos, ff, &rp, &qk));
+        if (!rope_kv) OP(c, MLXN_OP_ROPE, mlxn_op_rope(be, &rope_src, pos, ff, &rp, &qk));
     }
 
     /* the cache: k and v heads are adjacent in the slot; one write when the caches are too */
@@ -142,7 +153,12 @@ static mlxn_status attention_block(struct mlxn_context *c, const mlxn_layer *L, 
     int64_t kne[3] = {hd, c->n_ctx, nkv}, vne[3] = {hdv, c->n_ctx, nkv};
     MLXN_TRY(mlxn_tensor_init(&kc, c->kv, L->k_offset, c->kv_type, 3, kne));
     MLXN_TRY(mlxn_tensor_init(&vc, c->kv, L->v_offset, c->kv_type, 3, vne));
-    if (kv_joint(c, L)) {
+    if (rope_kv) {
+        mlxn_tensor v_src;
+        MLXN_TRY(view(c, base, 3, hd, nh, n, (size_t)hd * 4, col, &qh));
+        MLXN_TRY(view(c, base + (size_t)(Q + K) * 4, 3, hdv, nkv, n, (size_t)hdv * 4, col, &v_src));
+        OP(c, MLXN_OP_ROPE_KV, mlxn_op_rope_kv(be, &q_src, &k_src, &v_src, pos, ff, &rp, &qh, &kc, &vc));
+    } else if (kv_joint(c, L)) {
         mlxn_tensor both;
         int64_t bne[3] = {hd, c->n_ctx, 2 * nkv};
         MLXN_TRY(mlxn_tensor_init(&both, c->kv, L->k_offset, c->kv_type, 3, bne));

@@ -129,6 +129,7 @@ struct mlxn_context {
     int graph_ops;               /* op calls in the recorded decode graph */
     bool direct_ops_logged;      /* the op count of an op-by-op decode step was logged */
     uint64_t skip_ops;           /* bit per forward kind left out (MLXN_ENGINE_SKIP; results wrong) */
+    bool no_ropekv;              /* MLXN_NO_ROPEKV=1 at creation: rope + kv_write instead of rope_kv */
 };
 
 /* Kinds of the forward pass's op calls: the op (MLXN_OP_*) and, for the matrix products,

@@ -60,7 +60,9 @@ def main():
     # interactive chat over stdin: two turns, the second reuses the cached prefix
     r = mlxn("run", *base, "--chat", "-n", "24", stdin="Say hello.\nAnd once more?\n")
     check(r.returncode == 0, "chat exit %d: %s" % (r.returncode, r.stderr))
-    check(r.stdout.startswith("Hello!"), "chat first answer: %r" % r.stdout)
+    # the token after "Hello" is a near tie ("!" over " there" by 5e-4 in exact arithmetic, the
+    # ref backend; the cpu backend's logits carry ~0.1 of rounding), so only the word is pinned
+    check(r.stdout.startswith("Hello"), "chat first answer: %r" % r.stdout)
     check(r.stderr.count("mlxn run: prompt") == 2, "two turns timed: %r" % r.stderr)
     # the second turn prefills only what the first did not leave in the cache
     n2 = [int(l.split("prompt ")[1].split()[0]) for l in r.stderr.splitlines() if l.startswith("mlxn run: prompt")]

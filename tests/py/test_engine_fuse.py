@@ -14,9 +14,12 @@ test_engine_arch.py):
     layout): the logits agree with the fused run to float rounding (relative max difference
     below 1e-5; on the CPU backends they are identical): fusing changes which matrix a row
     lives in, not its value;
-  - MLXN_ENGINE_SKIP=rope,glu,lm_head (a timing aid) leaves those ops out;
+  - RoPE and the cache write are one op (rope_kv); with MLXN_NO_ROPEKV=1 they are the separate
+    rope and kv_write of before: one op more per layer, the same logits (identical on the CPU
+    backends: the same arithmetic);
+  - MLXN_ENGINE_SKIP=rope_kv,glu,lm_head (a timing aid) leaves those ops out;
   - `mlxn bench -v` reports the fusions made and the op count of a decode step, which must
-    be what the per-layer types imply (llama: 10 ops per fully fused layer, +1 when v stays
+    be what the per-layer types imply (llama: 9 ops per fully fused layer, 10 without rope_kv, +1 when v stays
     alone, +2 when q and k do not fuse, +1 when gate and up do not; qwen2 +1 for the bias
     add; 4 outside the layers: embedding, first norm, LM head, argmax).
 """
@@ -44,11 +47,14 @@ def check(cond, what):
         print("FAIL:", what)
 
 
-def run(path, out, batch, tokens, no_fuse):
+def run(path, out, batch, tokens, no_fuse, no_ropekv=False):
     env = dict(os.environ)
     env.pop("MLXN_NO_FUSE", None)
+    env.pop("MLXN_NO_ROPEKV", None)
     if no_fuse:
         env["MLXN_NO_FUSE"] = "1"
+    if no_ropekv:
+        env["MLXN_NO_ROPEKV"] = "1"
     r = subprocess.run([BIN, path, out, "--backend", BACKEND, "--kv", "f32", "--batch", str(batch)] +
                        [str(t) for t in tokens],
                        capture_output=True, text=True, env=env)
@@ -79,7 +85,7 @@ CASES = [
 ]
 
 
-def expected_counts(a, n_layer, types, qtype):
+def expected_counts(a, n_layer, types, qtype, ropekv=True):
     """(layers with q|k fused, layers with gate|up fused, ops of a decode step)."""
     n_qk = n_gu = 0
     ops = 4
@@ -90,16 +96,21 @@ def expected_counts(a, n_layer, types, qtype):
         gu = ty("gate") == ty("up")
         n_qk += qk
         n_gu += gu
-        ops += 10 + (0 if qk and ty("wv") == ty("wq") else 1 if qk else 2) + (0 if gu else 1)
+        ops += (9 if ropekv else 10) + (0 if qk and ty("wv") == ty("wq") else 1 if qk else 2) + (0 if gu else 1)
         ops += a == "qwen2"
         ops += 2 * (a == "qwen3")   # the per-head q and k norms
     return n_qk, n_gu, ops
 
 
-def check_counts(name, a, path, n_layer, types, qtype):
+def check_counts(name, a, path, n_layer, types, qtype, ropekv=True):
+    env = dict(os.environ)
+    env.pop("MLXN_NO_ROPEKV", None)
+    if not ropekv:
+        env["MLXN_NO_ROPEKV"] = "1"
+        name += " (MLXN_NO_ROPEKV)"
     r = subprocess.run([MLXN, "bench", "-m", path, "-p", "0", "-n", "4", "-r", "1", "--device", BACKEND, "-v"],
-                       capture_output=True, text=True)
-    n_qk, n_gu, ops = expected_counts(a, n_layer, types, qtype)
+                       capture_output=True, text=True, env=env)
+    n_qk, n_gu, ops = expected_counts(a, n_layer, types, qtype, ropekv)
     want_f = "fused q|k(|v) in %d of %d layers, gate|up in %d;" % (n_qk, n_layer, n_gu)
     # the first step runs op by op; on CUDA the next one is recorded as a graph
     want_o = ("decode step (op by op): %d ops" if ON_CPU else "decode graph recorded: %d ops") % ops
@@ -109,9 +120,10 @@ def check_counts(name, a, path, n_layer, types, qtype):
 
 
 def check_skip(path, n_layer, ops):
-    """MLXN_ENGINE_SKIP (a timing aid) leaves the named kinds out: rope and glu are one op per
+    """MLXN_ENGINE_SKIP (a timing aid) leaves the named kinds out: rope_kv and glu are one op per
     layer each, lm_head one per step."""
-    env = dict(os.environ, MLXN_ENGINE_SKIP="rope,glu,lm_head")
+    env = dict(os.environ, MLXN_ENGINE_SKIP="rope_kv,glu,lm_head")
+    env.pop("MLXN_NO_ROPEKV", None)
     r = subprocess.run([MLXN, "bench", "-m", path, "-p", "0", "-n", "4", "-r", "1", "--device", BACKEND, "-v"],
                        capture_output=True, text=True, env=env)
     want = ("decode step (op by op): %d ops" if ON_CPU else "decode graph recorded: %d ops") % (ops - 2 * n_layer - 1)
@@ -132,6 +144,7 @@ def main():
         path = os.path.join(tmp, "f%d.gguf" % ci)
         arch.write_gguf(W, path, types)
         check_counts(name, a, path, W["n_layer"], types, W["qtype"])
+        check_counts(name, a, path, W["n_layer"], types, W["qtype"], ropekv=False)
         if ci == 0:
             check_skip(path, W["n_layer"], expected_counts(a, W["n_layer"], types, W["qtype"])[2])
         tokens = rng.integers(0, W["n_vocab"], 11)
@@ -139,9 +152,14 @@ def main():
         for batch in (512, 1):
             got, err = run(path, os.path.join(tmp, "a%d_%d.f32" % (ci, batch)), batch, tokens, False)
             sep, err2 = run(path, os.path.join(tmp, "b%d_%d.f32" % (ci, batch)), batch, tokens, True)
-            if got is None or sep is None:
-                check(False, "%s batch %d: tool failed: %s %s" % (name, batch, err, err2))
+            old, err3 = run(path, os.path.join(tmp, "c%d_%d.f32" % (ci, batch)), batch, tokens, False, True)
+            if got is None or sep is None or old is None:
+                check(False, "%s batch %d: tool failed: %s %s %s" % (name, batch, err, err2, err3))
                 continue
+            rel_rk = np.abs(got - old).max() / np.abs(old).max()
+            print("%-34s batch %3d: max |rope_kv - rope, kv_write| / max %.2g" % (name, batch, rel_rk))
+            check(rel_rk < (1e-6 if ON_CPU else 1e-3) and (rel_rk == 0 or not ON_CPU),
+                  "%s batch %d: rope_kv and MLXN_NO_ROPEKV differ by %.3g (relative)" % (name, batch, rel_rk))
             nmse = ((got - ref) ** 2).sum() / (ref ** 2).sum()
             nmse_sep = ((sep - ref) ** 2).sum() / (ref ** 2).sum()
             rel = np.abs(got - sep).max() / np.abs(sep).max()
