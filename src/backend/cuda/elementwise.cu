@@ -3,6 +3,7 @@
  * to the mat-vecs; one thread per element (4-d index) or one block per row; every one launched
  * with programmatic dependent launch (below). */
 #include "backend/cuda/common.cuh"
+#include "backend/cuda/rope.cuh"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,59 +226,9 @@ extern "C" mlxn_status mlxn_cuda_copy(mlxn_type st, const void *src, const size_
     return MLXN_CUDA_LAUNCHED("copy_kernel");
 }
 
-/* ---- rope angles --------------------------------------------------------------------------
- * Two ways to the sine and cosine of pair j's angle pos * fscale * base^(-2j/n_rot) / ff[j]:
- *  - f64 (the first version; MLXN_CUDA_ROPE_F64=1): the angle, its sine and cosine in double,
- *    the frequency from a double pow per thread (or, with MLXN_CUDA_ROPE_TAB=1, from the host).
- *  - turns (default): the angle as a fraction of a turn, pos * g_j with g_j = fscale *
- *    base^(-2j/n_rot) / ff[j] / 2pi. For an integer pos only frac(g_j) matters, and with it held
- *    as a 64-bit fixed-point fraction the integer product mod 2^64 is the reduced angle to
- *    ~2^-32 turns at any i32 position; sincospif in f32 then gives sine and cosine to ~2e-7 rad
- *    (an f32 angle would lose pos * 2^-24 rad: 8e-3 rad at 128k). The host computes g_j in
- *    double (kernel parameters: the fixed-point fraction itself, or without it when freq
- *    factors must be divided in on the device, g_j's bits); no pow, no double sincos per thread.
- * The CPU backend reduces its angles the same way (cpu_backend.c). */
+/* ---- rope angles: rope.cuh (the fast path by default; MLXN_CUDA_ROPE_F64=1 the first one) ----- */
 #define ROPE_TAB 256
-struct RopeTab { double f[ROPE_TAB]; };
-template <int N> struct RopeTurns { unsigned long long w[N > 0 ? N : 1]; int ff_bits; };   /* ff_bits: w[] holds g_j's bits */
-
-__device__ __forceinline__ unsigned long long turn_fixed(double g) {
-    g -= floor(g);
-    return (unsigned long long)(g * 0x1p63) * 2ull;   /* frac(g) * 2^64 mod 2^64 */
-}
-/* The fixed-point fraction of a turn of pair j: from the table, or computed here (N = 0). */
-template <int N>
-__device__ __forceinline__ unsigned long long rope_turn(const RopeTurns<N> &tab, int64_t j, const float *ff, int n_rot,
-                                                        float base, float fscale) {
-    double g;
-    if constexpr (N > 0) {
-        if (!tab.ff_bits) return tab.w[j];
-        g = __longlong_as_double((long long)tab.w[j]);
-    } else {
-        g = (double)fscale * pow((double)base, -2.0 * (double)j / (double)n_rot) * 0.15915494309189533577;
-    }
-    if (ff) g /= (double)ff[j];
-    return turn_fixed(g);
-}
-__device__ __forceinline__ void turn_sincos(unsigned long long turn, int32_t p, float *sn, float *cs) {
-    long long r = (long long)((unsigned long long)(long long)p * turn);   /* signed turns * 2^64 */
-    sincospif((float)r * 0x1p-63f, sn, cs);                                /* sin(2 pi turns) */
-}
-/* Host side: the table for a launch. */
-template <int N>
-static void rope_turns_host(RopeTurns<N> *t, int n_rot, float base, float fscale, bool with_ff) {
-    memset(t, 0, sizeof *t);
-    t->ff_bits = with_ff;
-    for (int j = 0; j < n_rot / 2 && j < N; j++) {
-        double g = (double)fscale * pow((double)base, -2.0 * (double)j / (double)n_rot) * 0.15915494309189533577;
-        if (with_ff) {
-            memcpy(&t->w[j], &g, sizeof g);
-        } else {
-            g -= floor(g);
-            t->w[j] = (unsigned long long)(g * 0x1p63) * 2ull;
-        }
-    }
-}
+struct RopeTab { double f[ROPE_TAB]; };   /* f64 path with MLXN_CUDA_ROPE_TAB=1: base^(-2j/n_rot) */
 /* -1: from the environment (MLXN_CUDA_ROPE_F64=1: f64 angles; default: turns); 0 turns; 1 f64 */
 int mlxn_cuda_rope_f64 = -1;
 static bool rope_f64(void) {
@@ -332,96 +283,28 @@ __global__ void rope_tab_kernel(const float *x, int64_t x_head, int64_t x_tok, f
     rope_body(x, x_head, x_tok, y, y_head, y_tok, hd, nh, nt, pos, ff, mode, n_rot, base, fscale, tab.f);
 }
 
-/* ---- rope and rope_kv, turns (or, F64, the f64 angles of rope_body) -------------------------
- * One kernel for both ops. Per token, items [0, (nh + nkv) * per_head) rotate q heads into q_out
- * and k heads into the k cache (per_head = a thread per pair plus one per pass-through dim);
- * items [.., + nkv * hd_v) copy v into the v cache. rope is the case nkv = 0. */
-struct RopeKv {
-    const float *q; int64_t q_head, q_tok;          /* {hd, nh, nt} */
-    float *qo; int64_t qo_head, qo_tok;             /* like q (may alias it) */
-    const float *k; int64_t k_head, k_tok;          /* {hd, nkv, nt} */
-    const float *v; int64_t v_head, v_tok;          /* {hd_v, nkv, nt} */
-    void *kc; int64_t kc_pos, kc_head;              /* {hd, n_ctx, nkv} of type ct (element strides) */
-    void *vc; int64_t vc_pos, vc_head;              /* {hd_v, n_ctx, nkv} */
-    const int32_t *pos; const float *ff; int *err;
-    int ct, mode, n_rot; float base, fscale;
-    int64_t hd, hd_v, nh, nkv, nt, n_ctx;
-};
-__device__ __forceinline__ void store_any(void *p, int64_t o, int ct, float v) {
-    if (ct == MLXN_TYPE_F32) ((float *)p)[o] = v;
-    else if (ct == MLXN_TYPE_F16) ((__half *)p)[o] = __float2half_rn(v);
-    else ((__nv_bfloat16 *)p)[o] = __float2bfloat16_rn(v);
-}
+/* ---- rope and rope_kv: one kernel, a thread per item of rope.cuh ----------------------------
+ * Per token: every q head rotated into q_out, every k head rotated into the k cache, v into the
+ * v cache; rope is the case nkv = 0. */
+typedef rk::Args RopeKv;
 template <int N, bool F64>
-__global__ void rope_kv_kernel(RopeKv a, RopeTurns<N> tab) {
+__global__ void rope_kv_kernel(RopeKv a, rk::Turns<N> tab) {
     pdl_begin();
-    const int64_t half = a.n_rot / 2, per_head = half + (a.hd - a.n_rot), nqk = (a.nh + a.nkv) * per_head;
-    const int64_t per_tok = nqk + a.nkv * a.hd_v;
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= per_tok * a.nt) return;
-    int64_t t, r;
-    if (per_tok * a.nt < 0x7fffffff) {   /* 32-bit division */
-        uint32_t u = (uint32_t)i, pt = (uint32_t)per_tok;
-        t = u / pt; r = u % pt;
-    } else {
-        t = i / per_tok; r = i % per_tok;
-    }
-    const int32_t p = a.pos[t];
-    const bool p_ok = p >= 0 && p < a.n_ctx;
-    if (r >= nqk) {   /* v element */
-        if (!p_ok) { if (r == nqk) atomicOr(a.err, 4); return; }
-        int64_t e = r - nqk, h = e / a.hd_v, d = e % a.hd_v;
-        store_any(a.vc, h * a.vc_head + (int64_t)p * a.vc_pos + d, a.ct, a.v[h * a.v_head + t * a.v_tok + d]);
-        return;
-    }
-    const int64_t h = r / per_head, j = r % per_head;
-    const bool is_q = h < a.nh;
-    if (!is_q && !p_ok) return;   /* reported by the token's first v element (nkv > 0 here) */
-    const float *x = is_q ? a.q + h * a.q_head + t * a.q_tok : a.k + (h - a.nh) * a.k_head + t * a.k_tok;
-    float *qo = a.qo + h * a.qo_head + t * a.qo_tok;
-    const int64_t kco = (h - a.nh) * a.kc_head + (int64_t)p * a.kc_pos;
-    if (j >= half) {   /* pass-through dims n_rot..hd-1 */
-        int64_t d = a.n_rot + (j - half);
-        if (is_q) qo[d] = x[d];
-        else store_any(a.kc, kco + d, a.ct, x[d]);
-        return;
-    }
-    const int64_t i0 = a.mode == 0 ? 2 * j : j, i1 = a.mode == 0 ? 2 * j + 1 : j + half;
-    const float xa = x[i0], xb = x[i1];
-    float y0, y1;
-    if constexpr (F64) {
-        double fr = pow((double)a.base, -2.0 * (double)j / (double)a.n_rot);
-        double theta = (double)p * (double)a.fscale * fr;
-        if (a.ff) theta /= (double)a.ff[j];
-        double sn, cs;
-        sincos(theta, &sn, &cs);
-        y0 = (float)(xa * cs - xb * sn);
-        y1 = (float)(xa * sn + xb * cs);
-    } else {
-        float sn, cs;
-        turn_sincos(rope_turn(tab, j, a.ff, a.n_rot, a.base, a.fscale), p, &sn, &cs);
-        y0 = xa * cs - xb * sn;
-        y1 = xa * sn + xb * cs;
-    }
-    if (is_q) {
-        qo[i0] = y0;
-        qo[i1] = y1;
-    } else {
-        store_any(a.kc, kco + i0, a.ct, y0);
-        store_any(a.kc, kco + i1, a.ct, y1);
-    }
+    if (i >= rk::per_tok(a) * a.nt) return;
+    rk::item<N, F64>(a, tab, i);
 }
 template <int N, bool F64>
 static mlxn_status rope_kv_launch(const RopeKv &a, int64_t n, void *stream) {
-    RopeTurns<N> tab;
-    rope_turns_host(&tab, a.n_rot, a.base, a.fscale, a.ff != NULL);
+    rk::Turns<N> tab;
+    rk::turns_host(&tab, a.n_rot, a.base, a.fscale, a.ff != NULL);
     CU_TRY(launch(rope_kv_kernel<N, F64>, dim3(grid_for(n, 256)), dim3(256), stream, a, tab));
     return MLXN_CUDA_LAUNCHED("rope_kv_kernel");
 }
 /* The smallest table that holds n_rot/2 pairs (SmolLM2 and Llama: 32 or 64 pairs, a few hundred
  * bytes of parameters); more than 256 pairs: g_j computed per thread. */
 static mlxn_status rope_kv_go(const RopeKv &a, void *stream) {
-    int64_t n = ((a.nh + a.nkv) * (a.n_rot / 2 + a.hd - a.n_rot) + a.nkv * a.hd_v) * a.nt;
+    int64_t n = rk::per_tok(a) * a.nt;
     if (n == 0) return MLXN_OK;
     if (rope_f64()) return rope_kv_launch<1, true>(a, n, stream);
     int half = a.n_rot / 2;
