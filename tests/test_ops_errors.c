@@ -151,6 +151,27 @@ static void test_backend(const char *name) {
     rp.n_rot = 64;
     mlxn_tensor ff = T(&a, MLXN_TYPE_F32, 1, 31, 1, 1);
     expect(be, mlxn_op_rope(be, &rx, &pos, &ff, &rp, &rx), MLXN_ERR_SHAPE, "freq_factors", "freq_factors length");
+    /* rope_kv: q {64, 4, 3}, k and v {64, 2, 3} (rx's first two heads), caches {64, 16, 2} */
+    mlxn_tensor rq = T(&a, MLXN_TYPE_F32, 3, 64, 4, 3), rk = T(&a, MLXN_TYPE_F32, 3, 64, 2, 3);
+    CHECK(mlxn_op_rope_kv(be, &rq, &rk, &rx, &pos, NULL, &rp, &rq, &kc, &vc) == MLXN_OK);
+    expect(be, mlxn_op_rope_kv(be, &rq, &rk, &rx, &pos, NULL, &rp, &rq, &kc, &vc32), MLXN_ERR_TYPE, "rope_kv: v_cache is f32 but k_cache is f16",
+           "rope_kv k/v cache types");
+    expect(be, mlxn_op_rope_kv(be, &rq, &rk, &rx, &pos, NULL, &rp, &rq, &kq, &kq), MLXN_ERR_UNSUPPORTED, "cache type q8_0", "rope_kv q8_0 cache");
+    expect(be, mlxn_op_rope_kv(be, &rq, &q96, &rx, &pos, NULL, &rp, &rq, &kc, &vc), MLXN_ERR_SHAPE, "rope_kv: k", "rope_kv k head dim");
+    expect(be, mlxn_op_rope_kv(be, &rq, &rk, &rx, &pos, NULL, &rp, &rx, &kc, &vc), MLXN_ERR_SHAPE, "q_out", "rope_kv q_out shape");
+    expect(be, mlxn_op_rope_kv(be, &rq, &rk, &rx, &pos, NULL, &rp, &rq, &k96, &vc), MLXN_ERR_SHAPE, "rope_kv: k_cache", "rope_kv k cache shape");
+    expect(be, mlxn_op_rope_kv(be, &rq, &rk, &rx, &pos, &ff, &rp, &rq, &kc, &vc), MLXN_ERR_SHAPE, "freq_factors", "rope_kv freq_factors");
+    rp.n_rot = 66;
+    expect(be, mlxn_op_rope_kv(be, &rq, &rk, &rx, &pos, NULL, &rp, &rq, &kc, &vc), MLXN_ERR_INVALID_ARG, "rope_kv: n_rot = 66", "rope_kv n_rot");
+    rp.n_rot = 64;
+    expect(be, mlxn_op_rope_kv(be, &rq, &rk, &rx, &pos, NULL, NULL, &rq, &kc, &vc), MLXN_ERR_INVALID_ARG, "params are NULL", "rope_kv params");
+    set_i32(&pos, 0, 16);
+    expect(be, mlxn_op_rope_kv(be, &rq, &rk, &rx, &pos, NULL, &rp, &rq, &kc, &vc), MLXN_ERR_INVALID_ARG, "rope_kv: pos[0] = 16 outside",
+           "rope_kv pos >= n_ctx");
+    set_i32(&pos, 0, -1);
+    expect(be, mlxn_op_rope_kv(be, &rq, &rk, &rx, &pos, NULL, &rp, &rq, &kc, &vc), MLXN_ERR_INVALID_ARG, "rope_kv: pos[0] = -1 outside",
+           "rope_kv pos < 0");
+    set_i32(&pos, 0, 1);
     mlxn_tensor w63 = T(&a, MLXN_TYPE_F32, 1, 63, 1, 1);
     expect(be, mlxn_op_rms_norm(be, &x, &w63, 1e-5f, &x), MLXN_ERR_SHAPE, "rms_norm: w", "norm weight length");
     mlxn_tensor b5 = T(&a, MLXN_TYPE_F32, 2, 64, 2, 1);
