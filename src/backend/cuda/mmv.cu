@@ -292,17 +292,40 @@ __global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q3_kernel(MmvParams p, int
     for (int i = 0; i < MMV_NS - 1; i++) issue(i);
     asm volatile("griddepcontrol.wait;" ::: "memory");
     if constexpr (XIN) {
-        const int64_t k = p.k, ng = k / 32;
+        /* every thread quantizes float4 pieces; a 32-group is 8 consecutive lanes. All loads of a
+         * round (XP pieces per thread, k <= 4096 in one round) are issued before any use: the
+         * groups are independent, so the activation read costs one L2 round trip, not one per group. */
+        constexpr int XP = 8, NT = MMV_WARPS * 32;
+        const int64_t k = p.k, ng = k / 32, np4 = k / 4;
         int8_t *sq = (int8_t *)(ring_all + MMV_WARPS * MMV_NS * MMV_STAGE);
         float *sd = (float *)(sq + ((k + 15) & ~(int64_t)15)), *ss = sd + ((ng + 3) & ~(int64_t)3);
-        const float *xf = p.xf + (xc % p.xf_ncx) * p.xf_col + (xc / p.xf_ncx) * p.xf_tok;
-        for (int64_t g = warp; g < ng; g += MMV_WARPS) {
-            const float v = xf[g * 32 + lane];
-            const float dd = warp_max(fabsf(v)) / 127.f;
-            const int qi = dd > 0.f ? __float2int_rn(v / dd) : 0;
-            sq[g * 32 + lane] = (int8_t)qi;
-            const float sum = warp_sum((float)qi);
-            if (lane == 0) { sd[g] = dd; ss[g] = dd * sum; }
+        const float4 *xf4 = (const float4 *)(p.xf + (xc % p.xf_ncx) * p.xf_col + (xc / p.xf_ncx) * p.xf_tok);
+        for (int64_t base = 0; base < np4; base += XP * NT) {
+            float4 v[XP];
+#pragma unroll
+            for (int j = 0; j < XP; j++) {
+                const int64_t i = base + threadIdx.x + j * NT;
+                v[j] = i < np4 ? xf4[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+            }
+#pragma unroll
+            for (int j = 0; j < XP; j++) {
+                const int64_t i = base + threadIdx.x + j * NT;
+                float a = fmaxf(fmaxf(fabsf(v[j].x), fabsf(v[j].y)), fmaxf(fabsf(v[j].z), fabsf(v[j].w)));
+                a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 4));
+                a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 2));
+                a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 1));
+                const float dd = a / 127.f;
+                const int q0 = dd > 0.f ? __float2int_rn(v[j].x / dd) : 0, q1 = dd > 0.f ? __float2int_rn(v[j].y / dd) : 0;
+                const int q2 = dd > 0.f ? __float2int_rn(v[j].z / dd) : 0, q3 = dd > 0.f ? __float2int_rn(v[j].w / dd) : 0;
+                int sum = q0 + q1 + q2 + q3;
+                sum += __shfl_xor_sync(0xffffffffu, sum, 4);
+                sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+                sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+                if (i < np4) {
+                    ((char4 *)sq)[i] = make_char4((signed char)q0, (signed char)q1, (signed char)q2, (signed char)q3);
+                    if ((threadIdx.x & 7) == 0) { sd[i >> 3] = dd; ss[i >> 3] = dd * (float)sum; }
+                }
+            }
         }
         __syncthreads();
         x.q = sq; x.d = sd; x.s = ss;
@@ -764,7 +787,8 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
     const bool v4ok = (ver == 4 || ver == 5) && (id || a->n == 1) && mmv4_xbytes(a->k) <= MMV4_XMAX;
     /* v3x: v3 with the activations quantized inside the kernel (one launch, no quant_x_kernel) */
     const bool xin = !grouped && mlxn_cuda_mmv_xin && !v4ok && ver >= 3 && (id || a->n == 1) &&
-                     mmv4_xbytes(a->k) <= MMV3X_XMAX;
+                     mmv4_xbytes(a->k) <= MMV3X_XMAX && ((uintptr_t)a->x & 15) == 0 && a->x_col % 4 == 0 &&
+                     (!id || a->x_tok % 4 == 0);
     if (xin) {
         /* no quantization kernel */
     } else if (id)
