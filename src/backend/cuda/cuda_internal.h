@@ -84,7 +84,6 @@ extern int mlxn_cuda_mmv_force_f32x;   /* 1: use the f32-activation mat-vec (exa
 extern int mlxn_cuda_mmv_no_pdl;       /* 1: launch without programmatic dependent launch */
 extern int mlxn_cuda_mmv_v2_warps;     /* v2 rows-per-warp target: resident warps per SM */
 extern int mlxn_cuda_mmv_v3_warps;     /* v3 rows-per-warp target (default 16) */
-extern int mlxn_cuda_mmv_xin;           /* 1: v3 quantizes the activations in-kernel (env MLXN_CUDA_MMV_XIN) */
 extern int mlxn_cuda_mmv_version;      /* 0 (default: v6 where it applies, else chosen per type and k, see mmv.cu), 6, 5/4 (activations in shared memory), 3 (cp.async ring), 2 (register stage), 1 (one row per warp) */
 /* Mat-vec v6 (mmv6.cu): n = 1 and mul_mat_id decode, the default wherever it applies. */
 bool mlxn_cuda_mmv6_applies(const mlxn_cuda_mm *a);

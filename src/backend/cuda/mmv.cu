@@ -31,7 +31,6 @@ int mlxn_cuda_mmv_no_pdl = 0;
 int mlxn_cuda_mmv_version = 0;   /* 0: auto (mmv6_worth_it, then mmv_version_for) */
 int mlxn_cuda_mmv_v2_warps = 20;
 int mlxn_cuda_mmv_v3_warps = 16;
-int mlxn_cuda_mmv_xin = 0;       /* 1: v3 quantizes its activations in-kernel (v3x; env MLXN_CUDA_MMV_XIN) */
 
 typedef void (*dq_fn)(const uint8_t *, int64_t, int64_t, int64_t, void *, int64_t, bool, const int32_t *, int64_t, int *);
 typedef dq_fn dq_fn_t;
@@ -53,9 +52,6 @@ struct MmvParams {
     int *err;
     /* grouped id mode: pairs sorted by expert */
     const int32_t *offsets, *perm;
-    /* in-kernel activation quantization (v3 with XIN): f32 column c of x is
-     * xf + (c % xf_ncx) * xf_col + (c / xf_ncx) * xf_tok; q/d/s above are then unused */
-    const float *xf; int64_t xf_col, xf_tok; int xf_ncx;
 };
 
 /* mul_mat_id: the (token, slot) pair of this block (blockIdx.y) picks an expert and an
@@ -244,22 +240,17 @@ typedef void (*mmv_q2_fn)(MmvParams, int);
  * copied with cp.async straight into a ring of MMV_NS shared-memory stages per warp (no register
  * staging): MMV_NS - 1 steps are in flight while one is decoded. */
 #define MMV_NS 3
-/* XIN (v3x, mlxn_cuda_mmv_xin): the block quantizes its activation column itself, from f32 into
- * shared memory after the ring, exactly as quant_x_kernel does (one warp per 32-group), so the
- * mat-vec is one kernel instead of two. Warps without rows still take part in that. */
-#define MMV3X_XMAX 32768      /* largest activation stage (bytes) v3x takes (k <= ~26k) */
-template <int T, bool XIN = false>
+template <int T>
 __global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q3_kernel(MmvParams p, int rows_per_warp) {
     typedef QT<T> Q;
     extern __shared__ uint4 ring_all[];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int64_t r0 = ((int64_t)blockIdx.x * MMV_WARPS + warp) * rows_per_warp;
-    if (!XIN && r0 >= p.rows) return;
+    if (r0 >= p.rows) return;
     const int64_t r1 = min(p.rows, r0 + rows_per_warp);
     const uint8_t *W = p.w;
     float *y = p.y;
     int64_t xc = 0;
-    /* a bad id is uniform over the block: with XIN the whole block returns before its barrier */
     if (p.ids && !mmv_bind_pair(p, r0 == 0 && lane == 0, &W, &xc, &y)) return;
     XQ x;
     xq_bind_column(x, p, xc);
@@ -267,7 +258,7 @@ __global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q3_kernel(MmvParams p, int
     const int64_t nblk = p.k / Q::QK;
     const int NB = (MMV_STAGE * 16 - 16) / Q::BB;
     const int S = (int)((nblk + NB - 1) / NB);          /* steps per row */
-    const int64_t nT = r0 < r1 ? (r1 - r0) * S : 0;
+    const int64_t nT = (r1 - r0) * S;
     auto issue = [&](int64_t t) {
         if (t < nT) {
             int64_t row = r0 + t / S, b0 = (t % S) * (int64_t)NB;
@@ -291,47 +282,6 @@ __global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q3_kernel(MmvParams p, int
 #pragma unroll
     for (int i = 0; i < MMV_NS - 1; i++) issue(i);
     asm volatile("griddepcontrol.wait;" ::: "memory");
-    if constexpr (XIN) {
-        /* every thread quantizes float4 pieces; a 32-group is 8 consecutive lanes. All loads of a
-         * round (XP pieces per thread, k <= 4096 in one round) are issued before any use: the
-         * groups are independent, so the activation read costs one L2 round trip, not one per group. */
-        constexpr int XP = 8, NT = MMV_WARPS * 32;
-        const int64_t k = p.k, ng = k / 32, np4 = k / 4;
-        int8_t *sq = (int8_t *)(ring_all + MMV_WARPS * MMV_NS * MMV_STAGE);
-        float *sd = (float *)(sq + ((k + 15) & ~(int64_t)15)), *ss = sd + ((ng + 3) & ~(int64_t)3);
-        const float4 *xf4 = (const float4 *)(p.xf + (xc % p.xf_ncx) * p.xf_col + (xc / p.xf_ncx) * p.xf_tok);
-        for (int64_t base = 0; base < np4; base += XP * NT) {
-            float4 v[XP];
-#pragma unroll
-            for (int j = 0; j < XP; j++) {
-                const int64_t i = base + threadIdx.x + j * NT;
-                v[j] = i < np4 ? xf4[i] : make_float4(0.f, 0.f, 0.f, 0.f);
-            }
-#pragma unroll
-            for (int j = 0; j < XP; j++) {
-                const int64_t i = base + threadIdx.x + j * NT;
-                float a = fmaxf(fmaxf(fabsf(v[j].x), fabsf(v[j].y)), fmaxf(fabsf(v[j].z), fabsf(v[j].w)));
-                a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 4));
-                a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 2));
-                a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 1));
-                const float dd = a / 127.f;
-                const int q0 = dd > 0.f ? __float2int_rn(v[j].x / dd) : 0, q1 = dd > 0.f ? __float2int_rn(v[j].y / dd) : 0;
-                const int q2 = dd > 0.f ? __float2int_rn(v[j].z / dd) : 0, q3 = dd > 0.f ? __float2int_rn(v[j].w / dd) : 0;
-                int sum = q0 + q1 + q2 + q3;
-                sum += __shfl_xor_sync(0xffffffffu, sum, 4);
-                sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-                sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-                if (i < np4) {
-                    ((char4 *)sq)[i] = make_char4((signed char)q0, (signed char)q1, (signed char)q2, (signed char)q3);
-                    if ((threadIdx.x & 7) == 0) { sd[i >> 3] = dd; ss[i >> 3] = dd * (float)sum; }
-                }
-            }
-        }
-        __syncthreads();
-        x.q = sq; x.d = sd; x.s = ss;
-#pragma unroll
-        for (int c = 0; c < 8; c++) { x.oq[c] = 0; x.od[c] = 0; }
-    }
     float acc = 0.f;
     for (int64_t t = 0; t < nT; t++) {
         issue(t + MMV_NS - 1);
@@ -352,9 +302,9 @@ __global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q3_kernel(MmvParams p, int
     }
     asm volatile("cp.async.wait_all;" ::: "memory");
 }
-template <bool XIN = false> static mmv_q2_fn mmv_q3_for(mlxn_type t) {
+static mmv_q2_fn mmv_q3_for(mlxn_type t) {
     switch (t) {
-#define C(T) case T: return mmv_q3_kernel<T, XIN>;
+#define C(T) case T: return mmv_q3_kernel<T>;
     C(MLXN_TYPE_Q4_0) C(MLXN_TYPE_Q4_1) C(MLXN_TYPE_Q5_0) C(MLXN_TYPE_Q5_1) C(MLXN_TYPE_Q8_0)
     C(MLXN_TYPE_Q2_K) C(MLXN_TYPE_Q3_K) C(MLXN_TYPE_Q4_K) C(MLXN_TYPE_Q5_K) C(MLXN_TYPE_Q6_K)
     C(MLXN_TYPE_IQ4_NL) C(MLXN_TYPE_IQ4_XS) C(MLXN_TYPE_MXFP4)
@@ -717,8 +667,6 @@ static void mmv_read_env(void) {
     env_done = true;
     const char *e = getenv("MLXN_CUDA_MMV");
     if (e && e[0] >= '0' && e[0] <= '6' && !e[1]) mlxn_cuda_mmv_version = e[0] - '0';
-    const char *ex = getenv("MLXN_CUDA_MMV_XIN");
-    if (ex && (ex[0] == '0' || ex[0] == '1') && !ex[1]) mlxn_cuda_mmv_xin = ex[0] - '0';
     const char *e6 = getenv("MLXN_CUDA_MMV6");
     int w6, d6, b6, r6 = 1, x6 = 0;
     if (e6 && sscanf(e6, "%d,%d,%d,%d,%d", &w6, &d6, &b6, &r6, &x6) >= 3) {
@@ -783,23 +731,14 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
     int8_t *q = (int8_t *)scr;
     float *d = (float *)((char *)scr + qbytes), *s = (float *)((char *)scr + qbytes + dbytes);
     int64_t warps = ng * ncx;
-    const int ver = mmv_version_for(a->type);
-    const bool v4ok = (ver == 4 || ver == 5) && (id || a->n == 1) && mmv4_xbytes(a->k) <= MMV4_XMAX;
-    /* v3x: v3 with the activations quantized inside the kernel (one launch, no quant_x_kernel) */
-    const bool xin = !grouped && mlxn_cuda_mmv_xin && !v4ok && ver >= 3 && (id || a->n == 1) &&
-                     mmv4_xbytes(a->k) <= MMV3X_XMAX && ((uintptr_t)a->x & 15) == 0 && a->x_col % 4 == 0 &&
-                     (!id || a->x_tok % 4 == 0);
-    if (xin) {
-        /* no quantization kernel */
-    } else if (id)
+    if (id)
         quant_x_kernel<<<grid_for(warps * 32, 256), 256, 0, CU_STREAM(stream)>>>(a->x, a->x_col, a->x_tok, a->n_x, a->k,
                                                                                   ncx, q, d, s);
     else
         quant_x_kernel<<<grid_for(warps * 32, 256), 256, 0, CU_STREAM(stream)>>>(a->x, a->x_col, 0, (int)a->n, a->k,
                                                                                   ncx, q, d, s);
-    if (!xin) MLXN_TRY(MLXN_CUDA_LAUNCHED("quant_x_kernel"));
+    MLXN_TRY(MLXN_CUDA_LAUNCHED("quant_x_kernel"));
     MmvParams p;
-    p.xf = a->x; p.xf_col = a->x_col; p.xf_tok = id ? a->x_tok : 0; p.xf_ncx = id ? a->n_x : (int)a->n;
     p.w = (const uint8_t *)a->w;
     p.row_bytes = (int64_t)a->row_bytes;
     p.expert_bytes = (int64_t)a->expert_bytes;
@@ -823,7 +762,8 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
         mmv_grouped_for(a->type)<<<grid, MMV_WARPS * 32, 0, CU_STREAM(stream)>>>(p);
         return MLXN_CUDA_LAUNCHED("mmv_q_grouped_kernel");
     }
-    if (v4ok) {
+    const int ver = mmv_version_for(a->type);
+    if ((ver == 4 || ver == 5) && (id || a->n == 1) && mmv4_xbytes(a->k) <= MMV4_XMAX) {
         const int sms4 = mlxn_cuda_sm_count(), smem_sm = mlxn_cuda_smem_per_sm();
         const int W = 8, minb = ver == 4 ? 3 : 4;
         const int ppl = ver == 4 ? MMV_PPL : 4;
@@ -879,18 +819,16 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
         c2.attrs = at2;
         c2.numAttrs = 1;
         if (v3) {
-            const size_t ring = (size_t)MMV_WARPS * MMV_NS * MMV_STAGE * 16;
-            const size_t smem = ring + (xin ? (size_t)mmv4_xbytes(a->k) : 0);
-            static bool attr_set[2][64];
-            mmv_q2_fn f3 = xin ? mmv_q3_for<true>(a->type) : mmv_q3_for(a->type);
-            if (!attr_set[xin][a->type & 63]) {
-                CU_TRY(cudaFuncSetAttribute((const void *)f3, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            (int)(ring + (xin ? MMV3X_XMAX : 0))));
-                attr_set[xin][a->type & 63] = true;
+            const size_t smem = (size_t)MMV_WARPS * MMV_NS * MMV_STAGE * 16;
+            static bool attr_set[64];
+            mmv_q2_fn f3 = mmv_q3_for(a->type);
+            if (!attr_set[a->type & 63]) {
+                CU_TRY(cudaFuncSetAttribute((const void *)f3, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+                attr_set[a->type & 63] = true;
             }
             c2.dynamicSmemBytes = smem;
             CU_TRY(cudaLaunchKernelEx(&c2, f3, p, (int)rpw));
-            return MLXN_CUDA_LAUNCHED(xin ? "mmv_q3_kernel (in-kernel x)" : "mmv_q3_kernel");
+            return MLXN_CUDA_LAUNCHED("mmv_q3_kernel");
         }
         CU_TRY(cudaLaunchKernelEx(&c2, mmv_q2_for(a->type), p, (int)rpw));
         return MLXN_CUDA_LAUNCHED("mmv_q2_kernel");
