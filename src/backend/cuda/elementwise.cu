@@ -306,6 +306,9 @@ static mlxn_status rope_kv_launch(const RopeKv &a, int64_t n, void *stream) {
 static mlxn_status rope_kv_go(const RopeKv &a, void *stream) {
     int64_t n = rk::per_tok(a) * a.nt;
     if (n == 0) return MLXN_OK;
+    if (rk::per_tok(a) >= 0x7fffffff)   /* rope.cuh indexes within a token in 32 bits */
+        return mlxn_fail(MLXN_ERR_UNSUPPORTED, "rope_kv: %lld heads of %lld values in one token is too many for the CUDA kernel",
+                         (long long)(a.nh + a.nkv), (long long)a.hd);
     if (rope_f64()) return rope_kv_launch<1, true>(a, n, stream);
     int half = a.n_rot / 2;
     if (half <= 32) return rope_kv_launch<32, false>(a, n, stream);

@@ -115,16 +115,17 @@ RK_HD void item(const Args &a, const Turns<N> &tab, int64_t i) {
     }
     const int32_t p = a.pos[t];
     const bool p_ok = p >= 0 && p < a.n_ctx;
-    if (r >= nqk) {   /* v element */
+    if (r >= nqk) {   /* v element (r < pt < 2^31: 32-bit division) */
         if (!p_ok) {
             if (r == nqk) flag_pos_error(a.err);
             return;
         }
-        int64_t e = r - nqk, h = e / a.hd_v, d = e % a.hd_v;
+        const uint32_t e = (uint32_t)(r - nqk), uhv = (uint32_t)a.hd_v;
+        const int64_t h = e / uhv, d = e % uhv;
         store_any(a.vc, h * a.vc_head + (int64_t)p * a.vc_pos + d, a.ct, a.v[h * a.v_head + t * a.v_tok + d]);
         return;
     }
-    const int64_t h = r / ph, j = r % ph;
+    const int64_t h = (uint32_t)r / (uint32_t)ph, j = (uint32_t)r % (uint32_t)ph;
     const bool is_q = h < a.nh;
     if (!is_q && !p_ok) return;
     const float *x = is_q ? a.q + h * a.q_head + t * a.q_tok : a.k + (h - a.nh) * a.k_head + t * a.k_tok;
