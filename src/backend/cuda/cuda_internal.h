@@ -118,6 +118,29 @@ mlxn_status mlxn_cuda_mlx_mul_mat(const mlxn_cuda_mlx *q, const mlxn_cuda_mm *a,
 mlxn_status mlxn_cuda_mlx_get_rows(const mlxn_cuda_mlx *q, int64_t n_rows, int64_t k, const int32_t *ids, int64_t n,
                                    float *y, int64_t y_row, void *stream);
 
+/* mul_mat_fused (mmfuse.cu): y = W . x' (+ add), x' the prologue's output (none, rms norm, or
+ * act(gate) * up). Plain mul_mat only (ids NULL). Columns in elements. */
+typedef struct mlxn_cuda_mmfuse {
+    const float *norm_w; float eps;             /* norm prologue: x' = x * rsqrt(mean(x^2) + eps) * norm_w {k} */
+    const float *up; int64_t up_col; int glu;   /* glu prologue: x' = act(x) * up {k, n}; glu 0 swiglu, 1 geglu */
+    const float *add; int64_t add_col;          /* epilogue: y = W . x' + add {rows, n}; add may be y itself */
+} mlxn_cuda_mmfuse;
+/* One launch per call where a route takes it (n <= 8 through the int8 kernels: the prologue in
+ * the activation quantization, the add where y is written; v6: both inside the kernel), else the
+ * composition rms_norm / glu -> mul_mat -> add through a scratch arena of its own (every weight
+ * type, MLX included, any n). mlq: the MLX weight or NULL. */
+mlxn_status mlxn_cuda_mul_mat_fused(const mlxn_cuda_mm *a, const mlxn_cuda_mlx *mlq, const mlxn_cuda_mmfuse *f, void *stream);
+/* 1 (default): the one-launch routes where they apply; 0: always the composition. -1: read the
+ * environment variable MLXN_CUDA_MM_FUSE (0 turns it off) at the first call. */
+extern int mlxn_cuda_mm_fuse;
+/* mmv.cu: whether the mat-vec takes a with f in one launch (plain, n <= 8, a v6 or int8 route),
+ * and that launch (MLXN_ERR_UNSUPPORTED when it does not). */
+bool mlxn_cuda_mmv_fusable(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f);
+mlxn_status mlxn_cuda_mul_mat_vec_fused(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f, void *stream);
+/* mmv6.cu: v6 with the prologue applied to the staged column and the add where rows are written. */
+bool mlxn_cuda_mmv6_applies_fused(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f);
+mlxn_status mlxn_cuda_mmv6_fused(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f, void *stream);
+
 /* Dequantize `nrows` rows of k elements (row i at src + i*row_bytes) to f32 or f16 (dst_f16). */
 mlxn_status mlxn_cuda_dequant_rows(mlxn_type type, const void *src, size_t row_bytes, int64_t nrows,
                                    int64_t k, void *dst, int64_t dst_row, bool dst_f16, void *stream);
