@@ -137,6 +137,11 @@ static mlxn_status context_init(mlxn_context_t *c, const mlxn_context_params *p)
         mlxn_log(MLXN_LOG_WARN, "MLXN_ENGINE_SKIP=%s: those ops are left out, results are wrong (timing only)",
                  getenv("MLXN_ENGINE_SKIP"));
 
+    /* MLXN_NO_MMFUSE=1: the op sequence before mul_mat_fused (rms_norm / glu / add_rms_norm as
+     * ops of their own), for side-by-side timing and as a check of the fused one */
+    const char *nf = getenv("MLXN_NO_MMFUSE");
+    c->no_mmfuse = nf && *nf && strcmp(nf, "0");
+
     c->use_graph = p->use_graph < 0 ? mlxn_backend_device_kind(c->be) == MLXN_DEVICE_CUDA : p->use_graph > 0;
     mlxn_log(MLXN_LOG_INFO, "context: %d positions, KV cache %s %.1f MiB, scratch %.1f MiB, batch %d%s", c->n_ctx,
              mlxn_type_name(c->kv_type), c->kv_bytes / 1048576.0, off / 1048576.0, c->n_batch,
