@@ -254,9 +254,27 @@ static inline void rms_row(const float *x, const float *w, int64_t n, float eps,
 static inline float silu_f(float x);
 static inline float gelu_tanh_f(float x);
 
-/* The prologue into per-call scratch x' {k, n} (the same f32 arithmetic as rms_norm / glu), the
- * mat-vec or mat-mat of matmul(), and the add epilogue from a product in scratch (so add may be
- * y itself). */
+/* The prologue of mul_mat_fused for columns [j0, j1) into x' (the same f32 arithmetic as the
+ * rms_norm and glu ops, so the fused and the separate forms agree bit for bit). */
+typedef struct fuse_job { const mlxn_tview *x, *norm_w, *up; float eps; mlxn_glu glu; float *xp; int64_t k; } fuse_job;
+static void fuse_pro_range(const void *job, int64_t j0, int64_t j1) {
+    const fuse_job *J = job;
+    const int64_t k = J->k;
+    for (int64_t j = j0; j < j1; j++) {
+        const float *xj = AT_F(J->x, j, 0, 0);
+        float *pj = J->xp + (size_t)(j * k);
+        if (J->norm_w) {
+            rms_row(xj, J->norm_w->data, k, J->eps, pj);
+        } else {
+            const float *u = AT_F(J->up, j, 0, 0);
+            if (J->glu == MLXN_GLU_SWIGLU) for (int64_t i = 0; i < k; i++) pj[i] = silu_f(xj[i]) * u[i];
+            else for (int64_t i = 0; i < k; i++) pj[i] = gelu_tanh_f(xj[i]) * u[i];
+        }
+    }
+}
+
+/* The prologue into per-call scratch x' {k, n}, the mat-vec or mat-mat of matmul(), and the add
+ * epilogue from a product in scratch (so add may be y itself). */
 static mlxn_status cpu_mul_mat_fused(void *ctx, const mlxn_wview *W, const mlxn_tview *x, const mlxn_tview *norm_w, float eps,
                                      const mlxn_tview *up, mlxn_glu glu, const mlxn_tview *add, const mlxn_tview *y) {
     cpu_ctx *c = ctx;
@@ -265,17 +283,8 @@ static mlxn_status cpu_mul_mat_fused(void *ctx, const mlxn_wview *W, const mlxn_
     size_t xst = x->d.nb[1];
     if (norm_w || up) {
         MLXN_TRY(grow((void **)&c->fx, &c->fx_cap, (size_t)(k * n), sizeof(float)));
-        for (int64_t j = 0; j < n; j++) {
-            const float *xj = AT_F(x, j, 0, 0);
-            float *pj = c->fx + (size_t)(j * k);
-            if (norm_w) {
-                rms_row(xj, norm_w->data, k, eps, pj);
-            } else {
-                const float *u = AT_F(up, j, 0, 0);
-                if (glu == MLXN_GLU_SWIGLU) for (int64_t i = 0; i < k; i++) pj[i] = silu_f(xj[i]) * u[i];
-                else for (int64_t i = 0; i < k; i++) pj[i] = gelu_tanh_f(xj[i]) * u[i];
-            }
-        }
+        fuse_job J = {x, norm_w, up, eps, glu, c->fx, k};
+        par_range(c, n, (norm_w ? 2.0 : 4.0) * (double)k, fuse_pro_range, &J);
         xs = c->fx;
         xst = (size_t)k * sizeof(float);
     }
