@@ -619,6 +619,9 @@ static void build_cases(bool full) {
                          (long long)k, (long long)fns[j], FUSE_PRO[pro], FUSE_EPI[epi], pad ? " strided" : "");
             }
         add_case(MLXN_OP_MUL_MAT_FUSED, w->t, q, A(3 * k, 45, 1, 1, 2, 0), "%sk=%lld rows=45 n=1 norm -> add=y", w->label, (long long)(3 * k));
+        for (int pro = 0; pro < 3; pro++)   /* a prefill's residual update (the mat-mat route adds into y itself) */
+            add_case(MLXN_OP_MUL_MAT_FUSED, w->t, q, A(k, 67, 33, pro, 2, 0), "%sk=%lld rows=67 n=33 %s -> add=y", w->label, (long long)k,
+                     FUSE_PRO[pro]);
         if (full)
             for (int pe = 0; pe < 3; pe++) {
                 static const int64_t big[3][2] = {{1, 2}, {2, 1}, {3, 0}};

@@ -71,6 +71,9 @@ typedef struct mlxn_cuda_mm {
     const int32_t *ids; int64_t ids_tok;
     int top_k, n_x, n_expert; int64_t n_tokens;
     int64_t x_tok, y_tok;
+    /* y += W x instead of y = W x: only the mat-mat route (plain, n > 8: cuBLAS beta = 1) takes
+     * it; mul_mat_fused's composition uses it for the residual add of a prefill */
+    int accumulate;
 } mlxn_cuda_mm;
 /* Whether the quantized mat-vec kernels decode `type`. */
 bool mlxn_cuda_mmv_supports(mlxn_type type);

@@ -49,11 +49,13 @@ static mlxn_cuda_nd nd2(const float *p, int64_t ne0, int64_t ne1, int64_t col) {
 }
 
 /* rms_norm / glu -> x' {k, n} (scratch); mul_mat -> y' {rows, n} (scratch when there is an add,
- * so that add may be y); y = y' + add. */
+ * so that add may be y); y = y' + add. The mat-mat route (n > 8) adds into y itself when add is
+ * y (cuBLAS with beta = 1): a prefill's residual add costs no kernel. */
 static mlxn_status compose(const mlxn_cuda_mm *a, const mlxn_cuda_mlx *mlq, const mlxn_cuda_mmfuse *f, void *stream) {
     const bool pro = f->norm_w || f->up;
     const size_t xbytes = pro ? (((size_t)(a->k * a->n) * 4 + 255) & ~(size_t)255) : 0;
-    const size_t ybytes = f->add ? (size_t)(a->rows * a->n) * 4 : 0;
+    const bool acc = f->add && !mlq && a->n > 8 && f->add == a->y && f->add_col == a->y_col;   /* y += W x' */
+    const size_t ybytes = f->add && !acc ? (size_t)(a->rows * a->n) * 4 : 0;
     void *scr = NULL;
     if (xbytes + ybytes) MLXN_TRY(fuse_scratch(xbytes + ybytes, &scr, stream));
     mlxn_cuda_mm m = *a;
@@ -67,6 +69,10 @@ static mlxn_status compose(const mlxn_cuda_mm *a, const mlxn_cuda_mlx *mlq, cons
         }
         m.x = xs;
         m.x_col = a->k;
+    }
+    if (acc) {
+        m.accumulate = 1;
+        return mlxn_cuda_mul_mat(&m, stream);
     }
     if (f->add) {
         m.y = (float *)((char *)scr + xbytes);
