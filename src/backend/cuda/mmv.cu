@@ -545,23 +545,51 @@ __global__ void quant_x_glu_kernel(const float *x, int64_t x_col, const float *u
     quant_group(v, lane, q + c * k + g * 32, d + c * ng + g, s + c * ng + g);
 }
 /* Norm: the scale needs the sum of squares over the whole column before any group is quantized,
- * so one block per column: the block sums, then its warps quantize x * inv * w group by group
- * (x * inv * w in the order of rms_norm_kernel). The column is model-dim long (576..8192): two
- * passes over it hit L1. */
+ * so one block per column, warp w owning groups w, w + nw, ... . J > 0 (k <= J * 1024): every
+ * element of the thread is loaded at once into registers (no chain of dependent L2 round trips),
+ * and the norm weights before griddepcontrol.wait (they do not depend on the previous kernel);
+ * the sum of squares, one block reduction, then each group quantized from the registers as
+ * x * inv * w (rms_norm_kernel's order). J = 0: the same by loops, for any k. */
+template <int J>
 __global__ void quant_x_norm_kernel(const float *x, int64_t x_col, const float *w, float eps, int64_t k, int8_t *q, float *d,
                                     float *s) {
     __shared__ float red[32];
-    pdl_begin();
     const int64_t c = blockIdx.x, ng = k / 32;
-    const float *xc = x + c * x_col;
-    float ss = 0.f;
-    for (int64_t i = threadIdx.x; i < k; i += blockDim.x) ss += xc[i] * xc[i];
-    ss = block_sum(ss, red);
-    const float inv = rsqrtf(ss / (float)k + eps);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    for (int64_t g = warp; g < ng; g += nw) {
-        const int64_t i = g * 32 + lane;
-        quant_group(xc[i] * inv * w[i], lane, q + c * k + g * 32, d + c * ng + g, s + c * ng + g);
+    const float *xc = x + c * x_col;
+    if constexpr (J > 0) {
+        float wv[J], v[J];
+#pragma unroll
+        for (int j = 0; j < J; j++) {
+            const int64_t g = warp + (int64_t)j * nw;
+            wv[j] = g < ng ? w[g * 32 + lane] : 0.f;
+        }
+        pdl_begin();
+#pragma unroll
+        for (int j = 0; j < J; j++) {
+            const int64_t g = warp + (int64_t)j * nw;
+            v[j] = g < ng ? xc[g * 32 + lane] : 0.f;
+        }
+        float ss = 0.f;
+#pragma unroll
+        for (int j = 0; j < J; j++) ss += v[j] * v[j];
+        ss = block_sum(ss, red);
+        const float inv = rsqrtf(ss / (float)k + eps);
+#pragma unroll
+        for (int j = 0; j < J; j++) {
+            const int64_t g = warp + (int64_t)j * nw;   /* uniform over the warp: the shuffles see whole warps */
+            if (g < ng) quant_group(v[j] * inv * wv[j], lane, q + c * k + g * 32, d + c * ng + g, s + c * ng + g);
+        }
+    } else {
+        pdl_begin();
+        float ss = 0.f;
+        for (int64_t i = threadIdx.x; i < k; i += blockDim.x) ss += xc[i] * xc[i];
+        ss = block_sum(ss, red);
+        const float inv = rsqrtf(ss / (float)k + eps);
+        for (int64_t g = warp; g < ng; g += nw) {
+            const int64_t i = g * 32 + lane;
+            quant_group(xc[i] * inv * w[i], lane, q + c * k + g * 32, d + c * ng + g, s + c * ng + g);
+        }
     }
 }
 
@@ -817,8 +845,12 @@ static mlxn_status mmv_run(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *fu, vo
     const bool qpdl = !mlxn_cuda_mmv_no_pdl;
     if (fu && fu->norm_w) {
         const int nwq = ng < 32 ? (int)ng : 32;
-        CU_TRY(launch_pdl(quant_x_norm_kernel, dim3((unsigned)a->n), dim3((unsigned)(nwq * 32)), 0, stream, qpdl, a->x, a->x_col,
-                          fu->norm_w, fu->eps, a->k, q, d, s));
+        const int64_t per = (ng + nwq - 1) / nwq;   /* groups per warp */
+        void (*nk)(const float *, int64_t, const float *, float, int64_t, int8_t *, float *, float *) =
+            per <= 1 ? quant_x_norm_kernel<1> : per <= 2 ? quant_x_norm_kernel<2> : per <= 4 ? quant_x_norm_kernel<4>
+            : per <= 8 ? quant_x_norm_kernel<8> : quant_x_norm_kernel<0>;
+        CU_TRY(launch_pdl(nk, dim3((unsigned)a->n), dim3((unsigned)(nwq * 32)), 0, stream, qpdl, a->x, a->x_col, fu->norm_w, fu->eps,
+                          a->k, q, d, s));
     } else if (fu && fu->up) {
         void (*gk)(const float *, int64_t, const float *, int64_t, int64_t, int64_t, int8_t *, float *, float *) =
             fu->glu ? quant_x_glu_kernel<1> : quant_x_glu_kernel<0>;
