@@ -290,7 +290,7 @@ typedef struct tcase {
     mlxn_op op;
     mlxn_type type;          /* main type: weight / cache / F32 */
     mlxn_mlx_quant q;        /* MLX weights */
-    int64_t a[8];            /* op-specific sizes and switches (see each runner) */
+    int64_t a[10];           /* op-specific sizes and switches (see each runner) */
     char name[160];
 } tcase;
 
@@ -526,7 +526,8 @@ static void run_kv_write(harness *h, const tcase *c) {
     cmp_f(h, cache, B_EXACT, "cache");
 }
 
-/* ---- attention: a = {head_dim, n_heads, n_kv_heads, n_q, n_ctx, window, softcap_on, cache pad} */
+/* ---- attention: a = {head_dim, n_heads, n_kv_heads, n_q, n_ctx, window, softcap_on, cache pad,
+ *      first query position + 1 (0: the queries end 3 rows before n_ctx)} */
 static void run_attention(harness *h, const tcase *c) {
     int64_t D = c->a[0], H = c->a[1], nkv = c->a[2], nq = c->a[3], n_ctx = c->a[4];
     mlxn_attn_params p = {1.0f / sqrtf((float)D), c->a[6] ? 2.0f : 0.0f, (int32_t)c->a[5]};
@@ -534,7 +535,8 @@ static void run_attention(harness *h, const tcase *c) {
     ht *k = ht_rand(h, c->type, 3, D, n_ctx, nkv, 1, (int)c->a[7], 1.5f);
     ht *v = ht_rand(h, c->type, 3, D, n_ctx, nkv, 1, (int)c->a[7], 1.0f);
     int32_t pos[64];
-    for (int64_t i = 0; i < nq; i++) pos[i] = (int32_t)(n_ctx - 3 - nq + 1 + i);   /* last rows stay unread */
+    for (int64_t i = 0; i < nq; i++)   /* rows after the last query stay unread */
+        pos[i] = (int32_t)(c->a[8] ? c->a[8] - 1 + i : n_ctx - 3 - nq + 1 + i);
     ht *vp = ht_i32(h, 1, nq, 1, pos);
     ht *o = ht_out(h, MLXN_TYPE_F32, 3, D, H, nq, 1, 0);
     RUN(mlxn_op_attention(h->be[s], &q->t[s], &k->t[s], &v->t[s], &vp->t[s], &p, &o->t[s]));
@@ -687,6 +689,18 @@ static void build_cases(bool full) {
                              (long long)win, cap ? "on" : "off", pad ? " strided cache" : "");
                 }
     }
+    /* decode in a long cache with a short visible range: the kernels size their split grids by
+     * n_ctx and must skip (and not merge) the splits past the last query */
+    for (int ct = 1; ct < 3; ct++)
+        for (int d = 0; d < 3; d++) {
+            static const int64_t firsts[] = {1, 2, 40, 130, 700, 2900};
+            for (int f = 0; f < 6; f++) {
+                int64_t nq = f % 2 ? 1 : 2, win = f == 5 ? 100 : 0;
+                add_case(MLXN_OP_ATTENTION, ctypes[ct], NULL, A(hds[d], 8, 2, nq, 4096, win, 0, 0, firsts[f]),
+                         "hd=%lld gqa=4 n_q=%lld n_ctx=4096 first query at %lld%s", (long long)hds[d], (long long)nq,
+                         (long long)firsts[f] - 1, win ? " window=100" : "");
+            }
+        }
     for (int g = 0; g < 3; g++)
         for (int rn = 0; rn < 2; rn++)
             for (int es = 0; es < 2; es++)

@@ -17,6 +17,8 @@ static void usage(void) {
            "  -m, --model FILE      GGUF model (required)\n"
            "  -p, --n-prompt P      prompt tokens for the prefill test (default 512; 0 skips it)\n"
            "  -n, --n-gen N         tokens for the decode test (default 128; 0 skips it)\n"
+           "      --ctx C           context (KV cache) size (default: just what the tests need); kernels sized by\n"
+           "                        the context (attention's split grid) then run as in mlxn run\n"
            "  -r, --repetitions R   timed runs of each test (default 5)\n"
            "  -b, --batch B         tokens per prefill step (default 512)\n"
            "      --device DEV      cpu, ref, cuda or cuda:N (default: cuda if a GPU is visible, else cpu)\n"
@@ -67,7 +69,7 @@ static uint64_t rng_next(uint64_t *s) {
 
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *device = NULL, *json = NULL;
-    int n_prompt = 512, n_gen = 128, reps = 5, threads = 0, batch = 512;
+    int n_prompt = 512, n_gen = 128, reps = 5, threads = 0, batch = 512, n_ctx = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -80,6 +82,7 @@ int cmd_bench(int argc, char **argv) {
         else if (ARG("-p", "--n-prompt")) { if (!tool_parse_int("bench", a, v, 0, 1 << 20, &n_prompt)) return 2; }
         else if (ARG("-n", "--n-gen")) { if (!tool_parse_int("bench", a, v, 0, 1 << 20, &n_gen)) return 2; }
         else if (ARG("-r", "--repetitions")) { if (!tool_parse_int("bench", a, v, 1, 64, &reps)) return 2; }
+        else if (!strcmp(a, "--ctx")) { if (!tool_parse_int("bench", a, v, 1, 1 << 24, &n_ctx)) return 2; }
         else if (ARG("-b", "--batch")) { if (!tool_parse_int("bench", a, v, 1, 1 << 16, &batch)) return 2; }
         else if (ARG("-t", "--threads")) { if (!tool_parse_int("bench", a, v, 0, 4096, &threads)) return 2; }
         else if (!strcmp(a, "--device")) device = v;
@@ -98,10 +101,16 @@ int cmd_bench(int argc, char **argv) {
     const mlxn_model_info *in = rc ? NULL : mlxn_model_get_info(m);
     if (!rc) {
         mlxn_context_params cp = mlxn_context_default_params();
-        cp.n_ctx = (n_prompt > n_gen + 1 ? n_prompt : n_gen + 1) + 1;
-        cp.n_batch = batch;
-        mlxn_status st = mlxn_context_new(m, &cp, &c);
-        if (st != MLXN_OK) rc = tool_fail("bench", st);
+        const int need = (n_prompt > n_gen + 1 ? n_prompt : n_gen + 1) + 1;
+        if (n_ctx && n_ctx < need) {
+            fprintf(stderr, "mlxn bench: --ctx %d is smaller than the %d positions the tests need\n", n_ctx, need);
+            rc = 2;
+        } else {
+            cp.n_ctx = n_ctx ? n_ctx : need;
+            cp.n_batch = batch;
+            mlxn_status st = mlxn_context_new(m, &cp, &c);
+            if (st != MLXN_OK) rc = tool_fail("bench", st);
+        }
     }
     int32_t *toks = NULL;
     result res[2];

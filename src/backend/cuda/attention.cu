@@ -436,6 +436,8 @@ int mlxn_cuda_attn3_cluster = 8;       /* v3 cluster size (1, 2, 4, 8; 16 non-po
 int mlxn_cuda_attn3_min_keys = 16;     /* v3 smallest split (keys); env MLXN_CUDA_ATTN_MINKEYS */
 int mlxn_cuda_attn3_interleave = 0;    /* v3: splits own interleaved 16-key steps (env MLXN_CUDA_ATTN_ILV=1) */
 int mlxn_cuda_attn3_pdl = 1;           /* v3: launched with programmatic dependent launch */
+int mlxn_cuda_attn3_all_clusters = 0;  /* v3: 1 = clusters without visible keys run and merge too
+                                          * (before 2026-11-30; env MLXN_CUDA_ATTN_ALLCL=1) */
 
 /* NW warps per block, S ring stages per warp (the default: 4 warps, 2 stages, 3 for head 64;
  * `mlxn_cuda_attn3_cfg` picks others for measurements) */
@@ -458,6 +460,7 @@ struct Attn3P {
     unsigned *cnt;         /* [n_q][n_grp][CS], zero between launches */
     int64_t n_ctx;
     int group, ngb, n_split, cs, gran, ilv;
+    int all_cl;            /* 1: every cluster runs and merges, even with no keys (the old grid) */
     float scale, softcap; int32_t window;
     int *err;
 };
@@ -576,6 +579,22 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
         sstride = 16;
         my_n = nst > warp ? (nst - warp + NW - 1) / NW : 0;
     }
+    /* Clusters with keys to read: the grid is sized for n_ctx (one captured graph serves every
+     * position), the visible range is often far shorter. A cluster whose splits are all empty
+     * leaves now (all its blocks do, before any cluster barrier); the merge counts and reads only
+     * the n_act active clusters, which are the first ones. At least one cluster stays, to write
+     * the output of an empty range. */
+    int n_act_split;
+    if (p.ilv) {
+        const int64_t nst_t = (nvis + 15) / 16;
+        n_act_split = (int)min((int64_t)p.n_split, nst_t);
+    } else {
+        int64_t chunk = (nvis + p.n_split - 1) / p.n_split;
+        chunk = (chunk + p.gran - 1) / p.gran * p.gran;
+        n_act_split = chunk > 0 ? (int)min((int64_t)p.n_split, (nvis + chunk - 1) / chunk) : 0;
+    }
+    const int n_act = p.all_cl ? p.n_split / p.cs : max(1, (n_act_split + p.cs - 1) / p.cs);
+    if (split / p.cs >= n_act) return;
 
     /* Q as the A fragment: row g = head h0 + g (zero past nh), rows g + 8 zero */
     constexpr bool BF = CT == MLXN_TYPE_BF16;
@@ -768,9 +787,9 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     /* cluster merge: rank r owns dims [r SL, (r + 1) SL) of the block partials of the cluster */
     cluster.sync();
     const int cs = p.cs, r = (int)cluster.block_rank(), SL = HD / cs;
-    const int n_cl = p.n_split / cs, cl = split / cs;
+    const int n_slots = p.n_split / cs, cl = split / cs, n_cl = n_act;
     const int64_t grp = iq * (int64_t)gridDim.y + kg;
-    float *slot = p.part + (((grp * n_cl + cl) * cs + r) * 8) * (int64_t)(SL + 2);
+    float *slot = p.part + (((grp * n_slots + cl) * cs + r) * 8) * (int64_t)(SL + 2);
     /* two items (head, dim) per thread and round: all their remote loads first (one distributed
      * shared memory round trip per round), then the math */
     for (int i0 = tid; i0 < nh * SL; i0 += 2 * NW * 32) {
@@ -823,7 +842,7 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     __syncthreads();
     if (!last_s) return;
     __threadfence();
-    const float *base = p.part + ((grp * n_cl) * cs + r) * 8 * (int64_t)(SL + 2);
+    const float *base = p.part + ((grp * n_slots) * cs + r) * 8 * (int64_t)(SL + 2);
     const int64_t cstride = (int64_t)cs * 8 * (SL + 2);
     /* two items per thread and round, 8 clusters each: their 48 loads in flight together, merged
      * online */
@@ -1282,6 +1301,7 @@ static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, vo
     p.part = (float *)part; p.cnt = cnt;
     p.n_ctx = a->n_ctx;
     p.group = group; p.ngb = ngb; p.n_split = (int)ns; p.cs = cs; p.gran = gran; p.ilv = mlxn_cuda_attn3_interleave;
+    p.all_cl = mlxn_cuda_attn3_all_clusters;
     p.scale = a->scale; p.softcap = a->softcap; p.window = a->window;
     p.err = err;
     cudaLaunchConfig_t c = {};
@@ -1407,6 +1427,8 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
         if (e && (e[0] == '0' || e[0] == '1') && !e[1]) mlxn_cuda_attn3_interleave = e[0] - '0';
         e = getenv("MLXN_CUDA_ATTN_TMA");
         if (e && e[0] == '1') mlxn_cuda_attn3_tma = 1;
+        e = getenv("MLXN_CUDA_ATTN_ALLCL");
+        if (e && e[0] == '1') mlxn_cuda_attn3_all_clusters = 1;
         e = getenv("MLXN_CUDA_ATTN_CLUSTER");
         if (e && atoi(e) > 0) mlxn_cuda_attn3_cluster = atoi(e);
     }

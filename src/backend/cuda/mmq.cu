@@ -871,10 +871,12 @@ static int mmq_version(void) {
 /* Auto (version 0): the tile kernel MMQ_AUTO from MMQ_AUTO_PAIRS (token, slot) pairs per expert on
  * average; below, the grouped mat-vec. Measured on the H200 (runs of 23:23 and 23:49,
  * docs/perf/NOTES.md), Q4_K 768x2048 128/top-8, v1 / v3 in us: 16 tokens (1 pair per expert)
- * 64 / 64, 32 tokens 201 / 123, 64: 253 / 128, 128: 388 / 137, 512: 1274 / 241. v3 is the
- * fastest version measured (v4 passed the harness but was not timed; v5..v7 never ran on a GPU:
- * they stay opt-in). */
-#define MMQ_AUTO 3
+ * 64 / 64, 32 tokens 201 / 123, 64: 253 / 128, 128: 388 / 137, 512: 1274 / 241. Every version
+ * side by side (run of 2026-11-30 00:55, 512 tokens, us): Q4_K v3 240, v4 212, v5 227, v6 223,
+ * v7 214; Q4_0 195 / 176 / 171 / - / 173; Q6_K 297 / 255 / 243 / - / 240; Q8_0 235 / 232 / 228 /
+ * - / 227; Q4_K 2048x768 235 / 217 / 237 / 232 / 213. v7 is the best or within 2% of it for every
+ * type, and passed the harness (222/0), so it is the default. */
+#define MMQ_AUTO 7
 #define MMQ_AUTO_PAIRS 2
 static int mmq_effective(const mlxn_cuda_mm *a) {
     const int ver = mmq_version();
