@@ -168,19 +168,43 @@ __device__ __forceinline__ float v6_silu(float v) { return v / (1.f + expf(-v));
 __device__ __forceinline__ float v6_gelu_tanh(float v) {
     return 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
 }
-/* The mul_mat_fused prologue on the column staged in shared memory (every thread of the block):
- * the norm's sum of squares over the whole column, then x * inv * w (rms_norm_kernel's order);
- * or act(gate) * up. */
-__device__ __forceinline__ void v6_prologue(const V6P &p, float *xr, float *red) {
+/* The mul_mat_fused prologue on the column staged in shared memory (every thread of the block).
+ * It runs after griddepcontrol.wait, on the critical path of every block, so no chain of
+ * dependent global loads: the norm weights of a thread's first V6_PW elements (i = tid + j *
+ * blockDim) were loaded into pw before the wait; up is read V6_PW loads in flight at a time.
+ * Norm: the sum of squares over the whole column (shared memory), then x * inv * w
+ * (rms_norm_kernel's order); GLU: act(gate) * up. */
+#define V6_PW 8
+__device__ __forceinline__ void v6_prologue(const V6P &p, float *xr, float *red, const float *pw) {
+    const int nt = blockDim.x, t = threadIdx.x;
     if (p.pro == 1) {
         float ss = 0.f;
-        for (int i = threadIdx.x; i < p.k; i += blockDim.x) ss += xr[i] * xr[i];
+        for (int i = t; i < p.k; i += nt) ss += xr[i] * xr[i];
         ss = block_sum(ss, red);
         const float inv = rsqrtf(ss / (float)p.k + p.eps);
-        for (int i = threadIdx.x; i < p.k; i += blockDim.x) xr[i] = xr[i] * inv * p.norm_w[i];
+#pragma unroll
+        for (int j = 0; j < V6_PW; j++) {
+            const int i = t + j * nt;
+            if (i < p.k) xr[i] = xr[i] * inv * pw[j];
+        }
+        for (int base = t + V6_PW * nt; base < p.k; base += V6_PW * nt) {
+            float w[V6_PW];
+#pragma unroll
+            for (int j = 0; j < V6_PW; j++) { const int i = base + j * nt; w[j] = i < p.k ? p.norm_w[i] : 0.f; }
+#pragma unroll
+            for (int j = 0; j < V6_PW; j++) { const int i = base + j * nt; if (i < p.k) xr[i] = xr[i] * inv * w[j]; }
+        }
     } else {
-        for (int i = threadIdx.x; i < p.k; i += blockDim.x)
-            xr[i] = (p.pro == 3 ? v6_gelu_tanh(xr[i]) : v6_silu(xr[i])) * p.up[i];
+        for (int base = t; base < p.k; base += V6_PW * nt) {
+            float u[V6_PW];
+#pragma unroll
+            for (int j = 0; j < V6_PW; j++) { const int i = base + j * nt; u[j] = i < p.k ? p.up[i] : 0.f; }
+#pragma unroll
+            for (int j = 0; j < V6_PW; j++) {
+                const int i = base + j * nt;
+                if (i < p.k) xr[i] = (p.pro == 3 ? v6_gelu_tanh(xr[i]) : v6_silu(xr[i])) * u[j];
+            }
+        }
     }
     __syncthreads();
 }
@@ -217,6 +241,14 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
     if (plain && lane == 0)
         for (int s = 0; s < D && s < nst; s++)
             issue_stage<Q::BB>(p, ring + s * p.slot_bytes, &bars[s], wb0 + s * SB, min(wb1, wb0 + (s + 1) * SB));
+    /* the norm weights of this thread's first elements (model weights: not written by the
+     * previous kernel, so loaded before the wait) */
+    float pw[V6_PW];
+#pragma unroll
+    for (int j = 0; j < V6_PW; j++) {
+        const int i = (int)threadIdx.x + j * (int)blockDim.x;
+        pw[j] = p.pro == 1 && i < p.k ? p.norm_w[i] : 0.f;
+    }
     asm volatile("griddepcontrol.wait;" ::: "memory");
     /* the activation column(s): one bulk copy each (in pieces of <= 32 KB) into shared memory */
     if (threadIdx.x == 0 && !p.x_direct) {
@@ -233,7 +265,7 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
             issue_stage<Q::BB>(p, ring + s * p.slot_bytes, &bars[s], wb0 + s * SB, min(wb1, wb0 + (s + 1) * SB));
     for (int i = threadIdx.x; i < fr1 - fr0; i += blockDim.x) racc[i] = 0.f;
     if (!p.x_direct) mbar_wait(xbar, 0);
-    if (p.pro) v6_prologue(p, (float *)(sm + p.off_raw), (float *)(sm + p.off_red));
+    if (p.pro) v6_prologue(p, (float *)(sm + p.off_raw), (float *)(sm + p.off_red), pw);
     if (Q::LAY != v6::FLT)
         for (int pr = p_first; pr <= p_last; pr++)
             stage_x<Q::LAY>(p.x_direct ? pair_x(p, pr) : (const float *)(sm + p.off_raw + (pr - p_first) * p.raw_bytes),
