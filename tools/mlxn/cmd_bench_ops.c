@@ -398,13 +398,14 @@ typedef struct {
     mlxn_cuda_mmfuse f;
     uint8_t *w[64]; int ncopy;
     int mode;                         /* 0 plain, 1 fused, 2 composition */
+    int level;                        /* mlxn_cuda_mm_fuse for mode 1: 1 (default) or 2 (MLXN_CUDA_MM_FUSE=2) */
 } fz_ctx;
 static mlxn_status fz_dispatch(void *c, int i) {
     fz_ctx *m = c;
     mlxn_cuda_mm a = m->a;
     a.w = m->w[i % m->ncopy];
     if (m->mode == 0) return mlxn_cuda_mul_mat(&a, g_stream);
-    mlxn_cuda_mm_fuse = m->mode == 1;
+    mlxn_cuda_mm_fuse = m->mode == 1 ? m->level : 0;
     return mlxn_cuda_mul_mat_fused(&a, NULL, &m->f, g_stream);
 }
 static void bench_fused_one(mlxn_type t, int64_t rows, int64_t k, int pro, int add) {
@@ -422,6 +423,8 @@ static void bench_fused_one(mlxn_type t, int64_t rows, int64_t k, int pro, int a
     for (int64_t i = 0; i < rows; i++) hy[i] = nrand();
     fz_ctx m;
     memset(&m, 0, sizeof m);
+    const char *lv = getenv("MLXN_CUDA_MM_FUSE");
+    m.level = lv && *lv == '2' ? 2 : 1;
     size_t want = 4 * g_l2 + (64u << 20);
     m.ncopy = (int)((want + mat - 1) / mat);
     if (m.ncopy > 64) m.ncopy = 64;

@@ -133,12 +133,16 @@ typedef struct mlxn_cuda_mmfuse {
  * composition rms_norm / glu -> mul_mat -> add through a scratch arena of its own (every weight
  * type, MLX included, any n). mlq: the MLX weight or NULL. */
 mlxn_status mlxn_cuda_mul_mat_fused(const mlxn_cuda_mm *a, const mlxn_cuda_mlx *mlq, const mlxn_cuda_mmfuse *f, void *stream);
-/* 1 (default): the one-launch routes where they apply; 0: always the composition. -1: read the
- * environment variable MLXN_CUDA_MM_FUSE (0 turns it off) at the first call. */
+/* 1 (default): the one-launch routes where they apply, except a GLU prologue on v6 (run as its
+ * own kernel, then v6 with the add: measured faster for large k); 2: the GLU inside v6 as well;
+ * 0: always the composition. -1: read the environment variable MLXN_CUDA_MM_FUSE (0, 1, 2) at
+ * the first call. */
 extern int mlxn_cuda_mm_fuse;
 /* mmv.cu: whether the mat-vec takes a with f in one launch (plain, n <= 8, a v6 or int8 route),
  * and that launch (MLXN_ERR_UNSUPPORTED when it does not). */
 bool mlxn_cuda_mmv_fusable(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f);
+/* 0: no one-launch route; 1: the int8 routes behind the activation quantization; 2: v6. */
+int mlxn_cuda_mmv_fused_route(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f);
 mlxn_status mlxn_cuda_mul_mat_vec_fused(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f, void *stream);
 /* mmv6.cu: v6 with the prologue applied to the staged column and the add where rows are written. */
 bool mlxn_cuda_mmv6_applies_fused(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f);

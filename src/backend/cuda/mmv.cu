@@ -798,11 +798,14 @@ static int mmv_route(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f) {
     return ROUTE_Q;
 }
 
-extern "C" bool mlxn_cuda_mmv_fusable(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f) {
+extern "C" int mlxn_cuda_mmv_fused_route(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f) {
     mmv_read_env();
-    if (a->ids || a->n < 1 || a->n > 8) return false;
+    if (a->ids || a->n < 1 || a->n > 8) return 0;
     const int r = mmv_route(a, f);
-    return r == ROUTE_V6 || r == ROUTE_Q;
+    return r == ROUTE_V6 ? 2 : r == ROUTE_Q ? 1 : 0;
+}
+extern "C" bool mlxn_cuda_mmv_fusable(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f) {
+    return mlxn_cuda_mmv_fused_route(a, f) != 0;
 }
 
 static mlxn_status mmv_run(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *fu, void *stream);
