@@ -770,7 +770,7 @@ static void usage(void) {
            "                  Q6_K 2816x8192 plain and 128/top-8, Q4_K/Q6_K 768x2048 128/top-8, and small\n"
            "                  matrices (Q4_K 4096x4096 / 1024x4096, Q6_K 1024x4096, SmolLM2's Q4_1 / Q8_0 shapes)\n"
            "  --mmv6 W,D,B[,R] v6 mat-vec: W warps per block (1-24, default 16), D ring stages per warp (2-8,\n"
-           "                  default 3), B blocks per SM (default 1), R blocks that must fit on an SM\n"
+           "                  default 2), B blocks per SM (default 1), R blocks that must fit on an SM\n"
            "                  together (default 1; 2 lets the next kernel start while this one drains)\n"
            "  --mmv6-xdirect  v6: quantize the activations straight from global memory (no f32 copy in\n"
            "                  shared memory: a smaller footprint)\n"

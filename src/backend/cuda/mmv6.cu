@@ -22,7 +22,9 @@
 #include <stdlib.h>
 
 int mlxn_cuda_mmv6_warps = 16;
-int mlxn_cuda_mmv6_stages = 3;
+/* ring stages per warp: 2 since 2026-11-30 (the 8B decode measured 325.0 t/s with 2 against 317.7
+ * with 3; the bench-ops sweeps of 2026-11-29 had 2 best or equal, docs/perf/NOTES.md) */
+int mlxn_cuda_mmv6_stages = 2;
 int mlxn_cuda_mmv6_blocks_per_sm = 1;
 int mlxn_cuda_mmv6_resident = 1;
 int mlxn_cuda_mmv6_x_direct = 0;
