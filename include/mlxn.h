@@ -648,6 +648,7 @@ typedef enum mlxn_op {
     MLXN_OP_ADD, MLXN_OP_MUL, MLXN_OP_SCALE, MLXN_OP_ROPE, MLXN_OP_KV_WRITE,
     MLXN_OP_ATTENTION, MLXN_OP_SOFTMAX, MLXN_OP_UNARY, MLXN_OP_GLU, MLXN_OP_GET_ROWS,
     MLXN_OP_MOE_ROUTE, MLXN_OP_MOE_COMBINE, MLXN_OP_ARGMAX, MLXN_OP_TOP_K, MLXN_OP_COPY,
+    MLXN_OP_MUL_MAT_FUSED,
     MLXN_OP_ROPE_KV,
     MLXN_OP_COUNT
 } mlxn_op;
@@ -747,6 +748,25 @@ typedef enum mlxn_glu { MLXN_GLU_SWIGLU = 0, MLXN_GLU_GEGLU = 1 } mlxn_glu;
 mlxn_status mlxn_op_unary(mlxn_backend_t *be, mlxn_unary fn, const mlxn_tensor *x, const mlxn_tensor *y);
 mlxn_status mlxn_op_glu(mlxn_backend_t *be, mlxn_glu fn, const mlxn_tensor *gate, const mlxn_tensor *up,
                         const mlxn_tensor *y);
+
+/* mul_mat with a prologue on x and an epilogue on y, one launch where the backend can (the
+ * CUDA mat-vec routes): the decode layer's rms_norm -> mat-vec, glu -> mat-vec and
+ * mat-vec -> residual add become one op each.
+ *   norm_w != NULL: x' = x / sqrt(mean(x^2 over k) + eps) * norm_w     (norm_w f32 {k})
+ *   up     != NULL: x' = act(x) * up   (x is the gate; act per glu; up f32, same shape as x)
+ *   (norm_w and up are exclusive; neither: x' = x)
+ *   y = W . x'  (+ add)   add f32, same shape as y; add may be y itself (the same bytes, read
+ *   before written: x += W . h) but must not otherwise overlap y.
+ * Same weight types, shapes and routes as mlxn_op_mul_mat; op MLXN_OP_MUL_MAT_FUSED. */
+typedef struct mlxn_mm_fusion {
+    const mlxn_tensor *norm_w;   /* f32 {k} or NULL */
+    float eps;                   /* norm epsilon (finite, >= 0) */
+    const mlxn_tensor *up;       /* f32 {k, n} or NULL */
+    mlxn_glu glu;                /* with up: MLXN_GLU_SWIGLU or MLXN_GLU_GEGLU */
+    const mlxn_tensor *add;      /* f32 {rows, n} or NULL */
+} mlxn_mm_fusion;
+mlxn_status mlxn_op_mul_mat_fused(mlxn_backend_t *be, const mlxn_weight *W, const mlxn_tensor *x,
+                                  const mlxn_mm_fusion *f, const mlxn_tensor *y);
 
 /* Embedding lookup: y[t] = dequantize(W[ids[t]]). W {k, n_rows} any decodable type;
  * ids i32 {n}; y f32 {k, n}. An id outside [0, n_rows) is an error. */

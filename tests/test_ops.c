@@ -361,6 +361,7 @@ static bool is_quant(mlxn_type t) { return t != MLXN_TYPE_F32 && t != MLXN_TYPE_
 /* Per-op NMSE bounds: docs/ops.md explains each. */
 #define B_MATMUL_Q 5e-4
 #define B_MATMUL_F 1e-5
+#define B_MATMUL_Q_GLU 5e-3
 #define B_EXACT 1e-12
 #define B_ELEM 1e-7
 #define B_ROPE 1e-9
@@ -375,6 +376,34 @@ static void run_mul_mat(harness *h, const tcase *c) {
     ht *y = ht_out(h, MLXN_TYPE_F32, 2, rows, n, 1, 1, (int)c->a[3]);
     RUN(mlxn_op_mul_mat(h->be[s], &W.W[s], &x->t[s], &y->t[s]));
     cmp_f(h, y, is_quant(c->type) ? B_MATMUL_Q : B_MATMUL_F, "y");
+}
+
+/* ---- mul_mat_fused: a = {k, rows, n, prologue (0 none, 1 norm, 2 swiglu, 3 geglu),
+ *      epilogue (0 none, 1 add, 2 add that is y itself), pad} ------------------------------- */
+static const char *const FUSE_PRO[] = {"none", "norm", "swiglu", "geglu"}, *const FUSE_EPI[] = {"none", "add", "add=y"};
+
+static void run_mul_mat_fused(harness *h, const tcase *c) {
+    int64_t k = c->a[0], rows = c->a[1], n = c->a[2], pro = c->a[3], epi = c->a[4];
+    int pad = (int)c->a[5];
+    hw W = make_weight(h, c->type, c->q.bits ? &c->q : NULL, k, rows, 1);
+    ht *x = ht_rand(h, MLXN_TYPE_F32, 2, k, n, 1, 1, pad, 1.0f);
+    /* norm weights as models have them (positive, around 1): a product of two normals would be
+     * heavy-tailed and measure the activation quantization of the backend, not the fusion */
+    ht *nw = NULL;
+    if (pro == 1) {
+        nw = ht_new(h, MLXN_TYPE_F32, 1, k, 1, 1, 1, 0);
+        for (int64_t i = 0; i < k; i++) ((float *)nw->host)[i] = 0.5f + tu_rng_uniform(&h->rng);
+        ht_upload(nw);
+    }
+    ht *up = pro >= 2 ? ht_rand(h, MLXN_TYPE_F32, 2, k, n, 1, 1, pad, 1.0f) : NULL;
+    ht *y = epi == 2 ? ht_rand(h, MLXN_TYPE_F32, 2, rows, n, 1, 1, pad, 0.5f) : ht_out(h, MLXN_TYPE_F32, 2, rows, n, 1, 1, pad);
+    ht *add = epi == 1 ? ht_rand(h, MLXN_TYPE_F32, 2, rows, n, 1, 1, pad, 0.5f) : epi == 2 ? y : NULL;
+    mlxn_mm_fusion f[2];
+    for (int s = 0; s < 2; s++)
+        f[s] = (mlxn_mm_fusion){nw ? &nw->t[s] : NULL, 1e-5f, up ? &up->t[s] : NULL, pro == 3 ? MLXN_GLU_GEGLU : MLXN_GLU_SWIGLU,
+                                add ? &add->t[s] : NULL};
+    RUN(mlxn_op_mul_mat_fused(h->be[s], &W.W[s], &x->t[s], &f[s], &y->t[s]));
+    cmp_f(h, y, !is_quant(c->type) ? B_MATMUL_F : pro >= 2 ? B_MATMUL_Q_GLU : B_MATMUL_Q, "y");
 }
 
 /* ---- mul_mat_id: a = {k, rows, n_expert, top_k, n_tok, broadcast_x} --------------------- */
@@ -702,6 +731,28 @@ static void build_cases(bool full) {
             add_case(MLXN_OP_MUL_MAT, w->t, q, A(4096, 512, 1, 0), "%sk=4096 rows=512 n=1", w->label);
             add_case(MLXN_OP_MUL_MAT, w->t, q, A(2048, 300, 70, 0), "%sk=2048 rows=300 n=70", w->label);
         }
+        /* mul_mat_fused: every prologue x epilogue at n = 1 (the decode routes), four of the twelve
+         * (rotating) at n = 2, 5, 8 and at a mat-mat n = 33; n = 5 with strided x/up/add/y */
+        static const int64_t fns[] = {1, 2, 5, 8, 33};
+        for (int j = 0; j < 5; j++)
+            for (int pe = 0; pe < 12; pe++) {
+                if (j > 0 && pe % 3 != j % 3) continue;
+                int64_t pro = pe / 3, epi = pe % 3, pad = fns[j] == 5 ? 2 : 0;
+                add_case(MLXN_OP_MUL_MAT_FUSED, w->t, q, A(k, 67, fns[j], pro, epi, pad), "%sk=%lld rows=67 n=%lld %s -> %s%s", w->label,
+                         (long long)k, (long long)fns[j], FUSE_PRO[pro], FUSE_EPI[epi], pad ? " strided" : "");
+            }
+        add_case(MLXN_OP_MUL_MAT_FUSED, w->t, q, A(3 * k, 45, 1, 1, 2, 0), "%sk=%lld rows=45 n=1 norm -> add=y", w->label, (long long)(3 * k));
+        for (int pro = 0; pro < 3; pro++)   /* a prefill's residual update (the mat-mat route adds into y itself) */
+            add_case(MLXN_OP_MUL_MAT_FUSED, w->t, q, A(k, 67, 33, pro, 2, 0), "%sk=%lld rows=67 n=33 %s -> add=y", w->label, (long long)k,
+                     FUSE_PRO[pro]);
+        if (full)
+            for (int pe = 0; pe < 3; pe++) {
+                static const int64_t big[3][2] = {{1, 2}, {2, 1}, {3, 0}};
+                add_case(MLXN_OP_MUL_MAT_FUSED, w->t, q, A(4096, 512, 1, big[pe][0], big[pe][1], 0), "%sk=4096 rows=512 n=1 %s -> %s",
+                         w->label, FUSE_PRO[big[pe][0]], FUSE_EPI[big[pe][1]]);
+                add_case(MLXN_OP_MUL_MAT_FUSED, w->t, q, A(2048, 300, pe == 0 ? 4 : 70, big[pe][0], big[pe][1], 0),
+                         "%sk=2048 rows=300 n=%d %s -> %s", w->label, pe == 0 ? 4 : 70, FUSE_PRO[big[pe][0]], FUSE_EPI[big[pe][1]]);
+            }
         add_case(MLXN_OP_MUL_MAT_ID, w->t, q, A(k, 35, 5, 2, 1, 1), "%sdecode top_k=2 x broadcast", w->label);
         add_case(MLXN_OP_MUL_MAT_ID, w->t, q, A(k, 35, 5, 2, 1, 0), "%sdecode top_k=2 x per slot", w->label);
         add_case(MLXN_OP_MUL_MAT_ID, w->t, q, A(2 * k, 19, 6, 3, 9, 1), "%sprefill 9 tokens top_k=3", w->label);
@@ -829,6 +880,7 @@ static void run_case(harness *h, const tcase *c) {
     case MLXN_OP_ARGMAX:
     case MLXN_OP_TOP_K: run_select(h, c); break;
     case MLXN_OP_COPY: run_copy(h, c); break;
+    case MLXN_OP_MUL_MAT_FUSED: run_mul_mat_fused(h, c); break;
     case MLXN_OP_ROPE_KV: run_rope_kv(h, c); break;
     case MLXN_OP_COUNT: break;
     }

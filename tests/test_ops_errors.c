@@ -75,6 +75,35 @@ static void test_backend(const char *name) {
     Wm.scales = T(&a, MLXN_TYPE_F16, 2, 3, 8, 1);
     expect(be, mlxn_op_mul_mat(be, &Wm, &x, &y), MLXN_ERR_SHAPE, "W.scales", "mul_mat mlx scales shape");
 
+    /* ---- mul_mat_fused ---- */
+    {
+        mlxn_tensor nw = T(&a, MLXN_TYPE_F32, 1, 64, 1, 1), up = T(&a, MLXN_TYPE_F32, 2, 64, 3, 1);
+        mlxn_tensor add = T(&a, MLXN_TYPE_F32, 2, 8, 3, 1);
+        mlxn_mm_fusion f = {.norm_w = &nw, .eps = 1e-5f, .add = &add};
+        CHECK(mlxn_op_mul_mat_fused(be, &W, &x, &f, &y) == MLXN_OK);
+        f.add = &y;   /* the residual update x += W . h */
+        CHECK(mlxn_op_mul_mat_fused(be, &W, &x, &f, &y) == MLXN_OK);
+        expect(be, mlxn_op_mul_mat_fused(be, &W, &x, NULL, &y), MLXN_ERR_INVALID_ARG, "fusion descriptor is NULL", "fused NULL f");
+        f.up = &up;
+        expect(be, mlxn_op_mul_mat_fused(be, &W, &x, &f, &y), MLXN_ERR_INVALID_ARG, "exclusive", "fused norm and glu");
+        f = (mlxn_mm_fusion){.norm_w = &x32, .eps = 1e-5f};
+        expect(be, mlxn_op_mul_mat_fused(be, &W, &x, &f, &y), MLXN_ERR_SHAPE, "norm_w", "fused norm_w length");
+        f.norm_w = &nw;
+        f.eps = -1.0f;
+        expect(be, mlxn_op_mul_mat_fused(be, &W, &x, &f, &y), MLXN_ERR_INVALID_ARG, "eps", "fused negative eps");
+        f = (mlxn_mm_fusion){.up = &x256, .glu = MLXN_GLU_SWIGLU};
+        expect(be, mlxn_op_mul_mat_fused(be, &W, &x, &f, &y), MLXN_ERR_SHAPE, "up", "fused up shape");
+        f = (mlxn_mm_fusion){.up = &up, .glu = (mlxn_glu)7};
+        expect(be, mlxn_op_mul_mat_fused(be, &W, &x, &f, &y), MLXN_ERR_INVALID_ARG, "glu", "fused unknown glu");
+        f = (mlxn_mm_fusion){.add = &y9};
+        expect(be, mlxn_op_mul_mat_fused(be, &W, &x, &f, &y), MLXN_ERR_SHAPE, "add", "fused add shape");
+        mlxn_tensor shifted = y;   /* y moved by one element: overlaps y without being y */
+        shifted.offset += 4;
+        f = (mlxn_mm_fusion){.add = &shifted};
+        expect(be, mlxn_op_mul_mat_fused(be, &W, &x, &f, &y), MLXN_ERR_INVALID_ARG, "overlaps y", "fused add overlapping y");
+        expect(be, mlxn_op_mul_mat_fused(be, &Wi, &x, &f, &y), MLXN_ERR_UNSUPPORTED, "type i32 is not supported", "fused i32 weight");
+    }
+
     /* ---- tensors and buffers ---- */
     mlxn_tensor out = x;
     out.offset = mlxn_buffer_size(a.buf) - 100;

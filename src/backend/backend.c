@@ -212,6 +212,7 @@ static bool has_entry(const mlxn_backend_vtbl *vt, mlxn_op op) {
     case MLXN_OP_ARGMAX: return vt->argmax;
     case MLXN_OP_TOP_K: return vt->top_k;
     case MLXN_OP_COPY: return vt->copy;
+    case MLXN_OP_MUL_MAT_FUSED: return vt->mul_mat_fused;
     case MLXN_OP_ROPE_KV: return vt->rope_kv;
     case MLXN_OP_COUNT: break;
     }
@@ -479,10 +480,11 @@ static double now_ns(void) {
 }
 
 static void prof_add(mlxn_backend_t *be, const mlxn_op_call *c, double ns) {
-    bool w = c->op == MLXN_OP_MUL_MAT || c->op == MLXN_OP_MUL_MAT_ID || c->op == MLXN_OP_GET_ROWS;
+    bool w = c->op == MLXN_OP_MUL_MAT || c->op == MLXN_OP_MUL_MAT_ID || c->op == MLXN_OP_GET_ROWS ||
+             c->op == MLXN_OP_MUL_MAT_FUSED;
     mlxn_type wt = w ? c->W.w.d.type : (mlxn_type)-1;
     int64_t rows = w ? c->W.w.d.ne[1] : c->t[0].d.ne[0], k = w ? c->W.w.d.ne[0] : 0;
-    int64_t cols = c->op == MLXN_OP_MUL_MAT ? c->t[0].d.ne[1] : c->op == MLXN_OP_GET_ROWS ? c->t[0].d.ne[0]
+    int64_t cols = c->op == MLXN_OP_MUL_MAT || c->op == MLXN_OP_MUL_MAT_FUSED ? c->t[0].d.ne[1] : c->op == MLXN_OP_GET_ROWS ? c->t[0].d.ne[0]
                    : c->op == MLXN_OP_ATTENTION || c->op == MLXN_OP_ROPE || c->op == MLXN_OP_KV_WRITE || c->op == MLXN_OP_ROPE_KV ? c->t[0].d.ne[2]
                    : c->t[0].d.ne[1];
     bool multi = cols > 1;
@@ -592,6 +594,7 @@ static mlxn_status run_call_untimed(mlxn_backend_t *be, const mlxn_op_call *c) {
     case MLXN_OP_ARGMAX: return CALL(argmax, T(0), T(1));
     case MLXN_OP_TOP_K: return CALL(top_k, T(0), c->i0, T(1), T(2));
     case MLXN_OP_COPY: return CALL(copy, T(0), T(1));
+    case MLXN_OP_MUL_MAT_FUSED: return CALL(mul_mat_fused, &c->W, T(0), T(1), c->f0, T(2), (mlxn_glu)c->i0, T(3), T(4));
     case MLXN_OP_ROPE_KV: return CALL(rope_kv, T(0), T(1), T(2), T(3), T(4), &c->rope, T(5), T(6), T(7));
     case MLXN_OP_COUNT: break;
     }

@@ -115,6 +115,12 @@ typedef struct mlxn_backend_vtbl {
 
     /* W {k, rows}; x f32 {k, n}; y f32 {rows, n}. y[j][r] = sum_i W[r][i] x[j][i]. */
     mlxn_status (*mul_mat)(void *ctx, const mlxn_wview *W, const mlxn_tview *x, const mlxn_tview *y);
+    /* mul_mat with a prologue and an epilogue (mlxn_op_mul_mat_fused): W, x, y as mul_mat;
+     * norm_w f32 {k} or NULL; up f32 {k, n} or NULL (never both; with up, x is the gate);
+     * add f32 {rows, n} or NULL, either the very bytes of y (same data and strides) or disjoint
+     * from them. Optional: NULL = the op is unsupported. */
+    mlxn_status (*mul_mat_fused)(void *ctx, const mlxn_wview *W, const mlxn_tview *x, const mlxn_tview *norm_w, float eps,
+                                 const mlxn_tview *up, mlxn_glu glu, const mlxn_tview *add, const mlxn_tview *y);
     /* W {k, rows, n_expert}; ids i32 {top_k, n_tokens}; x f32 {k, n_x, n_tokens} (n_x = 1 or top_k);
      * y f32 {rows, top_k, n_tokens}. Must check 0 <= id < n_expert. */
     mlxn_status (*mul_mat_id)(void *ctx, const mlxn_wview *W, const mlxn_tview *ids, const mlxn_tview *x,

@@ -137,6 +137,10 @@ static mlxn_status context_init(mlxn_context_t *c, const mlxn_context_params *p)
         mlxn_log(MLXN_LOG_WARN, "MLXN_ENGINE_SKIP=%s: those ops are left out, results are wrong (timing only)",
                  getenv("MLXN_ENGINE_SKIP"));
 
+    /* MLXN_NO_MMFUSE=1: the op sequence before mul_mat_fused (rms_norm / glu / add_rms_norm as
+     * ops of their own), for side-by-side timing and as a check of the fused one */
+    const char *nf = getenv("MLXN_NO_MMFUSE");
+    c->no_mmfuse = nf && *nf && strcmp(nf, "0");
     /* MLXN_NO_ROPEKV=1: the separate rope and kv_write ops of the first version (comparisons) */
     const char *nrk = getenv("MLXN_NO_ROPEKV");
     c->no_ropekv = nrk && *nrk && strcmp(nrk, "0") != 0;

@@ -3,13 +3,16 @@
  * same op sequence can be recorded once as a graph and replayed per token.
  *
  *   x = embed(ids)
- *   per layer:  xn = rms_norm(x) ; q|k|v = Wqkv·xn (+bias) ; [q/k rms_norm per head]
- *               rope(q|k) ; kv_write(k|v) ; att = attention(q, K, V) ; o = Wo·att
- *               x += o ; xn = rms_norm(x) ; gate|up = Wgu·xn ; o = down(silu(gate) * up) ; x += o
- *   xn = rms_norm(x) ; logits = output·xn
- * The residual add is fused with the next norm (add_rms_norm); q, k, v (and gate, up) come
- * from one matrix built at load (model.c) when their weight types agree, and q|k share one
- * RoPE call, k|v one cache write. A single-token step is 10 ops per layer on llama. */
+ *   per layer:  q|k|v = Wqkv·norm(x) (+bias) ; [q/k rms_norm per head]
+ *               rope(q|k) ; kv_write(k|v) ; att = attention(q, K, V) ; x = x + Wo·att
+ *               gate|up = Wgu·norm(x) ; x = x + Wdown·(silu(gate) * up)
+ *   logits = output·norm(x)
+ * Every norm, the GLU and the residual adds ride on a matrix product (mul_mat_fused: a prologue
+ * on its input, an add on its output); q, k, v (and gate, up) come from one matrix built at load
+ * (model.c) when their weight types agree, and q|k share one RoPE call, k|v one cache write. A
+ * single-token step is 7 ops per layer on llama. MLXN_NO_MMFUSE=1 (c->no_mmfuse) runs the
+ * sequence before the fusion: xn = rms_norm(x) before the first layer, the norm fused with the
+ * residual add (add_rms_norm) after each block, the GLU as an op: 10 ops per layer. */
 #include "engine/model.h"
 
 #include <string.h>
@@ -54,6 +57,12 @@ const char *mlxn_forward_kind_name(int kind) {
     return NULL;
 }
 
+/* y = W · x, through mul_mat_fused when f is given (the prologue/epilogue of f), else mul_mat. */
+static mlxn_status mm(struct mlxn_context *c, const mlxn_weight *W, const mlxn_tensor *x, const mlxn_mm_fusion *f,
+                      const mlxn_tensor *y) {
+    return f ? mlxn_op_mul_mat_fused(c->be, W, x, f, y) : mlxn_op_mul_mat(c->be, W, x, y);
+}
+
 /* Whether K and V of layer L can be written by one kv_write: same head size and V's cache
  * directly after K's, so {hd, n_ctx, 2 n_kv} spans both (the context lays them out so). */
 static bool kv_joint(const struct mlxn_context *c, const mlxn_layer *L) {
@@ -65,7 +74,8 @@ static bool kv_joint(const struct mlxn_context *c, const mlxn_layer *L) {
  * one fused mat-vec (or two or three when the weight types differ), so q and k are adjacent
  * heads of one {hd, n_head + n_head_kv, n} view for RoPE and k and v adjacent for the cache. */
 static mlxn_status attention_block(struct mlxn_context *c, const mlxn_layer *L, int n, const mlxn_tensor *xn,
-                                   const mlxn_tensor *pos, const mlxn_tensor *o) {
+                                   const mlxn_mm_fusion *pre, const mlxn_tensor *pos, const mlxn_tensor *o,
+                                   const mlxn_mm_fusion *post) {
     mlxn_model_t *m = c->m;
     mlxn_backend_t *be = c->be;
     const int64_t hd = L->head_dim_k, hdv = L->head_dim_v, nh = L->n_head, nkv = L->n_head_kv;
@@ -75,19 +85,19 @@ static mlxn_status attention_block(struct mlxn_context *c, const mlxn_layer *L, 
     mlxn_tensor all, part;
     if (L->qkv_fused == 3) {
         MLXN_TRY(scr(c, base, MLXN_TYPE_F32, 2, QKV, n, 1, &all));
-        OP(c, MLXN_FWD_QKV, mlxn_op_mul_mat(be, &L->wqkv, xn, &all));
+        OP(c, MLXN_FWD_QKV, mm(c, &L->wqkv, xn, pre, &all));
     } else {
         if (L->qkv_fused == 2) {
             MLXN_TRY(view(c, base, 2, Q + K, n, 1, col, 0, &part));
-            OP(c, MLXN_FWD_QKV, mlxn_op_mul_mat(be, &L->wqkv, xn, &part));
+            OP(c, MLXN_FWD_QKV, mm(c, &L->wqkv, xn, pre, &part));
         } else {
             MLXN_TRY(view(c, base, 2, Q, n, 1, col, 0, &part));
-            OP(c, MLXN_FWD_QKV, mlxn_op_mul_mat(be, &L->wq, xn, &part));
+            OP(c, MLXN_FWD_QKV, mm(c, &L->wq, xn, pre, &part));
             MLXN_TRY(view(c, base + (size_t)Q * 4, 2, K, n, 1, col, 0, &part));
-            OP(c, MLXN_FWD_QKV, mlxn_op_mul_mat(be, &L->wk, xn, &part));
+            OP(c, MLXN_FWD_QKV, mm(c, &L->wk, xn, pre, &part));
         }
         MLXN_TRY(view(c, base + (size_t)(Q + K) * 4, 2, V, n, 1, col, 0, &part));
-        OP(c, MLXN_FWD_QKV, mlxn_op_mul_mat(be, &L->wv, xn, &part));
+        OP(c, MLXN_FWD_QKV, mm(c, &L->wv, xn, pre, &part));
     }
     if (L->bqkv.present) {
         MLXN_TRY(scr(c, base, MLXN_TYPE_F32, 2, QKV, n, 1, &all));
@@ -177,14 +187,14 @@ static mlxn_status attention_block(struct mlxn_context *c, const mlxn_layer *L, 
     mlxn_attn_params ap = {L->attn_scale, 0.0f, L->window};
     OP(c, MLXN_OP_ATTENTION, mlxn_op_attention(be, &qh, &kc, &vc, pos, &ap, &att));
     MLXN_TRY(scr(c, c->off_att, MLXN_TYPE_F32, 2, nh * hdv, n, 1, &att2));
-    OP(c, MLXN_FWD_O, mlxn_op_mul_mat(be, &L->wo, &att2, o));
+    OP(c, MLXN_FWD_O, mm(c, &L->wo, &att2, post, o));
     return MLXN_OK;
 }
 
 /* Feed-forward block: gate and up in one slot, column t = gate_t | up_t (one fused mat-vec
  * when their types agree); the GLU reads the two halves as strided views. */
 static mlxn_status ffn_block(struct mlxn_context *c, const mlxn_layer *L, int n, const mlxn_tensor *xn,
-                             const mlxn_tensor *o) {
+                             const mlxn_mm_fusion *pre, const mlxn_tensor *o, const mlxn_tensor *residual) {
     mlxn_backend_t *be = c->be;
     const int64_t F = L->n_ff;
     const size_t col = (size_t)(2 * F) * 4;
@@ -193,10 +203,15 @@ static mlxn_status ffn_block(struct mlxn_context *c, const mlxn_layer *L, int n,
     MLXN_TRY(view(c, c->off_gu + (size_t)F * 4, 2, F, n, 1, col, 0, &u));
     if (L->gate_up_fused) {
         MLXN_TRY(scr(c, c->off_gu, MLXN_TYPE_F32, 2, 2 * F, n, 1, &gu));
-        OP(c, MLXN_FWD_GATE_UP, mlxn_op_mul_mat(be, &L->ffn_gate_up, xn, &gu));
+        OP(c, MLXN_FWD_GATE_UP, mm(c, &L->ffn_gate_up, xn, pre, &gu));
     } else {
-        OP(c, MLXN_FWD_GATE_UP, mlxn_op_mul_mat(be, &L->ffn_gate, xn, &g));
-        OP(c, MLXN_FWD_GATE_UP, mlxn_op_mul_mat(be, &L->ffn_up, xn, &u));
+        OP(c, MLXN_FWD_GATE_UP, mm(c, &L->ffn_gate, xn, pre, &g));
+        OP(c, MLXN_FWD_GATE_UP, mm(c, &L->ffn_up, xn, pre, &u));
+    }
+    if (residual) {   /* fused: o (the residual) += down(silu(gate) * up), the GLU as the prologue */
+        mlxn_mm_fusion f = {.up = &u, .glu = MLXN_GLU_SWIGLU, .add = residual};
+        OP(c, MLXN_FWD_DOWN, mm(c, &L->ffn_down, &g, &f, o));
+        return MLXN_OK;
     }
     MLXN_TRY(scr(c, c->off_h, MLXN_TYPE_F32, 2, F, n, 1, &h));
     OP(c, MLXN_OP_GLU, mlxn_op_glu(be, MLXN_GLU_SWIGLU, &g, &u, &h));
@@ -217,12 +232,24 @@ mlxn_status mlxn_forward_layers(struct mlxn_context *c, int n) {
     MLXN_TRY(scr(c, n == 1 ? c->off_step + 4 : c->off_pos, MLXN_TYPE_I32, 1, n, 1, 1, &pos));
 
     OP(c, MLXN_OP_GET_ROWS, mlxn_op_get_rows(be, &m->tok_embd, &ids, &x));
+    if (!c->no_mmfuse) {
+        /* every norm is the prologue of the product that reads it; each block adds into x */
+        const mlxn_mm_fusion add_x = {.add = &x};
+        for (int il = 0; il < m->info.n_layer; il++) {
+            const mlxn_layer *L = &m->layers[il];
+            const mlxn_mm_fusion an = {.norm_w = &L->attn_norm, .eps = m->norm_eps};
+            const mlxn_mm_fusion fn = {.norm_w = &L->ffn_norm, .eps = m->norm_eps};
+            MLXN_TRY(attention_block(c, L, n, &x, &an, &pos, &x, &add_x));
+            MLXN_TRY(ffn_block(c, L, n, &x, &fn, &x, &x));
+        }
+        return MLXN_OK;
+    }
     OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, &x, &m->layers[0].attn_norm, m->norm_eps, &xn));
     for (int il = 0; il < m->info.n_layer; il++) {
         const mlxn_layer *L = &m->layers[il];
-        MLXN_TRY(attention_block(c, L, n, &xn, &pos, &o));
+        MLXN_TRY(attention_block(c, L, n, &xn, NULL, &pos, &o, NULL));
         OP(c, MLXN_OP_ADD_RMS_NORM, mlxn_op_add_rms_norm(be, &x, &o, &L->ffn_norm, m->norm_eps, &x, &xn));
-        MLXN_TRY(ffn_block(c, L, n, &xn, &o));
+        MLXN_TRY(ffn_block(c, L, n, &xn, NULL, &o, NULL));
         const mlxn_tensor *next_norm = il + 1 < m->info.n_layer ? &m->layers[il + 1].attn_norm : &m->output_norm;
         OP(c, MLXN_OP_ADD_RMS_NORM, mlxn_op_add_rms_norm(be, &x, &o, next_norm, m->norm_eps, &x, &xn));
     }
@@ -232,9 +259,10 @@ mlxn_status mlxn_forward_layers(struct mlxn_context *c, int n) {
 mlxn_status mlxn_forward_lm_head(struct mlxn_context *c, int row0, int nrows) {
     const int64_t E = c->m->info.n_embd;
     mlxn_tensor xs, lg;
-    MLXN_TRY(scr(c, c->off_xn + (size_t)row0 * (size_t)E * 4, MLXN_TYPE_F32, 2, E, nrows, 1, &xs));
+    MLXN_TRY(scr(c, (c->no_mmfuse ? c->off_xn : c->off_x) + (size_t)row0 * (size_t)E * 4, MLXN_TYPE_F32, 2, E, nrows, 1, &xs));
     MLXN_TRY(scr(c, c->off_logits, MLXN_TYPE_F32, 2, c->m->info.n_vocab, nrows, 1, &lg));
-    OP(c, MLXN_FWD_LM_HEAD, mlxn_op_mul_mat(c->be, &c->m->output, &xs, &lg));
+    const mlxn_mm_fusion fn = {.norm_w = &c->m->output_norm, .eps = c->m->norm_eps};   /* the final norm */
+    OP(c, MLXN_FWD_LM_HEAD, mm(c, &c->m->output, &xs, c->no_mmfuse ? NULL : &fn, &lg));
     return MLXN_OK;
 }
 

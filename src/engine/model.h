@@ -129,6 +129,8 @@ struct mlxn_context {
     int graph_ops;               /* op calls in the recorded decode graph */
     bool direct_ops_logged;      /* the op count of an op-by-op decode step was logged */
     uint64_t skip_ops;           /* bit per forward kind left out (MLXN_ENGINE_SKIP; results wrong) */
+    bool no_mmfuse;              /* MLXN_NO_MMFUSE=1: separate norm / glu / add ops around the
+                                  * mat-vecs instead of mul_mat_fused (forward.c) */
     bool no_ropekv;              /* MLXN_NO_ROPEKV=1 at creation: rope + kv_write instead of rope_kv */
 };
 
@@ -141,9 +143,10 @@ enum {
 const char *mlxn_forward_kind_name(int kind);   /* NULL outside [0, MLXN_FWD_KIND_COUNT) */
 
 /* forward.c. Runs n tokens (ids and positions already in the scratch buffer) through every
- * layer and the final norm, leaving the normed states in off_xn. */
+ * layer, leaving the residual stream in off_x (and, with no_mmfuse, the final norm of it in
+ * off_xn; otherwise the LM head applies that norm itself). */
 mlxn_status mlxn_forward_layers(struct mlxn_context *c, int n);
-/* logits f32 {n_vocab, nrows} at off_logits = output . xn[:, row0 .. row0+nrows). */
+/* logits f32 {n_vocab, nrows} at off_logits = output . norm(x)[:, row0 .. row0+nrows). */
 mlxn_status mlxn_forward_lm_head(struct mlxn_context *c, int row0, int nrows);
 /* argmax of logits row 0 into off_argmax. */
 mlxn_status mlxn_forward_argmax(struct mlxn_context *c);

@@ -10,6 +10,7 @@
 static const char *const op_names[MLXN_OP_COUNT] = {
     "mul_mat", "mul_mat_id", "rms_norm", "add_rms_norm", "add", "mul", "scale", "rope", "kv_write",
     "attention", "softmax", "unary", "glu", "get_rows", "moe_route", "moe_combine", "argmax", "top_k", "copy",
+    "mul_mat_fused",
     "rope_kv",
 };
 
@@ -167,6 +168,66 @@ static mlxn_status mul_mat_v(mlxn_backend_t *be, const mlxn_weight *W, const mlx
 }
 mlxn_status mlxn_op_mul_mat(mlxn_backend_t *be, const mlxn_weight *W, const mlxn_tensor *x, const mlxn_tensor *y) {
     OP_ENTRY(be, mul_mat_v(be, W, x, y));
+}
+
+static mlxn_status check_eps(float eps, const char *on);
+
+/* Bytes [lo, hi) a view spans (its last element included). */
+static void view_span(const mlxn_tview *v, uintptr_t *lo, uintptr_t *hi) {
+    size_t ext = mlxn_row_size(v->d.type, v->d.ne[0]);
+    for (int i = 1; i < MLXN_MAX_DIMS; i++) ext += (size_t)(v->d.ne[i] - 1) * v->d.nb[i];
+    *lo = (uintptr_t)v->data;
+    *hi = *lo + ext;
+}
+
+static mlxn_status mul_mat_fused_v(mlxn_backend_t *be, const mlxn_weight *W, const mlxn_tensor *x, const mlxn_mm_fusion *f,
+                                   const mlxn_tensor *y) {
+    const char *on = "mul_mat_fused";
+    mlxn_op_call c = {.op = MLXN_OP_MUL_MAT_FUSED};
+    if (!f) return mlxn_fail(MLXN_ERR_INVALID_ARG, "%s: fusion descriptor is NULL", on);
+    if (f->norm_w && f->up)
+        return mlxn_fail(MLXN_ERR_INVALID_ARG, "%s: norm_w and up are exclusive (a norm prologue or a glu prologue, not both)", on);
+    MLXN_TRY(weight_view(be, W, c.op, &c.W));
+    MLXN_TRY(f32_view(be, x, on, "x", &c.t[0]));
+    MLXN_TRY(f32_view(be, y, on, "y", &c.t[4]));
+    int64_t k = c.W.w.d.ne[0], rows = c.W.w.d.ne[1], n = c.t[0].d.ne[1];
+    MLXN_TRY(need_ne(&c.W.w, k, rows, 1, 1, on, "W"));
+    MLXN_TRY(need_ne(&c.t[0], k, -1, 1, 1, on, "x"));
+    MLXN_TRY(need_ne(&c.t[4], rows, n, 1, 1, on, "y"));
+    if (f->norm_w) {
+        MLXN_TRY(check_eps(f->eps, on));
+        MLXN_TRY(f32_view(be, f->norm_w, on, "norm_w", &c.t[1]));
+        MLXN_TRY(need_ne(&c.t[1], k, 1, 1, 1, on, "norm_w"));
+        c.f0 = f->eps;
+        c.has[1] = true;
+    }
+    if (f->up) {
+        if (f->glu != MLXN_GLU_SWIGLU && f->glu != MLXN_GLU_GEGLU)
+            return mlxn_fail(MLXN_ERR_INVALID_ARG, "%s: unknown glu function %d", on, (int)f->glu);
+        MLXN_TRY(f32_view(be, f->up, on, "up", &c.t[2]));
+        MLXN_TRY(need_same_ne(&c.t[0], &c.t[2], on, "x (gate)", "up"));
+        c.i0 = (int)f->glu;
+        c.has[2] = true;
+    }
+    if (f->add) {
+        MLXN_TRY(f32_view(be, f->add, on, "add", &c.t[3]));
+        MLXN_TRY(need_same_ne(&c.t[4], &c.t[3], on, "y", "add"));
+        bool same = c.t[3].data == c.t[4].data && !memcmp(c.t[3].d.nb, c.t[4].d.nb, sizeof c.t[3].d.nb);
+        uintptr_t a0, a1, y0, y1;
+        view_span(&c.t[3], &a0, &a1);
+        view_span(&c.t[4], &y0, &y1);
+        if (!same && a0 < y1 && y0 < a1)
+            return mlxn_fail(MLXN_ERR_INVALID_ARG,
+                             "%s: add (offset %zu, %zu bytes) overlaps y (offset %zu, %zu bytes) without being the same view", on,
+                             f->add->offset, (size_t)(a1 - a0), y->offset, (size_t)(y1 - y0));
+        c.has[3] = true;
+    }
+    c.has[0] = c.has[4] = true;
+    return mlxn_backend_dispatch(be, &c);
+}
+mlxn_status mlxn_op_mul_mat_fused(mlxn_backend_t *be, const mlxn_weight *W, const mlxn_tensor *x, const mlxn_mm_fusion *f,
+                                  const mlxn_tensor *y) {
+    OP_ENTRY(be, mul_mat_fused_v(be, W, x, f, y));
 }
 
 static mlxn_status mul_mat_id_v(mlxn_backend_t *be, const mlxn_weight *W, const mlxn_tensor *ids, const mlxn_tensor *x,

@@ -14,14 +14,18 @@ test_engine_arch.py):
     layout): the logits agree with the fused run to float rounding (relative max difference
     below 1e-5; on the CPU backends they are identical): fusing changes which matrix a row
     lives in, not its value;
+  - the same files with MLXN_NO_MMFUSE=1 (norms, GLU and residual adds as ops of their own
+    instead of the prologue/epilogue of mul_mat_fused): the logits agree with the default run
+    to float rounding (on the CPU backends they are identical: the same f32 arithmetic);
   - RoPE and the cache write are one op (rope_kv); with MLXN_NO_ROPEKV=1 they are the separate
     rope and kv_write of before: one op more per layer, the same logits (identical on the CPU
     backends: the same arithmetic);
   - MLXN_ENGINE_SKIP=rope_kv,glu,lm_head (a timing aid) leaves those ops out;
   - `mlxn bench -v` reports the fusions made and the op count of a decode step, which must
-    be what the per-layer types imply (llama: 9 ops per fully fused layer, 10 without rope_kv, +1 when v stays
+    be what the per-layer types imply (llama: 6 ops per fully fused layer, 7 without rope_kv, +1 when v stays
     alone, +2 when q and k do not fuse, +1 when gate and up do not; qwen2 +1 for the bias
-    add; 4 outside the layers: embedding, first norm, LM head, argmax).
+    add; 3 outside the layers: embedding, LM head, argmax; with MLXN_NO_MMFUSE=1 10 per layer
+    and 4 outside: the first norm, and per layer two add_rms_norm and the glu).
 """
 import os, subprocess, sys, tempfile
 
@@ -47,12 +51,15 @@ def check(cond, what):
         print("FAIL:", what)
 
 
-def run(path, out, batch, tokens, no_fuse, no_ropekv=False):
+def run(path, out, batch, tokens, no_fuse, no_mmfuse=False, no_ropekv=False):
     env = dict(os.environ)
     env.pop("MLXN_NO_FUSE", None)
+    env.pop("MLXN_NO_MMFUSE", None)
     env.pop("MLXN_NO_ROPEKV", None)
     if no_fuse:
         env["MLXN_NO_FUSE"] = "1"
+    if no_mmfuse:
+        env["MLXN_NO_MMFUSE"] = "1"
     if no_ropekv:
         env["MLXN_NO_ROPEKV"] = "1"
     r = subprocess.run([BIN, path, out, "--backend", BACKEND, "--kv", "f32", "--batch", str(batch)] +
@@ -85,10 +92,10 @@ CASES = [
 ]
 
 
-def expected_counts(a, n_layer, types, qtype, ropekv=True):
+def expected_counts(a, n_layer, types, qtype, mmfuse=True, ropekv=True):
     """(layers with q|k fused, layers with gate|up fused, ops of a decode step)."""
     n_qk = n_gu = 0
-    ops = 4
+    ops = 3 if mmfuse else 4
     for i in range(n_layer):
         t = types[i % len(types)]
         ty = lambda k: t.get(k, qtype)  # noqa: E731
@@ -96,37 +103,44 @@ def expected_counts(a, n_layer, types, qtype, ropekv=True):
         gu = ty("gate") == ty("up")
         n_qk += qk
         n_gu += gu
-        ops += (9 if ropekv else 10) + (0 if qk and ty("wv") == ty("wq") else 1 if qk else 2) + (0 if gu else 1)
+        ops += (7 if mmfuse else 10) - (1 if ropekv else 0) + (0 if qk and ty("wv") == ty("wq") else 1 if qk else 2) + (0 if gu else 1)
         ops += a == "qwen2"
         ops += 2 * (a == "qwen3")   # the per-head q and k norms
     return n_qk, n_gu, ops
 
 
-def check_counts(name, a, path, n_layer, types, qtype, ropekv=True):
+def check_counts(name, a, path, n_layer, types, qtype, mmfuse=True, ropekv=True):
     env = dict(os.environ)
+    env.pop("MLXN_NO_MMFUSE", None)
     env.pop("MLXN_NO_ROPEKV", None)
+    if not mmfuse:
+        env["MLXN_NO_MMFUSE"] = "1"
     if not ropekv:
         env["MLXN_NO_ROPEKV"] = "1"
         name += " (MLXN_NO_ROPEKV)"
     r = subprocess.run([MLXN, "bench", "-m", path, "-p", "0", "-n", "4", "-r", "1", "--device", BACKEND, "-v"],
                        capture_output=True, text=True, env=env)
-    n_qk, n_gu, ops = expected_counts(a, n_layer, types, qtype, ropekv)
+    n_qk, n_gu, ops = expected_counts(a, n_layer, types, qtype, mmfuse, ropekv)
     want_f = "fused q|k(|v) in %d of %d layers, gate|up in %d;" % (n_qk, n_layer, n_gu)
     # the first step runs op by op; on CUDA the next one is recorded as a graph
     want_o = ("decode step (op by op): %d ops" if ON_CPU else "decode graph recorded: %d ops") % ops
     check(r.returncode == 0 and want_f in r.stderr, "%s: bench -v does not say '%s': %s" % (name, want_f, r.stderr))
     check(r.returncode == 0 and want_o in r.stderr, "%s: bench -v does not say '%s': %s" % (name, want_o, r.stderr))
-    print("%-34s %s %s" % (name, want_f, want_o))
+    print("%-34s %s %s%s" % (name, want_f, want_o, "" if mmfuse else " (MLXN_NO_MMFUSE=1)"))
 
 
-def check_skip(path, n_layer, ops):
-    """MLXN_ENGINE_SKIP (a timing aid) leaves the named kinds out: rope_kv and glu are one op per
-    layer each, lm_head one per step."""
+def check_skip(path, n_layer, ops, mmfuse=True):
+    """MLXN_ENGINE_SKIP (a timing aid) leaves the named kinds out: rope_kv is one op per layer,
+    lm_head one per step, and glu one per layer with MLXN_NO_MMFUSE=1 (fused, it is none)."""
     env = dict(os.environ, MLXN_ENGINE_SKIP="rope_kv,glu,lm_head")
+    env.pop("MLXN_NO_MMFUSE", None)
     env.pop("MLXN_NO_ROPEKV", None)
+    if not mmfuse:
+        env["MLXN_NO_MMFUSE"] = "1"
     r = subprocess.run([MLXN, "bench", "-m", path, "-p", "0", "-n", "4", "-r", "1", "--device", BACKEND, "-v"],
                        capture_output=True, text=True, env=env)
-    want = ("decode step (op by op): %d ops" if ON_CPU else "decode graph recorded: %d ops") % (ops - 2 * n_layer - 1)
+    left = (n_layer if mmfuse else 2 * n_layer) + 1
+    want = ("decode step (op by op): %d ops" if ON_CPU else "decode graph recorded: %d ops") % (ops - left)
     check(r.returncode == 0 and want in r.stderr and "results are wrong" in r.stderr,
           "MLXN_ENGINE_SKIP: bench -v does not say '%s': %s" % (want, r.stderr))
 
@@ -143,19 +157,27 @@ def main():
         W = arch.make_model(a, rng, **opts)
         path = os.path.join(tmp, "f%d.gguf" % ci)
         arch.write_gguf(W, path, types)
-        check_counts(name, a, path, W["n_layer"], types, W["qtype"])
-        check_counts(name, a, path, W["n_layer"], types, W["qtype"], ropekv=False)
-        if ci == 0:
-            check_skip(path, W["n_layer"], expected_counts(a, W["n_layer"], types, W["qtype"])[2])
+        for mmfuse in (True, False):
+            check_counts(name, a, path, W["n_layer"], types, W["qtype"], mmfuse)
+            if ci == 0:
+                check_skip(path, W["n_layer"], expected_counts(a, W["n_layer"], types, W["qtype"], mmfuse)[2], mmfuse)
+        check_counts(name, a, path, W["n_layer"], types, W["qtype"], True, False)
         tokens = rng.integers(0, W["n_vocab"], 11)
         ref = arch.reference(W, tokens, False)
         for batch in (512, 1):
             got, err = run(path, os.path.join(tmp, "a%d_%d.f32" % (ci, batch)), batch, tokens, False)
             sep, err2 = run(path, os.path.join(tmp, "b%d_%d.f32" % (ci, batch)), batch, tokens, True)
-            old, err3 = run(path, os.path.join(tmp, "c%d_%d.f32" % (ci, batch)), batch, tokens, False, True)
-            if got is None or sep is None or old is None:
-                check(False, "%s batch %d: tool failed: %s %s %s" % (name, batch, err, err2, err3))
+            unf, err3 = run(path, os.path.join(tmp, "c%d_%d.f32" % (ci, batch)), batch, tokens, False, True)
+            old, err4 = run(path, os.path.join(tmp, "d%d_%d.f32" % (ci, batch)), batch, tokens, False, False, True)
+            if got is None or sep is None or unf is None or old is None:
+                check(False, "%s batch %d: tool failed: %s %s %s %s" % (name, batch, err, err2, err3, err4))
                 continue
+            rel_mm = np.abs(got - unf).max() / np.abs(unf).max()
+            nmse_unf = ((unf - ref) ** 2).sum() / (ref ** 2).sum()
+            print("%-34s batch %3d: NMSE MLXN_NO_MMFUSE=1 %.3g; max |mul_mat_fused - separate ops| / max %.2g"
+                  % (name, batch, nmse_unf, rel_mm))
+            check(rel_mm < (1e-5 if ON_CPU else 1e-3),
+                  "%s batch %d: mul_mat_fused and MLXN_NO_MMFUSE=1 differ by %.3g (relative)" % (name, batch, rel_mm))
             rel_rk = np.abs(got - old).max() / np.abs(old).max()
             print("%-34s batch %3d: max |rope_kv - rope, kv_write| / max %.2g" % (name, batch, rel_rk))
             check(rel_rk < (1e-6 if ON_CPU else 1e-3) and (rel_rk == 0 or not ON_CPU),

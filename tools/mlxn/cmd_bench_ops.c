@@ -21,8 +21,8 @@
 static struct {
     int reps, batch, device;
     const char *only, *markdown;
-    int quick, no_verify, api, no_v2, attn_prefill;
-} opt = {25, 20, 0, NULL, NULL, 0, 0, 0, 0, 0};
+    int quick, no_verify, api, no_v2, attn_prefill, fused;
+} opt = {25, 20, 0, NULL, NULL, 0, 0, 0, 0, 0, 0};
 
 static void *g_stream;
 /* --mmv-cmp: mat-vec versions verified and timed side by side on the same weights, alternating */
@@ -349,7 +349,7 @@ static mlxn_status bench_mm(const char *kind, mlxn_type t, int64_t rows, int64_t
         for (int r = 0; r < CMP_ROUNDS && st == MLXN_OK; r++)
             for (int v = 0; v < g_ncmp && st == MLXN_OK; v++) {
                 mlxn_cuda_mmv_version = g_cmp_ver[v];
-                double p;
+                double p = 1e30;   /* time_graph may fail before setting it */
                 st = time_graph(mm_dispatch, &m, opt.batch, &cmed[v][r], &p);
                 if (p < cp10[v]) cp10[v] = p;
             }
@@ -385,6 +385,121 @@ static mlxn_status bench_mm(const char *kind, mlxn_type t, int64_t rows, int64_t
     mlxn_cuda_free(dx); mlxn_cuda_free(dy); mlxn_cuda_free(m.ids);
     free(hw); free(hx); free(hids);
     return st;
+}
+
+/* ---- --fused: mul_mat_fused against the plain mat-vec and against its composition ------------
+ * A decode layer's four products with what the engine fuses into them (pro 1: the rms norm,
+ * 2: swiglu with up; add: the residual add into y = add), timed per call three ways: the plain
+ * mat-vec (no prologue, no add: the floor), mul_mat_fused in one launch pair, and
+ * MLXN_CUDA_MM_FUSE=0's composition (rms_norm / glu -> mat-vec -> add: what the engine ran
+ * before). The fused result is checked against the composition (relative max difference). */
+typedef struct {
+    mlxn_cuda_mm a;
+    mlxn_cuda_mmfuse f;
+    uint8_t *w[64]; int ncopy;
+    int mode;                         /* 0 plain, 1 fused, 2 composition */
+    int level;                        /* mlxn_cuda_mm_fuse for mode 1: 1 (default) or 2 (MLXN_CUDA_MM_FUSE=2) */
+} fz_ctx;
+static mlxn_status fz_dispatch(void *c, int i) {
+    fz_ctx *m = c;
+    mlxn_cuda_mm a = m->a;
+    a.w = m->w[i % m->ncopy];
+    if (m->mode == 0) return mlxn_cuda_mul_mat(&a, g_stream);
+    mlxn_cuda_mm_fuse = m->mode == 1 ? m->level : 0;
+    return mlxn_cuda_mul_mat_fused(&a, NULL, &m->f, g_stream);
+}
+static void bench_fused_one(mlxn_type t, int64_t rows, int64_t k, int pro, int add) {
+    char name[160];
+    snprintf(name, sizeof name, "fused %s %lldx%lld %s%s", mlxn_type_name(t), (long long)rows, (long long)k,
+             pro == 1 ? "norm" : pro == 2 ? "swiglu" : "none", add ? "+add" : "");
+    if (!selected(name)) return;
+    const int keep = mlxn_cuda_mm_fuse;   /* fz_dispatch switches it per mode */
+    size_t row_bytes = mlxn_row_size(t, k), mat = row_bytes * (size_t)rows;
+    uint8_t *hw = malloc(mat);
+    float *hx = malloc(sizeof(float) * (size_t)k * 2), *hy = malloc(sizeof(float) * (size_t)rows * 3);
+    if (!hw || !hx || !hy) { free(hw); free(hx); free(hy); g_fail++; return; }
+    fill_weights(t, hw, rows, k);
+    for (int64_t i = 0; i < 2 * k; i++) hx[i] = nrand();
+    for (int64_t i = 0; i < rows; i++) hy[i] = nrand();
+    fz_ctx m;
+    memset(&m, 0, sizeof m);
+    const char *lv = getenv("MLXN_CUDA_MM_FUSE");
+    m.level = lv && *lv == '2' ? 2 : 1;
+    size_t want = 4 * g_l2 + (64u << 20);
+    m.ncopy = (int)((want + mat - 1) / mat);
+    if (m.ncopy > 64) m.ncopy = 64;
+    float *dx = NULL, *dy = NULL, *dn = NULL, *dref = NULL;
+    mlxn_status st = MLXN_OK;
+    for (int c = 0; c < m.ncopy && st == MLXN_OK; c++) st = mlxn_cuda_malloc((void **)&m.w[c], mat);
+    if (st == MLXN_OK) st = mlxn_cuda_malloc((void **)&dx, sizeof(float) * (size_t)k * 2);
+    if (st == MLXN_OK) st = mlxn_cuda_malloc((void **)&dy, sizeof(float) * (size_t)rows);
+    if (st == MLXN_OK) st = mlxn_cuda_malloc((void **)&dref, sizeof(float) * (size_t)rows);
+    if (st == MLXN_OK) st = mlxn_cuda_malloc((void **)&dn, sizeof(float) * (size_t)k);
+    for (int c = 0; c < m.ncopy && st == MLXN_OK; c++) st = mlxn_cuda_memcpy_h2d(m.w[c], hw, mat, g_stream);
+    if (st == MLXN_OK) st = mlxn_cuda_memcpy_h2d(dx, hx, sizeof(float) * (size_t)k * 2, g_stream);
+    for (int64_t i = 0; i < k; i++) hx[i] = 0.5f + frand();   /* norm weights around 1 */
+    if (st == MLXN_OK) st = mlxn_cuda_memcpy_h2d(dn, hx, sizeof(float) * (size_t)k, g_stream);
+    m.a.type = t; m.a.w = m.w[0]; m.a.row_bytes = row_bytes; m.a.expert_bytes = mat; m.a.rows = rows; m.a.k = k;
+    m.a.n = 1; m.a.x = dx; m.a.x_col = k; m.a.y_col = rows;
+    if (pro == 1) { m.f.norm_w = dn; m.f.eps = 1e-5f; }
+    if (pro == 2) { m.f.up = dx + k; m.f.up_col = k; m.f.glu = 0; }
+    /* check: fused and composition into separate outputs, add from dy (not aliased) */
+    double err = 0;
+    if (st == MLXN_OK) {
+        m.a.y = dref;
+        if (add) { m.f.add = dy; m.f.add_col = rows; }
+        st = mlxn_cuda_memcpy_h2d(dy, hy, sizeof(float) * (size_t)rows, g_stream);
+        m.mode = 2;
+        if (st == MLXN_OK) st = fz_dispatch(&m, 0);
+    }
+    float *y_fused = NULL;
+    if (st == MLXN_OK) st = mlxn_cuda_malloc((void **)&y_fused, sizeof(float) * (size_t)rows);
+    if (st == MLXN_OK) { m.a.y = y_fused; m.mode = 1; st = fz_dispatch(&m, 0); }
+    if (st == MLXN_OK) st = mlxn_cuda_stream_sync(g_stream);
+    if (st == MLXN_OK) st = mlxn_cuda_memcpy_d2h(hy + rows, dref, sizeof(float) * (size_t)rows, g_stream);
+    if (st == MLXN_OK) st = mlxn_cuda_memcpy_d2h(hy + 2 * rows, y_fused, sizeof(float) * (size_t)rows, g_stream);
+    if (st == MLXN_OK) {
+        double md = 0, mr = 1e-30;
+        for (int64_t r = 0; r < rows; r++) {
+            double d = fabs((double)hy[rows + r] - hy[2 * rows + r]);
+            if (d > md || d != d) md = d;
+            if (fabs(hy[rows + r]) > mr) mr = fabs(hy[rows + r]);
+        }
+        err = md / mr;
+    }
+    /* timing: y = add = dy (the residual update, accumulating across dispatches: harmless) */
+    static const char *mode_tag[] = {"fused plain mat-vec", "fused one launch", "fused composition"};
+    for (int mode = 0; mode < 3 && st == MLXN_OK; mode++) {
+        m.mode = mode;
+        m.a.y = dy;
+        double med = 0, p10 = 0;
+        st = time_graph(fz_dispatch, &m, opt.batch, &med, &p10);
+        if (st != MLXN_OK) break;
+        char shape[64];
+        snprintf(shape, sizeof shape, "%lldx%lld %s%s", (long long)rows, (long long)k,
+                 mode == 0 ? "" : pro == 1 ? "norm" : pro == 2 ? "swiglu" : "", mode && add ? "+add" : "");
+        const char *nt = mode == 1 && (err > 3e-2 || err != err) ? "VERIFY FAILED" : NULL;
+        if (nt) g_fail++;
+        report(mode_tag[mode], mlxn_type_name(t), shape, med, p10, (double)mat, 0, mode == 1 ? err : 0, nt);
+    }
+    mlxn_cuda_mm_fuse = keep;
+    if (st != MLXN_OK) { printf("%-22s %-7s %-26s  FAILED: %s\n", "fused", mlxn_type_name(t), name, mlxn_last_error()); g_fail++; }
+    for (int c = 0; c < m.ncopy; c++) mlxn_cuda_free(m.w[c]);
+    mlxn_cuda_free(dx); mlxn_cuda_free(dy); mlxn_cuda_free(dn); mlxn_cuda_free(dref); mlxn_cuda_free(y_fused);
+    free(hw); free(hx); free(hy);
+}
+static void bench_fused(void) {
+    /* SmolLM2-135M (Q4_1): q|k|v, o, gate|up, down; the tied head (Q8_0) with the output norm */
+    bench_fused_one(MLXN_TYPE_Q4_1, 960, 576, 1, 0);
+    bench_fused_one(MLXN_TYPE_Q4_1, 576, 576, 0, 1);
+    bench_fused_one(MLXN_TYPE_Q4_1, 3072, 576, 1, 0);
+    bench_fused_one(MLXN_TYPE_Q4_1, 576, 1536, 2, 1);
+    bench_fused_one(MLXN_TYPE_Q8_0, 49152, 576, 1, 0);
+    /* Llama-3-8B (Q4_K_M): q|k|v, o, gate|up, down (Q6_K) */
+    bench_fused_one(MLXN_TYPE_Q4_K, 6144, 4096, 1, 0);
+    bench_fused_one(MLXN_TYPE_Q4_K, 4096, 4096, 0, 1);
+    bench_fused_one(MLXN_TYPE_Q4_K, 28672, 4096, 1, 0);
+    bench_fused_one(MLXN_TYPE_Q6_K, 4096, 14336, 2, 1);
 }
 
 /* MoE prefill (mul_mat_id, 512 tokens, 128 experts / top-8, Qwen3-30B-A3B expert shapes), each
@@ -655,7 +770,7 @@ static void usage(void) {
            "                  Q6_K 2816x8192 plain and 128/top-8, Q4_K/Q6_K 768x2048 128/top-8, and small\n"
            "                  matrices (Q4_K 4096x4096 / 1024x4096, Q6_K 1024x4096, SmolLM2's Q4_1 / Q8_0 shapes)\n"
            "  --mmv6 W,D,B[,R] v6 mat-vec: W warps per block (1-24, default 16), D ring stages per warp (2-8,\n"
-           "                  default 3), B blocks per SM (default 1), R blocks that must fit on an SM\n"
+           "                  default 2), B blocks per SM (default 1), R blocks that must fit on an SM\n"
            "                  together (default 1; 2 lets the next kernel start while this one drains)\n"
            "  --mmv6-xdirect  v6: quantize the activations straight from global memory (no f32 copy in\n"
            "                  shared memory: a smaller footprint)\n"
@@ -684,6 +799,9 @@ static void usage(void) {
            "                  decode kernel per query)\n"
            "  --attn3-bps N   attention v3: split count aims at N blocks per SM (default 3)\n"
            "  --attn-cluster N attention v3: cluster size 1, 2, 4, 8 (default) or 16 (non-portable)\n"
+           "  --fused         only mul_mat_fused: the decode layer's products of SmolLM2-135M and Llama-3-8B\n"
+           "                  with their norm / swiglu prologue and residual add, each timed as the plain\n"
+           "                  mat-vec, the one-launch fused op and its composition (MLXN_CUDA_MM_FUSE=0)\n"
            "  --api-check     instead of benchmarking: check graph record/replay, a kernel-side data\n"
            "                  error reported at sync, and the device out-of-memory status, against 'ref'\n"
            "  -h, --help      this text\n"
@@ -705,6 +823,7 @@ int cmd_bench_ops(int argc, char **argv) {
         else if (!strcmp(a, "--f32x")) mlxn_cuda_mmv_force_f32x = 1;
         else if (!strcmp(a, "--no-pdl")) mlxn_cuda_mmv_no_pdl = 1;
         else if (!strcmp(a, "--api-check")) opt.api = 1;
+        else if (!strcmp(a, "--fused")) opt.fused = 1;
         else if (!strcmp(a, "--mmv") && more) { int v = atoi(argv[++i]); mlxn_cuda_mmv_version = v >= 0 && v <= 6 ? v : 1; }
         else if (!strcmp(a, "--mmv-cmp") && more) {
             const char *l = argv[++i];
@@ -770,6 +889,11 @@ int cmd_bench_ops(int argc, char **argv) {
         }
     }
     printf("%-22s %-7s %-26s %9s %9s %8s %12s\n", "kind", "type", "shape", "us med", "us p10", "GB/s", "%ceil/TFLOPs");
+    if (opt.fused) {
+        bench_fused();
+        printf("bench-ops: %d failures\n", g_fail);
+        return g_fail ? 1 : 0;
+    }
     if (g_ncmp > 0) {
         static const mlxn_type ct[] = {MLXN_TYPE_Q4_0, MLXN_TYPE_Q4_K, MLXN_TYPE_Q6_K, MLXN_TYPE_Q8_0};
         for (int i = 0; i < 4; i++) bench_mm("mul_mv", ct[i], 4096, 14336, 1, 0, 0, NULL);

@@ -33,6 +33,8 @@ typedef struct cpu_ctx {
     int32_t *pairs;           /* mul_mat_id: (token, slot) pairs sorted by expert */
     int64_t *counts;          /* mul_mat_id: pairs per expert {n_expert + 1} */
     size_t pairs_cap, counts_cap;
+    float *fx, *fy;           /* mul_mat_fused: prologue output x' {k, n}, product {rows, n} */
+    size_t fx_cap, fy_cap;
 } cpu_ctx;
 
 static mlxn_status cpu_init(int device, void **ctx) {
@@ -50,6 +52,8 @@ static void cpu_release(void *ctx) {
     free(c->gy);
     free(c->pairs);
     free(c->counts);
+    free(c->fx);
+    free(c->fy);
     free(c);
 }
 
@@ -242,6 +246,55 @@ static mlxn_status cpu_mul_mat_id(void *ctx, const mlxn_wview *W, const mlxn_tvi
             int64_t p = c->pairs[p0 + i], t = p / top_k, j = p % top_k;
             memcpy(AT_F(y, j, t, 0), c->gy + (size_t)i * rows, (size_t)rows * sizeof(float));
         }
+    }
+    return MLXN_OK;
+}
+
+static inline void rms_row(const float *x, const float *w, int64_t n, float eps, float *y);
+static inline float silu_f(float x);
+static inline float gelu_tanh_f(float x);
+
+/* The prologue of mul_mat_fused for columns [j0, j1) into x' (the same f32 arithmetic as the
+ * rms_norm and glu ops, so the fused and the separate forms agree bit for bit). */
+typedef struct fuse_job { const mlxn_tview *x, *norm_w, *up; float eps; mlxn_glu glu; float *xp; int64_t k; } fuse_job;
+static void fuse_pro_range(const void *job, int64_t j0, int64_t j1) {
+    const fuse_job *J = job;
+    const int64_t k = J->k;
+    for (int64_t j = j0; j < j1; j++) {
+        const float *xj = AT_F(J->x, j, 0, 0);
+        float *pj = J->xp + (size_t)(j * k);
+        if (J->norm_w) {
+            rms_row(xj, J->norm_w->data, k, J->eps, pj);
+        } else {
+            const float *u = AT_F(J->up, j, 0, 0);
+            if (J->glu == MLXN_GLU_SWIGLU) for (int64_t i = 0; i < k; i++) pj[i] = silu_f(xj[i]) * u[i];
+            else for (int64_t i = 0; i < k; i++) pj[i] = gelu_tanh_f(xj[i]) * u[i];
+        }
+    }
+}
+
+/* The prologue into per-call scratch x' {k, n}, the mat-vec or mat-mat of matmul(), and the add
+ * epilogue from a product in scratch (so add may be y itself). */
+static mlxn_status cpu_mul_mat_fused(void *ctx, const mlxn_wview *W, const mlxn_tview *x, const mlxn_tview *norm_w, float eps,
+                                     const mlxn_tview *up, mlxn_glu glu, const mlxn_tview *add, const mlxn_tview *y) {
+    cpu_ctx *c = ctx;
+    int64_t k = W->w.d.ne[0], rows = W->w.d.ne[1], n = x->d.ne[1];
+    const float *xs = x->data;
+    size_t xst = x->d.nb[1];
+    if (norm_w || up) {
+        MLXN_TRY(grow((void **)&c->fx, &c->fx_cap, (size_t)(k * n), sizeof(float)));
+        fuse_job J = {x, norm_w, up, eps, glu, c->fx, k};
+        par_range(c, n, (norm_w ? 2.0 : 4.0) * (double)k, fuse_pro_range, &J);
+        xs = c->fx;
+        xst = (size_t)k * sizeof(float);
+    }
+    if (!add) return matmul(c, W, 0, xs, xst, y->data, y->d.nb[1], n);
+    MLXN_TRY(grow((void **)&c->fy, &c->fy_cap, (size_t)(rows * n), sizeof(float)));
+    MLXN_TRY(matmul(c, W, 0, xs, xst, c->fy, (size_t)rows * sizeof(float), n));
+    for (int64_t j = 0; j < n; j++) {
+        const float *p = c->fy + (size_t)(j * rows), *a = AT_F(add, j, 0, 0);
+        float *yj = AT_F(y, j, 0, 0);
+        for (int64_t r = 0; r < rows; r++) yj[r] = p[r] + a[r];
     }
     return MLXN_OK;
 }
@@ -764,6 +817,7 @@ static const mlxn_backend_vtbl cpu_vtbl = {
     .supports = cpu_supports,
     .mul_mat = cpu_mul_mat,
     .mul_mat_id = cpu_mul_mat_id,
+    .mul_mat_fused = cpu_mul_mat_fused,
     .rms_norm = cpu_rms_norm,
     .add_rms_norm = cpu_add_rms_norm,
     .add = cpu_add,

@@ -40,6 +40,50 @@ static mlxn_status ref_mul_mat(void *ctx, const mlxn_wview *W, const mlxn_tview 
     return st;
 }
 
+static double silu_d(double x);
+static double gelu_tanh_d(double x);
+
+/* The prologue of one column into xp {k}, rounded to f32 as the separate ops would store it;
+ * then y = W . x' in double, plus add (read before y is written: add may be y). */
+static mlxn_status ref_mul_mat_fused(void *ctx, const mlxn_wview *W, const mlxn_tview *x, const mlxn_tview *norm_w, float eps,
+                                     const mlxn_tview *up, mlxn_glu glu, const mlxn_tview *add, const mlxn_tview *y) {
+    int64_t k = W->w.d.ne[0], rows = W->w.d.ne[1], n = x->d.ne[1];
+    float *wrow = malloc((size_t)k * sizeof(float));          /* one decoded weight row {k} */
+    float *xp = malloc((size_t)(k * n) * sizeof(float));      /* x' {k, n} */
+    if (!wrow || !xp) {
+        free(wrow), free(xp);
+        return mlxn_fail(MLXN_ERR_NO_MEMORY, "ref mul_mat_fused: out of memory");
+    }
+    for (int64_t j = 0; j < n; j++) {
+        const float *xj = AT_F(x, j, 0, 0);
+        float *pj = xp + (size_t)(j * k);
+        if (norm_w) {
+            double ss = 0;
+            for (int64_t i = 0; i < k; i++) ss += (double)xj[i] * xj[i];
+            double inv = 1.0 / sqrt(ss / (double)k + eps);
+            const float *w = norm_w->data;
+            for (int64_t i = 0; i < k; i++) pj[i] = (float)(xj[i] * inv * w[i]);
+        } else if (up) {
+            const float *u = AT_F(up, j, 0, 0);
+            for (int64_t i = 0; i < k; i++)
+                pj[i] = (float)((glu == MLXN_GLU_SWIGLU ? silu_d(xj[i]) : gelu_tanh_d(xj[i])) * (double)u[i]);
+        } else {
+            memcpy(pj, xj, (size_t)k * sizeof(float));
+        }
+    }
+    mlxn_status st = MLXN_OK;
+    for (int64_t r = 0; r < rows && st == MLXN_OK; r++) {
+        st = mlxn_cpu_weight_row(W, r, 0, wrow);
+        for (int64_t j = 0; j < n && st == MLXN_OK; j++) {
+            double v = dot_fd(wrow, xp + (size_t)(j * k), k);
+            if (add) v += (double)AT_F(add, j, 0, 0)[r];
+            AT_F(y, j, 0, 0)[r] = (float)v;
+        }
+    }
+    free(wrow), free(xp);
+    return st;
+}
+
 static mlxn_status check_ids(const mlxn_tview *ids, int64_t limit, const char *op, const char *what) {
     for (int64_t t = 0; t < ids->d.ne[1]; t++)
         for (int64_t j = 0; j < ids->d.ne[0]; j++) {
@@ -394,6 +438,7 @@ static const mlxn_backend_vtbl ref_vtbl = {
     .supports = ref_supports,
     .mul_mat = ref_mul_mat,
     .mul_mat_id = ref_mul_mat_id,
+    .mul_mat_fused = ref_mul_mat_fused,
     .rms_norm = ref_rms_norm,
     .add_rms_norm = ref_add_rms_norm,
     .add = ref_add,

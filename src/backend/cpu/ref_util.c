@@ -76,6 +76,7 @@ mlxn_status mlxn_cpu_check_pos(const mlxn_tview *pos, int64_t n_ctx, const char 
 bool mlxn_cpu_supports(mlxn_op op, mlxn_type t) {
     switch (op) {
     case MLXN_OP_MUL_MAT:
+    case MLXN_OP_MUL_MAT_FUSED:
     case MLXN_OP_MUL_MAT_ID:
     case MLXN_OP_GET_ROWS: return mlxn_cpu_weight_type_ok(t);
     case MLXN_OP_KV_WRITE:

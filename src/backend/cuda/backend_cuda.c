@@ -70,7 +70,7 @@ static bool is_mlx(mlxn_type t) { return t >= MLXN_TYPE_MLX_Q2 && t <= MLXN_TYPE
 static bool c_supports(void *ctx, mlxn_op op, mlxn_type t) {
     (void)ctx;
     switch (op) {
-    case MLXN_OP_MUL_MAT: case MLXN_OP_MUL_MAT_ID: case MLXN_OP_GET_ROWS:
+    case MLXN_OP_MUL_MAT: case MLXN_OP_MUL_MAT_ID: case MLXN_OP_GET_ROWS: case MLXN_OP_MUL_MAT_FUSED:
         return is_mlx(t) || mlxn_cuda_mmv_supports(t);
     case MLXN_OP_ATTENTION: case MLXN_OP_KV_WRITE: case MLXN_OP_ROPE_KV: case MLXN_OP_COPY: return is_float(t);
     default: return t == MLXN_TYPE_F32;
@@ -98,6 +98,23 @@ static mlxn_status c_mul_mat(void *ctx, const mlxn_wview *W, const mlxn_tview *x
     a.x = F32(x); a.x_col = ST4(x, 1); a.y = F32(y); a.y_col = ST4(y, 1);
     if (mlxn_wview_is_mlx(W)) { mlxn_cuda_mlx q; mlx_of(W, &q); return mlxn_cuda_mlx_mul_mat(&q, &a, CTX(ctx)->cur); }
     return mlxn_cuda_mul_mat(&a, CTX(ctx)->cur);
+}
+static mlxn_status c_mul_mat_fused(void *ctx, const mlxn_wview *W, const mlxn_tview *x, const mlxn_tview *norm_w, float eps,
+                                   const mlxn_tview *up, mlxn_glu glu, const mlxn_tview *add, const mlxn_tview *y) {
+    DEV(ctx);
+    mlxn_cuda_mm a;
+    memset(&a, 0, sizeof a);
+    a.type = W->w.d.type; a.w = W->w.data; a.row_bytes = W->w.d.nb[1]; a.expert_bytes = W->w.d.nb[2];
+    a.k = W->w.d.ne[0]; a.rows = W->w.d.ne[1]; a.n = x->d.ne[1];
+    a.x = F32(x); a.x_col = ST4(x, 1); a.y = F32(y); a.y_col = ST4(y, 1);
+    mlxn_cuda_mmfuse f;
+    memset(&f, 0, sizeof f);
+    if (norm_w) { f.norm_w = F32(norm_w); f.eps = eps; }
+    if (up) { f.up = F32(up); f.up_col = ST4(up, 1); f.glu = (int)glu; }
+    if (add) { f.add = F32(add); f.add_col = ST4(add, 1); }
+    mlxn_cuda_mlx q;
+    if (mlxn_wview_is_mlx(W)) mlx_of(W, &q);
+    return mlxn_cuda_mul_mat_fused(&a, mlxn_wview_is_mlx(W) ? &q : NULL, &f, CTX(ctx)->cur);
 }
 static mlxn_status c_mul_mat_id(void *ctx, const mlxn_wview *W, const mlxn_tview *ids, const mlxn_tview *x, const mlxn_tview *y) {
     DEV(ctx);
@@ -270,7 +287,7 @@ static const mlxn_backend_vtbl cuda_vtbl = {
     .event_elapsed_ms = c_event_elapsed,
     .graph_begin = c_graph_begin, .graph_end = c_graph_end, .graph_replay = c_graph_replay, .graph_free = c_graph_free,
     .supports = c_supports,
-    .mul_mat = c_mul_mat, .mul_mat_id = c_mul_mat_id, .rms_norm = c_rms_norm, .add_rms_norm = c_add_rms_norm,
+    .mul_mat = c_mul_mat, .mul_mat_id = c_mul_mat_id, .mul_mat_fused = c_mul_mat_fused, .rms_norm = c_rms_norm, .add_rms_norm = c_add_rms_norm,
     .add = c_add, .mul = c_mul, .scale = c_scale, .rope = c_rope, .kv_write = c_kv_write, .rope_kv = c_rope_kv, .attention = c_attention,
     .softmax = c_softmax, .unary = c_unary, .glu = c_glu, .get_rows = c_get_rows, .moe_route = c_moe_route,
     .moe_combine = c_moe_combine, .argmax = c_argmax, .top_k = c_top_k, .copy = c_copy,

@@ -71,6 +71,9 @@ typedef struct mlxn_cuda_mm {
     const int32_t *ids; int64_t ids_tok;
     int top_k, n_x, n_expert; int64_t n_tokens;
     int64_t x_tok, y_tok;
+    /* y += W x instead of y = W x: only the mat-mat route (plain, n > 8: cuBLAS beta = 1) takes
+     * it; mul_mat_fused's composition uses it for the residual add of a prefill */
+    int accumulate;
 } mlxn_cuda_mm;
 /* Whether the quantized mat-vec kernels decode `type`. */
 bool mlxn_cuda_mmv_supports(mlxn_type type);
@@ -117,6 +120,33 @@ typedef struct mlxn_cuda_mlx {
 mlxn_status mlxn_cuda_mlx_mul_mat(const mlxn_cuda_mlx *q, const mlxn_cuda_mm *a, void *stream);
 mlxn_status mlxn_cuda_mlx_get_rows(const mlxn_cuda_mlx *q, int64_t n_rows, int64_t k, const int32_t *ids, int64_t n,
                                    float *y, int64_t y_row, void *stream);
+
+/* mul_mat_fused (mmfuse.cu): y = W . x' (+ add), x' the prologue's output (none, rms norm, or
+ * act(gate) * up). Plain mul_mat only (ids NULL). Columns in elements. */
+typedef struct mlxn_cuda_mmfuse {
+    const float *norm_w; float eps;             /* norm prologue: x' = x * rsqrt(mean(x^2) + eps) * norm_w {k} */
+    const float *up; int64_t up_col; int glu;   /* glu prologue: x' = act(x) * up {k, n}; glu 0 swiglu, 1 geglu */
+    const float *add; int64_t add_col;          /* epilogue: y = W . x' + add {rows, n}; add may be y itself */
+} mlxn_cuda_mmfuse;
+/* One launch per call where a route takes it (n <= 8 through the int8 kernels: the prologue in
+ * the activation quantization, the add where y is written; v6: both inside the kernel), else the
+ * composition rms_norm / glu -> mul_mat -> add through a scratch arena of its own (every weight
+ * type, MLX included, any n). mlq: the MLX weight or NULL. */
+mlxn_status mlxn_cuda_mul_mat_fused(const mlxn_cuda_mm *a, const mlxn_cuda_mlx *mlq, const mlxn_cuda_mmfuse *f, void *stream);
+/* 1 (default): the one-launch routes where they apply, except a GLU prologue on v6 (run as its
+ * own kernel, then v6 with the add: measured faster for large k); 2: the GLU inside v6 as well;
+ * 0: always the composition. -1: read the environment variable MLXN_CUDA_MM_FUSE (0, 1, 2) at
+ * the first call. */
+extern int mlxn_cuda_mm_fuse;
+/* mmv.cu: whether the mat-vec takes a with f in one launch (plain, n <= 8, a v6 or int8 route),
+ * and that launch (MLXN_ERR_UNSUPPORTED when it does not). */
+bool mlxn_cuda_mmv_fusable(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f);
+/* 0: no one-launch route; 1: the int8 routes behind the activation quantization; 2: v6. */
+int mlxn_cuda_mmv_fused_route(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f);
+mlxn_status mlxn_cuda_mul_mat_vec_fused(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f, void *stream);
+/* mmv6.cu: v6 with the prologue applied to the staged column and the add where rows are written. */
+bool mlxn_cuda_mmv6_applies_fused(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f);
+mlxn_status mlxn_cuda_mmv6_fused(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f, void *stream);
 
 /* Dequantize `nrows` rows of k elements (row i at src + i*row_bytes) to f32 or f16 (dst_f16). */
 mlxn_status mlxn_cuda_dequant_rows(mlxn_type type, const void *src, size_t row_bytes, int64_t nrows,

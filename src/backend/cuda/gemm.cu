@@ -53,10 +53,12 @@ __global__ void f32_to_16_kernel(const float *x, int64_t x_col, int64_t k, int64
 }
 
 extern "C" mlxn_status mlxn_cuda_mul_mat(const mlxn_cuda_mm *a, void *stream) {
+    if (a->accumulate && (a->ids || a->n <= 8))
+        return mlxn_fail(MLXN_ERR_INVALID_ARG, "cuda mul_mat: y += W x is taken by the mat-mat route only (n > 8, no ids)");
     if (a->ids || a->n <= 8) return mlxn_cuda_mul_mat_vec(a, stream);
     cublasHandle_t h = NULL;
     MLXN_TRY(blas(&h, stream));
-    const float one = 1.f, zero = 0.f;
+    const float one = 1.f, zero = a->accumulate ? 1.f : 0.f;   /* beta */
     int m = (int)a->rows, n = (int)a->n, k = (int)a->k;
     if (a->type == MLXN_TYPE_F32) {
         if (a->row_bytes % 4) return mlxn_fail(MLXN_ERR_SHAPE, "cuda mul_mat: f32 rows not 4-byte strided");

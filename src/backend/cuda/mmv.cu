@@ -52,6 +52,9 @@ struct MmvParams {
     int *err;
     /* grouped id mode: pairs sorted by expert */
     const int32_t *offsets, *perm;
+    /* mul_mat_fused epilogue (plain mode only): y[c][row] = dot + add[c][row]; add may be y,
+     * each element is read and written by the same lane */
+    const float *add; int64_t add_col;
 };
 
 /* mul_mat_id: the (token, slot) pair of this block (blockIdx.y) picks an expert and an
@@ -164,7 +167,7 @@ __global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q_kernel(MmvParams p) {
 #pragma unroll
     for (int c = 0; c < NC; c++) {
         float r = warp_sum(acc[c]);
-        if (lane == 0 && c < ncols) y[c * p.y_col + row] = r;
+        if (lane == 0 && c < ncols) y[c * p.y_col + row] = p.add ? r + p.add[c * p.add_col + row] : r;
     }
 }
 
@@ -230,7 +233,7 @@ __global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q2_kernel(MmvParams p, int
         decode_units<T, 1>(sb, nu, lane, x, b0, &acc);
         if (t % S == S - 1) {               /* last piece of this row */
             float r = warp_sum(acc);
-            if (lane == 0) y[row] = r;
+            if (lane == 0) y[row] = p.add ? r + p.add[row] : r;
             acc = 0.f;
         }
     }
@@ -295,7 +298,7 @@ __global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q3_kernel(MmvParams p, int
         decode_units<T, 1>(sb, nu, lane, x, b0, &acc);
         if (t % S == S - 1) {
             float r = warp_sum(acc);
-            if (lane == 0) y[row] = r;
+            if (lane == 0) y[row] = p.add ? r + p.add[row] : r;
             acc = 0.f;
         }
         __syncwarp();                       /* this stage is refilled by the next iteration's issue */
@@ -409,7 +412,7 @@ __global__ void __launch_bounds__(W * 32, MINB) mmv_q4_kernel(MmvParams p, int r
         decode_units<T, 1, (MINB >= 4 ? 1 : MMV_UNR)>(sb, nb * Q::UPB, lane, x, b0, &acc);
         if (t % S == S - 1) {
             float r = warp_sum(acc);
-            if (lane == 0) y[row] = r;
+            if (lane == 0) y[row] = p.add ? r + p.add[row] : r;
             acc = 0.f;
         }
     }
@@ -494,7 +497,7 @@ __global__ void group_kernel(const int32_t *ids, int64_t ids_tok, int top_k, int
  * the c-th (slot, token) column: x + (c % ncx)*x_col + (c / ncx)*x_tok. */
 __global__ void quant_x_kernel(const float *x, int64_t x_col, int64_t x_tok, int ncx, int64_t k, int64_t ncols,
                                int8_t *q, float *d, float *s) {
-    asm volatile("griddepcontrol.launch_dependents;");
+    pdl_begin();
     int64_t gw = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     int lane = threadIdx.x & 31;
     int64_t ng = k / 32;
@@ -508,6 +511,86 @@ __global__ void quant_x_kernel(const float *x, int64_t x_col, int64_t x_tok, int
     q[c * k + g * 32 + lane] = (int8_t)qi;
     float sum = warp_sum((float)qi);
     if (lane == 0) { d[c * ng + g] = dd; s[c * ng + g] = dd * sum; }
+}
+
+/* One 32-element group of lane values v into q[0..32), *d = max|v| / 127, *s = d * sum q: the
+ * arithmetic of quant_x_kernel. */
+__device__ __forceinline__ void quant_group(float v, int lane, int8_t *q, float *d, float *s) {
+    float amax = warp_max(fabsf(v));
+    float dd = amax / 127.f;
+    int qi = dd > 0.f ? __float2int_rn(v / dd) : 0;
+    q[lane] = (int8_t)qi;
+    float sum = warp_sum((float)qi);
+    if (lane == 0) { *d = dd; *s = dd * sum; }
+}
+__device__ __forceinline__ float silu_f(float v) { return v / (1.f + expf(-v)); }
+__device__ __forceinline__ float gelu_tanh_f(float v) {
+    return 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+}
+
+/* The prologues of mul_mat_fused (plain columns, mmfuse.cu), done where the activations are
+ * quantized so that they cost no launch of their own. GLU: quant_x_kernel on act(gate) * up,
+ * element by element as the glu kernel computes it. */
+template <int GEGLU>
+__global__ void quant_x_glu_kernel(const float *x, int64_t x_col, const float *up, int64_t up_col, int64_t k, int64_t ncols,
+                                   int8_t *q, float *d, float *s) {
+    pdl_begin();
+    int64_t gw = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    int lane = threadIdx.x & 31;
+    int64_t ng = k / 32;
+    if (gw >= ng * ncols) return;
+    int64_t c = gw / ng, g = gw % ng, i = g * 32 + lane;
+    float gv = x[c * x_col + i];
+    float v = (GEGLU ? gelu_tanh_f(gv) : silu_f(gv)) * up[c * up_col + i];
+    quant_group(v, lane, q + c * k + g * 32, d + c * ng + g, s + c * ng + g);
+}
+/* Norm: the scale needs the sum of squares over the whole column before any group is quantized,
+ * so one block per column, warp w owning groups w, w + nw, ... . J > 0 (k <= J * 1024): every
+ * element of the thread is loaded at once into registers (no chain of dependent L2 round trips),
+ * and the norm weights before griddepcontrol.wait (they do not depend on the previous kernel);
+ * the sum of squares, one block reduction, then each group quantized from the registers as
+ * x * inv * w (rms_norm_kernel's order). J = 0: the same by loops, for any k. */
+template <int J>
+__global__ void quant_x_norm_kernel(const float *x, int64_t x_col, const float *w, float eps, int64_t k, int8_t *q, float *d,
+                                    float *s) {
+    __shared__ float red[32];
+    const int64_t c = blockIdx.x, ng = k / 32;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    const float *xc = x + c * x_col;
+    if constexpr (J > 0) {
+        float wv[J], v[J];
+#pragma unroll
+        for (int j = 0; j < J; j++) {
+            const int64_t g = warp + (int64_t)j * nw;
+            wv[j] = g < ng ? w[g * 32 + lane] : 0.f;
+        }
+        pdl_begin();
+#pragma unroll
+        for (int j = 0; j < J; j++) {
+            const int64_t g = warp + (int64_t)j * nw;
+            v[j] = g < ng ? xc[g * 32 + lane] : 0.f;
+        }
+        float ss = 0.f;
+#pragma unroll
+        for (int j = 0; j < J; j++) ss += v[j] * v[j];
+        ss = block_sum(ss, red);
+        const float inv = rsqrtf(ss / (float)k + eps);
+#pragma unroll
+        for (int j = 0; j < J; j++) {
+            const int64_t g = warp + (int64_t)j * nw;   /* uniform over the warp: the shuffles see whole warps */
+            if (g < ng) quant_group(v[j] * inv * wv[j], lane, q + c * k + g * 32, d + c * ng + g, s + c * ng + g);
+        }
+    } else {
+        pdl_begin();
+        float ss = 0.f;
+        for (int64_t i = threadIdx.x; i < k; i += blockDim.x) ss += xc[i] * xc[i];
+        ss = block_sum(ss, red);
+        const float inv = rsqrtf(ss / (float)k + eps);
+        for (int64_t g = warp; g < ng; g += nw) {
+            const int64_t i = g * 32 + lane;
+            quant_group(xc[i] * inv * w[i], lane, q + c * k + g * 32, d + c * ng + g, s + c * ng + g);
+        }
+    }
 }
 
 /* F16 / BF16 / F32 weights, f32 activations: warp per row, 16-byte loads, 4 in flight. */
@@ -694,28 +777,58 @@ static bool mmv6_worth_it(const mlxn_cuda_mm *a) {
     return a->ids ? bytes >= 32.0 * 1048576.0 : bytes >= 3.0 * 1048576.0;
 }
 
-extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream) {
-    int *err;
-    MLXN_TRY(mlxn_cuda_err_flag(&err));
-    mmv_read_env();
+/* The route a mat-vec takes (f: the mul_mat_fused prologue/epilogue, or NULL; v6 must fit with
+ * it): v6, the f16/bf16/f32 direct kernel, the exact generic route, or the int8 kernels v1-v5
+ * behind quant_x_kernel. */
+enum { ROUTE_V6, ROUTE_FLOAT, ROUTE_F32X, ROUTE_Q };
+static int mmv_route(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f) {
     /* v6 (mmv6.cu) for large matrices, or when asked for */
-    if (!mlxn_cuda_mmv_force_f32x) {
-        if ((mlxn_cuda_mmv_version == 6 || (mlxn_cuda_mmv_version == 0 && mmv6_worth_it(a))) && mlxn_cuda_mmv6_applies(a))
-            return mlxn_cuda_mmv6(a, stream);
-    }
-    if (a->type == MLXN_TYPE_F16 || a->type == MLXN_TYPE_BF16 || a->type == MLXN_TYPE_F32) return mmv_float(a, err, stream);
-    if (mlxn_cuda_mmv_force_f32x) return mmv_via_f32(a, stream);
-    bool id = a->ids != NULL;
-    int nc = id ? 1 : nc_round(a->n);
-    mmv_q_fn f = mmv_q_for(a->type, nc);
-    if (!f) return mmv_via_f32(a, stream);      /* Q8_1, Q8_K: exact generic route */
+    if (!mlxn_cuda_mmv_force_f32x && (mlxn_cuda_mmv_version == 6 || (mlxn_cuda_mmv_version == 0 && mmv6_worth_it(a))) &&
+        (f ? mlxn_cuda_mmv6_applies_fused(a, f) : mlxn_cuda_mmv6_applies(a)))
+        return ROUTE_V6;
+    if (a->type == MLXN_TYPE_F16 || a->type == MLXN_TYPE_BF16 || a->type == MLXN_TYPE_F32) return ROUTE_FLOAT;
+    if (mlxn_cuda_mmv_force_f32x) return ROUTE_F32X;
+    if (!mmv_q_for(a->type, a->ids ? 1 : nc_round(a->n))) return ROUTE_F32X;   /* Q8_1, Q8_K: exact generic route */
     /* the int8 route needs k in whole 32-groups, 2-aligned blocks and 16-aligned activations */
-    if (a->k % 32 || (((uintptr_t)a->w | (uintptr_t)a->row_bytes | (uintptr_t)a->expert_bytes) & 1))
-        return mmv_via_f32(a, stream);
+    if (a->k % 32 || (((uintptr_t)a->w | (uintptr_t)a->row_bytes | (uintptr_t)a->expert_bytes) & 1)) return ROUTE_F32X;
     /* block sizes that are multiples of 4 are decoded with 32-bit loads (quant.cuh: ld32a4) */
     if (mlxn_type_info(a->type)->block_bytes % 4 == 0 &&
         (((uintptr_t)a->w | (uintptr_t)a->row_bytes | (uintptr_t)a->expert_bytes) & 3))
-        return mmv_via_f32(a, stream);
+        return ROUTE_F32X;
+    return ROUTE_Q;
+}
+
+extern "C" int mlxn_cuda_mmv_fused_route(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f) {
+    mmv_read_env();
+    if (a->ids || a->n < 1 || a->n > 8) return 0;
+    const int r = mmv_route(a, f);
+    return r == ROUTE_V6 ? 2 : r == ROUTE_Q ? 1 : 0;
+}
+extern "C" bool mlxn_cuda_mmv_fusable(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f) {
+    return mlxn_cuda_mmv_fused_route(a, f) != 0;
+}
+
+static mlxn_status mmv_run(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *fu, void *stream);
+extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream) { return mmv_run(a, NULL, stream); }
+extern "C" mlxn_status mlxn_cuda_mul_mat_vec_fused(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f, void *stream) {
+    if (!mlxn_cuda_mmv_fusable(a, f))
+        return mlxn_fail(MLXN_ERR_UNSUPPORTED, "cuda fused mat-vec: no one-launch route for type %s, k %lld, n %lld",
+                         mlxn_type_name(a->type), (long long)a->k, (long long)a->n);
+    return mmv_run(a, f, stream);
+}
+
+/* fu: the fused prologue/epilogue; non-NULL only for the routes mlxn_cuda_mmv_fusable accepts. */
+static mlxn_status mmv_run(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *fu, void *stream) {
+    int *err;
+    MLXN_TRY(mlxn_cuda_err_flag(&err));
+    mmv_read_env();
+    const int route = mmv_route(a, fu);
+    if (route == ROUTE_V6) return fu ? mlxn_cuda_mmv6_fused(a, fu, stream) : mlxn_cuda_mmv6(a, stream);
+    if (route == ROUTE_FLOAT) return mmv_float(a, err, stream);
+    if (route == ROUTE_F32X) return mmv_via_f32(a, stream);
+    bool id = a->ids != NULL;
+    int nc = id ? 1 : nc_round(a->n);
+    mmv_q_fn f = mmv_q_for(a->type, nc);
     /* quantize the activation columns into the arena */
     int64_t ncx = id ? (int64_t)a->n_x * a->n_tokens : a->n;
     int64_t ng = a->k / 32;
@@ -731,12 +844,28 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
     int8_t *q = (int8_t *)scr;
     float *d = (float *)((char *)scr + qbytes), *s = (float *)((char *)scr + qbytes + dbytes);
     int64_t warps = ng * ncx;
-    if (id)
-        quant_x_kernel<<<grid_for(warps * 32, 256), 256, 0, CU_STREAM(stream)>>>(a->x, a->x_col, a->x_tok, a->n_x, a->k,
-                                                                                  ncx, q, d, s);
-    else
-        quant_x_kernel<<<grid_for(warps * 32, 256), 256, 0, CU_STREAM(stream)>>>(a->x, a->x_col, 0, (int)a->n, a->k,
-                                                                                  ncx, q, d, s);
+    /* programmatic dependent launch: the kernel waits for its predecessor in its first line */
+    const bool qpdl = !mlxn_cuda_mmv_no_pdl;
+    if (fu && fu->norm_w) {
+        const int nwq = ng < 32 ? (int)ng : 32;
+        const int64_t per = (ng + nwq - 1) / nwq;   /* groups per warp */
+        void (*nk)(const float *, int64_t, const float *, float, int64_t, int8_t *, float *, float *) =
+            per <= 1 ? quant_x_norm_kernel<1> : per <= 2 ? quant_x_norm_kernel<2> : per <= 4 ? quant_x_norm_kernel<4>
+            : per <= 8 ? quant_x_norm_kernel<8> : quant_x_norm_kernel<0>;
+        CU_TRY(launch_pdl(nk, dim3((unsigned)a->n), dim3((unsigned)(nwq * 32)), 0, stream, qpdl, a->x, a->x_col, fu->norm_w, fu->eps,
+                          a->k, q, d, s));
+    } else if (fu && fu->up) {
+        void (*gk)(const float *, int64_t, const float *, int64_t, int64_t, int64_t, int8_t *, float *, float *) =
+            fu->glu ? quant_x_glu_kernel<1> : quant_x_glu_kernel<0>;
+        CU_TRY(launch_pdl(gk, dim3(grid_for(warps * 32, 256)), dim3(256), 0, stream, qpdl, a->x, a->x_col, fu->up, fu->up_col,
+                          a->k, ncx, q, d, s));
+    } else if (id) {
+        CU_TRY(launch_pdl(quant_x_kernel, dim3(grid_for(warps * 32, 256)), dim3(256), 0, stream, qpdl, a->x, a->x_col, a->x_tok,
+                          a->n_x, a->k, ncx, q, d, s));
+    } else {
+        CU_TRY(launch_pdl(quant_x_kernel, dim3(grid_for(warps * 32, 256)), dim3(256), 0, stream, qpdl, a->x, a->x_col, (int64_t)0,
+                          (int)a->n, a->k, ncx, q, d, s));
+    }
     MLXN_TRY(MLXN_CUDA_LAUNCHED("quant_x_kernel"));
     MmvParams p;
     p.w = (const uint8_t *)a->w;
@@ -751,6 +880,8 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_vec(const mlxn_cuda_mm *a, void *stream
     p.ids = a->ids; p.ids_tok = a->ids_tok; p.top_k = a->top_k; p.n_x = a->n_x; p.n_expert = a->n_expert;
     p.y_tok = a->y_tok;
     p.err = err;
+    p.add = fu ? fu->add : NULL;
+    p.add_col = fu ? fu->add_col : 0;
     if (grouped) {
         int32_t *offsets = (int32_t *)((char *)scr + qbytes + 2 * dbytes), *perm = offsets + a->n_expert + 1;
         group_kernel<<<1, 1024, (size_t)(a->n_expert + 1) * 4, CU_STREAM(stream)>>>(a->ids, a->ids_tok, a->top_k,

@@ -22,7 +22,9 @@
 #include <stdlib.h>
 
 int mlxn_cuda_mmv6_warps = 16;
-int mlxn_cuda_mmv6_stages = 3;
+/* ring stages per warp: 2 since 2026-11-30 (the 8B decode measured 325.0 t/s with 2 against 317.7
+ * with 3; the bench-ops sweeps of 2026-11-29 had 2 best or equal, docs/perf/NOTES.md) */
+int mlxn_cuda_mmv6_stages = 2;
 int mlxn_cuda_mmv6_blocks_per_sm = 1;
 int mlxn_cuda_mmv6_resident = 1;
 int mlxn_cuda_mmv6_x_direct = 0;
@@ -38,6 +40,12 @@ struct V6P {
     int stages, slot_bytes, aligned;
     int off_bars, off_raw, raw_bytes, off_x, x_bytes, off_acc;
     int x_direct;            /* quantize x straight from global memory (no f32 staging) */
+    /* mul_mat_fused (plain mat-vec only): pro 1 norm (norm_w, eps), 2 swiglu, 3 geglu (up),
+     * applied in place to the staged column; y = dot + add (add may be y) */
+    int pro, off_red;
+    const float *norm_w; float eps;
+    const float *up;
+    const float *add;
 };
 
 __device__ __forceinline__ uint32_t smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
@@ -158,6 +166,51 @@ __device__ __forceinline__ void stage_x(const float *xr, uint8_t *X, int k) {
     }
 }
 
+__device__ __forceinline__ float v6_silu(float v) { return v / (1.f + expf(-v)); }
+__device__ __forceinline__ float v6_gelu_tanh(float v) {
+    return 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+}
+/* The mul_mat_fused prologue on the column staged in shared memory (every thread of the block).
+ * It runs after griddepcontrol.wait, on the critical path of every block, so no chain of
+ * dependent global loads: the norm weights of a thread's first V6_PW elements (i = tid + j *
+ * blockDim) were loaded into pw before the wait; up is read V6_PW loads in flight at a time.
+ * Norm: the sum of squares over the whole column (shared memory), then x * inv * w
+ * (rms_norm_kernel's order); GLU: act(gate) * up. */
+#define V6_PW 8
+__device__ __forceinline__ void v6_prologue(const V6P &p, float *xr, float *red, const float *pw) {
+    const int nt = blockDim.x, t = threadIdx.x;
+    if (p.pro == 1) {
+        float ss = 0.f;
+        for (int i = t; i < p.k; i += nt) ss += xr[i] * xr[i];
+        ss = block_sum(ss, red);
+        const float inv = rsqrtf(ss / (float)p.k + p.eps);
+#pragma unroll
+        for (int j = 0; j < V6_PW; j++) {
+            const int i = t + j * nt;
+            if (i < p.k) xr[i] = xr[i] * inv * pw[j];
+        }
+        for (int base = t + V6_PW * nt; base < p.k; base += V6_PW * nt) {
+            float w[V6_PW];
+#pragma unroll
+            for (int j = 0; j < V6_PW; j++) { const int i = base + j * nt; w[j] = i < p.k ? p.norm_w[i] : 0.f; }
+#pragma unroll
+            for (int j = 0; j < V6_PW; j++) { const int i = base + j * nt; if (i < p.k) xr[i] = xr[i] * inv * w[j]; }
+        }
+    } else {
+        for (int base = t; base < p.k; base += V6_PW * nt) {
+            float u[V6_PW];
+#pragma unroll
+            for (int j = 0; j < V6_PW; j++) { const int i = base + j * nt; u[j] = i < p.k ? p.up[i] : 0.f; }
+#pragma unroll
+            for (int j = 0; j < V6_PW; j++) {
+                const int i = base + j * nt;
+                if (i < p.k) xr[i] = (p.pro == 3 ? v6_gelu_tanh(xr[i]) : v6_silu(xr[i])) * u[j];
+            }
+        }
+    }
+    __syncthreads();
+}
+
 template <int T>
 __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
     typedef v6::Tr<T> Q;
@@ -190,6 +243,14 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
     if (plain && lane == 0)
         for (int s = 0; s < D && s < nst; s++)
             issue_stage<Q::BB>(p, ring + s * p.slot_bytes, &bars[s], wb0 + s * SB, min(wb1, wb0 + (s + 1) * SB));
+    /* the norm weights of this thread's first elements (model weights: not written by the
+     * previous kernel, so loaded before the wait) */
+    float pw[V6_PW];
+#pragma unroll
+    for (int j = 0; j < V6_PW; j++) {
+        const int i = (int)threadIdx.x + j * (int)blockDim.x;
+        pw[j] = p.pro == 1 && i < p.k ? p.norm_w[i] : 0.f;
+    }
     asm volatile("griddepcontrol.wait;" ::: "memory");
     /* the activation column(s): one bulk copy each (in pieces of <= 32 KB) into shared memory */
     if (threadIdx.x == 0 && !p.x_direct) {
@@ -206,6 +267,7 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
             issue_stage<Q::BB>(p, ring + s * p.slot_bytes, &bars[s], wb0 + s * SB, min(wb1, wb0 + (s + 1) * SB));
     for (int i = threadIdx.x; i < fr1 - fr0; i += blockDim.x) racc[i] = 0.f;
     if (!p.x_direct) mbar_wait(xbar, 0);
+    if (p.pro) v6_prologue(p, (float *)(sm + p.off_raw), (float *)(sm + p.off_red), pw);
     if (Q::LAY != v6::FLT)
         for (int pr = p_first; pr <= p_last; pr++)
             stage_x<Q::LAY>(p.x_direct ? pair_x(p, pr) : (const float *)(sm + p.off_raw + (pr - p_first) * p.raw_bytes),
@@ -293,7 +355,7 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
         const int fr = fr0 + i, pr = fr / p.rows, r = fr - pr * p.rows;
         float *y = p.y;
         if (!plain) { const int t = pr / p.top_k, j = pr - t * p.top_k; y += (int64_t)j * p.y_col + (int64_t)t * p.y_tok; }
-        y[r] = racc[i];
+        y[r] = p.add ? racc[i] + p.add[r] : racc[i];
     }
 }
 
@@ -344,7 +406,7 @@ static bool v6_plan(const mlxn_cuda_mm *a, const V6Info &in, V6P *pp, int *grid_
     int grid = (int)((int64_t)sms * bps < p.R ? (int64_t)sms * bps : p.R);
     const int sbb = (32 / in.upb) * in.sp * in.bb;
     p.slot_bytes = (int)rnd((size_t)sbb + (p.aligned ? 0 : 32), 128);
-    p.x_direct = mlxn_cuda_mmv6_x_direct && in.lay != v6::FLT;
+    p.x_direct = mlxn_cuda_mmv6_x_direct && in.lay != v6::FLT && !p.pro;   /* the prologue works on the staged copy */
     p.raw_bytes = p.x_direct ? 0 : (int)rnd((size_t)a->k * 4, 128);
     p.x_bytes = in.lay == v6::FLT ? (int)rnd((size_t)a->k * 4, 128) : (int)rnd((size_t)v6::xbytes(in.lay, a->k), 128);
     const int ncol = id ? 2 : 1;
@@ -359,6 +421,8 @@ static bool v6_plan(const mlxn_cuda_mm *a, const V6Info &in, V6P *pp, int *grid_
         p.off_x = in.lay == v6::FLT ? p.off_raw : p.off_raw + ncol * p.raw_bytes;
         p.off_acc = p.off_x + ncol * p.x_bytes;
         smem = (size_t)p.off_acc + rnd((size_t)racc_rows * 4, 128);
+        p.off_red = (int)smem;                    /* the prologue's block reduction: 32 floats */
+        if (p.pro) smem += 128;
         /* several blocks per SM must fit together (1 KB reserved per block): the grid's, or
          * `resident` so that the next kernel's blocks can start (programmatic dependent launch:
          * barrier setup and the first weight copies) while this one drains */
@@ -376,7 +440,7 @@ static bool v6_plan(const mlxn_cuda_mm *a, const V6Info &in, V6P *pp, int *grid_
     return true;
 }
 
-extern "C" bool mlxn_cuda_mmv6_applies(const mlxn_cuda_mm *a) {
+static bool v6_applies(const mlxn_cuda_mm *a, int pro) {
     V6Info in;
     if (!v6_for(a->type, &in)) return false;
     const bool id = a->ids != NULL;
@@ -400,14 +464,20 @@ extern "C" bool mlxn_cuda_mmv6_applies(const mlxn_cuda_mm *a) {
         if (in.lay == v6::K16A || in.lay == v6::K16B || in.lay == v6::FLT) return false;   /* 8/16-byte loads */
     }
     V6P p;
+    p.pro = pro;
     int grid, nw;
     size_t smem;
     return v6_plan(a, in, &p, &grid, &nw, &smem);
 }
+static int v6_pro(const mlxn_cuda_mmfuse *f) { return !f ? 0 : f->norm_w ? 1 : f->up ? (f->glu ? 3 : 2) : 0; }
+extern "C" bool mlxn_cuda_mmv6_applies(const mlxn_cuda_mm *a) { return v6_applies(a, 0); }
+extern "C" bool mlxn_cuda_mmv6_applies_fused(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f) {
+    return !a->ids && v6_applies(a, v6_pro(f));
+}
 
-extern "C" mlxn_status mlxn_cuda_mmv6(const mlxn_cuda_mm *a, void *stream) {
+static mlxn_status v6_launch(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f, void *stream) {
     V6Info in;
-    if (!mlxn_cuda_mmv6_applies(a) || !v6_for(a->type, &in))
+    if (!v6_applies(a, v6_pro(f)) || (f && a->ids) || !v6_for(a->type, &in))
         return mlxn_fail(MLXN_ERR_UNSUPPORTED, "mat-vec v6: this case is not supported (type %s, k %lld)",
                          mlxn_type_name(a->type), (long long)a->k);
     int *err;
@@ -424,6 +494,11 @@ extern "C" mlxn_status mlxn_cuda_mmv6(const mlxn_cuda_mm *a, void *stream) {
     p.y = a->y; p.y_col = a->y_col; p.y_tok = a->y_tok;
     p.err = err;
     p.aligned = (uintptr_t)a->w % 16 == 0 && a->row_bytes % 16 == 0 && (!id || a->expert_bytes % 16 == 0);
+    p.pro = v6_pro(f);
+    p.norm_w = f ? f->norm_w : NULL;
+    p.eps = f ? f->eps : 0.f;
+    p.up = f ? f->up : NULL;
+    p.add = f ? f->add : NULL;
 
     int grid, nw;
     size_t smem;
@@ -437,4 +512,8 @@ extern "C" mlxn_status mlxn_cuda_mmv6(const mlxn_cuda_mm *a, void *stream) {
     }
     CU_TRY(launch_pdl(in.f, dim3((unsigned)grid), dim3((unsigned)(nw * 32)), smem, stream, !mlxn_cuda_mmv_no_pdl, p));
     return MLXN_CUDA_LAUNCHED("mmv6_kernel");
+}
+extern "C" mlxn_status mlxn_cuda_mmv6(const mlxn_cuda_mm *a, void *stream) { return v6_launch(a, NULL, stream); }
+extern "C" mlxn_status mlxn_cuda_mmv6_fused(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f, void *stream) {
+    return v6_launch(a, f, stream);
 }
