@@ -34,6 +34,9 @@ if [ -f "$model" ]; then
   echo "test_engine (cuda): exit $?"
   grep -E "^(teacher-forced|greedy|tokenisation|cuda against)|FAIL|passed" "$LOG" | tail -12
   timeout 120 "$MLXN" bench -m "$model" -p 512 -n 128 -r 5 --device cuda 2>&1 | tee -a "$LOG" | grep -E "^\|"
+  # decode in the context mlxn run gives this model (8,192 positions): kernels sized by n_ctx
+  echo "tg128 with --ctx 8192:" | tee -a "$LOG"
+  timeout 120 "$MLXN" bench -m "$model" -p 0 -n 128 -r 5 --ctx 8192 --device cuda 2>&1 | tee -a "$LOG" | grep -E "tg128"
   timeout 120 "$MLXN" run -m "$model" -p "The three most useful things to know about the Moon are" -n 64 \
     --device cuda >> "$LOG" 2>&1
   tail -2 "$LOG"
@@ -46,3 +49,5 @@ fi
 L3=/tmp/mlxn-llama3-8b-q4_k_m.gguf
 [ -f "$L3" ] || "$MLXN" synth --shape llama3-8b --mix q4_k_m -o "$L3" >> "$LOG" 2>&1
 timeout 240 "$MLXN" bench -m "$L3" -p 512 -n 128 -r 3 --device cuda 2>&1 | tee -a "$LOG" | grep -E "^\|"
+echo "8B tg128 with --ctx 8192:" | tee -a "$LOG"
+timeout 120 "$MLXN" bench -m "$L3" -p 0 -n 128 -r 3 --ctx 8192 --device cuda 2>&1 | tee -a "$LOG" | grep -E "tg128"

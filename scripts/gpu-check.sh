@@ -7,6 +7,7 @@
 # When pkg-config cannot find libcjson / libpcre2-8 (the GPU image lacks the -dev packages),
 # the .deb files in debs/ are unpacked into /tmp/mlxn-deps and used from there.
 # Env: BUILD (build dir), BENCH_ARGS (extra bench-ops flags), BENCH_TIMEOUT (s), FORCE_DEBS=1,
+#      SKIP_ENGINE=1 (no engine block: run scripts/gpu-check-engine.sh in a later call),
 #      EXTRA (a file of extra runs, one a line, all logged to extra.log; see below).
 # --quick: default harness cases only (no --full) and the mat-vec / attention benchmarks only.
 # --harness: build, the default harness cases and the API check; no benchmarks (a correctness pass).
@@ -113,7 +114,7 @@ grep -E "^(kind|mul_mv|attn|prefill|seed)" "$OUT/bench.log" | cut -c1-100
 [ -f "$OUT/extra.log" ] && grep -E "^(== extra|mul_mv|attn|read ceiling)" "$OUT/extra.log" | cut -c1-100
 
 # ---- engine (this block belongs to the engine; the step itself is scripts/gpu-check-engine.sh) --
-if [ -f "$SRC/scripts/gpu-check-engine.sh" ]; then
+if [ -f "$SRC/scripts/gpu-check-engine.sh" ] && [ "${SKIP_ENGINE:-0}" != 1 ]; then
   (cd "$SRC" && bash scripts/gpu-check-engine.sh "$BUILD" "$OUT")
 fi
 # ---- end of the engine block ------------------------------------------------------------------
