@@ -600,6 +600,22 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     constexpr bool BF = CT == MLXN_TYPE_BF16;
     constexpr int QP = BF ? 2 : 1;   /* bf16: q = hi + lo, both bf16 (8 bits each are too few) */
     uint32_t qa[QP][KC][2];
+    {
+        const bool hv = g < nh;
+        const float *qq = p.q + iq * p.q_tok + (int64_t)(h0 + (hv ? g : 0)) * p.q_head;
+        const float sc = hv ? p.scale : 0.f;
+#pragma unroll
+        for (int kc = 0; kc < KC; kc++) {
+            const int d = kc * 16 + 2 * tq;
+            float x[4] = {qq[d] * sc, qq[d + 1] * sc, qq[d + 8] * sc, qq[d + 9] * sc};
+            qa[0][kc][0] = pack2<CT>(x[0], x[1]);
+            qa[0][kc][1] = pack2<CT>(x[2], x[3]);
+            if constexpr (BF) {
+                qa[QP - 1][kc][0] = pack_bf2(x[0] - bf_round(x[0]), x[1] - bf_round(x[1]));
+                qa[QP - 1][kc][1] = pack_bf2(x[2] - bf_round(x[2]), x[3] - bf_round(x[3]));
+            }
+        }
+    }
     const uint16_t *Kb = p.k + (int64_t)kvh * p.k_head, *Vb = p.v + (int64_t)kvh * p.v_head;
     uint16_t *wring = ring + (size_t)warp * S * 2 * 16 * ROW;
     /* issue the copies of this warp's i-th step (keys t0 = sbase + sstride (warp + i NW) ...) into slot i % S */
@@ -656,24 +672,6 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     };
 #pragma unroll
     for (int i = 0; i < S - 1; i++) issue(i);
-    /* Q after the first K/V copies are issued: its L2 round trip overlaps theirs instead of
-     * preceding them */
-    {
-        const bool hv = g < nh;
-        const float *qq = p.q + iq * p.q_tok + (int64_t)(h0 + (hv ? g : 0)) * p.q_head;
-        const float sc = hv ? p.scale : 0.f;
-#pragma unroll
-        for (int kc = 0; kc < KC; kc++) {
-            const int d = kc * 16 + 2 * tq;
-            float x[4] = {qq[d] * sc, qq[d + 1] * sc, qq[d + 8] * sc, qq[d + 9] * sc};
-            qa[0][kc][0] = pack2<CT>(x[0], x[1]);
-            qa[0][kc][1] = pack2<CT>(x[2], x[3]);
-            if constexpr (BF) {
-                qa[QP - 1][kc][0] = pack_bf2(x[0] - bf_round(x[0]), x[1] - bf_round(x[1]));
-                qa[QP - 1][kc][1] = pack_bf2(x[2] - bf_round(x[2]), x[3] - bf_round(x[3]));
-            }
-        }
-    }
 
     float o[KC][4];
 #pragma unroll
