@@ -1337,6 +1337,7 @@ static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, vo
         return MLXN_CUDA_LAUNCHED("attn_null_kernel");
     }
     *ran = true;
+    carveout_once((const void *)attn3_kernel<CT, HD, NW, S, TMA>);
     CU_TRY(cudaLaunchKernelEx(&c, attn3_kernel<CT, HD, NW, S, TMA>, p));
     return MLXN_CUDA_LAUNCHED("attn3_kernel");
 }

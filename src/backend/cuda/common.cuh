@@ -72,6 +72,24 @@ __device__ __forceinline__ float load_any(const void *p, int64_t i, mlxn_type t)
     if (t == MLXN_TYPE_BF16) return bf2f(((const uint16_t *)p)[i]);
     return ((const float *)p)[i];
 }
+/* MLXN_CUDA_CARVEOUT=1: every kernel of the decode path prefers the largest shared-memory carveout
+ * (cudaSharedmemCarveoutMaxShared), so that an SM need not drain to change its L1 / shared split
+ * between a small kernel and the next one with a large stage (mat-vec, attention), which would
+ * also stop that kernel from starting early under programmatic dependent launch. A hypothesis for
+ * part of the fixed per-kernel cost measured in the decode graphs (docs/perf/NOTES.md); off until
+ * measured. The attribute is set once per kernel (a small cache per translation unit). */
+int mlxn_cuda_carveout_on(void);
+static inline void carveout_once(const void *f) {
+    if (!mlxn_cuda_carveout_on()) return;
+    static const void *seen[128];
+    static int n_seen;
+    for (int i = 0; i < n_seen; i++)
+        if (seen[i] == f) return;
+    if (n_seen < 128) seen[n_seen++] = f;
+    if (cudaFuncSetAttribute(f, cudaFuncAttributePreferredSharedMemoryCarveout, (int)cudaSharedmemCarveoutMaxShared) !=
+        cudaSuccess)
+        (void)cudaGetLastError();   /* a hint: a refusal changes nothing */
+}
 /* Launches kernel(args) on stream with `smem` bytes of dynamic shared memory, allowed to start
  * before its predecessor ends when `pdl` (programmatic stream serialization): the kernel must
  * then execute `griddepcontrol.wait` (pdl_begin) before it touches memory a predecessor wrote. */
@@ -88,6 +106,7 @@ static cudaError_t launch_pdl(void (*kernel)(K...), dim3 grid, dim3 block, size_
     at[0].val.programmaticStreamSerializationAllowed = pdl ? 1 : 0;
     c.attrs = at;
     c.numAttrs = 1;
+    carveout_once((const void *)kernel);
     return cudaLaunchKernelEx(&c, kernel, ((K)args)...);
 }
 /* Waits for the predecessor kernel, then lets the successor launch. */

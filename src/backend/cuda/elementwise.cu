@@ -17,6 +17,15 @@
  * ordered transitively), then lets its own successor launch (launch_dependents). Off with
  * MLXN_CUDA_SMALL_PDL=0 or with the mat-vec's no-PDL knob (bench-ops --no-pdl). */
 int mlxn_cuda_small_pdl = -1;   /* -1: from MLXN_CUDA_SMALL_PDL (default on); 0 off; 1 on */
+int mlxn_cuda_carveout = -1;   /* -1: from MLXN_CUDA_CARVEOUT (default 0) */
+int mlxn_cuda_carveout_on(void) {
+    if (mlxn_cuda_carveout < 0) {
+        const char *e = getenv("MLXN_CUDA_CARVEOUT");
+        mlxn_cuda_carveout = e && *e == '1' ? 1 : 0;
+    }
+    return mlxn_cuda_carveout;
+}
+
 int mlxn_cuda_small_pdl_on(void) {
     if (mlxn_cuda_small_pdl < 0) {
         const char *e = getenv("MLXN_CUDA_SMALL_PDL");

@@ -926,6 +926,7 @@ static mlxn_status mmv_run(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *fu, vo
         at4[0].val.programmaticStreamSerializationAllowed = mlxn_cuda_mmv_no_pdl ? 0 : 1;
         c4.attrs = at4;
         c4.numAttrs = 1;
+        carveout_once((const void *)f4);
         CU_TRY(cudaLaunchKernelEx(&c4, f4, p, (int)rpw));
         return MLXN_CUDA_LAUNCHED("mmv_q4_kernel");
     }
@@ -958,6 +959,7 @@ static mlxn_status mmv_run(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *fu, vo
                 attr_set[a->type & 63] = true;
             }
             c2.dynamicSmemBytes = smem;
+            carveout_once((const void *)f3);
             CU_TRY(cudaLaunchKernelEx(&c2, f3, p, (int)rpw));
             return MLXN_CUDA_LAUNCHED("mmv_q3_kernel");
         }
@@ -973,6 +975,7 @@ static mlxn_status mmv_run(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *fu, vo
     at[0].val.programmaticStreamSerializationAllowed = mlxn_cuda_mmv_no_pdl ? 0 : 1;
     cfg.attrs = at;
     cfg.numAttrs = 1;
+    carveout_once((const void *)f);
     CU_TRY(cudaLaunchKernelEx(&cfg, f, p));
     return MLXN_CUDA_LAUNCHED("mmv_q_kernel");
 }
