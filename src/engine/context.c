@@ -99,6 +99,9 @@ static mlxn_status context_init(mlxn_context_t *c, const mlxn_context_params *p)
     size_t qkn = m->arch->qk_norm ? (size_t)m->max_qkv_dim : 0;   /* per-head q/k norms of a batch */
     if (qkn > att) att = qkn;
     c->logit_rows = c->n_batch < 32 ? c->n_batch : 32;
+    /* the FFN's hidden slots serve the dense FFN and the experts (gate, up and act(gate) * up
+     * of every chosen expert of a token) */
+    size_t ff = (size_t)(m->max_ff > m->max_moe_ff ? m->max_ff : m->max_moe_ff);
     off = 0;
 #define SLOT(field, bytes) (c->field = off, off = align_up(off + (bytes), 256))
     SLOT(off_x, E * B * 4);
@@ -106,9 +109,13 @@ static mlxn_status context_init(mlxn_context_t *c, const mlxn_context_params *p)
     SLOT(off_o, E * B * 4);
     SLOT(off_qkv, (size_t)m->max_qkv_dim * B * 4);
     SLOT(off_att, att * B * 4);
-    SLOT(off_gu, (size_t)m->max_ff * 2 * B * 4);
+    SLOT(off_gu, ff * 2 * B * 4);
     SLOT(off_qkn, qkn * B * 4);
-    SLOT(off_h, (size_t)m->max_ff * B * 4);
+    SLOT(off_h, ff * B * 4);
+    SLOT(off_rl, (size_t)m->max_expert * B * 4);
+    SLOT(off_eids, (size_t)m->max_expert_used * B * 4);
+    SLOT(off_ew, (size_t)m->max_expert_used * B * 4);
+    SLOT(off_eo, E * (size_t)m->max_expert_used * B * 4);
     SLOT(off_logits, (size_t)m->info.n_vocab * (size_t)c->logit_rows * 4);
     SLOT(off_ids, B * 4);
     SLOT(off_pos, B * 4);
@@ -120,7 +127,8 @@ static mlxn_status context_init(mlxn_context_t *c, const mlxn_context_params *p)
 
     /* MLXN_ENGINE_SKIP=kind,kind,...: a timing aid that leaves those ops out of every step
      * (op names such as rope, kv_write, glu, attention, add_rms_norm, or the products mm_qkv,
-     * mm_o, mm_gate_up, mm_down, lm_head). The results are wrong; only the speed means anything. */
+     * mm_o, mm_gate_up, mm_down, lm_head, mm_router; the MoE experts' products count as mm_gate_up and
+     * mm_down). The results are wrong; only the speed means anything. */
     const char *skip = getenv("MLXN_ENGINE_SKIP");
     while (skip && *skip) {
         size_t len = strcspn(skip, ",");
@@ -218,10 +226,11 @@ static mlxn_status decode_one_graph(mlxn_context_t *c) {
         c->graph = g;
         c->graph_ops = c->n_ops;
         const mlxn_model_t *m = c->m;
-        int mm = 0;   /* mat-vecs: layers' projections + LM head */
+        int mm = 0;   /* mat-vecs: layers' projections (MoE: router and 3 mul_mat_id) + LM head */
         for (int il = 0; il < m->info.n_layer; il++) {
             const mlxn_layer *L = &m->layers[il];
-            mm += (L->qkv_fused == 3 ? 1 : L->qkv_fused == 2 ? 2 : 3) + 1 + (L->gate_up_fused ? 1 : 2) + 1;
+            mm += (L->qkv_fused == 3 ? 1 : L->qkv_fused == 2 ? 2 : 3) + 1 +
+                  (L->has_moe ? 4 : (L->gate_up_fused ? 1 : 2) + 1);
         }
         mlxn_log(MLXN_LOG_INFO, "decode graph recorded: %d ops (%.2f per layer over %d layers), %d of them mat-vecs",
                  c->graph_ops, (double)c->graph_ops / m->info.n_layer, m->info.n_layer, mm + 1);

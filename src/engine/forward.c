@@ -1,4 +1,4 @@
-/* The forward pass of the llama family (llama, qwen2, qwen3) through the ops API. Every
+/* The forward pass of the llama family (llama, qwen2, qwen3, qwen3moe) through the ops API. Every
  * per-step value (token ids, positions) is read by the ops from the scratch buffer, so the
  * same op sequence can be recorded once as a graph and replayed per token.
  *
@@ -12,7 +12,13 @@
  * (model.c) when their weight types agree, and q|k share one RoPE call, k|v one cache write. A
  * single-token step is 7 ops per layer on llama. MLXN_NO_MMFUSE=1 (c->no_mmfuse) runs the
  * sequence before the fusion: xn = rms_norm(x) before the first layer, the norm fused with the
- * residual add (add_rms_norm) after each block, the GLU as an op: 10 ops per layer. */
+ * residual add (add_rms_norm) after each block, the GLU as an op: 10 ops per layer.
+ *
+ * Qwen3-MoE replaces the dense FFN of every layer by experts (moe_block):
+ *   xn = norm(x) ; logits = Wr·xn ; ids, w = top k of softmax(logits), renormalised
+ *   g|u = gate_e·xn, up_e·xn per chosen e (mul_mat_id) ; h = silu(g) * u ; o_e = down_e·h
+ *   x = x + sum_e w_e o_e   (moe_combine with the residual)
+ * The ids never leave the device, so the decode step records as one graph as before. */
 #include "engine/model.h"
 
 #include <string.h>
@@ -49,7 +55,7 @@ static mlxn_status view(struct mlxn_context *c, size_t off, int n_dims, int64_t 
     } while (0)
 
 static const char *const FWD_NAMES[MLXN_FWD_KIND_COUNT - MLXN_OP_COUNT] = {"mm_qkv", "mm_o", "mm_gate_up",
-                                                                            "mm_down", "lm_head"};
+                                                                            "mm_down", "lm_head", "mm_router"};
 
 const char *mlxn_forward_kind_name(int kind) {
     if (kind >= 0 && kind < MLXN_OP_COUNT) return mlxn_op_name((mlxn_op)kind);
@@ -219,6 +225,41 @@ static mlxn_status ffn_block(struct mlxn_context *c, const mlxn_layer *L, int n,
     return MLXN_OK;
 }
 
+/* Mixture-of-experts block (Qwen3-MoE). xn f32 {n_embd, n} at off_xn holds norm(x); x, the
+ * residual stream, gets the weighted sum of the chosen experts' outputs added in place. Gate
+ * and up of the chosen experts land one after the other in off_gu ({n_ff_exp, k, n} each), the
+ * GLU in off_h, the experts' outputs {n_embd, k, n} in off_eo; every product reads the expert
+ * ids from the scratch buffer. 7 ops: router, route, gate, up, glu, down, combine. */
+static mlxn_status moe_block(struct mlxn_context *c, const mlxn_layer *L, int n, const mlxn_tensor *x) {
+    mlxn_backend_t *be = c->be;
+    const int64_t E = c->m->info.n_embd, F = L->n_ff_exp, K = L->n_expert_used, NE = L->n_expert;
+    mlxn_tensor xn, xb, lg, ids, wts, g, u, g2, u2, h2, h, eo;
+    MLXN_TRY(scr(c, c->off_xn, MLXN_TYPE_F32, 2, E, n, 1, &xn));
+    MLXN_TRY(scr(c, c->off_xn, MLXN_TYPE_F32, 3, E, 1, n, &xb));   /* one input for every chosen expert */
+    MLXN_TRY(scr(c, c->off_rl, MLXN_TYPE_F32, 2, NE, n, 1, &lg));
+    MLXN_TRY(scr(c, c->off_eids, MLXN_TYPE_I32, 2, K, n, 1, &ids));
+    MLXN_TRY(scr(c, c->off_ew, MLXN_TYPE_F32, 2, K, n, 1, &wts));
+    const size_t half = (size_t)(F * K * n) * 4;
+    MLXN_TRY(scr(c, c->off_gu, MLXN_TYPE_F32, 3, F, K, n, &g));
+    MLXN_TRY(scr(c, c->off_gu + half, MLXN_TYPE_F32, 3, F, K, n, &u));
+    MLXN_TRY(scr(c, c->off_gu, MLXN_TYPE_F32, 2, F, K * n, 1, &g2));
+    MLXN_TRY(scr(c, c->off_gu + half, MLXN_TYPE_F32, 2, F, K * n, 1, &u2));
+    MLXN_TRY(scr(c, c->off_h, MLXN_TYPE_F32, 2, F, K * n, 1, &h2));
+    MLXN_TRY(scr(c, c->off_h, MLXN_TYPE_F32, 3, F, K, n, &h));
+    MLXN_TRY(scr(c, c->off_eo, MLXN_TYPE_F32, 3, E, K, n, &eo));
+
+    /* softmax over all experts, the top k, their weights renormalised to sum 1 (norm_topk_prob) */
+    const mlxn_moe_route_params rp = {MLXN_MOE_SOFTMAX, (int)K, true, 1.0f};
+    OP(c, MLXN_FWD_ROUTER, mlxn_op_mul_mat(be, &L->ffn_gate_inp, &xn, &lg));
+    OP(c, MLXN_OP_MOE_ROUTE, mlxn_op_moe_route(be, &lg, &rp, NULL, &ids, &wts));
+    OP(c, MLXN_FWD_GATE_UP, mlxn_op_mul_mat_id(be, &L->ffn_gate_exps, &ids, &xb, &g));
+    OP(c, MLXN_FWD_GATE_UP, mlxn_op_mul_mat_id(be, &L->ffn_up_exps, &ids, &xb, &u));
+    OP(c, MLXN_OP_GLU, mlxn_op_glu(be, MLXN_GLU_SWIGLU, &g2, &u2, &h2));
+    OP(c, MLXN_FWD_DOWN, mlxn_op_mul_mat_id(be, &L->ffn_down_exps, &ids, &h, &eo));
+    OP(c, MLXN_OP_MOE_COMBINE, mlxn_op_moe_combine(be, &eo, &wts, x, x));
+    return MLXN_OK;
+}
+
 mlxn_status mlxn_forward_layers(struct mlxn_context *c, int n) {
     mlxn_model_t *m = c->m;
     mlxn_backend_t *be = c->be;
@@ -240,6 +281,11 @@ mlxn_status mlxn_forward_layers(struct mlxn_context *c, int n) {
             const mlxn_mm_fusion an = {.norm_w = &L->attn_norm, .eps = m->norm_eps};
             const mlxn_mm_fusion fn = {.norm_w = &L->ffn_norm, .eps = m->norm_eps};
             MLXN_TRY(attention_block(c, L, n, &x, &an, &pos, &x, &add_x));
+            if (L->has_moe) {   /* the experts read norm(x) several times: it is computed once */
+                OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, &x, &L->ffn_norm, m->norm_eps, &xn));
+                MLXN_TRY(moe_block(c, L, n, &x));
+                continue;
+            }
             MLXN_TRY(ffn_block(c, L, n, &x, &fn, &x, &x));
         }
         return MLXN_OK;
@@ -249,8 +295,13 @@ mlxn_status mlxn_forward_layers(struct mlxn_context *c, int n) {
         const mlxn_layer *L = &m->layers[il];
         MLXN_TRY(attention_block(c, L, n, &xn, NULL, &pos, &o, NULL));
         OP(c, MLXN_OP_ADD_RMS_NORM, mlxn_op_add_rms_norm(be, &x, &o, &L->ffn_norm, m->norm_eps, &x, &xn));
-        MLXN_TRY(ffn_block(c, L, n, &xn, NULL, &o, NULL));
         const mlxn_tensor *next_norm = il + 1 < m->info.n_layer ? &m->layers[il + 1].attn_norm : &m->output_norm;
+        if (L->has_moe) {   /* the experts add into x themselves (as in the fused sequence) */
+            MLXN_TRY(moe_block(c, L, n, &x));
+            OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, &x, next_norm, m->norm_eps, &xn));
+            continue;
+        }
+        MLXN_TRY(ffn_block(c, L, n, &xn, NULL, &o, NULL));
         OP(c, MLXN_OP_ADD_RMS_NORM, mlxn_op_add_rms_norm(be, &x, &o, next_norm, m->norm_eps, &x, &xn));
     }
     return MLXN_OK;

@@ -17,9 +17,10 @@
  * ========================================================================== */
 
 static const mlxn_arch_desc ARCHS[] = {
-    {"llama", MLXN_ROPE_NORM, false, false},
-    {"qwen2", MLXN_ROPE_NEOX, true, false},
-    {"qwen3", MLXN_ROPE_NEOX, false, true},
+    {"llama", MLXN_ROPE_NORM, false, false, false},
+    {"qwen2", MLXN_ROPE_NEOX, true, false, false},
+    {"qwen3", MLXN_ROPE_NEOX, false, true, false},
+    {"qwen3moe", MLXN_ROPE_NEOX, false, true, true},
 };
 
 static const mlxn_arch_desc *find_arch(const char *name) {
@@ -148,7 +149,7 @@ typedef struct place_item {
     int n_parts;
     mlxn_gguf_tensor part[3];
     int n_dims;
-    int64_t ne[2];
+    int64_t ne[3];
     uint64_t nbytes;
     size_t off;            /* in its buffer */
     bool in_fused;         /* CPU: in m->fused (a host copy), else in m->weights */
@@ -177,6 +178,7 @@ static mlxn_status push(mlxn_model_t *m, placer *P, mlxn_tensor *dst, bool vec, 
     it->n_dims = vec ? 1 : 2;
     it->ne[0] = it->n_dims == 1 ? 0 : p0->ne[0];
     it->ne[1] = it->n_dims == 1 ? 1 : 0;
+    it->ne[2] = 1;
     for (int i = 0; i < n_parts; i++) {
         const mlxn_gguf_tensor *pi = &parts[i];
         if (pi->type != p0->type || (it->n_dims == 2 && pi->ne[0] != p0->ne[0]))
@@ -249,8 +251,27 @@ static mlxn_status load_mat(mlxn_model_t *m, placer *P, const char *name, int64_
     return push(m, P, &out->w, false, 1, &gt);
 }
 
+/* A stack of expert matrices {k, rows, n_expert} (each expert's {k, rows} matrix after the
+ * other) the backend must run mul_mat_id on: checked and placed whole. */
+static mlxn_status load_experts(mlxn_model_t *m, placer *P, const char *name, int64_t k, int64_t rows,
+                                int64_t n_expert, mlxn_weight *out) {
+    int64_t ne[3] = {k, rows, n_expert};
+    mlxn_gguf_tensor gt;
+    MLXN_TRY(find_tensor(m, name, 3, ne, true, NULL, &gt));
+    const mlxn_type_traits *tr = mlxn_type_info(gt.type);
+    if (!tr || !tr->decodable || !mlxn_backend_supports(m->be, MLXN_OP_MUL_MAT_ID, gt.type))
+        return mlxn_fail(MLXN_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s, which backend '%s' cannot run %s on",
+                         m->path, name, mlxn_type_name(gt.type), mlxn_backend_name(m->be),
+                         mlxn_op_name(MLXN_OP_MUL_MAT_ID));
+    memset(out, 0, sizeof *out);
+    MLXN_TRY(push(m, P, &out->w, false, 1, &gt));
+    P->items[P->n - 1].n_dims = 3;
+    P->items[P->n - 1].ne[2] = n_expert;
+    return MLXN_OK;
+}
+
 /* ==========================================================================
- * Hyper-parameters and tensors of the llama family (llama, qwen2, qwen3)
+ * Hyper-parameters and tensors of the llama family (llama, qwen2, qwen3, qwen3moe)
  * ========================================================================== */
 
 static mlxn_status load_hparams(mlxn_model_t *m) {
@@ -259,7 +280,8 @@ static mlxn_status load_hparams(mlxn_model_t *m) {
     MLXN_TRY(kv_pos_int(m, "embedding_length", -1, true, 0, 1, 1 << 20, &in->n_embd));
     MLXN_TRY(kv_pos_int(m, "attention.head_count", 0, true, 0, 1, 4096, &in->n_head));
     MLXN_TRY(kv_pos_int(m, "attention.head_count_kv", 0, false, in->n_head, 1, 4096, &in->n_head_kv));
-    MLXN_TRY(kv_pos_int(m, "feed_forward_length", 0, true, 0, 1, 1 << 22, &in->n_ff));
+    /* a MoE family's dense width is informative only (no layer has a dense FFN) */
+    MLXN_TRY(kv_pos_int(m, "feed_forward_length", 0, !m->arch->moe, 0, m->arch->moe ? 0 : 1, 1 << 22, &in->n_ff));
     MLXN_TRY(kv_pos_int(m, "context_length", -1, true, 0, 1, 1 << 26, &in->n_ctx_train));
     if (in->n_embd % in->n_head)
         return mlxn_fail(MLXN_ERR_FORMAT, "%s: embedding_length %d is not a multiple of head_count %d", m->path,
@@ -296,7 +318,19 @@ static mlxn_status load_hparams(mlxn_model_t *m) {
         mlxn_layer *L = &m->layers[il];
         MLXN_TRY(kv_pos_int(m, "attention.head_count", il, true, 0, 1, 4096, &L->n_head));
         MLXN_TRY(kv_pos_int(m, "attention.head_count_kv", il, false, L->n_head, 1, 4096, &L->n_head_kv));
-        MLXN_TRY(kv_pos_int(m, "feed_forward_length", il, true, 0, 1, 1 << 22, &L->n_ff));
+        if (m->arch->moe) {
+            /* Qwen3-MoE: every layer's FFN is experts only (no dense FFN, no shared expert) */
+            L->n_ff = 0;
+            L->has_moe = true;
+            MLXN_TRY(kv_pos_int(m, "expert_count", il, true, 0, 1, 1 << 16, &L->n_expert));
+            MLXN_TRY(kv_pos_int(m, "expert_used_count", il, true, 0, 1, L->n_expert, &L->n_expert_used));
+            MLXN_TRY(kv_pos_int(m, "expert_feed_forward_length", il, true, 0, 1, 1 << 22, &L->n_ff_exp));
+            if (L->n_expert > m->max_expert) m->max_expert = L->n_expert;
+            if (L->n_expert_used > m->max_expert_used) m->max_expert_used = L->n_expert_used;
+            if (L->n_ff_exp * L->n_expert_used > m->max_moe_ff) m->max_moe_ff = L->n_ff_exp * L->n_expert_used;
+        } else {
+            MLXN_TRY(kv_pos_int(m, "feed_forward_length", il, true, 0, 1, 1 << 22, &L->n_ff));
+        }
         if (L->n_head % L->n_head_kv)
             return mlxn_fail(MLXN_ERR_FORMAT, "%s: layer %d: head_count %d is not a multiple of head_count_kv %d",
                              m->path, il, L->n_head, L->n_head_kv);
@@ -384,6 +418,14 @@ static mlxn_status load_tensors(mlxn_model_t *m, placer *P) {
             MLXN_TRY(load_vec(m, P, NAME("attn_k_norm.weight"), L->head_dim_k, true, &L->k_norm));
         }
         MLXN_TRY(load_req_vec(m, P, NAME("ffn_norm.weight"), E, &L->ffn_norm));
+        if (L->has_moe) {
+            const int64_t F = L->n_ff_exp, NE = L->n_expert;
+            MLXN_TRY(load_mat(m, P, NAME("ffn_gate_inp.weight"), E, NE, MLXN_OP_MUL_MAT, true, NULL, &L->ffn_gate_inp));
+            MLXN_TRY(load_experts(m, P, NAME("ffn_gate_exps.weight"), E, F, NE, &L->ffn_gate_exps));
+            MLXN_TRY(load_experts(m, P, NAME("ffn_up_exps.weight"), E, F, NE, &L->ffn_up_exps));
+            MLXN_TRY(load_experts(m, P, NAME("ffn_down_exps.weight"), F, E, NE, &L->ffn_down_exps));
+            continue;
+        }
         mlxn_gguf_tensor g2[2];
         MLXN_TRY(check_mat(m, NAME("ffn_gate.weight"), E, L->n_ff, MLXN_OP_MUL_MAT, true, NULL, &g2[0]));
         MLXN_TRY(check_mat(m, NAME("ffn_up.weight"), E, L->n_ff, MLXN_OP_MUL_MAT, true, NULL, &g2[1]));
@@ -552,7 +594,7 @@ static mlxn_status load(mlxn_model_t *m, const char *path, const mlxn_model_para
     m->arch = find_arch(aname);
     if (!m->arch)
         return mlxn_fail(MLXN_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported (supported: llama, qwen2, "
-                         "qwen3)", path, aname);
+                         "qwen3, qwen3moe)", path, aname);
     m->info.arch = m->arch->name;
     mlxn_str name;
     if (mlxn_gguf_get_str(m->gguf, "general.name", &name) == MLXN_OK)
@@ -582,6 +624,9 @@ static mlxn_status load(mlxn_model_t *m, const char *path, const mlxn_model_para
     mlxn_log(MLXN_LOG_INFO, "%s: fused q|k(|v) in %d of %d layers, gate|up in %d%s; %.1f MiB of fused matrices copied "
              "on the host", path, n_qkv, m->info.n_layer, n_gu, m->no_fuse ? " (MLXN_NO_FUSE)" : "",
              m->fused ? mlxn_buffer_size(m->fused) / 1048576.0 : 0.0);
+    if (m->max_expert)
+        mlxn_log(MLXN_LOG_INFO, "%s: mixture of experts in every layer: %d of %d experts per token, expert FFN %d", path,
+                 m->layers[0].n_expert_used, m->layers[0].n_expert, m->layers[0].n_ff_exp);
     mlxn_log(MLXN_LOG_INFO, "%s: %s '%s', %d layers, %d embd, %d/%d heads, vocab %d, %.1f MiB of weights on %s",
              path, m->info.arch, m->name, m->info.n_layer, m->info.n_embd, m->info.n_head, m->info.n_head_kv,
              m->info.n_vocab, m->info.weight_bytes / 1048576.0, mlxn_backend_name(m->be));

@@ -13,6 +13,8 @@ typedef struct mlxn_arch_desc {
     mlxn_rope_mode rope_mode;    /* NORM for llama (the converter permutes q/k), NEOX otherwise */
     bool qkv_bias;               /* qwen2: biases on q, k, v */
     bool qk_norm;                /* qwen3: per-head RMSNorm on q and k before RoPE */
+    bool moe;                    /* qwen3moe: every layer's FFN is a mixture of experts (softmax
+                                  * router over all experts, top k renormalised, SwiGLU experts) */
 } mlxn_arch_desc;
 
 /* A tensor that may be absent (present == false). */
@@ -58,9 +60,13 @@ typedef struct mlxn_layer {
     mlxn_weight ffn_gate_up;
     mlxn_opt_tensor post_ffn_norm;   /* f32 {n_embd}: Gemma (later) */
 
-    /* mixture of experts beside or instead of the dense FFN (Qwen3-MoE, Gemma 4: later) */
+    /* mixture of experts beside or instead of the dense FFN (Qwen3-MoE; Gemma 4 later) */
     int n_expert, n_expert_used, n_ff_exp;   /* 0 when the layer has no experts */
     bool has_moe;
+    mlxn_weight ffn_gate_inp;    /* router {n_embd, n_expert} */
+    mlxn_weight ffn_gate_exps;   /* {n_embd, n_ff_exp, n_expert} */
+    mlxn_weight ffn_up_exps;     /* {n_embd, n_ff_exp, n_expert} */
+    mlxn_weight ffn_down_exps;   /* {n_ff_exp, n_embd, n_expert} */
 
     /* KV cache placement inside the context's cache buffer */
     size_t k_offset, v_offset;   /* filled by the context */
@@ -87,6 +93,8 @@ struct mlxn_model {
     int max_q_dim, max_kv_dim, max_v_dim, max_ff, max_head_dim;
     int max_qkv_dim;             /* n_head*hd_k + n_head_kv*(hd_k + hd_v) */
     int max_qk_dim;              /* (n_head + n_head_kv) * hd_k */
+    int max_expert, max_expert_used;   /* over MoE layers (0 without experts) */
+    int max_moe_ff;              /* max n_ff_exp * n_expert_used: a token's expert hidden values */
     bool tied_output;            /* output is token_embd */
     bool no_fuse;                /* MLXN_NO_FUSE set at load: separate q/k/v and gate/up */
 
@@ -112,9 +120,15 @@ struct mlxn_context {
     size_t off_qkv;              /* f32 {max_qkv_dim, n_batch}: column t = q_t | k_t | v_t */
     size_t off_att;              /* f32 {max(max_q_dim, max_qk_dim), n_batch}: attention output;
                                   * Qwen3's normed q|k before RoPE ({max_qkv_dim, n_batch}) */
-    size_t off_gu;               /* f32 {2 max_ff, n_batch}: column t = gate_t | up_t */
+    size_t off_gu;               /* f32 {2 max(max_ff, max_moe_ff), n_batch}: column t = gate_t | up_t
+                                  * (MoE: the experts' gate {n_ff_exp, k, n}, then up alike) */
     size_t off_qkn;              /* f32 {max_qkv_dim, n_batch} (Qwen3 only): k-normed rows */
-    size_t off_h;                /* f32 {max_ff, n_batch}: act(gate) * up */
+    size_t off_h;                /* f32 {max(max_ff, max_moe_ff), n_batch}: act(gate) * up */
+    /* MoE layers (0-sized without experts) */
+    size_t off_rl;               /* f32 {max_expert, n_batch}: router logits */
+    size_t off_eids;             /* i32 {max_expert_used, n_batch}: chosen experts */
+    size_t off_ew;               /* f32 {max_expert_used, n_batch}: their weights */
+    size_t off_eo;               /* f32 {n_embd * max_expert_used, n_batch}: expert outputs */
     size_t off_logits;           /* f32 {n_vocab, logit_rows} */
     size_t off_ids, off_pos;     /* i32 {n_batch}: token ids, positions */
     size_t off_step;             /* i32 {2}: id and position of a single-token step */
@@ -138,6 +152,7 @@ struct mlxn_context {
  * which one (for MLXN_ENGINE_SKIP, a timing aid: ops of the listed kinds are left out). */
 enum {
     MLXN_FWD_QKV = MLXN_OP_COUNT, MLXN_FWD_O, MLXN_FWD_GATE_UP, MLXN_FWD_DOWN, MLXN_FWD_LM_HEAD,
+    MLXN_FWD_ROUTER,             /* MoE router logits (the experts' products count as gate_up / down) */
     MLXN_FWD_KIND_COUNT
 };
 const char *mlxn_forward_kind_name(int kind);   /* NULL outside [0, MLXN_FWD_KIND_COUNT) */

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Each architecture the engine loads (llama with tied or untied embeddings and rope_freqs,
 qwen2 with q/k/v biases, qwen3 with per-head q/k norms and a head size that does not divide
-the hidden size), checked against an independent NumPy forward pass on tiny random models.
+the hidden size, qwen3moe with a mixture of experts in every layer), checked against an
+independent NumPy forward pass on tiny random models.
 
 The files are written with the PyPI `gguf` package (the reference writer), the weights are
 f32 (or q8_0, dequantized by `gguf.quants` for the reference), and tests/tool_engine_logits
@@ -11,7 +12,20 @@ attention, SwiGLU; the f16 cache is modelled by rounding K and V to f16. Bounds 
 normalised MSE over all logits: 1e-8 for f32 weights (only float32 rounding differs; the
 reference backend gives ~1e-13) and 1e-3 for q8_0 weights (the reference backend gives ~1e-10;
 the fast CPU kernels round the activations to 8 bits for integer dot products, which gives
-~2e-4 on these random models; a defect such as a wrong RoPE pairing gives > 0.1)."""
+~2e-4 on these random models; a defect such as a wrong RoPE pairing gives > 0.1).
+
+qwen3moe (8 experts, top 2, two layers; f32 and q8_0 experts, the router kept in f32 as
+quantizers do): router logits = W_r . norm(x), softmax over all experts, the top k renormalised
+to sum 1, per chosen expert down(silu(gate . xn) * (up . xn)), the weighted sum added to x.
+Batches 512, 5 and 1 (the decode route), each also with MLXN_NO_MMFUSE=1 (on the cpu backend
+the logits must be identical to the default sequence's), the op count of a decode step
+(`mlxn bench -v`), and loader errors: a missing expert tensor, a missing expert_count key, an
+expert tensor of the wrong shape, expert_used_count above expert_count. The token sequence is
+drawn until every reference top-k choice is clear (the k-th and (k+1)-th router logits at
+least 0.02 apart for f32 weights, 0.1 for q8_0: ~10x the rounding of the 8-bit activations of
+the fast CPU kernels), so that rounding cannot legitimately pick another expert and any wrong
+choice shows as a large NMSE (choosing experts 2..k+1 instead of 1..k: ~0.09; no
+renormalisation: ~4e-3); every expert of every layer must be chosen somewhere."""
 import os, subprocess, sys, tempfile
 
 import numpy as np
@@ -19,6 +33,9 @@ import gguf
 from gguf.quants import quantize, dequantize
 
 BIN = os.path.join(os.environ.get("MLXN_BINARY_DIR", "build"), "bin", "tool_engine_logits")
+MLXN = os.environ.get("MLXN_BIN", os.path.join(os.environ.get("MLXN_BINARY_DIR", "build"), "bin", "mlxn"))
+BACKEND = os.environ.get("MLXN_TEST_BACKEND", "cpu")   # the qwen3moe cases only (the others: cpu)
+ON_CPU = BACKEND in ("cpu", "ref")
 passed = failed = 0
 
 
@@ -35,11 +52,16 @@ def check(cond, what):
 # Tiny models
 
 def make_model(arch, rng, *, tied=False, rope_freqs=False, qtype="f32", n_embd=128, n_head=4, n_kv=2,
-               head_dim=64, n_ff=256, n_vocab=320, n_layer=2, base=10000.0):
-    """Random weights as float64 arrays in PyTorch layout [rows, k] (ref) plus what to write."""
+               head_dim=64, n_ff=256, n_vocab=320, n_layer=2, base=10000.0, n_expert=8, n_expert_used=2,
+               n_ff_exp=64):
+    """Random weights as float64 arrays in PyTorch layout [rows, k] (ref) plus what to write.
+    qwen3moe: expert stacks [n_expert, rows, k]; the router stays f32 (quantizers keep it)."""
     W = {"arch": arch, "n_embd": n_embd, "n_head": n_head, "n_kv": n_kv, "hd": head_dim, "n_ff": n_ff,
          "n_vocab": n_vocab, "n_layer": n_layer, "base": base, "eps": 1e-5, "qtype": qtype,
          "neox": arch != "llama", "layers": []}
+    moe = arch == "qwen3moe"
+    if moe:
+        W.update(n_expert=n_expert, n_expert_used=n_expert_used, n_ff_exp=n_ff_exp, types=[{"gate_inp": "f32"}])
     def mat(rows, k, sd=0.08):
         return rng.normal(0, sd, (rows, k))
     W["tok_embd"] = rng.normal(0, 1.0, (n_vocab, n_embd))
@@ -52,13 +74,19 @@ def make_model(arch, rng, *, tied=False, rope_freqs=False, qtype="f32", n_embd=1
             "wq": mat(n_head * head_dim, n_embd), "wk": mat(n_kv * head_dim, n_embd),
             "wv": mat(n_kv * head_dim, n_embd), "wo": mat(n_embd, n_head * head_dim),
             "ffn_norm": 1 + 0.1 * rng.normal(size=n_embd),
-            "gate": mat(n_ff, n_embd), "up": mat(n_ff, n_embd), "down": mat(n_embd, n_ff),
         }
+        if moe:
+            L["gate_inp"] = mat(n_expert, n_embd, 0.15)
+            L["gate_exps"] = rng.normal(0, 0.08, (n_expert, n_ff_exp, n_embd))
+            L["up_exps"] = rng.normal(0, 0.08, (n_expert, n_ff_exp, n_embd))
+            L["down_exps"] = rng.normal(0, 0.08, (n_expert, n_embd, n_ff_exp))
+        else:
+            L.update(gate=mat(n_ff, n_embd), up=mat(n_ff, n_embd), down=mat(n_embd, n_ff))
         if arch == "qwen2":
             L["bq"] = 0.1 * rng.normal(size=n_head * head_dim)
             L["bk"] = 0.1 * rng.normal(size=n_kv * head_dim)
             L["bv"] = 0.1 * rng.normal(size=n_kv * head_dim)
-        if arch == "qwen3":
+        if arch in ("qwen3", "qwen3moe"):
             L["q_norm"] = 1 + 0.1 * rng.normal(size=head_dim)
             L["k_norm"] = 1 + 0.1 * rng.normal(size=head_dim)
         W["layers"].append(L)
@@ -78,7 +106,11 @@ def quantized(a, qtype):
 def write_gguf(W, path, types=None):
     """Writes W as a GGUF file and puts back into W exactly what the file stores (the reference
     uses that). Weights are W['qtype'] ('f32' or 'q8_0'); types, when given, overrides it per
-    layer tensor: layer i uses types[i % len(types)][key] where that key is present."""
+    layer tensor: layer i uses types[i % len(types)][key] where that key is present (default:
+    W['types'] if any). W['drop'] (a set of tensor or metadata key names) leaves those out;
+    W['meta'] overrides expert metadata values (tests of files whose keys and tensors disagree)."""
+    types = types or W.get("types")
+    drop = W.get("drop", set())
     w = gguf.GGUFWriter(path, W["arch"])
     a = W["arch"]
     w.add_block_count(W["n_layer"])
@@ -92,9 +124,17 @@ def write_gguf(W, path, types=None):
     w.add_rope_freq_base(W["base"])
     w.add_layer_norm_rms_eps(W["eps"])
     w.add_rope_dimension_count(W["hd"])
+    if "n_expert" in W:
+        for key, fn, v in (("expert_count", w.add_expert_count, W["n_expert"]),
+                           ("expert_used_count", w.add_expert_used_count, W["n_expert_used"]),
+                           ("expert_feed_forward_length", w.add_expert_feed_forward_length, W["n_ff_exp"])):
+            if "%s.%s" % (a, key) not in drop:
+                fn(W.get("meta", {}).get(key, v))
     qtype = W["qtype"]
 
     def add(name, arr, vec=False, qt=None):
+        if name in drop:
+            return arr
         if vec:
             w.add_tensor(name, arr.astype(np.float32))
             return arr.astype(np.float32).astype(np.float64)
@@ -117,7 +157,9 @@ def write_gguf(W, path, types=None):
              "wv": "attn_v.weight", "wo": "attn_output.weight", "ffn_norm": "ffn_norm.weight",
              "gate": "ffn_gate.weight", "up": "ffn_up.weight", "down": "ffn_down.weight",
              "bq": "attn_q.bias", "bk": "attn_k.bias", "bv": "attn_v.bias",
-             "q_norm": "attn_q_norm.weight", "k_norm": "attn_k_norm.weight"}
+             "q_norm": "attn_q_norm.weight", "k_norm": "attn_k_norm.weight",
+             "gate_inp": "ffn_gate_inp.weight", "gate_exps": "ffn_gate_exps.weight",
+             "up_exps": "ffn_up_exps.weight", "down_exps": "ffn_down_exps.weight"}
     for i, L in enumerate(W["layers"]):
         t = types[i % len(types)] if types else {}
         for k in list(L):
@@ -151,7 +193,34 @@ def rope(x, pos, base, neox, ff):
     return y
 
 
-def reference(W, tokens, kv_f16):
+def silu(g):
+    return g / (1 + np.exp(-g))
+
+
+def moe_ffn(W, L, h, stats=None):
+    """Qwen3-MoE experts: softmax over all router logits, top k renormalised to sum 1, SwiGLU
+    experts, weighted sum. stats = (margins, chosen), when given: the list margins gets each
+    token's gap between the k-th and the (k+1)-th router logit, the set chosen the (layer id,
+    expert) pairs used."""
+    k = W["n_expert_used"]
+    logits = h @ L["gate_inp"].T
+    p = np.exp(logits - logits.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    out = np.zeros_like(h)
+    for t in range(h.shape[0]):
+        order = np.argsort(-logits[t], kind="stable")
+        top = order[:k]
+        if stats is not None:
+            stats[0].append(logits[t, order[k - 1]] - logits[t, order[k]] if k < len(order) else np.inf)
+            stats[1].update((id(L), int(e)) for e in top)
+        wts = p[t, top] / p[t, top].sum()
+        for e, wgt in zip(top, wts):
+            g, u = L["gate_exps"][e] @ h[t], L["up_exps"][e] @ h[t]
+            out[t] += wgt * (L["down_exps"][e] @ (silu(g) * u))
+    return out
+
+
+def reference(W, tokens, kv_f16, moe_stats=None):
     n, nh, nkv, hd, eps = len(tokens), W["n_head"], W["n_kv"], W["hd"], W["eps"]
     pos = np.arange(n, dtype=np.float64)
     x = W["tok_embd"][tokens]
@@ -177,8 +246,11 @@ def reference(W, tokens, kv_f16):
             out[:, hh] = p @ v[:, kh]
         x = x + out.reshape(n, nh * hd) @ L["wo"].T
         h = rms(x, L["ffn_norm"], eps)
+        if "gate_inp" in L:
+            x = x + moe_ffn(W, L, h, moe_stats)
+            continue
         g, u = h @ L["gate"].T, h @ L["up"].T
-        x = x + (g / (1 + np.exp(-g)) * u) @ L["down"].T
+        x = x + (silu(g) * u) @ L["down"].T
     x = rms(x, W["output_norm"], eps)
     out = W["output"] if W["output"] is not None else W["tok_embd"]
     return x @ out.T
@@ -195,6 +267,111 @@ CASES = [
     ("qwen3 q8_0 weights, f16 cache", "qwen3", dict(qtype="q8_0"), "f16", 1e-3),
     ("llama q8_0 weights, f16 cache", "llama", dict(qtype="q8_0", n_layer=3), "f16", 1e-3),
 ]
+
+
+MOE_CASES = [
+    # name, make_model options, kv, bound, router margin
+    ("qwen3moe 8 experts top 2, f32", dict(base=1e6), "f32", 1e-8, 0.02),
+    ("qwen3moe q8_0 experts, f16 cache", dict(qtype="q8_0", base=1e6), "f16", 1e-3, 0.1),
+]
+
+
+def run_tool(path, out, kv, batch, tokens, no_mmfuse=False):
+    env = dict(os.environ)
+    env.pop("MLXN_NO_MMFUSE", None)
+    if no_mmfuse:
+        env["MLXN_NO_MMFUSE"] = "1"
+    r = subprocess.run([BIN, path, out, "--backend", BACKEND, "--kv", kv, "--batch", str(batch)] +
+                       [str(t) for t in tokens], capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        return None, r.stderr.strip()
+    return np.fromfile(out, dtype=np.float32).reshape(len(tokens), -1).astype(np.float64), ""
+
+
+def moe_op_count(path, n_layer, mmfuse):
+    """A decode step: embedding, LM head, argmax, and per layer the qwen3 attention (q|k|v, the
+    q and k norms, rope_kv, attention, o: 6) and the experts (norm, router, route, gate, up, glu,
+    down, combine: 8); MLXN_NO_MMFUSE=1: the first norm, and per layer add_rms_norm before the
+    experts and rms_norm after them instead of the norm (15)."""
+    env = dict(os.environ)
+    env.pop("MLXN_NO_MMFUSE", None)
+    env.pop("MLXN_NO_ROPEKV", None)
+    if not mmfuse:
+        env["MLXN_NO_MMFUSE"] = "1"
+    r = subprocess.run([MLXN, "bench", "-m", path, "-p", "0", "-n", "4", "-r", "1", "--device", BACKEND, "-v"],
+                       capture_output=True, text=True, env=env)
+    ops = 3 + 14 * n_layer if mmfuse else 4 + 15 * n_layer
+    want = ("decode step (op by op): %d ops" if ON_CPU else "decode graph recorded: %d ops") % ops
+    check(r.returncode == 0 and want in r.stderr, "qwen3moe: bench -v%s does not say '%s': %s"
+          % ("" if mmfuse else " (MLXN_NO_MMFUSE=1)", want, r.stderr[-2000:]))
+    print("qwen3moe op count%s: %s" % ("" if mmfuse else " (MLXN_NO_MMFUSE=1)", want))
+
+
+def moe_tests(rng, tmp):
+    for ci, (name, opts, kv, bound, margin) in enumerate(MOE_CASES):
+        W = make_model("qwen3moe", rng, **opts)
+        path = os.path.join(tmp, "moe%d.gguf" % ci)
+        write_gguf(W, path)
+        # a sequence whose every expert choice is clear in the reference and that uses every
+        # expert of every layer (see the docstring)
+        for attempt in range(1000):
+            tokens = rng.integers(0, W["n_vocab"], 13)
+            margins, chosen = [], set()
+            ref = reference(W, tokens, kv == "f16", (margins, chosen))
+            if min(margins) >= margin and len(chosen) == W["n_expert"] * W["n_layer"]:
+                break
+        check(min(margins) >= margin, "%s: no token sequence with clear expert choices" % name)
+        check(len(chosen) == W["n_expert"] * W["n_layer"], "%s: only %d of the %d (layer, expert) pairs are chosen"
+              % (name, len(chosen), W["n_expert"] * W["n_layer"]))
+        if not ON_CPU:   # GPU kernels round f32 weights and activations their own way
+            bound = max(bound, 1e-4)
+        for batch in (512, 5, 1):
+            got, err = run_tool(path, os.path.join(tmp, "moe%d_%d.f32" % (ci, batch)), kv, batch, tokens)
+            unf, err2 = run_tool(path, os.path.join(tmp, "moeu%d_%d.f32" % (ci, batch)), kv, batch, tokens, True)
+            if got is None or unf is None:
+                check(False, "%s batch %d: tool failed: %s %s" % (name, batch, err, err2))
+                continue
+            nmse = ((got - ref) ** 2).sum() / (ref ** 2).sum()
+            nmse_u = ((unf - ref) ** 2).sum() / (ref ** 2).sum()
+            top1 = (got.argmax(-1) == ref.argmax(-1)).mean()
+            rel = np.abs(got - unf).max() / np.abs(unf).max()
+            print("%-45s batch %3d: NMSE %.3g (MLXN_NO_MMFUSE=1 %.3g), top-1 %.0f%%, max |default - unfused| / max "
+                  "%.2g (min router margin %.3f, draw %d)" % (name, batch, nmse, nmse_u, 100 * top1, rel, min(margins),
+                                                                attempt + 1))
+            check(nmse < bound, "%s batch %d: NMSE %.3g >= %.g" % (name, batch, nmse, bound))
+            check(nmse_u < bound, "%s batch %d (MLXN_NO_MMFUSE=1): NMSE %.3g >= %.g" % (name, batch, nmse_u, bound))
+            # the cpu backend runs the same f32 arithmetic both ways; ref's fused products sum in
+            # double, GPUs round their own way
+            check(rel == 0 if BACKEND == "cpu" else rel < (1e-5 if ON_CPU else 1e-3),
+                  "%s batch %d: default and MLXN_NO_MMFUSE=1 differ by %.3g (relative)" % (name, batch, rel))
+        if ci == 0:
+            for mmfuse in (True, False):
+                moe_op_count(path, W["n_layer"], mmfuse)
+
+    # loader errors, each naming what is wrong
+    errors = [
+        ("missing expert tensor", dict(drop={"blk.1.ffn_up_exps.weight"}),
+         "missing tensor 'blk.1.ffn_up_exps.weight' (architecture qwen3moe)"),
+        ("missing router", dict(drop={"blk.0.ffn_gate_inp.weight"}),
+         "missing tensor 'blk.0.ffn_gate_inp.weight'"),
+        ("missing expert_count", dict(drop={"qwen3moe.expert_count"}),
+         "missing metadata key 'qwen3moe.expert_count'"),
+        ("missing expert_feed_forward_length", dict(drop={"qwen3moe.expert_feed_forward_length"}),
+         "missing metadata key 'qwen3moe.expert_feed_forward_length'"),
+        ("expert tensor of the wrong shape", dict(meta={"expert_feed_forward_length": 48}),
+         "tensor 'blk.0.ffn_gate_exps.weight' has shape {128, 64, 8}, expected {128, 48, 8}"),
+        ("expert_used_count above expert_count", dict(meta={"expert_used_count": 9}),
+         "'qwen3moe.expert_used_count' = 9 is outside [1, 8]"),
+    ]
+    for ei, (name, extra, want) in enumerate(errors):
+        W = make_model("qwen3moe", rng, n_layer=2)
+        W.update(extra)
+        path = os.path.join(tmp, "moe_err%d.gguf" % ei)
+        write_gguf(W, path)
+        got, err = run_tool(path, os.path.join(tmp, "moe_err.f32"), "f32", 512, [1, 2, 3])
+        check(got is None and want in err, "qwen3moe %s: want an error saying \"%s\", got: %s"
+              % (name, want, err if got is None else "success"))
+        print("qwen3moe %-40s -> %s" % (name, err))
 
 
 def main():
@@ -222,6 +399,7 @@ def main():
             top1 = (got.argmax(-1) == ref.argmax(-1)).mean()
             print("%-45s batch %3d: NMSE %.3g, top-1 %.0f%%" % (name, batch, nmse, 100 * top1))
             check(nmse < bound, "%s batch %d: NMSE %.3g >= %.g" % (name, batch, nmse, bound))
+    moe_tests(rng, tmp)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
