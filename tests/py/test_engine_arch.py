@@ -20,7 +20,8 @@ to sum 1, per chosen expert down(silu(gate . xn) * (up . xn)), the weighted sum 
 Batches 512, 5 and 1 (the decode route), each also with MLXN_NO_MMFUSE=1 (on the cpu backend
 the logits must be identical to the default sequence's), the op count of a decode step
 (`mlxn bench -v`), and loader errors: a missing expert tensor, a missing expert_count key, an
-expert tensor of the wrong shape, expert_used_count above expert_count. The token sequence is
+expert tensor of the wrong shape, expert_used_count above expert_count; and `mlxn synth --shape
+tiny-moe` (the generator of qwen3-30b-a3b files) loads and runs. The token sequence is
 drawn until every reference top-k choice is clear (the k-th and (k+1)-th router logits at
 least 0.02 apart for f32 weights, 0.1 for q8_0: ~10x the rounding of the 8-bit activations of
 the fast CPU kernels), so that rounding cannot legitimately pick another expert and any wrong
@@ -347,6 +348,15 @@ def moe_tests(rng, tmp):
         if ci == 0:
             for mmfuse in (True, False):
                 moe_op_count(path, W["n_layer"], mmfuse)
+
+    # `mlxn synth --shape tiny-moe` (the qwen3-30b-a3b layout, small): loads, runs, counts
+    sy = os.path.join(tmp, "synth_moe.gguf")
+    r = subprocess.run([MLXN, "synth", "--shape", "tiny-moe", "--mix", "q8_0", "-o", sy], capture_output=True, text=True)
+    check(r.returncode == 0, "synth --shape tiny-moe: %s" % r.stderr)
+    if r.returncode == 0:
+        moe_op_count(sy, 2, True)
+        got, err = run_tool(sy, os.path.join(tmp, "synth_moe.f32"), "f16", 512, [1, 5, 9, 700, 3])
+        check(got is not None and np.isfinite(got).all() and got.std() > 0, "synth tiny-moe logits: %s" % err)
 
     # loader errors, each naming what is wrong
     errors = [

@@ -15,13 +15,18 @@ typedef struct shape_desc {
     int n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab, n_ctx;
     float rope_base, eps;
     bool tied;
+    const char *arch;            /* "llama" or "qwen3moe" (per-head q/k norms, experts in every layer) */
+    int head_dim;                /* 0: n_embd / n_head */
+    int n_expert, n_expert_used, n_ff_exp;   /* qwen3moe */
 } shape_desc;
 
 static const shape_desc SHAPES[] = {
-    {"llama3-8b", 4096, 32, 32, 8, 14336, 128256, 8192, 500000.0f, 1e-5f, false},
-    {"llama2-7b", 4096, 32, 32, 32, 11008, 32000, 4096, 10000.0f, 1e-5f, false},
-    {"smollm2-135m", 576, 30, 9, 3, 1536, 49152, 8192, 100000.0f, 1e-5f, true},
-    {"tiny", 256, 2, 4, 2, 512, 1024, 512, 10000.0f, 1e-5f, true},
+    {"llama3-8b", 4096, 32, 32, 8, 14336, 128256, 8192, 500000.0f, 1e-5f, false, "llama", 0, 0, 0, 0},
+    {"llama2-7b", 4096, 32, 32, 32, 11008, 32000, 4096, 10000.0f, 1e-5f, false, "llama", 0, 0, 0, 0},
+    {"smollm2-135m", 576, 30, 9, 3, 1536, 49152, 8192, 100000.0f, 1e-5f, true, "llama", 0, 0, 0, 0},
+    {"tiny", 256, 2, 4, 2, 512, 1024, 512, 10000.0f, 1e-5f, true, "llama", 0, 0, 0, 0},
+    {"qwen3-30b-a3b", 2048, 48, 32, 4, 6144, 151936, 40960, 1000000.0f, 1e-6f, false, "qwen3moe", 128, 128, 8, 768},
+    {"tiny-moe", 256, 2, 4, 2, 512, 1024, 512, 1000000.0f, 1e-6f, false, "qwen3moe", 64, 8, 2, 128},
 };
 
 /* Quant mixes: the type of each tensor family. q4_k_m follows the common recipe: Q4_K
@@ -57,7 +62,8 @@ static void usage(void) {
            "random weights, for speed measurements (`mlxn bench -m FILE`). Without --tokenizer it\n"
            "has no tokenizer (bench works, run and tokenize do not).\n"
            "\n"
-           "  --shape NAME   llama3-8b, llama2-7b, smollm2-135m, tiny\n"
+           "  --shape NAME   llama3-8b, llama2-7b, smollm2-135m, tiny; qwen3-30b-a3b, tiny-moe\n"
+           "                 (qwen3moe: q/k norms, experts in every layer, router in f32)\n"
            "  --mix MIX      q4_k_m (Q4_K with Q6_K for the LM head and some attn_v/ffn_down),\n"
            "                 or one type for every matrix: q4_0 q4_1 q5_0 q8_0 q4_k q6_k f16 f32\n"
            "  -o FILE        output path\n"
@@ -150,14 +156,18 @@ static mlxn_type fit_type(mlxn_type t, int64_t k) {
     }
 }
 
+/* A matrix {k, rows}, or with n_exp > 0 a stack of n_exp of them {k, rows, n_exp}. */
 static mlxn_status add_matrix(mlxn_gguf_writer_t *w, owned *o, const char *name, mlxn_type t, int64_t k,
-                              int64_t rows, rng *r, const uint8_t **cache, mlxn_type *cache_t, int64_t *cache_k,
-                              int64_t *cache_rows) {
+                              int64_t rows, int64_t n_exp, rng *r, const uint8_t **cache, mlxn_type *cache_t,
+                              int64_t *cache_k, int64_t *cache_rows) {
     t = fit_type(t, k);
+    const int nd = n_exp > 0 ? 3 : 2;
+    const int64_t ne[3] = {k, rows, n_exp > 0 ? n_exp : 1};
+    rows *= ne[2];   /* rows generated */
     /* one tensor per (type, k, rows) is generated and shared by every layer */
     for (int i = 0; i < 16 && cache[i]; i++)
         if (cache_t[i] == t && cache_k[i] == k && cache_rows[i] == rows)
-            return mlxn_gguf_writer_add_tensor(w, name, t, 2, (int64_t[]){k, rows}, cache[i]);
+            return mlxn_gguf_writer_add_tensor(w, name, t, nd, ne, cache[i]);
     pool p = {0};
     mlxn_status st = pool_make(&p, t, k, 0.02f, r);
     if (st != MLXN_OK) {
@@ -172,7 +182,7 @@ static mlxn_status add_matrix(mlxn_gguf_writer_t *w, owned *o, const char *name,
             cache[i] = d, cache_t[i] = t, cache_k[i] = k, cache_rows[i] = rows;
             break;
         }
-    return mlxn_gguf_writer_add_tensor(w, name, t, 2, (int64_t[]){k, rows}, d);
+    return mlxn_gguf_writer_add_tensor(w, name, t, nd, ne, d);
 }
 
 /* Copies key i of g (a scalar, string or array of any element type) into w under the same key. */
@@ -229,22 +239,36 @@ static mlxn_status synth(const shape_desc *s, const char *mix, const char *out, 
     mlxn_type cache_t[16];
     int64_t cache_k[16], cache_rows[16];
     char name[128];
-    const int64_t E = s->n_embd, hd = s->n_embd / s->n_head, KV = hd * s->n_head_kv;
+    const bool moe = s->n_expert > 0;
+    const int64_t E = s->n_embd, hd = s->head_dim ? s->head_dim : s->n_embd / s->n_head, KV = hd * s->n_head_kv;
+    const int64_t Q = hd * s->n_head;
 #define TRY(x) do { if (st == MLXN_OK) st = (x); } while (0)
+#define KEY(suffix) (snprintf(key, sizeof key, "%s.%s", s->arch, suffix), key)
+    char key[96];
     snprintf(name, sizeof name, "synthetic %s %s", s->name, mix);
-    TRY(mlxn_gguf_writer_set_str(w, "general.architecture", "llama"));
+    TRY(mlxn_gguf_writer_set_str(w, "general.architecture", s->arch));
     TRY(mlxn_gguf_writer_set_str(w, "general.name", name));
     TRY(mlxn_gguf_writer_set_u32(w, "general.alignment", 32));
-    TRY(mlxn_gguf_writer_set_u32(w, "llama.block_count", (uint32_t)s->n_layer));
-    TRY(mlxn_gguf_writer_set_u32(w, "llama.context_length", (uint32_t)s->n_ctx));
-    TRY(mlxn_gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)s->n_embd));
-    TRY(mlxn_gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)s->n_ff));
-    TRY(mlxn_gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)s->n_head));
-    TRY(mlxn_gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)s->n_head_kv));
-    TRY(mlxn_gguf_writer_set_f32(w, "llama.rope.freq_base", s->rope_base));
-    TRY(mlxn_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", s->eps));
-    TRY(mlxn_gguf_writer_set_u32(w, "llama.vocab_size", (uint32_t)s->n_vocab));
-    TRY(mlxn_gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)hd));
+    TRY(mlxn_gguf_writer_set_u32(w, KEY("block_count"), (uint32_t)s->n_layer));
+    TRY(mlxn_gguf_writer_set_u32(w, KEY("context_length"), (uint32_t)s->n_ctx));
+    TRY(mlxn_gguf_writer_set_u32(w, KEY("embedding_length"), (uint32_t)s->n_embd));
+    TRY(mlxn_gguf_writer_set_u32(w, KEY("feed_forward_length"), (uint32_t)s->n_ff));
+    TRY(mlxn_gguf_writer_set_u32(w, KEY("attention.head_count"), (uint32_t)s->n_head));
+    TRY(mlxn_gguf_writer_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)s->n_head_kv));
+    TRY(mlxn_gguf_writer_set_f32(w, KEY("rope.freq_base"), s->rope_base));
+    TRY(mlxn_gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), s->eps));
+    TRY(mlxn_gguf_writer_set_u32(w, KEY("vocab_size"), (uint32_t)s->n_vocab));
+    TRY(mlxn_gguf_writer_set_u32(w, KEY("rope.dimension_count"), (uint32_t)hd));
+    if (s->head_dim) {
+        TRY(mlxn_gguf_writer_set_u32(w, KEY("attention.key_length"), (uint32_t)hd));
+        TRY(mlxn_gguf_writer_set_u32(w, KEY("attention.value_length"), (uint32_t)hd));
+    }
+    if (moe) {
+        TRY(mlxn_gguf_writer_set_u32(w, KEY("expert_count"), (uint32_t)s->n_expert));
+        TRY(mlxn_gguf_writer_set_u32(w, KEY("expert_used_count"), (uint32_t)s->n_expert_used));
+        TRY(mlxn_gguf_writer_set_u32(w, KEY("expert_feed_forward_length"), (uint32_t)s->n_ff_exp));
+    }
+#undef KEY
     for (int64_t i = 0; tok && i < mlxn_gguf_kv_count(tok); i++)
         if (!strncmp(mlxn_gguf_kv_key(tok, i), "tokenizer.", 10)) TRY(copy_kv(w, tok, i));
 
@@ -252,37 +276,55 @@ static mlxn_status synth(const shape_desc *s, const char *mix, const char *out, 
     float *norm = malloc(sizeof *norm * (size_t)E);
     if (!own(&o, norm)) st = mlxn_fail(MLXN_ERR_NO_MEMORY, "synth: norms");
     for (int64_t i = 0; norm && i < E; i++) norm[i] = 1.0f + 0.05f * rng_normal(&r);
+    /* qwen3moe: the router {E, n_expert}, f32 as quantizers leave it (small random weights) */
+    float *router = NULL;
+    if (moe) {
+        router = malloc(sizeof *router * (size_t)E * (size_t)s->n_expert);
+        if (!own(&o, router)) st = mlxn_fail(MLXN_ERR_NO_MEMORY, "synth: router");
+        for (int64_t i = 0; router && i < E * s->n_expert; i++) router[i] = 0.02f * rng_normal(&r);
+    }
 
     mlxn_type t;
     if (!mix_type(mix, ROLE_EMBD, 0, s->n_layer, &t))
         return mlxn_fail(MLXN_ERR_INVALID_ARG, "synth: unknown mix '%s'", mix);
-    TRY(add_matrix(w, &o, "token_embd.weight", t, E, s->n_vocab, &r, cache, cache_t, cache_k, cache_rows));
+    TRY(add_matrix(w, &o, "token_embd.weight", t, E, s->n_vocab, 0, &r, cache, cache_t, cache_k, cache_rows));
     TRY(mlxn_gguf_writer_add_tensor(w, "output_norm.weight", MLXN_TYPE_F32, 1, (int64_t[]){E}, norm));
     if (!s->tied) {
         mix_type(mix, ROLE_OUT, 0, s->n_layer, &t);
-        TRY(add_matrix(w, &o, "output.weight", t, E, s->n_vocab, &r, cache, cache_t, cache_k, cache_rows));
+        TRY(add_matrix(w, &o, "output.weight", t, E, s->n_vocab, 0, &r, cache, cache_t, cache_k, cache_rows));
     }
-    static const struct { const char *suffix; role r; } MATS[] = {
-        {"attn_q.weight", ROLE_Q}, {"attn_k.weight", ROLE_K}, {"attn_v.weight", ROLE_V},
-        {"attn_output.weight", ROLE_O}, {"ffn_gate.weight", ROLE_GATE}, {"ffn_up.weight", ROLE_UP},
-        {"ffn_down.weight", ROLE_DOWN},
+    static const struct { const char *suffix, *moe_suffix; role r; } MATS[] = {
+        {"attn_q.weight", NULL, ROLE_Q}, {"attn_k.weight", NULL, ROLE_K}, {"attn_v.weight", NULL, ROLE_V},
+        {"attn_output.weight", NULL, ROLE_O}, {"ffn_gate.weight", "ffn_gate_exps.weight", ROLE_GATE},
+        {"ffn_up.weight", "ffn_up_exps.weight", ROLE_UP}, {"ffn_down.weight", "ffn_down_exps.weight", ROLE_DOWN},
     };
     for (int il = 0; il < s->n_layer && st == MLXN_OK; il++) {
         snprintf(name, sizeof name, "blk.%d.attn_norm.weight", il);
         TRY(mlxn_gguf_writer_add_tensor(w, name, MLXN_TYPE_F32, 1, (int64_t[]){E}, norm));
         snprintf(name, sizeof name, "blk.%d.ffn_norm.weight", il);
         TRY(mlxn_gguf_writer_add_tensor(w, name, MLXN_TYPE_F32, 1, (int64_t[]){E}, norm));
+        if (moe) {   /* per-head q/k norms {hd} (the first hd entries of the norm vector) and the router */
+            snprintf(name, sizeof name, "blk.%d.attn_q_norm.weight", il);
+            TRY(mlxn_gguf_writer_add_tensor(w, name, MLXN_TYPE_F32, 1, (int64_t[]){hd}, norm));
+            snprintf(name, sizeof name, "blk.%d.attn_k_norm.weight", il);
+            TRY(mlxn_gguf_writer_add_tensor(w, name, MLXN_TYPE_F32, 1, (int64_t[]){hd}, norm));
+            snprintf(name, sizeof name, "blk.%d.ffn_gate_inp.weight", il);
+            TRY(mlxn_gguf_writer_add_tensor(w, name, MLXN_TYPE_F32, 2, (int64_t[]){E, s->n_expert}, router));
+        }
         for (size_t j = 0; j < sizeof MATS / sizeof MATS[0]; j++) {
-            int64_t k = E, rows = E;
+            int64_t k = E, rows = E, ff = moe ? s->n_ff_exp : s->n_ff;
             switch (MATS[j].r) {
+            case ROLE_Q: rows = Q; break;
             case ROLE_K: case ROLE_V: rows = KV; break;
-            case ROLE_GATE: case ROLE_UP: rows = s->n_ff; break;
-            case ROLE_DOWN: k = s->n_ff; break;
+            case ROLE_O: k = Q; break;
+            case ROLE_GATE: case ROLE_UP: rows = ff; break;
+            case ROLE_DOWN: k = ff; break;
             default: break;
             }
+            bool exps = moe && MATS[j].moe_suffix;
             mix_type(mix, MATS[j].r, il, s->n_layer, &t);
-            snprintf(name, sizeof name, "blk.%d.%s", il, MATS[j].suffix);
-            TRY(add_matrix(w, &o, name, t, k, rows, &r, cache, cache_t, cache_k, cache_rows));
+            snprintf(name, sizeof name, "blk.%d.%s", il, exps ? MATS[j].moe_suffix : MATS[j].suffix);
+            TRY(add_matrix(w, &o, name, t, k, rows, exps ? s->n_expert : 0, &r, cache, cache_t, cache_k, cache_rows));
         }
     }
     TRY(mlxn_gguf_writer_write(w, out));
@@ -313,7 +355,8 @@ int cmd_synth(int argc, char **argv) {
     for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++)
         if (!strcmp(SHAPES[i].name, shape)) s = &SHAPES[i];
     if (!s) {
-        fprintf(stderr, "mlxn synth: unknown shape '%s' (llama3-8b, llama2-7b, smollm2-135m, tiny)\n", shape);
+        fprintf(stderr, "mlxn synth: unknown shape '%s' (llama3-8b, llama2-7b, smollm2-135m, tiny, qwen3-30b-a3b, "
+                "tiny-moe)\n", shape);
         return 2;
     }
     mlxn_type t;
