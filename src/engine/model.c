@@ -325,6 +325,9 @@ static mlxn_status load_hparams(mlxn_model_t *m) {
             MLXN_TRY(kv_pos_int(m, "expert_count", il, true, 0, 1, 1 << 16, &L->n_expert));
             MLXN_TRY(kv_pos_int(m, "expert_used_count", il, true, 0, 1, L->n_expert, &L->n_expert_used));
             MLXN_TRY(kv_pos_int(m, "expert_feed_forward_length", il, true, 0, 1, 1 << 22, &L->n_ff_exp));
+            if ((int64_t)L->n_ff_exp * L->n_expert_used > (1 << 24))
+                return mlxn_fail(MLXN_ERR_FORMAT, "%s: layer %d: expert_feed_forward_length %d x expert_used_count %d "
+                                 "is too large", m->path, il, L->n_ff_exp, L->n_expert_used);
             if (L->n_expert > m->max_expert) m->max_expert = L->n_expert;
             if (L->n_expert_used > m->max_expert_used) m->max_expert_used = L->n_expert_used;
             if (L->n_ff_exp * L->n_expert_used > m->max_moe_ff) m->max_moe_ff = L->n_ff_exp * L->n_expert_used;
