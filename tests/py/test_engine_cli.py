@@ -17,6 +17,7 @@ def check(cond, what):
     else:
         failed += 1
         print("FAIL:", what)
+    return cond
 
 
 def mlxn(*args, stdin=None, timeout=300):
