@@ -12,23 +12,15 @@ normalised MSE over all logits: 1e-8 for f32 weights (only float32 rounding diff
 reference backend gives ~1e-13) and 1e-3 for q8_0 weights (the reference backend gives ~1e-10;
 the fast CPU kernels round the activations to 8 bits for integer dot products, which gives
 ~2e-4 on these random models; a defect such as a wrong RoPE pairing gives > 0.1)."""
-import os, subprocess, sys, tempfile
+import os, subprocess, tempfile
 
 import numpy as np
 import gguf
 from gguf.quants import quantize, dequantize
 
-BIN = os.path.join(os.environ.get("MLXN_BINARY_DIR", "build"), "bin", "tool_engine_logits")
-passed = failed = 0
+from mlxn_testlib import abort, check, finish, tool_path
 
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+BIN = tool_path("tool_engine_logits")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,9 +191,7 @@ CASES = [
 
 def main():
     if not os.path.exists(BIN):
-        print("FAIL: %s is missing" % BIN)
-        print("0 passed, 1 failed")
-        return 1
+        abort("%s is missing" % BIN)
     rng = np.random.default_rng(7)
     tmp = tempfile.mkdtemp()
     for ci, (name, arch, opts, kv, bound) in enumerate(CASES):
@@ -222,9 +212,8 @@ def main():
             top1 = (got.argmax(-1) == ref.argmax(-1)).mean()
             print("%-45s batch %3d: NMSE %.3g, top-1 %.0f%%" % (name, batch, nmse, 100 * top1))
             check(nmse < bound, "%s batch %d: NMSE %.3g >= %.g" % (name, batch, nmse, bound))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
