@@ -50,15 +50,6 @@ static mlxn_buffer_t *up(mlxn_backend_t *be, const void *p, size_t n) {
     }
     return b;
 }
-static mlxn_tensor tens(mlxn_buffer_t *b, size_t off, mlxn_type t, int64_t ne0, int64_t ne1, int64_t ne2, size_t nb1, size_t nb2) {
-    mlxn_tensor x;
-    memset(&x, 0, sizeof x);
-    x.buf = b; x.offset = off;
-    x.d.type = t; x.d.n_dims = 3;
-    x.d.ne[0] = ne0; x.d.ne[1] = ne1; x.d.ne[2] = ne2; x.d.ne[3] = 1;
-    x.d.nb[0] = mlxn_row_size(t, 1); x.d.nb[1] = nb1; x.d.nb[2] = nb2; x.d.nb[3] = nb2 * (size_t)ne2;
-    return x;
-}
 
 static void check_case(mlxn_backend_t *ref, const Case &c, tu_rng *rng) {
     char name[200];
@@ -106,17 +97,17 @@ static void check_case(mlxn_backend_t *ref, const Case &c, tu_rng *rng) {
     mlxn_buffer_t *bs = up(ref, slot.data(), slot.size() * 4), *bp = up(ref, pos.data(), pos.size() * 4);
     mlxn_buffer_t *bf = up(ref, ff.data(), ff.size() * 4);
     std::vector<uint8_t> kc0(kbytes, 0xff), vc0(vc.size(), 0xff);
-    mlxn_tensor tq = tens(bs, 0, MLXN_TYPE_F32, c.hd, c.nh, c.nt, (size_t)c.hd * 4, (size_t)col * 4);
-    mlxn_tensor tpos = tens(bp, 0, MLXN_TYPE_I32, c.nt, 1, 1, (size_t)c.nt * 4, (size_t)c.nt * 4);
+    mlxn_tensor tq = tu_view3(bs, 0, MLXN_TYPE_F32, c.hd, c.nh, c.nt, (size_t)c.hd * 4, (size_t)col * 4);
+    mlxn_tensor tpos = tu_view3(bp, 0, MLXN_TYPE_I32, c.nt, 1, 1, (size_t)c.nt * 4, (size_t)c.nt * 4);
     tpos.d.n_dims = 1;
-    mlxn_tensor tff = tens(bf, 0, MLXN_TYPE_F32, c.n_rot / 2, 1, 1, (size_t)c.n_rot * 2, (size_t)c.n_rot * 2);
+    mlxn_tensor tff = tu_view3(bf, 0, MLXN_TYPE_F32, c.n_rot / 2, 1, 1, (size_t)c.n_rot * 2, (size_t)c.n_rot * 2);
     tff.d.n_dims = 1;
     mlxn_rope_params rp = {c.mode ? MLXN_ROPE_NEOX : MLXN_ROPE_NORM, (int)c.n_rot, a.base, a.fscale};
     std::vector<float> slot_ref(slot.size());
     std::vector<uint8_t> kref(kbytes), vref(vc.size());
     if (rope_only) {
         mlxn_buffer_t *bo = up(ref, qo.data(), qo.size() * 4);
-        mlxn_tensor to = tens(bo, 0, MLXN_TYPE_F32, c.hd, c.nh, c.nt, (size_t)c.hd * 4, (size_t)Q * 4);
+        mlxn_tensor to = tu_view3(bo, 0, MLXN_TYPE_F32, c.hd, c.nh, c.nt, (size_t)c.hd * 4, (size_t)Q * 4);
         CHECKF(mlxn_op_rope(ref, &tq, &tpos, c.ff ? &tff : NULL, &rp, &to) == MLXN_OK, "%s: ref rope: %s", name, mlxn_last_error());
         std::vector<float> qref(qo.size());
         mlxn_buffer_download(bo, 0, qref.data(), qref.size() * 4);
@@ -126,10 +117,10 @@ static void check_case(mlxn_backend_t *ref, const Case &c, tu_rng *rng) {
         mlxn_buffer_free(bo);
     } else {
         mlxn_buffer_t *bk = up(ref, kc0.data(), kbytes), *bv = up(ref, vc0.data(), vc0.size());
-        mlxn_tensor tk = tens(bs, (size_t)Q * 4, MLXN_TYPE_F32, c.hd, c.nkv, c.nt, (size_t)c.hd * 4, (size_t)col * 4);
-        mlxn_tensor tv = tens(bs, (size_t)(Q + K) * 4, MLXN_TYPE_F32, c.hd_v, c.nkv, c.nt, (size_t)c.hd_v * 4, (size_t)col * 4);
-        mlxn_tensor tkc = tens(bk, 0, (mlxn_type)c.ct, c.hd, c.n_ctx, c.nkv, kpos * es, kpos * es * (size_t)c.n_ctx);
-        mlxn_tensor tvc = tens(bv, 0, (mlxn_type)c.ct, c.hd_v, c.n_ctx, c.nkv, vpos * es, vpos * es * (size_t)c.n_ctx);
+        mlxn_tensor tk = tu_view3(bs, (size_t)Q * 4, MLXN_TYPE_F32, c.hd, c.nkv, c.nt, (size_t)c.hd * 4, (size_t)col * 4);
+        mlxn_tensor tv = tu_view3(bs, (size_t)(Q + K) * 4, MLXN_TYPE_F32, c.hd_v, c.nkv, c.nt, (size_t)c.hd_v * 4, (size_t)col * 4);
+        mlxn_tensor tkc = tu_view3(bk, 0, (mlxn_type)c.ct, c.hd, c.n_ctx, c.nkv, kpos * es, kpos * es * (size_t)c.n_ctx);
+        mlxn_tensor tvc = tu_view3(bv, 0, (mlxn_type)c.ct, c.hd_v, c.n_ctx, c.nkv, vpos * es, vpos * es * (size_t)c.n_ctx);
         mlxn_status st = mlxn_op_rope_kv(ref, &tq, &tk, &tv, &tpos, c.ff ? &tff : NULL, &rp, &tq, &tkc, &tvc);
         if (c.bad_pos) {
             CHECKF(st != MLXN_OK, "%s: ref accepted the bad position", name);

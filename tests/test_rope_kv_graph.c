@@ -20,16 +20,6 @@ typedef struct side {
 
 static size_t cache_bytes(void) { return (size_t)HD * NCTX * NKV * 2; }
 
-static mlxn_tensor view(mlxn_buffer_t *b, size_t off, mlxn_type t, int64_t ne0, int64_t ne1, int64_t ne2, size_t nb1, size_t nb2) {
-    mlxn_tensor x;
-    memset(&x, 0, sizeof x);
-    x.buf = b; x.offset = off;
-    x.d.type = t; x.d.n_dims = 3;
-    x.d.ne[0] = ne0; x.d.ne[1] = ne1; x.d.ne[2] = ne2; x.d.ne[3] = 1;
-    x.d.nb[0] = mlxn_row_size(t, 1); x.d.nb[1] = nb1; x.d.nb[2] = nb2; x.d.nb[3] = nb2 * (size_t)ne2;
-    return x;
-}
-
 static int open_side(side *s, const char *name, int layers, const float *slot) {
     if (mlxn_backend_open(name, &s->be) != MLXN_OK) return 0;
     size_t kvb = 2 * cache_bytes() * (size_t)layers;
@@ -45,20 +35,20 @@ static const mlxn_rope_params RP = {MLXN_ROPE_NORM, HD, 100000.0f, 1.0f};
 /* Layer l's ops: rope_kv, or (old) rope on q|k in place and one kv_write of k|v into {HD, NCTX, 2 NKV}. */
 static mlxn_status layer_ops(side *s, int l, int old) {
     size_t koff = 2 * cache_bytes() * (size_t)l;
-    mlxn_tensor pos = view(s->pos, 0, MLXN_TYPE_I32, 1, 1, 1, 4, 4);
+    mlxn_tensor pos = tu_view3(s->pos, 0, MLXN_TYPE_I32, 1, 1, 1, 4, 4);
     pos.d.n_dims = 1;
     if (old) {
-        mlxn_tensor qk = view(s->slot, 0, MLXN_TYPE_F32, HD, NH + NKV, 1, HD * 4, QKV * 4);
-        mlxn_tensor kv = view(s->slot, NH * HD * 4, MLXN_TYPE_F32, HD, 2 * NKV, 1, HD * 4, QKV * 4);
-        mlxn_tensor both = view(s->kv, koff, MLXN_TYPE_F16, HD, NCTX, 2 * NKV, HD * 2, (size_t)HD * 2 * NCTX);
+        mlxn_tensor qk = tu_view3(s->slot, 0, MLXN_TYPE_F32, HD, NH + NKV, 1, HD * 4, QKV * 4);
+        mlxn_tensor kv = tu_view3(s->slot, NH * HD * 4, MLXN_TYPE_F32, HD, 2 * NKV, 1, HD * 4, QKV * 4);
+        mlxn_tensor both = tu_view3(s->kv, koff, MLXN_TYPE_F16, HD, NCTX, 2 * NKV, HD * 2, (size_t)HD * 2 * NCTX);
         MLXN_TRY(mlxn_op_rope(s->be, &qk, &pos, NULL, &RP, &qk));
         return mlxn_op_kv_write(s->be, &kv, &pos, &both);
     }
-    mlxn_tensor q = view(s->slot, 0, MLXN_TYPE_F32, HD, NH, 1, HD * 4, QKV * 4);
-    mlxn_tensor k = view(s->slot, NH * HD * 4, MLXN_TYPE_F32, HD, NKV, 1, HD * 4, QKV * 4);
-    mlxn_tensor v = view(s->slot, (NH + NKV) * HD * 4, MLXN_TYPE_F32, HD, NKV, 1, HD * 4, QKV * 4);
-    mlxn_tensor kc = view(s->kv, koff, MLXN_TYPE_F16, HD, NCTX, NKV, HD * 2, (size_t)HD * 2 * NCTX);
-    mlxn_tensor vc = view(s->kv, koff + cache_bytes(), MLXN_TYPE_F16, HD, NCTX, NKV, HD * 2, (size_t)HD * 2 * NCTX);
+    mlxn_tensor q = tu_view3(s->slot, 0, MLXN_TYPE_F32, HD, NH, 1, HD * 4, QKV * 4);
+    mlxn_tensor k = tu_view3(s->slot, NH * HD * 4, MLXN_TYPE_F32, HD, NKV, 1, HD * 4, QKV * 4);
+    mlxn_tensor v = tu_view3(s->slot, (NH + NKV) * HD * 4, MLXN_TYPE_F32, HD, NKV, 1, HD * 4, QKV * 4);
+    mlxn_tensor kc = tu_view3(s->kv, koff, MLXN_TYPE_F16, HD, NCTX, NKV, HD * 2, (size_t)HD * 2 * NCTX);
+    mlxn_tensor vc = tu_view3(s->kv, koff + cache_bytes(), MLXN_TYPE_F16, HD, NCTX, NKV, HD * 2, (size_t)HD * 2 * NCTX);
     return mlxn_op_rope_kv(s->be, &q, &k, &v, &pos, NULL, &RP, &q, &kc, &vc);
 }
 

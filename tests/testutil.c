@@ -43,3 +43,14 @@ const char *tu_path(const char *dir, const char *rel) {
     snprintf(buf, sizeof buf, "%s/%s", dir, rel);
     return buf;
 }
+
+mlxn_tensor tu_view3(mlxn_buffer_t *b, size_t off, mlxn_type t, int64_t ne0, int64_t ne1, int64_t ne2, size_t nb1,
+                     size_t nb2) {
+    mlxn_tensor x;
+    memset(&x, 0, sizeof x);
+    x.buf = b; x.offset = off;
+    x.d.type = t; x.d.n_dims = 3;
+    x.d.ne[0] = ne0; x.d.ne[1] = ne1; x.d.ne[2] = ne2; x.d.ne[3] = 1;
+    x.d.nb[0] = mlxn_row_size(t, 1); x.d.nb[1] = nb1; x.d.nb[2] = nb2; x.d.nb[3] = nb2 * (size_t)ne2;
+    return x;
+}

@@ -1,9 +1,10 @@
 /* Small test helpers shared by every C test: checks that count failures, a seeded RNG,
- * and the closing "N passed, N failed" line. */
+ * the closing "N passed, N failed" line, and a strided 3-d tensor view. */
 #ifndef MLXN_TESTUTIL_H
 #define MLXN_TESTUTIL_H
 #include <stdint.h>
 #include <stdio.h>
+#include "mlxn.h"
 
 extern int tu_passed, tu_failed;
 
@@ -25,4 +26,9 @@ float tu_rng_normal(tu_rng *r);             /* N(0, 1) */
 
 /* Path join helper: returns a static buffer "dir/rel". */
 const char *tu_path(const char *dir, const char *rel);
+
+/* A 3-d view {ne0, ne1, ne2} of type t at byte offset off of b: nb[0] one element, nb[1] and
+ * nb[2] as given, nb[3] = nb2 * ne2. */
+mlxn_tensor tu_view3(mlxn_buffer_t *b, size_t off, mlxn_type t, int64_t ne0, int64_t ne1, int64_t ne2, size_t nb1,
+                     size_t nb2);
 #endif

@@ -27,26 +27,17 @@ least 0.02 apart for f32 weights, 0.1 for q8_0: ~10x the rounding of the 8-bit a
 the fast CPU kernels), so that rounding cannot legitimately pick another expert and any wrong
 choice shows as a large NMSE (choosing experts 2..k+1 instead of 1..k: ~0.09; no
 renormalisation: ~4e-3); every expert of every layer must be chosen somewhere."""
-import os, subprocess, sys, tempfile
+import os, subprocess, tempfile
 
 import numpy as np
 import gguf
 from gguf.quants import quantize, dequantize
 
-BIN = os.path.join(os.environ.get("MLXN_BINARY_DIR", "build"), "bin", "tool_engine_logits")
-MLXN = os.environ.get("MLXN_BIN", os.path.join(os.environ.get("MLXN_BINARY_DIR", "build"), "bin", "mlxn"))
+from mlxn_testlib import MLXN, abort, check, finish, tool_path
+
+BIN = tool_path("tool_engine_logits")
 BACKEND = os.environ.get("MLXN_TEST_BACKEND", "cpu")   # the qwen3moe cases only (the others: cpu)
 ON_CPU = BACKEND in ("cpu", "ref")
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,9 +377,7 @@ def moe_tests(rng, tmp):
 
 def main():
     if not os.path.exists(BIN):
-        print("FAIL: %s is missing" % BIN)
-        print("0 passed, 1 failed")
-        return 1
+        abort("%s is missing" % BIN)
     rng = np.random.default_rng(7)
     tmp = tempfile.mkdtemp()
     for ci, (name, arch, opts, kv, bound) in enumerate(CASES):
@@ -410,9 +399,8 @@ def main():
             print("%-45s batch %3d: NMSE %.3g, top-1 %.0f%%" % (name, batch, nmse, 100 * top1))
             check(nmse < bound, "%s batch %d: NMSE %.3g >= %.g" % (name, batch, nmse, bound))
     moe_tests(rng, tmp)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -3,33 +3,20 @@
 scripts/fetch-model.sh): `mlxn run` (greedy continuation, chat over stdin, sampling seeds,
 --system, error exits), `mlxn bench --json`, `mlxn synth` + `mlxn bench` on the result, and
 every --help."""
-import json, os, subprocess, sys, tempfile
+import json, os, subprocess, tempfile
 
-BIN = os.environ.get("MLXN_BIN", "build/bin/mlxn")
-SRC = os.environ.get("MLXN_SOURCE_DIR", ".")
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+from mlxn_testlib import MLXN, SOURCE, VOCAB_DIR, abort, check, finish
 
 
 def mlxn(*args, stdin=None, timeout=300):
-    return subprocess.run([BIN, *args], input=stdin, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([MLXN, *args], input=stdin, capture_output=True, text=True, timeout=timeout)
 
 
 def main():
-    model = subprocess.run(["bash", os.path.join(SRC, "scripts/fetch-model.sh")], capture_output=True,
+    model = subprocess.run(["bash", os.path.join(SOURCE, "scripts/fetch-model.sh")], capture_output=True,
                            text=True).stdout.strip()
     if not model or not os.path.exists(model):
-        print("FAIL: scripts/fetch-model.sh gave no model")
-        print("0 passed, 1 failed")
-        return 1
+        abort("scripts/fetch-model.sh gave no model")
     base = ["-m", model, "--device", "cpu", "-t", "2", "--ctx", "256"]
 
     # greedy continuation: the prompt is echoed, then the model's digits; speed on stderr
@@ -113,11 +100,9 @@ def main():
 
         # synth --tokenizer: the tokenizer of another file travels with the random weights, so the
         # result tokenizes exactly as that file does and can be run
-        vocab_dir = os.path.join(os.environ.get("MLXN_SHARED_DIR") or os.path.join(SRC, "..", "shared"),
-                                 "testdata", "vocab")
         text = "Hello world, it's 2026! Ünïcödé and    spaces."
         for vf in ("ggml-vocab-gpt-2.gguf", "ggml-vocab-llama-spm.gguf"):
-            vpath = os.path.join(vocab_dir, vf)
+            vpath = os.path.join(VOCAB_DIR, vf)
             st = os.path.join(d, "tok-" + vf)
             r = mlxn("synth", "--shape", "tiny", "--mix", "q8_0", "--tokenizer", vpath, "-o", st)
             if not check(r.returncode == 0, "synth --tokenizer %s: %r" % (vf, r.stderr)):
@@ -135,9 +120,8 @@ def main():
         r = mlxn(cmd, "--help")
         check(r.returncode == 0 and "usage: mlxn " + cmd in r.stdout, "%s --help" % cmd)
 
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

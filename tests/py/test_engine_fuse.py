@@ -27,28 +27,17 @@ test_engine_arch.py):
     add; 3 outside the layers: embedding, LM head, argmax; with MLXN_NO_MMFUSE=1 10 per layer
     and 4 outside: the first norm, and per layer two add_rms_norm and the glu).
 """
-import os, subprocess, sys, tempfile
+import os, subprocess, tempfile
 
 import numpy as np
 import gguf
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_engine_arch as arch  # noqa: E402
+from mlxn_testlib import MLXN, abort, check, finish
+import test_engine_arch as arch
 
 BIN = arch.BIN
 BACKEND = os.environ.get("MLXN_TEST_BACKEND", "cpu")   # cuda: run by scripts/gpu-extra-engfuse.txt
 ON_CPU = BACKEND in ("cpu", "ref")
-MLXN = os.environ.get("MLXN_BIN", os.path.join(os.environ.get("MLXN_BINARY_DIR", "build"), "bin", "mlxn"))
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
 
 
 def run(path, out, batch, tokens, no_fuse, no_mmfuse=False, no_ropekv=False):
@@ -147,9 +136,7 @@ def check_skip(path, n_layer, ops, mmfuse=True):
 
 def main():
     if not os.path.exists(BIN) or not os.path.exists(MLXN):
-        print("FAIL: %s or %s is missing" % (BIN, MLXN))
-        print("0 passed, 1 failed")
-        return 1
+        abort("%s or %s is missing" % (BIN, MLXN))
     print("backend %s" % BACKEND)
     rng = np.random.default_rng(11)
     tmp = tempfile.mkdtemp()
@@ -192,9 +179,8 @@ def main():
             check(nmse < bound, "%s batch %d: NMSE %.3g >= %.g" % (name, batch, nmse, bound))
             check(nmse_sep < bound, "%s batch %d (MLXN_NO_FUSE): NMSE %.3g >= %.g" % (name, batch, nmse_sep, bound))
             check(rel < (1e-5 if ON_CPU else 1e-3), "%s batch %d: fused and separate differ by %.3g (relative)" % (name, batch, rel))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
