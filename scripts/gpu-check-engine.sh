@@ -46,6 +46,17 @@ else
     timeout 120 "$MLXN" bench -m /tmp/mlxn-smollm2-synth.gguf -p 512 -n 128 -r 5 --device cuda 2>&1 |
       tee -a "$LOG" | grep -E "^\|"
 fi
+# the architecture and fusion tests on the CUDA backend (tiny random models against a float64
+# NumPy forward pass; they need PyPI gguf: scripts/gpu-deps.sh takes it from a carried wheel)
+if python3 -c "import gguf" 2>/dev/null; then
+  for t in test_engine_arch test_engine_fuse; do
+    MLXN_TEST_BACKEND=cuda MLXN_BINARY_DIR="$BUILD" MLXN_BIN="$MLXN" MLXN_SOURCE_DIR="$PWD" timeout 300 \
+      python3 "tests/py/$t.py" >> "$LOG" 2>&1
+    echo "$t.py (cuda): exit $? ($(tail -1 "$LOG"))"
+  done
+else
+  echo "engine: no PyPI gguf here: tests/py/test_engine_{arch,fuse}.py not run on CUDA"
+fi
 L3=/tmp/mlxn-llama3-8b-q4_k_m.gguf
 [ -f "$L3" ] || "$MLXN" synth --shape llama3-8b --mix q4_k_m -o "$L3" >> "$LOG" 2>&1
 timeout 240 "$MLXN" bench -m "$L3" -p 512 -n 128 -r 3 --device cuda 2>&1 | tee -a "$LOG" | grep -E "^\|"

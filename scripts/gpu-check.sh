@@ -5,7 +5,9 @@
 #   the kernel benchmark (mlxn bench-ops); writes full logs and a regenerated h200.md under
 #   $OUT (or ./gpu-out), and prints a short summary last.
 # When pkg-config cannot find libcjson / libpcre2-8 (the GPU image lacks the -dev packages),
-# the .deb files in debs/ are unpacked into /tmp/mlxn-deps and used from there.
+# the .deb files in debs/ are unpacked into /tmp/mlxn-deps and used from there. Make debs/ here with
+#   (cd debs && apt-get download libcjson1 libcjson-dev libpcre2-8-0 libpcre2-dev && pip download --no-deps gguf)
+# (the gguf wheel lets the Python engine tests run on the GPU machine, scripts/gpu-deps.sh).
 # Env: BUILD (build dir), BENCH_ARGS (extra bench-ops flags), BENCH_TIMEOUT (s), FORCE_DEBS=1,
 #      SKIP_ENGINE=1 (no engine block: run scripts/gpu-check-engine.sh in a later call),
 #      EXTRA (a file of extra runs, one a line, all logged to extra.log; see below).

@@ -20,3 +20,14 @@ if [ "${FORCE_DEBS:-0}" = 1 ] || ! pkg-config --exists libcjson libpcre2-8 2>/de
 fi
 pkg-config --cflags --libs libcjson libpcre2-8 || echo "deps: pkg-config still cannot find them"
 
+# The Python tests that write GGUF files need PyPI `gguf` (pure Python; numpy, PyYAML and tqdm come
+# with the image's transformers): a wheel carried in debs/ is unpacked into /tmp/mlxn-pylib.
+if ! python3 -c "import gguf" 2>/dev/null; then
+  if ls "$SRC"/debs/gguf-*.whl >/dev/null 2>&1; then
+    rm -rf /tmp/mlxn-pylib && python3 -m pip install -q --no-deps --target /tmp/mlxn-pylib "$SRC"/debs/gguf-*.whl >/dev/null 2>&1
+    export PYTHONPATH=/tmp/mlxn-pylib${PYTHONPATH:+:$PYTHONPATH}
+    python3 -c "import gguf" 2>/dev/null && echo "deps: gguf from the carried wheel" || echo "deps: gguf wheel did not import"
+  else
+    echo "deps: no PyPI gguf (the Python tests that write GGUF files cannot run)"
+  fi
+fi
