@@ -22,7 +22,7 @@ global layer only, attention scale from attention.scale when present. The norm w
 drawn as the stored values 1 + w (the GGUF converter adds 1 to every Gemma norm weight) and the
 reference multiplies by them as stored. f32 and q8_0 (f16 cache), batches 512/5/1, each with
 MLXN_NO_MMFUSE=1 and MLXN_NO_ROPEKV=1; op counts; loader errors (missing post-norms, q norm,
-sliding_window key).
+sliding_window key); `mlxn synth --shape gemma3-tiny` loads and runs.
 
 qwen3moe (8 experts, top 2, two layers; f32 and q8_0 experts, the router kept in f32 as
 quantizers do): router logits = W_r . norm(x), softmax over all experts, the top k renormalised
@@ -487,6 +487,17 @@ def gemma_tests(rng, tmp):
                 d = ((alt - ref) ** 2).sum() / (ref ** 2).sum()
                 check(d > 1e3 * bound, "gemma3: the reference barely changes with %s (%.3g)" % (change, d))
                 print("gemma3 reference with %s differs by NMSE %.3g" % (change, d))
+
+    # `mlxn synth --shape gemma3-tiny` (7 layers, window 32): loads, runs, counts
+    sy = os.path.join(tmp, "synth_gemma.gguf")
+    r = subprocess.run([MLXN, "synth", "--shape", "gemma3-tiny", "--mix", "q8_0", "-o", sy], capture_output=True,
+                       text=True)
+    check(r.returncode == 0, "synth --shape gemma3-tiny: %s" % r.stderr)
+    if r.returncode == 0:
+        op_count("gemma3 synth", sy, 4 + 12 * 7, True)
+        toks = [int(t) for t in rng.integers(0, 1024, 40)]
+        got, err = run_tool(sy, os.path.join(tmp, "synth_gemma.f32"), "f16", 512, toks)
+        check(got is not None and np.isfinite(got).all() and got.std() > 0, "synth gemma3-tiny logits: %s" % err)
 
     errors = [
         ("missing post-attention norm", dict(drop={"blk.5.post_attention_norm.weight"}),
