@@ -21,7 +21,8 @@ adds, GELU-tanh GLU, local RoPE base 1e4 (or rope.freq_base_swa), linear rope sc
 global layer only, attention scale from attention.scale when present. The norm weights are
 drawn as the stored values 1 + w (the GGUF converter adds 1 to every Gemma norm weight) and the
 reference multiplies by them as stored. f32 and q8_0 (f16 cache), batches 512/5/1, each with
-MLXN_NO_MMFUSE=1 and MLXN_NO_ROPEKV=1; op counts; loader errors (missing post-norms, q norm,
+MLXN_NO_MMFUSE=1 and MLXN_NO_ROPEKV=1; a file whose layers mix q8_0 and f32 (q|k fused with v
+apart, nothing fused, gate and up apart); op counts; loader errors (missing post-norms, q norm,
 sliding_window key); `mlxn synth --shape gemma3-tiny` loads and runs.
 
 qwen3moe (8 experts, top 2, two layers; f32 and q8_0 experts, the router kept in f32 as
@@ -430,6 +431,9 @@ GEMMA_CASES = [
     ("gemma3 7 layers, window 4, tied, linear rope x8", dict(tied=True, base=1e6, rope_linear=8.0), "f32", 1e-8),
     ("gemma3 q8_0, f16 cache, window 5, swa base, scale", dict(qtype="q8_0", base=1e6, window=5, base_swa=5e4,
                                                            attn_scalar=48.0), "f16", 1e-3),
+    # per-layer weight types that leave v alone (q|k fused), nothing fused, gate and up apart
+    ("gemma3 mixed q8_0/f32 layers (fusion cases)", dict(qtype="q8_0", base=1e6, untied_types=[
+        {}, {"wv": "f32"}, {"wk": "f32"}, {"up": "f32"}]), "f32", 1e-3),
 ]
 
 
@@ -452,9 +456,11 @@ def gemma_tests(rng, tmp):
     sequence; batches 512, 5 and 1, each also with MLXN_NO_MMFUSE=1 and MLXN_NO_ROPEKV=1; the op
     count of a decode step; loader errors."""
     for ci, (name, opts, kv, bound) in enumerate(GEMMA_CASES):
+        opts = dict(opts)
+        types = opts.pop("untied_types", None)
         W = make_model("gemma3", rng, n_layer=7, **opts)
         path = os.path.join(tmp, "gemma%d.gguf" % ci)
-        write_gguf(W, path)
+        write_gguf(W, path, types)
         tokens = rng.integers(0, W["n_vocab"], 13)
         ref = reference(W, tokens, kv == "f16")
         if not ON_CPU:
@@ -472,6 +478,8 @@ def gemma_tests(rng, tmp):
                   % (name, batch, nm[0], nm[1], nm[2], 100 * top1))
             for v, what in zip(nm, ("", " (MLXN_NO_MMFUSE=1)", " (MLXN_NO_ROPEKV=1)")):
                 check(v < bound, "%s batch %d%s: NMSE %.3g >= %.g" % (name, batch, what, v, bound))
+        if ci == 2:   # q|k|v unfused in layers 2 and 6 (+2 each), v apart in 1 and 5 (+1), gate|up in 3 (+1)
+            op_count("gemma3 mixed types", path, 4 + 12 * W["n_layer"] + 7, True)
         if ci == 0:
             # a decode step: embedding, its scale, LM head, argmax; per layer q|k|v, the q and k
             # norms, rope_kv, attention, o, post-norm, add, gate|up, down, post-norm, add (12);
