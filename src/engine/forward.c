@@ -1,4 +1,4 @@
-/* The forward pass of the llama family (llama, qwen2, qwen3, qwen3moe) through the ops API. Every
+/* The forward pass of the llama family (llama, qwen2, qwen3, qwen3moe, gemma3) through the ops API. Every
  * per-step value (token ids, positions) is read by the ops from the scratch buffer, so the
  * same op sequence can be recorded once as a graph and replayed per token.
  *
@@ -21,6 +21,7 @@
  * The ids never leave the device, so the decode step records as one graph as before. */
 #include "engine/model.h"
 
+#include <math.h>
 #include <string.h>
 
 /* A contiguous f32/i32 tensor of the scratch buffer. */
@@ -200,7 +201,8 @@ static mlxn_status attention_block(struct mlxn_context *c, const mlxn_layer *L, 
 /* Feed-forward block: gate and up in one slot, column t = gate_t | up_t (one fused mat-vec
  * when their types agree); the GLU reads the two halves as strided views. */
 static mlxn_status ffn_block(struct mlxn_context *c, const mlxn_layer *L, int n, const mlxn_tensor *xn,
-                             const mlxn_mm_fusion *pre, const mlxn_tensor *o, const mlxn_tensor *residual) {
+                             const mlxn_mm_fusion *pre, const mlxn_tensor *o, const mlxn_tensor *residual,
+                             mlxn_glu glu, bool glu_prologue) {
     mlxn_backend_t *be = c->be;
     const int64_t F = L->n_ff;
     const size_t col = (size_t)(2 * F) * 4;
@@ -214,13 +216,13 @@ static mlxn_status ffn_block(struct mlxn_context *c, const mlxn_layer *L, int n,
         OP(c, MLXN_FWD_GATE_UP, mm(c, &L->ffn_gate, xn, pre, &g));
         OP(c, MLXN_FWD_GATE_UP, mm(c, &L->ffn_up, xn, pre, &u));
     }
-    if (residual) {   /* fused: o (the residual) += down(silu(gate) * up), the GLU as the prologue */
-        mlxn_mm_fusion f = {.up = &u, .glu = MLXN_GLU_SWIGLU, .add = residual};
+    if (residual || glu_prologue) {   /* fused: o (+ residual) = down(act(gate) * up), the GLU as the prologue */
+        mlxn_mm_fusion f = {.up = &u, .glu = glu, .add = residual};
         OP(c, MLXN_FWD_DOWN, mm(c, &L->ffn_down, &g, &f, o));
         return MLXN_OK;
     }
     MLXN_TRY(scr(c, c->off_h, MLXN_TYPE_F32, 2, F, n, 1, &h));
-    OP(c, MLXN_OP_GLU, mlxn_op_glu(be, MLXN_GLU_SWIGLU, &g, &u, &h));
+    OP(c, MLXN_OP_GLU, mlxn_op_glu(be, glu, &g, &u, &h));
     OP(c, MLXN_FWD_DOWN, mlxn_op_mul_mat(be, &L->ffn_down, &h, o));
     return MLXN_OK;
 }
@@ -260,6 +262,47 @@ static mlxn_status moe_block(struct mlxn_context *c, const mlxn_layer *L, int n,
     return MLXN_OK;
 }
 
+/* Gemma 3's layers: a norm sits between each block's product and its residual add, so the add
+ * epilogue of mul_mat_fused does not apply there: the post-norms are rms_norm ops of their own,
+ * the adds add (fused) or add_rms_norm (MLXN_NO_MMFUSE, with the next pre-norm). The pre-norms
+ * and the GEGLU still ride on the products. Embeddings are scaled by sqrt(n_embd) first.
+ *   fused, per layer:   o = Wo.attn(norm(x)) ; xn = post_norm(o) ; x += xn
+ *                       o = Wdown.geglu(Wgu.norm(x)) ; xn = post_ffn_norm(o) ; x += xn
+ *   MLXN_NO_MMFUSE:     o = Wo.attn(xn) ; xn = post_norm(o) ; x += xn, o = ffn_norm(x)
+ *                       xn = Wdown.glu(Wgu.o) ; o = post_ffn_norm(xn) ; x += o, xn = next_norm(x)
+ * (o and xn alternate so that no op reads and writes the same bytes beyond what the ops allow). */
+static mlxn_status gemma_layers(struct mlxn_context *c, int n, const mlxn_tensor *x, const mlxn_tensor *xn,
+                                const mlxn_tensor *o, const mlxn_tensor *pos) {
+    mlxn_model_t *m = c->m;
+    mlxn_backend_t *be = c->be;
+    if (!c->no_mmfuse) {
+        for (int il = 0; il < m->info.n_layer; il++) {
+            const mlxn_layer *L = &m->layers[il];
+            const mlxn_mm_fusion an = {.norm_w = &L->attn_norm, .eps = m->norm_eps};
+            const mlxn_mm_fusion fn = {.norm_w = &L->ffn_norm, .eps = m->norm_eps};
+            MLXN_TRY(attention_block(c, L, n, x, &an, pos, o, NULL));
+            OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, o, &L->post_attn_norm.t, m->norm_eps, xn));
+            OP(c, MLXN_OP_ADD, mlxn_op_add(be, x, xn, x));
+            MLXN_TRY(ffn_block(c, L, n, x, &fn, o, NULL, MLXN_GLU_GEGLU, true));
+            OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, o, &L->post_ffn_norm.t, m->norm_eps, xn));
+            OP(c, MLXN_OP_ADD, mlxn_op_add(be, x, xn, x));
+        }
+        return MLXN_OK;
+    }
+    OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, x, &m->layers[0].attn_norm, m->norm_eps, xn));
+    for (int il = 0; il < m->info.n_layer; il++) {
+        const mlxn_layer *L = &m->layers[il];
+        const mlxn_tensor *next_norm = il + 1 < m->info.n_layer ? &m->layers[il + 1].attn_norm : &m->output_norm;
+        MLXN_TRY(attention_block(c, L, n, xn, NULL, pos, o, NULL));
+        OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, o, &L->post_attn_norm.t, m->norm_eps, xn));
+        OP(c, MLXN_OP_ADD_RMS_NORM, mlxn_op_add_rms_norm(be, x, xn, &L->ffn_norm, m->norm_eps, x, o));
+        MLXN_TRY(ffn_block(c, L, n, o, NULL, xn, NULL, MLXN_GLU_GEGLU, false));
+        OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, xn, &L->post_ffn_norm.t, m->norm_eps, o));
+        OP(c, MLXN_OP_ADD_RMS_NORM, mlxn_op_add_rms_norm(be, x, o, next_norm, m->norm_eps, x, xn));
+    }
+    return MLXN_OK;
+}
+
 mlxn_status mlxn_forward_layers(struct mlxn_context *c, int n) {
     mlxn_model_t *m = c->m;
     mlxn_backend_t *be = c->be;
@@ -273,6 +316,10 @@ mlxn_status mlxn_forward_layers(struct mlxn_context *c, int n) {
     MLXN_TRY(scr(c, n == 1 ? c->off_step + 4 : c->off_pos, MLXN_TYPE_I32, 1, n, 1, 1, &pos));
 
     OP(c, MLXN_OP_GET_ROWS, mlxn_op_get_rows(be, &m->tok_embd, &ids, &x));
+    if (m->arch->gemma) {
+        OP(c, MLXN_OP_SCALE, mlxn_op_scale(be, &x, sqrtf((float)E), &x));
+        return gemma_layers(c, n, &x, &xn, &o, &pos);
+    }
     if (!c->no_mmfuse) {
         /* every norm is the prologue of the product that reads it; each block adds into x */
         const mlxn_mm_fusion add_x = {.add = &x};
@@ -286,7 +333,7 @@ mlxn_status mlxn_forward_layers(struct mlxn_context *c, int n) {
                 MLXN_TRY(moe_block(c, L, n, &x));
                 continue;
             }
-            MLXN_TRY(ffn_block(c, L, n, &x, &fn, &x, &x));
+            MLXN_TRY(ffn_block(c, L, n, &x, &fn, &x, &x, MLXN_GLU_SWIGLU, false));
         }
         return MLXN_OK;
     }
@@ -301,7 +348,7 @@ mlxn_status mlxn_forward_layers(struct mlxn_context *c, int n) {
             OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, &x, next_norm, m->norm_eps, &xn));
             continue;
         }
-        MLXN_TRY(ffn_block(c, L, n, &xn, NULL, &o, NULL));
+        MLXN_TRY(ffn_block(c, L, n, &xn, NULL, &o, NULL, MLXN_GLU_SWIGLU, false));
         OP(c, MLXN_OP_ADD_RMS_NORM, mlxn_op_add_rms_norm(be, &x, &o, next_norm, m->norm_eps, &x, &xn));
     }
     return MLXN_OK;

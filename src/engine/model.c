@@ -17,10 +17,11 @@
  * ========================================================================== */
 
 static const mlxn_arch_desc ARCHS[] = {
-    {"llama", MLXN_ROPE_NORM, false, false, false},
-    {"qwen2", MLXN_ROPE_NEOX, true, false, false},
-    {"qwen3", MLXN_ROPE_NEOX, false, true, false},
-    {"qwen3moe", MLXN_ROPE_NEOX, false, true, true},
+    {"llama", MLXN_ROPE_NORM, false, false, false, false},
+    {"qwen2", MLXN_ROPE_NEOX, true, false, false, false},
+    {"qwen3", MLXN_ROPE_NEOX, false, true, false, false},
+    {"qwen3moe", MLXN_ROPE_NEOX, false, true, true, false},
+    {"gemma3", MLXN_ROPE_NEOX, false, true, false, true},
 };
 
 static const mlxn_arch_desc *find_arch(const char *name) {
@@ -271,7 +272,7 @@ static mlxn_status load_experts(mlxn_model_t *m, placer *P, const char *name, in
 }
 
 /* ==========================================================================
- * Hyper-parameters and tensors of the llama family (llama, qwen2, qwen3, qwen3moe)
+ * Hyper-parameters and tensors of the llama family (llama, qwen2, qwen3, qwen3moe, gemma3)
  * ========================================================================== */
 
 static mlxn_status load_hparams(mlxn_model_t *m) {
@@ -311,6 +312,20 @@ static mlxn_status load_hparams(mlxn_model_t *m) {
         }
     }
     m->norm_eps = (float)eps;
+    /* gemma3: sliding-window layers (window from the file) with their own RoPE base (10000
+     * unless rope.freq_base_swa says otherwise) and no rope scaling; layer i is global when
+     * (i + 1) % 6 == 0 (base rope.freq_base, the linear scaling if any). Attention scale: the
+     * file's attention.scale when present, else 1/sqrt(key_length). */
+    int window = 0;
+    double base_swa = base, attn_scale = 0;
+    if (m->arch->gemma) {
+        MLXN_TRY(kv_pos_int(m, "attention.sliding_window", -1, true, 0, 1, 1 << 26, &window));
+        MLXN_TRY(kv_float(m, "rope.freq_base_swa", false, 10000.0, &base_swa));
+        MLXN_TRY(kv_float(m, "attention.scale", false, 0.0, &attn_scale));
+        if (attn_scale < 0)
+            return mlxn_fail(MLXN_ERR_FORMAT, "%s: metadata key '%s.attention.scale' = %g is negative", m->path,
+                             in->arch, attn_scale);
+    }
 
     m->layers = calloc((size_t)in->n_layer, sizeof *m->layers);
     if (!m->layers) return mlxn_fail(MLXN_ERR_NO_MEMORY, "%s: %d layers", m->path, in->n_layer);
@@ -344,6 +359,14 @@ static mlxn_status load_hparams(mlxn_model_t *m) {
         L->rope_scale = (float)scale;
         L->window = 0;
         L->attn_scale = 1.0f / sqrtf((float)L->head_dim_k);
+        if (m->arch->gemma) {
+            if ((il + 1) % 6 != 0) {   /* sliding-window layer */
+                L->window = window;
+                L->rope_base = (float)base_swa;
+                L->rope_scale = 1.0f;
+            }
+            if (attn_scale > 0) L->attn_scale = (float)attn_scale;
+        }
         int q = L->n_head * L->head_dim_k, kv = L->n_head_kv * L->head_dim_k, v = L->n_head_kv * L->head_dim_v;
         if (q > m->max_q_dim) m->max_q_dim = q;
         if (kv > m->max_kv_dim) m->max_kv_dim = kv;
@@ -420,7 +443,11 @@ static mlxn_status load_tensors(mlxn_model_t *m, placer *P) {
             MLXN_TRY(load_vec(m, P, NAME("attn_q_norm.weight"), L->head_dim_k, true, &L->q_norm));
             MLXN_TRY(load_vec(m, P, NAME("attn_k_norm.weight"), L->head_dim_k, true, &L->k_norm));
         }
+        if (m->arch->gemma)
+            MLXN_TRY(load_vec(m, P, NAME("post_attention_norm.weight"), E, true, &L->post_attn_norm));
         MLXN_TRY(load_req_vec(m, P, NAME("ffn_norm.weight"), E, &L->ffn_norm));
+        if (m->arch->gemma)
+            MLXN_TRY(load_vec(m, P, NAME("post_ffw_norm.weight"), E, true, &L->post_ffn_norm));
         if (L->has_moe) {
             const int64_t F = L->n_ff_exp, NE = L->n_expert;
             MLXN_TRY(load_mat(m, P, NAME("ffn_gate_inp.weight"), E, NE, MLXN_OP_MUL_MAT, true, NULL, &L->ffn_gate_inp));
@@ -597,7 +624,7 @@ static mlxn_status load(mlxn_model_t *m, const char *path, const mlxn_model_para
     m->arch = find_arch(aname);
     if (!m->arch)
         return mlxn_fail(MLXN_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported (supported: llama, qwen2, "
-                         "qwen3, qwen3moe)", path, aname);
+                         "qwen3, qwen3moe, gemma3)", path, aname);
     m->info.arch = m->arch->name;
     mlxn_str name;
     if (mlxn_gguf_get_str(m->gguf, "general.name", &name) == MLXN_OK)

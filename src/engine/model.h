@@ -15,6 +15,9 @@ typedef struct mlxn_arch_desc {
     bool qk_norm;                /* qwen3: per-head RMSNorm on q and k before RoPE */
     bool moe;                    /* qwen3moe: every layer's FFN is a mixture of experts (softmax
                                   * router over all experts, top k renormalised, SwiGLU experts) */
+    bool gemma;                  /* gemma3: embeddings x sqrt(n_embd), post-attention and post-FFN
+                                  * norms before the residual adds, GELU-tanh GLU, sliding-window
+                                  * layers with their own RoPE base, every 6th layer global */
 } mlxn_arch_desc;
 
 /* A tensor that may be absent (present == false). */
@@ -47,9 +50,9 @@ typedef struct mlxn_layer {
     int qkv_fused;
     mlxn_weight wqkv;
     mlxn_opt_tensor bqkv;        /* f32 {Q+K+V}: bq|bk|bv concatenated (qwen2) */
-    mlxn_opt_tensor q_norm;      /* f32 {head_dim_k}: qwen3 (Gemma later) */
+    mlxn_opt_tensor q_norm;      /* f32 {head_dim_k}: qwen3, gemma3 */
     mlxn_opt_tensor k_norm;      /* f32 {head_dim_k} */
-    mlxn_opt_tensor post_attn_norm;  /* f32 {n_embd}: Gemma (later) */
+    mlxn_opt_tensor post_attn_norm;  /* f32 {n_embd}: gemma3, on Wo.att before the residual add */
 
     /* dense feed-forward */
     mlxn_tensor ffn_norm;        /* f32 {n_embd} */
@@ -58,7 +61,7 @@ typedef struct mlxn_layer {
     mlxn_weight ffn_down;        /* {n_ff, n_embd} */
     bool gate_up_fused;          /* ffn_gate_up {n_embd, 2 n_ff} = gate rows then up rows */
     mlxn_weight ffn_gate_up;
-    mlxn_opt_tensor post_ffn_norm;   /* f32 {n_embd}: Gemma (later) */
+    mlxn_opt_tensor post_ffn_norm;   /* f32 {n_embd}: gemma3, on the FFN output before the add */
 
     /* mixture of experts beside or instead of the dense FFN (Qwen3-MoE; Gemma 4 later) */
     int n_expert, n_expert_used, n_ff_exp;   /* 0 when the layer has no experts */

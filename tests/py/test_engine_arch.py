@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Each architecture the engine loads (llama with tied or untied embeddings and rope_freqs,
 qwen2 with q/k/v biases, qwen3 with per-head q/k norms and a head size that does not divide
-the hidden size, qwen3moe with a mixture of experts in every layer), checked against an
+the hidden size, qwen3moe with a mixture of experts in every layer, gemma3 with its sliding-window
+and global layers and sandwich norms), checked against an
 independent NumPy forward pass on tiny random models.
 
 The files are written with the PyPI `gguf` package (the reference writer), the weights are
@@ -13,6 +14,16 @@ normalised MSE over all logits: 1e-8 for f32 weights (only float32 rounding diff
 reference backend gives ~1e-13) and 1e-3 for q8_0 weights (the reference backend gives ~1e-10;
 the fast CPU kernels round the activations to 8 bits for integer dot products, which gives
 ~2e-4 on these random models; a defect such as a wrong RoPE pairing gives > 0.1).
+
+gemma3 (7 layers: layer 5 global, the others sliding with a window of 4 or 5 over 13 tokens):
+embeddings x sqrt(n_embd), q/k norms, post-attention and post-FFN norms before the residual
+adds, GELU-tanh GLU, local RoPE base 1e4 (or rope.freq_base_swa), linear rope scaling on the
+global layer only, attention scale from attention.scale when present. The norm weights are
+drawn as the stored values 1 + w (the GGUF converter adds 1 to every Gemma norm weight) and the
+reference multiplies by them as stored. f32 and q8_0 (f16 cache), batches 512/5/1, each with
+MLXN_NO_MMFUSE=1 and MLXN_NO_ROPEKV=1; a file whose layers mix q8_0 and f32 (q|k fused with v
+apart, nothing fused, gate and up apart); op counts; loader errors (missing post-norms, q norm,
+sliding_window key); `mlxn synth --shape gemma3-tiny` loads and runs.
 
 qwen3moe (8 experts, top 2, two layers; f32 and q8_0 experts, the router kept in f32 as
 quantizers do): router logits = W_r . norm(x), softmax over all experts, the top k renormalised
@@ -45,13 +56,15 @@ ON_CPU = BACKEND in ("cpu", "ref")
 
 def make_model(arch, rng, *, tied=False, rope_freqs=False, qtype="f32", n_embd=128, n_head=4, n_kv=2,
                head_dim=64, n_ff=256, n_vocab=320, n_layer=2, base=10000.0, n_expert=8, n_expert_used=2,
-               n_ff_exp=64):
+               n_ff_exp=64, window=4, base_swa=None, attn_scalar=None, rope_linear=None):
     """Random weights as float64 arrays in PyTorch layout [rows, k] (ref) plus what to write.
     qwen3moe: expert stacks [n_expert, rows, k]; the router stays f32 (quantizers keep it)."""
     W = {"arch": arch, "n_embd": n_embd, "n_head": n_head, "n_kv": n_kv, "hd": head_dim, "n_ff": n_ff,
          "n_vocab": n_vocab, "n_layer": n_layer, "base": base, "eps": 1e-5, "qtype": qtype,
          "neox": arch != "llama", "layers": []}
     moe = arch == "qwen3moe"
+    if arch == "gemma3":
+        W.update(window=window, base_swa=base_swa, attn_scalar=attn_scalar, rope_linear=rope_linear)
     if moe:
         W.update(n_expert=n_expert, n_expert_used=n_expert_used, n_ff_exp=n_ff_exp, types=[{"gate_inp": "f32"}])
     def mat(rows, k, sd=0.08):
@@ -78,7 +91,10 @@ def make_model(arch, rng, *, tied=False, rope_freqs=False, qtype="f32", n_embd=1
             L["bq"] = 0.1 * rng.normal(size=n_head * head_dim)
             L["bk"] = 0.1 * rng.normal(size=n_kv * head_dim)
             L["bv"] = 0.1 * rng.normal(size=n_kv * head_dim)
-        if arch in ("qwen3", "qwen3moe"):
+        if arch == "gemma3":   # the norms as the file stores them: 1 + w (see the docstring)
+            L["post_attn_norm"] = 1 + 0.1 * rng.normal(size=n_embd)
+            L["post_ffn_norm"] = 1 + 0.1 * rng.normal(size=n_embd)
+        if arch in ("qwen3", "qwen3moe", "gemma3"):
             L["q_norm"] = 1 + 0.1 * rng.normal(size=head_dim)
             L["k_norm"] = 1 + 0.1 * rng.normal(size=head_dim)
         W["layers"].append(L)
@@ -122,6 +138,16 @@ def write_gguf(W, path, types=None):
                            ("expert_feed_forward_length", w.add_expert_feed_forward_length, W["n_ff_exp"])):
             if "%s.%s" % (a, key) not in drop:
                 fn(W.get("meta", {}).get(key, v))
+    if a == "gemma3":
+        if "gemma3.attention.sliding_window" not in drop:
+            w.add_sliding_window(W["window"])
+        if W["base_swa"] is not None:
+            w.add_rope_freq_base_swa(W["base_swa"])
+        if W["attn_scalar"] is not None:   # query_pre_attn_scalar^-0.5 as the attention scale
+            w.add_float32("gemma3.attention.scale", W["attn_scalar"] ** -0.5)
+        if W["rope_linear"] is not None:
+            w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+            w.add_rope_scaling_factor(W["rope_linear"])
     qtype = W["qtype"]
 
     def add(name, arr, vec=False, qt=None):
@@ -151,7 +177,8 @@ def write_gguf(W, path, types=None):
              "bq": "attn_q.bias", "bk": "attn_k.bias", "bv": "attn_v.bias",
              "q_norm": "attn_q_norm.weight", "k_norm": "attn_k_norm.weight",
              "gate_inp": "ffn_gate_inp.weight", "gate_exps": "ffn_gate_exps.weight",
-             "up_exps": "ffn_up_exps.weight", "down_exps": "ffn_down_exps.weight"}
+             "up_exps": "ffn_up_exps.weight", "down_exps": "ffn_down_exps.weight",
+             "post_attn_norm": "post_attention_norm.weight", "post_ffn_norm": "post_ffw_norm.weight"}
     for i, L in enumerate(W["layers"]):
         t = types[i % len(types)] if types else {}
         for k in list(L):
@@ -169,11 +196,11 @@ def rms(x, w, eps):
     return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * w
 
 
-def rope(x, pos, base, neox, ff):
-    """x (n, heads, hd); rotates all hd dims."""
+def rope(x, pos, base, neox, ff, pos_scale=1.0):
+    """x (n, heads, hd); rotates all hd dims; pos_scale = 1 / linear scaling factor."""
     hd = x.shape[-1]
     i = np.arange(hd // 2)
-    theta = pos[:, None] * base ** (-2.0 * i / hd)
+    theta = (pos * pos_scale)[:, None] * base ** (-2.0 * i / hd)
     if ff is not None:
         theta = theta / ff
     c, s = np.cos(theta)[:, None, :], np.sin(theta)[:, None, :]
@@ -187,6 +214,10 @@ def rope(x, pos, base, neox, ff):
 
 def silu(g):
     return g / (1 + np.exp(-g))
+
+
+def gelu_tanh(g):
+    return 0.5 * g * (1 + np.tanh(np.sqrt(2 / np.pi) * (g + 0.044715 * g ** 3)))
 
 
 def moe_ffn(W, L, h, stats=None):
@@ -216,7 +247,18 @@ def reference(W, tokens, kv_f16, moe_stats=None):
     n, nh, nkv, hd, eps = len(tokens), W["n_head"], W["n_kv"], W["hd"], W["eps"]
     pos = np.arange(n, dtype=np.float64)
     x = W["tok_embd"][tokens]
-    for L in W["layers"]:
+    gemma = W["arch"] == "gemma3"
+    if gemma:
+        x = x * np.sqrt(W["n_embd"])
+    for il, L in enumerate(W["layers"]):
+        base, pos_scale, window, scale = W["base"], 1.0, 0, 1 / np.sqrt(hd)
+        if gemma:
+            if (il + 1) % 6:   # sliding-window layer: its own base, no rope scaling
+                base, window = W["base_swa"] or 10000.0, W["window"]
+            elif W["rope_linear"]:
+                pos_scale = 1 / W["rope_linear"]
+            if W["attn_scalar"]:
+                scale = W["attn_scalar"] ** -0.5
         h = rms(x, L["attn_norm"], eps)
         q, k, v = h @ L["wq"].T, h @ L["wk"].T, h @ L["wv"].T
         if "bq" in L:
@@ -224,24 +266,30 @@ def reference(W, tokens, kv_f16, moe_stats=None):
         q, k, v = q.reshape(n, nh, hd), k.reshape(n, nkv, hd), v.reshape(n, nkv, hd)
         if "q_norm" in L:
             q, k = rms(q, L["q_norm"], eps), rms(k, L["k_norm"], eps)
-        q = rope(q, pos, W["base"], W["neox"], W["rope_freqs"])
-        k = rope(k, pos, W["base"], W["neox"], W["rope_freqs"])
+        q = rope(q, pos, base, W["neox"], W["rope_freqs"], pos_scale)
+        k = rope(k, pos, base, W["neox"], W["rope_freqs"], pos_scale)
         if kv_f16:
             k, v = k.astype(np.float16).astype(np.float64), v.astype(np.float16).astype(np.float64)
         out = np.zeros((n, nh, hd))
         mask = np.triu(np.full((n, n), -np.inf), 1)
+        if window:   # key j is visible to query i iff i - window < j <= i
+            mask = mask + np.tril(np.full((n, n), -np.inf), -window)
         for hh in range(nh):
             kh = hh // (nh // nkv)
-            s = q[:, hh] @ k[:, kh].T / np.sqrt(hd) + mask
+            s = q[:, hh] @ k[:, kh].T * scale + mask
             p = np.exp(s - s.max(-1, keepdims=True))
             p /= p.sum(-1, keepdims=True)
             out[:, hh] = p @ v[:, kh]
-        x = x + out.reshape(n, nh * hd) @ L["wo"].T
+        a = out.reshape(n, nh * hd) @ L["wo"].T
+        x = x + (rms(a, L["post_attn_norm"], eps) if gemma else a)
         h = rms(x, L["ffn_norm"], eps)
         if "gate_inp" in L:
             x = x + moe_ffn(W, L, h, moe_stats)
             continue
         g, u = h @ L["gate"].T, h @ L["up"].T
+        if gemma:
+            x = x + rms((gelu_tanh(g) * u) @ L["down"].T, L["post_ffn_norm"], eps)
+            continue
         x = x + (silu(g) * u) @ L["down"].T
     x = rms(x, W["output_norm"], eps)
     out = W["output"] if W["output"] is not None else W["tok_embd"]
@@ -268,11 +316,14 @@ MOE_CASES = [
 ]
 
 
-def run_tool(path, out, kv, batch, tokens, no_mmfuse=False):
+def run_tool(path, out, kv, batch, tokens, no_mmfuse=False, no_ropekv=False):
     env = dict(os.environ)
     env.pop("MLXN_NO_MMFUSE", None)
+    env.pop("MLXN_NO_ROPEKV", None)
     if no_mmfuse:
         env["MLXN_NO_MMFUSE"] = "1"
+    if no_ropekv:
+        env["MLXN_NO_ROPEKV"] = "1"
     r = subprocess.run([BIN, path, out, "--backend", BACKEND, "--kv", kv, "--batch", str(batch)] +
                        [str(t) for t in tokens], capture_output=True, text=True, env=env)
     if r.returncode != 0:
@@ -375,6 +426,108 @@ def moe_tests(rng, tmp):
         print("qwen3moe %-40s -> %s" % (name, err))
 
 
+GEMMA_CASES = [
+    # name, make_model options, kv, bound
+    ("gemma3 7 layers, window 4, tied, linear rope x8", dict(tied=True, base=1e6, rope_linear=8.0), "f32", 1e-8),
+    ("gemma3 q8_0, f16 cache, window 5, swa base, scale", dict(qtype="q8_0", base=1e6, window=5, base_swa=5e4,
+                                                           attn_scalar=48.0), "f16", 1e-3),
+    # per-layer weight types that leave v alone (q|k fused), nothing fused, gate and up apart
+    ("gemma3 mixed q8_0/f32 layers (fusion cases)", dict(qtype="q8_0", base=1e6, untied_types=[
+        {}, {"wv": "f32"}, {"wk": "f32"}, {"up": "f32"}]), "f32", 1e-3),
+]
+
+
+def op_count(label, path, want_ops, mmfuse):
+    env = dict(os.environ)
+    env.pop("MLXN_NO_MMFUSE", None)
+    env.pop("MLXN_NO_ROPEKV", None)
+    if not mmfuse:
+        env["MLXN_NO_MMFUSE"] = "1"
+    r = subprocess.run([MLXN, "bench", "-m", path, "-p", "0", "-n", "4", "-r", "1", "--device", BACKEND, "-v"],
+                       capture_output=True, text=True, env=env)
+    want = ("decode step (op by op): %d ops" if ON_CPU else "decode graph recorded: %d ops") % want_ops
+    check(r.returncode == 0 and want in r.stderr, "%s: bench -v%s does not say '%s': %s"
+          % (label, "" if mmfuse else " (MLXN_NO_MMFUSE=1)", want, r.stderr[-2000:]))
+    print("%s op count%s: %s" % (label, "" if mmfuse else " (MLXN_NO_MMFUSE=1)", want))
+
+
+def gemma_tests(rng, tmp):
+    """gemma3: 7 layers (layer 5 global, the others sliding), a window shorter than the 13-token
+    sequence; batches 512, 5 and 1, each also with MLXN_NO_MMFUSE=1 and MLXN_NO_ROPEKV=1; the op
+    count of a decode step; loader errors."""
+    for ci, (name, opts, kv, bound) in enumerate(GEMMA_CASES):
+        opts = dict(opts)
+        types = opts.pop("untied_types", None)
+        W = make_model("gemma3", rng, n_layer=7, **opts)
+        path = os.path.join(tmp, "gemma%d.gguf" % ci)
+        write_gguf(W, path, types)
+        tokens = rng.integers(0, W["n_vocab"], 13)
+        ref = reference(W, tokens, kv == "f16")
+        if not ON_CPU:
+            bound = max(bound, 1e-4)
+        for batch in (512, 5, 1):
+            got, err = run_tool(path, os.path.join(tmp, "g%d_%d.f32" % (ci, batch)), kv, batch, tokens)
+            unf, err2 = run_tool(path, os.path.join(tmp, "gu%d_%d.f32" % (ci, batch)), kv, batch, tokens, True)
+            nrk, err3 = run_tool(path, os.path.join(tmp, "gr%d_%d.f32" % (ci, batch)), kv, batch, tokens, False, True)
+            if got is None or unf is None or nrk is None:
+                check(False, "%s batch %d: tool failed: %s %s %s" % (name, batch, err, err2, err3))
+                continue
+            nm = [((g - ref) ** 2).sum() / (ref ** 2).sum() for g in (got, unf, nrk)]
+            top1 = (got.argmax(-1) == ref.argmax(-1)).mean()
+            print("%-50s batch %3d: NMSE %.3g (MLXN_NO_MMFUSE=1 %.3g, MLXN_NO_ROPEKV=1 %.3g), top-1 %.0f%%"
+                  % (name, batch, nm[0], nm[1], nm[2], 100 * top1))
+            for v, what in zip(nm, ("", " (MLXN_NO_MMFUSE=1)", " (MLXN_NO_ROPEKV=1)")):
+                check(v < bound, "%s batch %d%s: NMSE %.3g >= %.g" % (name, batch, what, v, bound))
+        if ci == 2:   # q|k|v unfused in layers 2 and 6 (+2 each), v apart in 1 and 5 (+1), gate|up in 3 (+1)
+            op_count("gemma3 mixed types", path, 4 + 12 * W["n_layer"] + 7, True)
+        if ci == 0:
+            # a decode step: embedding, its scale, LM head, argmax; per layer q|k|v, the q and k
+            # norms, rope_kv, attention, o, post-norm, add, gate|up, down, post-norm, add (12);
+            # MLXN_NO_MMFUSE=1: the first norm, per layer the same with add_rms_norm for the adds
+            # and the GLU as an op (13)
+            op_count("gemma3", path, 4 + 12 * W["n_layer"], True)
+            op_count("gemma3", path, 5 + 13 * W["n_layer"], False)
+            # the window, the sliding layers' base and the global layer's scaling matter on this
+            # sequence: each changes the reference far beyond the bound (a short window keeps
+            # the rotation angles of the sliding layers small, hence the smaller base effect)
+            for change in (dict(window=0), dict(base_swa=1e6), dict(rope_linear=None)):
+                alt = reference(dict(W, **change), tokens, kv == "f16")
+                d = ((alt - ref) ** 2).sum() / (ref ** 2).sum()
+                check(d > 1e3 * bound, "gemma3: the reference barely changes with %s (%.3g)" % (change, d))
+                print("gemma3 reference with %s differs by NMSE %.3g" % (change, d))
+
+    # `mlxn synth --shape gemma3-tiny` (7 layers, window 32): loads, runs, counts
+    sy = os.path.join(tmp, "synth_gemma.gguf")
+    r = subprocess.run([MLXN, "synth", "--shape", "gemma3-tiny", "--mix", "q8_0", "-o", sy], capture_output=True,
+                       text=True)
+    check(r.returncode == 0, "synth --shape gemma3-tiny: %s" % r.stderr)
+    if r.returncode == 0:
+        op_count("gemma3 synth", sy, 4 + 12 * 7, True)
+        toks = [int(t) for t in rng.integers(0, 1024, 40)]
+        got, err = run_tool(sy, os.path.join(tmp, "synth_gemma.f32"), "f16", 512, toks)
+        check(got is not None and np.isfinite(got).all() and got.std() > 0, "synth gemma3-tiny logits: %s" % err)
+
+    errors = [
+        ("missing post-attention norm", dict(drop={"blk.5.post_attention_norm.weight"}),
+         "missing tensor 'blk.5.post_attention_norm.weight' (architecture gemma3)"),
+        ("missing post-FFN norm", dict(drop={"blk.2.post_ffw_norm.weight"}),
+         "missing tensor 'blk.2.post_ffw_norm.weight' (architecture gemma3)"),
+        ("missing q norm", dict(drop={"blk.0.attn_q_norm.weight"}),
+         "missing tensor 'blk.0.attn_q_norm.weight' (architecture gemma3)"),
+        ("missing sliding_window", dict(drop={"gemma3.attention.sliding_window"}),
+         "missing metadata key 'gemma3.attention.sliding_window'"),
+    ]
+    for ei, (name, extra, want) in enumerate(errors):
+        W = make_model("gemma3", rng, n_layer=7)
+        W.update(extra)
+        path = os.path.join(tmp, "gemma_err%d.gguf" % ei)
+        write_gguf(W, path)
+        got, err = run_tool(path, os.path.join(tmp, "gemma_err.f32"), "f32", 512, [1, 2, 3])
+        check(got is None and want in err, "gemma3 %s: want an error saying \"%s\", got: %s"
+              % (name, want, err if got is None else "success"))
+        print("gemma3 %-40s -> %s" % (name, err))
+
+
 def main():
     if not os.path.exists(BIN):
         abort("%s is missing" % BIN)
@@ -399,6 +552,7 @@ def main():
             print("%-45s batch %3d: NMSE %.3g, top-1 %.0f%%" % (name, batch, nmse, 100 * top1))
             check(nmse < bound, "%s batch %d: NMSE %.3g >= %.g" % (name, batch, nmse, bound))
     moe_tests(rng, tmp)
+    gemma_tests(rng, tmp)
     finish()
 
 

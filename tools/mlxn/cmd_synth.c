@@ -15,18 +15,21 @@ typedef struct shape_desc {
     int n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab, n_ctx;
     float rope_base, eps;
     bool tied;
-    const char *arch;            /* "llama" or "qwen3moe" (per-head q/k norms, experts in every layer) */
+    const char *arch;            /* "llama", "qwen3moe" (per-head q/k norms, experts in every layer) or
+                                  * "gemma3" (q/k norms, post-attention / post-FFN norms, sliding window) */
     int head_dim;                /* 0: n_embd / n_head */
     int n_expert, n_expert_used, n_ff_exp;   /* qwen3moe */
+    int window;                  /* gemma3: attention.sliding_window */
 } shape_desc;
 
 static const shape_desc SHAPES[] = {
-    {"llama3-8b", 4096, 32, 32, 8, 14336, 128256, 8192, 500000.0f, 1e-5f, false, "llama", 0, 0, 0, 0},
-    {"llama2-7b", 4096, 32, 32, 32, 11008, 32000, 4096, 10000.0f, 1e-5f, false, "llama", 0, 0, 0, 0},
-    {"smollm2-135m", 576, 30, 9, 3, 1536, 49152, 8192, 100000.0f, 1e-5f, true, "llama", 0, 0, 0, 0},
-    {"tiny", 256, 2, 4, 2, 512, 1024, 512, 10000.0f, 1e-5f, true, "llama", 0, 0, 0, 0},
-    {"qwen3-30b-a3b", 2048, 48, 32, 4, 6144, 151936, 40960, 1000000.0f, 1e-6f, false, "qwen3moe", 128, 128, 8, 768},
-    {"tiny-moe", 256, 2, 4, 2, 512, 1024, 512, 1000000.0f, 1e-6f, false, "qwen3moe", 64, 8, 2, 128},
+    {"llama3-8b", 4096, 32, 32, 8, 14336, 128256, 8192, 500000.0f, 1e-5f, false, "llama", 0, 0, 0, 0, 0},
+    {"llama2-7b", 4096, 32, 32, 32, 11008, 32000, 4096, 10000.0f, 1e-5f, false, "llama", 0, 0, 0, 0, 0},
+    {"smollm2-135m", 576, 30, 9, 3, 1536, 49152, 8192, 100000.0f, 1e-5f, true, "llama", 0, 0, 0, 0, 0},
+    {"tiny", 256, 2, 4, 2, 512, 1024, 512, 10000.0f, 1e-5f, true, "llama", 0, 0, 0, 0, 0},
+    {"qwen3-30b-a3b", 2048, 48, 32, 4, 6144, 151936, 40960, 1000000.0f, 1e-6f, false, "qwen3moe", 128, 128, 8, 768, 0},
+    {"tiny-moe", 256, 2, 4, 2, 512, 1024, 512, 1000000.0f, 1e-6f, false, "qwen3moe", 64, 8, 2, 128, 0},
+    {"gemma3-tiny", 256, 7, 4, 2, 512, 1024, 512, 1000000.0f, 1e-6f, true, "gemma3", 64, 0, 0, 0, 32},
 };
 
 /* Quant mixes: the type of each tensor family. q4_k_m follows the common recipe: Q4_K
@@ -63,7 +66,8 @@ static void usage(void) {
            "has no tokenizer (bench works, run and tokenize do not).\n"
            "\n"
            "  --shape NAME   llama3-8b, llama2-7b, smollm2-135m, tiny; qwen3-30b-a3b, tiny-moe\n"
-           "                 (qwen3moe: q/k norms, experts in every layer, router in f32)\n"
+           "                 (qwen3moe: q/k norms, experts in every layer, router in f32);\n"
+           "                 gemma3-tiny (gemma3: 7 layers, sliding window 32, layer 5 global)\n"
            "  --mix MIX      q4_k_m (Q4_K with Q6_K for the LM head and some attn_v/ffn_down),\n"
            "                 or one type for every matrix: q4_0 q4_1 q5_0 q8_0 q4_k q6_k f16 f32\n"
            "  -o FILE        output path\n"
@@ -239,7 +243,7 @@ static mlxn_status synth(const shape_desc *s, const char *mix, const char *out, 
     mlxn_type cache_t[16];
     int64_t cache_k[16], cache_rows[16];
     char name[128];
-    const bool moe = s->n_expert > 0;
+    const bool moe = s->n_expert > 0, gemma = !strcmp(s->arch, "gemma3");
     const int64_t E = s->n_embd, hd = s->head_dim ? s->head_dim : s->n_embd / s->n_head, KV = hd * s->n_head_kv;
     const int64_t Q = hd * s->n_head;
 #define TRY(x) do { if (st == MLXN_OK) st = (x); } while (0)
@@ -268,6 +272,7 @@ static mlxn_status synth(const shape_desc *s, const char *mix, const char *out, 
         TRY(mlxn_gguf_writer_set_u32(w, KEY("expert_used_count"), (uint32_t)s->n_expert_used));
         TRY(mlxn_gguf_writer_set_u32(w, KEY("expert_feed_forward_length"), (uint32_t)s->n_ff_exp));
     }
+    if (gemma) TRY(mlxn_gguf_writer_set_u32(w, KEY("attention.sliding_window"), (uint32_t)s->window));
 #undef KEY
     for (int64_t i = 0; tok && i < mlxn_gguf_kv_count(tok); i++)
         if (!strncmp(mlxn_gguf_kv_key(tok, i), "tokenizer.", 10)) TRY(copy_kv(w, tok, i));
@@ -303,11 +308,19 @@ static mlxn_status synth(const shape_desc *s, const char *mix, const char *out, 
         TRY(mlxn_gguf_writer_add_tensor(w, name, MLXN_TYPE_F32, 1, (int64_t[]){E}, norm));
         snprintf(name, sizeof name, "blk.%d.ffn_norm.weight", il);
         TRY(mlxn_gguf_writer_add_tensor(w, name, MLXN_TYPE_F32, 1, (int64_t[]){E}, norm));
-        if (moe) {   /* per-head q/k norms {hd} (the first hd entries of the norm vector) and the router */
+        if (moe || gemma) {   /* per-head q/k norms {hd} (the first hd entries of the norm vector) */
             snprintf(name, sizeof name, "blk.%d.attn_q_norm.weight", il);
             TRY(mlxn_gguf_writer_add_tensor(w, name, MLXN_TYPE_F32, 1, (int64_t[]){hd}, norm));
             snprintf(name, sizeof name, "blk.%d.attn_k_norm.weight", il);
             TRY(mlxn_gguf_writer_add_tensor(w, name, MLXN_TYPE_F32, 1, (int64_t[]){hd}, norm));
+        }
+        if (gemma) {   /* the post-attention and post-FFN norms (stored as GGUF does: 1 + w) */
+            snprintf(name, sizeof name, "blk.%d.post_attention_norm.weight", il);
+            TRY(mlxn_gguf_writer_add_tensor(w, name, MLXN_TYPE_F32, 1, (int64_t[]){E}, norm));
+            snprintf(name, sizeof name, "blk.%d.post_ffw_norm.weight", il);
+            TRY(mlxn_gguf_writer_add_tensor(w, name, MLXN_TYPE_F32, 1, (int64_t[]){E}, norm));
+        }
+        if (moe) {   /* the router */
             snprintf(name, sizeof name, "blk.%d.ffn_gate_inp.weight", il);
             TRY(mlxn_gguf_writer_add_tensor(w, name, MLXN_TYPE_F32, 2, (int64_t[]){E, s->n_expert}, router));
         }
@@ -356,7 +369,7 @@ int cmd_synth(int argc, char **argv) {
         if (!strcmp(SHAPES[i].name, shape)) s = &SHAPES[i];
     if (!s) {
         fprintf(stderr, "mlxn synth: unknown shape '%s' (llama3-8b, llama2-7b, smollm2-135m, tiny, qwen3-30b-a3b, "
-                "tiny-moe)\n", shape);
+                "tiny-moe, gemma3-tiny)\n", shape);
         return 2;
     }
     mlxn_type t;
