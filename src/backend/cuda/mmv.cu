@@ -916,18 +916,8 @@ static mlxn_status mmv_run(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *fu, vo
         if (rpw < 1) rpw = 1;
         if (rpw > a->rows) rpw = a->rows;
         int64_t warps = (a->rows + rpw - 1) / rpw;
-        cudaLaunchConfig_t c4 = {};
-        c4.gridDim = dim3((unsigned)((warps + W - 1) / W), (unsigned)pairs);
-        c4.blockDim = dim3(W * 32);
-        c4.dynamicSmemBytes = smem;
-        c4.stream = CU_STREAM(stream);
-        cudaLaunchAttribute at4[1];
-        at4[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-        at4[0].val.programmaticStreamSerializationAllowed = mlxn_cuda_mmv_no_pdl ? 0 : 1;
-        c4.attrs = at4;
-        c4.numAttrs = 1;
-        carveout_once((const void *)f4);
-        CU_TRY(cudaLaunchKernelEx(&c4, f4, p, (int)rpw));
+        CU_TRY(launch_pdl(f4, dim3((unsigned)((warps + W - 1) / W), (unsigned)pairs), dim3(W * 32), smem, stream,
+                          !mlxn_cuda_mmv_no_pdl, p, (int)rpw));
         return MLXN_CUDA_LAUNCHED("mmv_q4_kernel");
     }
     if ((ver == 2 || ver == 3 || ver == 4 || ver == 5) && (id || a->n == 1)) {
@@ -941,15 +931,8 @@ static mlxn_status mmv_run(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *fu, vo
         if (rpw < 1) rpw = 1;
         if (rpw > a->rows) rpw = a->rows;
         int64_t warps = (a->rows + rpw - 1) / rpw;
-        cudaLaunchConfig_t c2 = {};
-        c2.gridDim = dim3((unsigned)((warps + MMV_WARPS - 1) / MMV_WARPS), (unsigned)pairs);
-        c2.blockDim = dim3(MMV_WARPS * 32);
-        c2.stream = CU_STREAM(stream);
-        cudaLaunchAttribute at2[1];
-        at2[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-        at2[0].val.programmaticStreamSerializationAllowed = mlxn_cuda_mmv_no_pdl ? 0 : 1;
-        c2.attrs = at2;
-        c2.numAttrs = 1;
+        const dim3 grid2((unsigned)((warps + MMV_WARPS - 1) / MMV_WARPS), (unsigned)pairs);
+        const bool pdl = !mlxn_cuda_mmv_no_pdl;
         if (v3) {
             const size_t smem = (size_t)MMV_WARPS * MMV_NS * MMV_STAGE * 16;
             static bool attr_set[64];
@@ -958,25 +941,14 @@ static mlxn_status mmv_run(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *fu, vo
                 CU_TRY(cudaFuncSetAttribute((const void *)f3, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
                 attr_set[a->type & 63] = true;
             }
-            c2.dynamicSmemBytes = smem;
-            carveout_once((const void *)f3);
-            CU_TRY(cudaLaunchKernelEx(&c2, f3, p, (int)rpw));
+            CU_TRY(launch_pdl(f3, grid2, dim3(MMV_WARPS * 32), smem, stream, pdl, p, (int)rpw));
             return MLXN_CUDA_LAUNCHED("mmv_q3_kernel");
         }
-        CU_TRY(cudaLaunchKernelEx(&c2, mmv_q2_for(a->type), p, (int)rpw));
+        CU_TRY(launch_pdl(mmv_q2_for(a->type), grid2, dim3(MMV_WARPS * 32), 0, stream, pdl, p, (int)rpw));
         return MLXN_CUDA_LAUNCHED("mmv_q2_kernel");
     }
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3((unsigned)((a->rows + MMV_WARPS - 1) / MMV_WARPS), id ? (unsigned)(a->top_k * a->n_tokens) : 1);
-    cfg.blockDim = dim3(MMV_WARPS * 32);
-    cfg.stream = CU_STREAM(stream);
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = mlxn_cuda_mmv_no_pdl ? 0 : 1;
-    cfg.attrs = at;
-    cfg.numAttrs = 1;
-    carveout_once((const void *)f);
-    CU_TRY(cudaLaunchKernelEx(&cfg, f, p));
+    const dim3 grid1((unsigned)((a->rows + MMV_WARPS - 1) / MMV_WARPS), id ? (unsigned)(a->top_k * a->n_tokens) : 1);
+    CU_TRY(launch_pdl(f, grid1, dim3(MMV_WARPS * 32), 0, stream, !mlxn_cuda_mmv_no_pdl, p));
     return MLXN_CUDA_LAUNCHED("mmv_q_kernel");
 }
 
