@@ -316,19 +316,38 @@ MOE_CASES = [
 ]
 
 
-def run_tool(path, out, kv, batch, tokens, no_mmfuse=False, no_ropekv=False):
-    env = dict(os.environ)
-    env.pop("MLXN_NO_MMFUSE", None)
-    env.pop("MLXN_NO_ROPEKV", None)
-    if no_mmfuse:
-        env["MLXN_NO_MMFUSE"] = "1"
-    if no_ropekv:
-        env["MLXN_NO_ROPEKV"] = "1"
+def knob_env(no_mmfuse=False, no_ropekv=False, no_fuse=None, **extra):
+    """The environment with the engine's fusion switches as asked: MLXN_NO_MMFUSE and
+    MLXN_NO_ROPEKV set or removed, MLXN_NO_FUSE too unless no_fuse is None; `extra` added."""
+    env = dict(os.environ, **extra)
+    for key, on in (("MLXN_NO_MMFUSE", no_mmfuse), ("MLXN_NO_ROPEKV", no_ropekv), ("MLXN_NO_FUSE", no_fuse)):
+        if on is None:
+            continue
+        env.pop(key, None)
+        if on:
+            env[key] = "1"
+    return env
+
+
+def run_tool(path, out, kv, batch, tokens, no_mmfuse=False, no_ropekv=False, no_fuse=None):
     r = subprocess.run([BIN, path, out, "--backend", BACKEND, "--kv", kv, "--batch", str(batch)] +
-                       [str(t) for t in tokens], capture_output=True, text=True, env=env)
+                       [str(t) for t in tokens], capture_output=True, text=True,
+                       env=knob_env(no_mmfuse, no_ropekv, no_fuse))
     if r.returncode != 0:
         return None, r.stderr.strip()
     return np.fromfile(out, dtype=np.float32).reshape(len(tokens), -1).astype(np.float64), ""
+
+
+def bench_v(path, env):
+    """`mlxn bench -v` over 4 decode steps (stderr says the fusion and op counts of a step)."""
+    return subprocess.run([MLXN, "bench", "-m", path, "-p", "0", "-n", "4", "-r", "1", "--device", BACKEND, "-v"],
+                          capture_output=True, text=True, env=env)
+
+
+def decode_ops(ops):
+    """What bench -v says of a decode step of `ops` ops: the first step runs op by op; on CUDA the
+    next one is recorded as a graph."""
+    return ("decode step (op by op): %d ops" if ON_CPU else "decode graph recorded: %d ops") % ops
 
 
 def moe_op_count(path, n_layer, mmfuse):
@@ -336,18 +355,7 @@ def moe_op_count(path, n_layer, mmfuse):
     q and k norms, rope_kv, attention, o: 6) and the experts (norm, router, route, gate, up, glu,
     down, combine: 8); MLXN_NO_MMFUSE=1: the first norm, and per layer add_rms_norm before the
     experts and rms_norm after them instead of the norm (15)."""
-    env = dict(os.environ)
-    env.pop("MLXN_NO_MMFUSE", None)
-    env.pop("MLXN_NO_ROPEKV", None)
-    if not mmfuse:
-        env["MLXN_NO_MMFUSE"] = "1"
-    r = subprocess.run([MLXN, "bench", "-m", path, "-p", "0", "-n", "4", "-r", "1", "--device", BACKEND, "-v"],
-                       capture_output=True, text=True, env=env)
-    ops = 3 + 14 * n_layer if mmfuse else 4 + 15 * n_layer
-    want = ("decode step (op by op): %d ops" if ON_CPU else "decode graph recorded: %d ops") % ops
-    check(r.returncode == 0 and want in r.stderr, "qwen3moe: bench -v%s does not say '%s': %s"
-          % ("" if mmfuse else " (MLXN_NO_MMFUSE=1)", want, r.stderr[-2000:]))
-    print("qwen3moe op count%s: %s" % ("" if mmfuse else " (MLXN_NO_MMFUSE=1)", want))
+    op_count("qwen3moe", path, 3 + 14 * n_layer if mmfuse else 4 + 15 * n_layer, mmfuse)
 
 
 def moe_tests(rng, tmp):
@@ -392,13 +400,7 @@ def moe_tests(rng, tmp):
                 moe_op_count(path, W["n_layer"], mmfuse)
 
     # `mlxn synth --shape tiny-moe` (the qwen3-30b-a3b layout, small): loads, runs, counts
-    sy = os.path.join(tmp, "synth_moe.gguf")
-    r = subprocess.run([MLXN, "synth", "--shape", "tiny-moe", "--mix", "q8_0", "-o", sy], capture_output=True, text=True)
-    check(r.returncode == 0, "synth --shape tiny-moe: %s" % r.stderr)
-    if r.returncode == 0:
-        moe_op_count(sy, 2, True)
-        got, err = run_tool(sy, os.path.join(tmp, "synth_moe.f32"), "f16", 512, [1, 5, 9, 700, 3])
-        check(got is not None and np.isfinite(got).all() and got.std() > 0, "synth tiny-moe logits: %s" % err)
+    synth_check(tmp, "tiny-moe", "qwen3moe", 3 + 14 * 2, [1, 5, 9, 700, 3])
 
     # loader errors, each naming what is wrong
     errors = [
@@ -415,15 +417,7 @@ def moe_tests(rng, tmp):
         ("expert_used_count above expert_count", dict(meta={"expert_used_count": 9}),
          "'qwen3moe.expert_used_count' = 9 is outside [1, 8]"),
     ]
-    for ei, (name, extra, want) in enumerate(errors):
-        W = make_model("qwen3moe", rng, n_layer=2)
-        W.update(extra)
-        path = os.path.join(tmp, "moe_err%d.gguf" % ei)
-        write_gguf(W, path)
-        got, err = run_tool(path, os.path.join(tmp, "moe_err.f32"), "f32", 512, [1, 2, 3])
-        check(got is None and want in err, "qwen3moe %s: want an error saying \"%s\", got: %s"
-              % (name, want, err if got is None else "success"))
-        print("qwen3moe %-40s -> %s" % (name, err))
+    loader_errors("qwen3moe", 2, errors, rng, tmp)
 
 
 GEMMA_CASES = [
@@ -438,17 +432,36 @@ GEMMA_CASES = [
 
 
 def op_count(label, path, want_ops, mmfuse):
-    env = dict(os.environ)
-    env.pop("MLXN_NO_MMFUSE", None)
-    env.pop("MLXN_NO_ROPEKV", None)
-    if not mmfuse:
-        env["MLXN_NO_MMFUSE"] = "1"
-    r = subprocess.run([MLXN, "bench", "-m", path, "-p", "0", "-n", "4", "-r", "1", "--device", BACKEND, "-v"],
-                       capture_output=True, text=True, env=env)
-    want = ("decode step (op by op): %d ops" if ON_CPU else "decode graph recorded: %d ops") % want_ops
+    r = bench_v(path, knob_env(not mmfuse))
+    want = decode_ops(want_ops)
     check(r.returncode == 0 and want in r.stderr, "%s: bench -v%s does not say '%s': %s"
           % (label, "" if mmfuse else " (MLXN_NO_MMFUSE=1)", want, r.stderr[-2000:]))
     print("%s op count%s: %s" % (label, "" if mmfuse else " (MLXN_NO_MMFUSE=1)", want))
+
+
+def synth_check(tmp, shape, label, ops, tokens):
+    """`mlxn synth --shape SHAPE --mix q8_0` writes a file that loads, counts `ops` a decode step
+    and gives finite, non-constant logits."""
+    sy = os.path.join(tmp, "synth_%s.gguf" % shape)
+    r = subprocess.run([MLXN, "synth", "--shape", shape, "--mix", "q8_0", "-o", sy], capture_output=True, text=True)
+    check(r.returncode == 0, "synth --shape %s: %s" % (shape, r.stderr))
+    if r.returncode == 0:
+        op_count(label, sy, ops, True)
+        got, err = run_tool(sy, sy + ".f32", "f16", 512, tokens)
+        check(got is not None and np.isfinite(got).all() and got.std() > 0, "synth %s logits: %s" % (shape, err))
+
+
+def loader_errors(arch, n_layer, errors, rng, tmp):
+    """Each (name, changes to a tiny model, message) is refused by the loader with the message."""
+    for ei, (name, extra, want) in enumerate(errors):
+        W = make_model(arch, rng, n_layer=n_layer)
+        W.update(extra)
+        path = os.path.join(tmp, "%s_err%d.gguf" % (arch, ei))
+        write_gguf(W, path)
+        got, err = run_tool(path, os.path.join(tmp, "%s_err.f32" % arch), "f32", 512, [1, 2, 3])
+        check(got is None and want in err, "%s %s: want an error saying \"%s\", got: %s"
+              % (arch, name, want, err if got is None else "success"))
+        print("%s %-40s -> %s" % (arch, name, err))
 
 
 def gemma_tests(rng, tmp):
@@ -497,15 +510,8 @@ def gemma_tests(rng, tmp):
                 print("gemma3 reference with %s differs by NMSE %.3g" % (change, d))
 
     # `mlxn synth --shape gemma3-tiny` (7 layers, window 32): loads, runs, counts
-    sy = os.path.join(tmp, "synth_gemma.gguf")
-    r = subprocess.run([MLXN, "synth", "--shape", "gemma3-tiny", "--mix", "q8_0", "-o", sy], capture_output=True,
-                       text=True)
-    check(r.returncode == 0, "synth --shape gemma3-tiny: %s" % r.stderr)
-    if r.returncode == 0:
-        op_count("gemma3 synth", sy, 4 + 12 * 7, True)
-        toks = [int(t) for t in rng.integers(0, 1024, 40)]
-        got, err = run_tool(sy, os.path.join(tmp, "synth_gemma.f32"), "f16", 512, toks)
-        check(got is not None and np.isfinite(got).all() and got.std() > 0, "synth gemma3-tiny logits: %s" % err)
+    toks = [int(t) for t in rng.integers(0, 1024, 40)]
+    synth_check(tmp, "gemma3-tiny", "gemma3 synth", 4 + 12 * 7, toks)
 
     errors = [
         ("missing post-attention norm", dict(drop={"blk.5.post_attention_norm.weight"}),
@@ -517,15 +523,7 @@ def gemma_tests(rng, tmp):
         ("missing sliding_window", dict(drop={"gemma3.attention.sliding_window"}),
          "missing metadata key 'gemma3.attention.sliding_window'"),
     ]
-    for ei, (name, extra, want) in enumerate(errors):
-        W = make_model("gemma3", rng, n_layer=7)
-        W.update(extra)
-        path = os.path.join(tmp, "gemma_err%d.gguf" % ei)
-        write_gguf(W, path)
-        got, err = run_tool(path, os.path.join(tmp, "gemma_err.f32"), "f32", 512, [1, 2, 3])
-        check(got is None and want in err, "gemma3 %s: want an error saying \"%s\", got: %s"
-              % (name, want, err if got is None else "success"))
-        print("gemma3 %-40s -> %s" % (name, err))
+    loader_errors("gemma3", 7, errors, rng, tmp)
 
 
 def main():

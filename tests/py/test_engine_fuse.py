@@ -27,7 +27,7 @@ test_engine_arch.py):
     add; 3 outside the layers: embedding, LM head, argmax; with MLXN_NO_MMFUSE=1 10 per layer
     and 4 outside: the first norm, and per layer two add_rms_norm and the glu).
 """
-import os, subprocess, tempfile
+import os, tempfile
 
 import numpy as np
 import gguf
@@ -36,27 +36,11 @@ from mlxn_testlib import MLXN, abort, check, finish
 import test_engine_arch as arch
 
 BIN = arch.BIN
-BACKEND = os.environ.get("MLXN_TEST_BACKEND", "cpu")   # cuda: run by scripts/gpu-extra-engfuse.txt
-ON_CPU = BACKEND in ("cpu", "ref")
+BACKEND, ON_CPU = arch.BACKEND, arch.ON_CPU   # MLXN_TEST_BACKEND (cuda: scripts/gpu-check-engine.sh)
 
 
 def run(path, out, batch, tokens, no_fuse, no_mmfuse=False, no_ropekv=False):
-    env = dict(os.environ)
-    env.pop("MLXN_NO_FUSE", None)
-    env.pop("MLXN_NO_MMFUSE", None)
-    env.pop("MLXN_NO_ROPEKV", None)
-    if no_fuse:
-        env["MLXN_NO_FUSE"] = "1"
-    if no_mmfuse:
-        env["MLXN_NO_MMFUSE"] = "1"
-    if no_ropekv:
-        env["MLXN_NO_ROPEKV"] = "1"
-    r = subprocess.run([BIN, path, out, "--backend", BACKEND, "--kv", "f32", "--batch", str(batch)] +
-                       [str(t) for t in tokens],
-                       capture_output=True, text=True, env=env)
-    if r.returncode != 0:
-        return None, r.stderr.strip()
-    return np.fromfile(out, dtype=np.float32).reshape(len(tokens), -1).astype(np.float64), ""
+    return arch.run_tool(path, out, "f32", batch, tokens, no_mmfuse, no_ropekv, no_fuse)
 
 
 Q8, F32 = "q8_0", "f32"
@@ -99,20 +83,12 @@ def expected_counts(a, n_layer, types, qtype, mmfuse=True, ropekv=True):
 
 
 def check_counts(name, a, path, n_layer, types, qtype, mmfuse=True, ropekv=True):
-    env = dict(os.environ)
-    env.pop("MLXN_NO_MMFUSE", None)
-    env.pop("MLXN_NO_ROPEKV", None)
-    if not mmfuse:
-        env["MLXN_NO_MMFUSE"] = "1"
     if not ropekv:
-        env["MLXN_NO_ROPEKV"] = "1"
         name += " (MLXN_NO_ROPEKV)"
-    r = subprocess.run([MLXN, "bench", "-m", path, "-p", "0", "-n", "4", "-r", "1", "--device", BACKEND, "-v"],
-                       capture_output=True, text=True, env=env)
+    r = arch.bench_v(path, arch.knob_env(not mmfuse, not ropekv))
     n_qk, n_gu, ops = expected_counts(a, n_layer, types, qtype, mmfuse, ropekv)
     want_f = "fused q|k(|v) in %d of %d layers, gate|up in %d;" % (n_qk, n_layer, n_gu)
-    # the first step runs op by op; on CUDA the next one is recorded as a graph
-    want_o = ("decode step (op by op): %d ops" if ON_CPU else "decode graph recorded: %d ops") % ops
+    want_o = arch.decode_ops(ops)
     check(r.returncode == 0 and want_f in r.stderr, "%s: bench -v does not say '%s': %s" % (name, want_f, r.stderr))
     check(r.returncode == 0 and want_o in r.stderr, "%s: bench -v does not say '%s': %s" % (name, want_o, r.stderr))
     print("%-34s %s %s%s" % (name, want_f, want_o, "" if mmfuse else " (MLXN_NO_MMFUSE=1)"))
@@ -121,15 +97,9 @@ def check_counts(name, a, path, n_layer, types, qtype, mmfuse=True, ropekv=True)
 def check_skip(path, n_layer, ops, mmfuse=True):
     """MLXN_ENGINE_SKIP (a timing aid) leaves the named kinds out: rope_kv is one op per layer,
     lm_head one per step, and glu one per layer with MLXN_NO_MMFUSE=1 (fused, it is none)."""
-    env = dict(os.environ, MLXN_ENGINE_SKIP="rope_kv,glu,lm_head")
-    env.pop("MLXN_NO_MMFUSE", None)
-    env.pop("MLXN_NO_ROPEKV", None)
-    if not mmfuse:
-        env["MLXN_NO_MMFUSE"] = "1"
-    r = subprocess.run([MLXN, "bench", "-m", path, "-p", "0", "-n", "4", "-r", "1", "--device", BACKEND, "-v"],
-                       capture_output=True, text=True, env=env)
+    r = arch.bench_v(path, arch.knob_env(not mmfuse, MLXN_ENGINE_SKIP="rope_kv,glu,lm_head"))
     left = (n_layer if mmfuse else 2 * n_layer) + 1
-    want = ("decode step (op by op): %d ops" if ON_CPU else "decode graph recorded: %d ops") % (ops - left)
+    want = arch.decode_ops(ops - left)
     check(r.returncode == 0 and want in r.stderr and "results are wrong" in r.stderr,
           "MLXN_ENGINE_SKIP: bench -v does not say '%s': %s" % (want, r.stderr))
 
