@@ -87,6 +87,14 @@ static mlxn_status any_view(mlxn_backend_t *be, const mlxn_tensor *t, const char
 }
 
 static bool is_float_cache(mlxn_type t) { return t == MLXN_TYPE_F32 || t == MLXN_TYPE_F16 || t == MLXN_TYPE_BF16; }
+/* K and V caches of one type among F32 / F16 / BF16 that the backend runs op on. */
+static mlxn_status need_cache_pair(mlxn_backend_t *be, mlxn_op op, const mlxn_tview *k, const mlxn_tview *v, const char *on) {
+    const mlxn_type ct = k->d.type;
+    if (!is_float_cache(ct)) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "%s: cache type %s (want f32, f16 or bf16)", on, mlxn_type_name(ct));
+    if (v->d.type != ct)
+        return mlxn_fail(MLXN_ERR_TYPE, "%s: v_cache is %s but k_cache is %s", on, mlxn_type_name(v->d.type), mlxn_type_name(ct));
+    return need_support(be, op, ct);
+}
 
 /* Resolves a weight: w {k, rows, n_expert, 1}; for MLX also scales/biases per mlxn.h. */
 static mlxn_status weight_view(mlxn_backend_t *be, const mlxn_weight *W, mlxn_op op, mlxn_wview *out) {
@@ -539,11 +547,7 @@ static mlxn_status rope_kv_v(mlxn_backend_t *be, const mlxn_tensor *q, const mlx
     MLXN_TRY(f32_view(be, q_out, on, "q_out", &c.t[5]));
     MLXN_TRY(any_view(be, k_cache, on, "k_cache", &c.t[6]));
     MLXN_TRY(any_view(be, v_cache, on, "v_cache", &c.t[7]));
-    mlxn_type ct = c.t[6].d.type;
-    if (!is_float_cache(ct)) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "rope_kv: cache type %s (want f32, f16 or bf16)", mlxn_type_name(ct));
-    if (c.t[7].d.type != ct)
-        return mlxn_fail(MLXN_ERR_TYPE, "rope_kv: v_cache is %s but k_cache is %s", mlxn_type_name(c.t[7].d.type), mlxn_type_name(ct));
-    MLXN_TRY(need_support(be, c.op, ct));
+    MLXN_TRY(need_cache_pair(be, c.op, &c.t[6], &c.t[7], on));
     const int64_t hd = c.t[0].d.ne[0], nh = c.t[0].d.ne[1], n = c.t[0].d.ne[2], nkv = c.t[1].d.ne[1];
     const int64_t hdv = c.t[2].d.ne[0], n_ctx = c.t[6].d.ne[1];
     MLXN_TRY(check_rope_params(p, hd, on));
@@ -584,11 +588,7 @@ static mlxn_status attention_v(mlxn_backend_t *be, const mlxn_tensor *q, const m
     MLXN_TRY(any_view(be, v, on, "v_cache", &c.t[2]));
     MLXN_TRY(i32_view(be, q_pos, on, "q_pos", &c.t[3]));
     MLXN_TRY(f32_view(be, out, on, "out", &c.t[4]));
-    mlxn_type ct = c.t[1].d.type;
-    if (!is_float_cache(ct)) return mlxn_fail(MLXN_ERR_UNSUPPORTED, "attention: cache type %s (want f32, f16 or bf16)", mlxn_type_name(ct));
-    if (c.t[2].d.type != ct)
-        return mlxn_fail(MLXN_ERR_TYPE, "attention: v_cache is %s but k_cache is %s", mlxn_type_name(c.t[2].d.type), mlxn_type_name(ct));
-    MLXN_TRY(need_support(be, c.op, ct));
+    MLXN_TRY(need_cache_pair(be, c.op, &c.t[1], &c.t[2], on));
     const mlxn_tview *vq = &c.t[0], *vk = &c.t[1], *vv = &c.t[2];
     int64_t D = vq->d.ne[0], H = vq->d.ne[1], nq = vq->d.ne[2], n_ctx = vk->d.ne[1], n_kv = vk->d.ne[2], Dv = vv->d.ne[0];
     if (!head_dim_ok(D) || !head_dim_ok(Dv))

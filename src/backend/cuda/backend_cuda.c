@@ -89,24 +89,25 @@ static void mlx_of(const mlxn_wview *W, mlxn_cuda_mlx *q) {
     q->scale_bf16 = W->quant.scale_type == MLXN_TYPE_BF16;
     if (q->mxfp4) { q->bits = 4; q->group_size = 32; }
 }
-static mlxn_status c_mul_mat(void *ctx, const mlxn_wview *W, const mlxn_tview *x, const mlxn_tview *y) {
-    DEV(ctx);
+/* The launcher's description of W (any layout) with activation and result columns x, y. */
+static mlxn_cuda_mm mm_of(const mlxn_wview *W, const mlxn_tview *x, const mlxn_tview *y) {
     mlxn_cuda_mm a;
     memset(&a, 0, sizeof a);
     a.type = W->w.d.type; a.w = W->w.data; a.row_bytes = W->w.d.nb[1]; a.expert_bytes = W->w.d.nb[2];
     a.k = W->w.d.ne[0]; a.rows = W->w.d.ne[1]; a.n = x->d.ne[1];
     a.x = F32(x); a.x_col = ST4(x, 1); a.y = F32(y); a.y_col = ST4(y, 1);
+    return a;
+}
+static mlxn_status c_mul_mat(void *ctx, const mlxn_wview *W, const mlxn_tview *x, const mlxn_tview *y) {
+    DEV(ctx);
+    mlxn_cuda_mm a = mm_of(W, x, y);
     if (mlxn_wview_is_mlx(W)) { mlxn_cuda_mlx q; mlx_of(W, &q); return mlxn_cuda_mlx_mul_mat(&q, &a, CTX(ctx)->cur); }
     return mlxn_cuda_mul_mat(&a, CTX(ctx)->cur);
 }
 static mlxn_status c_mul_mat_fused(void *ctx, const mlxn_wview *W, const mlxn_tview *x, const mlxn_tview *norm_w, float eps,
                                    const mlxn_tview *up, mlxn_glu glu, const mlxn_tview *add, const mlxn_tview *y) {
     DEV(ctx);
-    mlxn_cuda_mm a;
-    memset(&a, 0, sizeof a);
-    a.type = W->w.d.type; a.w = W->w.data; a.row_bytes = W->w.d.nb[1]; a.expert_bytes = W->w.d.nb[2];
-    a.k = W->w.d.ne[0]; a.rows = W->w.d.ne[1]; a.n = x->d.ne[1];
-    a.x = F32(x); a.x_col = ST4(x, 1); a.y = F32(y); a.y_col = ST4(y, 1);
+    mlxn_cuda_mm a = mm_of(W, x, y);
     mlxn_cuda_mmfuse f;
     memset(&f, 0, sizeof f);
     if (norm_w) { f.norm_w = F32(norm_w); f.eps = eps; }
@@ -118,15 +119,13 @@ static mlxn_status c_mul_mat_fused(void *ctx, const mlxn_wview *W, const mlxn_tv
 }
 static mlxn_status c_mul_mat_id(void *ctx, const mlxn_wview *W, const mlxn_tview *ids, const mlxn_tview *x, const mlxn_tview *y) {
     DEV(ctx);
-    mlxn_cuda_mm a;
-    memset(&a, 0, sizeof a);
-    a.type = W->w.d.type; a.w = W->w.data; a.row_bytes = W->w.d.nb[1]; a.expert_bytes = W->w.d.nb[2];
-    a.k = W->w.d.ne[0]; a.rows = W->w.d.ne[1]; a.n = 1;
+    mlxn_cuda_mm a = mm_of(W, x, y);
+    a.n = 1;
     a.n_expert = (int)W->w.d.ne[2];
     a.ids = (const int32_t *)ids->data; a.ids_tok = ST4(ids, 1);
     a.top_k = (int)ids->d.ne[0]; a.n_tokens = ids->d.ne[1];
-    a.x = F32(x); a.x_col = ST4(x, 1); a.x_tok = ST4(x, 2); a.n_x = (int)x->d.ne[1];
-    a.y = F32(y); a.y_col = ST4(y, 1); a.y_tok = ST4(y, 2);
+    a.x_tok = ST4(x, 2); a.n_x = (int)x->d.ne[1];
+    a.y_tok = ST4(y, 2);
     if (mlxn_wview_is_mlx(W)) { mlxn_cuda_mlx q; mlx_of(W, &q); return mlxn_cuda_mlx_mul_mat(&q, &a, CTX(ctx)->cur); }
     return mlxn_cuda_mul_mat(&a, CTX(ctx)->cur);
 }
