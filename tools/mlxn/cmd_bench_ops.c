@@ -21,8 +21,8 @@
 static struct {
     int reps, batch, device;
     const char *only, *markdown;
-    int quick, no_verify, api, no_v2, attn_prefill, fused;
-} opt = {25, 20, 0, NULL, NULL, 0, 0, 0, 0, 0, 0};
+    int quick, no_verify, api, no_v2, attn_prefill, fused, attn_ready;
+} opt = {25, 20, 0, NULL, NULL, 0, 0, 0, 0, 0, 0, 0};
 
 static void *g_stream;
 /* --mmv-cmp: mat-vec versions verified and timed side by side on the same weights, alternating */
@@ -599,6 +599,7 @@ static void bench_attn(int hd, int n_kv, int group, int len, int nq) {
     a->q_pos = dpos; a->out = dout; a->o_head = hd; a->o_tok = (int64_t)hd * nh;
     a->hd = hd; a->hd_v = hd; a->n_heads = nh; a->n_kv = n_kv; a->n_q = nq; a->n_ctx = len;
     a->scale = 1.f / sqrtf((float)hd); a->softcap = 0; a->window = 0;
+    a->hist_ready = nq == 1 && opt.attn_ready;   /* valid: nothing between the launches writes the caches */
     double err = 0;
     mlxn_status st = att_dispatch(&m, 0);
     if (st == MLXN_OK) st = mlxn_cuda_stream_sync(g_stream);
@@ -794,6 +795,8 @@ static void usage(void) {
            "                  one contiguous chunk (0)\n"
            "  --attn3-tma     attention v3 (f16): bulk (TMA) row copies on mbarriers instead of cp.async\n"
            "  --attn-no-pdl   attention v3: launch without programmatic dependent launch\n"
+           "  --attn-ready    decode attention with MLXN_ATTN_HISTORY_READY (the cache rows are read\n"
+           "                  before the previous launch ends; rows tagged 'attn decode ready')\n"
            "  --attn-prefill  also time attention prefill: 512 queries at the end of a 4096 context\n"
            "                  ('attn prefill' rows, TFLOP/s; v3 runs its flash kernel, v1/v2 the\n"
            "                  decode kernel per query)\n"
@@ -835,6 +838,7 @@ int cmd_bench_ops(int argc, char **argv) {
         else if (!strcmp(a, "--mmq") && more) { int v = atoi(argv[++i]); mlxn_cuda_mmq_version = v >= 0 && v <= 7 ? v : 0; }
         else if (!strcmp(a, "--attn") && more) { int v = atoi(argv[++i]); mlxn_cuda_attn_version = (v >= 0 && v <= 3) || v == 9 ? v : 2; }
         else if (!strcmp(a, "--attn-prefill")) opt.attn_prefill = 1;
+        else if (!strcmp(a, "--attn-ready")) opt.attn_ready = 1;
         else if (!strcmp(a, "--attn-no-pdl")) mlxn_cuda_attn3_pdl = 0;
         else if (!strcmp(a, "--attn3-cfg") && more) mlxn_cuda_attn3_cfg = atoi(argv[++i]);
         else if (!strcmp(a, "--attn3-tma")) mlxn_cuda_attn3_tma = 1;
@@ -959,10 +963,14 @@ int cmd_bench_ops(int argc, char **argv) {
         snprintf(attnp_tag, sizeof attnp_tag, "attn prefill v%d", mlxn_cuda_attn_version);
         g_attnp_tag = attnp_tag;
     }
+    if (opt.attn_ready && mlxn_cuda_attn_version < 0) g_attn_tag = "attn decode ready";
     bench_attn(128, 8, 4, 4096, 1);
     bench_attn(128, 8, 4, 16384, 1);
     bench_attn(256, 2, 8, 4096, 1);
     bench_attn(256, 2, 8, 16384, 1);
+    /* the engine's short ranges: SmolLM2 (head 64, 9 / 3 heads) at 256 keys, the 8B at 64 */
+    bench_attn(64, 3, 3, 256, 1);
+    bench_attn(128, 8, 4, 64, 1);
     if (!opt.no_v2 && mlxn_cuda_attn_version < 0) {   /* the previous kernel, side by side */
         const int keep = mlxn_cuda_attn_version;
         mlxn_cuda_attn_version = 2;

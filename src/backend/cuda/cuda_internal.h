@@ -26,6 +26,8 @@ mlxn_status mlxn_cuda_malloc(void **p, size_t n);
 void mlxn_cuda_free(void *p);
 mlxn_status mlxn_cuda_memcpy_h2d(void *dst, const void *src, size_t n, void *stream);
 mlxn_status mlxn_cuda_memcpy_d2h(void *dst, const void *src, size_t n, void *stream);
+/* d2h then the error-flag check; small copies (<= 1 MiB) through pinned memory with one wait */
+mlxn_status mlxn_cuda_download_checked(void *dst, const void *src, size_t n, void *stream);
 mlxn_status mlxn_cuda_memcpy_d2d(void *dst, const void *src, size_t n, void *stream);
 mlxn_status mlxn_cuda_memset(void *dst, int byte, size_t n, void *stream);
 mlxn_status mlxn_cuda_stream_create(void **s);
@@ -206,6 +208,7 @@ typedef struct mlxn_cuda_attn {
     float *out; int64_t o_head, o_tok;                     /* {hd_v, n_heads, n_q} */
     int64_t hd, hd_v, n_heads, n_kv, n_q, n_ctx;
     float scale, softcap; int32_t window;
+    int hist_ready;                                        /* MLXN_ATTN_HISTORY_READY */
 } mlxn_cuda_attn;
 mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream);
 extern int mlxn_cuda_attn_min_keys;    /* smallest split-KV chunk in keys (default 64) */
