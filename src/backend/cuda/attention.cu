@@ -469,7 +469,14 @@ struct Attn3P {
                             * launch wait, so their copies overlap the previous kernel */
     float scale, softcap; int32_t window;
     int *err;
+    unsigned long long *prof;   /* NULL, or per block A3_PROF clock64 marks (bench-ops --attn-prof) */
 };
+/* bench-ops --attn-prof: marks per block: 0 entry, 1 before the wait, 2 after it, 3 q (and the
+ * row q_pos) in registers / shared memory, 4 key loop done, 5 block partial, 6 first cluster
+ * barrier passed, 7 cluster merge written, 8 second barrier passed, 9 end of the split merge
+ * (n_cl > 1); 14 / 15 %globaltimer at entry / exit (ns, comparable across blocks) */
+enum { A3_PROF = 16 };
+unsigned long long *mlxn_cuda_attn3_prof = NULL;
 
 __device__ __forceinline__ uint32_t pack_h2(float a, float b) {
     __half2 h = __floats2half2_rn(a, b);   /* .x (low 16 bits) = a */
@@ -549,7 +556,22 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
      * of this warp's first ring stages are issued before the wait) and q, the row q_pos (written by
      * the kernel just before, e.g. rope_kv), the scratch and the counters after it. */
     const bool pre = !TMA && p.pre;
+    unsigned long long *prof = p.prof && threadIdx.x == 0
+        ? p.prof + ((size_t)(blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x) * A3_PROF : NULL;
+    auto mark = [&](int k) {
+        if (prof) prof[k] = clock64();
+    };
+    auto gmark = [&](int k) {
+        if (prof) {
+            unsigned long long t;
+            asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+            prof[k] = t;
+        }
+    };
+    gmark(14);
+    mark(0);
     asm volatile("griddepcontrol.launch_dependents;");
+    mark(1);
     if (!pre) asm volatile("griddepcontrol.wait;" ::: "memory");
     cg::cluster_group cluster = cg::this_cluster();
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
@@ -668,7 +690,11 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     uint32_t qa[QP][KC][2];
 #pragma unroll
     for (int i = 0; i < S - 1; i++) issue(i, pre ? hi : (int64_t)-1);
-    if (pre) asm volatile("griddepcontrol.wait;" ::: "memory");
+    if (pre) {
+        mark(1);
+        asm volatile("griddepcontrol.wait;" ::: "memory");
+    }
+    mark(2);
     {
         const bool hv = g < nh;
         const float *qq = p.q + iq * p.q_tok + (int64_t)(h0 + (hv ? g : 0)) * p.q_head;
@@ -702,6 +728,11 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
         }
     }
 
+    if (prof) {   /* the q loads complete before the mark */
+        asm volatile("" ::"r"(qa[0][0][0]), "r"(qa[0][KC - 1][1]) : "memory");
+        __syncwarp();
+        mark(3);
+    }
     float o[KC][4];
 #pragma unroll
     for (int mt = 0; mt < KC; mt++) o[mt][0] = o[mt][1] = o[mt][2] = o[mt][3] = 0.f;
@@ -785,6 +816,7 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     l += __shfl_xor_sync(0xffffffffu, l, 1);
     l += __shfl_xor_sync(0xffffffffu, l, 2);
     __syncthreads();   /* every warp is done with the ring: it becomes the warp-partial area */
+    mark(4);
     {
         float *w = wpart + warp * 8 * WROW;
 #pragma unroll
@@ -814,7 +846,9 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
         if (d == 0) { bm[h] = M; bl[h] = L; }
     }
     /* cluster merge: rank r owns dims [r SL, (r + 1) SL) of the block partials of the cluster */
+    mark(5);
     cluster.sync();
+    mark(6);
     const int cs = p.cs, r = (int)cluster.block_rank(), SL = HD / cs;
     const int n_slots = p.n_split / cs, cl = split / cs, n_cl = n_act;
     const int64_t grp = iq * (int64_t)gridDim.y + kg;
@@ -858,8 +892,13 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
             }
         }
     }
+    mark(7);
     cluster.sync();   /* no block leaves while its shared memory may still be read */
-    if (n_cl == 1) return;
+    mark(8);
+    if (n_cl == 1) {
+        gmark(15);
+        return;
+    }
     __threadfence();
     __syncthreads();
     unsigned *cnt = p.cnt + grp * cs + r;
@@ -869,7 +908,11 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
         if (last_s) atomicExch(cnt, 0u);   /* ready for the next launch */
     }
     __syncthreads();
-    if (!last_s) return;
+    if (!last_s) {
+        mark(9);
+        gmark(15);
+        return;
+    }
     __threadfence();
     const float *base = p.part + ((grp * n_slots) * cs + r) * 8 * (int64_t)(SL + 2);
     const int64_t cstride = (int64_t)cs * 8 * (SL + 2);
@@ -913,6 +956,8 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
                 p.out[iq * p.o_tok + (int64_t)(h0 + h) * p.o_head + r * SL + dd] = L[u] > 0.f ? A[u] / L[u] : 0.f;
         }
     }
+    mark(9);
+    gmark(15);
 }
 
 /* Version 0 (bench-ops only, output not computed): the v3 grid with a kernel that only writes
@@ -1332,6 +1377,7 @@ static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, vo
     p.group = group; p.ngb = ngb; p.n_split = (int)ns; p.cs = cs; p.gran = gran; p.ilv = mlxn_cuda_attn3_interleave;
     p.all_cl = mlxn_cuda_attn3_all_clusters;
     p.pre = a->hist_ready && mlxn_cuda_attn3_pre && a->n_q == 1;
+    p.prof = mlxn_cuda_attn3_prof;
     p.scale = a->scale; p.softcap = a->softcap; p.window = a->window;
     p.err = err;
     cudaLaunchConfig_t c = {};
