@@ -56,6 +56,12 @@ OPS1=$(run_ops default); echo "$OPS1"
 # its host-side check (layouts and unit dots)
 OPS6=$(MLXN_CUDA_MMV=6 OUT=/tmp run_ops mmv6 -o mul_mat; MLXN_CUDA_MMV=6 OUT=/tmp run_ops mmv6id -o mul_mat_id); echo "$OPS6"
 HOST6="test_cuda_mmv6_host: $("$BUILD/tests/test_cuda_mmv6_host" 2>&1 | tail -1)"; echo "$HOST6"
+# attention v3 with its one-block mode for short ranges off (every harness cache is short: this is
+# what covers the cluster and split merges at those sizes), and the decode step's rope_kv ->
+# attention graph (history-ready flag, poisoned cache) in both modes
+OPSA=$(MLXN_CUDA_ATTN_SINGLE=0 OUT=/tmp run_ops attn-split -o attention); echo "$OPSA"
+GRAPHA="test_attn_decode_graph: $("$BUILD/tests/test_attn_decode_graph" -b cuda 2>&1 | tail -1); with MLXN_CUDA_ATTN_SINGLE=0: $(MLXN_CUDA_ATTN_SINGLE=0 "$BUILD/tests/test_attn_decode_graph" -b cuda 2>&1 | tail -1)"
+echo "$GRAPHA"
 if [ $QUICK = 0 ]; then OPS2=$(run_ops full --full); else OPS2="test_ops --full: skipped (--quick)"; fi; echo "$OPS2"
 
 # ---- public API on CUDA: graph record/replay, errors at sync, device OOM -----------------------
@@ -110,6 +116,8 @@ echo "$OPS1" | head -1
 echo "$OPS2" | head -1
 echo "$OPS6" | grep "^test_ops"
 echo "$HOST6"
+echo "$OPSA" | grep "^test_ops"
+echo "$GRAPHA"
 echo "$API"
 grep -E "^(device|read ceiling|seed:|bench-ops:)" "$OUT/bench.log"
 grep -E "^(kind|mul_mv|attn|prefill|seed)" "$OUT/bench.log" | cut -c1-100

@@ -852,6 +852,8 @@ static void usage(void) {
            "  --attn-no-pdl   attention v3: launch without programmatic dependent launch\n"
            "  --attn-ready    decode attention with MLXN_ATTN_HISTORY_READY (the cache rows are read\n"
            "                  before the previous launch ends; rows tagged 'attn decode ready')\n"
+           "  --attn-single N attention v3: visible ranges of at most N keys run in one block per head\n"
+           "                  group, no merges (default: 256 keys for head 64, 128 above; 0: never)\n"
            "  --attn-prof     decode attention v3: after timing, replay once more with per-block clock\n"
            "                  marks and print where a block's cycles go ('attn prof' lines)\n"
            "  --attn-prefill  also time attention prefill: 512 queries at the end of a 4096 context\n"
@@ -897,6 +899,7 @@ int cmd_bench_ops(int argc, char **argv) {
         else if (!strcmp(a, "--attn-prefill")) opt.attn_prefill = 1;
         else if (!strcmp(a, "--attn-ready")) opt.attn_ready = 1;
         else if (!strcmp(a, "--attn-prof")) opt.attn_prof = 1;
+        else if (!strcmp(a, "--attn-single") && more) mlxn_cuda_attn3_single = atoi(argv[++i]);
         else if (!strcmp(a, "--attn-no-pdl")) mlxn_cuda_attn3_pdl = 0;
         else if (!strcmp(a, "--attn3-cfg") && more) mlxn_cuda_attn3_cfg = atoi(argv[++i]);
         else if (!strcmp(a, "--attn3-tma")) mlxn_cuda_attn3_tma = 1;

@@ -436,6 +436,9 @@ int mlxn_cuda_attn3_cluster = 8;       /* v3 cluster size (1, 2, 4, 8; 16 non-po
 int mlxn_cuda_attn3_min_keys = 16;     /* v3 smallest split (keys); env MLXN_CUDA_ATTN_MINKEYS */
 int mlxn_cuda_attn3_interleave = 0;    /* v3: splits own interleaved 16-key steps (env MLXN_CUDA_ATTN_ILV=1) */
 int mlxn_cuda_attn3_pdl = 1;           /* v3: launched with programmatic dependent launch */
+int mlxn_cuda_attn3_single = -1;       /* v3: visible ranges of at most this many keys run in one block
+                                          * per head group (-1: 2 x the keys its warps copy ahead, 256 for
+                                          * head 64, 128 for 128/256; 0: never; env MLXN_CUDA_ATTN_SINGLE) */
 int mlxn_cuda_attn3_pre = 1;           /* v3: with MLXN_ATTN_HISTORY_READY, the cache rows before q_pos are
                                           * copied before the programmatic-launch wait (env
                                           * MLXN_CUDA_ATTN_PRE=0: never) */
@@ -464,6 +467,7 @@ struct Attn3P {
     int64_t n_ctx;
     int group, ngb, n_split, cs, gran, ilv;
     int all_cl;            /* 1: every cluster runs and merges, even with no keys (the old grid) */
+    int single_max;        /* visible ranges of at most this many keys run in one block (0: never) */
     int pre;               /* 1: the rows before q_pos and q_pos itself are in place before this
                             * launch (MLXN_ATTN_HISTORY_READY): read them before the programmatic-
                             * launch wait, so their copies overlap the previous kernel */
@@ -626,7 +630,21 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
         n_act_split = chunk > 0 ? (int)min((int64_t)p.n_split, (nvis + chunk - 1) / chunk) : 0;
     }
     const int n_act = p.all_cl ? p.n_split / p.cs : max(1, (n_act_split + p.cs - 1) / p.cs);
-    if (split / p.cs >= n_act) return;
+    /* Short visible ranges (nvis <= p.single_max): the first block of each (query, head group)
+     * reads every key and writes the output itself; the others leave now. No cluster barrier,
+     * distributed-shared-memory merge or split merge: measured (bench-ops --attn-prof) those cost
+     * ~9,000 cycles of a ~11,000-cycle SmolLM2 call, the keys themselves ~1,200. */
+    const bool single = p.single_max > 0 && nvis <= p.single_max;
+    if (single) {
+        if (split != 0) return;
+        sbase = lo;
+        sstride = 16;
+        s1 = hi + 1;
+        const int nst = (int)((nvis + 15) / 16);
+        my_n = nst > warp ? (nst - warp + NW - 1) / NW : 0;
+    } else if (split / p.cs >= n_act) {
+        return;
+    }
 
     const uint16_t *Kb = p.k + (int64_t)kvh * p.k_head, *Vb = p.v + (int64_t)kvh * p.v_head;
     uint16_t *wring = ring + (size_t)warp * S * 2 * 16 * ROW;
@@ -841,8 +859,17 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
             a += f * wpart[(w * 8 + h) * WROW + d];
             L += f * wl[w * 8 + h];
         }
+        if (single) {
+            if (h < nh) p.out[iq * p.o_tok + (int64_t)(h0 + h) * p.o_head + d] = L > 0.f ? a / L : 0.f;
+            continue;
+        }
         bp[h * HD + d] = a;
         if (d == 0) { bm[h] = M; bl[h] = L; }
+    }
+    if (single) {
+        mark(5); mark(6); mark(7); mark(8); mark(9);
+        gmark(15);
+        return;
     }
     /* cluster merge: rank r owns dims [r SL, (r + 1) SL) of the block partials of the cluster */
     mark(5);
@@ -1376,6 +1403,8 @@ static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, vo
     p.group = group; p.ngb = ngb; p.n_split = (int)ns; p.cs = cs; p.gran = gran; p.ilv = mlxn_cuda_attn3_interleave;
     p.all_cl = mlxn_cuda_attn3_all_clusters;
     p.pre = a->hist_ready && mlxn_cuda_attn3_pre && a->n_q == 1;
+    /* one block per head group up to twice the keys its warps copy before the wait */
+    p.single_max = mlxn_cuda_attn3_single >= 0 ? mlxn_cuda_attn3_single : 2 * C::NW * 16 * (C::S - 1);
     p.prof = mlxn_cuda_attn3_prof;
     p.scale = a->scale; p.softcap = a->softcap; p.window = a->window;
     p.err = err;
@@ -1503,6 +1532,8 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
         if (e && (e[0] == '0' || e[0] == '1') && !e[1]) mlxn_cuda_attn3_interleave = e[0] - '0';
         e = getenv("MLXN_CUDA_ATTN_TMA");
         if (e && e[0] == '1') mlxn_cuda_attn3_tma = 1;
+        e = getenv("MLXN_CUDA_ATTN_SINGLE");
+        if (e && e[0] >= '0' && e[0] <= '9') mlxn_cuda_attn3_single = atoi(e);
         e = getenv("MLXN_CUDA_ATTN_PRE");
         if (e && e[0] == '0') mlxn_cuda_attn3_pre = 0;
         e = getenv("MLXN_CUDA_ATTN_ALLCL");

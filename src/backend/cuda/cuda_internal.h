@@ -222,6 +222,7 @@ extern int mlxn_cuda_attn3_cfg;           /* v3 f16 (warps, stages): 0 default, 
 extern int mlxn_cuda_attn3_tma;           /* v3 f16: bulk (TMA) row copies (default 0; env MLXN_CUDA_ATTN_TMA=1) */
 extern unsigned long long *mlxn_cuda_attn3_prof; /* bench-ops --attn-prof: device buffer of v3 per-block marks (NULL: off) */
 enum { MLXN_CUDA_A3_PROF = 16 };                 /* marks per block (attention.cu) */
+extern int mlxn_cuda_attn3_single;        /* v3: ranges of <= N keys in one block per head group (-1 auto, 0 never) */
 extern int mlxn_cuda_attn3_interleave;    /* v3: splits own interleaved 16-key steps (default 0; env MLXN_CUDA_ATTN_ILV) */
 extern int mlxn_cuda_attn3_pdl;           /* v3: programmatic dependent launch (default 1) */
 extern int mlxn_cuda_attn3_prefill_min;   /* v3: n_q from which the flash prefill kernel runs (2; 0 never) */
