@@ -348,6 +348,14 @@ static mlxn_status load_hparams(mlxn_model_t *m) {
             return mlxn_fail(MLXN_ERR_FORMAT, "%s: metadata key '%s.final_logit_softcapping' = %g is negative", m->path,
                              in->arch, cap);
         m->final_softcap = (float)cap;
+        /* the E2B/E4B extras (per-layer embeddings, K/V shared across layers) are not run */
+        int64_t ple, shared;
+        MLXN_TRY(kv_int(m, "embedding_length_per_layer_input", -1, false, 0, &ple));
+        MLXN_TRY(kv_int(m, "attention.shared_kv_layers", -1, false, 0, &shared));
+        if (ple > 0 || shared > 0 || mlxn_gguf_find_tensor(m->gguf, "per_layer_token_embd.weight") >= 0)
+            return mlxn_fail(MLXN_ERR_UNSUPPORTED, "%s: gemma4 with per-layer embeddings or shared KV layers "
+                             "(E2B/E4B: '%s.embedding_length_per_layer_input' = %lld, 'attention.shared_kv_layers' = "
+                             "%lld) is not supported", m->path, in->arch, (long long)ple, (long long)shared);
         snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", in->arch);
         int64_t pk = mlxn_gguf_find_key(m->gguf, key);
         if (pk >= 0 && mlxn_gguf_kv_type(m->gguf, pk) == MLXN_GGUF_ARRAY) pattern_per_layer = true;

@@ -126,6 +126,8 @@ def write_gguf(W, path):
         key("attention.sliding_window_pattern", w.add_sliding_window_pattern, [bool(s) for s in W["pattern"]])
     if W["softcap"]:
         key("final_logit_softcapping", w.add_final_logit_softcapping, W["softcap"])
+    for name, v in W.get("extra_keys", {}).items():
+        w.add_uint32("gemma4." + name, v)
     if W["moe"]:
         key("expert_count", w.add_expert_count, W["n_expert"])
         key("expert_used_count", w.add_expert_used_count, W["n_expert_used"])
@@ -341,6 +343,8 @@ def loader_errors(rng, tmp):
          "layer 1 has no 'blk.1.attn_v.weight' (V = K) but value_length 64 != key_length 128"),
         ("rope_freqs of the wrong length", dict(), dict(rope_freqs_len=32),
          "tensor 'rope_freqs.weight' has shape {32}, expected {64}"),
+        ("per-layer embeddings (E2B/E4B)", dict(), dict(extra_keys={"embedding_length_per_layer_input": 256}),
+         "gemma4 with per-layer embeddings or shared KV layers"),
     ]
     for ei, (name, opts, extra, want) in enumerate(errors):
         W = make_model(rng, moe=True, n_layer=3, pattern=[1, 0, 1], **opts)
