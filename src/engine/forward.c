@@ -317,7 +317,7 @@ static mlxn_status gemma_layers(struct mlxn_context *c, int n, const mlxn_tensor
 
 /* The input of a product that reads norm(x): with mul_mat_fused the norm is the product's
  * prologue (*pf = f, *in = x); with MLXN_NO_MMFUSE an rms_norm op into dst comes first
- * (*pf = NULL, *in = dst). w NULL: a norm without weight. */
+ * (*pf = NULL, *in = dst). w is not NULL (a NULL norm_w would mean no norm in the fusion). */
 static mlxn_status pre_norm(struct mlxn_context *c, const mlxn_tensor *x, const mlxn_tensor *w, const mlxn_tensor *dst,
                             mlxn_mm_fusion *f, const mlxn_mm_fusion **pf, const mlxn_tensor **in) {
     if (!c->no_mmfuse) {
@@ -341,8 +341,9 @@ static mlxn_status pre_norm(struct mlxn_context *c, const mlxn_tensor *x, const 
  *   g|u = gate_up_e.xe per chosen e ; o = sum_e w_e down_e(geglu(g, u)) ; xn = post_ffw_norm_2(o)
  * The router's norm rides on its product (MLXN_NO_MMFUSE: an rms_norm into xn first). Gate and
  * up of a chosen expert come from one stack (gate rows, then up rows: one {2 n_ff_exp} column
- * per expert in off_gu) or from two (off_gu then the half after it, as qwen3moe). 10 ops:
- * router, its scale, route, norm, gate|up, glu, down, combine, post-norm (+1 for split stacks). */
+ * per expert in off_gu) or from two (off_gu then the half after it, as qwen3moe). 9 ops:
+ * router, its scale, route, norm, gate|up, glu, down, combine, post-norm (+1 for split stacks,
+ * +1 for the router's norm with MLXN_NO_MMFUSE). */
 static mlxn_status gemma4_experts(struct mlxn_context *c, const mlxn_layer *L, int n, const mlxn_tensor *x,
                                   const mlxn_tensor *xn, const mlxn_tensor *o) {
     mlxn_backend_t *be = c->be;

@@ -30,7 +30,8 @@ NMSE bounds over all logits, as for gemma3 (tests/py/test_engine_arch.py): 1e-8 
 (only float32 rounding differs), 1e-3 for q8_0 weights (the fast CPU kernels round activations to
 8 bits: ~1e-4 here); a defect such as a wrong RoPE pairing, a missing norm or softcap gives > 1e-2
 (the sensitivity checks below show each feature moves the reference far beyond the bound).
-MoE token sequences are drawn until every top-k choice is clear (k-th and (k+1)-th router logits
+The q8_0 MoE file stores gate and up as two stacks (ffn_gate_exps, ffn_up_exps), which the
+loader also reads. MoE token sequences are drawn until every top-k choice is clear (k-th and (k+1)-th router logits
 at least 0.02 apart for f32 weights, 0.1 for q8_0) and every expert of every layer is chosen.
 Batches 512, 5 and 1 (decode route), each also with MLXN_NO_MMFUSE=1 and MLXN_NO_ROPEKV=1; op
 counts of a decode step; loader errors naming the missing key or tensor; `mlxn synth --shape
@@ -49,7 +50,8 @@ from test_engine_arch import (BIN, ON_CPU, gelu_tanh, op_count, quantized, rms, 
 
 def make_model(rng, *, pattern=None, n_layer=6, qtype="f32", n_embd=128, n_head=4, n_kv_swa=2, n_kv_glob=1,
                hd_swa=64, hd=128, n_ff=256, n_vocab=320, window=4, base=1e4, base_swa=1e3, softcap=30.0,
-               moe=False, n_expert=8, n_expert_used=2, n_ff_exp=64, global_v=False, out_scale=True):
+               moe=False, n_expert=8, n_expert_used=2, n_ff_exp=64, global_v=False, out_scale=True,
+               split_exps=False):
     """Random weights (float64, PyTorch layout [rows, k]; expert stacks [n_expert, rows, k]).
     pattern: per-layer sliding flags written as the sliding_window_pattern array; None: the
     key is left out and layer i is global iff (i + 1) % 6 == 0. global_v: global layers keep
@@ -57,7 +59,7 @@ def make_model(rng, *, pattern=None, n_layer=6, qtype="f32", n_embd=128, n_head=
     sliding = list(pattern) if pattern is not None else [(i + 1) % 6 != 0 for i in range(n_layer)]
     W = {"n_embd": n_embd, "n_head": n_head, "hd": hd, "hd_swa": hd_swa, "n_ff": n_ff, "n_vocab": n_vocab,
          "n_layer": n_layer, "base": base, "base_swa": base_swa, "eps": 1e-6, "qtype": qtype, "window": window,
-         "softcap": softcap, "pattern": pattern, "sliding": sliding, "moe": moe, "layers": [],
+         "softcap": softcap, "pattern": pattern, "sliding": sliding, "moe": moe, "layers": [], "split_exps": split_exps,
          "n_kv": [n_kv_swa if s else n_kv_glob for s in sliding]}
     if moe:
         W.update(n_expert=n_expert, n_expert_used=n_expert_used, n_ff_exp=n_ff_exp)
@@ -151,6 +153,12 @@ def write_gguf(W, path):
     W["rope_freqs"] = add("rope_freqs.weight", W["rope_freqs"], True)
     for i, L in enumerate(W["layers"]):
         for k in list(L):
+            if k == "gate_up_exps" and W["split_exps"]:   # two stacks: ffn_gate_exps, ffn_up_exps
+                F = W["n_ff_exp"]
+                g = add("blk.%d.ffn_gate_exps.weight" % i, L[k][:, :F])
+                u = add("blk.%d.ffn_up_exps.weight" % i, L[k][:, F:])
+                L[k] = np.concatenate([g, u], axis=1)
+                continue
             L[k] = add("blk.%d.%s" % (i, NAMES[k]), L[k], L[k].ndim == 1, "f32" if k in F32_ALWAYS else None)
     w.write_header_to_file()
     w.write_kv_data_to_file()
@@ -233,8 +241,9 @@ CASES = [
     ("dense q8_0, f16 cache, softcap 10, global attn_v", dict(qtype="q8_0", softcap=10.0, global_v=True),
      "f16", 1e-3, None),
     ("MoE 3 layers [swa, global, swa], f32", dict(moe=True, n_layer=3, pattern=[1, 0, 1]), "f32", 1e-8, 0.02),
-    ("MoE q8_0, f16 cache, no layer_output_scale", dict(moe=True, n_layer=3, pattern=[1, 0, 1], qtype="q8_0",
-                                                       out_scale=False), "f16", 1e-3, 0.1),
+    ("MoE q8_0, f16 cache, no output scale, split stacks", dict(moe=True, n_layer=3, pattern=[1, 0, 1],
+                                                               qtype="q8_0", out_scale=False, split_exps=True),
+     "f16", 1e-3, 0.1),
 ]
 
 
