@@ -731,7 +731,15 @@ typedef struct mlxn_attn_params {
     float scale;       /* e.g. 1/sqrt(head_dim) */
     float softcap;     /* 0 = off */
     int32_t window;    /* sliding window in positions; 0 = off */
+    uint32_t flags;    /* MLXN_ATTN_* bits; 0 = none */
 } mlxn_attn_params;
+/* flags: MLXN_ATTN_HISTORY_READY promises that q_pos and every cache row before q_pos[i] were in
+ * place before the current step began, i.e. no op issued since the last synchronisation (a
+ * download, mlxn_backend_sync) or since the start of the replayed graph writes them; only the row
+ * q_pos itself may be written by ops just before this one (rope_kv / kv_write of the step). A
+ * backend may then read them early (CUDA: before the previous kernel ends). The decode step of
+ * one token sets it; results are the same either way. */
+enum { MLXN_ATTN_HISTORY_READY = 1u };
 mlxn_status mlxn_op_attention(mlxn_backend_t *be, const mlxn_tensor *q, const mlxn_tensor *k_cache,
                               const mlxn_tensor *v_cache, const mlxn_tensor *q_pos,
                               const mlxn_attn_params *p, const mlxn_tensor *out);

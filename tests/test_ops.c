@@ -648,10 +648,12 @@ static void run_kv_write(harness *h, const tcase *c) {
 }
 
 /* ---- attention: a = {head_dim, n_heads, n_kv_heads, n_q, n_ctx, window, softcap_on, cache pad,
- *      first query position + 1 (0: the queries end 3 rows before n_ctx)} */
+ *      first query position + 1 (0: the queries end 3 rows before n_ctx), MLXN_ATTN_HISTORY_READY
+ *      (valid here: the cache is uploaded, synchronously, before the call)} */
 static void run_attention(harness *h, const tcase *c) {
     int64_t D = c->a[0], H = c->a[1], nkv = c->a[2], nq = c->a[3], n_ctx = c->a[4];
-    mlxn_attn_params p = {1.0f / sqrtf((float)D), c->a[6] ? 2.0f : 0.0f, (int32_t)c->a[5]};
+    mlxn_attn_params p = {1.0f / sqrtf((float)D), c->a[6] ? 2.0f : 0.0f, (int32_t)c->a[5],
+                          c->a[9] ? MLXN_ATTN_HISTORY_READY : 0u};
     ht *q = ht_rand(h, MLXN_TYPE_F32, 3, D, H, nq, 1, 0, 1.0f);
     ht *k = ht_rand(h, c->type, 3, D, n_ctx, nkv, 1, (int)c->a[7], 1.5f);
     ht *v = ht_rand(h, c->type, 3, D, n_ctx, nkv, 1, (int)c->a[7], 1.0f);
@@ -827,9 +829,11 @@ static void build_cases(bool full) {
                     int64_t nq = nqs[(d * 12 + g * 4 + v) % 7], win = v & 2 ? 5 : 0, cap = (v + g) % 2;
                     int64_t nkv = 2, H = nkv * gqa[g], n_ctx = (hds[d] >= 256 ? 24 : 40) + (nq > 9 ? nq : 0);
                     int64_t pad = (v + d) % 3 == 0 ? 8 : 0;
-                    add_case(MLXN_OP_ATTENTION, ctypes[ct], NULL, A(hds[d], H, nkv, nq, n_ctx, win, cap, pad),
-                             "hd=%lld gqa=%lld n_q=%lld window=%lld softcap %s%s", (long long)hds[d], (long long)gqa[g], (long long)nq,
-                             (long long)win, cap ? "on" : "off", pad ? " strided cache" : "");
+                    for (int rd = 0; rd < (nq == 1 ? 2 : 1); rd++)   /* one query: also with the history-ready flag */
+                        add_case(MLXN_OP_ATTENTION, ctypes[ct], NULL, A(hds[d], H, nkv, nq, n_ctx, win, cap, pad, 0, rd),
+                                 "hd=%lld gqa=%lld n_q=%lld window=%lld softcap %s%s%s", (long long)hds[d], (long long)gqa[g],
+                                 (long long)nq, (long long)win, cap ? "on" : "off", pad ? " strided cache" : "",
+                                 rd ? " history ready" : "");
                 }
     }
     /* decode in a long cache with a short visible range: the kernels size their split grids by
@@ -839,9 +843,10 @@ static void build_cases(bool full) {
             static const int64_t firsts[] = {1, 2, 40, 130, 700, 2900};
             for (int f = 0; f < 6; f++) {
                 int64_t nq = f % 2 ? 1 : 2, win = f == 5 ? 100 : 0;
-                add_case(MLXN_OP_ATTENTION, ctypes[ct], NULL, A(hds[d], 8, 2, nq, 4096, win, 0, 0, firsts[f]),
-                         "hd=%lld gqa=4 n_q=%lld n_ctx=4096 first query at %lld%s", (long long)hds[d], (long long)nq,
-                         (long long)firsts[f] - 1, win ? " window=100" : "");
+                for (int rd = 0; rd < (nq == 1 ? 2 : 1); rd++)
+                    add_case(MLXN_OP_ATTENTION, ctypes[ct], NULL, A(hds[d], 8, 2, nq, 4096, win, 0, 0, firsts[f], rd),
+                             "hd=%lld gqa=4 n_q=%lld n_ctx=4096 first query at %lld%s%s", (long long)hds[d], (long long)nq,
+                             (long long)firsts[f] - 1, win ? " window=100" : "", rd ? " history ready" : "");
             }
         }
     for (int g = 0; g < 3; g++)

@@ -159,8 +159,10 @@ static void test_backend(const char *name) {
     mlxn_tensor kq = T(&a, MLXN_TYPE_Q8_0, 3, 64, 16, 2);
     expect(be, mlxn_op_kv_write(be, &src, &pos, &kq), MLXN_ERR_UNSUPPORTED, "cache type q8_0", "q8_0 cache");
     mlxn_tensor q = T(&a, MLXN_TYPE_F32, 3, 64, 4, 3), o = T(&a, MLXN_TYPE_F32, 3, 64, 4, 3);
-    mlxn_attn_params ap = {0.125f, 0, 0};
+    mlxn_attn_params ap = {0.125f, 0, 0, 0};
     CHECK(mlxn_op_attention(be, &q, &kc, &vc, &pos, &ap, &o) == MLXN_OK);
+    mlxn_attn_params apf = {0.125f, 0, 0, 0x6u};
+    expect(be, mlxn_op_attention(be, &q, &kc, &vc, &pos, &apf, &o), MLXN_ERR_INVALID_ARG, "unknown flags 0x6", "attention flags");
     set_i32(&pos, 2, 16);
     expect(be, mlxn_op_attention(be, &q, &kc, &vc, &pos, &ap, &o), MLXN_ERR_INVALID_ARG, "q_pos[2] = 16", "q_pos >= n_ctx");
     set_i32(&pos, 2, 2);

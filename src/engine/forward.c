@@ -203,7 +203,9 @@ static mlxn_status attention_block(struct mlxn_context *c, const mlxn_layer *L, 
     mlxn_tensor att, att2;
     MLXN_TRY(view(c, base, 3, hd, nh, n, (size_t)hd * 4, col, &qh));
     MLXN_TRY(scr(c, c->off_att, MLXN_TYPE_F32, 3, hdv, nh, n, &att));
-    mlxn_attn_params ap = {L->attn_scale, 0.0f, L->window};
+    /* one token: the cache rows before its position were written by earlier steps, each ended by a
+     * download or a sync (context.c), so the backend may read them early */
+    mlxn_attn_params ap = {L->attn_scale, 0.0f, L->window, n == 1 ? MLXN_ATTN_HISTORY_READY : 0u};
     OP(c, MLXN_OP_ATTENTION, mlxn_op_attention(be, &qh, &kc, &vc, pos, &ap, &att));
     MLXN_TRY(scr(c, c->off_att, MLXN_TYPE_F32, 2, nh * hdv, n, 1, &att2));
     OP(c, MLXN_FWD_O, mm(c, &L->wo, &att2, post, o));

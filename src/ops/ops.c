@@ -583,6 +583,9 @@ static mlxn_status attention_v(mlxn_backend_t *be, const mlxn_tensor *q, const m
     if (!isfinite(p->scale) || !(p->softcap >= 0.0f) || isinf(p->softcap) || p->window < 0)
         return mlxn_fail(MLXN_ERR_INVALID_ARG, "attention: scale %g must be finite, softcap %g >= 0, window %d >= 0", p->scale,
                          p->softcap, (int)p->window);
+    if (p->flags & ~(uint32_t)MLXN_ATTN_HISTORY_READY)
+        return mlxn_fail(MLXN_ERR_INVALID_ARG, "attention: unknown flags 0x%x (known: MLXN_ATTN_HISTORY_READY = 0x%x)",
+                         (unsigned)p->flags, (unsigned)MLXN_ATTN_HISTORY_READY);
     MLXN_TRY(f32_view(be, q, on, "q", &c.t[0]));
     MLXN_TRY(any_view(be, k, on, "k_cache", &c.t[1]));
     MLXN_TRY(any_view(be, v, on, "v_cache", &c.t[2]));

@@ -21,8 +21,8 @@
 static struct {
     int reps, batch, device;
     const char *only, *markdown;
-    int quick, no_verify, api, no_v2, attn_prefill, fused;
-} opt = {25, 20, 0, NULL, NULL, 0, 0, 0, 0, 0, 0};
+    int quick, no_verify, api, no_v2, attn_prefill, fused, attn_ready, attn_prof;
+} opt = {25, 20, 0, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0};
 
 static void *g_stream;
 /* --mmv-cmp: mat-vec versions verified and timed side by side on the same weights, alternating */
@@ -553,6 +553,60 @@ static void seed_experiment(void) {
 
 /* ---- decode attention ------------------------------------------------------------------------ */
 typedef struct { mlxn_cuda_attn a; void *k[64], *v[64]; int ncopy; } att_ctx;
+static mlxn_status att_dispatch(void *c, int i);
+
+/* --attn-prof: one more timed graph of the same launches with v3's per-block clock marks on; the
+ * marks of the last launch, averaged over the blocks that read keys (cycles), and the spread of
+ * the blocks' entry and exit times (ns) */
+static void attn_prof(att_ctx *m, const char *shape) {
+    enum { MAXB = 32768, K = MLXN_CUDA_A3_PROF };
+    unsigned long long *d = NULL, *h = malloc(sizeof *h * (size_t)MAXB * K);
+    double med, p10;
+    if (!h || mlxn_cuda_malloc((void **)&d, sizeof *d * (size_t)MAXB * K) != MLXN_OK ||
+        mlxn_cuda_memset(d, 0, sizeof *d * (size_t)MAXB * K, g_stream) != MLXN_OK) {
+        printf("attn prof %s: %s\n", shape, mlxn_last_error());
+        free(h);
+        return;
+    }
+    mlxn_cuda_attn3_prof = d;
+    mlxn_status st = time_graph(att_dispatch, m, opt.batch, &med, &p10);
+    mlxn_cuda_attn3_prof = NULL;
+    if (st == MLXN_OK) st = mlxn_cuda_memcpy_d2h(h, d, sizeof *h * (size_t)MAXB * K, g_stream);
+    mlxn_cuda_free(d);
+    if (st != MLXN_OK) {
+        printf("attn prof %s: %s\n", shape, mlxn_last_error());
+        free(h);
+        return;
+    }
+    static const char *what[9] = {"to wait", "wait", "q", "keys", "block merge", "barrier", "cluster merge",
+                                  "barrier", "split merge"};
+    double sum[9] = {0}, mx[9] = {0};
+    int n = 0, n9 = 0, seen = 0;
+    unsigned long long e0 = ~0ull, e1 = 0, x0 = ~0ull, x1 = 0;
+    for (int b = 0; b < MAXB; b++) {
+        const unsigned long long *t = h + (size_t)b * K;
+        if (t[0]) seen++;
+        if (!t[2] || !t[8]) continue;   /* left early (no keys) or never ran */
+        n++;
+        for (int k = 0; k < 9; k++) {
+            if (k == 8 && !t[9]) continue;
+            double dt = (double)(long long)(t[k + 1] - t[k]);
+            sum[k] += dt;
+            if (dt > mx[k]) mx[k] = dt;
+            if (k == 8) n9++;
+        }
+        if (t[14] < e0) e0 = t[14];
+        if (t[14] > e1) e1 = t[14];
+        if (t[15] < x0) x0 = t[15];
+        if (t[15] > x1) x1 = t[15];
+    }
+    printf("attn prof %s (%.2f us): %d of %d blocks read keys; cycles mean / max:", shape, med, n, seen);
+    for (int k = 0; k < 9; k++)
+        if (k < 8 || n9) printf(" %s %.0f/%.0f", what[k], sum[k] / (k == 8 ? n9 : n > 0 ? n : 1), mx[k]);
+    if (n) printf("; entry spread %llu ns, exits %llu..%llu ns after the first entry", e1 - e0, x0 - e0, x1 - e0);
+    printf("\n");
+    free(h);
+}
 static mlxn_status att_dispatch(void *c, int i) {
     att_ctx *m = c;
     mlxn_cuda_attn a = m->a;
@@ -599,6 +653,7 @@ static void bench_attn(int hd, int n_kv, int group, int len, int nq) {
     a->q_pos = dpos; a->out = dout; a->o_head = hd; a->o_tok = (int64_t)hd * nh;
     a->hd = hd; a->hd_v = hd; a->n_heads = nh; a->n_kv = n_kv; a->n_q = nq; a->n_ctx = len;
     a->scale = 1.f / sqrtf((float)hd); a->softcap = 0; a->window = 0;
+    a->hist_ready = nq == 1 && opt.attn_ready;   /* valid: nothing between the launches writes the caches */
     double err = 0;
     mlxn_status st = att_dispatch(&m, 0);
     if (st == MLXN_OK) st = mlxn_cuda_stream_sync(g_stream);
@@ -639,6 +694,7 @@ static void bench_attn(int hd, int n_kv, int group, int len, int nq) {
     for (int i = 0; i < nq && nq > 1; i++) flops += 4.0 * (hpos[i] + 1) * nh * hd;
     if (st == MLXN_OK) st = time_graph(att_dispatch, &m, nq > 1 ? 5 : opt.batch, &med, &p10);
     if (st == MLXN_OK) report(nq > 1 ? g_attnp_tag : g_attn_tag, "f16", shape, med, p10, 2.0 * cache, flops, err, note);
+    if (st == MLXN_OK && opt.attn_prof && nq == 1) attn_prof(&m, shape);
     else { printf("attn %s FAILED: %s\n", shape, mlxn_last_error()); g_fail++; }
     for (int c = 0; c < m.ncopy; c++) { mlxn_cuda_free(m.k[c]); mlxn_cuda_free(m.v[c]); }
     mlxn_cuda_free(dq); mlxn_cuda_free(dout); mlxn_cuda_free(dpos);
@@ -794,6 +850,10 @@ static void usage(void) {
            "                  one contiguous chunk (0)\n"
            "  --attn3-tma     attention v3 (f16): bulk (TMA) row copies on mbarriers instead of cp.async\n"
            "  --attn-no-pdl   attention v3: launch without programmatic dependent launch\n"
+           "  --attn-ready    decode attention with MLXN_ATTN_HISTORY_READY (the cache rows are read\n"
+           "                  before the previous launch ends; rows tagged 'attn decode ready')\n"
+           "  --attn-prof     decode attention v3: after timing, replay once more with per-block clock\n"
+           "                  marks and print where a block's cycles go ('attn prof' lines)\n"
            "  --attn-prefill  also time attention prefill: 512 queries at the end of a 4096 context\n"
            "                  ('attn prefill' rows, TFLOP/s; v3 runs its flash kernel, v1/v2 the\n"
            "                  decode kernel per query)\n"
@@ -835,6 +895,8 @@ int cmd_bench_ops(int argc, char **argv) {
         else if (!strcmp(a, "--mmq") && more) { int v = atoi(argv[++i]); mlxn_cuda_mmq_version = v >= 0 && v <= 7 ? v : 0; }
         else if (!strcmp(a, "--attn") && more) { int v = atoi(argv[++i]); mlxn_cuda_attn_version = (v >= 0 && v <= 3) || v == 9 ? v : 2; }
         else if (!strcmp(a, "--attn-prefill")) opt.attn_prefill = 1;
+        else if (!strcmp(a, "--attn-ready")) opt.attn_ready = 1;
+        else if (!strcmp(a, "--attn-prof")) opt.attn_prof = 1;
         else if (!strcmp(a, "--attn-no-pdl")) mlxn_cuda_attn3_pdl = 0;
         else if (!strcmp(a, "--attn3-cfg") && more) mlxn_cuda_attn3_cfg = atoi(argv[++i]);
         else if (!strcmp(a, "--attn3-tma")) mlxn_cuda_attn3_tma = 1;
@@ -959,10 +1021,14 @@ int cmd_bench_ops(int argc, char **argv) {
         snprintf(attnp_tag, sizeof attnp_tag, "attn prefill v%d", mlxn_cuda_attn_version);
         g_attnp_tag = attnp_tag;
     }
+    if (opt.attn_ready && mlxn_cuda_attn_version < 0) g_attn_tag = "attn decode ready";
     bench_attn(128, 8, 4, 4096, 1);
     bench_attn(128, 8, 4, 16384, 1);
     bench_attn(256, 2, 8, 4096, 1);
     bench_attn(256, 2, 8, 16384, 1);
+    /* the engine's short ranges: SmolLM2 (head 64, 9 / 3 heads) at 256 keys, the 8B at 64 */
+    bench_attn(64, 3, 3, 256, 1);
+    bench_attn(128, 8, 4, 64, 1);
     if (!opt.no_v2 && mlxn_cuda_attn_version < 0) {   /* the previous kernel, side by side */
         const int keep = mlxn_cuda_attn_version;
         mlxn_cuda_attn_version = 2;

@@ -436,6 +436,9 @@ int mlxn_cuda_attn3_cluster = 8;       /* v3 cluster size (1, 2, 4, 8; 16 non-po
 int mlxn_cuda_attn3_min_keys = 16;     /* v3 smallest split (keys); env MLXN_CUDA_ATTN_MINKEYS */
 int mlxn_cuda_attn3_interleave = 0;    /* v3: splits own interleaved 16-key steps (env MLXN_CUDA_ATTN_ILV=1) */
 int mlxn_cuda_attn3_pdl = 1;           /* v3: launched with programmatic dependent launch */
+int mlxn_cuda_attn3_pre = 1;           /* v3: with MLXN_ATTN_HISTORY_READY, the cache rows before q_pos are
+                                          * copied before the programmatic-launch wait (env
+                                          * MLXN_CUDA_ATTN_PRE=0: never) */
 int mlxn_cuda_attn3_all_clusters = 0;  /* v3: 1 = clusters without visible keys run and merge too
                                           * (before 2026-11-30; env MLXN_CUDA_ATTN_ALLCL=1) */
 
@@ -461,9 +464,19 @@ struct Attn3P {
     int64_t n_ctx;
     int group, ngb, n_split, cs, gran, ilv;
     int all_cl;            /* 1: every cluster runs and merges, even with no keys (the old grid) */
+    int pre;               /* 1: the rows before q_pos and q_pos itself are in place before this
+                            * launch (MLXN_ATTN_HISTORY_READY): read them before the programmatic-
+                            * launch wait, so their copies overlap the previous kernel */
     float scale, softcap; int32_t window;
     int *err;
+    unsigned long long *prof;   /* NULL, or per block A3_PROF clock64 marks (bench-ops --attn-prof) */
 };
+/* bench-ops --attn-prof: marks per block: 0 entry, 1 before the wait, 2 after it, 3 q (and the
+ * row q_pos) in registers / shared memory, 4 key loop done, 5 block partial, 6 first cluster
+ * barrier passed, 7 cluster merge written, 8 second barrier passed, 9 end of the split merge
+ * (n_cl > 1); 14 / 15 %globaltimer at entry / exit (ns, comparable across blocks) */
+enum { A3_PROF = 16 };
+unsigned long long *mlxn_cuda_attn3_prof = NULL;
 
 __device__ __forceinline__ uint32_t pack_h2(float a, float b) {
     __half2 h = __floats2half2_rn(a, b);   /* .x (low 16 bits) = a */
@@ -537,10 +550,29 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     float *bm = bp + 8 * HD, *bl = bm + 8;
     __shared__ int last_s;
 
-    /* programmatic dependent launch: the next kernel may start launching now; nothing the previous
-     * one wrote (q, q_pos, the cache, the scratch and counters) is touched before its end */
+    /* programmatic dependent launch: the next kernel may start launching now. Without p.pre nothing
+     * the previous one may have written (q, q_pos, the cache, the scratch and counters) is touched
+     * before its end; with p.pre, q_pos and the cache rows before q_pos are read first (the copies
+     * of this warp's first ring stages are issued before the wait) and q, the row q_pos (written by
+     * the kernel just before, e.g. rope_kv), the scratch and the counters after it. */
+    const bool pre = !TMA && p.pre;
+    unsigned long long *prof = p.prof && threadIdx.x == 0
+        ? p.prof + ((size_t)(blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x) * A3_PROF : NULL;
+    auto mark = [&](int k) {
+        if (prof) prof[k] = clock64();
+    };
+    auto gmark = [&](int k) {
+        if (prof) {
+            unsigned long long t;
+            asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+            prof[k] = t;
+        }
+    };
+    gmark(14);
+    mark(0);
     asm volatile("griddepcontrol.launch_dependents;");
-    asm volatile("griddepcontrol.wait;" ::: "memory");
+    mark(1);
+    if (!pre) asm volatile("griddepcontrol.wait;" ::: "memory");
     cg::cluster_group cluster = cg::this_cluster();
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
     const int split = blockIdx.x, kg = blockIdx.y;
@@ -596,26 +628,6 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     const int n_act = p.all_cl ? p.n_split / p.cs : max(1, (n_act_split + p.cs - 1) / p.cs);
     if (split / p.cs >= n_act) return;
 
-    /* Q as the A fragment: row g = head h0 + g (zero past nh), rows g + 8 zero */
-    constexpr bool BF = CT == MLXN_TYPE_BF16;
-    constexpr int QP = BF ? 2 : 1;   /* bf16: q = hi + lo, both bf16 (8 bits each are too few) */
-    uint32_t qa[QP][KC][2];
-    {
-        const bool hv = g < nh;
-        const float *qq = p.q + iq * p.q_tok + (int64_t)(h0 + (hv ? g : 0)) * p.q_head;
-        const float sc = hv ? p.scale : 0.f;
-#pragma unroll
-        for (int kc = 0; kc < KC; kc++) {
-            const int d = kc * 16 + 2 * tq;
-            float x[4] = {qq[d] * sc, qq[d + 1] * sc, qq[d + 8] * sc, qq[d + 9] * sc};
-            qa[0][kc][0] = pack2<CT>(x[0], x[1]);
-            qa[0][kc][1] = pack2<CT>(x[2], x[3]);
-            if constexpr (BF) {
-                qa[QP - 1][kc][0] = pack_bf2(x[0] - bf_round(x[0]), x[1] - bf_round(x[1]));
-                qa[QP - 1][kc][1] = pack_bf2(x[2] - bf_round(x[2]), x[3] - bf_round(x[3]));
-            }
-        }
-    }
     const uint16_t *Kb = p.k + (int64_t)kvh * p.k_head, *Vb = p.v + (int64_t)kvh * p.v_head;
     uint16_t *wring = ring + (size_t)warp * S * 2 * 16 * ROW;
     /* issue the copies of this warp's i-th step (keys t0 = sbase + sstride (warp + i NW) ...) into slot i % S */
@@ -631,7 +643,8 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
         }
         __syncwarp();
     }
-    auto issue = [&](int i) {   /* two commit groups: the K tile, then the V tile */
+    /* skip: a key row whose copy is not issued (the row q_pos before the wait, see fix_row) */
+    auto issue = [&](int i, int64_t skip) {   /* two commit groups: the K tile, then the V tile */
         const int64_t t0 = sbase + sstride * (warp + i * NW);
         uint16_t *ks = wring + (size_t)(i % S) * 2 * 16 * ROW;
         if constexpr (TMA) {
@@ -660,6 +673,7 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
 #pragma unroll
                     for (int c = lane; c < 16 * CH; c += 32) {
                         const int r = c / CH, o = (c % CH) * 8;
+                        if (t0 + r == skip) continue;
                         const bool in = t0 + r < s1;
                         const uint16_t *gp = in ? src + (t0 + r) * pos + o : src;
                         const uint32_t sp = (uint32_t)__cvta_generic_to_shared(dst + r * ROW + o);
@@ -670,9 +684,55 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
             }
         }
     };
+    /* Q as the A fragment: row g = head h0 + g (zero past nh), rows g + 8 zero */
+    constexpr bool BF = CT == MLXN_TYPE_BF16;
+    constexpr int QP = BF ? 2 : 1;   /* bf16: q = hi + lo, both bf16 (8 bits each are too few) */
+    uint32_t qa[QP][KC][2];
 #pragma unroll
-    for (int i = 0; i < S - 1; i++) issue(i);
+    for (int i = 0; i < S - 1; i++) issue(i, pre ? hi : (int64_t)-1);
+    if (pre) {
+        mark(1);
+        asm volatile("griddepcontrol.wait;" ::: "memory");
+    }
+    mark(2);
+    {
+        const bool hv = g < nh;
+        const float *qq = p.q + iq * p.q_tok + (int64_t)(h0 + (hv ? g : 0)) * p.q_head;
+        const float sc = hv ? p.scale : 0.f;
+#pragma unroll
+        for (int kc = 0; kc < KC; kc++) {
+            const int d = kc * 16 + 2 * tq;
+            float x[4] = {qq[d] * sc, qq[d + 1] * sc, qq[d + 8] * sc, qq[d + 9] * sc};
+            qa[0][kc][0] = pack2<CT>(x[0], x[1]);
+            qa[0][kc][1] = pack2<CT>(x[2], x[3]);
+            if constexpr (BF) {
+                qa[QP - 1][kc][0] = pack_bf2(x[0] - bf_round(x[0]), x[1] - bf_round(x[1]));
+                qa[QP - 1][kc][1] = pack_bf2(x[2] - bf_round(x[2]), x[3] - bf_round(x[3]));
+            }
+        }
+    }
+    if (pre) {   /* the row q_pos, if it falls in one of the stages issued before the wait: plain
+                  * 16-byte loads (it was just written, L2) into its slot; the loop's __syncwarp
+                  * orders these stores before the ldmatrix reads */
+#pragma unroll
+        for (int i = 0; i < S - 1; i++) {
+            const int64_t t0 = sbase + sstride * (warp + i * NW);
+            if (i < my_n && t0 <= hi && hi < t0 + 16 && hi < s1) {
+                uint16_t *row = wring + (size_t)(i % S) * 2 * 16 * ROW + (hi - t0) * ROW;
+                for (int c = lane; c < 2 * CH; c += 32) {
+                    const int kv = c / CH, o = (c % CH) * 8;
+                    const uint16_t *src = kv ? Vb + hi * p.v_pos + o : Kb + hi * p.k_pos + o;
+                    *(uint4 *)(row + kv * 16 * ROW + o) = __ldcg((const uint4 *)src);
+                }
+            }
+        }
+    }
 
+    if (prof) {   /* the q loads complete before the mark */
+        asm volatile("" ::"r"(qa[0][0][0]), "r"(qa[0][KC - 1][1]) : "memory");
+        __syncwarp();
+        mark(3);
+    }
     float o[KC][4];
 #pragma unroll
     for (int mt = 0; mt < KC; mt++) o[mt][0] = o[mt][1] = o[mt][2] = o[mt][3] = 0.f;
@@ -684,7 +744,7 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
      * a1 (dims +8, keys 0-7), a2 (dims +0, keys 8-15), a3 (dims +8, keys 8-15). */
     const int lrow = ((lane >> 4) << 3) + (lane & 7), lcol = ((lane >> 3) & 1) * 8;
     for (int i = 0; i < my_n; i++) {
-        issue(i + S - 1);
+        issue(i + S - 1, -1);
         if constexpr (TMA) mbar_wait((uint32_t)__cvta_generic_to_shared(&bars[warp][2 * (i % S)]), (uint32_t)((i / S) & 1));
         else cp_wait<2 * S - 1>();   /* the K tile of step i (its V tile may still be in flight) */
         __syncwarp();
@@ -756,6 +816,7 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     l += __shfl_xor_sync(0xffffffffu, l, 1);
     l += __shfl_xor_sync(0xffffffffu, l, 2);
     __syncthreads();   /* every warp is done with the ring: it becomes the warp-partial area */
+    mark(4);
     {
         float *w = wpart + warp * 8 * WROW;
 #pragma unroll
@@ -785,7 +846,9 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
         if (d == 0) { bm[h] = M; bl[h] = L; }
     }
     /* cluster merge: rank r owns dims [r SL, (r + 1) SL) of the block partials of the cluster */
+    mark(5);
     cluster.sync();
+    mark(6);
     const int cs = p.cs, r = (int)cluster.block_rank(), SL = HD / cs;
     const int n_slots = p.n_split / cs, cl = split / cs, n_cl = n_act;
     const int64_t grp = iq * (int64_t)gridDim.y + kg;
@@ -829,8 +892,13 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
             }
         }
     }
+    mark(7);
     cluster.sync();   /* no block leaves while its shared memory may still be read */
-    if (n_cl == 1) return;
+    mark(8);
+    if (n_cl == 1) {
+        gmark(15);
+        return;
+    }
     __threadfence();
     __syncthreads();
     unsigned *cnt = p.cnt + grp * cs + r;
@@ -840,7 +908,11 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
         if (last_s) atomicExch(cnt, 0u);   /* ready for the next launch */
     }
     __syncthreads();
-    if (!last_s) return;
+    if (!last_s) {
+        mark(9);
+        gmark(15);
+        return;
+    }
     __threadfence();
     const float *base = p.part + ((grp * n_slots) * cs + r) * 8 * (int64_t)(SL + 2);
     const int64_t cstride = (int64_t)cs * 8 * (SL + 2);
@@ -884,6 +956,8 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
                 p.out[iq * p.o_tok + (int64_t)(h0 + h) * p.o_head + r * SL + dd] = L[u] > 0.f ? A[u] / L[u] : 0.f;
         }
     }
+    mark(9);
+    gmark(15);
 }
 
 /* Version 0 (bench-ops only, output not computed): the v3 grid with a kernel that only writes
@@ -1302,6 +1376,8 @@ static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, vo
     p.n_ctx = a->n_ctx;
     p.group = group; p.ngb = ngb; p.n_split = (int)ns; p.cs = cs; p.gran = gran; p.ilv = mlxn_cuda_attn3_interleave;
     p.all_cl = mlxn_cuda_attn3_all_clusters;
+    p.pre = a->hist_ready && mlxn_cuda_attn3_pre && a->n_q == 1;
+    p.prof = mlxn_cuda_attn3_prof;
     p.scale = a->scale; p.softcap = a->softcap; p.window = a->window;
     p.err = err;
     cudaLaunchConfig_t c = {};
@@ -1428,6 +1504,8 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
         if (e && (e[0] == '0' || e[0] == '1') && !e[1]) mlxn_cuda_attn3_interleave = e[0] - '0';
         e = getenv("MLXN_CUDA_ATTN_TMA");
         if (e && e[0] == '1') mlxn_cuda_attn3_tma = 1;
+        e = getenv("MLXN_CUDA_ATTN_PRE");
+        if (e && e[0] == '0') mlxn_cuda_attn3_pre = 0;
         e = getenv("MLXN_CUDA_ATTN_ALLCL");
         if (e && e[0] == '1') mlxn_cuda_attn3_all_clusters = 1;
         e = getenv("MLXN_CUDA_ATTN_CLUSTER");

@@ -45,8 +45,7 @@ static void c_free(void *ctx, void *p) { mlxn_cuda_set_device(CTX(ctx)->dev); ml
 static mlxn_status c_upload(void *ctx, void *d, const void *s, size_t n) { DEV(ctx); return mlxn_cuda_memcpy_h2d(d, s, n, CTX(ctx)->cur); }
 static mlxn_status c_download(void *ctx, void *d, const void *s, size_t n) {
     DEV(ctx);
-    MLXN_TRY(mlxn_cuda_memcpy_d2h(d, s, n, CTX(ctx)->cur));
-    return mlxn_cuda_check_flag(CTX(ctx)->cur);
+    return mlxn_cuda_download_checked(d, s, n, CTX(ctx)->cur);
 }
 static mlxn_status c_fill(void *ctx, void *d, uint8_t b, size_t n) { DEV(ctx); return mlxn_cuda_memset(d, b, n, CTX(ctx)->cur); }
 static mlxn_status c_stream_create(void *ctx, void **s) { DEV(ctx); return mlxn_cuda_stream_create(s); }
@@ -231,6 +230,7 @@ static mlxn_status c_attention(void *ctx, const mlxn_tview *q, const mlxn_tview 
     a.hd = q->d.ne[0]; a.hd_v = v->d.ne[0]; a.n_heads = q->d.ne[1]; a.n_q = q->d.ne[2];
     a.n_ctx = k->d.ne[1]; a.n_kv = k->d.ne[2];
     a.scale = p->scale; a.softcap = p->softcap; a.window = p->window;
+    a.hist_ready = (p->flags & MLXN_ATTN_HISTORY_READY) != 0;
     return mlxn_cuda_attention(&a, CTX(ctx)->cur);
 }
 static mlxn_status c_softmax(void *ctx, const mlxn_tview *x, const mlxn_tview *mask, float scale, float softcap,

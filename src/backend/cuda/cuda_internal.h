@@ -26,6 +26,8 @@ mlxn_status mlxn_cuda_malloc(void **p, size_t n);
 void mlxn_cuda_free(void *p);
 mlxn_status mlxn_cuda_memcpy_h2d(void *dst, const void *src, size_t n, void *stream);
 mlxn_status mlxn_cuda_memcpy_d2h(void *dst, const void *src, size_t n, void *stream);
+/* d2h then the error-flag check; small copies (<= 1 MiB) through pinned memory with one wait */
+mlxn_status mlxn_cuda_download_checked(void *dst, const void *src, size_t n, void *stream);
 mlxn_status mlxn_cuda_memcpy_d2d(void *dst, const void *src, size_t n, void *stream);
 mlxn_status mlxn_cuda_memset(void *dst, int byte, size_t n, void *stream);
 mlxn_status mlxn_cuda_stream_create(void **s);
@@ -206,6 +208,7 @@ typedef struct mlxn_cuda_attn {
     float *out; int64_t o_head, o_tok;                     /* {hd_v, n_heads, n_q} */
     int64_t hd, hd_v, n_heads, n_kv, n_q, n_ctx;
     float scale, softcap; int32_t window;
+    int hist_ready;                                        /* MLXN_ATTN_HISTORY_READY */
 } mlxn_cuda_attn;
 mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream);
 extern int mlxn_cuda_attn_min_keys;    /* smallest split-KV chunk in keys (default 64) */
@@ -217,6 +220,8 @@ extern int mlxn_cuda_attn3_cluster;       /* v3 cluster size 1/2/4/8 (default 8)
 extern int mlxn_cuda_attn3_min_keys;      /* v3 smallest split in keys (default 16) */
 extern int mlxn_cuda_attn3_cfg;           /* v3 f16 (warps, stages): 0 default, 1 4x3, 2 4x4, 3 8x2 */
 extern int mlxn_cuda_attn3_tma;           /* v3 f16: bulk (TMA) row copies (default 0; env MLXN_CUDA_ATTN_TMA=1) */
+extern unsigned long long *mlxn_cuda_attn3_prof; /* bench-ops --attn-prof: device buffer of v3 per-block marks (NULL: off) */
+enum { MLXN_CUDA_A3_PROF = 16 };                 /* marks per block (attention.cu) */
 extern int mlxn_cuda_attn3_interleave;    /* v3: splits own interleaved 16-key steps (default 0; env MLXN_CUDA_ATTN_ILV) */
 extern int mlxn_cuda_attn3_pdl;           /* v3: programmatic dependent launch (default 1) */
 extern int mlxn_cuda_attn3_prefill_min;   /* v3: n_q from which the flash prefill kernel runs (2; 0 never) */

@@ -5,10 +5,21 @@
 #include <string.h>
 
 #define MLXN_CUDA_MAX_DEV 16
+/* Small host<->device copies go through pinned staging memory: an upload of at most STAGE_SLOT
+ * bytes is copied into one of STAGE_N pinned slots and queued without waiting (the slot is
+ * reused once its event says the copy is done); a download of at most DOWN_BYTES lands in a
+ * pinned buffer together with the error flag, one wait for both. The decode loop's per-token
+ * id/position upload and argmax download then cost one round trip instead of three. */
+enum { STAGE_N = 32, STAGE_SLOT = 4096, DOWN_BYTES = 1 << 20 };
 static struct {
     int *flag;           /* device int: error bits raised by kernels */
     void *scratch;       /* arena */
     size_t scratch_size;
+    int stage_state;     /* 0 not set up, 1 ready, -1 unavailable (plain copies) */
+    unsigned char *up;   /* pinned: STAGE_N x STAGE_SLOT */
+    cudaEvent_t up_ev[STAGE_N];
+    unsigned up_next;
+    unsigned char *down; /* pinned: an int (the flag) then DOWN_BYTES */
 } g_dev[MLXN_CUDA_MAX_DEV];
 
 extern "C" int mlxn_cuda_ndev(void) {
@@ -78,7 +89,48 @@ extern "C" mlxn_status mlxn_cuda_malloc(void **p, size_t n) {
 }
 extern "C" void mlxn_cuda_free(void *p) { if (p) cudaFree(p); }
 
+static int cur_dev(void);
+/* The pinned staging of the current device (sets it up on first use); NULL when unavailable or
+ * while the stream is being captured (a staged copy must not become a graph node). */
+static int staging(void *st) {
+    int d = cur_dev();
+    if (g_dev[d].stage_state == 0) {
+        g_dev[d].stage_state = -1;
+        void *u = NULL, *w = NULL;
+        if (cudaMallocHost(&u, (size_t)STAGE_N * STAGE_SLOT) != cudaSuccess ||
+            cudaMallocHost(&w, 16 + (size_t)DOWN_BYTES) != cudaSuccess) {
+            cudaGetLastError();
+            if (u) cudaFreeHost(u);
+            return -1;
+        }
+        for (int i = 0; i < STAGE_N; i++)
+            if (cudaEventCreateWithFlags(&g_dev[d].up_ev[i], cudaEventDisableTiming) != cudaSuccess) {
+                cudaGetLastError();
+                for (int j = 0; j < i; j++) cudaEventDestroy(g_dev[d].up_ev[j]);
+                cudaFreeHost(u);
+                cudaFreeHost(w);
+                return -1;
+            }
+        g_dev[d].up = (unsigned char *)u;
+        g_dev[d].down = (unsigned char *)w;
+        g_dev[d].stage_state = 1;
+    }
+    if (g_dev[d].stage_state != 1) return -1;
+    cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+    if (cudaStreamIsCapturing(CU_STREAM(st), &cs) != cudaSuccess) { cudaGetLastError(); return -1; }
+    return cs == cudaStreamCaptureStatusNone ? d : -1;
+}
 extern "C" mlxn_status mlxn_cuda_memcpy_h2d(void *d, const void *s, size_t n, void *st) {
+    int dev;
+    if (n <= STAGE_SLOT && (dev = staging(st)) >= 0) {   /* staged: returns without waiting */
+        const unsigned i = g_dev[dev].up_next++ % STAGE_N;
+        CU_TRY(cudaEventSynchronize(g_dev[dev].up_ev[i]));   /* the slot's last copy is done */
+        unsigned char *slot = g_dev[dev].up + (size_t)i * STAGE_SLOT;
+        memcpy(slot, s, n);
+        CU_TRY(cudaMemcpyAsync(d, slot, n, cudaMemcpyHostToDevice, CU_STREAM(st)));
+        CU_TRY(cudaEventRecord(g_dev[dev].up_ev[i], CU_STREAM(st)));
+        return MLXN_OK;
+    }
     CU_TRY(cudaMemcpyAsync(d, s, n, cudaMemcpyHostToDevice, CU_STREAM(st)));
     CU_TRY(cudaStreamSynchronize(CU_STREAM(st)));   /* src may be reused on return */
     return MLXN_OK;
@@ -87,6 +139,22 @@ extern "C" mlxn_status mlxn_cuda_memcpy_d2h(void *d, const void *s, size_t n, vo
     CU_TRY(cudaMemcpyAsync(d, s, n, cudaMemcpyDeviceToHost, CU_STREAM(st)));
     CU_TRY(cudaStreamSynchronize(CU_STREAM(st)));
     return MLXN_OK;
+}
+static mlxn_status flag_error(int h, void *s);
+/* A download followed by the error-flag check (mlxn_buffer_download): small ones with one wait. */
+extern "C" mlxn_status mlxn_cuda_download_checked(void *d, const void *s, size_t n, void *st) {
+    int dev;
+    if (n <= DOWN_BYTES && (dev = staging(st)) >= 0) {
+        unsigned char *w = g_dev[dev].down;
+        *(int *)w = 0;
+        CU_TRY(cudaMemcpyAsync(w + 16, s, n, cudaMemcpyDeviceToHost, CU_STREAM(st)));
+        if (g_dev[dev].flag) CU_TRY(cudaMemcpyAsync(w, g_dev[dev].flag, sizeof(int), cudaMemcpyDeviceToHost, CU_STREAM(st)));
+        CU_TRY(cudaStreamSynchronize(CU_STREAM(st)));
+        memcpy(d, w + 16, n);
+        return flag_error(*(int *)w, st);
+    }
+    MLXN_TRY(mlxn_cuda_memcpy_d2h(d, s, n, st));
+    return mlxn_cuda_check_flag(st);
 }
 extern "C" mlxn_status mlxn_cuda_memcpy_d2d(void *d, const void *s, size_t n, void *st) {
     CU_TRY(cudaMemcpyAsync(d, s, n, cudaMemcpyDeviceToDevice, CU_STREAM(st)));
@@ -173,7 +241,12 @@ extern "C" mlxn_status mlxn_cuda_check_flag(void *s) {
     int h = 0;
     CU_TRY(cudaMemcpyAsync(&h, g_dev[d].flag, sizeof h, cudaMemcpyDeviceToHost, CU_STREAM(s)));
     CU_TRY(cudaStreamSynchronize(CU_STREAM(s)));
+    return flag_error(h, s);
+}
+/* h: the flag's value read after a wait; not 0: clears the flag and names the errors */
+static mlxn_status flag_error(int h, void *s) {
     if (!h) return MLXN_OK;
+    int d = cur_dev();
     CU_TRY(cudaMemsetAsync(g_dev[d].flag, 0, sizeof(int), CU_STREAM(s)));
     CU_TRY(cudaStreamSynchronize(CU_STREAM(s)));
     return mlxn_fail(MLXN_ERR_INVALID_ARG, "a CUDA kernel saw bad input:%s%s%s",
