@@ -749,9 +749,10 @@ mlxn_status mlxn_op_attention(mlxn_backend_t *be, const mlxn_tensor *q, const ml
 mlxn_status mlxn_op_softmax(mlxn_backend_t *be, const mlxn_tensor *x, const mlxn_tensor *mask, float scale,
                             float softcap, const mlxn_tensor *y);
 
-/* Activations. silu(x) = x / (1 + e^-x); gelu_tanh(x) = 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))).
+/* Activations. silu(x) = x / (1 + e^-x); gelu_tanh(x) = 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3)));
+ * tanh (with two scales: a logit softcap c tanh(x / c)). y may alias x.
  * GLU: y = act(gate) * up (swiglu: act = silu; geglu: act = gelu_tanh). f32, same shapes. */
-typedef enum mlxn_unary { MLXN_UNARY_SILU = 0, MLXN_UNARY_GELU_TANH = 1 } mlxn_unary;
+typedef enum mlxn_unary { MLXN_UNARY_SILU = 0, MLXN_UNARY_GELU_TANH = 1, MLXN_UNARY_TANH = 2 } mlxn_unary;
 typedef enum mlxn_glu { MLXN_GLU_SWIGLU = 0, MLXN_GLU_GEGLU = 1 } mlxn_glu;
 mlxn_status mlxn_op_unary(mlxn_backend_t *be, mlxn_unary fn, const mlxn_tensor *x, const mlxn_tensor *y);
 mlxn_status mlxn_op_glu(mlxn_backend_t *be, mlxn_glu fn, const mlxn_tensor *gate, const mlxn_tensor *up,

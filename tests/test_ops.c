@@ -778,6 +778,7 @@ static void build_cases(bool full) {
         for (int b = 0; b < 4; b++)
             add_case(op ? MLXN_OP_MUL : MLXN_OP_ADD, F32, NULL, A(33, 7, 3, b, b == 1 ? 2 : 0), "33x7x3 b %s%s", bc[b], b == 1 ? " strided a/y" : "");
     add_case(MLXN_OP_SCALE, F32, NULL, A(1001, 3, 0), "1001x3");
+    add_case(MLXN_OP_UNARY, F32, NULL, A(1001, 3, MLXN_UNARY_TANH), "tanh 1001x3");
     for (int f = 0; f < 2; f++) {
         add_case(MLXN_OP_UNARY, F32, NULL, A(1001, 3, f), "%s 1001x3", f ? "gelu_tanh" : "silu");
         add_case(MLXN_OP_GLU, F32, NULL, A(513, 5, f), "%s 513x5", f ? "geglu" : "swiglu");

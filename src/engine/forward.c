@@ -1,4 +1,4 @@
-/* The forward pass of the llama family (llama, qwen2, qwen3, qwen3moe, gemma3) through the ops API. Every
+/* The forward pass of the llama family (llama, qwen2, qwen3, qwen3moe, gemma3, gemma4) through the ops API. Every
  * per-step value (token ids, positions) is read by the ops from the scratch buffer, so the
  * same op sequence can be recorded once as a graph and replayed per token.
  *
@@ -103,8 +103,20 @@ static mlxn_status attention_block(struct mlxn_context *c, const mlxn_layer *L, 
             MLXN_TRY(view(c, base + (size_t)Q * 4, 2, K, n, 1, col, 0, &part));
             OP(c, MLXN_FWD_QKV, mm(c, &L->wk, xn, pre, &part));
         }
-        MLXN_TRY(view(c, base + (size_t)(Q + K) * 4, 2, V, n, 1, col, 0, &part));
-        OP(c, MLXN_FWD_QKV, mm(c, &L->wv, xn, pre, &part));
+        if (L->k_eq_v) {   /* gemma4 global layer: V = rms_norm(raw k) without a weight */
+            mlxn_tensor kr, vd;
+            MLXN_TRY(view(c, base + (size_t)Q * 4, 3, hd, nkv, n, (size_t)hd * 4, col, &kr));
+            MLXN_TRY(view(c, base + (size_t)(Q + K) * 4, 3, hdv, nkv, n, (size_t)hdv * 4, col, &vd));
+            OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, &kr, NULL, m->norm_eps, &vd));
+        } else {
+            MLXN_TRY(view(c, base + (size_t)(Q + K) * 4, 2, V, n, 1, col, 0, &part));
+            OP(c, MLXN_FWD_QKV, mm(c, &L->wv, xn, pre, &part));
+        }
+    }
+    if (L->v_norm && !L->k_eq_v) {   /* gemma4: v_norm (no weight), in place, per head */
+        mlxn_tensor vh;
+        MLXN_TRY(view(c, base + (size_t)(Q + K) * 4, 3, hdv, nkv, n, (size_t)hdv * 4, col, &vh));
+        OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, &vh, NULL, m->norm_eps, &vh));
     }
     if (L->bqkv.present) {
         MLXN_TRY(scr(c, base, MLXN_TYPE_F32, 2, QKV, n, 1, &all));
@@ -122,7 +134,7 @@ static mlxn_status attention_block(struct mlxn_context *c, const mlxn_layer *L, 
      * rotated k and v straight into the cache: the k left in the slot stays unrotated, which
      * nothing reads. */
     mlxn_rope_params rp = {m->arch->rope_mode, L->n_rot, L->rope_base, L->rope_scale};
-    const mlxn_tensor *ff = m->rope_freqs.present ? &m->rope_freqs.t : NULL;
+    const mlxn_tensor *ff = m->rope_freqs.present && !L->no_rope_freqs ? &m->rope_freqs.t : NULL;
     const bool rope_kv = !c->no_ropekv && mlxn_backend_supports(be, MLXN_OP_ROPE_KV, c->kv_type);
     mlxn_tensor qk, qh, kvh, q_src, k_src;
     MLXN_TRY(view(c, base, 3, hd, nh + nkv, n, (size_t)hd * 4, col, &qk));
@@ -305,6 +317,131 @@ static mlxn_status gemma_layers(struct mlxn_context *c, int n, const mlxn_tensor
     return MLXN_OK;
 }
 
+/* The input of a product that reads norm(x): with mul_mat_fused the norm is the product's
+ * prologue (*pf = f, *in = x); with MLXN_NO_MMFUSE an rms_norm op into dst comes first
+ * (*pf = NULL, *in = dst). w is not NULL (a NULL norm_w would mean no norm in the fusion). */
+static mlxn_status pre_norm(struct mlxn_context *c, const mlxn_tensor *x, const mlxn_tensor *w, const mlxn_tensor *dst,
+                            mlxn_mm_fusion *f, const mlxn_mm_fusion **pf, const mlxn_tensor **in) {
+    if (!c->no_mmfuse) {
+        memset(f, 0, sizeof *f);
+        f->norm_w = w;
+        f->eps = c->m->norm_eps;
+        *pf = f;
+        *in = x;
+        return MLXN_OK;
+    }
+    OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(c->be, x, w, c->m->norm_eps, dst));
+    *pf = NULL;
+    *in = dst;
+    return MLXN_OK;
+}
+
+/* Gemma 4's experts (a layer's second FFN, beside the dense MLP). x f32 {n_embd, n} holds h,
+ * the residual stream after attention; o gets the experts' weighted sum, xn its post-norm:
+ *   lg = Wr.(rms_norm(h) * router_scale) * n_embd^-0.5 ; ids, w = top k of lg, softmax over
+ *   those k, times expert_scale[id] ; xe = pre_ffw_norm_2(h) into xn ;
+ *   g|u = gate_up_e.xe per chosen e ; o = sum_e w_e down_e(geglu(g, u)) ; xn = post_ffw_norm_2(o)
+ * The router's norm rides on its product (MLXN_NO_MMFUSE: an rms_norm into xn first). Gate and
+ * up of a chosen expert come from one stack (gate rows, then up rows: one {2 n_ff_exp} column
+ * per expert in off_gu) or from two (off_gu then the half after it, as qwen3moe). 9 ops:
+ * router, its scale, route, norm, gate|up, glu, down, combine, post-norm (+1 for split stacks,
+ * +1 for the router's norm with MLXN_NO_MMFUSE). */
+static mlxn_status gemma4_experts(struct mlxn_context *c, const mlxn_layer *L, int n, const mlxn_tensor *x,
+                                  const mlxn_tensor *xn, const mlxn_tensor *o) {
+    mlxn_backend_t *be = c->be;
+    const float eps = c->m->norm_eps;
+    const int64_t E = c->m->info.n_embd, F = L->n_ff_exp, K = L->n_expert_used, NE = L->n_expert;
+    mlxn_tensor xb, lg, ids, wts, g, u, g2, u2, h2, h, eo, gu;
+    MLXN_TRY(scr(c, c->off_xn, MLXN_TYPE_F32, 3, E, 1, n, &xb));   /* one input for every chosen expert */
+    MLXN_TRY(scr(c, c->off_rl, MLXN_TYPE_F32, 2, NE, n, 1, &lg));
+    MLXN_TRY(scr(c, c->off_eids, MLXN_TYPE_I32, 2, K, n, 1, &ids));
+    MLXN_TRY(scr(c, c->off_ew, MLXN_TYPE_F32, 2, K, n, 1, &wts));
+    MLXN_TRY(scr(c, c->off_h, MLXN_TYPE_F32, 2, F, K * n, 1, &h2));
+    MLXN_TRY(scr(c, c->off_h, MLXN_TYPE_F32, 3, F, K, n, &h));
+    MLXN_TRY(scr(c, c->off_eo, MLXN_TYPE_F32, 3, E, K, n, &eo));
+
+    mlxn_mm_fusion f;
+    const mlxn_mm_fusion *pf;
+    const mlxn_tensor *in;
+    MLXN_TRY(pre_norm(c, x, &L->router_scale.t, xn, &f, &pf, &in));
+    OP(c, MLXN_FWD_ROUTER, mm(c, &L->ffn_gate_inp, in, pf, &lg));
+    OP(c, MLXN_OP_SCALE, mlxn_op_scale(be, &lg, 1.0f / sqrtf((float)E), &lg));
+    const mlxn_moe_route_params rp = {MLXN_MOE_SOFTMAX_TOPK, (int)K, false, 1.0f};
+    OP(c, MLXN_OP_MOE_ROUTE, mlxn_op_moe_route(be, &lg, &rp, &L->expert_scale.t, &ids, &wts));
+    OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, x, &L->pre_ffn_norm_2.t, eps, xn));
+    if (L->gate_up_exps_fused) {
+        const size_t col = (size_t)(2 * F) * 4;
+        MLXN_TRY(scr(c, c->off_gu, MLXN_TYPE_F32, 3, 2 * F, K, n, &gu));
+        MLXN_TRY(view(c, c->off_gu, 2, F, K * n, 1, col, 0, &g2));
+        MLXN_TRY(view(c, c->off_gu + (size_t)F * 4, 2, F, K * n, 1, col, 0, &u2));
+        OP(c, MLXN_FWD_GATE_UP, mlxn_op_mul_mat_id(be, &L->ffn_gate_up_exps, &ids, &xb, &gu));
+    } else {
+        const size_t half = (size_t)(F * K * n) * 4;
+        MLXN_TRY(scr(c, c->off_gu, MLXN_TYPE_F32, 3, F, K, n, &g));
+        MLXN_TRY(scr(c, c->off_gu + half, MLXN_TYPE_F32, 3, F, K, n, &u));
+        MLXN_TRY(scr(c, c->off_gu, MLXN_TYPE_F32, 2, F, K * n, 1, &g2));
+        MLXN_TRY(scr(c, c->off_gu + half, MLXN_TYPE_F32, 2, F, K * n, 1, &u2));
+        OP(c, MLXN_FWD_GATE_UP, mlxn_op_mul_mat_id(be, &L->ffn_gate_exps, &ids, &xb, &g));
+        OP(c, MLXN_FWD_GATE_UP, mlxn_op_mul_mat_id(be, &L->ffn_up_exps, &ids, &xb, &u));
+    }
+    OP(c, MLXN_OP_GLU, mlxn_op_glu(be, MLXN_GLU_GEGLU, &g2, &u2, &h2));
+    OP(c, MLXN_FWD_DOWN, mlxn_op_mul_mat_id(be, &L->ffn_down_exps, &ids, &h, &eo));
+    OP(c, MLXN_OP_MOE_COMBINE, mlxn_op_moe_combine(be, &eo, &wts, NULL, o));
+    OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, o, &L->post_ffn_norm_2.t, eps, xn));
+    return MLXN_OK;
+}
+
+/* Gemma 4's layers. Norms are plain `w` (the engine multiplies by the stored weight, as for
+ * gemma3), the pre-norms ride on the products (MLXN_NO_MMFUSE: rms_norm ops into a free slot),
+ * the post-norms are ops of their own:
+ *   h  = x + post_attn_norm(Wo.attn(attn_norm(x)))
+ *   o1 = Wdown.geglu(Wgu.ffn_norm(h))                 (the dense MLP)
+ *   o2 = experts(h) (gemma4_experts; MoE layers only)
+ *   x  = (h + post_ffw_norm(o1)) * layer_output_scale                            dense layers
+ *   x  = (h + post_ffw_norm(post_ffw_norm_1(o1) + o2)) * layer_output_scale      MoE layers
+ * A MoE layer runs the experts first (they leave post_ffw_norm_2(o2) in xn), then the MLP into
+ * o, whose post-norm goes to the first {n_embd, n} of off_eo (the expert outputs are consumed
+ * by then); add_rms_norm sums the two and applies post_ffw_norm. layer_output_scale is
+ * optional (a mul by the {1} tensor when present). With MLXN_NO_MMFUSE the final norm goes to
+ * xn for the LM head. Decode step ops per layer: attention 7 (q|k, q/k norms, v norm, rope_kv,
+ * attention, o; 8 with separate q, k), post-norm, add; dense: gate|up, down, post-norm, add;
+ * MoE: 10 expert ops, gate|up, down, post-norm 1, add_rms_norm, add; then the scale. */
+static mlxn_status gemma4_layers(struct mlxn_context *c, int n, const mlxn_tensor *x, const mlxn_tensor *xn,
+                                 const mlxn_tensor *o, const mlxn_tensor *pos) {
+    mlxn_model_t *m = c->m;
+    mlxn_backend_t *be = c->be;
+    const float eps = m->norm_eps;
+    const bool glu_prologue = !c->no_mmfuse;
+    for (int il = 0; il < m->info.n_layer; il++) {
+        const mlxn_layer *L = &m->layers[il];
+        mlxn_mm_fusion f;
+        const mlxn_mm_fusion *pf;
+        const mlxn_tensor *in;
+        MLXN_TRY(pre_norm(c, x, &L->attn_norm, xn, &f, &pf, &in));
+        MLXN_TRY(attention_block(c, L, n, in, pf, pos, o, NULL));
+        OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, o, &L->post_attn_norm.t, eps, xn));
+        OP(c, MLXN_OP_ADD, mlxn_op_add(be, x, xn, x));
+        if (L->has_moe) {
+            mlxn_tensor t;   /* post_ffw_norm_1(o1), then the sum of the two branches */
+            MLXN_TRY(scr(c, c->off_eo, MLXN_TYPE_F32, 2, m->info.n_embd, n, 1, &t));
+            MLXN_TRY(gemma4_experts(c, L, n, x, xn, o));
+            MLXN_TRY(pre_norm(c, x, &L->ffn_norm, &t, &f, &pf, &in));
+            MLXN_TRY(ffn_block(c, L, n, in, pf, o, NULL, MLXN_GLU_GEGLU, glu_prologue));
+            OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, o, &L->post_ffn_norm_1.t, eps, &t));
+            OP(c, MLXN_OP_ADD_RMS_NORM, mlxn_op_add_rms_norm(be, &t, xn, &L->post_ffn_norm.t, eps, &t, o));
+            OP(c, MLXN_OP_ADD, mlxn_op_add(be, x, o, x));
+        } else {
+            MLXN_TRY(pre_norm(c, x, &L->ffn_norm, xn, &f, &pf, &in));
+            MLXN_TRY(ffn_block(c, L, n, in, pf, o, NULL, MLXN_GLU_GEGLU, glu_prologue));
+            OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, o, &L->post_ffn_norm.t, eps, xn));
+            OP(c, MLXN_OP_ADD, mlxn_op_add(be, x, xn, x));
+        }
+        if (L->out_scale.present) OP(c, MLXN_OP_MUL, mlxn_op_mul(be, x, &L->out_scale.t, x));
+    }
+    if (c->no_mmfuse) OP(c, MLXN_OP_RMS_NORM, mlxn_op_rms_norm(be, x, &m->output_norm, eps, xn));
+    return MLXN_OK;
+}
+
 mlxn_status mlxn_forward_layers(struct mlxn_context *c, int n) {
     mlxn_model_t *m = c->m;
     mlxn_backend_t *be = c->be;
@@ -320,7 +457,7 @@ mlxn_status mlxn_forward_layers(struct mlxn_context *c, int n) {
     OP(c, MLXN_OP_GET_ROWS, mlxn_op_get_rows(be, &m->tok_embd, &ids, &x));
     if (m->arch->gemma) {
         OP(c, MLXN_OP_SCALE, mlxn_op_scale(be, &x, sqrtf((float)E), &x));
-        return gemma_layers(c, n, &x, &xn, &o, &pos);
+        return m->arch->gemma4 ? gemma4_layers(c, n, &x, &xn, &o, &pos) : gemma_layers(c, n, &x, &xn, &o, &pos);
     }
     if (!c->no_mmfuse) {
         /* every norm is the prologue of the product that reads it; each block adds into x */
@@ -363,6 +500,12 @@ mlxn_status mlxn_forward_lm_head(struct mlxn_context *c, int row0, int nrows) {
     MLXN_TRY(scr(c, c->off_logits, MLXN_TYPE_F32, 2, c->m->info.n_vocab, nrows, 1, &lg));
     const mlxn_mm_fusion fn = {.norm_w = &c->m->output_norm, .eps = c->m->norm_eps};   /* the final norm */
     OP(c, MLXN_FWD_LM_HEAD, mm(c, &c->m->output, &xs, c->no_mmfuse ? NULL : &fn, &lg));
+    const float cap = c->m->final_softcap;
+    if (cap > 0) {   /* gemma4: logits = cap * tanh(logits / cap) */
+        OP(c, MLXN_OP_SCALE, mlxn_op_scale(c->be, &lg, 1.0f / cap, &lg));
+        OP(c, MLXN_OP_UNARY, mlxn_op_unary(c->be, MLXN_UNARY_TANH, &lg, &lg));
+        OP(c, MLXN_OP_SCALE, mlxn_op_scale(c->be, &lg, cap, &lg));
+    }
     return MLXN_OK;
 }
 

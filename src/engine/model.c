@@ -17,11 +17,12 @@
  * ========================================================================== */
 
 static const mlxn_arch_desc ARCHS[] = {
-    {"llama", MLXN_ROPE_NORM, false, false, false, false},
-    {"qwen2", MLXN_ROPE_NEOX, true, false, false, false},
-    {"qwen3", MLXN_ROPE_NEOX, false, true, false, false},
-    {"qwen3moe", MLXN_ROPE_NEOX, false, true, true, false},
-    {"gemma3", MLXN_ROPE_NEOX, false, true, false, true},
+    {"llama", MLXN_ROPE_NORM, false, false, false, false, false},
+    {"qwen2", MLXN_ROPE_NEOX, true, false, false, false, false},
+    {"qwen3", MLXN_ROPE_NEOX, false, true, false, false, false},
+    {"qwen3moe", MLXN_ROPE_NEOX, false, true, true, false, false},
+    {"gemma3", MLXN_ROPE_NEOX, false, true, false, true, false},
+    {"gemma4", MLXN_ROPE_NEOX, false, true, false, true, true},
 };
 
 static const mlxn_arch_desc *find_arch(const char *name) {
@@ -272,7 +273,7 @@ static mlxn_status load_experts(mlxn_model_t *m, placer *P, const char *name, in
 }
 
 /* ==========================================================================
- * Hyper-parameters and tensors of the llama family (llama, qwen2, qwen3, qwen3moe, gemma3)
+ * Hyper-parameters and tensors of the llama family (llama, qwen2, qwen3, qwen3moe, gemma3, gemma4)
  * ========================================================================== */
 
 static mlxn_status load_hparams(mlxn_model_t *m) {
@@ -326,6 +327,40 @@ static mlxn_status load_hparams(mlxn_model_t *m) {
             return mlxn_fail(MLXN_ERR_FORMAT, "%s: metadata key '%s.attention.scale' = %g is negative", m->path,
                              in->arch, attn_scale);
     }
+    m->rope_freqs_rot = n_rot;
+    /* gemma4: sliding layers take their head size, rotated dims and RoPE base from the *_swa
+     * keys (each defaulting to the global value; the base to 10000), global layers from the
+     * plain keys, with rope_freqs and any linear scaling. Which layers slide: the key
+     * attention.sliding_window_pattern, an array with one entry per layer (non-zero / true =
+     * sliding) or an integer n (layer i global iff (i + 1) % n == 0); absent: n = 6 as in
+     * gemma3. Attention scale 1 unless attention.scale says otherwise. */
+    int hd_swa = in->head_dim, hdv_swa = head_dim_v, n_rot_swa = n_rot, pattern = 6;
+    bool pattern_per_layer = false;
+    if (m->arch->gemma4) {
+        MLXN_TRY(kv_pos_int(m, "attention.key_length_swa", -1, false, in->head_dim, 1, 4096, &hd_swa));
+        MLXN_TRY(kv_pos_int(m, "attention.value_length_swa", -1, false, hd_swa, 1, 4096, &hdv_swa));
+        MLXN_TRY(kv_pos_int(m, "rope.dimension_count_swa", -1, false, hd_swa, 2, hd_swa, &n_rot_swa));
+        if (n_rot_swa % 2)
+            return mlxn_fail(MLXN_ERR_FORMAT, "%s: rope.dimension_count_swa %d is odd", m->path, n_rot_swa);
+        double cap;
+        MLXN_TRY(kv_float(m, "final_logit_softcapping", false, 0.0, &cap));
+        if (cap < 0)
+            return mlxn_fail(MLXN_ERR_FORMAT, "%s: metadata key '%s.final_logit_softcapping' = %g is negative", m->path,
+                             in->arch, cap);
+        m->final_softcap = (float)cap;
+        /* the E2B/E4B extras (per-layer embeddings, K/V shared across layers) are not run */
+        int64_t ple, shared;
+        MLXN_TRY(kv_int(m, "embedding_length_per_layer_input", -1, false, 0, &ple));
+        MLXN_TRY(kv_int(m, "attention.shared_kv_layers", -1, false, 0, &shared));
+        if (ple > 0 || shared > 0 || mlxn_gguf_find_tensor(m->gguf, "per_layer_token_embd.weight") >= 0)
+            return mlxn_fail(MLXN_ERR_UNSUPPORTED, "%s: gemma4 with per-layer embeddings or shared KV layers "
+                             "(E2B/E4B: '%s.embedding_length_per_layer_input' = %lld, 'attention.shared_kv_layers' = "
+                             "%lld) is not supported", m->path, in->arch, (long long)ple, (long long)shared);
+        snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", in->arch);
+        int64_t pk = mlxn_gguf_find_key(m->gguf, key);
+        if (pk >= 0 && mlxn_gguf_kv_type(m->gguf, pk) == MLXN_GGUF_ARRAY) pattern_per_layer = true;
+        else MLXN_TRY(kv_pos_int(m, "attention.sliding_window_pattern", -1, false, 6, 1, 1 << 20, &pattern));
+    }
 
     m->layers = calloc((size_t)in->n_layer, sizeof *m->layers);
     if (!m->layers) return mlxn_fail(MLXN_ERR_NO_MEMORY, "%s: %d layers", m->path, in->n_layer);
@@ -333,8 +368,15 @@ static mlxn_status load_hparams(mlxn_model_t *m) {
         mlxn_layer *L = &m->layers[il];
         MLXN_TRY(kv_pos_int(m, "attention.head_count", il, true, 0, 1, 4096, &L->n_head));
         MLXN_TRY(kv_pos_int(m, "attention.head_count_kv", il, false, L->n_head, 1, 4096, &L->n_head_kv));
-        if (m->arch->moe) {
-            /* Qwen3-MoE: every layer's FFN is experts only (no dense FFN, no shared expert) */
+        bool experts = m->arch->moe;
+        if (m->arch->gemma4) {   /* experts beside the dense MLP where expert_count > 0 (scalar or per layer) */
+            int64_t ne;
+            MLXN_TRY(kv_int(m, "expert_count", il, false, 0, &ne));
+            experts = ne != 0;
+        }
+        if (experts) {
+            /* Qwen3-MoE: every layer's FFN is experts only (no dense FFN, no shared expert);
+             * Gemma 4: the experts run in parallel with the layer's dense MLP */
             L->n_ff = 0;
             L->has_moe = true;
             MLXN_TRY(kv_pos_int(m, "expert_count", il, true, 0, 1, 1 << 16, &L->n_expert));
@@ -346,9 +388,8 @@ static mlxn_status load_hparams(mlxn_model_t *m) {
             if (L->n_expert > m->max_expert) m->max_expert = L->n_expert;
             if (L->n_expert_used > m->max_expert_used) m->max_expert_used = L->n_expert_used;
             if (L->n_ff_exp * L->n_expert_used > m->max_moe_ff) m->max_moe_ff = L->n_ff_exp * L->n_expert_used;
-        } else {
-            MLXN_TRY(kv_pos_int(m, "feed_forward_length", il, true, 0, 1, 1 << 22, &L->n_ff));
         }
+        if (!m->arch->moe) MLXN_TRY(kv_pos_int(m, "feed_forward_length", il, true, 0, 1, 1 << 22, &L->n_ff));
         if (L->n_head % L->n_head_kv)
             return mlxn_fail(MLXN_ERR_FORMAT, "%s: layer %d: head_count %d is not a multiple of head_count_kv %d",
                              m->path, il, L->n_head, L->n_head_kv);
@@ -359,13 +400,32 @@ static mlxn_status load_hparams(mlxn_model_t *m) {
         L->rope_scale = (float)scale;
         L->window = 0;
         L->attn_scale = 1.0f / sqrtf((float)L->head_dim_k);
-        if (m->arch->gemma) {
+        if (m->arch->gemma && !m->arch->gemma4) {
             if ((il + 1) % 6 != 0) {   /* sliding-window layer */
                 L->window = window;
                 L->rope_base = (float)base_swa;
                 L->rope_scale = 1.0f;
             }
             if (attn_scale > 0) L->attn_scale = (float)attn_scale;
+        }
+        if (m->arch->gemma4) {
+            bool sliding = (il + 1) % pattern != 0;
+            if (pattern_per_layer) {
+                int64_t v;
+                MLXN_TRY(kv_int(m, "attention.sliding_window_pattern", il, true, 0, &v));
+                sliding = v != 0;
+            }
+            if (sliding) {
+                L->head_dim_k = hd_swa;
+                L->head_dim_v = hdv_swa;
+                L->n_rot = n_rot_swa;
+                L->window = window;
+                L->rope_base = (float)base_swa;
+                L->rope_scale = 1.0f;
+                L->no_rope_freqs = true;
+            }
+            L->v_norm = true;
+            L->attn_scale = attn_scale > 0 ? (float)attn_scale : 1.0f;
         }
         int q = L->n_head * L->head_dim_k, kv = L->n_head_kv * L->head_dim_k, v = L->n_head_kv * L->head_dim_v;
         if (q > m->max_q_dim) m->max_q_dim = q;
@@ -405,7 +465,7 @@ static mlxn_status load_tensors(mlxn_model_t *m, placer *P) {
                              mlxn_backend_name(m->be));
         m->tied_output = true;   /* m->output = m->tok_embd once placed */
     }
-    MLXN_TRY(load_vec(m, P, "rope_freqs.weight", m->layers[0].n_rot / 2, false, &m->rope_freqs));
+    MLXN_TRY(load_vec(m, P, "rope_freqs.weight", m->rope_freqs_rot / 2, false, &m->rope_freqs));
 
     for (int il = 0; il < in->n_layer; il++) {
         mlxn_layer *L = &m->layers[il];
@@ -416,20 +476,27 @@ static mlxn_status load_tensors(mlxn_model_t *m, placer *P) {
         mlxn_gguf_tensor g3[3];
         MLXN_TRY(check_mat(m, NAME("attn_q.weight"), E, Q, MLXN_OP_MUL_MAT, true, NULL, &g3[0]));
         MLXN_TRY(check_mat(m, NAME("attn_k.weight"), E, K, MLXN_OP_MUL_MAT, true, NULL, &g3[1]));
-        MLXN_TRY(check_mat(m, NAME("attn_v.weight"), E, V, MLXN_OP_MUL_MAT, true, NULL, &g3[2]));
+        /* gemma4's global layers may have no v_proj: V is then the raw k_proj output */
+        bool has_v = false;
+        MLXN_TRY(check_mat(m, NAME("attn_v.weight"), E, V, MLXN_OP_MUL_MAT, !m->arch->gemma4 || L->window > 0,
+                           &has_v, &g3[2]));
+        L->k_eq_v = !has_v;
+        if (L->k_eq_v && L->head_dim_v != L->head_dim_k)
+            return mlxn_fail(MLXN_ERR_FORMAT, "%s: layer %d has no 'blk.%d.attn_v.weight' (V = K) but value_length %d "
+                             "!= key_length %d", m->path, il, il, L->head_dim_v, L->head_dim_k);
         memset(&L->wq, 0, sizeof L->wq);
         memset(&L->wk, 0, sizeof L->wk);
         memset(&L->wv, 0, sizeof L->wv);
         memset(&L->wqkv, 0, sizeof L->wqkv);
         /* q, k (and v) share k = n_embd; they fuse when their types agree */
-        L->qkv_fused = m->no_fuse || g3[0].type != g3[1].type ? 0 : g3[2].type == g3[0].type ? 3 : 2;
+        L->qkv_fused = m->no_fuse || g3[0].type != g3[1].type ? 0 : !L->k_eq_v && g3[2].type == g3[0].type ? 3 : 2;
         if (L->qkv_fused) {
             MLXN_TRY(push(m, P, &L->wqkv.w, false, L->qkv_fused, g3));
         } else {
             MLXN_TRY(push(m, P, &L->wq.w, false, 1, &g3[0]));
             MLXN_TRY(push(m, P, &L->wk.w, false, 1, &g3[1]));
         }
-        if (L->qkv_fused != 3) MLXN_TRY(push(m, P, &L->wv.w, false, 1, &g3[2]));
+        if (L->qkv_fused != 3 && !L->k_eq_v) MLXN_TRY(push(m, P, &L->wv.w, false, 1, &g3[2]));
         MLXN_TRY(load_mat(m, P, NAME("attn_output.weight"), O, E, MLXN_OP_MUL_MAT, true, NULL, &L->wo));
         if (m->arch->qkv_bias) {   /* one {Q+K+V} vector, as the projections' slot is laid out */
             MLXN_TRY(load_vec_gt(m, P, NAME("attn_q.bias"), Q, true, &L->bq, &g3[0]));
@@ -448,13 +515,30 @@ static mlxn_status load_tensors(mlxn_model_t *m, placer *P) {
         MLXN_TRY(load_req_vec(m, P, NAME("ffn_norm.weight"), E, &L->ffn_norm));
         if (m->arch->gemma)
             MLXN_TRY(load_vec(m, P, NAME("post_ffw_norm.weight"), E, true, &L->post_ffn_norm));
+        if (m->arch->gemma4) {
+            MLXN_TRY(load_vec(m, P, NAME("layer_output_scale.weight"), 1, false, &L->out_scale));
+            if (L->has_moe) {
+                MLXN_TRY(load_vec(m, P, NAME("post_ffw_norm_1.weight"), E, true, &L->post_ffn_norm_1));
+                MLXN_TRY(load_vec(m, P, NAME("pre_ffw_norm_2.weight"), E, true, &L->pre_ffn_norm_2));
+                MLXN_TRY(load_vec(m, P, NAME("post_ffw_norm_2.weight"), E, true, &L->post_ffn_norm_2));
+                MLXN_TRY(load_vec(m, P, NAME("ffn_gate_inp.scale"), E, true, &L->router_scale));
+                MLXN_TRY(load_vec(m, P, NAME("ffn_down_exps.scale"), L->n_expert, true, &L->expert_scale));
+            }
+        }
         if (L->has_moe) {
             const int64_t F = L->n_ff_exp, NE = L->n_expert;
             MLXN_TRY(load_mat(m, P, NAME("ffn_gate_inp.weight"), E, NE, MLXN_OP_MUL_MAT, true, NULL, &L->ffn_gate_inp));
-            MLXN_TRY(load_experts(m, P, NAME("ffn_gate_exps.weight"), E, F, NE, &L->ffn_gate_exps));
-            MLXN_TRY(load_experts(m, P, NAME("ffn_up_exps.weight"), E, F, NE, &L->ffn_up_exps));
+            /* gemma4 files hold gate and up of each expert in one stack (gate rows first);
+             * separate stacks are read too */
+            L->gate_up_exps_fused = m->arch->gemma4 && mlxn_gguf_find_tensor(m->gguf, NAME("ffn_gate_exps.weight")) < 0;
+            if (L->gate_up_exps_fused) {
+                MLXN_TRY(load_experts(m, P, NAME("ffn_gate_up_exps.weight"), E, 2 * F, NE, &L->ffn_gate_up_exps));
+            } else {
+                MLXN_TRY(load_experts(m, P, NAME("ffn_gate_exps.weight"), E, F, NE, &L->ffn_gate_exps));
+                MLXN_TRY(load_experts(m, P, NAME("ffn_up_exps.weight"), E, F, NE, &L->ffn_up_exps));
+            }
             MLXN_TRY(load_experts(m, P, NAME("ffn_down_exps.weight"), F, E, NE, &L->ffn_down_exps));
-            continue;
+            if (!m->arch->gemma4) continue;
         }
         mlxn_gguf_tensor g2[2];
         MLXN_TRY(check_mat(m, NAME("ffn_gate.weight"), E, L->n_ff, MLXN_OP_MUL_MAT, true, NULL, &g2[0]));
@@ -624,7 +708,7 @@ static mlxn_status load(mlxn_model_t *m, const char *path, const mlxn_model_para
     m->arch = find_arch(aname);
     if (!m->arch)
         return mlxn_fail(MLXN_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported (supported: llama, qwen2, "
-                         "qwen3, qwen3moe, gemma3)", path, aname);
+                         "qwen3, qwen3moe, gemma3, gemma4)", path, aname);
     m->info.arch = m->arch->name;
     mlxn_str name;
     if (mlxn_gguf_get_str(m->gguf, "general.name", &name) == MLXN_OK)

@@ -18,6 +18,10 @@ typedef struct mlxn_arch_desc {
     bool gemma;                  /* gemma3: embeddings x sqrt(n_embd), post-attention and post-FFN
                                   * norms before the residual adds, GELU-tanh GLU, sliding-window
                                   * layers with their own RoPE base, every 6th layer global */
+    bool gemma4;                 /* gemma4 (with gemma): per-layer head sizes (sliding *_swa keys,
+                                  * global keys), K = V on global layers without attn_v, v_norm,
+                                  * rope_freqs on global layers only, attention scale 1, experts in
+                                  * parallel with the dense MLP, layer_output_scale, final softcap */
 } mlxn_arch_desc;
 
 /* A tensor that may be absent (present == false). */
@@ -35,6 +39,9 @@ typedef struct mlxn_layer {
     float rope_base, rope_scale; /* base, 1/linear factor */
     int window;                  /* sliding window in positions; 0 = full attention */
     float attn_scale;            /* 1/sqrt(head_dim_k) unless the family says otherwise */
+    bool no_rope_freqs;          /* gemma4 sliding layers: the model's rope_freqs do not apply */
+    bool k_eq_v;                 /* gemma4 global layer without attn_v: V = v_norm(raw k_proj output) */
+    bool v_norm;                 /* gemma4: V = rms_norm(V) without a weight before the cache */
 
     /* attention */
     mlxn_tensor attn_norm;       /* f32 {n_embd} */
@@ -63,13 +70,23 @@ typedef struct mlxn_layer {
     mlxn_weight ffn_gate_up;
     mlxn_opt_tensor post_ffn_norm;   /* f32 {n_embd}: gemma3, on the FFN output before the add */
 
-    /* mixture of experts beside or instead of the dense FFN (Qwen3-MoE; Gemma 4 later) */
+    /* mixture of experts beside or instead of the dense FFN (Qwen3-MoE: instead; Gemma 4: beside) */
     int n_expert, n_expert_used, n_ff_exp;   /* 0 when the layer has no experts */
     bool has_moe;
     mlxn_weight ffn_gate_inp;    /* router {n_embd, n_expert} */
     mlxn_weight ffn_gate_exps;   /* {n_embd, n_ff_exp, n_expert} */
     mlxn_weight ffn_up_exps;     /* {n_embd, n_ff_exp, n_expert} */
     mlxn_weight ffn_down_exps;   /* {n_ff_exp, n_embd, n_expert} */
+    /* Gemma 4's experts, in parallel with the dense MLP of the same layer */
+    bool gate_up_exps_fused;     /* ffn_gate_up_exps {n_embd, 2 n_ff_exp, n_expert}: per expert the
+                                  * gate rows then the up rows (else ffn_gate_exps / ffn_up_exps) */
+    mlxn_weight ffn_gate_up_exps;
+    mlxn_opt_tensor router_scale;    /* f32 {n_embd}: ffn_gate_inp.scale, on rms_norm(h) before the router */
+    mlxn_opt_tensor expert_scale;    /* f32 {n_expert}: ffn_down_exps.scale, times each chosen weight */
+    mlxn_opt_tensor post_ffn_norm_1; /* f32 {n_embd}: on the dense MLP's output (MoE layers) */
+    mlxn_opt_tensor pre_ffn_norm_2;  /* f32 {n_embd}: the experts' input norm */
+    mlxn_opt_tensor post_ffn_norm_2; /* f32 {n_embd}: on the experts' weighted sum */
+    mlxn_opt_tensor out_scale;       /* f32 {1}: layer_output_scale, the block's output times it */
 
     /* KV cache placement inside the context's cache buffer */
     size_t k_offset, v_offset;   /* filled by the context */
@@ -85,7 +102,9 @@ struct mlxn_model {
     char name[256];
 
     float norm_eps;
-    mlxn_opt_tensor rope_freqs;  /* f32 {n_rot/2}: Llama 3.1 frequency factors */
+    mlxn_opt_tensor rope_freqs;  /* f32 {n_rot/2}: Llama 3.1 frequency factors; gemma4: global layers' */
+    int rope_freqs_rot;          /* n_rot of the layers rope_freqs applies to (its length x 2) */
+    float final_softcap;         /* gemma4: logits = c tanh(logits / c); 0 = off */
 
     mlxn_weight tok_embd;        /* {n_embd, n_vocab} */
     mlxn_tensor output_norm;     /* f32 {n_embd} */

@@ -375,7 +375,7 @@ mlxn_status mlxn_op_scale(mlxn_backend_t *be, const mlxn_tensor *x, float s, con
 
 static mlxn_status unary_v(mlxn_backend_t *be, mlxn_unary fn, const mlxn_tensor *x, const mlxn_tensor *y) {
     mlxn_op_call c = {.op = MLXN_OP_UNARY, .i0 = (int)fn};
-    if (fn != MLXN_UNARY_SILU && fn != MLXN_UNARY_GELU_TANH)
+    if (fn != MLXN_UNARY_SILU && fn != MLXN_UNARY_GELU_TANH && fn != MLXN_UNARY_TANH)
         return mlxn_fail(MLXN_ERR_INVALID_ARG, "unary: unknown function %d", (int)fn);
     MLXN_TRY(need_support(be, c.op, MLXN_TYPE_F32));
     MLXN_TRY(f32_view(be, x, "unary", "x", &c.t[0]));

@@ -19,17 +19,25 @@ typedef struct shape_desc {
                                   * "gemma3" (q/k norms, post-attention / post-FFN norms, sliding window) */
     int head_dim;                /* 0: n_embd / n_head */
     int n_expert, n_expert_used, n_ff_exp;   /* qwen3moe */
-    int window;                  /* gemma3: attention.sliding_window */
+    int window;                  /* gemma3, gemma4: attention.sliding_window */
+    /* gemma4: head_dim, n_head_kv are the sliding layers'; the global layers (every 6th) have
+     * their own, K = V (no attn_v) and rope_freqs turning the first quarter of their dims;
+     * experts (n_expert > 0) run beside the dense MLP of n_ff */
+    int head_dim_global, n_head_kv_global;
+    float softcap;               /* gemma4: final_logit_softcapping */
 } shape_desc;
 
 static const shape_desc SHAPES[] = {
-    {"llama3-8b", 4096, 32, 32, 8, 14336, 128256, 8192, 500000.0f, 1e-5f, false, "llama", 0, 0, 0, 0, 0},
-    {"llama2-7b", 4096, 32, 32, 32, 11008, 32000, 4096, 10000.0f, 1e-5f, false, "llama", 0, 0, 0, 0, 0},
-    {"smollm2-135m", 576, 30, 9, 3, 1536, 49152, 8192, 100000.0f, 1e-5f, true, "llama", 0, 0, 0, 0, 0},
-    {"tiny", 256, 2, 4, 2, 512, 1024, 512, 10000.0f, 1e-5f, true, "llama", 0, 0, 0, 0, 0},
-    {"qwen3-30b-a3b", 2048, 48, 32, 4, 6144, 151936, 40960, 1000000.0f, 1e-6f, false, "qwen3moe", 128, 128, 8, 768, 0},
-    {"tiny-moe", 256, 2, 4, 2, 512, 1024, 512, 1000000.0f, 1e-6f, false, "qwen3moe", 64, 8, 2, 128, 0},
-    {"gemma3-tiny", 256, 7, 4, 2, 512, 1024, 512, 1000000.0f, 1e-6f, true, "gemma3", 64, 0, 0, 0, 32},
+    {"llama3-8b", 4096, 32, 32, 8, 14336, 128256, 8192, 500000.0f, 1e-5f, false, "llama", 0, 0, 0, 0, 0, 0, 0, 0.0f},
+    {"llama2-7b", 4096, 32, 32, 32, 11008, 32000, 4096, 10000.0f, 1e-5f, false, "llama", 0, 0, 0, 0, 0, 0, 0, 0.0f},
+    {"smollm2-135m", 576, 30, 9, 3, 1536, 49152, 8192, 100000.0f, 1e-5f, true, "llama", 0, 0, 0, 0, 0, 0, 0, 0.0f},
+    {"tiny", 256, 2, 4, 2, 512, 1024, 512, 10000.0f, 1e-5f, true, "llama", 0, 0, 0, 0, 0, 0, 0, 0.0f},
+    {"qwen3-30b-a3b", 2048, 48, 32, 4, 6144, 151936, 40960, 1000000.0f, 1e-6f, false, "qwen3moe", 128, 128, 8, 768, 0, 0, 0, 0.0f},
+    {"tiny-moe", 256, 2, 4, 2, 512, 1024, 512, 1000000.0f, 1e-6f, false, "qwen3moe", 64, 8, 2, 128, 0, 0, 0, 0.0f},
+    {"gemma3-tiny", 256, 7, 4, 2, 512, 1024, 512, 1000000.0f, 1e-6f, true, "gemma3", 64, 0, 0, 0, 32, 0, 0, 0.0f},
+    {"gemma4-26b-a4b", 2816, 30, 16, 8, 2112, 262144, 262144, 1000000.0f, 1e-6f, true, "gemma4", 256, 128, 8, 704,
+     1024, 512, 2, 30.0f},
+    {"gemma4-tiny", 256, 6, 4, 2, 512, 1024, 512, 1000000.0f, 1e-6f, true, "gemma4", 64, 8, 2, 128, 32, 128, 1, 30.0f},
 };
 
 /* Quant mixes: the type of each tensor family. q4_k_m follows the common recipe: Q4_K
@@ -67,7 +75,9 @@ static void usage(void) {
            "\n"
            "  --shape NAME   llama3-8b, llama2-7b, smollm2-135m, tiny; qwen3-30b-a3b, tiny-moe\n"
            "                 (qwen3moe: q/k norms, experts in every layer, router in f32);\n"
-           "                 gemma3-tiny (gemma3: 7 layers, sliding window 32, layer 5 global)\n"
+           "                 gemma3-tiny (gemma3: 7 layers, sliding window 32, layer 5 global);\n"
+           "                 gemma4-26b-a4b, gemma4-tiny (gemma4: every 6th layer global with\n"
+           "                 K = V, experts beside the dense MLP, router and its scales in f32)\n"
            "  --mix MIX      q4_k_m (Q4_K with Q6_K for the LM head and some attn_v/ffn_down),\n"
            "                 or one type for every matrix: q4_0 q4_1 q5_0 q8_0 q4_k q6_k f16 f32\n"
            "  -o FILE        output path\n"
@@ -348,6 +358,131 @@ static mlxn_status synth(const shape_desc *s, const char *mix, const char *out, 
     return st;
 }
 
+/* gemma4 (the 26B-A4B layout): layer i is global iff (i + 1) % 6 == 0 (written as the per-layer
+ * sliding_window_pattern array, true = sliding); sliding layers have attn_v, global layers
+ * K = V; every layer has the dense MLP and, with n_expert > 0, experts beside it (gate|up in one
+ * stack, the router and its scales in f32). Norms, the per-expert and output scales are ones
+ * with a little noise. */
+static mlxn_status synth_gemma4(const shape_desc *s, const char *mix, const char *out, uint64_t seed,
+                                const mlxn_gguf_t *tok) {
+    mlxn_gguf_writer_t *w = NULL;
+    owned o = {0};
+    rng r = {seed * 0x9E3779B97F4A7C15ULL + 1};
+    mlxn_status st = mlxn_gguf_writer_new(&w);
+    const uint8_t *cache[16] = {0};
+    mlxn_type cache_t[16];
+    int64_t cache_k[16], cache_rows[16];
+    char name[128], key[96];
+    const bool moe = s->n_expert > 0;
+    const int64_t E = s->n_embd, NE = s->n_expert, hd_g = s->head_dim_global;
+    int32_t *kv_heads = malloc(sizeof *kv_heads * (size_t)s->n_layer);
+    uint8_t *sliding = malloc((size_t)s->n_layer);
+    if (!own(&o, kv_heads) || !own(&o, sliding)) st = mlxn_fail(MLXN_ERR_NO_MEMORY, "synth: layer arrays");
+    for (int il = 0; st == MLXN_OK && il < s->n_layer; il++) {
+        sliding[il] = (il + 1) % 6 != 0;
+        kv_heads[il] = sliding[il] ? s->n_head_kv : s->n_head_kv_global;
+    }
+#define TRY(x) do { if (st == MLXN_OK) st = (x); } while (0)
+#define KEY(suffix) (snprintf(key, sizeof key, "gemma4.%s", suffix), key)
+#define VEC(nm, n, data) TRY(mlxn_gguf_writer_add_tensor(w, nm, MLXN_TYPE_F32, 1, (int64_t[]){n}, data))
+    snprintf(name, sizeof name, "synthetic %s %s", s->name, mix);
+    TRY(mlxn_gguf_writer_set_str(w, "general.architecture", "gemma4"));
+    TRY(mlxn_gguf_writer_set_str(w, "general.name", name));
+    TRY(mlxn_gguf_writer_set_u32(w, "general.alignment", 32));
+    TRY(mlxn_gguf_writer_set_u32(w, KEY("block_count"), (uint32_t)s->n_layer));
+    TRY(mlxn_gguf_writer_set_u32(w, KEY("context_length"), (uint32_t)s->n_ctx));
+    TRY(mlxn_gguf_writer_set_u32(w, KEY("embedding_length"), (uint32_t)E));
+    TRY(mlxn_gguf_writer_set_u32(w, KEY("feed_forward_length"), (uint32_t)s->n_ff));
+    TRY(mlxn_gguf_writer_set_u32(w, KEY("attention.head_count"), (uint32_t)s->n_head));
+    if (kv_heads) TRY(mlxn_gguf_writer_set_arr(w, KEY("attention.head_count_kv"), MLXN_GGUF_I32, kv_heads, (uint64_t)s->n_layer));
+    TRY(mlxn_gguf_writer_set_u32(w, KEY("attention.key_length"), (uint32_t)hd_g));
+    TRY(mlxn_gguf_writer_set_u32(w, KEY("attention.value_length"), (uint32_t)hd_g));
+    TRY(mlxn_gguf_writer_set_u32(w, KEY("attention.key_length_swa"), (uint32_t)s->head_dim));
+    TRY(mlxn_gguf_writer_set_u32(w, KEY("attention.value_length_swa"), (uint32_t)s->head_dim));
+    TRY(mlxn_gguf_writer_set_u32(w, KEY("rope.dimension_count"), (uint32_t)hd_g));
+    TRY(mlxn_gguf_writer_set_u32(w, KEY("rope.dimension_count_swa"), (uint32_t)s->head_dim));
+    TRY(mlxn_gguf_writer_set_f32(w, KEY("rope.freq_base"), s->rope_base));
+    TRY(mlxn_gguf_writer_set_f32(w, KEY("rope.freq_base_swa"), 10000.0f));
+    TRY(mlxn_gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), s->eps));
+    TRY(mlxn_gguf_writer_set_u32(w, KEY("attention.sliding_window"), (uint32_t)s->window));
+    if (sliding) TRY(mlxn_gguf_writer_set_arr(w, KEY("attention.sliding_window_pattern"), MLXN_GGUF_BOOL, sliding, (uint64_t)s->n_layer));
+    TRY(mlxn_gguf_writer_set_f32(w, KEY("final_logit_softcapping"), s->softcap));
+    TRY(mlxn_gguf_writer_set_u32(w, KEY("vocab_size"), (uint32_t)s->n_vocab));
+    if (moe) {
+        TRY(mlxn_gguf_writer_set_u32(w, KEY("expert_count"), (uint32_t)NE));
+        TRY(mlxn_gguf_writer_set_u32(w, KEY("expert_used_count"), (uint32_t)s->n_expert_used));
+        TRY(mlxn_gguf_writer_set_u32(w, KEY("expert_feed_forward_length"), (uint32_t)s->n_ff_exp));
+    }
+#undef KEY
+    for (int64_t i = 0; tok && i < mlxn_gguf_kv_count(tok); i++)
+        if (!strncmp(mlxn_gguf_kv_key(tok, i), "tokenizer.", 10)) TRY(copy_kv(w, tok, i));
+
+    /* one noisy-ones vector long enough for every norm and scale; the router {E, n_expert};
+     * rope_freqs {hd_g / 2}: the first quarter of the global dims turn, 1e30 switches the rest off */
+    const int64_t nn = E > hd_g ? (E > NE ? E : NE) : (hd_g > NE ? hd_g : NE);
+    float *norm = malloc(sizeof *norm * (size_t)nn), *freqs = malloc(sizeof *freqs * (size_t)(hd_g / 2));
+    float *router = moe ? malloc(sizeof *router * (size_t)(E * NE)) : NULL;
+    if (!own(&o, norm) || !own(&o, freqs) || (moe && !own(&o, router)))
+        st = mlxn_fail(MLXN_ERR_NO_MEMORY, "synth: norms");
+    for (int64_t i = 0; norm && i < nn; i++) norm[i] = 1.0f + 0.05f * rng_normal(&r);
+    for (int64_t i = 0; freqs && i < hd_g / 2; i++) freqs[i] = i < hd_g / 8 ? 1.0f : 1e30f;
+    for (int64_t i = 0; router && i < E * NE; i++) router[i] = 0.02f * rng_normal(&r);
+
+    mlxn_type t;
+    if (!mix_type(mix, ROLE_EMBD, 0, s->n_layer, &t)) st = mlxn_fail(MLXN_ERR_INVALID_ARG, "synth: unknown mix '%s'", mix);
+    TRY(add_matrix(w, &o, "token_embd.weight", t, E, s->n_vocab, 0, &r, cache, cache_t, cache_k, cache_rows));
+    VEC("output_norm.weight", E, norm);
+    VEC("rope_freqs.weight", hd_g / 2, freqs);
+    static const char *const NORMS[] = {"attn_norm", "post_attention_norm", "ffn_norm", "post_ffw_norm",
+                                        "post_ffw_norm_1", "pre_ffw_norm_2", "post_ffw_norm_2"};
+    for (int il = 0; il < s->n_layer && st == MLXN_OK; il++) {
+        const int64_t hd = sliding[il] ? s->head_dim : hd_g, Q = hd * s->n_head, KV = hd * kv_heads[il];
+        for (int j = 0; j < (moe ? 7 : 4); j++) {
+            snprintf(name, sizeof name, "blk.%d.%s.weight", il, NORMS[j]);
+            VEC(name, E, norm);
+        }
+        snprintf(name, sizeof name, "blk.%d.attn_q_norm.weight", il);
+        VEC(name, hd, norm);
+        snprintf(name, sizeof name, "blk.%d.attn_k_norm.weight", il);
+        VEC(name, hd, norm);
+        snprintf(name, sizeof name, "blk.%d.layer_output_scale.weight", il);
+        VEC(name, 1, norm);
+        if (moe) {
+            snprintf(name, sizeof name, "blk.%d.ffn_gate_inp.weight", il);
+            TRY(mlxn_gguf_writer_add_tensor(w, name, MLXN_TYPE_F32, 2, (int64_t[]){E, NE}, router));
+            snprintf(name, sizeof name, "blk.%d.ffn_gate_inp.scale", il);
+            VEC(name, E, norm);
+            snprintf(name, sizeof name, "blk.%d.ffn_down_exps.scale", il);
+            VEC(name, NE, norm);
+        }
+        const struct { const char *suffix; role r; int64_t k, rows, n_exp; } mats[] = {
+            {"attn_q.weight", ROLE_Q, E, Q, 0},
+            {"attn_k.weight", ROLE_K, E, KV, 0},
+            {"attn_v.weight", ROLE_V, E, sliding[il] ? KV : 0, 0},   /* none on global layers: K = V */
+            {"attn_output.weight", ROLE_O, Q, E, 0},
+            {"ffn_gate.weight", ROLE_GATE, E, s->n_ff, 0},
+            {"ffn_up.weight", ROLE_UP, E, s->n_ff, 0},
+            {"ffn_down.weight", ROLE_DOWN, s->n_ff, E, 0},
+            {"ffn_gate_up_exps.weight", ROLE_GATE, E, moe ? 2 * s->n_ff_exp : 0, NE},
+            {"ffn_down_exps.weight", ROLE_DOWN, s->n_ff_exp, moe ? E : 0, NE},
+        };
+        for (size_t j = 0; j < sizeof mats / sizeof mats[0]; j++) {
+            if (!mats[j].rows) continue;
+            mix_type(mix, mats[j].r, il, s->n_layer, &t);
+            snprintf(name, sizeof name, "blk.%d.%s", il, mats[j].suffix);
+            TRY(add_matrix(w, &o, name, t, mats[j].k, mats[j].rows, mats[j].n_exp, &r, cache, cache_t, cache_k,
+                           cache_rows));
+        }
+    }
+    TRY(mlxn_gguf_writer_write(w, out));
+#undef VEC
+#undef TRY
+    for (int i = 0; i < o.n; i++) free(o.p[i]);
+    free(o.p);
+    mlxn_gguf_writer_free(w);
+    return st;
+}
+
 int cmd_synth(int argc, char **argv) {
     const char *shape = NULL, *mix = "q4_k_m", *out = NULL, *tokf = NULL;
     unsigned long long seed = 1;
@@ -369,7 +504,7 @@ int cmd_synth(int argc, char **argv) {
         if (!strcmp(SHAPES[i].name, shape)) s = &SHAPES[i];
     if (!s) {
         fprintf(stderr, "mlxn synth: unknown shape '%s' (llama3-8b, llama2-7b, smollm2-135m, tiny, qwen3-30b-a3b, "
-                "tiny-moe, gemma3-tiny)\n", shape);
+                "tiny-moe, gemma3-tiny, gemma4-26b-a4b, gemma4-tiny)\n", shape);
         return 2;
     }
     mlxn_type t;
@@ -394,7 +529,7 @@ int cmd_synth(int argc, char **argv) {
         sd.n_vocab = (int)nv;
     }
     double t0 = tool_now();
-    mlxn_status st = synth(&sd, mix, out, seed, tok);
+    mlxn_status st = !strcmp(sd.arch, "gemma4") ? synth_gemma4(&sd, mix, out, seed, tok) : synth(&sd, mix, out, seed, tok);
     mlxn_gguf_free(tok);
     if (st != MLXN_OK) return tool_fail("synth", st);
     fprintf(stderr, "mlxn synth: wrote %s (%s, %s) in %.1f s\n", out, s->name, mix, tool_now() - t0);

@@ -416,6 +416,7 @@ static void unary_range(const void *job, int64_t r0, int64_t r1) {
         const float *xr = ROW_F(J->a, r);
         float *yr = ROW_F(J->c, r);
         if (J->i0 == MLXN_UNARY_SILU) for (int64_t i = 0; i < n; i++) yr[i] = silu_f(xr[i]);
+        else if (J->i0 == MLXN_UNARY_TANH) for (int64_t i = 0; i < n; i++) yr[i] = tanhf(xr[i]);
         else for (int64_t i = 0; i < n; i++) yr[i] = gelu_tanh_f(xr[i]);
     }
 }

@@ -186,7 +186,8 @@ static mlxn_status ref_unary(void *ctx, mlxn_unary fn, const mlxn_tview *x, cons
     for (int64_t r = 0; r < mlxn_view_nrows(x); r++) {
         const float *xr = ROW_F(x, r);
         float *yr = ROW_F(y, r);
-        for (int64_t i = 0; i < x->d.ne[0]; i++) yr[i] = (float)(fn == MLXN_UNARY_SILU ? silu_d(xr[i]) : gelu_tanh_d(xr[i]));
+        for (int64_t i = 0; i < x->d.ne[0]; i++)
+            yr[i] = (float)(fn == MLXN_UNARY_SILU ? silu_d(xr[i]) : fn == MLXN_UNARY_TANH ? tanh((double)xr[i]) : gelu_tanh_d(xr[i]));
     }
     return MLXN_OK;
 }

@@ -177,6 +177,7 @@ __global__ void ew_kernel(int op, Nd a, Nd b, float s, Yd y, int64_t n) {
     case 3: r = silu(va); break;
     case 4: r = gelu_tanh(va); break;
     case 5: r = silu(va) * b.p[off(c, b.st)]; break;
+    case 7: r = tanhf(va); break;
     default: r = gelu_tanh(va) * b.p[off(c, b.st)]; break;
     }
     y.p[off(c, y.st)] = r;
@@ -202,7 +203,7 @@ extern "C" mlxn_status mlxn_cuda_scale(mlxn_cuda_nd x, float s, float *y, const 
     return ew(2, x, NULL, s, y, y_st, stream);
 }
 extern "C" mlxn_status mlxn_cuda_unary(int fn, mlxn_cuda_nd x, float *y, const int64_t *y_st, void *stream) {
-    return ew(fn == 0 ? 3 : 4, x, NULL, 0.f, y, y_st, stream);
+    return ew(fn == 0 ? 3 : fn == 2 ? 7 : 4, x, NULL, 0.f, y, y_st, stream);
 }
 extern "C" mlxn_status mlxn_cuda_glu(int fn, mlxn_cuda_nd gate, mlxn_cuda_nd up, float *y, const int64_t *y_st, void *stream) {
     return ew(fn == 0 ? 5 : 6, gate, &up, 0.f, y, y_st, stream);
