@@ -847,7 +847,9 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
         if (tq == 0) { wm[warp * 8 + g] = m; wl[warp * 8 + g] = l; }
     }
     __syncthreads();
-    for (int idx = tid; idx < 8 * HD; idx += NW * 32) {
+    /* only the nh heads of the group (the cluster merge reads no others): SmolLM2's group of 3
+     * runs 2 rounds here instead of 4 */
+    for (int idx = tid; idx < nh * HD; idx += NW * 32) {
         const int h = idx / HD, d = idx % HD;
         float M = -INFINITY;
 #pragma unroll
@@ -860,7 +862,7 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
             L += f * wl[w * 8 + h];
         }
         if (single) {
-            if (h < nh) p.out[iq * p.o_tok + (int64_t)(h0 + h) * p.o_head + d] = L > 0.f ? a / L : 0.f;
+            p.out[iq * p.o_tok + (int64_t)(h0 + h) * p.o_head + d] = L > 0.f ? a / L : 0.f;
             continue;
         }
         bp[h * HD + d] = a;
