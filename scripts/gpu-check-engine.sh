@@ -49,7 +49,7 @@ fi
 # the architecture and fusion tests on the CUDA backend (tiny random models against a float64
 # NumPy forward pass; they need PyPI gguf: scripts/gpu-deps.sh takes it from a carried wheel)
 if python3 -c "import gguf" 2>/dev/null; then
-  for t in test_engine_arch test_engine_fuse; do
+  for t in test_engine_arch test_engine_fuse test_engine_gemma4; do
     MLXN_TEST_BACKEND=cuda MLXN_BINARY_DIR="$BUILD" MLXN_BIN="$MLXN" MLXN_SOURCE_DIR="$PWD" timeout 300 \
       python3 "tests/py/$t.py" >> "$LOG" 2>&1
     echo "$t.py (cuda): exit $? ($(tail -1 "$LOG"))"
