@@ -693,9 +693,11 @@ static void bench_attn(int hd, int n_kv, int group, int len, int nq) {
     double med = 0, p10 = 0, flops = 0;
     for (int i = 0; i < nq && nq > 1; i++) flops += 4.0 * (hpos[i] + 1) * nh * hd;
     if (st == MLXN_OK) st = time_graph(att_dispatch, &m, nq > 1 ? 5 : opt.batch, &med, &p10);
-    if (st == MLXN_OK) report(nq > 1 ? g_attnp_tag : g_attn_tag, "f16", shape, med, p10, 2.0 * cache, flops, err, note);
-    if (st == MLXN_OK && opt.attn_prof && nq == 1) attn_prof(&m, shape);
-    else { printf("attn %s FAILED: %s\n", shape, mlxn_last_error()); g_fail++; }
+    if (st != MLXN_OK) { printf("attn %s FAILED: %s\n", shape, mlxn_last_error()); g_fail++; }
+    else {
+        report(nq > 1 ? g_attnp_tag : g_attn_tag, "f16", shape, med, p10, 2.0 * cache, flops, err, note);
+        if (opt.attn_prof && nq == 1) attn_prof(&m, shape);
+    }
     for (int c = 0; c < m.ncopy; c++) { mlxn_cuda_free(m.k[c]); mlxn_cuda_free(m.v[c]); }
     mlxn_cuda_free(dq); mlxn_cuda_free(dout); mlxn_cuda_free(dpos);
     free(hk); free(hv); free(hq); free(hpos);
