@@ -839,6 +839,17 @@ typedef enum mlxn_token_type {
  * the wrong type, FORMAT for inconsistent arrays (counts, merges naming unknown tokens),
  * UNSUPPORTED for an unknown tokenizer.ggml.model. */
 mlxn_status mlxn_tokenizer_from_gguf(const mlxn_gguf_t *g, mlxn_tokenizer_t **out);
+/* Reads a Hugging Face tokenizer: path is a folder holding tokenizer.json, or the
+ * tokenizer.json file itself; tokenizer_config.json (bos/eos/unk/pad_token, add_bos_token,
+ * add_eos_token, chat_template) and chat_template.jinja beside it are read when present.
+ * Supported: model.type "BPE" with a ByteLevel pre-tokenizer, alone or after a Split whose
+ * regex is a known one (GPT-2, Llama 3, Qwen2, Qwen3.5) or individual Digits (SmolLM2), and
+ * SentencePiece-style BPE ("▁" spaces from a Replace normalizer or Metaspace, byte_fallback).
+ * added_tokens: special ones act as control tokens, the others as user-defined tokens.
+ * Fails with NOT_FOUND / IO for a missing or unreadable file, FORMAT for malformed JSON or
+ * merges naming strings outside the vocabulary, UNSUPPORTED naming an unknown model type,
+ * pre-tokenizer, normalizer or post-processor. */
+mlxn_status mlxn_tokenizer_load_hf(const char *path, mlxn_tokenizer_t **out);
 void mlxn_tokenizer_free(mlxn_tokenizer_t *t);
 
 int32_t mlxn_tokenizer_n_vocab(const mlxn_tokenizer_t *t);

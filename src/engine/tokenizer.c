@@ -305,24 +305,45 @@ mlxn_status tok_set_token(mlxn_tokenizer_t *t, int32_t id, const char *text, siz
     return MLXN_OK;
 }
 
-mlxn_status tok_add_merge(mlxn_tokenizer_t *t, const char *text, size_t len) {
-    if (!t || (!text && len)) return mlxn_fail(MLXN_ERR_INVALID_ARG, "tokenizer: bad merge");
+/* Stores merge text a (la bytes) + ' ' + b (lb bytes; b NULL: a is the whole "A B" text). */
+static mlxn_status add_merge(mlxn_tokenizer_t *t, const char *a, size_t la, const char *b, size_t lb, uint32_t split) {
+    if (t->merge_src_n == INT32_MAX || la + lb + 1 > UINT32_MAX)
+        return mlxn_fail(MLXN_ERR_FORMAT, "tokenizer: too many or too long merges");
     if (t->merge_src_n == t->merge_src_cap) {
-        int32_t cap = t->merge_src_cap ? t->merge_src_cap * 2 : 1024;
+        int32_t cap = t->merge_src_cap ? (t->merge_src_cap > INT32_MAX / 2 ? INT32_MAX : t->merge_src_cap * 2) : 1024;
         char **s = realloc(t->merge_src, (size_t)cap * sizeof *s);
         if (s) t->merge_src = s;
         uint32_t *l = realloc(t->merge_src_len, (size_t)cap * sizeof *l);
         if (l) t->merge_src_len = l;
-        if (!s || !l) return mlxn_fail(MLXN_ERR_NO_MEMORY, "tokenizer: out of memory for merges");
+        uint32_t *sp = realloc(t->merge_src_split, (size_t)cap * sizeof *sp);
+        if (sp) t->merge_src_split = sp;
+        if (!s || !l || !sp) return mlxn_fail(MLXN_ERR_NO_MEMORY, "tokenizer: out of memory for merges");
         t->merge_src_cap = cap;
     }
+    size_t len = b ? la + 1 + lb : la;
     char *c = malloc(len + 1);
     if (!c) return mlxn_fail(MLXN_ERR_NO_MEMORY, "tokenizer: out of memory for merges");
-    memcpy(c, text, len);
+    if (la) memcpy(c, a, la);
+    if (b) {
+        c[la] = ' ';
+        if (lb) memcpy(c + la + 1, b, lb);
+    }
     c[len] = 0;
     t->merge_src[t->merge_src_n] = c;
+    t->merge_src_split[t->merge_src_n] = split;
     t->merge_src_len[t->merge_src_n++] = (uint32_t)len;
     return MLXN_OK;
+}
+
+mlxn_status tok_add_merge(mlxn_tokenizer_t *t, const char *text, size_t len) {
+    if (!t || (!text && len)) return mlxn_fail(MLXN_ERR_INVALID_ARG, "tokenizer: bad merge");
+    return add_merge(t, text, len, NULL, 0, UINT32_MAX);
+}
+
+mlxn_status tok_add_merge_pair(mlxn_tokenizer_t *t, const char *a, size_t la, const char *b, size_t lb) {
+    if (!t || (!a && la) || (!b && lb)) return mlxn_fail(MLXN_ERR_INVALID_ARG, "tokenizer: bad merge");
+    if (la > UINT32_MAX - 2) return mlxn_fail(MLXN_ERR_FORMAT, "tokenizer: merge part of %zu bytes", la);
+    return add_merge(t, a, la, b ? b : "", lb, (uint32_t)la);
 }
 
 mlxn_status tok_set_chat_template(mlxn_tokenizer_t *t, const char *text, size_t len) {
@@ -355,6 +376,8 @@ static mlxn_status build_map(mlxn_tokenizer_t *t) {
     return MLXN_OK;
 }
 
+#define MERGES_KEY(t) ((t)->source[0] ? "model.merges" : "tokenizer.ggml.merges")
+
 /* Merges "A B" -> (id(A), id(B)) -> (rank, id(AB)). The separator is the first space after
  * the first byte, so A may itself be a lone space in vocabularies without byte mapping. */
 static mlxn_status build_merges(mlxn_tokenizer_t *t) {
@@ -372,10 +395,12 @@ static mlxn_status build_merges(mlxn_tokenizer_t *t) {
     for (int32_t r = 0; r < m; r++) {
         const char *s = t->merge_src[r];
         size_t len = t->merge_src_len[r];
-        const char *sp = len > 1 ? memchr(s + 1, ' ', len - 1) : NULL;
+        const char *sp = t->merge_src_split[r] != UINT32_MAX ? s + t->merge_src_split[r]
+                         : len > 1                           ? memchr(s + 1, ' ', len - 1)
+                                                             : NULL;
         if (!sp) {
             free(tmp);
-            return mlxn_fail(MLXN_ERR_FORMAT, "tokenizer.ggml.merges[%d] '%.*s' has no space separating two tokens",
+            return mlxn_fail(MLXN_ERR_FORMAT, "%s[%d] '%.*s' has no space separating two tokens", MERGES_KEY(t),
                              (int)r, (int)(len > 64 ? 64 : len), s);
         }
         size_t la = (size_t)(sp - s), lb = len - la - 1;
@@ -389,6 +414,16 @@ static mlxn_status build_merges(mlxn_tokenizer_t *t) {
         memcpy(tmp, s, la);
         memcpy(tmp + la, sp + 1, lb);
         int32_t ab = mlxn_tokenizer_find_token(t, tmp, la + lb);
+        if ((a < 0 || b < 0 || ab < 0) && t->strict_merges) {   /* the reference refuses such a file */
+            const char *what = a < 0 ? s : b < 0 ? sp + 1 : tmp;
+            size_t wl = a < 0 ? la : b < 0 ? lb : la + lb;
+            mlxn_status st = mlxn_fail(MLXN_ERR_FORMAT, "%s[%d] '%.*s': %s '%.*s' is not in the vocabulary",
+                                       MERGES_KEY(t), (int)r, (int)(len > 64 ? 64 : len), s,
+                                       a < 0 ? "left part" : b < 0 ? "right part" : "merged token",
+                                       (int)(wl > 64 ? 64 : wl), what);
+            free(tmp);
+            return st;
+        }
         /* A merge whose parts or result are not tokens can never fire on token symbols. */
         if (a < 0 || b < 0 || ab < 0) { t->n_merges_skipped++; continue; }
         uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
@@ -408,7 +443,8 @@ static mlxn_status build_merges(mlxn_tokenizer_t *t) {
     for (int32_t r = 0; r < m; r++) free(t->merge_src[r]);
     free(t->merge_src);
     free(t->merge_src_len);
-    t->merge_src = NULL, t->merge_src_len = NULL, t->merge_src_n = t->merge_src_cap = 0;
+    free(t->merge_src_split);
+    t->merge_src = NULL, t->merge_src_len = NULL, t->merge_src_split = NULL, t->merge_src_n = t->merge_src_cap = 0;
     return MLXN_OK;
 }
 
@@ -527,6 +563,7 @@ static mlxn_status build_regex(mlxn_tokenizer_t *t) {
     case TOK_PRE_FALCON: pats[n++] = PAT_PUNCT; pats[n++] = PAT_GPT2; pats[n++] = PAT_DIGIT3; break;
     case TOK_PRE_SMOLLM: pats[n++] = PAT_DIGIT; pats[n++] = PAT_GPT2; break;
     case TOK_PRE_GEMMA4: pats[n++] = PAT_NEWLINES; break;
+    case TOK_PRE_NONE: break;
     }
     for (int i = 0; i < n; i++) {
         int err;
@@ -572,8 +609,8 @@ mlxn_status tok_build(mlxn_tokenizer_t *t) {
         } else {
             char buf[8];
             snprintf(buf, sizeof buf, "<0x%02X>", b);
-            int32_t id = mlxn_tokenizer_find_token(t, buf, 6);
-            if (id < 0 && b < 0x80) {   /* no byte token: the character itself, as SentencePiece does */
+            int32_t id = t->no_byte_fallback ? -1 : mlxn_tokenizer_find_token(t, buf, 6);
+            if (id < 0 && b < 0x80 && !t->no_byte_fallback) {   /* no byte token: the character itself, as SentencePiece does */
                 char c = (char)b;
                 id = mlxn_tokenizer_find_token(t, &c, 1);
             }
@@ -613,6 +650,7 @@ void mlxn_tokenizer_free(mlxn_tokenizer_t *t) {
     for (int32_t r = 0; r < t->merge_src_n; r++) free(t->merge_src[r]);
     free(t->merge_src);
     free(t->merge_src_len);
+    free(t->merge_src_split);
     free(t->text), free(t->text_off), free(t->text_len), free(t->score), free(t->type);
     free(t->piece), free(t->piece_off), free(t->piece_len);
     free(t->map), free(t->mkey), free(t->mrank), free(t->mres);
@@ -735,7 +773,10 @@ static mlxn_status push_byte(const mlxn_tokenizer_t *t, uint8_t b, ivec *out) {
  * characters with byte fallback for what stays outside the vocabulary. */
 static mlxn_status bpe_word(const mlxn_tokenizer_t *t, scratch *s, const uint8_t *w, size_t n, ivec *out) {
     if (n == 0) return MLXN_OK;
-    if (t->ignore_merges) {   /* a word that is a token is emitted whole, merges or not */
+    if (t->ignore_merges && !t->byte_level) {
+        int32_t id = mlxn_tokenizer_find_token(t, (const char *)w, n);
+        if (id >= 0) return ivec_push(out, id) ? MLXN_OK : OOM();
+    } else if (t->ignore_merges) {   /* a word that is a token is emitted whole, merges or not */
         s->word.n = 0;
         for (size_t i = 0; i < n; i++) {
             char buf[4];
@@ -837,8 +878,13 @@ static mlxn_status bpe_fragment(const mlxn_tokenizer_t *t, scratch *s, const cha
                                 ivec *out) {
     svec w = {0};
     bbuf esc = {0};
-    if (!t->byte_level) {   /* spaces become "▁" before the split */
+    if (!t->byte_level) {   /* spaces become "▁" before the split, with the "▁" prefix where asked */
         static const char SP[3] = {(char)0xE2, (char)0x96, (char)0x81};
+        /* Metaspace adds no prefix to text that already starts with one (a space or a "▁") */
+        bool lead_space = len && (text[off] == ' ' || (len >= 3 && !memcmp(text + off, SP, 3)));
+        bool prefix = t->prefix == TOK_PREFIX_EVERY || (t->prefix == TOK_PREFIX_UNLESS_SPACE && !lead_space) ||
+                      (t->prefix == TOK_PREFIX_FIRST && off == 0 && !lead_space);
+        if (len && prefix && !bbuf_add(&esc, SP, 3)) return OOM();
         for (size_t i = 0; i < len; i++)
             if (!(text[off + i] == ' ' ? bbuf_add(&esc, SP, 3) : bbuf_add(&esc, &text[off + i], 1))) {
                 free(esc.p);
@@ -1019,7 +1065,8 @@ mlxn_status mlxn_token_to_piece(const mlxn_tokenizer_t *t, int32_t id, bool spec
 }
 
 static bool strips_prefix(const mlxn_tokenizer_t *t, unsigned flags) {
-    return (flags & MLXN_DETOK_STRIP_PREFIX) && t->kind == TOK_SPM && t->add_space_prefix;
+    return (flags & MLXN_DETOK_STRIP_PREFIX) && ((t->kind == TOK_SPM && t->add_space_prefix) ||
+                                                 (!t->byte_level && t->prefix != TOK_PREFIX_NONE));
 }
 
 mlxn_status mlxn_detokenize(const mlxn_tokenizer_t *t, const int32_t *ids, size_t n, unsigned flags, char *buf,

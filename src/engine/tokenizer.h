@@ -18,7 +18,17 @@ typedef enum tok_pre {
     TOK_PRE_SMOLLM,      /* every digit alone, then the GPT-2 regex (smollm, starcoder, refact, command-r) */
     TOK_PRE_FALCON,      /* punctuation runs apart, then the GPT-2 regex, then digits in threes */
     TOK_PRE_GEMMA4,      /* runs of newlines apart from everything else; spaces are "▁" */
+    TOK_PRE_NONE,        /* no split: each fragment is one word (SentencePiece-style BPE of tokenizer.json) */
 } tok_pre;
+
+/* Where BPE over UTF-8 characters (byte_level false) puts a "▁" in front of a fragment, as the
+ * tokenizer.json normalizer / Metaspace pre-tokenizer asks (GGUF "llama" uses add_space_prefix). */
+typedef enum tok_prefix {
+    TOK_PREFIX_NONE = 0,
+    TOK_PREFIX_EVERY,          /* every fragment (normalizer Prepend "▁") */
+    TOK_PREFIX_UNLESS_SPACE,   /* every fragment not starting with a space (Metaspace "always") */
+    TOK_PREFIX_FIRST,          /* only a fragment at text offset 0, not starting with a space (Metaspace "first") */
+} tok_prefix;
 
 #define TOK_MAX_REGEX 3
 #define TOK_MAX_EOG 16
@@ -59,7 +69,14 @@ struct mlxn_tokenizer {
     int32_t n_merges_skipped;  /* merges naming strings absent from the vocabulary */
     char **merge_src;          /* pending merge strings until tok_build */
     uint32_t *merge_src_len;
+    uint32_t *merge_src_split;  /* length of the left part, or UINT32_MAX: split at the first space */
     int32_t merge_src_n, merge_src_cap;
+    bool strict_merges;        /* a merge naming a string outside the vocabulary fails the build
+                                  (tokenizer.json) instead of being skipped (GGUF) */
+    bool no_byte_fallback;     /* byte_level false: characters outside the vocabulary become <unk>,
+                                  never <0xXX> (tokenizer.json byte_fallback false) */
+    tok_prefix prefix;         /* byte_level false: the "▁" put in front of fragments */
+    char source[16];           /* "gguf" or "tokenizer.json": names the keys in messages */
 
     /* byte b -> token: BPE: the token of the byte's GPT-2 character; SPM: "<0xXX>". -1 if none */
     int32_t byte_tok[256];
@@ -87,6 +104,8 @@ mlxn_status tok_new(const char *model, const char *pre, int32_t n_vocab, mlxn_to
 mlxn_status tok_set_token(mlxn_tokenizer_t *t, int32_t id, const char *text, size_t len, float score,
                           mlxn_token_type type);
 mlxn_status tok_add_merge(mlxn_tokenizer_t *t, const char *text, size_t len);
+/* A merge given as its two parts (tokenizer.json [a, b] pairs; a part may hold spaces). */
+mlxn_status tok_add_merge_pair(mlxn_tokenizer_t *t, const char *a, size_t la, const char *b, size_t lb);
 mlxn_status tok_set_chat_template(mlxn_tokenizer_t *t, const char *text, size_t len);
 /* Builds lookup tables, decoded pieces, special-token list, regexes. Ids of bos/eos/... must
  * be set in the struct fields before (or left at -1). */
