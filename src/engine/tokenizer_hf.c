@@ -88,6 +88,8 @@ static const struct { const char *re; step s; } KNOWN_REGEX[] = {
      "\\s+(?!\\S)|\\s+", STEP_QWEN2},
     {"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}"
      "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", STEP_QWEN2},
+    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|"
+     "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", STEP_QWEN35},
     {"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}"
      "| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", STEP_QWEN35},
     {"\\p{N}", STEP_DIGIT},
@@ -109,6 +111,7 @@ typedef struct {
     const char *file;
     bool byte_level;       /* a ByteLevel pre-tokenizer */
     bool space_meta;       /* spaces become "▁" (Replace normalizer or Metaspace) */
+    bool norm_meta;        /* ... already in the normalizer, before any pre-tokenizer */
     bool metaspace;
     tok_prefix prefix;
     step steps[MAX_STEPS];
@@ -175,9 +178,14 @@ static mlxn_status read_pre(layout *L, const cJSON *p) {
         const char *re = str_of(pat, "Regex"), *lit = str_of(pat, "String"), *beh = str_of(p, "behavior");
         bool invert;
         MLXN_TRY(bool_of(L, p, "Split", "invert", false, &invert));
+        if (!re && lit && !strcmp(lit, " ") && L->norm_meta && !invert) {
+            desc_add(L, "Split(' ', no-op)");   /* Gemma: the normalizer left no spaces to split at */
+            return MLXN_OK;
+        }
         if (!re)
             return mlxn_fail(MLXN_ERR_UNSUPPORTED, "tokenizer: '%s': pre_tokenizer Split on the string '%.40s' is not "
-                             "supported (only known regexes)", L->file, lit ? lit : "?");
+                             "supported (only known regexes, or ' ' after a ' ' -> '" META "' normalizer)", L->file,
+                             lit ? lit : "?");
         if (!beh || strcmp(beh, "Isolated") || invert)
             return mlxn_fail(MLXN_ERR_UNSUPPORTED, "tokenizer: '%s': pre_tokenizer Split with behavior '%s'%s is not "
                              "supported (Isolated)", L->file, beh ? beh : "?", invert ? " inverted" : "");
@@ -243,7 +251,7 @@ static mlxn_status read_norm(layout *L, const cJSON *p) {
     if (!strcmp(type, "Replace")) {
         const char *from = str_of(cJSON_GetObjectItemCaseSensitive(p, "pattern"), "String"), *to = str_of(p, "content");
         if (from && to && !strcmp(from, " ") && !strcmp(to, META)) {
-            L->space_meta = true;
+            L->space_meta = L->norm_meta = true;
             return MLXN_OK;
         }
         return mlxn_fail(MLXN_ERR_UNSUPPORTED, "tokenizer: '%s': normalizer Replace '%s' -> '%s' is not supported "

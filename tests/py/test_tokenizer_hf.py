@@ -8,13 +8,15 @@ the SmolLM2 GGUF (scripts/fetch-model.sh). Each layout the loader accepts gets o
   gpt2-split       Split(GPT-2 regex) + ByteLevel, merges as [a, b] pairs
   llama3           Split(Llama 3 regex, (?i:) form) + ByteLevel, ignore_merges, BOS template
   qwen2            Split(Qwen2 regex) + ByteLevel, a non-special added token <think>
+  qwen35           Split(Qwen3.5 regex: combining marks inside words) + ByteLevel
   smollm2          the real SmolLM2 vocabulary, Digits(individual) + ByteLevel, 17 specials,
                    tokenizer_config.json with bos/eos/chat_template
   spm-legacy       llama-spm vocabulary, normalizer Prepend("▁") + Replace(" ", "▁"), byte_fallback,
                    <s> template (the Llama 2 layout)
   spm-metaspace    the same vocabulary with a Metaspace(prepend_scheme "first") pre-tokenizer
   spm-always       Metaspace(prepend_scheme "always"): a "▁" in front of every fragment
-  spm-noprefix     the same with only the Replace normalizer (the Gemma layout: no "▁" prefix)
+  spm-gemma        the Gemma layout: Replace(" ", "▁") normalizer, no "▁" prefix, a Split on " " that
+                   finds nothing left to split
 
 For every folder: ids equal to `tokenizers`' ids on the shared .inp texts and on random unicode
 texts, with and without special-token handling; mlxn's detokenization equals `tokenizers`'
@@ -44,6 +46,8 @@ LLAMA3_RE = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
              r"|\s+(?!\S)|\s+")
 QWEN2_RE = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
             r"|\s+(?!\S)|\s+")
+QWEN35_RE = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*"
+             r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 
 # ---------------------------------------------------------------------------
 # Building tokenizer.json folders
@@ -132,6 +136,14 @@ def build_all(tmp, smollm_gguf):
     d = os.path.join(tmp, "qwen2")
     out["qwen2"] = (d, save(t, d, {"eos_token": eot}), None)
 
+    t = bytelevel_model(g)
+    t.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(QWEN35_RE), "isolated"),
+                                               pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    t.decoder = decoders.ByteLevel()
+    add_specials(t, g)
+    d = os.path.join(tmp, "qwen35")
+    out["qwen35"] = (d, save(t, d), None)
+
     if smollm_gguf:
         s = read_vocab(smollm_gguf)
         from tokenizer_oracle import read_metadata
@@ -168,7 +180,8 @@ def build_all(tmp, smollm_gguf):
         decoders.Sequence(spm_decoder + [decoders.Strip(" ", 1, 0)]), None)
     spm("spm-always", None, pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=False),
         decoders.Sequence(spm_decoder + [decoders.Strip(" ", 1, 0)]), None)
-    spm("spm-noprefix", normalizers.Replace(" ", "▁"), None, decoders.Sequence(spm_decoder), None)
+    spm("spm-gemma", normalizers.Replace(" ", "▁"), pre_tokenizers.Split(" ", "merged_with_previous"),
+        decoders.Sequence(spm_decoder), None)
     return out
 
 
