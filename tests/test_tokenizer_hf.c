@@ -166,7 +166,8 @@ static void test_sentencepiece_style(void) {
     mlxn_status st = mlxn_tokenizer_load_hf(dir_buf, &t);
     if (!CHECKF(st == MLXN_OK && t, "load: %s", mlxn_last_error())) return;
     CHECK(!strcmp(mlxn_tokenizer_model(t), "llama") && mlxn_tokenizer_unk(t) == 0);
-    CHECK(mlxn_tokenizer_token_type(t, 8) == MLXN_TOKEN_BYTE && mlxn_tokenizer_token_type(t, 0) == MLXN_TOKEN_UNKNOWN);
+    /* <unk> is an added special token here, so it stays a control token (hidden unless asked) */
+    CHECK(mlxn_tokenizer_token_type(t, 8) == MLXN_TOKEN_BYTE && mlxn_tokenizer_token_type(t, 0) == MLXN_TOKEN_CONTROL);
     int32_t ids[16];
     int n = enc(t, "hi hi!", true, ids, 16);   /* "▁hi▁hi!": BOS, ▁hi twice, '!' by byte fallback */
     CHECKF(ids_eq(ids, n, (int32_t[]){1, 7, 7, 8}, 4), "'hi hi!' -> %d ids", n);
@@ -177,6 +178,23 @@ static void test_sentencepiece_style(void) {
     st = mlxn_detokenize(t, (int32_t[]){1, 7, 7, 8}, 4, MLXN_DETOK_STRIP_PREFIX, buf, sizeof buf, &len);
     CHECKF(st == MLXN_OK && len == 6 && !memcmp(buf, "hi hi!", 6), "detokenize '%.*s'", (int)len, buf);
     mlxn_tokenizer_free(t);
+
+    /* no byte token for a character: one <unk>, consecutive ones fused when fuse_unk */
+    static const char *const fuse_opts[] = {"true", "false"};
+    for (int f = 0; f < 2; f++) {
+        parts q = spm_parts();
+        char extra[160];
+        snprintf(extra, sizeof extra, "\"byte_fallback\": true, \"unk_token\": \"<unk>\", \"fuse_unk\": %s,",
+                 fuse_opts[f]);
+        q.model_extra = extra;
+        write_file("tokenizer.json", make_json(q));
+        st = mlxn_tokenizer_load_hf(dir_buf, &t);
+        if (!CHECKF(st == MLXN_OK, "fuse_unk %s: %s", fuse_opts[f], mlxn_last_error())) continue;
+        n = enc(t, "h\xE2\x82\xAC\xE2\x82\xAC!", false, ids, 16);   /* "h€€!" */
+        if (f == 0) CHECKF(ids_eq(ids, n, (int32_t[]){3, 4, 0, 8}, 4), "fused unk -> %d ids", n);
+        else CHECKF(ids_eq(ids, n, (int32_t[]){3, 4, 0, 0, 8}, 5), "unfused unk -> %d ids", n);
+        mlxn_tokenizer_free(t);
+    }
 
     /* Metaspace "first": the prefix only on text at offset 0 */
     parts p = spm_parts();

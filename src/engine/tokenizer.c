@@ -472,7 +472,7 @@ static mlxn_status build_pieces(mlxn_tokenizer_t *t) {
         }
         char *dst = t->piece + used;
         if (type == MLXN_TOKEN_CONTROL || type == MLXN_TOKEN_USER_DEFINED ||
-            (type == MLXN_TOKEN_UNKNOWN && t->byte_level)) {
+            (type == MLXN_TOKEN_UNKNOWN && (t->byte_level || t->char_unk))) {   /* tokenizer.json: its text */
             memcpy(dst, s, len), k = len;
         } else if (type == MLXN_TOKEN_UNKNOWN) {
             memcpy(dst, " \xE2\x81\x87 ", 5), k = 5;   /* SentencePiece renders <unk> as " ⁇ " */
@@ -801,11 +801,23 @@ static mlxn_status bpe_word(const mlxn_tokenizer_t *t, scratch *s, const uint8_t
         i += cl;
     }
     MLXN_TRY(bpe_merge(t, s, ns));
+    bool last_unk = false;   /* the previous symbol became <unk> (fuse_unk) */
     for (int32_t i = 0; i >= 0; i = s->next[i]) {
         if (s->id[i] >= 0) {
             if (!ivec_push(out, s->id[i])) return OOM();
+            last_unk = false;
             continue;
         }
+        if (t->char_unk && t->unk >= 0) {   /* tokenizer.json: all byte tokens of the character, else one <unk> */
+            bool all = true;
+            for (size_t k = 0; k < s->len[i]; k++) all = all && t->byte_tok[w[s->start[i] + k]] >= 0;
+            if (!all) {
+                if (!(t->fuse_unk && last_unk) && !ivec_push(out, t->unk)) return OOM();
+                last_unk = true;
+                continue;
+            }
+        }
+        last_unk = false;
         for (size_t k = 0; k < s->len[i]; k++) MLXN_TRY(push_byte(t, w[s->start[i] + k], out));
     }
     return MLXN_OK;

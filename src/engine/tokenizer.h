@@ -76,6 +76,9 @@ struct mlxn_tokenizer {
     bool no_byte_fallback;     /* byte_level false: characters outside the vocabulary become <unk>,
                                   never <0xXX> (tokenizer.json byte_fallback false) */
     tok_prefix prefix;         /* byte_level false: the "▁" put in front of fragments */
+    bool char_unk;             /* byte_level false: a character without all its byte tokens is one
+                                  <unk> (tokenizer.json), not one token per byte (GGUF) */
+    bool fuse_unk;             /* with char_unk: consecutive <unk> in a word become one */
     char source[16];           /* "gguf" or "tokenizer.json": names the keys in messages */
 
     /* byte b -> token: BPE: the token of the byte's GPT-2 character; SPM: "<0xXX>". -1 if none */

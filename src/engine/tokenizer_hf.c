@@ -484,6 +484,8 @@ static mlxn_status build(const char *file, const cJSON *root, const char *cfg_pa
     bool byte_fallback, ignore_merges;
     MLXN_TRY(bool_of(&L, model, "model", "byte_fallback", false, &byte_fallback));
     MLXN_TRY(bool_of(&L, model, "model", "ignore_merges", false, &ignore_merges));
+    bool fuse_unk;
+    MLXN_TRY(bool_of(&L, model, "model", "fuse_unk", false, &fuse_unk));
 
     mlxn_tokenizer_t *t;
     MLXN_TRY(tok_new("gpt2", L.byte_level ? pre : "gpt-2", c.n, &t));
@@ -496,6 +498,8 @@ static mlxn_status build(const char *file, const cJSON *root, const char *cfg_pa
         t->pre = TOK_PRE_NONE;
         t->prefix = L.prefix;
         t->no_byte_fallback = !byte_fallback;
+        t->char_unk = true;
+        t->fuse_unk = fuse_unk;
         snprintf(t->model_name, sizeof t->model_name, "llama");
         snprintf(t->pre_name, sizeof t->pre_name, "%s", L.metaspace ? "metaspace" : "none");
     }
@@ -541,8 +545,8 @@ static mlxn_status build(const char *file, const cJSON *root, const char *cfg_pa
         int32_t id = lookup(c.added, c.vocab, unk);
         if (id < 0)
             st = mlxn_fail(MLXN_ERR_FORMAT, "tokenizer: '%s': model.unk_token '%.64s' is not in the vocabulary", file, unk);
-        else
-            t->unk = id, t->type[id] = MLXN_TOKEN_UNKNOWN;
+        else if ((t->unk = id), t->type[id] != MLXN_TOKEN_CONTROL)   /* an added special token stays one */
+            t->type[id] = MLXN_TOKEN_UNKNOWN;
     }
 
     idx = 0;

@@ -15,6 +15,8 @@ the SmolLM2 GGUF (scripts/fetch-model.sh). Each layout the loader accepts gets o
                    <s> template (the Llama 2 layout)
   spm-metaspace    the same vocabulary with a Metaspace(prepend_scheme "first") pre-tokenizer
   spm-always       Metaspace(prepend_scheme "always"): a "▁" in front of every fragment
+  spm-nofallback   Llama 2 layout with byte_fallback false: characters outside the vocabulary
+                   become <unk>, consecutive ones fused (fuse_unk)
   spm-gemma        the Gemma layout: Replace(" ", "▁") normalizer, no "▁" prefix, a Split on " " that
                    finds nothing left to split
 
@@ -67,7 +69,7 @@ def add_specials(tok, v, non_special=()):
         tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in non_special])
 
 
-def spm_model(v):
+def spm_model(v, byte_fallback=True):
     """HF BPE from a SentencePiece vocabulary: a merge (l, r) for every normal token that splits
     into two normal tokens, ranked by the merged token's score (best first), as the converters do."""
     normal = {t: i for i, (t, ty) in enumerate(zip(v["tokens"], v["types"])) if ty == 1}
@@ -79,7 +81,7 @@ def spm_model(v):
                 merges.append((-v["scores"][pid], pid, normal[l], normal[r], l, r))
     merges.sort()
     vocab = {t: i for i, t in enumerate(v["tokens"])}
-    return Tokenizer(models.BPE(vocab, [(m[4], m[5]) for m in merges], byte_fallback=True, unk_token="<unk>",
+    return Tokenizer(models.BPE(vocab, [(m[4], m[5]) for m in merges], byte_fallback=byte_fallback, unk_token="<unk>",
                                 fuse_unk=True))
 
 
@@ -163,8 +165,8 @@ def build_all(tmp, smollm_gguf):
     spm_cfg = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
     spm_decoder = [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()]
 
-    def spm(name, normalizer, pre, decoder, gguf):
-        t = spm_model(p)
+    def spm(name, normalizer, pre, decoder, gguf, byte_fallback=True):
+        t = spm_model(p, byte_fallback)
         t.normalizer = normalizer
         if pre is not None:
             t.pre_tokenizer = pre
@@ -180,6 +182,8 @@ def build_all(tmp, smollm_gguf):
         decoders.Sequence(spm_decoder + [decoders.Strip(" ", 1, 0)]), None)
     spm("spm-always", None, pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=False),
         decoders.Sequence(spm_decoder + [decoders.Strip(" ", 1, 0)]), None)
+    spm("spm-nofallback", normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")]), None,
+        decoders.Sequence(spm_decoder + [decoders.Strip(" ", 1, 0)]), None, byte_fallback=False)
     spm("spm-gemma", normalizers.Replace(" ", "▁"), pre_tokenizers.Split(" ", "merged_with_previous"),
         decoders.Sequence(spm_decoder), None)
     return out
@@ -270,7 +274,7 @@ def compare_hf(name, folder, tok, texts, tmp, special):
                 shown += 1
                 print(f"  {label}: {text!r}\n    mlxn {ids}\n    hf   {want}")
             continue
-        hf_dec = tok.decode(want, skip_special_tokens=False)
+        hf_dec = tok.decode(want, skip_special_tokens=not special)   # mlxn shows control tokens with --special only
         if dec.decode("utf-8", errors="replace") != hf_dec:
             bad_dec += 1
             if shown < 4:
