@@ -6,9 +6,9 @@ models, with the NEOX RoPE pairing on the unpermuted q/k weights that HF files h
 
 Writers: f32 folders with PyPI `safetensors` (numpy), bf16 / f16 and quantized folders with PyPI
 `mlx` (`mx.save_safetensors`; numpy has no bfloat16). Quantized modules come from
-`mx.quantize` (4 and 8 bits, groups of 32 and 64, embedding and LM head included as mlx-lm
-does), and the reference computes with `mx.dequantize` of the stored arrays, so it is an
-independent oracle for mlxn's MLX codec and the loader's layout of weight, scales and biases.
+`mx.quantize` (affine 3, 4, 5, 6 and 8 bits, groups of 32, 64 and 128, and mxfp4; embedding and LM head
+included as mlx-lm does), and the reference computes with `mx.dequantize` of the stored arrays,
+so it is an independent oracle for mlxn's MLX codec and the loader's layout of weight, scales and biases.
 
 Bounds on the normalised MSE over all logits (13 tokens, batches 512, 5 and 1):
   - f32 and bf16 weights with an f32 cache: 1e-8. The reference computes with exactly the stored
@@ -20,7 +20,7 @@ Bounds on the normalised MSE over all logits (13 tokens, batches 512, 5 and 1):
     the weights are the reference's (measured: ~1e-13 with bf16 scales, ~3e-10 with f16 scales
     and an f16 cache); a kernel may still differ from MLX by 1 ulp of the scale dtype on some
     weights. The reference computed with the weights before quantization instead differs by
-    1.6e-4 (8 bits) to 5e-2 (4 bits), and the test checks it stays > 100x the bound, so a wrong
+    1.4e-4 (8 bits) to 0.14 (3 bits), and the test checks it stays > 100x the bound, so a wrong
     packing, group, scale or bias layout cannot pass.
 The same weights as a GGUF file (PyPI gguf writer; llama's q/k rows permuted as the converter
 does, so that NORM RoPE there equals NEOX RoPE here) give the same logits to 1e-5 relative.
@@ -77,14 +77,20 @@ def write_folder(W, path, dtype="f32", quant=None, unquantized=(), shards=1, dro
     os.makedirs(path, exist_ok=True)
     tensors = {}
     qcfg = None
+    mode = quant[2] if quant and len(quant) > 2 else "affine"
     if quant:
         qcfg = {"group_size": quant[1], "bits": quant[0]}
+        if mode != "affine":
+            qcfg["mode"] = mode
 
     def lin(module, a, quantize=True):
         if quant and quantize and module not in unquantized:
-            wq, s, b = mx.quantize(storage(a, dtype)[0], group_size=quant[1], bits=quant[0])
-            tensors[module + ".weight"], tensors[module + ".scales"], tensors[module + ".biases"] = wq, s, b
-            return as_np(mx.dequantize(wq, s, b, group_size=quant[1], bits=quant[0]))
+            q = mx.quantize(storage(a, dtype)[0], group_size=quant[1], bits=quant[0], mode=mode)
+            wq, s, b = q if mode == "affine" else (q[0], q[1], None)
+            tensors[module + ".weight"], tensors[module + ".scales"] = wq, s
+            if b is not None:
+                tensors[module + ".biases"] = b
+            return as_np(mx.dequantize(wq, s, b, group_size=quant[1], bits=quant[0], mode=mode))
         if quant and module in unquantized:
             qcfg[module] = False
         tensors[module + ".weight"], used = storage(a, dtype)
@@ -169,6 +175,12 @@ CASES = [
     ("qwen3 mlx 8-bit g32 f16, f16 cache", "qwen3", dict(base=1e6), dict(dtype="f16", quant=(8, 32)), "f16", 1e-6),
     ("qwen2 mlx 4-bit g32 bf16, tied", "qwen2", dict(tied=True, base=1e6), dict(dtype="bf16", quant=(4, 32)), "f32",
      1e-6),
+    # 3, 5 and 6 bits: values straddle the u32 words
+    ("llama mlx 3-bit g32 bf16, tied", "llama", dict(tied=True), dict(dtype="bf16", quant=(3, 32)), "f32", 1e-6),
+    ("qwen2 mlx 5-bit g64 f16", "qwen2", dict(base=1e6), dict(dtype="f16", quant=(5, 64)), "f32", 1e-6),
+    ("qwen3 mlx 6-bit g128 bf16", "qwen3", dict(base=1e6), dict(dtype="bf16", quant=(6, 128)), "f32", 1e-6),
+    ("qwen3 mlx mxfp4 (group 32, e8m0 scales), bf16", "qwen3", dict(base=1e6),
+     dict(dtype="bf16", quant=(4, 32, "mxfp4")), "f32", 1e-6),
     ("llama mlx 8-bit g64, layer 0 v_proj unquantized", "llama", dict(n_layer=3),
      dict(dtype="bf16", quant=(8, 64), unquantized=("model.layers.0.self_attn.v_proj",)), "f32", 1e-6),
 ]
