@@ -1540,6 +1540,8 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
         if (e && (e[0] == '0' || e[0] == '1') && !e[1]) mlxn_cuda_attn3_interleave = e[0] - '0';
         e = getenv("MLXN_CUDA_ATTN_TMA");
         if (e && e[0] == '1') mlxn_cuda_attn3_tma = 1;
+        e = getenv("MLXN_CUDA_ATTN_CFG");   /* f16 (warps, stages), as bench-ops --attn3-cfg */
+        if (e && e[0] >= '0' && e[0] <= '3' && !e[1]) mlxn_cuda_attn3_cfg = e[0] - '0';
         e = getenv("MLXN_CUDA_ATTN_SINGLE");
         if (e && e[0] >= '0' && e[0] <= '9') mlxn_cuda_attn3_single = atoi(e);
         e = getenv("MLXN_CUDA_ATTN_PRE");
