@@ -1,9 +1,10 @@
 /* Model loading from a Hugging Face / mlx-lm folder (config.json + *.safetensors): dense
- * llama, qwen2 and qwen3 with plain f32/f16/bf16 weights or MLX affine-quantized modules
- * (`.weight` packed u32 + `.scales` + `.biases`). The layers end up in the same mlxn_model
- * struct the GGUF loader fills, so the forward pass does not know where they came from.
- * Every weight is copied once into one backend buffer (norms and biases converted to f32;
- * q|k|v and gate|up concatenated along their rows, MLX scales and biases alike). */
+ * llama, qwen2 and qwen3 with plain f32/f16/bf16 weights or MLX-quantized modules (`.weight`
+ * packed u32 + `.scales` + `.biases`; mxfp4 without biases). The layers end up in the same
+ * mlxn_model struct the GGUF loader fills, so the forward pass does not know their origin.
+ * Every weight is copied once into one backend buffer, the source pages dropped as it goes
+ * (norms and biases converted to f32; q|k|v and gate|up concatenated along their rows, MLX
+ * scales and biases alike). */
 #define _DEFAULT_SOURCE   /* madvise */
 #include "engine/model.h"
 
@@ -618,15 +619,16 @@ static mlxn_status hf_place(hf_loader *H, const mlxn_model_params *p) {
             MLXN_TRY(mlxn_buffer_upload(m->weights, o, it->src[j], (size_t)it->nbytes[j]));
             o += (size_t)it->nbytes[j];
             done += it->nbytes[j];
+            /* drop the map's pages as we go, so that the process holds about one copy of the
+             * weights at a time; the map is read-only and file-backed, so a page read again
+             * (shared with a tensor not yet copied, or by a copy still in flight) comes back
+             * from the file unchanged */
+            if (!it->owned) drop_pages(it->src[j], (size_t)it->nbytes[j]);
         }
         if (p && p->progress && total) p->progress((float)done / (float)total, p->progress_user);
     }
     MLXN_TRY(mlxn_backend_sync(m->be));
     m->info.weight_bytes = (size_t)total;
-    /* the buffer holds the weights now: the map's pages are not needed any more */
-    for (int i = 0; i < H->n; i++)
-        for (int j = 0; j < H->items[i].n_parts; j++)
-            if (!H->items[i].owned) drop_pages(H->items[i].src[j], (size_t)H->items[i].nbytes[j]);
     if (m->tied_output) m->output = m->tok_embd;
     return MLXN_OK;
 }

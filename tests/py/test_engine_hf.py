@@ -26,7 +26,8 @@ The same weights as a GGUF file (PyPI gguf writer; llama's q/k rows permuted as 
 does, so that NORM RoPE there equals NEOX RoPE here) give the same logits to 1e-5 relative.
 Also: two shards with model.safetensors.index.json, MLXN_NO_FUSE=1 against the fused default,
 a layer whose v_proj is left unquantized (per-module `false` in the quantization block: q|k fused,
-v apart), llama3 rope_scaling (factors computed here from the formula), and loader errors that
+v apart), llama3 rope_scaling (factors computed here from the formula), linear rope_scaling
+(positions / factor in the reference's RoPE), and loader errors that
 each name the folder and what is wrong."""
 import json, os, subprocess, tempfile
 
@@ -157,6 +158,17 @@ def permute_for_gguf(w, n_head):
     return w.reshape(n_head, 2, hd // 2, k).swapaxes(1, 2).reshape(rows, k)
 
 
+def reference(W, tokens, kv_f16, pos_scale=1.0):
+    """test_engine_arch.reference with every RoPE position scaled by pos_scale (HF linear
+    rope_scaling: positions / factor), by wrapping the rope function it calls."""
+    rope = arch.rope
+    arch.rope = lambda x, pos, base, neox, ff, ps=1.0: rope(x, pos, base, neox, ff, ps * pos_scale)
+    try:
+        return arch.reference(W, tokens, kv_f16)
+    finally:
+        arch.rope = rope
+
+
 def nmse(got, ref):
     return ((got - ref) ** 2).sum() / (ref ** 2).sum()
 
@@ -170,6 +182,8 @@ CASES = [
     ("qwen2 f32 biases, tied, 2 shards", "qwen2", dict(tied=True, base=1e6), dict(shards=2), "f32", 1e-8),
     ("qwen2 bf16 biases, untied", "qwen2", dict(base=1e6), dict(dtype="bf16"), "f32", 1e-8),
     ("qwen3 f32 q/k norms", "qwen3", dict(base=1e6), dict(), "f32", 1e-8),
+    ("qwen2 f32, linear rope_scaling x4", "qwen2", dict(), dict(rope_scaling=dict(rope_type="linear", factor=4.0)),
+     "f32", 1e-8),
     ("qwen3 bf16, f16 cache", "qwen3", dict(base=1e6, n_layer=3), dict(dtype="bf16"), "f16", 1e-6),
     ("llama mlx 4-bit g64 bf16, untied", "llama", dict(), dict(dtype="bf16", quant=(4, 64)), "f32", 1e-6),
     ("qwen3 mlx 8-bit g32 f16, f16 cache", "qwen3", dict(base=1e6), dict(dtype="f16", quant=(8, 32)), "f16", 1e-6),
@@ -197,11 +211,12 @@ def main():
         path = os.path.join(tmp, "hf%d" % ci)
         write_folder(W, path, **wopts)
         rs = wopts.get("rope_scaling")
-        if rs:
+        pos_scale = 1 / rs["factor"] if rs and rs["rope_type"] == "linear" else 1.0
+        if rs and rs["rope_type"] == "llama3":
             W["rope_freqs"] = llama3_factors(W["hd"], W["base"], rs["factor"], rs["low_freq_factor"],
                                              rs["high_freq_factor"], rs["original_max_position_embeddings"])
         tokens = rng.integers(0, W["n_vocab"], 13)
-        ref = arch.reference(W, tokens, kv == "f16")
+        ref = reference(W, tokens, kv == "f16", pos_scale)
         for batch in (512, 5, 1):
             got, err = arch.run_tool(path, os.path.join(tmp, "o%d_%d.f32" % (ci, batch)), kv, batch, tokens)
             if not check(got is not None, "%s batch %d: tool failed: %s" % (name, batch, err)):
@@ -223,11 +238,11 @@ def main():
             arch.op_count(name, path, 3 + 6 * W["n_layer"] + 1, True)
         if "quant" in wopts:   # the quantization matters far beyond the bound (see the docstring)
             W0["rope_freqs"] = W["rope_freqs"]
-            d = nmse(arch.reference(W0, tokens, kv == "f16"), ref)
+            d = nmse(reference(W0, tokens, kv == "f16", pos_scale), ref)
             check(d > 100 * bound, "%s: the unquantized weights give nearly the same reference (%.3g)" % (name, d))
             print("%-52s reference with the unquantized weights differs by NMSE %.3g" % (name, d))
         if rs:   # the scaling matters on this sequence: without it the reference moves far beyond the bound
-            d = nmse(arch.reference(dict(W, rope_freqs=None), tokens, kv == "f16"), ref)
+            d = nmse(reference(dict(W, rope_freqs=None), tokens, kv == "f16"), ref)
             check(d > 1e3 * bound, "%s: the reference barely changes without rope_scaling (%.3g)" % (name, d))
             print("%-52s reference without rope_scaling differs by NMSE %.3g" % (name, d))
 
