@@ -1005,7 +1005,10 @@ mlxn_status mlxn_chat_render(const mlxn_chat_template_t *t, const mlxn_chat_mess
 /* --- Models (src/engine/model.c) ------------------------------------------------------
  * A model is a GGUF file's hyper-parameters and weights placed on one backend. On CPU
  * backends the weights stay in the memory-mapped file (no copy); on GPU backends they are
- * uploaded once at load. Architectures: llama (Llama 2/3, SmolLM2), qwen2, qwen3. */
+ * uploaded once at load. Architectures: llama (Llama 2/3, SmolLM2), qwen2, qwen3.
+ * A directory is read as a Hugging Face / mlx-lm folder (config.json + *.safetensors;
+ * model_type llama, qwen2, qwen3; f32/f16/bf16 or MLX affine weights), its weights copied
+ * into one backend buffer; errors name the folder, file, key or tensor (docs/engine.md). */
 typedef struct mlxn_model mlxn_model_t;
 
 typedef struct mlxn_model_params {
@@ -1035,8 +1038,8 @@ typedef struct mlxn_model_info {
     int32_t bos_id, eos_id, eot_id;   /* -1 when the file has none */
 } mlxn_model_info;
 const mlxn_model_info *mlxn_model_get_info(const mlxn_model_t *m);
-/* The GGUF file the model was read from (for the tokenizer and chat template). Borrowed:
- * lives with the model. */
+/* The GGUF file the model was read from (for the tokenizer and chat template); NULL for a
+ * model folder. Borrowed: lives with the model. */
 const mlxn_gguf_t *mlxn_model_gguf(const mlxn_model_t *m);
 mlxn_backend_t *mlxn_model_backend(const mlxn_model_t *m);
 

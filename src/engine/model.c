@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -699,6 +700,8 @@ mlxn_model_params mlxn_model_default_params(void) {
 }
 
 static mlxn_status load(mlxn_model_t *m, const char *path, const mlxn_model_params *params) {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return mlxn_model_load_folder(m, path, params);   /* model_hf.c */
     MLXN_TRY(mlxn_gguf_open(path, &m->gguf));
     mlxn_str arch;
     if (mlxn_gguf_get_str(m->gguf, "general.architecture", &arch) != MLXN_OK)

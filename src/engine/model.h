@@ -179,6 +179,10 @@ enum {
 };
 const char *mlxn_forward_kind_name(int kind);   /* NULL outside [0, MLXN_FWD_KIND_COUNT) */
 
+/* model_hf.c: fills m from a Hugging Face / mlx-lm folder (config.json + *.safetensors):
+ * llama, qwen2, qwen3, plain or MLX affine weights. m->gguf stays NULL. */
+mlxn_status mlxn_model_load_folder(mlxn_model_t *m, const char *dir, const mlxn_model_params *params);
+
 /* forward.c. Runs n tokens (ids and positions already in the scratch buffer) through every
  * layer, leaving the residual stream in off_x (and, with no_mmfuse, the final norm of it in
  * off_xn; otherwise the LM head applies that norm itself). */

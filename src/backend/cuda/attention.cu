@@ -661,7 +661,8 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
         }
         __syncwarp();
     }
-    /* skip: a key row whose copy is not issued (the row q_pos before the wait, see fix_row) */
+    /* check / skip: a key row whose copy is not issued (the row q_pos before the wait; it is loaded
+     * after the wait, below) */
     auto issue = [&](int i, bool check, int64_t skip) {   /* two commit groups: the K tile, then the V tile */
         const int64_t t0 = sbase + sstride * (warp + i * NW);
         uint16_t *ks = wring + (size_t)(i % S) * 2 * 16 * ROW;
@@ -733,10 +734,10 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
         asm volatile("griddepcontrol.wait;" ::: "memory");
     }
     mark(2);
-    if (pre) load_q();
-    if (pre) {   /* the row q_pos, if it falls in one of the stages issued before the wait: plain
-                  * 16-byte loads (it was just written, L2) into its slot; the loop's __syncwarp
-                  * orders these stores before the ldmatrix reads */
+    if (pre) {   /* q, then the row q_pos if it falls in one of the stages issued before the wait:
+                  * plain 16-byte loads (it was just written, L2) into its slot; the loop's
+                  * __syncwarp orders these stores before the ldmatrix reads */
+        load_q();
 #pragma unroll
         for (int i = 0; i < S - 1; i++) {
             const int64_t t0 = sbase + sstride * (warp + i * NW);
@@ -873,7 +874,7 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
         bp[h * HD + d] = a;
         if (d == 0) { bm[h] = M; bl[h] = L; }
     }
-    if (single) {
+    if (single) {   /* no merge phases: their marks coincide */
         mark(5); mark(6); mark(7); mark(8); mark(9);
         gmark(15);
         return;
@@ -1539,6 +1540,8 @@ extern "C" mlxn_status mlxn_cuda_attention(const mlxn_cuda_attn *a, void *stream
         if (e && (e[0] == '0' || e[0] == '1') && !e[1]) mlxn_cuda_attn3_interleave = e[0] - '0';
         e = getenv("MLXN_CUDA_ATTN_TMA");
         if (e && e[0] == '1') mlxn_cuda_attn3_tma = 1;
+        e = getenv("MLXN_CUDA_ATTN_CFG");   /* f16 (warps, stages), as bench-ops --attn3-cfg */
+        if (e && e[0] >= '0' && e[0] <= '3' && !e[1]) mlxn_cuda_attn3_cfg = e[0] - '0';
         e = getenv("MLXN_CUDA_ATTN_SINGLE");
         if (e && e[0] >= '0' && e[0] <= '9') mlxn_cuda_attn3_single = atoi(e);
         e = getenv("MLXN_CUDA_ATTN_PRE");

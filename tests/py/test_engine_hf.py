@@ -1,0 +1,340 @@
+#!/usr/bin/env python3
+"""Hugging Face / mlx-lm model folders (config.json + *.safetensors) loaded by mlxn_model_load:
+llama, qwen2 and qwen3, plain f32 / bf16 weights and MLX affine-quantized ones, checked against
+the float64 NumPy forward pass of test_engine_arch.py (imported, not copied) on tiny random
+models, with the NEOX RoPE pairing on the unpermuted q/k weights that HF files hold.
+
+Writers: f32 folders with PyPI `safetensors` (numpy), bf16 / f16 and quantized folders with PyPI
+`mlx` (`mx.save_safetensors`; numpy has no bfloat16). Quantized modules come from
+`mx.quantize` (affine 3, 4, 5, 6 and 8 bits, groups of 32, 64 and 128, and mxfp4; embedding and LM head
+included as mlx-lm does), and the reference computes with `mx.dequantize` of the stored arrays,
+so it is an independent oracle for mlxn's MLX codec and the loader's layout of weight, scales and biases.
+
+Bounds on the normalised MSE over all logits (13 tokens, batches 512, 5 and 1):
+  - f32 and bf16 weights with an f32 cache: 1e-8. The reference computes with exactly the stored
+    values; only float32 rounding of activations differs (test_engine_arch: ~1e-13 on the
+    reference backend, the same bound for its f32 cases).
+  - f16 cache: K and V are rounded to f16 in the reference as well; 1e-6 covers the rounding
+    of values that differ in the last f32 bits before the cast.
+  - MLX-quantized weights: 1e-6. mlxn rounds scale*q + bias in the scale dtype as MLX does, so
+    the weights are the reference's (measured: ~1e-13 with bf16 scales, ~3e-10 with f16 scales
+    and an f16 cache); a kernel may still differ from MLX by 1 ulp of the scale dtype on some
+    weights. The reference computed with the weights before quantization instead differs by
+    1.4e-4 (8 bits) to 0.14 (3 bits), and the test checks it stays > 100x the bound, so a wrong
+    packing, group, scale or bias layout cannot pass.
+The same weights as a GGUF file (PyPI gguf writer; llama's q/k rows permuted as the converter
+does, so that NORM RoPE there equals NEOX RoPE here) give the same logits to 1e-5 relative.
+Also: two shards with model.safetensors.index.json, MLXN_NO_FUSE=1 against the fused default,
+a layer whose v_proj is left unquantized (per-module `false` in the quantization block: q|k fused,
+v apart), llama3 rope_scaling (factors computed here from the formula), linear rope_scaling
+(positions / factor in the reference's RoPE), and loader errors that
+each name the folder and what is wrong."""
+import json, os, subprocess, tempfile
+
+import numpy as np
+import mlx.core as mx
+import safetensors.numpy as stnp
+
+import test_engine_arch as arch
+from mlxn_testlib import MLXN, abort, check, finish
+
+
+def as_np(a):
+    return np.array(a.astype(mx.float32)).astype(np.float64)
+
+
+def storage(a, dtype):
+    """(array to write, float64 values the model computes with) for dtype f32 / bf16 / f16."""
+    if dtype == "f32":
+        a32 = a.astype(np.float32)
+        return a32, a32.astype(np.float64)
+    m = mx.array(a.astype(np.float32)).astype(mx.bfloat16 if dtype == "bf16" else mx.float16)
+    return m, as_np(m)
+
+
+def llama3_factors(hd, base, factor, low, high, orig):
+    """Llama 3.1 rope_scaling as frequency divisors (SPEC-MODELS.md): wavelength 2 pi / inv_freq;
+    above orig/low: divided by factor; below orig/high: unchanged; between: smooth."""
+    inv = base ** (-np.arange(0, hd, 2) / hd)
+    wl = 2 * np.pi / inv
+    smooth = (orig / wl - low) / (high - low)
+    f = np.where(wl < orig / high, 1.0, np.where(wl > orig / low, factor, 1 / ((1 - smooth) / factor + smooth)))
+    return f
+
+
+HF_NAMES = {"attn_norm": "input_layernorm", "wq": "self_attn.q_proj", "wk": "self_attn.k_proj",
+            "wv": "self_attn.v_proj", "wo": "self_attn.o_proj", "ffn_norm": "post_attention_layernorm",
+            "gate": "mlp.gate_proj", "up": "mlp.up_proj", "down": "mlp.down_proj",
+            "bq": "self_attn.q_proj.bias", "bk": "self_attn.k_proj.bias", "bv": "self_attn.v_proj.bias",
+            "q_norm": "self_attn.q_norm", "k_norm": "self_attn.k_norm"}
+
+
+def write_folder(W, path, dtype="f32", quant=None, unquantized=(), shards=1, drop=(), cfg_drop=(), cfg_set=None,
+                 rope_scaling=None):
+    """Writes W as an HF folder and puts back into W what the folder stores (the reference uses
+    that). quant = (bits, group): every linear and the embedding via mx.quantize (modules named in
+    `unquantized` stay float, with a per-module false). drop: tensor names left out; cfg_drop /
+    cfg_set: config.json keys removed / overridden."""
+    os.makedirs(path, exist_ok=True)
+    tensors = {}
+    qcfg = None
+    mode = quant[2] if quant and len(quant) > 2 else "affine"
+    if quant:
+        qcfg = {"group_size": quant[1], "bits": quant[0]}
+        if mode != "affine":
+            qcfg["mode"] = mode
+
+    def lin(module, a, quantize=True):
+        if quant and quantize and module not in unquantized:
+            q = mx.quantize(storage(a, dtype)[0], group_size=quant[1], bits=quant[0], mode=mode)
+            wq, s, b = q if mode == "affine" else (q[0], q[1], None)
+            tensors[module + ".weight"], tensors[module + ".scales"] = wq, s
+            if b is not None:
+                tensors[module + ".biases"] = b
+            return as_np(mx.dequantize(wq, s, b, group_size=quant[1], bits=quant[0], mode=mode))
+        if quant and module in unquantized:
+            qcfg[module] = False
+        tensors[module + ".weight"], used = storage(a, dtype)
+        return used
+
+    def vec(name, a):
+        tensors[name], used = storage(a, dtype)
+        return used
+
+    W["neox"] = True   # HF weights are not permuted: NEOX pairs for every architecture
+    W["tok_embd"] = lin("model.embed_tokens", W["tok_embd"])
+    W["output_norm"] = vec("model.norm.weight", W["output_norm"])
+    if W["output"] is not None:
+        W["output"] = lin("lm_head", W["output"])
+    for i, L in enumerate(W["layers"]):
+        for k in list(L):
+            name = "model.layers.%d.%s" % (i, HF_NAMES[k])
+            if L[k].ndim == 1:
+                L[k] = vec(name if k.startswith("b") else name + ".weight", L[k])
+            else:
+                L[k] = lin(name, L[k])
+    for name in drop:
+        tensors.pop(name)
+
+    cfg = {"model_type": W["arch"], "architectures": [{"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM",
+                                                       "qwen3": "Qwen3ForCausalLM"}[W["arch"]]],
+           "hidden_size": W["n_embd"], "intermediate_size": W["n_ff"], "num_hidden_layers": W["n_layer"],
+           "num_attention_heads": W["n_head"], "num_key_value_heads": W["n_kv"], "head_dim": W["hd"],
+           "vocab_size": W["n_vocab"], "max_position_embeddings": 256, "rms_norm_eps": W["eps"],
+           "rope_theta": W["base"], "tie_word_embeddings": W["output"] is None,
+           "torch_dtype": {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}[dtype]}
+    if rope_scaling:
+        cfg["rope_scaling"] = rope_scaling
+    if qcfg:
+        cfg["quantization"] = qcfg
+    cfg.update(cfg_set or {})
+    for k in cfg_drop:
+        cfg.pop(k)
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump(cfg, f)
+
+    names = sorted(tensors)
+    parts = [names[i::shards] for i in range(shards)]
+    files = ["model.safetensors"] if shards == 1 else \
+        ["model-%05d-of-%05d.safetensors" % (i + 1, shards) for i in range(shards)]
+    for fname, part in zip(files, parts):
+        sub = {n: tensors[n] for n in part}
+        if all(isinstance(v, np.ndarray) for v in sub.values()):
+            stnp.save_file(sub, os.path.join(path, fname), metadata={"format": "pt"})
+        else:
+            mx.save_safetensors(os.path.join(path, fname),
+                                {n: v if isinstance(v, mx.array) else mx.array(v) for n, v in sub.items()},
+                                metadata={"format": "mlx"})
+    if shards > 1:
+        with open(os.path.join(path, "model.safetensors.index.json"), "w") as f:
+            json.dump({"metadata": {}, "weight_map": {n: fname for fname, part in zip(files, parts) for n in part}}, f)
+
+
+def permute_for_gguf(w, n_head):
+    """The GGUF converter's q/k row order: per head, the first-half and second-half rows
+    interleaved, so that NORM (adjacent pair) RoPE computes HF's NEOX rotation."""
+    rows, k = w.shape
+    hd = rows // n_head
+    return w.reshape(n_head, 2, hd // 2, k).swapaxes(1, 2).reshape(rows, k)
+
+
+def reference(W, tokens, kv_f16, pos_scale=1.0):
+    """test_engine_arch.reference with every RoPE position scaled by pos_scale (HF linear
+    rope_scaling: positions / factor), by wrapping the rope function it calls."""
+    rope = arch.rope
+    arch.rope = lambda x, pos, base, neox, ff, ps=1.0: rope(x, pos, base, neox, ff, ps * pos_scale)
+    try:
+        return arch.reference(W, tokens, kv_f16)
+    finally:
+        arch.rope = rope
+
+
+def nmse(got, ref):
+    return ((got - ref) ** 2).sum() / (ref ** 2).sum()
+
+
+CASES = [
+    # name, arch, make_model options, write_folder options, kv, bound
+    ("llama f32 untied, llama3 rope_scaling", "llama", dict(), dict(rope_scaling=dict(
+        rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+        original_max_position_embeddings=64)), "f32", 1e-8),
+    ("llama bf16 tied (no lm_head)", "llama", dict(tied=True), dict(dtype="bf16"), "f32", 1e-8),
+    ("qwen2 f32 biases, tied, 2 shards", "qwen2", dict(tied=True, base=1e6), dict(shards=2), "f32", 1e-8),
+    ("qwen2 bf16 biases, untied", "qwen2", dict(base=1e6), dict(dtype="bf16"), "f32", 1e-8),
+    ("qwen3 f32 q/k norms", "qwen3", dict(base=1e6), dict(), "f32", 1e-8),
+    ("qwen2 f32, linear rope_scaling x4", "qwen2", dict(), dict(rope_scaling=dict(rope_type="linear", factor=4.0)),
+     "f32", 1e-8),
+    ("qwen3 bf16, f16 cache", "qwen3", dict(base=1e6, n_layer=3), dict(dtype="bf16"), "f16", 1e-6),
+    ("llama mlx 4-bit g64 bf16, untied", "llama", dict(), dict(dtype="bf16", quant=(4, 64)), "f32", 1e-6),
+    ("qwen3 mlx 8-bit g32 f16, f16 cache", "qwen3", dict(base=1e6), dict(dtype="f16", quant=(8, 32)), "f16", 1e-6),
+    ("qwen2 mlx 4-bit g32 bf16, tied", "qwen2", dict(tied=True, base=1e6), dict(dtype="bf16", quant=(4, 32)), "f32",
+     1e-6),
+    # 3, 5 and 6 bits: values straddle the u32 words
+    ("llama mlx 3-bit g32 bf16, tied", "llama", dict(tied=True), dict(dtype="bf16", quant=(3, 32)), "f32", 1e-6),
+    ("qwen2 mlx 5-bit g64 f16", "qwen2", dict(base=1e6), dict(dtype="f16", quant=(5, 64)), "f32", 1e-6),
+    ("qwen3 mlx 6-bit g128 bf16", "qwen3", dict(base=1e6), dict(dtype="bf16", quant=(6, 128)), "f32", 1e-6),
+    ("qwen3 mlx mxfp4 (group 32, e8m0 scales), bf16", "qwen3", dict(base=1e6),
+     dict(dtype="bf16", quant=(4, 32, "mxfp4")), "f32", 1e-6),
+    ("llama mlx 8-bit g64, layer 0 v_proj unquantized", "llama", dict(n_layer=3),
+     dict(dtype="bf16", quant=(8, 64), unquantized=("model.layers.0.self_attn.v_proj",)), "f32", 1e-6),
+]
+
+
+def main():
+    if not os.path.exists(arch.BIN):
+        abort("%s is missing" % arch.BIN)
+    rng = np.random.default_rng(11)
+    tmp = tempfile.mkdtemp()
+    for ci, (name, a, opts, wopts, kv, bound) in enumerate(CASES):
+        W = arch.make_model(a, rng, **opts)
+        W0 = dict(W, layers=[dict(L) for L in W["layers"]], neox=True)   # the weights before storage
+        path = os.path.join(tmp, "hf%d" % ci)
+        write_folder(W, path, **wopts)
+        rs = wopts.get("rope_scaling")
+        pos_scale = 1 / rs["factor"] if rs and rs["rope_type"] == "linear" else 1.0
+        if rs and rs["rope_type"] == "llama3":
+            W["rope_freqs"] = llama3_factors(W["hd"], W["base"], rs["factor"], rs["low_freq_factor"],
+                                             rs["high_freq_factor"], rs["original_max_position_embeddings"])
+        tokens = rng.integers(0, W["n_vocab"], 13)
+        ref = reference(W, tokens, kv == "f16", pos_scale)
+        for batch in (512, 5, 1):
+            got, err = arch.run_tool(path, os.path.join(tmp, "o%d_%d.f32" % (ci, batch)), kv, batch, tokens)
+            if not check(got is not None, "%s batch %d: tool failed: %s" % (name, batch, err)):
+                continue
+            e = nmse(got, ref)
+            top1 = (got.argmax(-1) == ref.argmax(-1)).mean()
+            print("%-52s batch %3d: NMSE %.3g, top-1 %.0f%%" % (name, batch, e, 100 * top1))
+            check(e < bound, "%s batch %d: NMSE %.3g >= %.g" % (name, batch, e, bound))
+        # the separate q/k/v and gate/up matrices (MLXN_NO_FUSE=1) give the same logits
+        unf, err = arch.run_tool(path, os.path.join(tmp, "u%d.f32" % ci), kv, 5, tokens, no_fuse=True)
+        fused, err2 = arch.run_tool(path, os.path.join(tmp, "f%d.f32" % ci), kv, 5, tokens, no_fuse=False)
+        if check(unf is not None and fused is not None, "%s: MLXN_NO_FUSE run failed: %s %s" % (name, err, err2)):
+            rel = np.abs(unf - fused).max() / np.abs(fused).max()
+            print("%-52s MLXN_NO_FUSE=1 vs fused: max rel diff %.3g" % (name, rel))
+            check(rel < 1e-5, "%s: MLXN_NO_FUSE=1 differs from the fused load by %.3g" % (name, rel))
+        if "unquantized" in wopts:
+            # a decode step: embedding, LM head, argmax, per layer q|k|v, rope_kv, attention, o,
+            # gate|up, down (6); layer 0's float v_proj cannot join the quantized q|k: one more
+            arch.op_count(name, path, 3 + 6 * W["n_layer"] + 1, True)
+        if "quant" in wopts:   # the quantization matters far beyond the bound (see the docstring)
+            W0["rope_freqs"] = W["rope_freqs"]
+            d = nmse(reference(W0, tokens, kv == "f16", pos_scale), ref)
+            check(d > 100 * bound, "%s: the unquantized weights give nearly the same reference (%.3g)" % (name, d))
+            print("%-52s reference with the unquantized weights differs by NMSE %.3g" % (name, d))
+        if rs:   # the scaling matters on this sequence: without it the reference moves far beyond the bound
+            d = nmse(reference(dict(W, rope_freqs=None), tokens, kv == "f16"), ref)
+            check(d > 1e3 * bound, "%s: the reference barely changes without rope_scaling (%.3g)" % (name, d))
+            print("%-52s reference without rope_scaling differs by NMSE %.3g" % (name, d))
+
+    gguf_equivalence(rng, tmp)
+    errors(rng, tmp)
+    cli(rng, tmp)
+    finish()
+
+
+def gguf_equivalence(rng, tmp):
+    """The same f32 weights as a folder and as a GGUF file (llama: q/k permuted for NORM RoPE)."""
+    for a, opts in (("llama", dict()), ("qwen2", dict(tied=True, base=1e6)), ("qwen3", dict(base=1e6))):
+        W = arch.make_model(a, rng, **opts)
+        folder = os.path.join(tmp, "eq_" + a)
+        write_folder(W, folder)
+        G = dict(W, layers=[dict(L) for L in W["layers"]])
+        G["neox"] = a != "llama"
+        if a == "llama":
+            for L in G["layers"]:
+                L["wq"], L["wk"] = permute_for_gguf(L["wq"], G["n_head"]), permute_for_gguf(L["wk"], G["n_kv"])
+        gpath = os.path.join(tmp, "eq_%s.gguf" % a)
+        arch.write_gguf(G, gpath)
+        tokens = rng.integers(0, W["n_vocab"], 13)
+        lf, e1 = arch.run_tool(folder, os.path.join(tmp, "eqf.f32"), "f32", 5, tokens)
+        lg, e2 = arch.run_tool(gpath, os.path.join(tmp, "eqg.f32"), "f32", 5, tokens)
+        if not check(lf is not None and lg is not None, "%s: folder/GGUF run failed: %s %s" % (a, e1, e2)):
+            continue
+        rel = np.abs(lf - lg).max() / np.abs(lg).max()
+        print("%-52s folder vs GGUF: max rel diff %.3g" % (a + " f32, same weights", rel))
+        check(rel < 1e-5, "%s: folder and GGUF logits differ by %.3g (relative)" % (a, rel))
+        if a == "llama":   # without the permutation the GGUF file computes something else
+            G2 = dict(W, layers=[dict(L) for L in W["layers"]])
+            gp2 = os.path.join(tmp, "eq_noperm.gguf")
+            arch.write_gguf(G2, gp2)
+            l2, _ = arch.run_tool(gp2, os.path.join(tmp, "eqn.f32"), "f32", 5, tokens)
+            d = np.abs(l2 - lf).max() / np.abs(lf).max() if l2 is not None else 0
+            check(d > 1e-2, "llama: unpermuted GGUF matches the folder (%.3g): the RoPE pairing is not tested" % d)
+
+
+ERRORS = [
+    # name, write_folder options, message
+    ("missing tensor", dict(drop=("model.layers.1.mlp.up_proj.weight",)),
+     "missing tensor 'model.layers.1.mlp.up_proj.weight' (model_type qwen3"),
+    ("missing q norm", dict(drop=("model.layers.0.self_attn.q_norm.weight",)),
+     "missing tensor 'model.layers.0.self_attn.q_norm.weight'"),
+    ("missing config key", dict(cfg_drop=("rms_norm_eps",)), "config.json has no key 'rms_norm_eps'"),
+    ("missing num_hidden_layers", dict(cfg_drop=("num_hidden_layers",)), "config.json has no key 'num_hidden_layers'"),
+    ("unsupported model_type", dict(cfg_set={"model_type": "mistral"}),
+     "model_type 'mistral' is not supported for folders"),
+    ("wrong shape", dict(cfg_set={"num_key_value_heads": 4}),
+     "model.safetensors: tensor 'model.layers.0.self_attn.k_proj.weight' has shape [128, 128], expected [256, 128]"),
+    ("vocab_size disagrees", dict(cfg_set={"vocab_size": 300}),
+     "vocab_size 300 but 'model.embed_tokens.weight' has 320 rows"),
+    ("unsupported rope_scaling", dict(rope_scaling={"rope_type": "yarn", "factor": 4.0}),
+     "rope_scaling type 'yarn' is not supported"),
+    ("non-MLX quantization", dict(cfg_set={"quantization_config": {"quant_method": "gptq", "bits": 4}}),
+     "quantization 'gptq' is not supported"),
+    ("quantized module without biases", dict(dtype="bf16", quant=(4, 64), drop=("model.layers.1.self_attn.o_proj.biases",)),
+     "affine module 'model.layers.1.self_attn.o_proj' has no biases tensor"),
+    ("config bits disagree with the words", dict(dtype="bf16", quant=(4, 64), cfg_set={"quantization": {"group_size": 64,
+                                                                                                       "bits": 8}}),
+     "packed words per row"),
+]
+
+
+def errors(rng, tmp):
+    for ei, (name, wopts, want) in enumerate(ERRORS):
+        W = arch.make_model("qwen3", rng)
+        path = os.path.join(tmp, "err%d" % ei)
+        write_folder(W, path, **wopts)
+        got, err = arch.run_tool(path, os.path.join(tmp, "err.f32"), "f32", 512, [1, 2, 3])
+        check(got is None and want in err and path in err,
+              "%s: want an error naming the folder and saying \"%s\", got: %s" % (name, want, err if got is None else "success"))
+        print("error %-36s -> %s" % (name, err))
+    # a folder without config.json / without weights
+    empty = os.path.join(tmp, "empty")
+    os.makedirs(empty)
+    got, err = arch.run_tool(empty, os.path.join(tmp, "err.f32"), "f32", 512, [1])
+    check(got is None and "config.json" in err, "empty folder: want an error naming config.json, got: %s" % err)
+    print("error %-36s -> %s" % ("empty folder", err))
+
+
+def cli(rng, tmp):
+    """`mlxn run -p` on a folder: the model loads, and the missing tokenizer is said plainly."""
+    W = arch.make_model("llama", rng)
+    path = os.path.join(tmp, "cli")
+    write_folder(W, path)
+    r = subprocess.run([MLXN, "run", "-m", path, "-p", "hello", "-n", "2"], capture_output=True, text=True)
+    check(r.returncode != 0 and "tokenizer (tokenizer.json) is not supported yet" in r.stderr,
+          "mlxn run on a folder: want the tokenizer message, got rc %d: %s" % (r.returncode, r.stderr))
+    print("mlxn run -m FOLDER -p: rc %d: %s" % (r.returncode, r.stderr.strip()))
+
+
+if __name__ == "__main__":
+    main()
