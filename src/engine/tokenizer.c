@@ -654,7 +654,7 @@ void mlxn_tokenizer_free(mlxn_tokenizer_t *t) {
     free(t->text), free(t->text_off), free(t->text_len), free(t->score), free(t->type);
     free(t->piece), free(t->piece_off), free(t->piece_len);
     free(t->map), free(t->mkey), free(t->mrank), free(t->mres);
-    free(t->special), free(t->chat_template);
+    free(t->special), free(t->chat_template), free(t->strip);
     free(t);
 }
 
@@ -979,6 +979,30 @@ static mlxn_status spm_fragment(const mlxn_tokenizer_t *t, scratch *s, const cha
     return MLXN_OK;
 }
 
+/* Unicode White_Space (what lstrip / rstrip of tokenizer.json added tokens remove). */
+static bool is_white(int32_t cp) {
+    return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+           (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
+           cp == 0x3000;
+}
+
+/* Length of the white-space character at s (n bytes left), or 0. */
+static size_t space_at(const uint8_t *s, size_t n) {
+    int32_t cp;
+    int len = utf8_get(s, n, &cp);
+    return is_white(cp) ? (size_t)len : 0;
+}
+
+/* Length of the white-space character that ends s[0..n), or 0. */
+static size_t space_before(const uint8_t *s, size_t n) {
+    for (size_t k = 1; k <= 3 && k <= n; k++) {
+        if ((s[n - k] & 0xC0) == 0x80) continue;
+        int32_t cp;
+        return (size_t)utf8_get(s + n - k, k, &cp) == k && is_white(cp) ? k : 0;
+    }
+    return 0;
+}
+
 /* Cuts the text at every occurrence of a special token, longest tokens first. Control and
  * unknown tokens only when parse_special; user-defined tokens always. */
 static mlxn_status partition(const mlxn_tokenizer_t *t, const char *text, size_t len, bool parse_special, svec *frags) {
@@ -1005,10 +1029,15 @@ static mlxn_status partition(const mlxn_tokenizer_t *t, const char *text, size_t
             for (;;) {
                 const char *hit = find_bytes(text + pos, end - pos, tt, tl);
                 if (!hit) break;
-                size_t h = (size_t)(hit - text);
+                size_t h = (size_t)(hit - text), e = h + tl;
+                uint8_t strip = t->strip ? t->strip[id] : 0;
+                for (size_t k; (strip & TOK_LSTRIP) && h > pos && (k = space_before((const uint8_t *)text + pos, h - pos));)
+                    h -= k;   /* lstrip: the white space before the token goes with it */
+                for (size_t k; (strip & TOK_RSTRIP) && e < end && (k = space_at((const uint8_t *)text + e, end - e));)
+                    e += k;
                 if (h > pos && !svec_push(&other, pos, h - pos, -1)) goto oom;
-                if (!svec_push(&other, h, tl, id)) goto oom;
-                pos = h + tl;
+                if (!svec_push(&other, h, e - h, id)) goto oom;
+                pos = e;
             }
             if (pos < end && !svec_push(&other, pos, end - pos, -1)) goto oom;
         }

@@ -30,6 +30,8 @@ typedef enum tok_prefix {
     TOK_PREFIX_FIRST,          /* only a fragment at text offset 0, not starting with a space (Metaspace "first") */
 } tok_prefix;
 
+#define TOK_LSTRIP 1
+#define TOK_RSTRIP 2
 #define TOK_MAX_REGEX 3
 #define TOK_MAX_EOG 16
 
@@ -80,6 +82,8 @@ struct mlxn_tokenizer {
                                   <unk> (tokenizer.json), not one token per byte (GGUF) */
     bool fuse_unk;             /* with char_unk: consecutive <unk> in a word become one */
     char source[16];           /* "gguf" or "tokenizer.json": names the keys in messages */
+    uint8_t *strip;            /* (n) or NULL: TOK_LSTRIP / TOK_RSTRIP of added tokens (tokenizer.json):
+                                  white space before / after a matched token is taken into it */
 
     /* byte b -> token: BPE: the token of the byte's GPT-2 character; SPM: "<0xXX>". -1 if none */
     int32_t byte_tok[256];

@@ -529,11 +529,16 @@ static mlxn_status build(const char *file, const cJSON *root, const char *cfg_pa
         id_of(cJSON_GetObjectItemCaseSensitive(e, "id"), &id);
         const char *content = str_of(e, "content");
         bool special = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "special"));
-        static const char *strip_keys[] = {"lstrip", "rstrip", "single_word"};
-        for (int k = 0; k < 3; k++)
-            if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, strip_keys[k])))
-                mlxn_log(MLXN_LOG_WARN, "tokenizer: '%s': added token '%s' asks for %s, which is not applied", file,
-                         content, strip_keys[k]);
+        uint8_t strip = (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "lstrip")) ? TOK_LSTRIP : 0) |
+                        (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "rstrip")) ? TOK_RSTRIP : 0);
+        if (strip && !t->strip && !(t->strip = calloc((size_t)c.n, 1))) {
+            st = mlxn_fail(MLXN_ERR_NO_MEMORY, "tokenizer: out of memory");
+            break;
+        }
+        if (t->strip) t->strip[id] = strip;
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "single_word")))
+            mlxn_log(MLXN_LOG_WARN, "tokenizer: '%s': added token '%s' asks for single_word, which is not applied", file,
+                     content);
         st = tok_set_token(t, id, content, strlen(content), 0, special ? MLXN_TOKEN_CONTROL : MLXN_TOKEN_USER_DEFINED);
         seen[id] = 1;
         idx++;

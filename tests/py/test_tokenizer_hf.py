@@ -7,7 +7,8 @@ the SmolLM2 GGUF (scripts/fetch-model.sh). Each layout the loader accepts gets o
   gpt2-bytelevel   ByteLevel(use_regex) pre-tokenizer, merges written as "a b" strings
   gpt2-split       Split(GPT-2 regex) + ByteLevel, merges as [a, b] pairs
   llama3           Split(Llama 3 regex, (?i:) form) + ByteLevel, ignore_merges, BOS template
-  qwen2            Split(Qwen2 regex) + ByteLevel, a non-special added token <think>
+  qwen2            Split(Qwen2 regex) + ByteLevel, a non-special added token <think>, added tokens
+                   with lstrip (<|im_start|>, special) and rstrip (<tool>, not special)
   qwen35           Split(Qwen3.5 regex: combining marks inside words) + ByteLevel
   smollm2          the real SmolLM2 vocabulary, Digits(individual) + ByteLevel, 17 specials,
                    tokenizer_config.json with bos/eos/chat_template
@@ -135,6 +136,8 @@ def build_all(tmp, smollm_gguf):
                                                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     t.decoder = decoders.ByteLevel()
     add_specials(t, g, non_special=["<think>"])
+    t.add_special_tokens([AddedToken("<|im_start|>", special=True, normalized=False, lstrip=True)])
+    t.add_tokens([AddedToken("<tool>", special=False, normalized=False, rstrip=True)])
     d = os.path.join(tmp, "qwen2")
     out["qwen2"] = (d, save(t, d, {"eos_token": eot}), None)
 
@@ -197,7 +200,7 @@ PIECES = ["Hello", "world", "the", " ", "  ", "   ", "\n", "\n\n", "\t", " \n", 
           "1", "12", "123", "1234567", "3.14", "٣", "½", "x²", "!!", "...", "?!", "(", ")", "<", ">", "{", "}", "@#$",
           "ünïcödé", "naïve", "Ελληνικά", "русский", "עברית", "العربية", "हिन्दी", "中文字符", "日本語のテキスト", "한국어",
           "😀", "👨‍👩‍👧", "🇫🇷", "ſ", "K", "ﬁ", "e\u0301", "\u200b", "\u00a0", "<|endoftext|>", "<s>", "</s>", "<think>",
-          "<|im_start|>", "<|im_end|>", "▁", "Ġ", "ĠĠ", "http://example.com/a_b?c=1", "def f(x):\n    return x"]
+          "<|im_start|>", "<|im_end|>", "<tool>", " \u3000", "▁", "Ġ", "ĠĠ", "http://example.com/a_b?c=1", "def f(x):\n    return x"]
 
 RANGES = [(0x20, 0x7E), (0xA0, 0x2FF), (0x370, 0x52F), (0x590, 0x6FF), (0x900, 0x97F), (0x3040, 0x30FF),
           (0x4E00, 0x4FFF), (0xAC00, 0xAD00), (0x1F300, 0x1F64F), (0x2000, 0x206F), (0x10000, 0x1007F)]
