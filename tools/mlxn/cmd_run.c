@@ -392,12 +392,11 @@ int cmd_run(int argc, char **argv) {
 
     rc = tool_open_backend("run", o.device, o.threads, &be);
     if (!rc) rc = tool_load_model("run", o.model, be, false, &m);
-    if (!rc && !mlxn_model_gguf(m)) {   /* a Hugging Face / mlx-lm folder: its tokenizer.json is not read yet */
-        fprintf(stderr, "mlxn run: %s is a model folder; its tokenizer (tokenizer.json) is not supported yet, so text "
-                "prompts cannot be run (the model itself loads: token ids work through the library)\n", o.model);
-        rc = 1;
+    if (!rc) {   /* a GGUF file carries its tokenizer; a Hugging Face / mlx-lm folder has tokenizer.json */
+        const mlxn_gguf_t *g = mlxn_model_gguf(m);
+        st = g ? mlxn_tokenizer_from_gguf(g, &tok) : mlxn_tokenizer_load_hf(o.model, &tok);
+        if (st != MLXN_OK) rc = tool_fail("run", st);
     }
-    if (!rc && (st = mlxn_tokenizer_from_gguf(mlxn_model_gguf(m), &tok)) != MLXN_OK) rc = tool_fail("run", st);
     if (!rc && (st = mlxn_detokenizer_new(tok, 0, &detok)) != MLXN_OK) rc = tool_fail("run", st);
     if (!rc) {
         mlxn_context_params cp = mlxn_context_default_params();
