@@ -1,10 +1,13 @@
 /* Model loading from a Hugging Face / mlx-lm folder (config.json + *.safetensors): dense
- * llama, qwen2 and qwen3 with plain f32/f16/bf16 weights or MLX-quantized modules (`.weight`
- * packed u32 + `.scales` + `.biases`; mxfp4 without biases). The layers end up in the same
- * mlxn_model struct the GGUF loader fills, so the forward pass does not know their origin.
+ * llama, qwen2 and qwen3, and qwen3_moe, with plain f32/f16/bf16 weights or MLX-quantized modules
+ * (`.weight` packed u32 + `.scales` + `.biases`; mxfp4 without biases). The layers end up in the
+ * same mlxn_model struct the GGUF loader fills, so the forward pass does not know their origin.
  * Every weight is copied once into one backend buffer, the source pages dropped as it goes
  * (norms and biases converted to f32; q|k|v and gate|up concatenated along their rows, MLX
- * scales and biases alike). */
+ * scales and biases alike). Qwen3-MoE experts come either stacked as mlx-lm writes them
+ * (`mlp.switch_mlp.{gate,up,down}_proj`, [n_expert, out, in], MLX-quantized per expert) or one
+ * module per expert as Hugging Face writes them (`mlp.experts.E.{gate,up,down}_proj`), which are
+ * laid end to end at load time into the same {in, out, n_expert} stacks mul_mat_id reads. */
 #define _DEFAULT_SOURCE   /* madvise */
 #include "engine/model.h"
 
@@ -23,22 +26,28 @@ static const mlxn_arch_desc HF_ARCHS[] = {
     {"llama", MLXN_ROPE_NEOX, false, false, false, false, false},
     {"qwen2", MLXN_ROPE_NEOX, true, false, false, false, false},
     {"qwen3", MLXN_ROPE_NEOX, false, true, false, false, false},
+    {"qwen3moe", MLXN_ROPE_NEOX, false, true, true, false, false},
 };
+/* config.json's model_type of each entry above (the engine names qwen3_moe as GGUF does) */
+static const char *const HF_MODEL_TYPES[] = {"llama", "qwen2", "qwen3", "qwen3_moe"};
 
 /* ==========================================================================
  * Placement: what goes where in the one weight buffer
  * ========================================================================== */
 
-/* One destination tensor built from 1..3 source arrays laid end to end (fused rows), or from
- * a host array owned by the item (f32 conversions, computed rope factors). */
+/* One destination tensor built from 1..3 source arrays laid end to end (fused rows), from
+ * n_expert arrays (xsrc/xnb: one expert module each, stacked), or from a host array owned by
+ * the item (f32 conversions, computed rope factors). */
 typedef struct hf_item {
     mlxn_tensor *dst;
     mlxn_type type;
     int n_dims;
-    int64_t ne[2];
+    int64_t ne[3];
     int n_parts;
     const void *src[3];     /* borrowed from the folder's maps, or owned */
     uint64_t nbytes[3];
+    const void **xsrc;      /* more than 3 parts: malloc'd arrays used instead of src/nbytes */
+    uint64_t *xnb;
     float *owned;           /* malloc'd f32 data of part 0, freed with the list */
     const char *what;       /* tensor name for messages (points into names[]) */
     size_t off;
@@ -76,8 +85,15 @@ static hf_item *new_item(hf_loader *H, mlxn_tensor *dst, const char *what) {
     return it;
 }
 
+static const void *const *item_src(const hf_item *it) { return it->xsrc ? it->xsrc : it->src; }
+static const uint64_t *item_nb(const hf_item *it) { return it->xnb ? it->xnb : it->nbytes; }
+
 static void free_items(hf_loader *H) {
-    for (int i = 0; i < H->n; i++) free(H->items[i].owned);
+    for (int i = 0; i < H->n; i++) {
+        free(H->items[i].owned);
+        free(H->items[i].xsrc);
+        free(H->items[i].xnb);
+    }
     free(H->items);
     free(H->names);
     H->items = NULL;
@@ -152,10 +168,10 @@ static mlxn_status hf_hparams(hf_loader *H) {
     const mlxn_hf_config *c = H->cfg;
     const char *mt = c->model_type;
     for (size_t i = 0; i < sizeof HF_ARCHS / sizeof HF_ARCHS[0]; i++)
-        if (!strcmp(HF_ARCHS[i].name, mt)) m->arch = &HF_ARCHS[i];
+        if (!strcmp(HF_MODEL_TYPES[i], mt)) m->arch = &HF_ARCHS[i];
     if (!m->arch)
         return mlxn_fail(MLXN_ERR_UNSUPPORTED, "%s: %s: model_type '%s' is not supported for folders (supported: llama, "
-                         "qwen2, qwen3)", m->path, cfg_name(H), mt[0] ? mt : "(none)");
+                         "qwen2, qwen3, qwen3_moe)", m->path, cfg_name(H), mt[0] ? mt : "(none)");
     in->arch = m->arch->name;
     snprintf(m->name, sizeof m->name, "%s", c->architecture);
     in->name = m->name;
@@ -167,7 +183,9 @@ static mlxn_status hf_hparams(hf_loader *H) {
     MLXN_TRY(cfg_req_int(H, "hidden_size", 1, 1 << 20, &in->n_embd));
     MLXN_TRY(cfg_req_int(H, "num_attention_heads", 1, 4096, &in->n_head));
     MLXN_TRY(cfg_opt_int(H, "num_key_value_heads", in->n_head, 1, 4096, &in->n_head_kv));
-    MLXN_TRY(cfg_req_int(H, "intermediate_size", 1, 1 << 22, &in->n_ff));
+    /* a MoE model's dense width is informative only (no layer has a dense MLP) */
+    if (m->arch->moe) MLXN_TRY(cfg_opt_int(H, "intermediate_size", 0, 0, 1 << 22, &in->n_ff));
+    else MLXN_TRY(cfg_req_int(H, "intermediate_size", 1, 1 << 22, &in->n_ff));
     MLXN_TRY(cfg_opt_int(H, "max_position_embeddings", 4096, 1, 1 << 26, &in->n_ctx_train));
     int64_t hd;
     mlxn_status hst = mlxn_hf_config_get_int(H->ch, "head_dim", &hd);
@@ -189,7 +207,7 @@ static mlxn_status hf_hparams(hf_loader *H) {
 
     /* what these classes add in other configurations, which the engine does not run */
     const bool llama = !strcmp(mt, "llama");
-    if (cfg_flag(H, "mlp_bias") || (llama || !strcmp(mt, "qwen3") ? cfg_flag(H, "attention_bias") : false))
+    if (cfg_flag(H, "mlp_bias") || (llama || m->arch->qk_norm ? cfg_flag(H, "attention_bias") : false))
         return mlxn_fail(MLXN_ERR_UNSUPPORTED, "%s: %s: attention_bias / mlp_bias on %s is not supported", m->path,
                          cfg_name(H), mt);
     if (cfg_flag(H, "use_sliding_window"))
@@ -223,13 +241,51 @@ static mlxn_status hf_hparams(hf_loader *H) {
         }
     }
 
+    /* Qwen3-MoE: experts in every layer (softmax over all, top k renormalised, no shared expert) */
+    int n_exp = 0, n_used = 0, n_ff_exp = 0;
+    if (m->arch->moe) {
+        MLXN_TRY(cfg_req_int(H, "num_experts", 1, 1 << 16, &n_exp));
+        MLXN_TRY(cfg_req_int(H, "num_experts_per_tok", 1, n_exp, &n_used));
+        MLXN_TRY(cfg_req_int(H, "moe_intermediate_size", 1, 1 << 22, &n_ff_exp));
+        if ((int64_t)n_ff_exp * n_used > (1 << 24))
+            return mlxn_fail(MLXN_ERR_FORMAT, "%s: %s: moe_intermediate_size %d x num_experts_per_tok %d is too large",
+                             m->path, cfg_name(H), n_ff_exp, n_used);
+        /* the forward pass renormalises the chosen weights; the class's default is false */
+        bool ntp = false;
+        mlxn_status bst = mlxn_hf_config_get_bool(H->ch, "norm_topk_prob", &ntp);
+        if (bst != MLXN_OK && bst != MLXN_ERR_NOT_FOUND)
+            return mlxn_fail(bst, "%s: %s: key 'norm_topk_prob' is not a boolean", m->path, cfg_name(H));
+        if (!ntp)
+            return mlxn_fail(MLXN_ERR_UNSUPPORTED, "%s: %s: norm_topk_prob is %s: only renormalised top-k expert weights "
+                             "(norm_topk_prob true) are supported", m->path, cfg_name(H),
+                             bst == MLXN_ERR_NOT_FOUND ? "absent (false by default)" : "false");
+        int step = 1;
+        MLXN_TRY(cfg_opt_int(H, "decoder_sparse_step", 1, 0, 4096, &step));
+        int64_t n_dense = 0;
+        mlxn_status ast = mlxn_hf_config_arr_len(H->ch, "mlp_only_layers", &n_dense);
+        if (ast != MLXN_OK && ast != MLXN_ERR_NOT_FOUND)
+            return mlxn_fail(ast, "%s: %s: key 'mlp_only_layers' is not a list", m->path, cfg_name(H));
+        if (ast == MLXN_ERR_NOT_FOUND) n_dense = 0;
+        /* a layer is sparse iff it is not in mlp_only_layers and (il + 1) % step == 0 */
+        if (step != 1 || n_dense > 0)
+            return mlxn_fail(MLXN_ERR_UNSUPPORTED, "%s: %s: decoder_sparse_step %d / mlp_only_layers with %lld entries "
+                             "make some layers dense; only experts in every layer (step 1, no mlp_only_layers) are "
+                             "supported for qwen3_moe", m->path, cfg_name(H), step, (long long)n_dense);
+    }
+
     m->layers = calloc((size_t)in->n_layer, sizeof *m->layers);
     if (!m->layers) return mlxn_fail(MLXN_ERR_NO_MEMORY, "%s: %d layers", m->path, in->n_layer);
     for (int il = 0; il < in->n_layer; il++) {
         mlxn_layer *L = &m->layers[il];
         L->n_head = in->n_head;
         L->n_head_kv = in->n_head_kv;
-        L->n_ff = in->n_ff;
+        L->n_ff = m->arch->moe ? 0 : in->n_ff;
+        if (m->arch->moe) {
+            L->has_moe = true;
+            L->n_expert = n_exp;
+            L->n_expert_used = n_used;
+            L->n_ff_exp = n_ff_exp;
+        }
         L->head_dim_k = L->head_dim_v = in->head_dim;
         L->n_rot = in->head_dim;
         L->rope_base = (float)base;
@@ -239,7 +295,12 @@ static mlxn_status hf_hparams(hf_loader *H) {
     int q = in->n_head * in->head_dim, kv = in->n_head_kv * in->head_dim;
     m->max_q_dim = q;
     m->max_kv_dim = m->max_v_dim = kv;
-    m->max_ff = in->n_ff;
+    m->max_ff = m->arch->moe ? 0 : in->n_ff;
+    if (m->arch->moe) {
+        m->max_expert = n_exp;
+        m->max_expert_used = n_used;
+        m->max_moe_ff = n_ff_exp * n_used;
+    }
     m->max_qkv_dim = q + 2 * kv;
     m->max_qk_dim = q + kv;
     m->max_head_dim = in->head_dim;
@@ -288,6 +349,16 @@ static mlxn_status check_shape(hf_loader *H, const mlxn_st_tensor *t, int n, int
                          shard_of(H, t->name), t->name, have, (long long)d0);
     return mlxn_fail(MLXN_ERR_FORMAT, "%s: %s: tensor '%s' has shape %s, expected [%lld, %lld]", H->m->path,
                      shard_of(H, t->name), t->name, have, (long long)d0, (long long)d1);
+}
+
+/* Checks that t is [d0, d1] (lead == 0) or a stack [lead, d0, d1] (mlx-lm's expert stacks). */
+static mlxn_status check_shape_x(hf_loader *H, const mlxn_st_tensor *t, int64_t lead, int64_t d0, int64_t d1) {
+    if (lead == 0) return check_shape(H, t, 2, d0, d1);
+    if (t->n_dims == 3 && t->shape[0] == lead && t->shape[1] == d0 && t->shape[2] == d1) return MLXN_OK;
+    char have[96];
+    shape_str(have, sizeof have, t);
+    return mlxn_fail(MLXN_ERR_FORMAT, "%s: %s: tensor '%s' has shape %s, expected [%lld, %lld, %lld]", H->m->path,
+                     shard_of(H, t->name), t->name, have, (long long)lead, (long long)d0, (long long)d1);
 }
 
 static bool is_float(mlxn_type t) { return t == MLXN_TYPE_F32 || t == MLXN_TYPE_F16 || t == MLXN_TYPE_BF16; }
@@ -368,11 +439,15 @@ typedef struct hf_mat {
     mlxn_type type;          /* plain dtype, or MLXN_TYPE_MLX_Q{b} / MLX_MXFP4 */
     mlxn_st_tensor w, s, b;  /* s, b: MLX only (b absent for mxfp4) */
     int64_t k, rows;
+    int64_t n_stack;         /* mlx-lm expert stack: [n_stack, rows, k] tensors; 0 otherwise */
 } hf_mat;
 
-static mlxn_status check_linear(hf_loader *H, const char *module, int64_t k, int64_t rows, mlxn_op op, bool required,
-                                bool *present, hf_mat *M) {
+/* check_linear of a module whose tensors carry a leading expert dimension of n_stack (> 0),
+ * or plain 2-D ones (n_stack == 0). */
+static mlxn_status check_linear_x(hf_loader *H, const char *module, int64_t k, int64_t rows, int64_t n_stack, mlxn_op op,
+                                  bool required, bool *present, hf_mat *M) {
     memset(M, 0, sizeof *M);
+    M->n_stack = n_stack;
     snprintf(M->module, sizeof M->module, "%s", module);
     M->k = k;
     M->rows = rows;
@@ -385,7 +460,7 @@ static mlxn_status check_linear(hf_loader *H, const char *module, int64_t k, int
     bool quantized = false;
     MLXN_TRY(mlxn_folder_module_quant(H->f, module, &M->q, &quantized));
     if (!quantized) {
-        MLXN_TRY(check_shape(H, &M->w, 2, rows, k));
+        MLXN_TRY(check_shape_x(H, &M->w, n_stack, rows, k));
         if (!is_float(M->w.type))
             return mlxn_fail(MLXN_ERR_TYPE, "%s: %s: tensor '%s' has dtype %s, expected F32, F16 or BF16 (or MLX "
                              "quantized with '%s.scales')", H->m->path, shard_of(H, nm), nm, M->w.dtype, module);
@@ -400,14 +475,14 @@ static mlxn_status check_linear(hf_loader *H, const char *module, int64_t k, int
         if (M->q.group_size <= 0 || k % M->q.group_size || (k * M->q.bits) % 32)
             return mlxn_fail(MLXN_ERR_FORMAT, "%s: module '%s': %lld inputs do not split into groups of %d at %d bits",
                              H->m->path, module, (long long)k, M->q.group_size, M->q.bits);
-        MLXN_TRY(check_shape(H, &M->w, 2, rows, k * M->q.bits / 32));
+        MLXN_TRY(check_shape_x(H, &M->w, n_stack, rows, k * M->q.bits / 32));
         snprintf(nm, sizeof nm, "%s.scales", module);
         MLXN_TRY(find(H, nm, true, NULL, &M->s));
-        MLXN_TRY(check_shape(H, &M->s, 2, rows, k / M->q.group_size));
+        MLXN_TRY(check_shape_x(H, &M->s, n_stack, rows, k / M->q.group_size));
         if (M->q.mode == MLXN_MLX_AFFINE) {
             snprintf(nm, sizeof nm, "%s.biases", module);
             MLXN_TRY(find(H, nm, true, NULL, &M->b));
-            MLXN_TRY(check_shape(H, &M->b, 2, rows, k / M->q.group_size));
+            MLXN_TRY(check_shape_x(H, &M->b, n_stack, rows, k / M->q.group_size));
         }
     }
     if (!mlxn_backend_supports(H->m->be, op, M->type))
@@ -415,6 +490,11 @@ static mlxn_status check_linear(hf_loader *H, const char *module, int64_t k, int
                          "on", H->m->path, shard_of(H, M->w.name), module, mlxn_type_name(M->type),
                          mlxn_backend_name(H->m->be), mlxn_op_name(op));
     return MLXN_OK;
+}
+
+static mlxn_status check_linear(hf_loader *H, const char *module, int64_t k, int64_t rows, mlxn_op op, bool required,
+                                bool *present, hf_mat *M) {
+    return check_linear_x(H, module, k, rows, 0, op, required, present, M);
 }
 
 /* Whether two linears can share one matrix (same type and, for MLX, the same quantization). */
@@ -455,6 +535,93 @@ static mlxn_status place_linear(hf_loader *H, mlxn_weight *W, int n, const hf_ma
         }
     }
     if (M[0].mlx) W->quant = M[0].q;
+    return MLXN_OK;
+}
+
+/* Places an expert stack {k, rows, n_expert} into W: one mlx-lm stack (n == 1, M->n_stack
+ * experts in each tensor), or n per-expert modules of one kind laid end to end (Hugging Face);
+ * MLX scales and biases alike. */
+static mlxn_status place_experts(hf_loader *H, mlxn_weight *W, int n, const hf_mat *M) {
+    memset(W, 0, sizeof *W);
+    const int64_t n_expert = n == 1 && M[0].n_stack ? M[0].n_stack : n;
+    mlxn_tensor *dsts[3] = {&W->w, &W->scales, &W->biases};
+    int parts = !M[0].mlx ? 1 : M[0].q.mode == MLXN_MLX_AFFINE ? 3 : 2;
+    for (int p = 0; p < parts; p++) {
+        const mlxn_st_tensor *t0 = p == 0 ? &M[0].w : p == 1 ? &M[0].s : &M[0].b;
+        char what[160];
+        if (n > 1) snprintf(what, sizeof what, "%.100s (experts 0..%d stacked)", t0->name, n - 1);
+        else snprintf(what, sizeof what, "%s", t0->name);
+        hf_item *it = new_item(H, dsts[p], what);
+        if (!it) return mlxn_fail(MLXN_ERR_NO_MEMORY, "%s: tensor placements", H->m->path);
+        it->n_dims = 3;
+        it->type = p == 0 ? M[0].type : t0->type;
+        it->ne[0] = p == 0 ? M[0].k : M[0].k / M[0].q.group_size;
+        it->ne[1] = M[0].rows;
+        it->ne[2] = n_expert;
+        it->n_parts = n;
+        it->xsrc = malloc(sizeof *it->xsrc * (size_t)n);
+        it->xnb = malloc(sizeof *it->xnb * (size_t)n);
+        if (!it->xsrc || !it->xnb) return mlxn_fail(MLXN_ERR_NO_MEMORY, "%s: tensor '%s'", H->m->path, what);
+        for (int i = 0; i < n; i++) {
+            const mlxn_st_tensor *t = p == 0 ? &M[i].w : p == 1 ? &M[i].s : &M[i].b;
+            it->xsrc[i] = t->data;
+            it->xnb[i] = t->nbytes;
+        }
+    }
+    if (M[0].mlx) W->quant = M[0].q;
+    return MLXN_OK;
+}
+
+/* Qwen3-MoE layer il: the router `mlp.gate` and the experts, stacked (mlx-lm `mlp.switch_mlp.*`)
+ * or one module per expert (Hugging Face `mlp.experts.E.*`). */
+static mlxn_status load_moe(hf_loader *H, int il, mlxn_layer *L) {
+    mlxn_model_t *m = H->m;
+    const int64_t E = m->info.n_embd, F = L->n_ff_exp, NE = L->n_expert;
+    char nm[192];
+    hf_mat r;
+    snprintf(nm, sizeof nm, "model.layers.%d.mlp.gate", il);
+    MLXN_TRY(check_linear(H, nm, E, NE, MLXN_OP_MUL_MAT, true, NULL, &r));
+    MLXN_TRY(place_linear(H, &L->ffn_gate_inp, 1, &r));
+    memset(&L->ffn_gate_up_exps, 0, sizeof L->ffn_gate_up_exps);
+    L->gate_up_exps_fused = false;
+
+    static const char *const PROJ[3] = {"gate_proj", "up_proj", "down_proj"};
+    mlxn_weight *dst[3] = {&L->ffn_gate_exps, &L->ffn_up_exps, &L->ffn_down_exps};
+    const int64_t ks[3] = {E, E, F}, rows[3] = {F, F, E};
+    snprintf(nm, sizeof nm, "model.layers.%d.mlp.switch_mlp.gate_proj.weight", il);
+    const bool stacked = mlxn_folder_find_tensor(H->f, nm) >= 0;
+    if (!stacked) {
+        snprintf(nm, sizeof nm, "model.layers.%d.mlp.experts.0.gate_proj.weight", il);
+        if (mlxn_folder_find_tensor(H->f, nm) < 0)
+            return mlxn_fail(MLXN_ERR_NOT_FOUND, "%s: layer %d has no experts: neither 'model.layers.%d.mlp.switch_mlp."
+                             "gate_proj.weight' (mlx-lm stack) nor '%s' (Hugging Face, one module per expert) is in the "
+                             "%d safetensors files (model_type %s)", m->path, il, il, nm,
+                             (int)mlxn_folder_shard_count(H->f), H->cfg->model_type);
+    }
+    for (int p = 0; p < 3; p++) {
+        if (stacked) {
+            hf_mat M;
+            snprintf(nm, sizeof nm, "model.layers.%d.mlp.switch_mlp.%s", il, PROJ[p]);
+            MLXN_TRY(check_linear_x(H, nm, ks[p], rows[p], NE, MLXN_OP_MUL_MAT_ID, true, NULL, &M));
+            MLXN_TRY(place_experts(H, dst[p], 1, &M));
+            continue;
+        }
+        hf_mat *M = malloc(sizeof *M * (size_t)NE);
+        if (!M) return mlxn_fail(MLXN_ERR_NO_MEMORY, "%s: layer %d: %lld experts", m->path, il, (long long)NE);
+        mlxn_status st = MLXN_OK;
+        for (int64_t e = 0; e < NE && st == MLXN_OK; e++) {
+            snprintf(nm, sizeof nm, "model.layers.%d.mlp.experts.%lld.%s", il, (long long)e, PROJ[p]);
+            st = check_linear(H, nm, ks[p], rows[p], MLXN_OP_MUL_MAT_ID, true, NULL, &M[e]);
+            if (st == MLXN_OK && e > 0 && !same_kind(&M[0], &M[e]))
+                st = mlxn_fail(MLXN_ERR_FORMAT, "%s: %s: expert module '%s' (%s) differs from '%s' (%s) in dtype or "
+                               "quantization; a layer's experts are stacked into one tensor", m->path,
+                               shard_of(H, M[e].w.name), nm, mlxn_type_name(M[e].type), M[0].module,
+                               mlxn_type_name(M[0].type));
+        }
+        if (st == MLXN_OK) st = place_experts(H, dst[p], (int)NE, M);
+        free(M);
+        MLXN_TRY(st);
+    }
     return MLXN_OK;
 }
 
@@ -554,6 +721,10 @@ static mlxn_status hf_tensors(hf_loader *H) {
             MLXN_TRY(load_opt_norm(H, NAME("self_attn.k_norm.weight"), L->head_dim_k, &L->k_norm));
         }
         MLXN_TRY(load_norm(H, NAME("post_attention_layernorm.weight"), E, &L->ffn_norm));
+        if (L->has_moe) {
+            MLXN_TRY(load_moe(H, il, L));
+            continue;
+        }
         hf_mat g[2];
         MLXN_TRY(check_linear(H, NAME("mlp.gate_proj"), E, L->n_ff, MLXN_OP_MUL_MAT, true, NULL, &g[0]));
         MLXN_TRY(check_linear(H, NAME("mlp.up_proj"), E, L->n_ff, MLXN_OP_MUL_MAT, true, NULL, &g[1]));
@@ -596,7 +767,7 @@ static mlxn_status hf_place(hf_loader *H, const mlxn_model_params *p) {
     for (int i = 0; i < H->n; i++) {
         hf_item *it = &H->items[i];
         uint64_t nb = 0;
-        for (int j = 0; j < it->n_parts; j++) nb += it->nbytes[j];
+        for (int j = 0; j < it->n_parts; j++) nb += item_nb(it)[j];
         it->off = size;
         size = align_up(size + (size_t)nb, 256);
         total += nb;
@@ -607,7 +778,7 @@ static mlxn_status hf_place(hf_loader *H, const mlxn_model_params *p) {
         mlxn_status st = mlxn_tensor_init(it->dst, m->weights, it->off, it->type, it->n_dims, it->ne);
         if (st != MLXN_OK) return mlxn_fail(st, "%s: tensor '%s': %s", m->path, it->what, mlxn_last_error());
         uint64_t nb = 0;
-        for (int j = 0; j < it->n_parts; j++) nb += it->nbytes[j];
+        for (int j = 0; j < it->n_parts; j++) nb += item_nb(it)[j];
         if (nb != mlxn_tensor_desc_nbytes(&it->dst->d))
             return mlxn_fail(MLXN_ERR_FORMAT, "%s: tensor '%s' holds %llu bytes, its shape needs %zu", m->path, it->what,
                              (unsigned long long)nb, mlxn_tensor_desc_nbytes(&it->dst->d));
@@ -615,15 +786,17 @@ static mlxn_status hf_place(hf_loader *H, const mlxn_model_params *p) {
     for (int i = 0; i < H->n; i++) {
         const hf_item *it = &H->items[i];
         size_t o = it->off;
+        const void *const *src = item_src(it);
+        const uint64_t *nbs = item_nb(it);
         for (int j = 0; j < it->n_parts; j++) {
-            MLXN_TRY(mlxn_buffer_upload(m->weights, o, it->src[j], (size_t)it->nbytes[j]));
-            o += (size_t)it->nbytes[j];
-            done += it->nbytes[j];
+            MLXN_TRY(mlxn_buffer_upload(m->weights, o, src[j], (size_t)nbs[j]));
+            o += (size_t)nbs[j];
+            done += nbs[j];
             /* drop the map's pages as we go, so that the process holds about one copy of the
              * weights at a time; the map is read-only and file-backed, so a page read again
              * (shared with a tensor not yet copied, or by a copy still in flight) comes back
              * from the file unchanged */
-            if (!it->owned) drop_pages(it->src[j], (size_t)it->nbytes[j]);
+            if (!it->owned) drop_pages(src[j], (size_t)nbs[j]);
         }
         if (p && p->progress && total) p->progress((float)done / (float)total, p->progress_user);
     }
@@ -671,6 +844,11 @@ mlxn_status mlxn_model_load_folder(mlxn_model_t *m, const char *dir, const mlxn_
                  "in %d%s", dir, (int)mlxn_folder_shard_count(H.f), m->tok_embd.quant.bits ? "MLX-quantized" : "plain",
                  m->tok_embd.quant.bits ? "" : " weights", n_qkv, m->info.n_layer, n_gu,
                  m->no_fuse ? " (MLXN_NO_FUSE)" : "");
+        if (m->max_expert)
+            mlxn_log(MLXN_LOG_INFO, "%s: mixture of experts in every layer: %d of %d experts per token, expert FFN %d, "
+                     "%s experts", dir, m->layers[0].n_expert_used, m->layers[0].n_expert, m->layers[0].n_ff_exp,
+                     m->layers[0].ffn_gate_exps.quant.group_size ? "MLX-quantized"
+                                                                                  : "float");
         mlxn_log(MLXN_LOG_INFO, "%s: %s '%s', %d layers, %d embd, %d/%d heads, vocab %d, %.1f MiB of weights on %s", dir,
                  m->info.arch, m->name, m->info.n_layer, m->info.n_embd, m->info.n_head, m->info.n_head_kv,
                  m->info.n_vocab, m->info.weight_bytes / 1048576.0, mlxn_backend_name(m->be));

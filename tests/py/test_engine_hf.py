@@ -66,15 +66,20 @@ HF_NAMES = {"attn_norm": "input_layernorm", "wq": "self_attn.q_proj", "wk": "sel
             "wv": "self_attn.v_proj", "wo": "self_attn.o_proj", "ffn_norm": "post_attention_layernorm",
             "gate": "mlp.gate_proj", "up": "mlp.up_proj", "down": "mlp.down_proj",
             "bq": "self_attn.q_proj.bias", "bk": "self_attn.k_proj.bias", "bv": "self_attn.v_proj.bias",
-            "q_norm": "self_attn.q_norm", "k_norm": "self_attn.k_norm"}
+            "q_norm": "self_attn.q_norm", "k_norm": "self_attn.k_norm", "gate_inp": "mlp.gate"}
+# qwen3moe expert stacks [n_expert, rows, k]: the projection each one is
+EXPERT_PROJ = {"gate_exps": "gate_proj", "up_exps": "up_proj", "down_exps": "down_proj"}
 
 
 def write_folder(W, path, dtype="f32", quant=None, unquantized=(), shards=1, drop=(), cfg_drop=(), cfg_set=None,
-                 rope_scaling=None):
+                 rope_scaling=None, experts="hf", overrides=None):
     """Writes W as an HF folder and puts back into W what the folder stores (the reference uses
     that). quant = (bits, group): every linear and the embedding via mx.quantize (modules named in
-    `unquantized` stay float, with a per-module false). drop: tensor names left out; cfg_drop /
-    cfg_set: config.json keys removed / overridden."""
+    `unquantized` stay float, with a per-module false; modules in `overrides` {module: (bits,
+    group)} get their own, with a per-module entry as mlx-lm writes it). drop: tensor names left
+    out; cfg_drop / cfg_set: config.json keys removed / overridden. qwen3moe experts: "hf" writes
+    one module per expert (mlp.experts.E.*_proj), "mlx" the stacks of mlx-lm
+    (mlp.switch_mlp.*_proj, [n_expert, out, in], quantized per expert by mx.quantize)."""
     os.makedirs(path, exist_ok=True)
     tensors = {}
     qcfg = None
@@ -86,12 +91,15 @@ def write_folder(W, path, dtype="f32", quant=None, unquantized=(), shards=1, dro
 
     def lin(module, a, quantize=True):
         if quant and quantize and module not in unquantized:
-            q = mx.quantize(storage(a, dtype)[0], group_size=quant[1], bits=quant[0], mode=mode)
+            bits, group = (overrides or {}).get(module, quant[:2])
+            if (overrides or {}).get(module):
+                qcfg[module] = {"group_size": group, "bits": bits}
+            q = mx.quantize(storage(a, dtype)[0], group_size=group, bits=bits, mode=mode)
             wq, s, b = q if mode == "affine" else (q[0], q[1], None)
             tensors[module + ".weight"], tensors[module + ".scales"] = wq, s
             if b is not None:
                 tensors[module + ".biases"] = b
-            return as_np(mx.dequantize(wq, s, b, group_size=quant[1], bits=quant[0], mode=mode))
+            return as_np(mx.dequantize(wq, s, b, group_size=group, bits=bits, mode=mode))
         if quant and module in unquantized:
             qcfg[module] = False
         tensors[module + ".weight"], used = storage(a, dtype)
@@ -108,6 +116,13 @@ def write_folder(W, path, dtype="f32", quant=None, unquantized=(), shards=1, dro
         W["output"] = lin("lm_head", W["output"])
     for i, L in enumerate(W["layers"]):
         for k in list(L):
+            if k in EXPERT_PROJ and experts == "mlx":
+                L[k] = lin("model.layers.%d.mlp.switch_mlp.%s" % (i, EXPERT_PROJ[k]), L[k])
+                continue
+            if k in EXPERT_PROJ:
+                L[k] = np.stack([lin("model.layers.%d.mlp.experts.%d.%s" % (i, e, EXPERT_PROJ[k]), L[k][e])
+                                 for e in range(L[k].shape[0])])
+                continue
             name = "model.layers.%d.%s" % (i, HF_NAMES[k])
             if L[k].ndim == 1:
                 L[k] = vec(name if k.startswith("b") else name + ".weight", L[k])
@@ -116,13 +131,17 @@ def write_folder(W, path, dtype="f32", quant=None, unquantized=(), shards=1, dro
     for name in drop:
         tensors.pop(name)
 
-    cfg = {"model_type": W["arch"], "architectures": [{"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM",
-                                                       "qwen3": "Qwen3ForCausalLM"}[W["arch"]]],
+    cfg = {"model_type": {"qwen3moe": "qwen3_moe"}.get(W["arch"], W["arch"]),
+           "architectures": [{"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
+                              "qwen3moe": "Qwen3MoeForCausalLM"}[W["arch"]]],
            "hidden_size": W["n_embd"], "intermediate_size": W["n_ff"], "num_hidden_layers": W["n_layer"],
            "num_attention_heads": W["n_head"], "num_key_value_heads": W["n_kv"], "head_dim": W["hd"],
            "vocab_size": W["n_vocab"], "max_position_embeddings": 256, "rms_norm_eps": W["eps"],
            "rope_theta": W["base"], "tie_word_embeddings": W["output"] is None,
            "torch_dtype": {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}[dtype]}
+    if W["arch"] == "qwen3moe":
+        cfg.update(num_experts=W["n_expert"], num_experts_per_tok=W["n_expert_used"],
+                   moe_intermediate_size=W["n_ff_exp"], norm_topk_prob=True, decoder_sparse_step=1, mlp_only_layers=[])
     if rope_scaling:
         cfg["rope_scaling"] = rope_scaling
     if qcfg:
@@ -249,6 +268,9 @@ def main():
     gguf_equivalence(rng, tmp)
     errors(rng, tmp)
     cli(rng, tmp)
+    moe_rng = np.random.default_rng(23)
+    moe_tests(moe_rng, tmp)
+    moe_errors(moe_rng, tmp)
     finish()
 
 
@@ -370,6 +392,133 @@ def cli(rng, tmp):
               "generated bytes %r, want the reference's greedy tokens %s: %r" % (r.stdout, seq[len(ids):], want))
     print("mlxn run -m FOLDER with tokenizer.json: prompt ids %s, greedy %s -> %r; stdout %r"
           % (ids, seq[len(ids):], want, r.stdout))
+
+
+MOE_CASES = [
+    # name, make_model options, write_folder options, kv, bound
+    ("qwen3_moe f32, HF per-expert modules", dict(base=1e6), dict(), "f32", 1e-8),
+    ("qwen3_moe bf16, HF per-expert, tied, f16 cache", dict(base=1e6, tied=True), dict(dtype="bf16"), "f16", 1e-6),
+    ("qwen3_moe bf16, mlx-lm stacks unquantized", dict(base=1e6), dict(dtype="bf16", experts="mlx"), "f32", 1e-8),
+    ("qwen3_moe mlx 4-bit g64 bf16 stacks, router 8-bit", dict(base=1e6),
+     dict(dtype="bf16", experts="mlx", quant=(4, 64), overrides={"model.layers.%d.mlp.gate" % i: (8, 64)
+                                                                 for i in range(2)}), "f32", 1e-6),
+    ("qwen3_moe mlx 8-bit g32 f16 stacks, f16 cache", dict(base=1e6),
+     dict(dtype="f16", experts="mlx", quant=(8, 32)), "f16", 1e-6),
+]
+
+
+def moe_tokens(W, kv, margin=0.02):
+    """A 13-token sequence whose every reference top-k choice is clear (the k-th and (k+1)-th
+    router logits >= margin apart, on the stored weights) and that uses every expert of every
+    layer, drawn as test_engine_arch.moe_tests does; (tokens, reference logits)."""
+    rng = np.random.default_rng(5)
+    for attempt in range(1000):
+        tokens = rng.integers(0, W["n_vocab"], 13)
+        margins, chosen = [], set()
+        ref = arch.reference(W, tokens, kv == "f16", (margins, chosen))
+        if min(margins) >= margin and len(chosen) == W["n_expert"] * W["n_layer"]:
+            break
+    check(min(margins) >= margin and len(chosen) == W["n_expert"] * W["n_layer"],
+          "no token sequence with clear expert choices using every expert (min margin %.3g, %d pairs)"
+          % (min(margins), len(chosen)))
+    return tokens, ref, min(margins), attempt + 1
+
+
+def moe_tests(rng, tmp):
+    """qwen3_moe folders (8 experts, top 2, 2 layers) against test_engine_arch's reference (its
+    qwen3moe forward and its router-margin draw), batches 512, 5 and 1, MLXN_NO_FUSE=1 alike;
+    the same f32 weights as a folder (both layouts) and as a GGUF file give the same logits."""
+    for ci, (name, opts, wopts, kv, bound) in enumerate(MOE_CASES):
+        W = arch.make_model("qwen3moe", rng, **opts)
+        W0 = dict(W, layers=[dict(L) for L in W["layers"]], neox=True)
+        path = os.path.join(tmp, "moe%d" % ci)
+        write_folder(W, path, **wopts)
+        tokens, ref, margin, draws = moe_tokens(W, kv)
+        for batch in (512, 5, 1):
+            got, err = arch.run_tool(path, os.path.join(tmp, "mo%d_%d.f32" % (ci, batch)), kv, batch, tokens)
+            if not check(got is not None, "%s batch %d: tool failed: %s" % (name, batch, err)):
+                continue
+            e = nmse(got, ref)
+            top1 = (got.argmax(-1) == ref.argmax(-1)).mean()
+            print("%-52s batch %3d: NMSE %.3g, top-1 %.0f%% (min router margin %.3f, draw %d)"
+                  % (name, batch, e, 100 * top1, margin, draws))
+            check(e < bound, "%s batch %d: NMSE %.3g >= %.g" % (name, batch, e, bound))
+        unf, err = arch.run_tool(path, os.path.join(tmp, "mu%d.f32" % ci), kv, 5, tokens, no_fuse=True)
+        fused, err2 = arch.run_tool(path, os.path.join(tmp, "mf%d.f32" % ci), kv, 5, tokens, no_fuse=False)
+        if check(unf is not None and fused is not None, "%s: MLXN_NO_FUSE run failed: %s %s" % (name, err, err2)):
+            rel = np.abs(unf - fused).max() / np.abs(fused).max()
+            print("%-52s MLXN_NO_FUSE=1 vs fused: max rel diff %.3g" % (name, rel))
+            check(rel < 1e-5, "%s: MLXN_NO_FUSE=1 differs from the fused load by %.3g" % (name, rel))
+        if "quant" in wopts:   # the quantization matters far beyond the bound
+            d = nmse(arch.reference(W0, tokens, kv == "f16"), ref)
+            check(d > 100 * bound, "%s: the unquantized weights give nearly the same reference (%.3g)" % (name, d))
+            print("%-52s reference with the unquantized weights differs by NMSE %.3g" % (name, d))
+        if ci == 0:   # the same choices without renormalisation, or with the next experts, are far off
+            W1 = dict(W, n_expert_used=W["n_expert_used"] + 1)
+            d = nmse(arch.reference(W1, tokens, False), ref)
+            check(d > 1e3 * bound, "%s: top-%d instead of top-%d barely changes the reference (%.3g)"
+                  % (name, W1["n_expert_used"], W["n_expert_used"], d))
+            print("%-52s reference with top-%d instead differs by NMSE %.3g" % (name, W1["n_expert_used"], d))
+
+    # one set of f32 weights: HF per-expert folder, mlx-lm stacked folder, GGUF file
+    W = arch.make_model("qwen3moe", rng, base=1e6)
+    G = dict(W, layers=[dict(L) for L in W["layers"]])
+    M = dict(W, layers=[dict(L) for L in W["layers"]])
+    write_folder(W, os.path.join(tmp, "moe_eq_hf"))
+    write_folder(M, os.path.join(tmp, "moe_eq_mlx"), experts="mlx")
+    arch.write_gguf(G, os.path.join(tmp, "moe_eq.gguf"))
+    tokens, ref, _, _ = moe_tokens(W, "f32")
+    outs = []
+    for src in ("moe_eq_hf", "moe_eq_mlx", "moe_eq.gguf"):
+        o, err = arch.run_tool(os.path.join(tmp, src), os.path.join(tmp, src + ".f32"), "f32", 5, tokens)
+        check(o is not None, "%s: tool failed: %s" % (src, err))
+        outs.append(o)
+    if all(o is not None for o in outs):
+        for o, src in zip(outs[:2], ("HF per-expert", "mlx-lm stacked")):
+            rel = np.abs(o - outs[2]).max() / np.abs(outs[2]).max()
+            print("%-52s folder vs GGUF: max rel diff %.3g" % ("qwen3_moe f32 " + src, rel))
+            check(rel < 1e-5, "qwen3_moe %s folder and GGUF logits differ by %.3g (relative)" % (src, rel))
+
+
+MOE_ERRORS = [
+    # name, write_folder options, message
+    ("missing expert module", dict(drop=("model.layers.1.mlp.experts.5.up_proj.weight",)),
+     "missing tensor 'model.layers.1.mlp.experts.5.up_proj.weight' (model_type qwen3_moe"),
+    ("missing router", dict(drop=("model.layers.0.mlp.gate.weight",)), "missing tensor 'model.layers.0.mlp.gate.weight'"),
+    ("no experts in a layer", dict(drop=("model.layers.0.mlp.experts.0.gate_proj.weight",)),
+     "layer 0 has no experts: neither 'model.layers.0.mlp.switch_mlp.gate_proj.weight'"),
+    ("missing num_experts", dict(cfg_drop=("num_experts",)), "config.json has no key 'num_experts'"),
+    ("missing moe_intermediate_size", dict(cfg_drop=("moe_intermediate_size",)),
+     "config.json has no key 'moe_intermediate_size'"),
+    ("num_experts_per_tok above num_experts", dict(cfg_set={"num_experts_per_tok": 9}),
+     "'num_experts_per_tok' = 9 is outside [1, 8]"),
+    ("norm_topk_prob false", dict(cfg_set={"norm_topk_prob": False}), "norm_topk_prob is false"),
+    ("norm_topk_prob absent", dict(cfg_drop=("norm_topk_prob",)), "norm_topk_prob is absent"),
+    ("decoder_sparse_step 2", dict(cfg_set={"decoder_sparse_step": 2}), "decoder_sparse_step 2"),
+    ("mlp_only_layers", dict(cfg_set={"mlp_only_layers": [1]}), "mlp_only_layers with 1 entries"),
+    ("stacked experts of the wrong shape", dict(experts="mlx", cfg_set={"moe_intermediate_size": 48}),
+     "tensor 'model.layers.0.mlp.switch_mlp.gate_proj.weight' has shape [8, 64, 128], expected [8, 48, 128]"),
+    ("per-expert module of the wrong shape", dict(cfg_set={"moe_intermediate_size": 32}),
+     "tensor 'model.layers.0.mlp.experts.0.gate_proj.weight' has shape [64, 128], expected [32, 128]"),
+    ("one expert left unquantized", dict(dtype="bf16", quant=(4, 64),
+                                         unquantized=("model.layers.1.mlp.experts.3.down_proj",)),
+     "expert module 'model.layers.1.mlp.experts.3.down_proj' (bf16) differs from"),
+    ("quantized stack without biases", dict(dtype="bf16", experts="mlx", quant=(4, 64),
+                                            drop=("model.layers.1.mlp.switch_mlp.down_proj.biases",)),
+     "affine module 'model.layers.1.mlp.switch_mlp.down_proj' has no biases tensor"),
+]
+
+
+def moe_errors(rng, tmp):
+    for ei, (name, wopts, want) in enumerate(MOE_ERRORS):
+        W = arch.make_model("qwen3moe", rng)
+        path = os.path.join(tmp, "moe_err%d" % ei)
+        write_folder(W, path, **wopts)
+        got, err = arch.run_tool(path, os.path.join(tmp, "err.f32"), "f32", 512, [1, 2, 3])
+        check(got is None and want in err and path in err,
+              "qwen3_moe %s: want an error naming the folder and saying \"%s\", got: %s"
+              % (name, want, err if got is None else "success"))
+        print("qwen3_moe error %-36s -> %s" % (name, err))
 
 
 if __name__ == "__main__":
