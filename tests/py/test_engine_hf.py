@@ -28,7 +28,16 @@ Also: two shards with model.safetensors.index.json, MLXN_NO_FUSE=1 against the f
 a layer whose v_proj is left unquantized (per-module `false` in the quantization block: q|k fused,
 v apart), llama3 rope_scaling (factors computed here from the formula), linear rope_scaling
 (positions / factor in the reference's RoPE), and loader errors that
-each name the folder and what is wrong."""
+each name the folder and what is wrong.
+
+qwen3_moe (8 experts, top 2, 2 layers; test_engine_arch's qwen3moe reference and its router
+margin draw: every top-k choice at least 0.02 apart in router logit, every expert used): Hugging
+Face per-expert modules (f32; bf16 tied with an f16 cache), mlx-lm `switch_mlp` stacks (bf16
+unquantized; `mx.quantize` 4-bit g64 with an 8-bit router given as a per-module override; 8-bit
+g32 f16 with an f16 cache), batches 512/5/1 and MLXN_NO_FUSE=1 with the bounds above; one set
+of f32 weights as both folder layouts and as a GGUF file gives the same logits; loader errors
+for missing experts / router / keys, norm_topk_prob false or absent, dense layers
+(decoder_sparse_step, mlp_only_layers), wrong stack shapes and mixed expert quantization."""
 import json, os, subprocess, tempfile
 
 import numpy as np
