@@ -266,10 +266,20 @@ static mlxn_status hf_hparams(hf_loader *H) {
         if (ast != MLXN_OK && ast != MLXN_ERR_NOT_FOUND)
             return mlxn_fail(ast, "%s: %s: key 'mlp_only_layers' is not a list", m->path, cfg_name(H));
         if (ast == MLXN_ERR_NOT_FOUND) n_dense = 0;
-        /* a layer is sparse iff it is not in mlp_only_layers and (il + 1) % step == 0 */
+        /* a layer is sparse iff it is not in mlp_only_layers and (il + 1) % step == 0; entries
+         * naming no layer of the model change nothing */
+        int64_t n_listed = n_dense;
+        n_dense = 0;
+        for (int64_t i = 0; i < n_listed; i++) {
+            int64_t li;
+            if (mlxn_hf_config_arr_int(H->ch, "mlp_only_layers", i, &li) != MLXN_OK)
+                return mlxn_fail(MLXN_ERR_FORMAT, "%s: %s: mlp_only_layers[%lld] is not an integer", m->path, cfg_name(H),
+                                 (long long)i);
+            n_dense += li >= 0 && li < in->n_layer;
+        }
         if (step != 1 || n_dense > 0)
-            return mlxn_fail(MLXN_ERR_UNSUPPORTED, "%s: %s: decoder_sparse_step %d / mlp_only_layers with %lld entries "
-                             "make some layers dense; only experts in every layer (step 1, no mlp_only_layers) are "
+            return mlxn_fail(MLXN_ERR_UNSUPPORTED, "%s: %s: decoder_sparse_step %d / mlp_only_layers naming %lld of the "
+                             "layers make some layers dense; only experts in every layer (step 1, no mlp_only_layers) are "
                              "supported for qwen3_moe", m->path, cfg_name(H), step, (long long)n_dense);
     }
 

@@ -504,7 +504,7 @@ MOE_ERRORS = [
     ("norm_topk_prob false", dict(cfg_set={"norm_topk_prob": False}), "norm_topk_prob is false"),
     ("norm_topk_prob absent", dict(cfg_drop=("norm_topk_prob",)), "norm_topk_prob is absent"),
     ("decoder_sparse_step 2", dict(cfg_set={"decoder_sparse_step": 2}), "decoder_sparse_step 2"),
-    ("mlp_only_layers", dict(cfg_set={"mlp_only_layers": [1]}), "mlp_only_layers with 1 entries"),
+    ("mlp_only_layers", dict(cfg_set={"mlp_only_layers": [1]}), "mlp_only_layers naming 1 of the layers"),
     ("stacked experts of the wrong shape", dict(experts="mlx", cfg_set={"moe_intermediate_size": 48}),
      "tensor 'model.layers.0.mlp.switch_mlp.gate_proj.weight' has shape [8, 64, 128], expected [8, 48, 128]"),
     ("per-expert module of the wrong shape", dict(cfg_set={"moe_intermediate_size": 32}),
@@ -528,6 +528,15 @@ def moe_errors(rng, tmp):
               "qwen3_moe %s: want an error naming the folder and saying \"%s\", got: %s"
               % (name, want, err if got is None else "success"))
         print("qwen3_moe error %-36s -> %s" % (name, err))
+    # mlp_only_layers naming no layer of the model (and decoder_sparse_step 1) leaves every layer sparse
+    W = arch.make_model("qwen3moe", rng)
+    path = os.path.join(tmp, "moe_mlp_only_out_of_range")
+    write_folder(W, path, cfg_set={"mlp_only_layers": [7]})
+    got, err = arch.run_tool(path, os.path.join(tmp, "ok.f32"), "f32", 5, [1, 2, 3])
+    ref = arch.reference(W, np.array([1, 2, 3]), False)
+    check(got is not None and nmse(got, ref) < 1e-8, "qwen3_moe mlp_only_layers [7] of 2 layers: %s"
+          % (err if got is None else "NMSE %.3g" % nmse(got, ref)))
+    print("qwen3_moe mlp_only_layers [7] (no such layer) loads: %s" % ("ok" if got is not None else err))
 
 
 if __name__ == "__main__":
