@@ -34,7 +34,7 @@ qwen3_moe (8 experts, top 2, 2 layers; test_engine_arch's qwen3moe reference and
 margin draw: every top-k choice at least 0.02 apart in router logit, every expert used): Hugging
 Face per-expert modules (f32; bf16 tied with an f16 cache), mlx-lm `switch_mlp` stacks (bf16
 unquantized; `mx.quantize` 4-bit g64 with an 8-bit router given as a per-module override; 8-bit
-g32 f16 with an f16 cache), batches 512/5/1 and MLXN_NO_FUSE=1 with the bounds above; one set
+g32 f16 with an f16 cache; mxfp4), batches 512/5/1 and MLXN_NO_FUSE=1 with the bounds above; one set
 of f32 weights as both folder layouts and as a GGUF file gives the same logits; loader errors
 for missing experts / router / keys, norm_topk_prob false or absent, dense layers
 (decoder_sparse_step, mlp_only_layers), wrong stack shapes and mixed expert quantization."""
@@ -413,6 +413,8 @@ MOE_CASES = [
                                                                  for i in range(2)}), "f32", 1e-6),
     ("qwen3_moe mlx 8-bit g32 f16 stacks, f16 cache", dict(base=1e6),
      dict(dtype="f16", experts="mlx", quant=(8, 32)), "f16", 1e-6),
+    ("qwen3_moe mlx mxfp4 stacks (group 32), bf16", dict(base=1e6),
+     dict(dtype="bf16", experts="mlx", quant=(4, 32, "mxfp4")), "f32", 1e-6),
 ]
 
 
