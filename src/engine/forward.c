@@ -133,7 +133,7 @@ static mlxn_status attention_block(struct mlxn_context *c, const mlxn_layer *L, 
      * from wherever they are now (q_src, k_src), rotates q back into the slot and writes the
      * rotated k and v straight into the cache: the k left in the slot stays unrotated, which
      * nothing reads. */
-    mlxn_rope_params rp = {m->arch->rope_mode, L->n_rot, L->rope_base, L->rope_scale};
+    mlxn_rope_params rp = {m->rope_mode, L->n_rot, L->rope_base, L->rope_scale};
     const mlxn_tensor *ff = m->rope_freqs.present && !L->no_rope_freqs ? &m->rope_freqs.t : NULL;
     const bool rope_kv = !c->no_ropekv && mlxn_backend_supports(be, MLXN_OP_ROPE_KV, c->kv_type);
     mlxn_tensor qk, qh, kvh, q_src, k_src;

@@ -26,7 +26,7 @@ static const mlxn_arch_desc ARCHS[] = {
     {"gemma4", MLXN_ROPE_NEOX, false, true, false, true, true},
 };
 
-static const mlxn_arch_desc *find_arch(const char *name) {
+const mlxn_arch_desc *mlxn_arch_find(const char *name) {
     for (size_t i = 0; i < sizeof ARCHS / sizeof ARCHS[0]; i++)
         if (!strcmp(ARCHS[i].name, name)) return &ARCHS[i];
     return NULL;
@@ -708,10 +708,11 @@ static mlxn_status load(mlxn_model_t *m, const char *path, const mlxn_model_para
         return mlxn_fail(MLXN_ERR_NOT_FOUND, "%s: missing metadata key 'general.architecture'", path);
     char aname[64];
     snprintf(aname, sizeof aname, "%.*s", (int)(arch.len > 63 ? 63 : arch.len), arch.ptr);
-    m->arch = find_arch(aname);
+    m->arch = mlxn_arch_find(aname);
     if (!m->arch)
         return mlxn_fail(MLXN_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported (supported: llama, qwen2, "
                          "qwen3, qwen3moe, gemma3, gemma4)", path, aname);
+    m->rope_mode = m->arch->rope_mode;
     m->info.arch = m->arch->name;
     mlxn_str name;
     if (mlxn_gguf_get_str(m->gguf, "general.name", &name) == MLXN_OK)

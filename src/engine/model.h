@@ -10,7 +10,8 @@
 /* What an architecture adds to the llama block. */
 typedef struct mlxn_arch_desc {
     const char *name;            /* GGUF general.architecture */
-    mlxn_rope_mode rope_mode;    /* NORM for llama (the converter permutes q/k), NEOX otherwise */
+    mlxn_rope_mode rope_mode;    /* in GGUF files: NORM for llama (the converter permutes q/k), NEOX
+                                  * otherwise (folders keep HF's unpermuted weights: always NEOX) */
     bool qkv_bias;               /* qwen2: biases on q, k, v */
     bool qk_norm;                /* qwen3: per-head RMSNorm on q and k before RoPE */
     bool moe;                    /* qwen3moe: every layer's FFN is a mixture of experts (softmax
@@ -98,6 +99,7 @@ struct mlxn_model {
     mlxn_gguf_t *gguf;
     mlxn_backend_t *be;
     const mlxn_arch_desc *arch;
+    mlxn_rope_mode rope_mode;    /* the pairing of this file's q/k rows (arch->rope_mode for GGUF) */
     mlxn_model_info info;
     char name[256];
 
@@ -179,8 +181,11 @@ enum {
 };
 const char *mlxn_forward_kind_name(int kind);   /* NULL outside [0, MLXN_FWD_KIND_COUNT) */
 
+/* model.c: the architecture named name (GGUF general.architecture), NULL if unknown. */
+const mlxn_arch_desc *mlxn_arch_find(const char *name);
+
 /* model_hf.c: fills m from a Hugging Face / mlx-lm folder (config.json + *.safetensors):
- * llama, qwen2, qwen3, plain or MLX affine weights. m->gguf stays NULL. */
+ * llama, qwen2, qwen3, qwen3_moe, plain or MLX affine weights. m->gguf stays NULL. */
 mlxn_status mlxn_model_load_folder(mlxn_model_t *m, const char *dir, const mlxn_model_params *params);
 
 /* forward.c. Runs n tokens (ids and positions already in the scratch buffer) through every

@@ -19,17 +19,11 @@
 #include <unistd.h>
 
 /* ==========================================================================
- * Architectures: HF weights are not permuted, so llama rotates NEOX pairs here
+ * Architectures: config.json's model_type -> the engine's (GGUF) architecture
  * ========================================================================== */
 
-static const mlxn_arch_desc HF_ARCHS[] = {
-    {"llama", MLXN_ROPE_NEOX, false, false, false, false, false},
-    {"qwen2", MLXN_ROPE_NEOX, true, false, false, false, false},
-    {"qwen3", MLXN_ROPE_NEOX, false, true, false, false, false},
-    {"qwen3moe", MLXN_ROPE_NEOX, false, true, true, false, false},
-};
-/* config.json's model_type of each entry above (the engine names qwen3_moe as GGUF does) */
-static const char *const HF_MODEL_TYPES[] = {"llama", "qwen2", "qwen3", "qwen3_moe"};
+static const char *const HF_MODEL_TYPES[][2] = {
+    {"llama", "llama"}, {"qwen2", "qwen2"}, {"qwen3", "qwen3"}, {"qwen3_moe", "qwen3moe"}};
 
 /* ==========================================================================
  * Placement: what goes where in the one weight buffer
@@ -167,8 +161,9 @@ static mlxn_status hf_hparams(hf_loader *H) {
     mlxn_model_info *in = &m->info;
     const mlxn_hf_config *c = H->cfg;
     const char *mt = c->model_type;
-    for (size_t i = 0; i < sizeof HF_ARCHS / sizeof HF_ARCHS[0]; i++)
-        if (!strcmp(HF_MODEL_TYPES[i], mt)) m->arch = &HF_ARCHS[i];
+    for (size_t i = 0; i < sizeof HF_MODEL_TYPES / sizeof HF_MODEL_TYPES[0]; i++)
+        if (!strcmp(HF_MODEL_TYPES[i][0], mt)) m->arch = mlxn_arch_find(HF_MODEL_TYPES[i][1]);
+    m->rope_mode = MLXN_ROPE_NEOX;   /* HF weights are not permuted: llama rotates NEOX pairs too */
     if (!m->arch)
         return mlxn_fail(MLXN_ERR_UNSUPPORTED, "%s: %s: model_type '%s' is not supported for folders (supported: llama, "
                          "qwen2, qwen3, qwen3_moe)", m->path, cfg_name(H), mt[0] ? mt : "(none)");
