@@ -493,6 +493,17 @@ __global__ void group_kernel(const int32_t *ids, int64_t ids_tok, int top_k, int
     }
 }
 
+/* One 32-element group of lane values v into q[0..32), *d = max|v| / 127, *s = d * sum q (every
+ * activation-quantization kernel below). */
+__device__ __forceinline__ void quant_group(float v, int lane, int8_t *q, float *d, float *s) {
+    float amax = warp_max(fabsf(v));
+    float dd = amax / 127.f;
+    int qi = dd > 0.f ? __float2int_rn(v / dd) : 0;
+    q[lane] = (int8_t)qi;
+    float sum = warp_sum((float)qi);
+    if (lane == 0) { *d = dd; *s = dd * sum; }
+}
+
 /* One warp per 32-element group: q = round(x / d), d = max|x| / 127. Column c of the output is
  * the c-th (slot, token) column: x + (c % ncx)*x_col + (c / ncx)*x_tok. */
 __global__ void quant_x_kernel(const float *x, int64_t x_col, int64_t x_tok, int ncx, int64_t k, int64_t ncols,
@@ -504,25 +515,9 @@ __global__ void quant_x_kernel(const float *x, int64_t x_col, int64_t x_tok, int
     if (gw >= ng * ncols) return;
     int64_t c = gw / ng, g = gw % ng;
     const float *xc = x + (c % ncx) * x_col + (c / ncx) * x_tok;
-    float v = xc[g * 32 + lane];
-    float amax = warp_max(fabsf(v));
-    float dd = amax / 127.f;
-    int qi = dd > 0.f ? __float2int_rn(v / dd) : 0;
-    q[c * k + g * 32 + lane] = (int8_t)qi;
-    float sum = warp_sum((float)qi);
-    if (lane == 0) { d[c * ng + g] = dd; s[c * ng + g] = dd * sum; }
+    quant_group(xc[g * 32 + lane], lane, q + c * k + g * 32, d + c * ng + g, s + c * ng + g);
 }
 
-/* One 32-element group of lane values v into q[0..32), *d = max|v| / 127, *s = d * sum q: the
- * arithmetic of quant_x_kernel. */
-__device__ __forceinline__ void quant_group(float v, int lane, int8_t *q, float *d, float *s) {
-    float amax = warp_max(fabsf(v));
-    float dd = amax / 127.f;
-    int qi = dd > 0.f ? __float2int_rn(v / dd) : 0;
-    q[lane] = (int8_t)qi;
-    float sum = warp_sum((float)qi);
-    if (lane == 0) { *d = dd; *s = dd * sum; }
-}
 __device__ __forceinline__ float silu_f(float v) { return v / (1.f + expf(-v)); }
 __device__ __forceinline__ float gelu_tanh_f(float v) {
     return 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
