@@ -111,6 +111,22 @@ def quantized(a, qtype):
     return q, dequantize(q, t).astype(np.float64)
 
 
+def add_tensor(w, drop, name, arr, vec, qt):
+    """Writes one tensor to the GGUF writer w (vec: an f32 vector; else f32 or q8_0 as qt says)
+    unless its name is in drop; returns the values the file stores (the reference uses them)."""
+    if name in drop:
+        return arr
+    if vec:
+        w.add_tensor(name, arr.astype(np.float32))
+        return arr.astype(np.float32).astype(np.float64)
+    data, used = quantized(arr, qt)
+    if qt == "f32":
+        w.add_tensor(name, data)
+    else:
+        w.add_tensor(name, data, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+    return used
+
+
 def write_gguf(W, path, types=None):
     """Writes W as a GGUF file and puts back into W exactly what the file stores (the reference
     uses that). Weights are W['qtype'] ('f32' or 'q8_0'); types, when given, overrides it per
@@ -151,18 +167,7 @@ def write_gguf(W, path, types=None):
     qtype = W["qtype"]
 
     def add(name, arr, vec=False, qt=None):
-        if name in drop:
-            return arr
-        if vec:
-            w.add_tensor(name, arr.astype(np.float32))
-            return arr.astype(np.float32).astype(np.float64)
-        qt = qt or qtype
-        data, used = quantized(arr, qt)
-        if qt == "f32":
-            w.add_tensor(name, data)
-        else:
-            w.add_tensor(name, data, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
-        return used
+        return add_tensor(w, drop, name, arr, vec, qt or qtype)
 
     # the reference uses exactly what the file stores
     W["tok_embd"] = add("token_embd.weight", W["tok_embd"])

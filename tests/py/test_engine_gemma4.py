@@ -42,7 +42,7 @@ import numpy as np
 import gguf
 
 from mlxn_testlib import abort, check, finish
-from test_engine_arch import (BIN, ON_CPU, gelu_tanh, op_count, quantized, rms, rope, run_tool, synth_check)
+from test_engine_arch import (BIN, ON_CPU, add_tensor, gelu_tanh, op_count, rms, rope, run_tool, synth_check)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,17 +136,7 @@ def write_gguf(W, path):
         key("expert_feed_forward_length", w.add_expert_feed_forward_length, W["n_ff_exp"])
 
     def add(name, arr, vec=False, qt=None):
-        if name in drop:
-            return arr
-        if vec:
-            w.add_tensor(name, arr.astype(np.float32))
-            return arr.astype(np.float32).astype(np.float64)
-        data, used = quantized(arr, qt or W["qtype"])
-        if (qt or W["qtype"]) == "f32":
-            w.add_tensor(name, data)
-        else:
-            w.add_tensor(name, data, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
-        return used
+        return add_tensor(w, drop, name, arr, vec, qt or W["qtype"])
 
     W["tok_embd"] = add("token_embd.weight", W["tok_embd"])
     W["output_norm"] = add("output_norm.weight", W["output_norm"], True)

@@ -228,6 +228,16 @@ CASES = [
 ]
 
 
+def check_no_fuse(name, path, out, kv, tokens):
+    """The separate q/k/v and gate/up matrices (MLXN_NO_FUSE=1) give the fused load's logits."""
+    unf, err = arch.run_tool(path, out + "_unfused.f32", kv, 5, tokens, no_fuse=True)
+    fused, err2 = arch.run_tool(path, out + "_fused.f32", kv, 5, tokens, no_fuse=False)
+    if check(unf is not None and fused is not None, "%s: MLXN_NO_FUSE run failed: %s %s" % (name, err, err2)):
+        rel = np.abs(unf - fused).max() / np.abs(fused).max()
+        print("%-52s MLXN_NO_FUSE=1 vs fused: max rel diff %.3g" % (name, rel))
+        check(rel < 1e-5, "%s: MLXN_NO_FUSE=1 differs from the fused load by %.3g" % (name, rel))
+
+
 def main():
     if not os.path.exists(arch.BIN):
         abort("%s is missing" % arch.BIN)
@@ -253,13 +263,7 @@ def main():
             top1 = (got.argmax(-1) == ref.argmax(-1)).mean()
             print("%-52s batch %3d: NMSE %.3g, top-1 %.0f%%" % (name, batch, e, 100 * top1))
             check(e < bound, "%s batch %d: NMSE %.3g >= %.g" % (name, batch, e, bound))
-        # the separate q/k/v and gate/up matrices (MLXN_NO_FUSE=1) give the same logits
-        unf, err = arch.run_tool(path, os.path.join(tmp, "u%d.f32" % ci), kv, 5, tokens, no_fuse=True)
-        fused, err2 = arch.run_tool(path, os.path.join(tmp, "f%d.f32" % ci), kv, 5, tokens, no_fuse=False)
-        if check(unf is not None and fused is not None, "%s: MLXN_NO_FUSE run failed: %s %s" % (name, err, err2)):
-            rel = np.abs(unf - fused).max() / np.abs(fused).max()
-            print("%-52s MLXN_NO_FUSE=1 vs fused: max rel diff %.3g" % (name, rel))
-            check(rel < 1e-5, "%s: MLXN_NO_FUSE=1 differs from the fused load by %.3g" % (name, rel))
+        check_no_fuse(name, path, os.path.join(tmp, "u%d" % ci), kv, tokens)
         if "unquantized" in wopts:
             # a decode step: embedding, LM head, argmax, per layer q|k|v, rope_kv, attention, o,
             # gate|up, down (6); layer 0's float v_proj cannot join the quantized q|k: one more
@@ -339,15 +343,22 @@ ERRORS = [
 ]
 
 
-def errors(rng, tmp):
-    for ei, (name, wopts, want) in enumerate(ERRORS):
-        W = arch.make_model("qwen3", rng)
-        path = os.path.join(tmp, "err%d" % ei)
+def error_cases(rng, tmp, cases, model_arch, tag):
+    """Each case's folder (a tiny model_arch model written with the case's options) must fail to
+    load with an error naming the folder and containing the expected words."""
+    for ei, (name, wopts, want) in enumerate(cases):
+        W = arch.make_model(model_arch, rng)
+        path = os.path.join(tmp, "%s_err%d" % (model_arch, ei))
         write_folder(W, path, **wopts)
         got, err = arch.run_tool(path, os.path.join(tmp, "err.f32"), "f32", 512, [1, 2, 3])
         check(got is None and want in err and path in err,
-              "%s: want an error naming the folder and saying \"%s\", got: %s" % (name, want, err if got is None else "success"))
-        print("error %-36s -> %s" % (name, err))
+              "%s%s: want an error naming the folder and saying \"%s\", got: %s"
+              % (tag, name, want, err if got is None else "success"))
+        print("%serror %-36s -> %s" % (tag, name, err))
+
+
+def errors(rng, tmp):
+    error_cases(rng, tmp, ERRORS, "qwen3", "")
     # a folder without config.json / without weights
     empty = os.path.join(tmp, "empty")
     os.makedirs(empty)
@@ -454,12 +465,7 @@ def moe_tests(rng, tmp):
             print("%-52s batch %3d: NMSE %.3g, top-1 %.0f%% (min router margin %.3f, draw %d)"
                   % (name, batch, e, 100 * top1, margin, draws))
             check(e < bound, "%s batch %d: NMSE %.3g >= %.g" % (name, batch, e, bound))
-        unf, err = arch.run_tool(path, os.path.join(tmp, "mu%d.f32" % ci), kv, 5, tokens, no_fuse=True)
-        fused, err2 = arch.run_tool(path, os.path.join(tmp, "mf%d.f32" % ci), kv, 5, tokens, no_fuse=False)
-        if check(unf is not None and fused is not None, "%s: MLXN_NO_FUSE run failed: %s %s" % (name, err, err2)):
-            rel = np.abs(unf - fused).max() / np.abs(fused).max()
-            print("%-52s MLXN_NO_FUSE=1 vs fused: max rel diff %.3g" % (name, rel))
-            check(rel < 1e-5, "%s: MLXN_NO_FUSE=1 differs from the fused load by %.3g" % (name, rel))
+        check_no_fuse(name, path, os.path.join(tmp, "mu%d" % ci), kv, tokens)
         if "quant" in wopts:   # the quantization matters far beyond the bound
             d = nmse(arch.reference(W0, tokens, kv == "f16"), ref)
             check(d > 100 * bound, "%s: the unquantized weights give nearly the same reference (%.3g)" % (name, d))
@@ -521,15 +527,7 @@ MOE_ERRORS = [
 
 
 def moe_errors(rng, tmp):
-    for ei, (name, wopts, want) in enumerate(MOE_ERRORS):
-        W = arch.make_model("qwen3moe", rng)
-        path = os.path.join(tmp, "moe_err%d" % ei)
-        write_folder(W, path, **wopts)
-        got, err = arch.run_tool(path, os.path.join(tmp, "err.f32"), "f32", 512, [1, 2, 3])
-        check(got is None and want in err and path in err,
-              "qwen3_moe %s: want an error naming the folder and saying \"%s\", got: %s"
-              % (name, want, err if got is None else "success"))
-        print("qwen3_moe error %-36s -> %s" % (name, err))
+    error_cases(rng, tmp, MOE_ERRORS, "qwen3moe", "qwen3_moe ")
     # mlp_only_layers naming no layer of the model (and decoder_sparse_step 1) leaves every layer sparse
     W = arch.make_model("qwen3moe", rng)
     path = os.path.join(tmp, "moe_mlp_only_out_of_range")

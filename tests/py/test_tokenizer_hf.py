@@ -63,6 +63,15 @@ def bytelevel_model(v, ignore_merges=False):
     return Tokenizer(models.BPE(vocab, merges, ignore_merges=ignore_merges))
 
 
+def split_bytelevel(v, regex, ignore_merges=False):
+    """A byte-level BPE of vocabulary v whose pre-tokenizer splits with regex, then maps bytes."""
+    t = bytelevel_model(v, ignore_merges)
+    t.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(regex), "isolated"),
+                                               pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    t.decoder = decoders.ByteLevel()
+    return t
+
+
 def add_specials(tok, v, non_special=()):
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
                             for t, ty in zip(v["tokens"], v["types"]) if ty == 3])
@@ -112,18 +121,12 @@ def build_all(tmp, smollm_gguf):
     d = os.path.join(tmp, "gpt2-bytelevel")
     out["gpt2-bytelevel"] = (d, save(t, d, {"bos_token": eot, "eos_token": eot}, string_merges=True), GPT2_GGUF)
 
-    t = bytelevel_model(g)
-    t.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(GPT2_RE), "isolated"),
-                                               pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    t.decoder = decoders.ByteLevel()
+    t = split_bytelevel(g, GPT2_RE)
     add_specials(t, g)
     d = os.path.join(tmp, "gpt2-split")
     out["gpt2-split"] = (d, save(t, d), GPT2_GGUF)
 
-    t = bytelevel_model(g, ignore_merges=True)
-    t.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(LLAMA3_RE), "isolated"),
-                                               pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    t.decoder = decoders.ByteLevel()
+    t = split_bytelevel(g, LLAMA3_RE, ignore_merges=True)
     add_specials(t, g)
     t.post_processor = processors.Sequence([
         processors.ByteLevel(trim_offsets=False),
@@ -131,20 +134,14 @@ def build_all(tmp, smollm_gguf):
     d = os.path.join(tmp, "llama3")
     out["llama3"] = (d, save(t, d), None)
 
-    t = bytelevel_model(g)
-    t.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(QWEN2_RE), "isolated"),
-                                               pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    t.decoder = decoders.ByteLevel()
+    t = split_bytelevel(g, QWEN2_RE)
     add_specials(t, g, non_special=["<think>"])
     t.add_special_tokens([AddedToken("<|im_start|>", special=True, normalized=False, lstrip=True)])
     t.add_tokens([AddedToken("<tool>", special=False, normalized=False, rstrip=True)])
     d = os.path.join(tmp, "qwen2")
     out["qwen2"] = (d, save(t, d, {"eos_token": eot}), None)
 
-    t = bytelevel_model(g)
-    t.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(QWEN35_RE), "isolated"),
-                                               pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    t.decoder = decoders.ByteLevel()
+    t = split_bytelevel(g, QWEN35_RE)
     add_specials(t, g)
     d = os.path.join(tmp, "qwen35")
     out["qwen35"] = (d, save(t, d), None)
