@@ -20,27 +20,6 @@ static void host_stage_x(int lay, const float *x, int k, uint8_t *X) {
         return;
     }
     float *DS = (float *)(X + k);
-    if (lay == v6::K64) {   /* 64-element groups: d, and the two halves' int8 sums as int16 */
-        for (int g = 0; g < k / 64; g++) {
-            float a = 0.f;
-            for (int i = 0; i < 64; i++) a = fmaxf(a, fabsf(x[64 * g + i]));
-            const float d = a / 127.f;
-            int half[2] = {0, 0};
-            for (int c = 0; c < 16; c++) {
-                const int e = 64 * g + 4 * c;
-                float4 v = make_float4(x[e], x[e + 1], x[e + 2], x[e + 3]);
-                int sm;
-                uint32_t pk = v6::quant4(v, d, &sm);
-                half[c / 8] += sm;
-                memcpy(X + v6::xpos(lay, (uint32_t)e, (uint32_t)k), &pk, 4);
-            }
-            uint32_t w[2];
-            memcpy(&w[0], &d, 4);
-            w[1] = ((uint32_t)half[0] & 0xffffu) | ((uint32_t)half[1] << 16);
-            memcpy((uint8_t *)DS + 8 * g, w, 8);
-        }
-        return;
-    }
     for (int g = 0; g < k / 32; g++) {
         float a = 0.f;
         for (int i = 0; i < 32; i++) a = fmaxf(a, fabsf(x[32 * g + i]));
@@ -66,7 +45,6 @@ static double host_xval(int lay, const uint8_t *X, int k, int e) {
     if (lay == v6::FLT) return ((const float *)X)[e];
     const float *DS = (const float *)(X + k);
     int8_t q = (int8_t)X[v6::xpos(lay, (uint32_t)(e & ~3), (uint32_t)k) + (e & 3)];
-    if (lay == v6::K64) return (double)DS[2 * (e / 64)] * q;
     return (double)DS[4 * (e / 32)] * q;
 }
 
@@ -130,11 +108,7 @@ int main(void) {
     tu_rng rng;
     tu_rng_seed(&rng, 1234);
     for (int lay = v6::LEG; lay <= v6::K8; lay++) { check_layout(lay, 4096); check_layout(lay, 1024); }
-    check_layout(v6::K64, 4096);
-    check_layout(v6::K64, 768);
     check_layout(v6::LEG, 576);
-    /* K64 (Q4_K): an odd number of 256-blocks, so both piece orders occur in a row */
-    check_type<MLXN_TYPE_Q4_K>(MLXN_TYPE_Q4_K, 768, 6, 0, &rng);
     const int ks[2] = {1024, 2304};
     for (int ki = 0; ki < 2; ki++) {
         const int k = ks[ki];

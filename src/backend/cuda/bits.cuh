@@ -39,26 +39,6 @@ QB_HD int dp4a(int a, int b, int c) {
     return c;
 #endif
 }
-/* dp4a with the first operand's bytes unsigned (0..255) and the second's signed. */
-QB_HD int dp4a_us(uint32_t a, int b, int c) {
-#ifdef __CUDA_ARCH__
-    int d;
-    asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-    return d;
-#else
-    for (int i = 0; i < 4; i++) c += (int)(uint8_t)(a >> (8 * i)) * (int)(int8_t)(uint8_t)(b >> (8 * i));
-    return c;
-#endif
-}
-/* a's two signed 16-bit halves times b's bytes 0 and 1 (signed), plus c. */
-QB_HD int dp2a_lo(int a, int b, int c) {
-#ifdef __CUDA_ARCH__
-    return __dp2a_lo(a, b, c);
-#else
-    return c + (int)(int16_t)(uint16_t)((uint32_t)a & 0xffffu) * (int)(int8_t)(uint8_t)((uint32_t)b & 255u) +
-           (int)(int16_t)(uint16_t)((uint32_t)a >> 16) * (int)(int8_t)(uint8_t)(((uint32_t)b >> 8) & 255u);
-#endif
-}
 QB_HD uint32_t vsub4(uint32_t a, uint32_t b) {
 #ifdef __CUDA_ARCH__
     return __vsub4(a, b);

@@ -136,7 +136,7 @@ __device__ __forceinline__ void stage_x(const float *xr, uint8_t *X, int k) {
     const int nt = blockDim.x, n4 = k >> 2;
     float *DS = (float *)(X + k);
     /* every thread runs the same number of rounds (the shuffles need whole warps); a group's 8
-     * lanes (16 for K64) are all in range or all out (k is a multiple of 32; of 256 for K64) */
+     * lanes are all in range or all out (k is a multiple of 32) */
     for (int base = 0; base < n4; base += 4 * nt) {
         float4 v[4];
 #pragma unroll
@@ -151,24 +151,9 @@ __device__ __forceinline__ void stage_x(const float *xr, uint8_t *X, int k) {
             a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 1));
             a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 2));
             a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 4));
-            if (LAY == v6::K64) a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 8));   /* 64-element groups */
             const float d = a / 127.f;
             int sum;
             const uint32_t pk = v6::quant4(v[j], d, &sum);
-            if (LAY == v6::K64) {
-                int s = sum;
-                s += __shfl_xor_sync(0xffffffffu, s, 1);
-                s += __shfl_xor_sync(0xffffffffu, s, 2);
-                s += __shfl_xor_sync(0xffffffffu, s, 4);     /* sum over this 32-element half */
-                const int s_hi = __shfl_xor_sync(0xffffffffu, s, 8);
-                if (i < n4) {
-                    *(uint32_t *)(X + v6::xpos(LAY, 4u * i, (uint32_t)k)) = pk;
-                    if ((i & 15) == 0)
-                        *(uint2 *)((uint8_t *)DS + 8 * (i >> 4)) =
-                            make_uint2(__float_as_uint(d), ((uint32_t)s & 0xffffu) | ((uint32_t)s_hi << 16));
-                }
-                continue;
-            }
             float fs = (float)sum;
             fs += __shfl_xor_sync(0xffffffffu, fs, 1);
             fs += __shfl_xor_sync(0xffffffffu, fs, 2);     /* sum over this half of the group */
@@ -476,7 +461,7 @@ static bool v6_applies(const mlxn_cuda_mm *a, int pro) {
         /* blocks keep their global alignment in shared memory: what the unit decoders assume */
         const size_t need = in.bb % 4 == 0 ? 4 : 2;
         if ((uintptr_t)a->w % need) return false;
-        if (in.lay == v6::K16A || in.lay == v6::K16B || in.lay == v6::K64 || in.lay == v6::FLT) return false;   /* 8/16-byte loads */
+        if (in.lay == v6::K16A || in.lay == v6::K16B || in.lay == v6::FLT) return false;   /* 8/16-byte loads */
     }
     V6P p;
     p.pro = pro;

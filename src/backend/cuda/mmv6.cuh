@@ -23,7 +23,7 @@ namespace v6 {
 /* the shared bit helpers (bits.cuh), visible here unqualified */
 using qb::dp4a; using qb::vsub4; using qb::byte_perm; using qb::fshr; using qb::h2f; using qb::bf2f;
 using qb::rint_i; using qb::ld16; using qb::ld32; using qb::ldw2; using qb::spread4; using qb::lut16;
-using qb::wbyte; using qb::kscale_min; using qb::dp4a_us; using qb::dp2a_lo;
+using qb::wbyte; using qb::kscale_min;
 V6_HD int4 ldx16(const uint8_t *p) { return *(const int4 *)p; }
 V6_HD int2 ldx8(const uint8_t *p) { return *(const int2 *)p; }
 #define V6_M4 0x0F0F0F0Fu
@@ -37,15 +37,10 @@ V6_HD int2 ldx8(const uint8_t *p) { return *(const int2 *)p; }
  *   K16A (Q4_K, Q5_K): per 256-element block, 16-byte chunk 4c + 2t + h at position 8t + 2c + h;
  *   K16B (IQ4_XS): chunk 2i + t at position 8t + i;
  *   K8   (Q2_K, Q3_K, Q6_K): 8-byte chunk 16n + 4m + q at position 8 (m ^ (block & 1)) + 4n + q;
- *   FLT  (F16, BF16): the f32 activations as they are;
- *   K64  (Q4_K): int8 per 64 elements (one scale for a Q4_K sub-block pair); per 256-element
- *        block, the 16-byte piece p of 64-chunk c at position 64 (p ^ (block & 1)) + 16 c.
+ *   FLT  (F16, BF16): the f32 activations as they are.
  * Every 32-element group also has 4 floats after the int8 bytes: d, d * sum q, and d * sum q over
- * its first and over its last 16 elements. K64 instead has 8 bytes per 64-chunk there: d, and the
- * int8 sums of its two halves as two int16 in one word. */
-enum { LEG = 0, K16A = 1, K16B = 2, K8 = 3, FLT = 4, K64 = 5 };
-/* elements per quantization group of a layout */
-V6_HD int qgroup(int lay) { return lay == K64 ? 64 : 32; }
+ * its first and over its last 16 elements. */
+enum { LEG = 0, K16A = 1, K16B = 2, K8 = 3, FLT = 4 };
 template <int T> struct Tr;
 #define V6_TR(T_, QK_, BB_, UPB_, SP_, GR_, LAY_) \
     template <> struct Tr<T_> { enum { QK = QK_, BB = BB_, UPB = UPB_, SP = SP_, GR = GR_, LAY = LAY_ }; };
@@ -57,7 +52,7 @@ V6_TR(MLXN_TYPE_Q8_0, 32, 34, 1, 3, 32, LEG)
 V6_TR(MLXN_TYPE_IQ4_NL, 32, 18, 1, 4, 32, LEG)
 V6_TR(MLXN_TYPE_Q2_K, 256, 84, 8, 8, 4, K8)
 V6_TR(MLXN_TYPE_Q3_K, 256, 110, 8, 6, 8, K8)
-V6_TR(MLXN_TYPE_Q4_K, 256, 144, 4, 2, 4, K64)
+V6_TR(MLXN_TYPE_Q4_K, 256, 144, 8, 4, 4, K16A)
 V6_TR(MLXN_TYPE_Q5_K, 256, 176, 8, 4, 4, K16A)
 V6_TR(MLXN_TYPE_Q6_K, 256, 210, 8, 4, 8, K8)
 V6_TR(MLXN_TYPE_IQ4_XS, 256, 136, 8, 4, 4, K16B)
@@ -78,10 +73,6 @@ V6_HD uint32_t xpos(int lay, uint32_t e, uint32_t k) {
     if (lay == K16A) {
         uint32_t q = w >> 4, c = q >> 2, t = (q >> 1) & 1, h = q & 1;
         return 256u * b + 16u * (8 * t + 2 * c + h) + (w & 15);
-    }
-    if (lay == K64) {
-        uint32_t c = w >> 6, p = (w >> 4) & 3;
-        return 256u * b + 64u * (p ^ (b & 1)) + 16u * c + (w & 15);
     }
     if (lay == K16B) {
         uint32_t q = w >> 4, i = q >> 1, t = q & 1;
@@ -221,39 +212,9 @@ QB_UNROLL
     const float x0 = h ? f0.w : f0.z, x1 = h ? f1.w : f1.z;
     return d * ((float)sc0 * f0.x * (float)s0 + (float)sc1 * f1.x * (float)s1) - dmin * ((float)m0 * x0 + (float)m1 * x1);
 }
-/* Q4_K unit c (0..3) = the 64 weights of sub-blocks 2c (low nibbles of qs bytes 32c .. +32) and
- * 2c+1 (high nibbles), against one int8 activation scale (K64). The high nibbles are used in
- * place (q & 0xF0 = 16 x nibble, unsigned), so the pair's integer sum carries a factor 16:
- *   dot = dx (d / 16 (16 sc0 s0 + sc1 s1') - dmin (m0 S0 + m1 S1)),  s1' = 16 s1,
- * with S0, S1 the activation sums of the two halves (int16 pair, dp2a against the min bytes). */
 template <> struct Unit<MLXN_TYPE_Q4_K> {
-    static V6_HD float run(const uint8_t *b, int c, const uint8_t *X, const float *DS, int col, int) {
-        const uint4 hd = *(const uint4 *)b;      /* d, dmin | scales 0-3 | 4-7 | 8-11 */
-        const uint4 qa = *(const uint4 *)(b + 16 + 32 * c), qb2 = *(const uint4 *)(b + 32 + 32 * c);
-        const uint8_t *xb = X + 256 * col + 16 * c;
-        const int o = (col & 1) * 64;
-        const int4 x0 = ldx16(xb + o), x1 = ldx16(xb + 64 - o), x2 = ldx16(xb + 128 + o), x3 = ldx16(xb + 192 - o);
-        int s0 = dp4a((int)(qa.x & V6_M4), x0.x, 0);
-        s0 = dp4a((int)(qa.y & V6_M4), x0.y, s0); s0 = dp4a((int)(qa.z & V6_M4), x0.z, s0); s0 = dp4a((int)(qa.w & V6_M4), x0.w, s0);
-        s0 = dp4a((int)(qb2.x & V6_M4), x1.x, s0); s0 = dp4a((int)(qb2.y & V6_M4), x1.y, s0);
-        s0 = dp4a((int)(qb2.z & V6_M4), x1.z, s0); s0 = dp4a((int)(qb2.w & V6_M4), x1.w, s0);
-        int s1 = dp4a_us(qa.x & ~V6_M4, x2.x, 0);
-        s1 = dp4a_us(qa.y & ~V6_M4, x2.y, s1); s1 = dp4a_us(qa.z & ~V6_M4, x2.z, s1); s1 = dp4a_us(qa.w & ~V6_M4, x2.w, s1);
-        s1 = dp4a_us(qb2.x & ~V6_M4, x3.x, s1); s1 = dp4a_us(qb2.y & ~V6_M4, x3.y, s1);
-        s1 = dp4a_us(qb2.z & ~V6_M4, x3.z, s1); s1 = dp4a_us(qb2.w & ~V6_M4, x3.w, s1);
-        /* the 6-bit scales and mins of sub-blocks 2c, 2c+1 (as in q45k) */
-        const bool hi = c >= 2;
-        const uint32_t SC = hi ? ((hd.w & V6_M4) | ((hd.y >> 2) & 0x30303030u)) : (hd.y & 0x3f3f3f3fu);
-        const uint32_t MN = hi ? (((hd.w >> 4) & V6_M4) | ((hd.z >> 2) & 0x30303030u)) : (hd.z & 0x3f3f3f3fu);
-        const int sh = (c & 1) * 16;
-        const int sc0 = (int)((SC >> sh) & 255u), sc1 = (int)((SC >> (sh + 8)) & 255u);
-        const int isum = 16 * sc0 * s0 + sc1 * s1;
-        const uint2 dv = *(const uint2 *)((const uint8_t *)DS + 8 * (4 * col + c));
-        const int imin = dp2a_lo((int)dv.y, (int)(MN >> sh), 0);
-        float dx;
-        memcpy(&dx, &dv.x, 4);
-        const float d = h2f((uint16_t)(hd.x & 0xffff)), dmin = h2f((uint16_t)(hd.x >> 16));
-        return dx * (d * 0.0625f * (float)isum - dmin * (float)imin);
+    static V6_HD float run(const uint8_t *b, int u, const uint8_t *X, const float *DS, int col, int) {
+        return q45k<false>(b, u, X, DS, col);
     }
 };
 template <> struct Unit<MLXN_TYPE_Q5_K> {
