@@ -66,6 +66,8 @@ __global__ void __launch_bounds__(MMVT_WARPS * 32) mmvt_kernel(MmvtP p) {
             if (t + j * nt < k4) nw[j] = ((const float4 *)p.norm_w)[t + j * nt];
     }
     asm volatile("griddepcontrol.wait;" ::: "memory");
+    /* the next kernel may launch now (its blocks prefetch their weights while this one works) */
+    asm volatile("griddepcontrol.launch_dependents;");
     float ss = 0.f;
 #pragma unroll
     for (int j = 0; j < 2; j++) {
@@ -88,7 +90,6 @@ __global__ void __launch_bounds__(MMVT_WARPS * 32) mmvt_kernel(MmvtP p) {
     if (PRO == 1) scale = rsqrtf(block_sum(ss, red) / (float)p.k + p.eps);   /* its barriers publish xs */
     asm volatile("cp.async.wait_all;" ::: "memory");
     __syncthreads();
-    asm volatile("griddepcontrol.launch_dependents;");
     const int lane = t & 31, warp = t >> 5, nw_ = nt >> 5;
     const int ng = p.k >> 5;
     const uint8_t *wbase = ws + ((uintptr_t)g0 & 15);
