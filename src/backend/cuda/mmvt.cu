@@ -24,6 +24,7 @@
 #define MMVT_MAX_WBYTES (48 * 1024)   /* weights of one block's rows in shared memory */
 
 int mlxn_cuda_mmvt_on = -1;   /* -1: from MLXN_CUDA_MMVT (default on; 0 = the int8 route) */
+static int g_mmvt_warps = 16;  /* warps per block (MLXN_CUDA_MMVT_WARPS = 4, 8 or 16; blocks per SM 16 / warps) */
 
 struct MmvtP {
     const uint8_t *w; int64_t row_bytes; int rows, k, rpb;
@@ -58,11 +59,13 @@ __global__ void __launch_bounds__(MMVT_WARPS * 32) mmvt_kernel(MmvtP p) {
     }
     asm volatile("cp.async.commit_group;" ::: "memory");
     const int k4 = p.k >> 2;
-    /* the thread's norm weights (at most 2 float4 for k <= 2048 with 512 threads) */
-    float4 nw[2] = {make_float4(0.f, 0.f, 0.f, 0.f), make_float4(0.f, 0.f, 0.f, 0.f)};
+    /* the thread's norm weights (at most 4 float4: k <= 2048, at least 128 threads) */
+    float4 nw[4];
+#pragma unroll
+    for (int j = 0; j < 4; j++) nw[j] = make_float4(0.f, 0.f, 0.f, 0.f);
     if (PRO == 1) {
 #pragma unroll
-        for (int j = 0; j < 2; j++)
+        for (int j = 0; j < 4; j++)
             if (t + j * nt < k4) nw[j] = ((const float4 *)p.norm_w)[t + j * nt];
     }
     asm volatile("griddepcontrol.wait;" ::: "memory");
@@ -70,7 +73,7 @@ __global__ void __launch_bounds__(MMVT_WARPS * 32) mmvt_kernel(MmvtP p) {
     asm volatile("griddepcontrol.launch_dependents;");
     float ss = 0.f;
 #pragma unroll
-    for (int j = 0; j < 2; j++) {
+    for (int j = 0; j < 4; j++) {
         const int i = t + j * nt;
         if (i >= k4) continue;
         float4 v = ((const float4 *)p.x)[i];
@@ -143,15 +146,17 @@ static bool mmvt_enabled(void) {
     if (mlxn_cuda_mmvt_on < 0) {
         const char *e = getenv("MLXN_CUDA_MMVT");
         mlxn_cuda_mmvt_on = e && *e == '0' ? 0 : 1;
+        const char *w = getenv("MLXN_CUDA_MMVT_WARPS");
+        if (w && (atoi(w) == 4 || atoi(w) == 8 || atoi(w) == 16)) g_mmvt_warps = atoi(w);
     }
     return mlxn_cuda_mmvt_on != 0;
 }
 
-/* Grid: blocks of MMVT_WARPS warps, at most one per SM, each a contiguous run of rows. */
+/* Grid: blocks of g_mmvt_warps warps, 16 warps per SM at most, each a contiguous run of rows. */
 static void mmvt_plan(const mlxn_cuda_mm *a, int *grid, int *rpb) {
     const int sms = mlxn_cuda_sm_count() > 0 ? mlxn_cuda_sm_count() : 132;
-    int g = (int)((a->rows + MMVT_WARPS - 1) / MMVT_WARPS);   /* at least a row per warp */
-    if (g > sms) g = sms;
+    int g = (int)((a->rows + g_mmvt_warps - 1) / g_mmvt_warps);   /* at least a row per warp */
+    if (g > sms * (MMVT_WARPS / g_mmvt_warps)) g = sms * (MMVT_WARPS / g_mmvt_warps);
     if (g < 1) g = 1;
     *rpb = (int)((a->rows + g - 1) / g);
     *grid = (int)((a->rows + *rpb - 1) / *rpb);
@@ -197,6 +202,6 @@ extern "C" mlxn_status mlxn_cuda_mmvt(const mlxn_cuda_mm *a, const mlxn_cuda_mmf
                                     MMVT_MAX_K * 4 + MMVT_MAX_WBYTES + 64));
         attr[a->type & 63][pro] = true;
     }
-    CU_TRY(launch_pdl(fn, dim3((unsigned)grid), dim3(MMVT_WARPS * 32), smem, stream, !mlxn_cuda_mmv_no_pdl, p));
+    CU_TRY(launch_pdl(fn, dim3((unsigned)grid), dim3(g_mmvt_warps * 32), smem, stream, !mlxn_cuda_mmv_no_pdl, p));
     return MLXN_CUDA_LAUNCHED("mmvt_kernel");
 }
