@@ -846,7 +846,7 @@ static void usage(void) {
            "                  grid with an empty kernel (dispatch cost; use with --no-verify); 9: the v3\n"
            "                  grid only reading its K/V rows (read floor; --no-verify)\n"
            "  --attn-bps N    attention v2: split count aims at N blocks per SM (default 4)\n"
-           "  --attn3-cfg N   attention v3 (f16) warps x ring stages: 0 default (4x2, 4x3 for head 64),\n"
+           "  --attn3-cfg N   attention v3 (f16) warps x ring stages: 0 default (4x2, 8x2 for head 64),\n"
            "                  1: 4x3, 2: 4x4, 3: 8x2 (over the shared-memory limit: the default)\n"
            "  --attn3-ilv 0|1 attention v3: each split owns every n_split-th 16-key step (1) instead of\n"
            "                  one contiguous chunk (0)\n"

@@ -445,9 +445,12 @@ int mlxn_cuda_attn3_pre = 1;           /* v3: with MLXN_ATTN_HISTORY_READY, the 
 int mlxn_cuda_attn3_all_clusters = 0;  /* v3: 1 = clusters without visible keys run and merge too
                                           * (before 2026-11-30; env MLXN_CUDA_ATTN_ALLCL=1) */
 
-/* NW warps per block, S ring stages per warp (the default: 4 warps, 2 stages, 3 for head 64;
- * `mlxn_cuda_attn3_cfg` picks others for measurements) */
-template <int HD, int NW_ = 4, int S_ = (HD >= 128 ? 2 : 3)> struct A3Cfg {
+/* NW warps per block, S ring stages per warp. The default: 4 warps x 2 stages; 8 x 2 for head 64
+ * (since 2026-11-30: SmolLM2 decode 1,686.8 against 1,639.5 t/s with 4 x 3, docs/perf/NOTES.md).
+ * `mlxn_cuda_attn3_cfg` picks others for measurements. */
+constexpr int a3_nw(int hd) { return hd == 64 ? 8 : 4; }
+constexpr int a3_s(int hd) { return hd == 64 || hd >= 128 ? 2 : 3; }
+template <int HD, int NW_ = a3_nw(HD), int S_ = a3_s(HD)> struct A3Cfg {
     enum { NW = NW_, S = S_, ROW = HD + 8 /* halves */, WROW = HD + 4 /* floats */ };
     static constexpr size_t STAGE_BYTES = (size_t)2 * 16 * ROW * 2;         /* K + V of 16 keys */
     static constexpr size_t RING_BYTES = (size_t)NW * S * STAGE_BYTES;
@@ -1336,7 +1339,7 @@ template <int CT, int HD, int NW, int S, bool TMA> struct A3State {
 };
 template <int CT, int HD, int NW, int S, bool TMA> bool A3State<CT, HD, NW, S, TMA>::done[A3_MAX_DEV];
 template <int CT, int HD, int NW, int S, bool TMA> int A3State<CT, HD, NW, S, TMA>::resident[A3_MAX_DEV][5];
-template <int CT, int HD, int NW = 4, int S = (HD >= 128 ? 2 : 3), bool TMA = false> static mlxn_status attn3_init(int dev) {
+template <int CT, int HD, int NW = a3_nw(HD), int S = a3_s(HD), bool TMA = false> static mlxn_status attn3_init(int dev) {
     typedef A3Cfg<HD, NW, S> C;
     typedef A3State<CT, HD, NW, S, TMA> St;
     if (St::done[dev]) return MLXN_OK;
@@ -1367,7 +1370,7 @@ template <int CT, int HD, int NW = 4, int S = (HD >= 128 ? 2 : 3), bool TMA = fa
 }
 
 /* *ran = false: not launched (no counters during a capture); the caller runs v2. */
-template <int CT, int HD, int NW = 4, int S = (HD >= 128 ? 2 : 3), bool TMA = false>
+template <int CT, int HD, int NW = a3_nw(HD), int S = a3_s(HD), bool TMA = false>
 static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, void *stream, bool *ran) {
     typedef A3Cfg<HD, NW, S> C;
     typedef A3State<CT, HD, NW, S, TMA> St;
@@ -1455,7 +1458,8 @@ static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, vo
 }
 
 /* f16: the (warps, stages) configuration `mlxn_cuda_attn3_cfg` asks for (0: the default; 1: 4 warps
- * x 3 stages; 2: 4 x 4; 3: 8 x 2); a configuration over the shared-memory limit runs the default. */
+ * x 3 stages, head 64's default before 2026-11-30; 2: 4 x 4; 3: 8 x 2); a configuration over the
+ * shared-memory limit runs the default. */
 int mlxn_cuda_attn3_cfg = 0;
 int mlxn_cuda_attn3_tma = 0;   /* f16: bulk (TMA) row copies instead of cp.async (default cfg only) */
 template <int HD> static mlxn_status attn3_pick(const mlxn_cuda_attn *a, int group, int *err, void *stream, bool *ran) {

@@ -90,6 +90,12 @@ extern int mlxn_cuda_mmv_no_pdl;       /* 1: launch without programmatic depende
 extern int mlxn_cuda_mmv_v2_warps;     /* v2 rows-per-warp target: resident warps per SM */
 extern int mlxn_cuda_mmv_v3_warps;     /* v3 rows-per-warp target (default 16) */
 extern int mlxn_cuda_mmv_version;      /* 0 (default: v6 where it applies, else chosen per type and k, see mmv.cu), 6, 5/4 (activations in shared memory), 3 (cp.async ring), 2 (register stage), 1 (one row per warp) */
+/* Small mat-vec (mmvt.cu): n = 1, k <= 2048, a few MB: one launch with f32 activations (the
+ * mul_mat_fused prologue and add included); the default below v6's size threshold. */
+typedef struct mlxn_cuda_mmfuse mlxn_cuda_mmfuse;
+bool mlxn_cuda_mmvt_applies(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f);
+mlxn_status mlxn_cuda_mmvt(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f, void *stream);
+extern int mlxn_cuda_mmvt_on;   /* -1: env MLXN_CUDA_MMVT (0 = off); 1 on; 0 off */
 /* Mat-vec v6 (mmv6.cu): n = 1 and mul_mat_id decode, the default wherever it applies. */
 bool mlxn_cuda_mmv6_applies(const mlxn_cuda_mm *a);
 mlxn_status mlxn_cuda_mmv6(const mlxn_cuda_mm *a, void *stream);

@@ -775,12 +775,14 @@ static bool mmv6_worth_it(const mlxn_cuda_mm *a) {
 /* The route a mat-vec takes (f: the mul_mat_fused prologue/epilogue, or NULL; v6 must fit with
  * it): v6, the f16/bf16/f32 direct kernel, the exact generic route, or the int8 kernels v1-v5
  * behind quant_x_kernel. */
-enum { ROUTE_V6, ROUTE_FLOAT, ROUTE_F32X, ROUTE_Q };
+enum { ROUTE_V6, ROUTE_FLOAT, ROUTE_F32X, ROUTE_Q, ROUTE_SMALL };
 static int mmv_route(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f) {
     /* v6 (mmv6.cu) for large matrices, or when asked for */
     if (!mlxn_cuda_mmv_force_f32x && (mlxn_cuda_mmv_version == 6 || (mlxn_cuda_mmv_version == 0 && mmv6_worth_it(a))) &&
         (f ? mlxn_cuda_mmv6_applies_fused(a, f) : mlxn_cuda_mmv6_applies(a)))
         return ROUTE_V6;
+    /* below that, the one-launch f32 mat-vec (mmvt.cu) where it applies (MLXN_CUDA_MMVT=0: off) */
+    if (!mlxn_cuda_mmv_force_f32x && mlxn_cuda_mmv_version == 0 && mlxn_cuda_mmvt_applies(a, f)) return ROUTE_SMALL;
     if (a->type == MLXN_TYPE_F16 || a->type == MLXN_TYPE_BF16 || a->type == MLXN_TYPE_F32) return ROUTE_FLOAT;
     if (mlxn_cuda_mmv_force_f32x) return ROUTE_F32X;
     if (!mmv_q_for(a->type, a->ids ? 1 : nc_round(a->n))) return ROUTE_F32X;   /* Q8_1, Q8_K: exact generic route */
@@ -797,7 +799,7 @@ extern "C" int mlxn_cuda_mmv_fused_route(const mlxn_cuda_mm *a, const mlxn_cuda_
     mmv_read_env();
     if (a->ids || a->n < 1 || a->n > 8) return 0;
     const int r = mmv_route(a, f);
-    return r == ROUTE_V6 ? 2 : r == ROUTE_Q ? 1 : 0;
+    return r == ROUTE_V6 ? 2 : (r == ROUTE_Q || r == ROUTE_SMALL) ? 1 : 0;
 }
 extern "C" bool mlxn_cuda_mmv_fusable(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f) {
     return mlxn_cuda_mmv_fused_route(a, f) != 0;
@@ -819,6 +821,7 @@ static mlxn_status mmv_run(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *fu, vo
     mmv_read_env();
     const int route = mmv_route(a, fu);
     if (route == ROUTE_V6) return fu ? mlxn_cuda_mmv6_fused(a, fu, stream) : mlxn_cuda_mmv6(a, stream);
+    if (route == ROUTE_SMALL) return mlxn_cuda_mmvt(a, fu, stream);
     if (route == ROUTE_FLOAT) return mmv_float(a, err, stream);
     if (route == ROUTE_F32X) return mmv_via_f32(a, stream);
     bool id = a->ids != NULL;
