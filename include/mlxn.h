@@ -650,6 +650,7 @@ typedef enum mlxn_op {
     MLXN_OP_MOE_ROUTE, MLXN_OP_MOE_COMBINE, MLXN_OP_ARGMAX, MLXN_OP_TOP_K, MLXN_OP_COPY,
     MLXN_OP_MUL_MAT_FUSED,
     MLXN_OP_ROPE_KV,
+    MLXN_OP_ARGMAX_ADVANCE,
     MLXN_OP_COUNT
 } mlxn_op;
 const char *mlxn_op_name(mlxn_op op);
@@ -806,6 +807,14 @@ mlxn_status mlxn_op_moe_combine(mlxn_backend_t *be, const mlxn_tensor *expert_ou
 /* Per row of x f32 {n, rows}: argmax -> out i32 {rows} (ties: lowest index);
  * top_k -> ids i32 {k, rows}, vals f32 {k, rows}, sorted by decreasing value (ties: lower index). */
 mlxn_status mlxn_op_argmax(mlxn_backend_t *be, const mlxn_tensor *x, const mlxn_tensor *out);
+/* Greedy decoding that hands the token over on the device (a replayed decode step feeds the
+ * next one without the host). x f32 {n, 1} (one row of logits); step i32 {2} = {token id,
+ * position} of the step that produced x; hist i32 {cap}. With id = argmax(x) (ties: lowest
+ * index, as mlxn_op_argmax):  step[1] += 1;  step[0] = id;  hist[step[1] mod cap] = id
+ * (step[1] is then the position the new token will be run at; mod gives 0..cap-1). step and
+ * hist must not overlap each other or x. */
+mlxn_status mlxn_op_argmax_advance(mlxn_backend_t *be, const mlxn_tensor *x, const mlxn_tensor *step,
+                                   const mlxn_tensor *hist);
 mlxn_status mlxn_op_top_k(mlxn_backend_t *be, const mlxn_tensor *x, int k, const mlxn_tensor *ids,
                           const mlxn_tensor *vals);
 

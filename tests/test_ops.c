@@ -704,6 +704,55 @@ static void run_select(harness *h, const tcase *c) {
     }
 }
 
+/* ---- argmax_advance: a = {n, cap, first position, steps, ties, x offset in floats} ----------
+ * `steps` calls in a row, each on fresh random logits (with ties: the row's maximum put at three
+ * random places), hand the token over: afterwards step must hold {last argmax, first position +
+ * steps} and hist the argmax of each call at its position mod cap, every other entry still the
+ * poison -1. Checked against a host argmax (first index of the maximum) on both backends. */
+static void run_argmax_advance(harness *h, const tcase *c) {
+    const int64_t n = c->a[0], cap = c->a[1], steps = c->a[3], ties = c->a[4], xoff = c->a[5];
+    int32_t pos = (int32_t)c->a[2], st0[2] = {(int32_t)(tu_rng_u64(&h->rng) % 1000), pos};
+    ht *step = ht_i32(h, 1, 2, 1, st0), *hist = ht_out(h, MLXN_TYPE_I32, 1, cap, 1, 1, 1, 0);
+    int32_t want_hist[64], want_id = -1;
+    for (int64_t i = 0; i < cap; i++) want_hist[i] = -1;
+    for (int64_t k = 0; k < steps; k++) {
+        ht *x = ht_rand(h, MLXN_TYPE_F32, 1, n + xoff, 1, 1, 1, 0, 1.0f);
+        float *xf = (float *)x->host + xoff;
+        if (ties) {
+            float mx = xf[0];
+            for (int64_t i = 1; i < n; i++) mx = xf[i] > mx ? xf[i] : mx;
+            for (int t = 0; t < 3; t++) xf[tu_rng_u64(&h->rng) % (uint64_t)n] = mx + 0.5f;
+            ht_upload(x);
+        }
+        for (int s = 0; s < 2; s++) {   /* {n} at byte offset 4 * xoff: unaligned rows for xoff % 4 != 0 */
+            x->t[s].offset = (size_t)xoff * 4;
+            x->t[s].d.ne[0] = n;
+        }
+        RUN(mlxn_op_argmax_advance(h->be[s], &x->t[s], &step->t[s], &hist->t[s]));
+        int64_t best = 0;
+        for (int64_t i = 1; i < n; i++)
+            if (xf[i] > xf[best]) best = i;
+        pos++;
+        want_id = (int32_t)best;
+        want_hist[((int64_t)pos % cap + cap) % cap] = want_id;
+    }
+    ht_download(step);
+    ht_download(hist);
+    for (int s = 0; s < 2; s++) {
+        const char *who = s ? "ref" : mlxn_backend_name(h->be[0]);
+        const int32_t *gs = (const int32_t *)(s ? step->ref : step->host), *gh = (const int32_t *)(s ? hist->ref : hist->host);
+        if (gs[0] != want_id || gs[1] != pos) {
+            case_fail(h, "%s: step = {%d, %d}, want {%d, %d}", who, (int)gs[0], (int)gs[1], (int)want_id, (int)pos);
+            return;
+        }
+        for (int64_t i = 0; i < cap; i++)
+            if (gh[i] != want_hist[i]) {
+                case_fail(h, "%s: hist[%lld] = %d, want %d", who, (long long)i, (int)gh[i], (int)want_hist[i]);
+                return;
+            }
+    }
+}
+
 /* ---- copy: a = {ne0, ne1, ne2, dst type, src pad, dst pad}; case type = src type ----------- */
 static void run_copy(harness *h, const tcase *c) {
     ht *src = ht_rand(h, c->type, 3, c->a[0], c->a[1], c->a[2], 1, (int)c->a[4], 1.0f);
@@ -857,6 +906,13 @@ static void build_cases(bool full) {
     for (int r = 0; r < 2; r++) add_case(MLXN_OP_MOE_COMBINE, F32, NULL, A(67, 4, 5, r), "67 rows k=4 5 tokens residual %s", r ? "on" : "off");
     add_case(MLXN_OP_ARGMAX, F32, NULL, A(1000, 3, 1), "1000x3");
     add_case(MLXN_OP_ARGMAX, F32, NULL, A(1, 2, 1), "1x2");
+    add_case(MLXN_OP_ARGMAX_ADVANCE, F32, NULL, A(1000, 8, 0, 3, 0, 0), "1000 logits, cap 8, 3 steps from position 0");
+    add_case(MLXN_OP_ARGMAX_ADVANCE, F32, NULL, A(49155, 8, 5, 6, 0, 1), "49155 logits at a 4-byte offset, cap 8, 6 steps from 5: the ring wraps");
+    add_case(MLXN_OP_ARGMAX_ADVANCE, F32, NULL, A(1000, 4, 10, 3, 1, 0), "1000 logits, ties: the lowest index");
+    add_case(MLXN_OP_ARGMAX_ADVANCE, F32, NULL, A(49152, 8, 700, 9, 1, 0), "49152 logits with ties, 9 steps: an entry overwritten");
+    add_case(MLXN_OP_ARGMAX_ADVANCE, F32, NULL, A(257, 16, 100, 20, 0, 3), "257 logits, cap 16, 20 steps: entries overwritten");
+    add_case(MLXN_OP_ARGMAX_ADVANCE, F32, NULL, A(1, 1, 0, 2, 0, 0), "1 logit, cap 1");
+    add_case(MLXN_OP_ARGMAX_ADVANCE, F32, NULL, A(64, 8, -3, 4, 0, 2), "positions -2..1: hist index mod cap stays in 0..7");
     static const int64_t ks[] = {1, 5, 40};
     for (int i = 0; i < 3; i++) add_case(MLXN_OP_TOP_K, F32, NULL, A(1000, 3, ks[i]), "1000x3 k=%lld", (long long)ks[i]);
     for (int a = 0; a < 3; a++)
@@ -888,6 +944,7 @@ static void run_case(harness *h, const tcase *c) {
     case MLXN_OP_COPY: run_copy(h, c); break;
     case MLXN_OP_MUL_MAT_FUSED: run_mul_mat_fused(h, c); break;
     case MLXN_OP_ROPE_KV: run_rope_kv(h, c); break;
+    case MLXN_OP_ARGMAX_ADVANCE: run_argmax_advance(h, c); break;
     case MLXN_OP_COUNT: break;
     }
 }

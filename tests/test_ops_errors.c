@@ -219,6 +219,35 @@ static void test_backend(const char *name) {
     expect(be, mlxn_op_top_k(be, &x, 0, &tk, &tv), MLXN_ERR_INVALID_ARG, "k = 0 outside", "top_k k = 0");
     mlxn_tensor am = T(&a, MLXN_TYPE_F32, 1, 3, 1, 1);
     expect(be, mlxn_op_argmax(be, &x, &am), MLXN_ERR_TYPE, "out is f32, must be i32", "argmax f32 output");
+    /* argmax_advance: x f32 {n, 1}, step i32 {2}, hist i32 {cap}, all disjoint. The arena's
+     * values repeat every 7 with the maximum first at index 6: ties go to the lowest index. */
+    mlxn_tensor ax = T(&a, MLXN_TYPE_F32, 1, 50, 1, 1), ast = T(&a, MLXN_TYPE_I32, 1, 2, 1, 1), ah = T(&a, MLXN_TYPE_I32, 1, 4, 1, 1);
+    set_i32(&ast, 0, 9);
+    set_i32(&ast, 1, 6);
+    for (int i = 0; i < 4; i++) set_i32(&ah, i, -1);
+    CHECK(mlxn_op_argmax_advance(be, &ax, &ast, &ah) == MLXN_OK);
+    const int32_t *sp = (const int32_t *)((char *)mlxn_buffer_host_ptr(a.buf) + ast.offset);
+    const int32_t *hp = (const int32_t *)((char *)mlxn_buffer_host_ptr(a.buf) + ah.offset);
+    CHECKF(sp[0] == 6 && sp[1] == 7 && hp[3] == 6 && hp[0] == -1 && hp[1] == -1 && hp[2] == -1,
+           "argmax_advance: step {%d, %d}, hist {%d, %d, %d, %d}", sp[0], sp[1], hp[0], hp[1], hp[2], hp[3]);
+    mlxn_tensor ax2 = T(&a, MLXN_TYPE_F32, 2, 50, 2, 1), ast3 = T(&a, MLXN_TYPE_I32, 1, 3, 1, 1), astf = T(&a, MLXN_TYPE_F32, 1, 2, 1, 1);
+    mlxn_tensor ah2 = T(&a, MLXN_TYPE_I32, 2, 4, 2, 1), ahf = T(&a, MLXN_TYPE_F32, 1, 4, 1, 1);
+    expect(be, mlxn_op_argmax_advance(be, &ax2, &ast, &ah), MLXN_ERR_SHAPE, "argmax_advance: x has ne", "argmax_advance two rows");
+    expect(be, mlxn_op_argmax_advance(be, &ast, &ast, &ah), MLXN_ERR_TYPE, "argmax_advance: x is i32, must be f32", "argmax_advance i32 x");
+    expect(be, mlxn_op_argmax_advance(be, &ax, &ast3, &ah), MLXN_ERR_SHAPE, "argmax_advance: step has ne", "argmax_advance step {3}");
+    expect(be, mlxn_op_argmax_advance(be, &ax, &astf, &ah), MLXN_ERR_TYPE, "argmax_advance: step is f32, must be i32", "argmax_advance f32 step");
+    expect(be, mlxn_op_argmax_advance(be, &ax, &ast, &ah2), MLXN_ERR_SHAPE, "argmax_advance: hist has ne", "argmax_advance hist {4, 2}");
+    expect(be, mlxn_op_argmax_advance(be, &ax, &ast, &ahf), MLXN_ERR_TYPE, "argmax_advance: hist is f32, must be i32", "argmax_advance f32 hist");
+    mlxn_tensor ah_on_step = ast;   /* hist {2} on the very bytes of step */
+    expect(be, mlxn_op_argmax_advance(be, &ax, &ast, &ah_on_step), MLXN_ERR_INVALID_ARG, "argmax_advance: step and hist overlap",
+           "argmax_advance hist on step");
+    mlxn_tensor ast_in_x = ax;   /* step {2} inside the logits */
+    ast_in_x.d.type = MLXN_TYPE_I32;
+    ast_in_x.d.ne[0] = 2;
+    ast_in_x.offset += 16;
+    expect(be, mlxn_op_argmax_advance(be, &ax, &ast_in_x, &ah), MLXN_ERR_INVALID_ARG, "argmax_advance: x and step overlap",
+           "argmax_advance step in x");
+    CHECK(mlxn_op_argmax_advance(NULL, &ax, &ast, &ah) == MLXN_ERR_INVALID_ARG);
     mlxn_tensor cq = T(&a, MLXN_TYPE_Q8_0, 2, 64, 3, 1);
     expect(be, mlxn_op_copy(be, &x, &cq), MLXN_ERR_TYPE, "dst is q8_0", "copy to q8_0");
 

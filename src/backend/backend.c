@@ -214,6 +214,7 @@ static bool has_entry(const mlxn_backend_vtbl *vt, mlxn_op op) {
     case MLXN_OP_COPY: return vt->copy;
     case MLXN_OP_MUL_MAT_FUSED: return vt->mul_mat_fused;
     case MLXN_OP_ROPE_KV: return vt->rope_kv;
+    case MLXN_OP_ARGMAX_ADVANCE: return vt->argmax_advance;
     case MLXN_OP_COUNT: break;
     }
     return false;
@@ -596,6 +597,7 @@ static mlxn_status run_call_untimed(mlxn_backend_t *be, const mlxn_op_call *c) {
     case MLXN_OP_COPY: return CALL(copy, T(0), T(1));
     case MLXN_OP_MUL_MAT_FUSED: return CALL(mul_mat_fused, &c->W, T(0), T(1), c->f0, T(2), (mlxn_glu)c->i0, T(3), T(4));
     case MLXN_OP_ROPE_KV: return CALL(rope_kv, T(0), T(1), T(2), T(3), T(4), &c->rope, T(5), T(6), T(7));
+    case MLXN_OP_ARGMAX_ADVANCE: return CALL(argmax_advance, T(0), T(1), T(2));
     case MLXN_OP_COUNT: break;
     }
     return mlxn_fail(MLXN_ERR_INVALID_ARG, "dispatch: unknown op %d", (int)c->op);

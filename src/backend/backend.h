@@ -170,6 +170,10 @@ typedef struct mlxn_backend_vtbl {
                                const mlxn_tview *residual, const mlxn_tview *y);
     /* x f32 {n, rows}; out i32 {rows}. */
     mlxn_status (*argmax)(void *ctx, const mlxn_tview *x, const mlxn_tview *out);
+    /* x f32 {n, 1}; step i32 {2}; hist i32 {cap} (contiguous, disjoint). id = argmax(x);
+     * step[1] += 1; step[0] = id; hist[step[1] mod cap] = id. Must stay graph-capturable: every
+     * value is read from device memory. Optional. */
+    mlxn_status (*argmax_advance)(void *ctx, const mlxn_tview *x, const mlxn_tview *step, const mlxn_tview *hist);
     /* x f32 {n, rows}; ids i32 {k, rows}; vals f32 {k, rows}. */
     mlxn_status (*top_k)(void *ctx, const mlxn_tview *x, int k, const mlxn_tview *ids, const mlxn_tview *vals);
     /* src, dst F32/F16/BF16, same ne, any strides (nb[0] = element size). */

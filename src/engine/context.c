@@ -1,12 +1,17 @@
 /* Contexts: the KV cache and scratch of one sequence, the decode entry points (prefill in
  * n_batch chunks, single-token decode, optionally as a replayed graph) and the generation
- * loop. Everything is sized here, once; the per-token path allocates nothing. */
+ * loop (greedy with a graph: several steps queued back to back, the token handed from one to
+ * the next on the device). Everything is sized here, once; the per-token path allocates nothing. */
 #include "engine/model.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* Greedy steps queued before the host reads their tokens, and the ring of token ids they write
+ * (a batch's ids must not wrap onto each other: ring >= batch). */
+#define PIPE_RING 8
 
 #define CTX_FAIL(c, ...) mlxn_errbuf_save(&(c)->err, mlxn_fail(__VA_ARGS__))
 #define CTX_TRY(c, expr)                                         \
@@ -121,6 +126,7 @@ static mlxn_status context_init(mlxn_context_t *c, const mlxn_context_params *p)
     SLOT(off_pos, B * 4);
     SLOT(off_step, 8);
     SLOT(off_argmax, 4);
+    SLOT(off_hist, PIPE_RING * 4);
 #undef SLOT
     MLXN_TRY(mlxn_buffer_alloc(c->be, off, &c->scratch));
     MLXN_TRY(mlxn_buffer_fill(c->scratch, 0, 0, off));
@@ -152,6 +158,10 @@ static mlxn_status context_init(mlxn_context_t *c, const mlxn_context_params *p)
     /* MLXN_NO_ROPEKV=1: the separate rope and kv_write ops of the first version (comparisons) */
     const char *nrk = getenv("MLXN_NO_ROPEKV");
     c->no_ropekv = nrk && *nrk && strcmp(nrk, "0") != 0;
+    /* MLXN_GEN_PIPE=0: greedy generation waits for each token on the host (the loop before the
+     * pipelined one, for side-by-side timing) */
+    const char *gp = getenv("MLXN_GEN_PIPE");
+    c->gen_pipe = !(gp && !strcmp(gp, "0"));
 
     c->use_graph = p->use_graph < 0 ? mlxn_backend_device_kind(c->be) == MLXN_DEVICE_CUDA : p->use_graph > 0;
     mlxn_log(MLXN_LOG_INFO, "context: %d positions, KV cache %s %.1f MiB, scratch %.1f MiB, batch %d%s", c->n_ctx,
@@ -181,6 +191,7 @@ mlxn_status mlxn_context_new(mlxn_model_t *m, const mlxn_context_params *params,
 void mlxn_context_free(mlxn_context_t *c) {
     if (!c) return;
     mlxn_graph_free(c->graph);
+    mlxn_graph_free(c->graph_pipe);
     mlxn_buffer_free(c->scratch);
     mlxn_buffer_free(c->kv);
     free(c);
@@ -208,33 +219,38 @@ const char *mlxn_context_last_error(const mlxn_context_t *c) { return c ? c->err
 /* What a step should leave behind. */
 enum { WANT_NONE = 0, WANT_LAST = 1, WANT_ALL = 2, WANT_ARGMAX = 3 };
 
+/* Records one decode step (layers, LM head, then argmax into off_argmax, or with pipe the
+ * argmax handed to the next step: argmax_advance into off_step and off_hist) as a graph. */
+static mlxn_status record_decode_graph(mlxn_context_t *c, bool pipe, mlxn_graph_t **out) {
+    MLXN_TRY(mlxn_graph_begin(c->be));
+    c->n_ops = 0;
+    mlxn_status st = mlxn_forward_layers(c, 1);
+    if (st == MLXN_OK) st = mlxn_forward_lm_head(c, 0, 1);
+    if (st == MLXN_OK) st = pipe ? mlxn_forward_argmax_advance(c, PIPE_RING) : mlxn_forward_argmax(c);
+    mlxn_graph_t *g = NULL;
+    mlxn_status st2 = mlxn_graph_end(c->be, &g);
+    if (st != MLXN_OK) {
+        mlxn_graph_free(g);
+        return st;
+    }
+    MLXN_TRY(st2);
+    *out = g;
+    c->graph_ops = c->n_ops;
+    const mlxn_model_t *m = c->m;
+    int mm = 0;   /* mat-vecs: layers' projections (MoE: router and 3 mul_mat_id) + LM head */
+    for (int il = 0; il < m->info.n_layer; il++) {
+        const mlxn_layer *L = &m->layers[il];
+        mm += (L->qkv_fused == 3 ? 1 : L->qkv_fused == 2 ? 2 : 3) + 1 + (L->has_moe ? 4 : (L->gate_up_fused ? 1 : 2) + 1);
+    }
+    mlxn_log(MLXN_LOG_INFO, "decode graph recorded: %d ops (%.2f per layer over %d layers), %d of them mat-vecs%s",
+             c->graph_ops, (double)c->graph_ops / m->info.n_layer, m->info.n_layer, mm + 1,
+             pipe ? "; greedy: the token handed to the next step on the device" : "");
+    return MLXN_OK;
+}
+
 /* One decode step as a graph: layers, LM head and argmax. Recorded on first use. */
 static mlxn_status decode_one_graph(mlxn_context_t *c) {
-    if (!c->graph) {
-        MLXN_TRY(mlxn_graph_begin(c->be));
-        c->n_ops = 0;
-        mlxn_status st = mlxn_forward_layers(c, 1);
-        if (st == MLXN_OK) st = mlxn_forward_lm_head(c, 0, 1);
-        if (st == MLXN_OK) st = mlxn_forward_argmax(c);
-        mlxn_graph_t *g = NULL;
-        mlxn_status st2 = mlxn_graph_end(c->be, &g);
-        if (st != MLXN_OK) {
-            mlxn_graph_free(g);
-            return st;
-        }
-        MLXN_TRY(st2);
-        c->graph = g;
-        c->graph_ops = c->n_ops;
-        const mlxn_model_t *m = c->m;
-        int mm = 0;   /* mat-vecs: layers' projections (MoE: router and 3 mul_mat_id) + LM head */
-        for (int il = 0; il < m->info.n_layer; il++) {
-            const mlxn_layer *L = &m->layers[il];
-            mm += (L->qkv_fused == 3 ? 1 : L->qkv_fused == 2 ? 2 : 3) + 1 +
-                  (L->has_moe ? 4 : (L->gate_up_fused ? 1 : 2) + 1);
-        }
-        mlxn_log(MLXN_LOG_INFO, "decode graph recorded: %d ops (%.2f per layer over %d layers), %d of them mat-vecs",
-                 c->graph_ops, (double)c->graph_ops / m->info.n_layer, m->info.n_layer, mm + 1);
-    }
+    if (!c->graph) MLXN_TRY(record_decode_graph(c, false, &c->graph));
     return mlxn_graph_replay(c->graph);
 }
 
@@ -334,6 +350,38 @@ mlxn_status mlxn_decode_all(mlxn_context_t *c, const int32_t *tokens, int n, flo
  * Generation
  * ========================================================================== */
 
+/* B (<= PIPE_RING) greedy steps back to back from tok at n_past, each replaying the graph that
+ * ends in argmax_advance: the step's argmax becomes the next step's token on the device, so the
+ * host neither waits nor uploads between them. out[j] = the token step j produced (its argmax,
+ * to be run at n_past + j + 1). upload: put {tok, n_past} into off_step first (not needed when
+ * the previous batch ran on from exactly there). n_past is the caller's to advance, by the steps
+ * whose tokens it takes. *ran = false (and OK) when the graph cannot be recorded: the caller
+ * runs the step op by op, as every later greedy step will. */
+static mlxn_status decode_pipelined(mlxn_context_t *c, int32_t tok, int B, bool upload, int32_t *out, bool *ran) {
+    *ran = false;
+    if (B < 1 || B > PIPE_RING || (int64_t)c->n_past + B > c->n_ctx)
+        return CTX_FAIL(c, MLXN_ERR_INVALID_ARG, "pipelined decode: %d steps at position %d (context %d, at most %d steps)",
+                        B, c->n_past, c->n_ctx, PIPE_RING);
+    if (!c->graph_pipe) {
+        mlxn_status st = record_decode_graph(c, true, &c->graph_pipe);
+        if (st != MLXN_OK) {
+            mlxn_log(MLXN_LOG_WARN, "greedy decode graph unavailable (%s); waiting for each token", mlxn_last_error());
+            c->pipe_broken = true;
+            return MLXN_OK;
+        }
+    }
+    if (upload) {
+        int32_t ip[2] = {tok, c->n_past};
+        CTX_TRY(c, mlxn_buffer_upload(c->scratch, c->off_step, ip, sizeof ip));
+    }
+    for (int j = 0; j < B; j++) CTX_TRY(c, mlxn_graph_replay(c->graph_pipe));
+    int32_t ring[PIPE_RING];
+    CTX_TRY(c, mlxn_buffer_download(c->scratch, c->off_hist, ring, sizeof ring));
+    for (int j = 0; j < B; j++) out[j] = ring[(c->n_past + 1 + j) % PIPE_RING];
+    *ran = true;
+    return MLXN_OK;
+}
+
 mlxn_generate_params mlxn_generate_default_params(void) {
     mlxn_generate_params p;
     memset(&p, 0, sizeof p);
@@ -382,6 +430,11 @@ mlxn_status mlxn_generate(mlxn_context_t *c, const int32_t *prompt, int n_prompt
     int n_hist = n_prompt;
     mlxn_status st = MLXN_OK;
     int32_t tok = -1;
+    /* greedy tokens a pipelined batch produced ahead of the host (ahead[i_ahead..n_ahead)), and
+     * whether off_step on the device already holds {tok, n_past} (a whole batch was taken) */
+    int32_t ahead[PIPE_RING];
+    int n_ahead = 0, i_ahead = 0;
+    bool step_on_device = false;
 
     double t0 = now_ms();
     if (n_predict > 0)
@@ -405,7 +458,29 @@ mlxn_status mlxn_generate(mlxn_context_t *c, const int32_t *prompt, int n_prompt
         bool go_on = p.on_token ? p.on_token(tok, p.token_user) : true;
         bool eos = tok == in->eos_id || (in->eot_id >= 0 && tok == in->eot_id);
         if (!go_on || (p.stop_at_eos && eos) || s.n_gen >= n_predict) break;
-        st = run_tokens(c, &tok, 1, p.sample ? WANT_LAST : WANT_ARGMAX, logits, &tok);
+        /* The next token. Running tok at n_past gives it; a pipelined batch already did (the
+         * steps after a stop are dropped: n_past counts only the steps whose tokens were taken,
+         * and later steps overwrite the cache rows past it). */
+        if (i_ahead == n_ahead && !p.sample && c->use_graph && c->gen_pipe && !c->graph_broken && !c->pipe_broken &&
+            c->n_direct_steps > 0) {
+            int B = n_predict - s.n_gen;
+            if (B > PIPE_RING) B = PIPE_RING;
+            bool ran = false;
+            st = decode_pipelined(c, tok, B, !step_on_device, ahead, &ran);
+            if (st != MLXN_OK) break;
+            if (ran) {
+                n_ahead = B;
+                i_ahead = 0;
+                step_on_device = true;
+            }
+        }
+        if (i_ahead < n_ahead) {
+            tok = ahead[i_ahead++];
+            c->n_past++;
+        } else {
+            st = run_tokens(c, &tok, 1, p.sample ? WANT_LAST : WANT_ARGMAX, logits, &tok);
+            step_on_device = false;
+        }
         s.n_decode++;
     }
     s.gen_ms = now_ms() - t1;

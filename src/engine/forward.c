@@ -516,3 +516,12 @@ mlxn_status mlxn_forward_argmax(struct mlxn_context *c) {
     OP(c, MLXN_OP_ARGMAX, mlxn_op_argmax(c->be, &lg, &am));
     return MLXN_OK;
 }
+
+mlxn_status mlxn_forward_argmax_advance(struct mlxn_context *c, int ring) {
+    mlxn_tensor lg, st, hist;
+    MLXN_TRY(scr(c, c->off_logits, MLXN_TYPE_F32, 2, c->m->info.n_vocab, 1, 1, &lg));
+    MLXN_TRY(scr(c, c->off_step, MLXN_TYPE_I32, 1, 2, 1, 1, &st));
+    MLXN_TRY(scr(c, c->off_hist, MLXN_TYPE_I32, 1, ring, 1, 1, &hist));
+    OP(c, MLXN_OP_ARGMAX_ADVANCE, mlxn_op_argmax_advance(c->be, &lg, &st, &hist));
+    return MLXN_OK;
+}

@@ -157,11 +157,16 @@ struct mlxn_context {
     size_t off_ids, off_pos;     /* i32 {n_batch}: token ids, positions */
     size_t off_step;             /* i32 {2}: id and position of a single-token step */
     size_t off_argmax;           /* i32 {1} */
+    size_t off_hist;             /* i32 {PIPE_RING}: greedy ids the pipelined decode steps hand over
+                                  * (argmax_advance: the id to run at position p lands at p mod ring) */
     int logit_rows;
 
     int use_graph;               /* resolved: 0 or 1 */
     mlxn_graph_t *graph;         /* the recorded decode step (n = 1), replayed per token */
     bool graph_broken;           /* recording failed once: run ops directly from then on */
+    mlxn_graph_t *graph_pipe;    /* the greedy decode step ending in argmax_advance (context.c) */
+    bool pipe_broken;            /* recording it failed once: greedy runs step by step from then on */
+    bool gen_pipe;               /* MLXN_GEN_PIPE (at creation; default on): pipelined greedy decoding */
     int n_direct_steps;          /* single-token steps run op by op before recording */
     int n_ops;                   /* op calls issued by the forward pass (counted while recording) */
     int graph_ops;               /* op calls in the recorded decode graph */
@@ -196,5 +201,8 @@ mlxn_status mlxn_forward_layers(struct mlxn_context *c, int n);
 mlxn_status mlxn_forward_lm_head(struct mlxn_context *c, int row0, int nrows);
 /* argmax of logits row 0 into off_argmax. */
 mlxn_status mlxn_forward_argmax(struct mlxn_context *c);
+/* argmax of logits row 0 handed to the next step: off_step becomes {id, position + 1} and the id
+ * lands in off_hist at (position + 1) mod ring (ring entries). */
+mlxn_status mlxn_forward_argmax_advance(struct mlxn_context *c, int ring);
 
 #endif

@@ -12,6 +12,7 @@ static const char *const op_names[MLXN_OP_COUNT] = {
     "attention", "softmax", "unary", "glu", "get_rows", "moe_route", "moe_combine", "argmax", "top_k", "copy",
     "mul_mat_fused",
     "rope_kv",
+    "argmax_advance",
 };
 
 const char *mlxn_op_name(mlxn_op op) { return (int)op >= 0 && op < MLXN_OP_COUNT ? op_names[op] : "unknown op"; }
@@ -683,6 +684,37 @@ static mlxn_status argmax_v(mlxn_backend_t *be, const mlxn_tensor *x, const mlxn
     return mlxn_backend_dispatch(be, &c);
 }
 mlxn_status mlxn_op_argmax(mlxn_backend_t *be, const mlxn_tensor *x, const mlxn_tensor *out) { OP_ENTRY(be, argmax_v(be, x, out)); }
+
+/* Fails when views a and b share a byte (named wa, wb in the message). */
+static mlxn_status need_disjoint(const mlxn_tview *a, const mlxn_tview *b, const char *op, const char *wa, const char *wb) {
+    uintptr_t a0, a1, b0, b1;
+    view_span(a, &a0, &a1);
+    view_span(b, &b0, &b1);
+    if (a0 < b1 && b0 < a1) return mlxn_fail(MLXN_ERR_INVALID_ARG, "%s: %s and %s overlap", op, wa, wb);
+    return MLXN_OK;
+}
+
+static mlxn_status argmax_advance_v(mlxn_backend_t *be, const mlxn_tensor *x, const mlxn_tensor *step, const mlxn_tensor *hist) {
+    const char *on = "argmax_advance";
+    mlxn_op_call c = {.op = MLXN_OP_ARGMAX_ADVANCE};
+    MLXN_TRY(need_support(be, c.op, MLXN_TYPE_F32));
+    MLXN_TRY(f32_view(be, x, on, "x", &c.t[0]));
+    MLXN_TRY(i32_view(be, step, on, "step", &c.t[1]));
+    MLXN_TRY(i32_view(be, hist, on, "hist", &c.t[2]));
+    MLXN_TRY(need_ne(&c.t[0], -1, 1, 1, 1, on, "x"));
+    if (c.t[0].d.ne[0] > INT32_MAX)
+        return mlxn_fail(MLXN_ERR_SHAPE, "%s: x has %lld entries, more than an i32 id can name", on, (long long)c.t[0].d.ne[0]);
+    MLXN_TRY(need_ne(&c.t[1], 2, 1, 1, 1, on, "step"));
+    MLXN_TRY(need_ne(&c.t[2], -1, 1, 1, 1, on, "hist"));
+    MLXN_TRY(need_disjoint(&c.t[1], &c.t[2], on, "step", "hist"));
+    MLXN_TRY(need_disjoint(&c.t[0], &c.t[1], on, "x", "step"));
+    MLXN_TRY(need_disjoint(&c.t[0], &c.t[2], on, "x", "hist"));
+    c.has[0] = c.has[1] = c.has[2] = true;
+    return mlxn_backend_dispatch(be, &c);
+}
+mlxn_status mlxn_op_argmax_advance(mlxn_backend_t *be, const mlxn_tensor *x, const mlxn_tensor *step, const mlxn_tensor *hist) {
+    OP_ENTRY(be, argmax_advance_v(be, x, step, hist));
+}
 
 static mlxn_status top_k_v(mlxn_backend_t *be, const mlxn_tensor *x, int k, const mlxn_tensor *ids, const mlxn_tensor *vals) {
     mlxn_op_call c = {.op = MLXN_OP_TOP_K, .i0 = k};

@@ -265,6 +265,10 @@ static mlxn_status c_argmax(void *ctx, const mlxn_tview *x, const mlxn_tview *ou
     DEV(ctx);
     return mlxn_cuda_argmax(F32(x), ST4(x, 1), x->d.ne[0], x->d.ne[1], out->data, CTX(ctx)->cur);
 }
+static mlxn_status c_argmax_advance(void *ctx, const mlxn_tview *x, const mlxn_tview *step, const mlxn_tview *hist) {
+    DEV(ctx);
+    return mlxn_cuda_argmax_advance(F32(x), x->d.ne[0], step->data, hist->data, hist->d.ne[0], CTX(ctx)->cur);
+}
 static mlxn_status c_top_k(void *ctx, const mlxn_tview *x, int k, const mlxn_tview *ids, const mlxn_tview *vals) {
     DEV(ctx);
     return mlxn_cuda_top_k(F32(x), ST4(x, 1), x->d.ne[0], x->d.ne[1], k, ids->data, ST4(ids, 1), F32(vals), ST4(vals, 1),
@@ -289,7 +293,7 @@ static const mlxn_backend_vtbl cuda_vtbl = {
     .mul_mat = c_mul_mat, .mul_mat_id = c_mul_mat_id, .mul_mat_fused = c_mul_mat_fused, .rms_norm = c_rms_norm, .add_rms_norm = c_add_rms_norm,
     .add = c_add, .mul = c_mul, .scale = c_scale, .rope = c_rope, .kv_write = c_kv_write, .rope_kv = c_rope_kv, .attention = c_attention,
     .softmax = c_softmax, .unary = c_unary, .glu = c_glu, .get_rows = c_get_rows, .moe_route = c_moe_route,
-    .moe_combine = c_moe_combine, .argmax = c_argmax, .top_k = c_top_k, .copy = c_copy,
+    .moe_combine = c_moe_combine, .argmax = c_argmax, .argmax_advance = c_argmax_advance, .top_k = c_top_k, .copy = c_copy,
 };
 
 const mlxn_backend_vtbl *mlxn_cuda_backend_vtbl(void) { return &cuda_vtbl; }

@@ -231,6 +231,8 @@ mlxn_status mlxn_cuda_softmax(const float *x, int64_t x_row, const float *mask, 
                               int64_t mask_rows, float scale, float softcap, float *y, int64_t y_row,
                               int64_t n, int64_t rows, void *stream);
 mlxn_status mlxn_cuda_argmax(const float *x, int64_t x_row, int64_t n, int64_t rows, int32_t *out, void *stream);
+/* argmax of x {n} handed to the next decode step: step[1] += 1; step[0] = id; hist[step[1] mod cap] = id. */
+mlxn_status mlxn_cuda_argmax_advance(const float *x, int64_t n, int32_t *step, int32_t *hist, int64_t cap, void *stream);
 mlxn_status mlxn_cuda_top_k(const float *x, int64_t x_row, int64_t n, int64_t rows, int k, int32_t *ids,
                             int64_t ids_row, float *vals, int64_t vals_row, void *stream);
 mlxn_status mlxn_cuda_moe_route(const float *logits, int64_t l_row, int64_t n_expert, int64_t n_tokens,

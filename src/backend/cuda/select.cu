@@ -103,8 +103,12 @@ __device__ __forceinline__ void take(float v, int i, float &bv, int &bi) {
 /* argmax, block per row: 16-byte loads, four in flight per thread (the scalar loop of block_pick
  * waits on one load at a time, ~14 us for a 49152-entry row of logits). The order is total
  * (value, then lower index; NaN below everything), so any split of the row gives block_pick's
- * answer; a row of NaN only gives 0 in both. */
-__global__ void argmax_kernel(const float *x, int64_t x_row, int64_t n, int32_t *out) {
+ * answer; a row of NaN only gives 0 in both.
+ * With step != NULL (argmax_advance, one row): instead of out, the thread that has the answer
+ * hands it to the next decode step: step[1] += 1, step[0] = id, hist[step[1] mod cap] = id.
+ * Everything comes from device memory, so a captured graph replays it step after step. */
+__global__ void argmax_kernel(const float *x, int64_t x_row, int64_t n, int32_t *out, int32_t *step, int32_t *hist,
+                              int64_t cap) {
     __shared__ float sv[32];
     __shared__ int si[32];
     pdl_begin();
@@ -145,7 +149,17 @@ __global__ void argmax_kernel(const float *x, int64_t x_row, int64_t n, int32_t 
             int oi = __shfl_xor_sync(0xffffffffu, bi, o);
             if (oi != 0x7fffffff && (bi == 0x7fffffff || better(ov, oi, bv, bi))) { bv = ov; bi = oi; }
         }
-        if (lane == 0) out[blockIdx.x] = bi == 0x7fffffff ? 0 : bi;
+        if (lane == 0) {
+            const int32_t id = bi == 0x7fffffff ? 0 : bi;
+            if (step) {
+                const int32_t pos = (int32_t)((uint32_t)step[1] + 1u);
+                step[0] = id;
+                step[1] = pos;
+                hist[((int64_t)pos % cap + cap) % cap] = id;
+            } else {
+                out[blockIdx.x] = id;
+            }
+        }
     }
 }
 int mlxn_cuda_argmax_version = -1;   /* -1: from MLXN_CUDA_ARGMAX (default 2); 1: block_pick (topk_kernel) */
@@ -160,8 +174,15 @@ extern "C" mlxn_status mlxn_cuda_argmax(const float *x, int64_t x_row, int64_t n
                       (float *)NULL, (int64_t)0));
         return MLXN_CUDA_LAUNCHED("argmax topk_kernel");
     }
-    CU_TRY(launch(argmax_kernel, dim3((unsigned)rows), dim3(1024), stream, x, x_row, n, out));
+    CU_TRY(launch(argmax_kernel, dim3((unsigned)rows), dim3(1024), stream, x, x_row, n, out, (int32_t *)NULL,
+                  (int32_t *)NULL, (int64_t)1));
     return MLXN_CUDA_LAUNCHED("argmax_kernel");
+}
+/* Always the 16-byte-load kernel (the front-end keeps n below 2^31). */
+extern "C" mlxn_status mlxn_cuda_argmax_advance(const float *x, int64_t n, int32_t *step, int32_t *hist, int64_t cap,
+                                                void *stream) {
+    CU_TRY(launch(argmax_kernel, dim3(1), dim3(1024), stream, x, (int64_t)0, n, (int32_t *)NULL, step, hist, cap));
+    return MLXN_CUDA_LAUNCHED("argmax_kernel (advance)");
 }
 extern "C" mlxn_status mlxn_cuda_top_k(const float *x, int64_t x_row, int64_t n, int64_t rows, int k, int32_t *ids,
                                        int64_t ids_row, float *vals, int64_t vals_row, void *stream) {
