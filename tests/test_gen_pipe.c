@@ -77,13 +77,13 @@ static void prompt_of(const cJSON *gold, int k, prompt *p) {
 /* A context with the decode graph; pipe selects the pipelined greedy loop (MLXN_GEN_PIPE is
  * read when the context is created). */
 static mlxn_context_t *new_ctx(mlxn_model_t *m, bool pipe, int n_ctx) {
-    setenv("MLXN_GEN_PIPE", pipe ? "1" : "0", 1);
+    setenv("MLXN_GEN_PIPE", pipe ? "8" : "0", 1);   /* 8: the default batch */
     mlxn_context_params cp = mlxn_context_default_params();
     cp.n_ctx = n_ctx;
     cp.use_graph = 1;
     mlxn_context_t *c = NULL;
     if (!CHECKF(mlxn_context_new(m, &cp, &c) == MLXN_OK, "context: %s", mlxn_last_error())) return NULL;
-    CHECK(c->gen_pipe == pipe);
+    CHECK(c->gen_pipe == (pipe ? 8 : 0));
     return c;
 }
 

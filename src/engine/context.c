@@ -9,9 +9,11 @@
 #include <string.h>
 #include <time.h>
 
-/* Greedy steps queued before the host reads their tokens, and the ring of token ids they write
- * (a batch's ids must not wrap onto each other: ring >= batch). */
-#define PIPE_RING 8
+/* The ring of token ids the pipelined greedy steps write (a batch's ids must not wrap onto each
+ * other: ring >= batch), and the default batch: steps queued before the host reads their tokens
+ * (MLXN_GEN_PIPE=N sets it, 1..PIPE_RING; 0 = the step-by-step loop). */
+#define PIPE_RING 64
+#define PIPE_BATCH 8
 
 #define CTX_FAIL(c, ...) mlxn_errbuf_save(&(c)->err, mlxn_fail(__VA_ARGS__))
 #define CTX_TRY(c, expr)                                         \
@@ -161,7 +163,11 @@ static mlxn_status context_init(mlxn_context_t *c, const mlxn_context_params *p)
     /* MLXN_GEN_PIPE=0: greedy generation waits for each token on the host (the loop before the
      * pipelined one, for side-by-side timing) */
     const char *gp = getenv("MLXN_GEN_PIPE");
-    c->gen_pipe = !(gp && !strcmp(gp, "0"));
+    c->gen_pipe = PIPE_BATCH;
+    if (gp && *gp) {
+        const int b = atoi(gp);
+        c->gen_pipe = b < 0 ? 0 : b > PIPE_RING ? PIPE_RING : b;
+    }
 
     c->use_graph = p->use_graph < 0 ? mlxn_backend_device_kind(c->be) == MLXN_DEVICE_CUDA : p->use_graph > 0;
     mlxn_log(MLXN_LOG_INFO, "context: %d positions, KV cache %s %.1f MiB, scratch %.1f MiB, batch %d%s", c->n_ctx,
@@ -464,7 +470,7 @@ mlxn_status mlxn_generate(mlxn_context_t *c, const int32_t *prompt, int n_prompt
         if (i_ahead == n_ahead && !p.sample && c->use_graph && c->gen_pipe && !c->graph_broken && !c->pipe_broken &&
             c->n_direct_steps > 0) {
             int B = n_predict - s.n_gen;
-            if (B > PIPE_RING) B = PIPE_RING;
+            if (B > c->gen_pipe) B = c->gen_pipe;
             bool ran = false;
             st = decode_pipelined(c, tok, B, !step_on_device, ahead, &ran);
             if (st != MLXN_OK) break;

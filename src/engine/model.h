@@ -166,7 +166,7 @@ struct mlxn_context {
     bool graph_broken;           /* recording failed once: run ops directly from then on */
     mlxn_graph_t *graph_pipe;    /* the greedy decode step ending in argmax_advance (context.c) */
     bool pipe_broken;            /* recording it failed once: greedy runs step by step from then on */
-    bool gen_pipe;               /* MLXN_GEN_PIPE (at creation; default on): pipelined greedy decoding */
+    int gen_pipe;                /* MLXN_GEN_PIPE (at creation): greedy steps queued per batch (0 = step by step) */
     int n_direct_steps;          /* single-token steps run op by op before recording */
     int n_ops;                   /* op calls issued by the forward pass (counted while recording) */
     int graph_ops;               /* op calls in the recorded decode graph */
