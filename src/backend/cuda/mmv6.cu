@@ -40,6 +40,7 @@ struct V6P {
     int stages, slot_bytes, aligned;
     int off_bars, off_raw, raw_bytes, off_x, x_bytes, off_acc;
     int x_direct;            /* quantize x straight from global memory (no f32 staging) */
+    int seg;                 /* row flushes by segmented scan (flush_rows_seg) */
     /* mul_mat_fused (plain mat-vec only): pro 1 norm (norm_w, eps), 2 swiglu, 3 geglu (up),
      * applied in place to the staged column; y = dot + add (add may be y) */
     int pro, off_red;
@@ -114,9 +115,29 @@ __device__ __forceinline__ void issue_stage(const V6P &p, uint8_t *slot, uint64_
     }
 }
 
-/* Adds each lane's partial sum to the shared accumulator of its row (rows grouped across the
- * warp: one reduction per distinct row among the lanes). */
-__device__ __forceinline__ void flush_rows(float &acc, int cur, float *racc, int fr0, int fr1) {
+/* Adds each lane's partial sum to the shared accumulator of its row: a segmented scan over the
+ * lanes (a segment = adjacent lanes with the same row; lanes hold non-decreasing rows, and a row
+ * split over several segments still sums right, one add per segment), then the last lane of
+ * each segment adds its total. No loop over the distinct rows: short rows (the LM head's k = 576,
+ * 18 blocks) change row every pass, where the loop cost ~2-3 warp reductions a pass.
+ * MLXN_CUDA_MMV6_FLUSH=0 (mlxn_cuda_mmv6_seg = 0): the loop below (flush_rows_loop). */
+int mlxn_cuda_mmv6_seg = 1;
+__device__ __forceinline__ void flush_rows_seg(float &acc, int cur, float *racc, int fr0, int fr1) {
+    const int lane = threadIdx.x & 31;
+    const int prev = __shfl_up_sync(0xffffffffu, cur, 1), next = __shfl_down_sync(0xffffffffu, cur, 1);
+    bool head = lane == 0 || prev != cur;
+    float v = acc;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+        const float t = __shfl_up_sync(0xffffffffu, v, o);
+        const bool h = __shfl_up_sync(0xffffffffu, head, o);
+        if (lane >= o && !head) v += t;
+        if (lane >= o) head = head || h;
+    }
+    if ((lane == 31 || next != cur) && cur >= fr0 && cur < fr1) atomicAdd(&racc[cur - fr0], v);
+    acc = 0.f;
+}
+__device__ __forceinline__ void flush_rows_loop(float &acc, int cur, float *racc, int fr0, int fr1) {
     unsigned pending = 0xffffffffu;
     while (pending) {
         const int leader = __ffs(pending) - 1;
@@ -127,6 +148,10 @@ __device__ __forceinline__ void flush_rows(float &acc, int cur, float *racc, int
         pending &= ~__ballot_sync(0xffffffffu, mine);
     }
     acc = 0.f;
+}
+__device__ __forceinline__ void flush_rows(float &acc, int cur, float *racc, int fr0, int fr1, bool seg) {
+    if (seg) flush_rows_seg(acc, cur, racc, fr0, fr1);
+    else flush_rows_loop(acc, cur, racc, fr0, fr1);
 }
 
 /* Quantizes activation column xr (f32, in shared memory after the bulk copy, or in global memory
@@ -296,7 +321,7 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
          * some lane moved on. A lane whose row changed at the stage boundary is flushed first. */
         bool fast = nb >= SB && s0 + SB <= wb1;
         if (fast && __any_sync(0xffffffffu, row != cur)) {
-            if (plain) { flush_rows(acc, cur, racc, fr0, fr1); cur = row; }
+            if (plain) { flush_rows(acc, cur, racc, fr0, fr1, p.seg); cur = row; }
             else fast = false;      /* mul_mat_id: the pair (x column) may change: slow path */
         }
         const bool wraps = col + (Q::SP - 1) * PB >= nb;
@@ -313,7 +338,7 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
             }
             acc += a0;
             if (__any_sync(0xffffffffu, wraps)) {
-                flush_rows(acc, cur, racc, fr0, fr1);
+                flush_rows(acc, cur, racc, fr0, fr1, p.seg);
                 acc = a1;
                 cur = row + (wraps ? 1 : 0);
             }
@@ -326,7 +351,7 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
                 if (pb >= wb1) break;
                 const bool valid = pb + ub < wb1;
                 if (__any_sync(0xffffffffu, valid && row != cur)) {
-                    flush_rows(acc, cur, racc, fr0, fr1);
+                    flush_rows(acc, cur, racc, fr0, fr1, p.seg);
                     if (valid) {
                         cur = row;
                         const int np = row / p.rows;
@@ -349,7 +374,7 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
                                min(wb1, wb0 + (st + D + 1) * SB));
         }
     }
-    flush_rows(acc, cur, racc, fr0, fr1);
+    flush_rows(acc, cur, racc, fr0, fr1, p.seg);
     __syncthreads();
     for (int i = threadIdx.x; i < fr1 - fr0; i += blockDim.x) {
         const int fr = fr0 + i, pr = fr / p.rows, r = fr - pr * p.rows;
@@ -495,6 +520,7 @@ static mlxn_status v6_launch(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f, v
     p.err = err;
     p.aligned = (uintptr_t)a->w % 16 == 0 && a->row_bytes % 16 == 0 && (!id || a->expert_bytes % 16 == 0);
     p.pro = v6_pro(f);
+    p.seg = mlxn_cuda_mmv6_seg;
     p.norm_w = f ? f->norm_w : NULL;
     p.eps = f ? f->eps : 0.f;
     p.up = f ? f->up : NULL;
