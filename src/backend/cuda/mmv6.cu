@@ -120,7 +120,9 @@ __device__ __forceinline__ void issue_stage(const V6P &p, uint8_t *slot, uint64_
  * split over several segments still sums right, one add per segment), then the last lane of
  * each segment adds its total. No loop over the distinct rows: short rows (the LM head's k = 576,
  * 18 blocks) change row every pass, where the loop cost ~2-3 warp reductions a pass.
- * MLXN_CUDA_MMV6_FLUSH=0 (mlxn_cuda_mmv6_seg = 0): the loop below (flush_rows_loop). */
+ * Used on the slow path (rows shorter than a stage); the fast path, where a flush sees at most two
+ * rows, keeps the loop (the 8B decode measured 342.5 against 344.0 t/s with the scan everywhere,
+ * run of 06:20). MLXN_CUDA_MMV6_FLUSH=0 (mlxn_cuda_mmv6_seg = 0): the loop everywhere. */
 int mlxn_cuda_mmv6_seg = 1;
 __device__ __forceinline__ void flush_rows_seg(float &acc, int cur, float *racc, int fr0, int fr1) {
     const int lane = threadIdx.x & 31;
@@ -321,7 +323,7 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
          * some lane moved on. A lane whose row changed at the stage boundary is flushed first. */
         bool fast = nb >= SB && s0 + SB <= wb1;
         if (fast && __any_sync(0xffffffffu, row != cur)) {
-            if (plain) { flush_rows(acc, cur, racc, fr0, fr1, p.seg); cur = row; }
+            if (plain) { flush_rows(acc, cur, racc, fr0, fr1, false); cur = row; }
             else fast = false;      /* mul_mat_id: the pair (x column) may change: slow path */
         }
         const bool wraps = col + (Q::SP - 1) * PB >= nb;
@@ -338,7 +340,7 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
             }
             acc += a0;
             if (__any_sync(0xffffffffu, wraps)) {
-                flush_rows(acc, cur, racc, fr0, fr1, p.seg);
+                flush_rows(acc, cur, racc, fr0, fr1, false);   /* at most two rows: the loop is cheaper */
                 acc = a1;
                 cur = row + (wraps ? 1 : 0);
             }
