@@ -98,8 +98,7 @@ extern int mlxn_cuda_mmv6_stages;         /* ring stages per warp (default 3) */
 extern int mlxn_cuda_mmv6_blocks_per_sm;  /* blocks per SM (default 1) */
 extern int mlxn_cuda_mmv6_resident;       /* blocks that must fit on an SM together (default 1) */
 extern int mlxn_cuda_mmv6_seg;            /* 1 (default): row sums by segmented scan; 0: a reduction per distinct row (MLXN_CUDA_MMV6_FLUSH=0) */
-extern int mlxn_cuda_mmv6_x_direct;
-extern int mlxn_cuda_mmv6_short_warps, mlxn_cuda_mmv6_short_stages;   /* rows shorter than a stage (0: as the rest) */       /* 1: quantize x from global memory (no f32 staging in shared memory) */
+extern int mlxn_cuda_mmv6_x_direct;       /* 1: quantize x from global memory (no f32 staging in shared memory) */
 /* mul_mat_id prefill on int8 tensor cores (mmq.cu), used by the grouped route of the mat-vec
  * launcher (many (token, slot) pairs). Version knob: 0 auto (tile kernel v3 from 2 pairs per
  * expert on average, else the grouped mat-vec; mmq.cu), 1 the

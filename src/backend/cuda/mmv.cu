@@ -747,8 +747,6 @@ static void mmv_read_env(void) {
     if (e && e[0] >= '0' && e[0] <= '6' && !e[1]) mlxn_cuda_mmv_version = e[0] - '0';
     const char *ef = getenv("MLXN_CUDA_MMV6_FLUSH");
     if (ef && *ef == '0') mlxn_cuda_mmv6_seg = 0;
-    const char *es = getenv("MLXN_CUDA_MMV6_SHORT");
-    if (es) (void)sscanf(es, "%d,%d", &mlxn_cuda_mmv6_short_warps, &mlxn_cuda_mmv6_short_stages);
     const char *e6 = getenv("MLXN_CUDA_MMV6");
     int w6, d6, b6, r6 = 1, x6 = 0;
     if (e6 && sscanf(e6, "%d,%d,%d,%d,%d", &w6, &d6, &b6, &r6, &x6) >= 3) {

@@ -28,7 +28,6 @@ int mlxn_cuda_mmv6_stages = 2;
 int mlxn_cuda_mmv6_blocks_per_sm = 1;
 int mlxn_cuda_mmv6_resident = 1;
 int mlxn_cuda_mmv6_x_direct = 0;
-int mlxn_cuda_mmv6_short_warps = 0, mlxn_cuda_mmv6_short_stages = 0;
 
 struct V6P {
     const uint8_t *w;
@@ -431,12 +430,6 @@ static bool v6_plan(const mlxn_cuda_mm *a, const V6Info &in, V6P *pp, int *grid_
     int bps = mlxn_cuda_mmv6_blocks_per_sm > 0 ? mlxn_cuda_mmv6_blocks_per_sm : 1;
     int nw = mlxn_cuda_mmv6_warps >= 1 && mlxn_cuda_mmv6_warps <= 24 ? mlxn_cuda_mmv6_warps : 16;
     int D = mlxn_cuda_mmv6_stages >= 2 && mlxn_cuda_mmv6_stages <= 8 ? mlxn_cuda_mmv6_stages : 3;
-    /* rows shorter than a stage (the LM head of small models: k = 576) may take their own warps
-     * and ring depth (mlxn_cuda_mmv6_short_*, MLXN_CUDA_MMV6_SHORT="W,D"; 0 = as above) */
-    if (a->k / in.qk < (int64_t)(32 / in.upb) * in.sp) {
-        if (mlxn_cuda_mmv6_short_warps >= 1 && mlxn_cuda_mmv6_short_warps <= 24) nw = mlxn_cuda_mmv6_short_warps;
-        if (mlxn_cuda_mmv6_short_stages >= 2 && mlxn_cuda_mmv6_short_stages <= 8) D = mlxn_cuda_mmv6_short_stages;
-    }
     int grid = (int)((int64_t)sms * bps < p.R ? (int64_t)sms * bps : p.R);
     const int sbb = (32 / in.upb) * in.sp * in.bb;
     p.slot_bytes = (int)rnd((size_t)sbb + (p.aligned ? 0 : 32), 128);
