@@ -164,10 +164,6 @@ static mlxn_status context_init(mlxn_context_t *c, const mlxn_context_params *p)
      * pipelined one, for side-by-side timing) */
     const char *gp = getenv("MLXN_GEN_PIPE");
     c->gen_pipe = PIPE_BATCH;
-    /* MLXN_GEN_PIPE_UNROLL=S: S greedy steps recorded in one graph (fewer graph launches; full
-     * batches only, S dividing the batch); default 1 */
-    const char *gu = getenv("MLXN_GEN_PIPE_UNROLL");
-    c->pipe_unroll = gu && atoi(gu) > 1 && atoi(gu) <= PIPE_RING ? atoi(gu) : 1;
     if (gp && *gp) {
         const int b = atoi(gp);
         c->gen_pipe = b < 0 ? 0 : b > PIPE_RING ? PIPE_RING : b;
@@ -202,7 +198,6 @@ void mlxn_context_free(mlxn_context_t *c) {
     if (!c) return;
     mlxn_graph_free(c->graph);
     mlxn_graph_free(c->graph_pipe);
-    mlxn_graph_free(c->graph_pipe_u);
     mlxn_buffer_free(c->scratch);
     mlxn_buffer_free(c->kv);
     free(c);
@@ -232,15 +227,12 @@ enum { WANT_NONE = 0, WANT_LAST = 1, WANT_ALL = 2, WANT_ARGMAX = 3 };
 
 /* Records one decode step (layers, LM head, then argmax into off_argmax, or with pipe the
  * argmax handed to the next step: argmax_advance into off_step and off_hist) as a graph. */
-static mlxn_status record_decode_graph(mlxn_context_t *c, bool pipe, int steps, mlxn_graph_t **out) {
+static mlxn_status record_decode_graph(mlxn_context_t *c, bool pipe, mlxn_graph_t **out) {
     MLXN_TRY(mlxn_graph_begin(c->be));
     c->n_ops = 0;
-    mlxn_status st = MLXN_OK;
-    for (int s = 0; s < steps && st == MLXN_OK; s++) {   /* steps > 1: pipe only (each step hands over its token) */
-        st = mlxn_forward_layers(c, 1);
-        if (st == MLXN_OK) st = mlxn_forward_lm_head(c, 0, 1);
-        if (st == MLXN_OK) st = pipe ? mlxn_forward_argmax_advance(c, PIPE_RING) : mlxn_forward_argmax(c);
-    }
+    mlxn_status st = mlxn_forward_layers(c, 1);
+    if (st == MLXN_OK) st = mlxn_forward_lm_head(c, 0, 1);
+    if (st == MLXN_OK) st = pipe ? mlxn_forward_argmax_advance(c, PIPE_RING) : mlxn_forward_argmax(c);
     mlxn_graph_t *g = NULL;
     mlxn_status st2 = mlxn_graph_end(c->be, &g);
     if (st != MLXN_OK) {
@@ -264,7 +256,7 @@ static mlxn_status record_decode_graph(mlxn_context_t *c, bool pipe, int steps, 
 
 /* One decode step as a graph: layers, LM head and argmax. Recorded on first use. */
 static mlxn_status decode_one_graph(mlxn_context_t *c) {
-    if (!c->graph) MLXN_TRY(record_decode_graph(c, false, 1, &c->graph));
+    if (!c->graph) MLXN_TRY(record_decode_graph(c, false, &c->graph));
     return mlxn_graph_replay(c->graph);
 }
 
@@ -377,7 +369,7 @@ static mlxn_status decode_pipelined(mlxn_context_t *c, int32_t tok, int B, bool 
         return CTX_FAIL(c, MLXN_ERR_INVALID_ARG, "pipelined decode: %d steps at position %d (context %d, at most %d steps)",
                         B, c->n_past, c->n_ctx, PIPE_RING);
     if (!c->graph_pipe) {
-        mlxn_status st = record_decode_graph(c, true, 1, &c->graph_pipe);
+        mlxn_status st = record_decode_graph(c, true, &c->graph_pipe);
         if (st != MLXN_OK) {
             mlxn_log(MLXN_LOG_WARN, "greedy decode graph unavailable (%s); waiting for each token", mlxn_last_error());
             c->pipe_broken = true;
@@ -388,16 +380,7 @@ static mlxn_status decode_pipelined(mlxn_context_t *c, int32_t tok, int B, bool 
         int32_t ip[2] = {tok, c->n_past};
         CTX_TRY(c, mlxn_buffer_upload(c->scratch, c->off_step, ip, sizeof ip));
     }
-    const int S = c->pipe_unroll;
-    if (S > 1 && B % S == 0 && !c->graph_pipe_u &&
-        record_decode_graph(c, true, S, &c->graph_pipe_u) != MLXN_OK) {
-        mlxn_log(MLXN_LOG_WARN, "greedy decode graph of %d steps unavailable (%s); one step a replay", S, mlxn_last_error());
-        c->pipe_unroll = 1;
-    }
-    if (S > 1 && c->pipe_unroll > 1 && B % S == 0)
-        for (int j = 0; j < B; j += S) CTX_TRY(c, mlxn_graph_replay(c->graph_pipe_u));
-    else
-        for (int j = 0; j < B; j++) CTX_TRY(c, mlxn_graph_replay(c->graph_pipe));
+    for (int j = 0; j < B; j++) CTX_TRY(c, mlxn_graph_replay(c->graph_pipe));
     int32_t ring[PIPE_RING];
     CTX_TRY(c, mlxn_buffer_download(c->scratch, c->off_hist, ring, sizeof ring));
     for (int j = 0; j < B; j++) out[j] = ring[(c->n_past + 1 + j) % PIPE_RING];

@@ -165,8 +165,6 @@ struct mlxn_context {
     mlxn_graph_t *graph;         /* the recorded decode step (n = 1), replayed per token */
     bool graph_broken;           /* recording failed once: run ops directly from then on */
     mlxn_graph_t *graph_pipe;    /* the greedy decode step ending in argmax_advance (context.c) */
-    mlxn_graph_t *graph_pipe_u;  /* pipe_unroll such steps in one graph (MLXN_GEN_PIPE_UNROLL > 1) */
-    int pipe_unroll;             /* steps per replay of graph_pipe_u (1: not used) */
     bool pipe_broken;            /* recording it failed once: greedy runs step by step from then on */
     int gen_pipe;                /* MLXN_GEN_PIPE (at creation): greedy steps queued per batch (0 = step by step) */
     int n_direct_steps;          /* single-token steps run op by op before recording */

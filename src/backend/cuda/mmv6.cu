@@ -122,7 +122,7 @@ __device__ __forceinline__ void issue_stage(const V6P &p, uint8_t *slot, uint64_
  * 18 blocks) change row every pass, where the loop cost ~2-3 warp reductions a pass.
  * Used on the slow path (rows shorter than a stage); the fast path, where a flush sees at most two
  * rows, keeps the loop (the 8B decode measured 342.5 against 344.0 t/s with the scan everywhere,
- * run of 06:20). MLXN_CUDA_MMV6_FLUSH=0 (mlxn_cuda_mmv6_seg = 0): the loop everywhere. */
+ * run of 05:28). MLXN_CUDA_MMV6_FLUSH=0 (mlxn_cuda_mmv6_seg = 0): the loop everywhere. */
 int mlxn_cuda_mmv6_seg = 1;
 __device__ __forceinline__ void flush_rows_seg(float &acc, int cur, float *racc, int fr0, int fr1) {
     const int lane = threadIdx.x & 31;

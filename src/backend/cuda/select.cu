@@ -163,16 +163,6 @@ __global__ void argmax_kernel(const float *x, int64_t x_row, int64_t n, int32_t 
     }
 }
 int mlxn_cuda_argmax_version = -1;   /* -1: from MLXN_CUDA_ARGMAX (default 2); 1: block_pick (topk_kernel) */
-/* threads of the 16-byte-load argmax block: MLXN_CUDA_ARGMAX_THREADS (128..1024, a multiple of 32) */
-static int argmax_threads(void) {
-    static int t = 0;
-    if (!t) {
-        const char *e = getenv("MLXN_CUDA_ARGMAX_THREADS");
-        const int v = e ? atoi(e) : 0;
-        t = v >= 128 && v <= 1024 && v % 32 == 0 ? v : 1024;
-    }
-    return t;
-}
 extern "C" mlxn_status mlxn_cuda_argmax(const float *x, int64_t x_row, int64_t n, int64_t rows, int32_t *out, void *stream) {
     if (rows == 0) return MLXN_OK;
     if (mlxn_cuda_argmax_version < 0) {
@@ -184,14 +174,14 @@ extern "C" mlxn_status mlxn_cuda_argmax(const float *x, int64_t x_row, int64_t n
                       (float *)NULL, (int64_t)0));
         return MLXN_CUDA_LAUNCHED("argmax topk_kernel");
     }
-    CU_TRY(launch(argmax_kernel, dim3((unsigned)rows), dim3(argmax_threads()), stream, x, x_row, n, out, (int32_t *)NULL,
+    CU_TRY(launch(argmax_kernel, dim3((unsigned)rows), dim3(1024), stream, x, x_row, n, out, (int32_t *)NULL,
                   (int32_t *)NULL, (int64_t)1));
     return MLXN_CUDA_LAUNCHED("argmax_kernel");
 }
 /* Always the 16-byte-load kernel (the front-end keeps n below 2^31). */
 extern "C" mlxn_status mlxn_cuda_argmax_advance(const float *x, int64_t n, int32_t *step, int32_t *hist, int64_t cap,
                                                 void *stream) {
-    CU_TRY(launch(argmax_kernel, dim3(1), dim3(argmax_threads()), stream, x, (int64_t)0, n, (int32_t *)NULL, step, hist, cap));
+    CU_TRY(launch(argmax_kernel, dim3(1), dim3(1024), stream, x, (int64_t)0, n, (int32_t *)NULL, step, hist, cap));
     return MLXN_CUDA_LAUNCHED("argmax_kernel (advance)");
 }
 extern "C" mlxn_status mlxn_cuda_top_k(const float *x, int64_t x_row, int64_t n, int64_t rows, int k, int32_t *ids,
