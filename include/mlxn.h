@@ -1107,8 +1107,9 @@ mlxn_generate_params mlxn_generate_default_params(void);
 
 typedef struct mlxn_generate_stats {
     int n_prompt, n_gen;        /* tokens prefilled and generated */
-    int n_decode;               /* single-token decode steps run (the first generated token
-                                   comes from the prefill, so normally n_gen - 1) */
+    int n_decode;               /* single-token decode steps whose tokens were used (the first
+                                   generated token comes from the prefill, so normally n_gen - 1;
+                                   greedy steps queued ahead and dropped at a stop are not counted) */
     double prompt_ms, gen_ms;   /* wall time of the prefill and of the decode steps */
 } mlxn_generate_stats;
 
