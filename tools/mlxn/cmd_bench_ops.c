@@ -21,8 +21,8 @@
 static struct {
     int reps, batch, device;
     const char *only, *markdown;
-    int quick, no_verify, api, no_v2, attn_prefill, fused, attn_ready, attn_prof;
-} opt = {25, 20, 0, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0};
+    int quick, no_verify, api, no_v2, attn_prefill, fused, attn_ready, attn_prof, mmv_prof;
+} opt = {25, 20, 0, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 
 static void *g_stream;
 /* --mmv-cmp: mat-vec versions verified and timed side by side on the same weights, alternating */
@@ -211,6 +211,59 @@ static mlxn_status mm_dispatch(void *c, int i) {
     return mlxn_cuda_mul_mat(&a, g_stream);
 }
 
+/* --mmv-prof: one more timed graph of the same mat-vec launches with v6's per-block clock marks
+ * on; the marks of the last launch (its blocks start under programmatic dependent launch while the
+ * previous one runs): cycles between the phases (mean / max over the blocks; warp 0 for the
+ * stages), and the blocks' entry and exit times (globaltimer, ns). */
+static void mmv_prof(mm_ctx *m, const char *name) {
+    enum { MAXB = 4096, K = MLXN_CUDA_V6_PROF };
+    unsigned long long *d = NULL, *h = malloc(sizeof *h * (size_t)MAXB * K);
+    double med, p10;
+    if (!h || mlxn_cuda_malloc((void **)&d, sizeof *d * (size_t)MAXB * K) != MLXN_OK ||
+        mlxn_cuda_memset(d, 0, sizeof *d * (size_t)MAXB * K, g_stream) != MLXN_OK) {
+        printf("mmv prof %s: %s\n", name, mlxn_last_error());
+        free(h);
+        return;
+    }
+    mlxn_cuda_mmv6_prof = d;
+    mlxn_status st = time_graph(mm_dispatch, m, opt.batch, &med, &p10);
+    mlxn_cuda_mmv6_prof = NULL;
+    if (st == MLXN_OK) st = mlxn_cuda_memcpy_d2h(h, d, sizeof *h * (size_t)MAXB * K, g_stream);
+    mlxn_cuda_free(d);
+    if (st != MLXN_OK) {
+        printf("mmv prof %s: %s\n", name, mlxn_last_error());
+        free(h);
+        return;
+    }
+    static const char *what[8] = {"init", "issue", "wait", "x copy", "x quant", "stage 0", "stages", "tail"};
+    double sum[8] = {0}, mx[8] = {0};
+    int n = 0;
+    unsigned long long e0 = ~0ull, e1 = 0, x0 = ~0ull, x1 = 0;
+    for (int b = 0; b < MAXB; b++) {
+        const unsigned long long *t = h + (size_t)b * K;
+        if (!t[0] || !t[8]) continue;
+        n++;
+        for (int k = 0; k < 8; k++) {
+            double dt = (double)(long long)(t[k + 1] - t[k]);
+            sum[k] += dt;
+            if (dt > mx[k]) mx[k] = dt;
+        }
+        if (t[10] < e0) e0 = t[10];
+        if (t[10] > e1) e1 = t[10];
+        if (t[11] < x0) x0 = t[11];
+        if (t[11] > x1) x1 = t[11];
+    }
+    if (!n) {
+        printf("mmv prof %s (%.2f us): no v6 blocks (another route)\n", name, med);
+        free(h);
+        return;
+    }
+    printf("mmv prof %s (%.2f us): %d blocks; cycles mean / max:", name, med, n);
+    for (int k = 0; k < 8; k++) printf(" %s %.0f/%.0f", what[k], sum[k] / n, mx[k]);
+    printf("; entry spread %llu ns, exits %llu..%llu ns after the first entry\n", e1 - e0, x0 - e0, x1 - e0);
+    free(h);
+}
+
 /* Reference: y[c][r] for the listed rows of matrix (host copy), double accumulation. */
 static double check_rows(mlxn_type t, const uint8_t *hw, size_t row_bytes, int64_t k, const float *x, const float *y,
                          int64_t rows, int64_t ystride, int nrows_check) {
@@ -367,6 +420,7 @@ static mlxn_status bench_mm(const char *kind, mlxn_type t, int64_t rows, int64_t
         }
     } else {
         st = time_graph(mm_dispatch, &m, n > 8 ? 5 : opt.batch, &med, &p10);
+        if (st == MLXN_OK && opt.mmv_prof && n == 1) mmv_prof(&m, name);
     }
     if (g_ncmp > 0 && n <= 8) {
         if (st != MLXN_OK) { printf("%-22s %-7s %-26s  FAILED: %s\n", kind, mlxn_type_name(t), shape, mlxn_last_error()); g_fail++; }
@@ -858,6 +912,10 @@ static void usage(void) {
            "                  group, no merges (default: 256 keys for head 64, 128 above; 0: never)\n"
            "  --attn-prof     decode attention v3: after timing, replay once more with per-block clock\n"
            "                  marks and print where a block's cycles go ('attn prof' lines)\n"
+           "  --mmv-prof      mat-vec v6 (n = 1 cases): after timing, replay once more with per-block\n"
+           "                  clock marks ('mmv prof' lines: init, weight copies issued, the wait for\n"
+           "                  the previous launch, x copied and quantized, warp 0's first stage and\n"
+           "                  the rest, the other warps' tail; entry and exit spread in ns)\n"
            "  --attn-prefill  also time attention prefill: 512 queries at the end of a 4096 context\n"
            "                  ('attn prefill' rows, TFLOP/s; v3 runs its flash kernel, v1/v2 the\n"
            "                  decode kernel per query)\n"
@@ -901,6 +959,7 @@ int cmd_bench_ops(int argc, char **argv) {
         else if (!strcmp(a, "--attn-prefill")) opt.attn_prefill = 1;
         else if (!strcmp(a, "--attn-ready")) opt.attn_ready = 1;
         else if (!strcmp(a, "--attn-prof")) opt.attn_prof = 1;
+        else if (!strcmp(a, "--mmv-prof")) opt.mmv_prof = 1;
         else if (!strcmp(a, "--attn-single") && more) mlxn_cuda_attn3_single = atoi(argv[++i]);
         else if (!strcmp(a, "--attn-no-pdl")) mlxn_cuda_attn3_pdl = 0;
         else if (!strcmp(a, "--attn3-cfg") && more) mlxn_cuda_attn3_cfg = atoi(argv[++i]);

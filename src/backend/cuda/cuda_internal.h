@@ -221,6 +221,8 @@ extern int mlxn_cuda_attn3_cluster;       /* v3 cluster size 1/2/4/8 (default 8)
 extern int mlxn_cuda_attn3_min_keys;      /* v3 smallest split in keys (default 16) */
 extern int mlxn_cuda_attn3_cfg;           /* v3 f16 (warps, stages): 0 default, 1 4x3, 2 4x4, 3 8x2 */
 extern int mlxn_cuda_attn3_tma;           /* v3 f16: bulk (TMA) row copies (default 0; env MLXN_CUDA_ATTN_TMA=1) */
+extern unsigned long long *mlxn_cuda_mmv6_prof;  /* bench-ops --mmv-prof: device buffer of v6 per-block marks (NULL: off) */
+enum { MLXN_CUDA_V6_PROF = 12 };                 /* marks per block (mmv6.cu) */
 extern unsigned long long *mlxn_cuda_attn3_prof; /* bench-ops --attn-prof: device buffer of v3 per-block marks (NULL: off) */
 enum { MLXN_CUDA_A3_PROF = 16 };                 /* marks per block (attention.cu) */
 extern int mlxn_cuda_attn3_single;        /* v3: ranges of <= N keys in one block per head group (-1 auto, 0 never) */

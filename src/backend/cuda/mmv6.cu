@@ -28,6 +28,7 @@ int mlxn_cuda_mmv6_stages = 2;
 int mlxn_cuda_mmv6_blocks_per_sm = 1;
 int mlxn_cuda_mmv6_resident = 1;
 int mlxn_cuda_mmv6_x_direct = 0;
+unsigned long long *mlxn_cuda_mmv6_prof = NULL;
 
 struct V6P {
     const uint8_t *w;
@@ -41,6 +42,7 @@ struct V6P {
     int off_bars, off_raw, raw_bytes, off_x, x_bytes, off_acc;
     int x_direct;            /* quantize x straight from global memory (no f32 staging) */
     int seg;                 /* row flushes by segmented scan (flush_rows_seg) */
+    unsigned long long *prof;   /* NULL, or MLXN_CUDA_V6_PROF marks per block (bench-ops --mmv-prof) */
     /* mul_mat_fused (plain mat-vec only): pro 1 norm (norm_w, eps), 2 swiglu, 3 geglu (up),
      * applied in place to the staged column; y = dot + add (add may be y) */
     int pro, off_red;
@@ -246,6 +248,15 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
     extern __shared__ __align__(128) uint8_t sm[];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, NW = blockDim.x >> 5, D = p.stages;
     const int G = gridDim.x, c = blockIdx.x;
+    /* bench-ops --mmv-prof: thread 0's clock64 at the phases of its block (warp 0's stages), and
+     * globaltimer at entry and exit (stores only: nothing here may synchronise) */
+    unsigned long long *prof = p.prof && threadIdx.x == 0 ? p.prof + (size_t)blockIdx.x * MLXN_CUDA_V6_PROF : NULL;
+    auto mark = [&](int k) { if (prof) prof[k] = clock64(); };
+    auto gmark = [&](int k) {
+        if (prof) { unsigned long long t; asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)); prof[k] = t; }
+    };
+    gmark(10);
+    mark(0);
     const int fr0 = (int)((int64_t)p.R * c / G), fr1 = (int)((int64_t)p.R * (c + 1) / G);
     if (fr0 >= fr1) return;
     const int nb = p.nb;
@@ -266,10 +277,12 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     __syncthreads();
+    mark(1);
     const bool plain = p.ids == NULL;
     if (plain && lane == 0)
         for (int s = 0; s < D && s < nst; s++)
             issue_stage<Q::BB>(p, ring + s * p.slot_bytes, &bars[s], wb0 + s * SB, min(wb1, wb0 + (s + 1) * SB));
+    mark(2);
     /* the norm weights of this thread's first elements (model weights: not written by the
      * previous kernel, so loaded before the wait) */
     float pw[V6_PW];
@@ -279,6 +292,7 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
         pw[j] = p.pro == 1 && i < p.k ? p.norm_w[i] : 0.f;
     }
     asm volatile("griddepcontrol.wait;" ::: "memory");
+    mark(3);
     /* the activation column(s): one bulk copy each (in pieces of <= 32 KB) into shared memory */
     if (threadIdx.x == 0 && !p.x_direct) {
         const uint32_t xb = (uint32_t)p.k * 4u;
@@ -294,12 +308,14 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
             issue_stage<Q::BB>(p, ring + s * p.slot_bytes, &bars[s], wb0 + s * SB, min(wb1, wb0 + (s + 1) * SB));
     for (int i = threadIdx.x; i < fr1 - fr0; i += blockDim.x) racc[i] = 0.f;
     if (!p.x_direct) mbar_wait(xbar, 0);
+    mark(4);
     if (p.pro) v6_prologue(p, (float *)(sm + p.off_raw), (float *)(sm + p.off_red), pw);
     if (Q::LAY != v6::FLT)
         for (int pr = p_first; pr <= p_last; pr++)
             stage_x<Q::LAY>(p.x_direct ? pair_x(p, pr) : (const float *)(sm + p.off_raw + (pr - p_first) * p.raw_bytes),
                             sm + p.off_x + (pr - p_first) * p.x_bytes, p.k);
     __syncthreads();
+    mark(5);
     asm volatile("griddepcontrol.launch_dependents;");
 
     const int Gx = Q::LAY == v6::FLT ? p.k >> 3 : p.k >> 5;
@@ -314,6 +330,7 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
     for (int st = 0; st < nst; st++) {
         const int slot = st % D;
         mbar_wait(&bars[slot], (uint32_t)(st / D) & 1u);
+        if (st == 0) mark(6);
         const int s0 = wb0 + st * SB;
         const uint8_t *sb = ring + slot * p.slot_bytes;
         if (!p.aligned) sb += (uintptr_t)(p.w + (int64_t)s0 * Q::BB) & 15;
@@ -376,14 +393,17 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
                                min(wb1, wb0 + (st + D + 1) * SB));
         }
     }
+    mark(7);
     flush_rows(acc, cur, racc, fr0, fr1, p.seg);
     __syncthreads();
+    mark(8);
     for (int i = threadIdx.x; i < fr1 - fr0; i += blockDim.x) {
         const int fr = fr0 + i, pr = fr / p.rows, r = fr - pr * p.rows;
         float *y = p.y;
         if (!plain) { const int t = pr / p.top_k, j = pr - t * p.top_k; y += (int64_t)j * p.y_col + (int64_t)t * p.y_tok; }
         y[r] = p.add ? racc[i] + p.add[r] : racc[i];
     }
+    gmark(11);
 }
 
 /* ---- launcher -------------------------------------------------------------------------------- */
@@ -523,6 +543,7 @@ static mlxn_status v6_launch(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f, v
     p.aligned = (uintptr_t)a->w % 16 == 0 && a->row_bytes % 16 == 0 && (!id || a->expert_bytes % 16 == 0);
     p.pro = v6_pro(f);
     p.seg = mlxn_cuda_mmv6_seg;
+    p.prof = mlxn_cuda_mmv6_prof;
     p.norm_w = f ? f->norm_w : NULL;
     p.eps = f ? f->eps : 0.f;
     p.up = f ? f->up : NULL;
