@@ -118,9 +118,8 @@ __device__ __forceinline__ void issue_stage(const V6P &p, uint8_t *slot, uint64_
 }
 
 /* Adds each lane's partial sum to the shared accumulator of its row: a segmented scan over the
- * lanes (a segment = adjacent lanes with the same row; lanes hold non-decreasing rows, and a row
- * split over several segments still sums right, one add per segment), then the last lane of
- * each segment adds its total. No loop over the distinct rows: short rows (the LM head's k = 576,
+ * lanes (a segment = a run of adjacent lanes with the same row), then the last lane of each
+ * segment adds the segment's total (a row that appears in several runs gets one add per run). No loop over the distinct rows: short rows (the LM head's k = 576,
  * 18 blocks) change row every pass, where the loop cost ~2-3 warp reductions a pass.
  * Used on the slow path (rows shorter than a stage); the fast path, where a flush sees at most two
  * rows, keeps the loop (the 8B decode measured 342.5 against 344.0 t/s with the scan everywhere,
