@@ -38,7 +38,7 @@ g32 f16 with an f16 cache; mxfp4), batches 512/5/1 and MLXN_NO_FUSE=1 with the b
 of f32 weights as both folder layouts and as a GGUF file gives the same logits; loader errors
 for missing experts / router / keys, norm_topk_prob false or absent, dense layers
 (decoder_sparse_step, mlp_only_layers), wrong stack shapes and mixed expert quantization."""
-import json, os, subprocess, tempfile
+import json, os, shutil, subprocess, tempfile
 
 import numpy as np
 import mlx.core as mx
@@ -228,6 +228,21 @@ CASES = [
 ]
 
 
+BUNDLE = os.environ.get("MLXN_HF_BUNDLE")
+
+
+def bundle_case(name, path, kv, tokens, ref, bound):
+    """With MLXN_HF_BUNDLE=DIR: the folder, the tokens, the reference logits and the bound of a case,
+    for scripts/check-hf-bundle.py to check mlxn against on a machine without mlx (the GPU one)."""
+    if not BUNDLE:
+        return
+    os.makedirs(BUNDLE, exist_ok=True)
+    tag = "case%02d" % len([f for f in os.listdir(BUNDLE) if f.endswith(".npz")])
+    shutil.copytree(path, os.path.join(BUNDLE, tag))
+    np.savez(os.path.join(BUNDLE, tag + ".npz"), name=name, kv=kv, tokens=np.asarray(tokens, dtype=np.int64),
+             ref=ref, bound=bound)
+
+
 def check_no_fuse(name, path, out, kv, tokens):
     """The separate q/k/v and gate/up matrices (MLXN_NO_FUSE=1) give the fused load's logits."""
     unf, err = arch.run_tool(path, out + "_unfused.f32", kv, 5, tokens, no_fuse=True)
@@ -255,6 +270,7 @@ def main():
                                              rs["high_freq_factor"], rs["original_max_position_embeddings"])
         tokens = rng.integers(0, W["n_vocab"], 13)
         ref = reference(W, tokens, kv == "f16", pos_scale)
+        bundle_case(name, path, kv, tokens, ref, bound)
         for batch in (512, 5, 1):
             got, err = arch.run_tool(path, os.path.join(tmp, "o%d_%d.f32" % (ci, batch)), kv, batch, tokens)
             if not check(got is not None, "%s batch %d: tool failed: %s" % (name, batch, err)):
@@ -456,6 +472,7 @@ def moe_tests(rng, tmp):
         path = os.path.join(tmp, "moe%d" % ci)
         write_folder(W, path, **wopts)
         tokens, ref, margin, draws = moe_tokens(W, kv)
+        bundle_case(name, path, kv, tokens, ref, bound)
         for batch in (512, 5, 1):
             got, err = arch.run_tool(path, os.path.join(tmp, "mo%d_%d.f32" % (ci, batch)), kv, batch, tokens)
             if not check(got is not None, "%s batch %d: tool failed: %s" % (name, batch, err)):
