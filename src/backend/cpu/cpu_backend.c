@@ -797,19 +797,6 @@ static mlxn_status cpu_argmax(void *ctx, const mlxn_tview *x, const mlxn_tview *
     return MLXN_OK;
 }
 
-/* The greedy hand-over: the argmax becomes the next step's token, its position moves on by
- * one, and the id is kept in the ring at that position (mod cap, never negative). */
-static mlxn_status cpu_argmax_advance(void *ctx, const mlxn_tview *x, const mlxn_tview *step, const mlxn_tview *hist) {
-    int32_t id, *sp = step->data, *hp = hist->data;
-    mlxn_cpu_top_k(x->data, x->d.ne[0], 1, &id);
-    const int64_t cap = hist->d.ne[0];
-    const int32_t pos = (int32_t)((uint32_t)sp[1] + 1u);   /* wraps instead of overflowing */
-    sp[0] = id;
-    sp[1] = pos;
-    hp[(pos % cap + cap) % cap] = id;
-    return MLXN_OK;
-}
-
 static mlxn_status cpu_top_k(void *ctx, const mlxn_tview *x, int k, const mlxn_tview *ids, const mlxn_tview *vals) {
 #pragma omp parallel for num_threads(nthreads(ctx)) if (x->d.ne[1] > 1 && big(x->d.ne[0] * x->d.ne[1]))
     for (int64_t r = 0; r < x->d.ne[1]; r++) mlxn_cpu_top_k_row(x, r, k, ids, vals);
@@ -848,7 +835,7 @@ static const mlxn_backend_vtbl cpu_vtbl = {
     .moe_route = cpu_moe_route,
     .moe_combine = cpu_moe_combine,
     .argmax = cpu_argmax,
-    .argmax_advance = cpu_argmax_advance,
+    .argmax_advance = mlxn_cpu_argmax_advance,
     .top_k = cpu_top_k,
     .copy = cpu_copy,
 };

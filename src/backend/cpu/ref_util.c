@@ -63,6 +63,18 @@ void mlxn_cpu_top_k_row(const mlxn_tview *x, int64_t r, int k, const mlxn_tview 
     for (int j = 0; j < k; j++) vr[j] = xr[ir[j]];
 }
 
+mlxn_status mlxn_cpu_argmax_advance(void *ctx, const mlxn_tview *x, const mlxn_tview *step, const mlxn_tview *hist) {
+    (void)ctx;
+    int32_t id, *sp = step->data, *hp = hist->data;
+    mlxn_cpu_top_k(x->data, x->d.ne[0], 1, &id);
+    const int64_t cap = hist->d.ne[0];
+    const int32_t pos = (int32_t)((uint32_t)sp[1] + 1u);   /* wraps instead of overflowing */
+    sp[0] = id;
+    sp[1] = pos;
+    hp[(pos % cap + cap) % cap] = id;
+    return MLXN_OK;
+}
+
 mlxn_status mlxn_cpu_check_pos(const mlxn_tview *pos, int64_t n_ctx, const char *op, const char *what) {
     for (int64_t t = 0; t < pos->d.ne[0]; t++) {
         int32_t p = ((const int32_t *)pos->data)[t];

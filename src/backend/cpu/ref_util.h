@@ -57,6 +57,11 @@ void mlxn_cpu_top_k(const float *x, int64_t n, int k, int32_t *ids);
 /* Row r of top_k: ids row r {k} gets the top-k order of x row r, vals row r {k} their values. */
 void mlxn_cpu_top_k_row(const mlxn_tview *x, int64_t r, int k, const mlxn_tview *ids, const mlxn_tview *vals);
 
+/* argmax_advance for both CPU backends (vtable signature): the argmax of x becomes the next step's
+ * token, its position moves on by one, and the id is kept in the ring hist at that position (mod
+ * cap, never negative). */
+mlxn_status mlxn_cpu_argmax_advance(void *ctx, const mlxn_tview *x, const mlxn_tview *step, const mlxn_tview *hist);
+
 /* kv_write / attention argument check: every pos[t] (i32 {T}) must lie in [0, n_ctx);
  * INVALID_ARG naming op, what and the offending index otherwise. */
 mlxn_status mlxn_cpu_check_pos(const mlxn_tview *pos, int64_t n_ctx, const char *op, const char *what);
