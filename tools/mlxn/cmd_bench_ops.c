@@ -197,6 +197,30 @@ static void report(const char *kind, const char *type, const char *shape, double
     fflush(stdout);
 }
 
+/* The clock-mark runs (--mmv-prof, --attn-prof): one more timed graph of fn with a zeroed device
+ * buffer of n marks set in *knob (the kernel's profiling pointer); returns the marks copied to
+ * the host (free them), or NULL after printing why, tagged `tag`. */
+static unsigned long long *prof_run(unsigned long long **knob, size_t n, dispatch_fn fn, void *ctx, double *med,
+                                    const char *tag) {
+    unsigned long long *d = NULL, *h = malloc(sizeof *h * n);
+    double p10;
+    mlxn_status st = !h ? mlxn_fail(MLXN_ERR_NO_MEMORY, "%zu marks", n) : mlxn_cuda_malloc((void **)&d, sizeof *d * n);
+    if (st == MLXN_OK) st = mlxn_cuda_memset(d, 0, sizeof *d * n, g_stream);
+    if (st == MLXN_OK) {
+        *knob = d;
+        st = time_graph(fn, ctx, opt.batch, med, &p10);
+        *knob = NULL;
+    }
+    if (st == MLXN_OK) st = mlxn_cuda_memcpy_d2h(h, d, sizeof *h * n, g_stream);
+    if (d) mlxn_cuda_free(d);
+    if (st != MLXN_OK) {
+        printf("%s: %s\n", tag, mlxn_last_error());
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
 /* ---- mat-vec and mul_mat_id ----------------------------------------------------------------- */
 typedef struct {
     mlxn_cuda_mm a;
@@ -217,24 +241,11 @@ static mlxn_status mm_dispatch(void *c, int i) {
  * stages), and the blocks' entry and exit times (globaltimer, ns). */
 static void mmv_prof(mm_ctx *m, const char *name) {
     enum { MAXB = 4096, K = MLXN_CUDA_V6_PROF };
-    unsigned long long *d = NULL, *h = malloc(sizeof *h * (size_t)MAXB * K);
-    double med, p10;
-    if (!h || mlxn_cuda_malloc((void **)&d, sizeof *d * (size_t)MAXB * K) != MLXN_OK ||
-        mlxn_cuda_memset(d, 0, sizeof *d * (size_t)MAXB * K, g_stream) != MLXN_OK) {
-        printf("mmv prof %s: %s\n", name, mlxn_last_error());
-        free(h);
-        return;
-    }
-    mlxn_cuda_mmv6_prof = d;
-    mlxn_status st = time_graph(mm_dispatch, m, opt.batch, &med, &p10);
-    mlxn_cuda_mmv6_prof = NULL;
-    if (st == MLXN_OK) st = mlxn_cuda_memcpy_d2h(h, d, sizeof *h * (size_t)MAXB * K, g_stream);
-    mlxn_cuda_free(d);
-    if (st != MLXN_OK) {
-        printf("mmv prof %s: %s\n", name, mlxn_last_error());
-        free(h);
-        return;
-    }
+    char tag[200];
+    snprintf(tag, sizeof tag, "mmv prof %s", name);
+    double med;
+    unsigned long long *h = prof_run(&mlxn_cuda_mmv6_prof, (size_t)MAXB * K, mm_dispatch, m, &med, tag);
+    if (!h) return;
     static const char *what[8] = {"init", "issue", "wait", "x copy", "x quant", "stage 0", "stages", "tail"};
     double sum[8] = {0}, mx[8] = {0};
     int n = 0;
@@ -614,24 +625,11 @@ static mlxn_status att_dispatch(void *c, int i);
  * the blocks' entry and exit times (ns) */
 static void attn_prof(att_ctx *m, const char *shape) {
     enum { MAXB = 32768, K = MLXN_CUDA_A3_PROF };
-    unsigned long long *d = NULL, *h = malloc(sizeof *h * (size_t)MAXB * K);
-    double med, p10;
-    if (!h || mlxn_cuda_malloc((void **)&d, sizeof *d * (size_t)MAXB * K) != MLXN_OK ||
-        mlxn_cuda_memset(d, 0, sizeof *d * (size_t)MAXB * K, g_stream) != MLXN_OK) {
-        printf("attn prof %s: %s\n", shape, mlxn_last_error());
-        free(h);
-        return;
-    }
-    mlxn_cuda_attn3_prof = d;
-    mlxn_status st = time_graph(att_dispatch, m, opt.batch, &med, &p10);
-    mlxn_cuda_attn3_prof = NULL;
-    if (st == MLXN_OK) st = mlxn_cuda_memcpy_d2h(h, d, sizeof *h * (size_t)MAXB * K, g_stream);
-    mlxn_cuda_free(d);
-    if (st != MLXN_OK) {
-        printf("attn prof %s: %s\n", shape, mlxn_last_error());
-        free(h);
-        return;
-    }
+    char tag[200];
+    snprintf(tag, sizeof tag, "attn prof %s", shape);
+    double med;
+    unsigned long long *h = prof_run(&mlxn_cuda_attn3_prof, (size_t)MAXB * K, att_dispatch, m, &med, tag);
+    if (!h) return;
     static const char *what[9] = {"to wait", "wait", "q", "keys", "block merge", "barrier", "cluster merge",
                                   "barrier", "split merge"};
     double sum[9] = {0}, mx[9] = {0};
