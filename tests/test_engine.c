@@ -8,7 +8,6 @@
  *     decode step recorded as a graph and replayed, and with small prefill batches;
  * plus the error cases: missing file, unsupported architecture, missing key and tensor,
  * prompt longer than the context. Backend: "cpu" (MLXN_TEST_BACKEND overrides). */
-#define _POSIX_C_SOURCE 200809L   /* popen, strdup */
 #include "testutil.h"
 #include "mlxn.h"
 
@@ -34,42 +33,10 @@
 #define CROSS_NMSE_BOUND 1.5e-2   /* backend vs cpu over all logits: two engines that each round
                                      activations to 8 bits (~3e-3 each against exact), with room */
 
-static const char *backend_name(void) {
-    const char *e = getenv("MLXN_TEST_BACKEND");
-    return e && *e ? e : "cpu";
-}
 
 /* ==========================================================================
- * Fixtures: the model file and the goldens
+ * Fixtures: the goldens (the model file and the JSON reader: testutil)
  * ========================================================================== */
-
-static char *fetch_model(void) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "bash '%s/scripts/fetch-model.sh'", MLXN_SOURCE_DIR);
-    FILE *p = popen(cmd, "r");
-    if (!p) return NULL;
-    char line[4096] = {0};
-    if (!fgets(line, sizeof line, p)) line[0] = 0;
-    int rc = pclose(p);
-    line[strcspn(line, "\n")] = 0;
-    if (rc != 0 || !line[0]) return NULL;
-    return strdup(line);
-}
-
-static cJSON *load_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    buf[got] = 0;
-    cJSON *j = cJSON_Parse(buf);
-    free(buf);
-    return j;
-}
 
 /* A JSON array of ints into a malloc'd int32 array. */
 static int32_t *ids_of(const cJSON *arr, int *n) {
@@ -250,10 +217,10 @@ static void test_cross_backend(const char *path, const cJSON *gold, const float 
                 err += e / var;
                 agree += ba == bb;
             }
-            printf("%s against cpu: NMSE over all logits %.3g, top-1 agreement %d/%d\n", backend_name(), err / n,
+            printf("%s against cpu: NMSE over all logits %.3g, top-1 agreement %d/%d\n", tu_backend_name(), err / n,
                    agree, n);
-            CHECKF(err / n < CROSS_NMSE_BOUND, "%s vs cpu NMSE %.3g", backend_name(), err / n);
-            CHECKF(agree >= n * TOP1_ALL_MIN, "%s vs cpu top-1 %d/%d", backend_name(), agree, n);
+            CHECKF(err / n < CROSS_NMSE_BOUND, "%s vs cpu NMSE %.3g", tu_backend_name(), err / n);
+            CHECKF(agree >= n * TOP1_ALL_MIN, "%s vs cpu top-1 %d/%d", tu_backend_name(), agree, n);
         }
         free(ref);
     }
@@ -455,14 +422,14 @@ static void test_errors(mlxn_backend_t *be, mlxn_model_t *m) {
 }
 
 int main(void) {
-    char *path = fetch_model();
+    char *path = tu_fetch_model(MLXN_SOURCE_DIR);
     if (!CHECKF(path != NULL, "scripts/fetch-model.sh failed")) return tu_finish();
-    cJSON *gold = load_json(tu_path(MLXN_SOURCE_DIR, "tests/golden/smollm2-q4_1.json"));
+    cJSON *gold = tu_load_json(tu_path(MLXN_SOURCE_DIR, "tests/golden/smollm2-q4_1.json"));
     if (!CHECKF(gold != NULL, "tests/golden/smollm2-q4_1.json")) return tu_finish();
 
     mlxn_backend_t *be = NULL;
-    mlxn_status st = mlxn_backend_open(backend_name(), &be);
-    if (!CHECKF(st == MLXN_OK, "backend %s: %s", backend_name(), mlxn_last_error())) return tu_finish();
+    mlxn_status st = mlxn_backend_open(tu_backend_name(), &be);
+    if (!CHECKF(st == MLXN_OK, "backend %s: %s", tu_backend_name(), mlxn_last_error())) return tu_finish();
     mlxn_backend_set_threads(be, 2);
     mlxn_model_t *m = NULL;
     st = mlxn_model_load(path, be, NULL, &m);
@@ -474,8 +441,8 @@ int main(void) {
 
     test_tokens(m, gold);
     int n_forced = 0;
-    float *forced = test_forced(m, gold, backend_name(), 512, &n_forced);
-    if (forced && strcmp(backend_name(), "cpu") != 0) test_cross_backend(path, gold, forced, n_forced);
+    float *forced = test_forced(m, gold, tu_backend_name(), 512, &n_forced);
+    if (forced && strcmp(tu_backend_name(), "cpu") != 0) test_cross_backend(path, gold, forced, n_forced);
     free(forced);
     test_greedy(m, gold, "direct", 0, 512, 0, 3);
     test_greedy(m, gold, "graph", 1, 512, 1, 2);   /* decode step recorded once, replayed */

@@ -11,7 +11,7 @@
  *   - a nearly full context (n_predict limited by n_ctx, after a truncate, then CONTEXT_FULL);
  *   - a host sampler and greedy again on the same context afterwards.
  * Backend: "cpu" (MLXN_TEST_BACKEND overrides). */
-#define _POSIX_C_SOURCE 200809L   /* popen, setenv, strdup */
+#define _POSIX_C_SOURCE 200809L   /* setenv */
 #include "engine/model.h"
 #include "testutil.h"
 
@@ -21,39 +21,6 @@
 #include <string.h>
 
 #define MAXTOK 64
-
-static const char *backend_name(void) {
-    const char *e = getenv("MLXN_TEST_BACKEND");
-    return e && *e ? e : "cpu";
-}
-
-static char *fetch_model(void) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "bash '%s/scripts/fetch-model.sh'", MLXN_SOURCE_DIR);
-    FILE *p = popen(cmd, "r");
-    if (!p) return NULL;
-    char line[4096] = {0};
-    if (!fgets(line, sizeof line, p)) line[0] = 0;
-    int rc = pclose(p);
-    line[strcspn(line, "\n")] = 0;
-    if (rc != 0 || !line[0]) return NULL;
-    return strdup(line);
-}
-
-static cJSON *load_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    buf[got] = 0;
-    cJSON *j = cJSON_Parse(buf);
-    free(buf);
-    return j;
-}
 
 /* A golden prompt: its ids and the peer's greedy continuation. */
 typedef struct prompt {
@@ -336,12 +303,12 @@ done:
 }
 
 int main(void) {
-    char *path = fetch_model();
+    char *path = tu_fetch_model(MLXN_SOURCE_DIR);
     if (!CHECKF(path != NULL, "scripts/fetch-model.sh failed")) return tu_finish();
-    cJSON *gold = load_json(tu_path(MLXN_SOURCE_DIR, "tests/golden/smollm2-q4_1.json"));
+    cJSON *gold = tu_load_json(tu_path(MLXN_SOURCE_DIR, "tests/golden/smollm2-q4_1.json"));
     if (!CHECKF(gold != NULL, "tests/golden/smollm2-q4_1.json")) return tu_finish();
     mlxn_backend_t *be = NULL;
-    if (!CHECKF(mlxn_backend_open(backend_name(), &be) == MLXN_OK, "backend %s: %s", backend_name(), mlxn_last_error()))
+    if (!CHECKF(mlxn_backend_open(tu_backend_name(), &be) == MLXN_OK, "backend %s: %s", tu_backend_name(), mlxn_last_error()))
         return tu_finish();
     mlxn_backend_set_threads(be, 2);
     mlxn_model_t *m = NULL;

@@ -1,8 +1,11 @@
 /* Implementation of the shared test helpers (see testutil.h). */
+#define _POSIX_C_SOURCE 200809L   /* popen, strdup */
 #include "testutil.h"
 #include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <cjson/cJSON.h>
 
 int tu_passed, tu_failed;
 
@@ -53,4 +56,38 @@ mlxn_tensor tu_view3(mlxn_buffer_t *b, size_t off, mlxn_type t, int64_t ne0, int
     x.d.ne[0] = ne0; x.d.ne[1] = ne1; x.d.ne[2] = ne2; x.d.ne[3] = 1;
     x.d.nb[0] = mlxn_row_size(t, 1); x.d.nb[1] = nb1; x.d.nb[2] = nb2; x.d.nb[3] = nb2 * (size_t)ne2;
     return x;
+}
+
+const char *tu_backend_name(void) {
+    const char *e = getenv("MLXN_TEST_BACKEND");
+    return e && *e ? e : "cpu";
+}
+
+char *tu_fetch_model(const char *source_dir) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "bash '%s/scripts/fetch-model.sh'", source_dir);
+    FILE *p = popen(cmd, "r");
+    if (!p) return NULL;
+    char line[4096] = {0};
+    if (!fgets(line, sizeof line, p)) line[0] = 0;
+    int rc = pclose(p);
+    line[strcspn(line, "\n")] = 0;
+    if (rc != 0 || !line[0]) return NULL;
+    return strdup(line);
+}
+
+cJSON *tu_load_json(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!buf) { fclose(f); return NULL; }
+    size_t got = fread(buf, 1, (size_t)n, f);
+    fclose(f);
+    buf[got] = 0;
+    cJSON *j = cJSON_Parse(buf);
+    free(buf);
+    return j;
 }

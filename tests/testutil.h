@@ -24,6 +24,14 @@ uint64_t tu_rng_u64(tu_rng *r);
 float tu_rng_uniform(tu_rng *r);            /* [0, 1) */
 float tu_rng_normal(tu_rng *r);             /* N(0, 1) */
 
+/* The backend the engine tests run on: MLXN_TEST_BACKEND, else "cpu". */
+const char *tu_backend_name(void);
+/* The SmolLM2 model file that scripts/fetch-model.sh (under source_dir) fetches or finds: its
+ * path (malloc'd), or NULL. */
+char *tu_fetch_model(const char *source_dir);
+/* A JSON file parsed (cJSON_Delete it), or NULL. */
+struct cJSON *tu_load_json(const char *path);
+
 /* Path join helper: returns a static buffer "dir/rel". */
 const char *tu_path(const char *dir, const char *rel);
 
