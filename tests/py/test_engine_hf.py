@@ -243,6 +243,20 @@ def bundle_case(name, path, kv, tokens, ref, bound):
              ref=ref, bound=bound)
 
 
+def check_batches(name, path, out, kv, tokens, ref, bound, note=""):
+    """mlxn's logits of `path` at batches 512, 5 and 1 against ref (NMSE < bound); the case also goes
+    into the bundle (MLXN_HF_BUNDLE)."""
+    bundle_case(name, path, kv, tokens, ref, bound)
+    for batch in (512, 5, 1):
+        got, err = arch.run_tool(path, "%s_%d.f32" % (out, batch), kv, batch, tokens)
+        if not check(got is not None, "%s batch %d: tool failed: %s" % (name, batch, err)):
+            continue
+        e = nmse(got, ref)
+        top1 = (got.argmax(-1) == ref.argmax(-1)).mean()
+        print("%-52s batch %3d: NMSE %.3g, top-1 %.0f%%%s" % (name, batch, e, 100 * top1, note))
+        check(e < bound, "%s batch %d: NMSE %.3g >= %.g" % (name, batch, e, bound))
+
+
 def check_no_fuse(name, path, out, kv, tokens):
     """The separate q/k/v and gate/up matrices (MLXN_NO_FUSE=1) give the fused load's logits."""
     unf, err = arch.run_tool(path, out + "_unfused.f32", kv, 5, tokens, no_fuse=True)
@@ -270,15 +284,7 @@ def main():
                                              rs["high_freq_factor"], rs["original_max_position_embeddings"])
         tokens = rng.integers(0, W["n_vocab"], 13)
         ref = reference(W, tokens, kv == "f16", pos_scale)
-        bundle_case(name, path, kv, tokens, ref, bound)
-        for batch in (512, 5, 1):
-            got, err = arch.run_tool(path, os.path.join(tmp, "o%d_%d.f32" % (ci, batch)), kv, batch, tokens)
-            if not check(got is not None, "%s batch %d: tool failed: %s" % (name, batch, err)):
-                continue
-            e = nmse(got, ref)
-            top1 = (got.argmax(-1) == ref.argmax(-1)).mean()
-            print("%-52s batch %3d: NMSE %.3g, top-1 %.0f%%" % (name, batch, e, 100 * top1))
-            check(e < bound, "%s batch %d: NMSE %.3g >= %.g" % (name, batch, e, bound))
+        check_batches(name, path, os.path.join(tmp, "o%d" % ci), kv, tokens, ref, bound)
         check_no_fuse(name, path, os.path.join(tmp, "u%d" % ci), kv, tokens)
         if "unquantized" in wopts:
             # a decode step: embedding, LM head, argmax, per layer q|k|v, rope_kv, attention, o,
@@ -472,16 +478,8 @@ def moe_tests(rng, tmp):
         path = os.path.join(tmp, "moe%d" % ci)
         write_folder(W, path, **wopts)
         tokens, ref, margin, draws = moe_tokens(W, kv)
-        bundle_case(name, path, kv, tokens, ref, bound)
-        for batch in (512, 5, 1):
-            got, err = arch.run_tool(path, os.path.join(tmp, "mo%d_%d.f32" % (ci, batch)), kv, batch, tokens)
-            if not check(got is not None, "%s batch %d: tool failed: %s" % (name, batch, err)):
-                continue
-            e = nmse(got, ref)
-            top1 = (got.argmax(-1) == ref.argmax(-1)).mean()
-            print("%-52s batch %3d: NMSE %.3g, top-1 %.0f%% (min router margin %.3f, draw %d)"
-                  % (name, batch, e, 100 * top1, margin, draws))
-            check(e < bound, "%s batch %d: NMSE %.3g >= %.g" % (name, batch, e, bound))
+        check_batches(name, path, os.path.join(tmp, "mo%d" % ci), kv, tokens, ref, bound,
+                      " (min router margin %.3f, draw %d)" % (margin, draws))
         check_no_fuse(name, path, os.path.join(tmp, "mu%d" % ci), kv, tokens)
         if "quant" in wopts:   # the quantization matters far beyond the bound
             d = nmse(arch.reference(W0, tokens, kv == "f16"), ref)
