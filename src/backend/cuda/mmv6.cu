@@ -28,6 +28,7 @@ int mlxn_cuda_mmv6_stages = 2;
 int mlxn_cuda_mmv6_blocks_per_sm = 1;
 int mlxn_cuda_mmv6_resident = 1;
 int mlxn_cuda_mmv6_x_direct = 0;
+int mlxn_cuda_mmv6_seg = 1;   /* short rows flushed by segmented scan (flush_rows_seg) */
 unsigned long long *mlxn_cuda_mmv6_prof = NULL;
 
 struct V6P {
@@ -124,7 +125,6 @@ __device__ __forceinline__ void issue_stage(const V6P &p, uint8_t *slot, uint64_
  * Used on the slow path (rows shorter than a stage); the fast path, where a flush sees at most two
  * rows, keeps the loop (the 8B decode measured 342.5 against 344.0 t/s with the scan everywhere,
  * run of 05:28). MLXN_CUDA_MMV6_FLUSH=0 (mlxn_cuda_mmv6_seg = 0): the loop everywhere. */
-int mlxn_cuda_mmv6_seg = 1;
 __device__ __forceinline__ void flush_rows_seg(float &acc, int cur, float *racc, int fr0, int fr1) {
     const int lane = threadIdx.x & 31;
     const int prev = __shfl_up_sync(0xffffffffu, cur, 1), next = __shfl_down_sync(0xffffffffu, cur, 1);
