@@ -97,6 +97,7 @@ extern int mlxn_cuda_mmv6_warps;          /* warps per block (default 16) */
 extern int mlxn_cuda_mmv6_stages;         /* ring stages per warp (default 3) */
 extern int mlxn_cuda_mmv6_blocks_per_sm;  /* blocks per SM (default 1) */
 extern int mlxn_cuda_mmv6_resident;       /* blocks that must fit on an SM together (default 1) */
+extern int mlxn_cuda_mmv6_xpre;           /* 1 (default): the plain mat-vec's column quantized once per call (v6_stage_kernel); 0: by every block (MLXN_CUDA_MMV6_XPRE=0) */
 extern int mlxn_cuda_mmv6_seg;            /* 1 (default): row sums by segmented scan; 0: a reduction per distinct row (MLXN_CUDA_MMV6_FLUSH=0) */
 extern int mlxn_cuda_mmv6_x_direct;       /* 1: quantize x from global memory (no f32 staging in shared memory) */
 /* mul_mat_id prefill on int8 tensor cores (mmq.cu), used by the grouped route of the mat-vec

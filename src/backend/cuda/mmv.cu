@@ -745,6 +745,8 @@ static void mmv_read_env(void) {
     env_done = true;
     const char *e = getenv("MLXN_CUDA_MMV");
     if (e && e[0] >= '0' && e[0] <= '6' && !e[1]) mlxn_cuda_mmv_version = e[0] - '0';
+    const char *ex = getenv("MLXN_CUDA_MMV6_XPRE");
+    if (ex && *ex == '0') mlxn_cuda_mmv6_xpre = 0;
     const char *ef = getenv("MLXN_CUDA_MMV6_FLUSH");
     if (ef && *ef == '0') mlxn_cuda_mmv6_seg = 0;
     const char *e6 = getenv("MLXN_CUDA_MMV6");

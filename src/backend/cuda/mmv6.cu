@@ -30,6 +30,9 @@ int mlxn_cuda_mmv6_resident = 1;
 int mlxn_cuda_mmv6_x_direct = 0;
 int mlxn_cuda_mmv6_seg = 1;   /* short rows flushed by segmented scan (flush_rows_seg) */
 unsigned long long *mlxn_cuda_mmv6_prof = NULL;
+/* plain mat-vec: the activation column quantized once per call by v6_stage_kernel (with the
+ * prologue) instead of copied and quantized by every block (MLXN_CUDA_MMV6_XPRE=0: the latter) */
+int mlxn_cuda_mmv6_xpre = 1;
 
 struct V6P {
     const uint8_t *w;
@@ -44,6 +47,7 @@ struct V6P {
     int x_direct;            /* quantize x straight from global memory (no f32 staging) */
     int seg;                 /* row flushes by segmented scan (flush_rows_seg) */
     unsigned long long *prof;   /* NULL, or MLXN_CUDA_V6_PROF marks per block (bench-ops --mmv-prof) */
+    const uint8_t *xpre;        /* plain mat-vec: the column already in the type's layout (x_bytes), or NULL */
     /* mul_mat_fused (plain mat-vec only): pro 1 norm (norm_w, eps), 2 swiglu, 3 geglu (up),
      * applied in place to the staged column; y = dot + add (add may be y) */
     int pro, off_red;
@@ -292,8 +296,13 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
     }
     asm volatile("griddepcontrol.wait;" ::: "memory");
     mark(3);
-    /* the activation column(s): one bulk copy each (in pieces of <= 32 KB) into shared memory */
-    if (threadIdx.x == 0 && !p.x_direct) {
+    /* the activation column(s): one bulk copy each (in pieces of <= 32 KB) into shared memory;
+     * pre-staged: the column in its layout, straight to off_x */
+    if (threadIdx.x == 0 && p.xpre) {
+        const uint32_t xb = (uint32_t)p.x_bytes;
+        mbar_expect_tx(xbar, xb);
+        for (uint32_t o = 0; o < xb; o += 32768u) bulk_copy(sm + p.off_x + o, p.xpre + o, min(32768u, xb - o), xbar);
+    } else if (threadIdx.x == 0 && !p.x_direct) {
         const uint32_t xb = (uint32_t)p.k * 4u;
         mbar_expect_tx(xbar, xb * (uint32_t)(p_last - p_first + 1));
         for (int pr = p_first; pr <= p_last; pr++) {
@@ -306,10 +315,10 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
         for (int s = 0; s < D && s < nst; s++)
             issue_stage<Q::BB>(p, ring + s * p.slot_bytes, &bars[s], wb0 + s * SB, min(wb1, wb0 + (s + 1) * SB));
     for (int i = threadIdx.x; i < fr1 - fr0; i += blockDim.x) racc[i] = 0.f;
-    if (!p.x_direct) mbar_wait(xbar, 0);
+    if (!p.x_direct || p.xpre) mbar_wait(xbar, 0);
     mark(4);
     if (p.pro) v6_prologue(p, (float *)(sm + p.off_raw), (float *)(sm + p.off_red), pw);
-    if (Q::LAY != v6::FLT)
+    if (Q::LAY != v6::FLT && !p.xpre)
         for (int pr = p_first; pr <= p_last; pr++)
             stage_x<Q::LAY>(p.x_direct ? pair_x(p, pr) : (const float *)(sm + p.off_raw + (pr - p_first) * p.raw_bytes),
                             sm + p.off_x + (pr - p_first) * p.x_bytes, p.k);
@@ -405,6 +414,74 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
     gmark(11);
 }
 
+/* The plain mat-vec's column, quantized once per call into the type's layout at X (global), with
+ * the mul_mat_fused prologue (PRO 1 norm, 2 swiglu, 3 geglu with up): a thread per 32-element
+ * group (v6::stage_group, the bytes stage_x writes); for the norm every block first sums the
+ * squares of the whole column. */
+template <int LAY, int PRO>
+__global__ void __launch_bounds__(256) v6_stage_kernel(const float *x, const float *norm_w, float eps, const float *up,
+                                                       int k, uint8_t *X) {
+    __shared__ float red[32];
+    const int g = blockIdx.x * blockDim.x + threadIdx.x, ng = k >> 5;
+    float w[32];
+    if (PRO == 1 && g < ng) {   /* model weights: before the wait */
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const float4 t = ((const float4 *)norm_w)[8 * g + i];
+            w[4 * i] = t.x; w[4 * i + 1] = t.y; w[4 * i + 2] = t.z; w[4 * i + 3] = t.w;
+        }
+    }
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;");
+    float inv = 1.f;
+    if (PRO == 1) {
+        float ss = 0.f;
+        for (int i = threadIdx.x; i < (k >> 2); i += blockDim.x) {
+            const float4 t = ((const float4 *)x)[i];
+            ss += t.x * t.x + t.y * t.y + t.z * t.z + t.w * t.w;
+        }
+        inv = rsqrtf(block_sum(ss, red) / (float)k + eps);
+    }
+    if (g >= ng) return;
+    float v[32];
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const float4 t = ((const float4 *)x)[8 * g + i];
+        v[4 * i] = t.x; v[4 * i + 1] = t.y; v[4 * i + 2] = t.z; v[4 * i + 3] = t.w;
+    }
+    if (PRO >= 2) {
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const float4 t = ((const float4 *)up)[8 * g + i];
+            const float u[4] = {t.x, t.y, t.z, t.w};
+#pragma unroll
+            for (int j = 0; j < 4; j++) v[4 * i + j] = (PRO == 3 ? v6_gelu_tanh(v[4 * i + j]) : v6_silu(v[4 * i + j])) * u[j];
+        }
+    } else if (PRO == 1) {
+#pragma unroll
+        for (int i = 0; i < 32; i++) v[i] = v[i] * inv * w[i];
+    }
+    v6::stage_group(LAY, v, (uint32_t)g, (uint32_t)k, X);
+}
+typedef void (*v6_stage_fn)(const float *, const float *, float, const float *, int, uint8_t *);
+template <int LAY> static v6_stage_fn v6_stage_pick(int pro) {
+    switch (pro) {
+    case 1: return v6_stage_kernel<LAY, 1>;
+    case 2: return v6_stage_kernel<LAY, 2>;
+    case 3: return v6_stage_kernel<LAY, 3>;
+    default: return v6_stage_kernel<LAY, 0>;
+    }
+}
+static v6_stage_fn v6_stage_for(int lay, int pro) {
+    switch (lay) {
+    case v6::LEG: return v6_stage_pick<v6::LEG>(pro);
+    case v6::K16A: return v6_stage_pick<v6::K16A>(pro);
+    case v6::K16B: return v6_stage_pick<v6::K16B>(pro);
+    case v6::K8: return v6_stage_pick<v6::K8>(pro);
+    default: return NULL;
+    }
+}
+
 /* ---- launcher -------------------------------------------------------------------------------- */
 typedef void (*v6_fn)(V6P);
 struct V6Info { v6_fn f; int qk, bb, upb, sp, lay; };
@@ -452,8 +529,8 @@ static bool v6_plan(const mlxn_cuda_mm *a, const V6Info &in, V6P *pp, int *grid_
     int grid = (int)((int64_t)sms * bps < p.R ? (int64_t)sms * bps : p.R);
     const int sbb = (32 / in.upb) * in.sp * in.bb;
     p.slot_bytes = (int)rnd((size_t)sbb + (p.aligned ? 0 : 32), 128);
-    p.x_direct = mlxn_cuda_mmv6_x_direct && in.lay != v6::FLT && !p.pro;   /* the prologue works on the staged copy */
-    p.raw_bytes = p.x_direct ? 0 : (int)rnd((size_t)a->k * 4, 128);
+    p.x_direct = mlxn_cuda_mmv6_x_direct && in.lay != v6::FLT && !p.pro && !p.xpre;   /* the prologue works on the staged copy */
+    p.raw_bytes = p.x_direct || p.xpre ? 0 : (int)rnd((size_t)a->k * 4, 128);
     p.x_bytes = in.lay == v6::FLT ? (int)rnd((size_t)a->k * 4, 128) : (int)rnd((size_t)v6::xbytes(in.lay, a->k), 128);
     const int ncol = id ? 2 : 1;
     const int racc_rows = (p.R + grid - 1) / grid + 1;
@@ -511,6 +588,7 @@ static bool v6_applies(const mlxn_cuda_mm *a, int pro) {
     }
     V6P p;
     p.pro = pro;
+    p.xpre = NULL;   /* the larger footprint: what fits with it fits pre-staged too */
     int grid, nw;
     size_t smem;
     return v6_plan(a, in, &p, &grid, &nw, &smem);
@@ -547,6 +625,20 @@ static mlxn_status v6_launch(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f, v
     p.eps = f ? f->eps : 0.f;
     p.up = f ? f->up : NULL;
     p.add = f ? f->add : NULL;
+    p.xpre = NULL;
+    /* plain mat-vec: the column quantized once (with the prologue) into scratch by
+     * v6_stage_kernel, which every block then copies as it is */
+    const v6_stage_fn sf = !id && mlxn_cuda_mmv6_xpre ? v6_stage_for(in.lay, p.pro) : NULL;
+    if (sf) {
+        void *xs;
+        MLXN_TRY(mlxn_cuda_scratch(rnd((size_t)v6::xbytes(in.lay, a->k), 128), &xs, stream));
+        const int ng = (int)(a->k / 32);
+        CU_TRY(launch_pdl(sf, dim3((unsigned)((ng + 255) / 256)), dim3(256), 0, stream, !mlxn_cuda_mmv_no_pdl, a->x,
+                          p.norm_w, p.eps, p.up, (int)a->k, (uint8_t *)xs));
+        MLXN_TRY(MLXN_CUDA_LAUNCHED("v6_stage_kernel"));
+        p.xpre = (const uint8_t *)xs;
+        p.pro = 0;
+    }
 
     int grid, nw;
     size_t smem;
