@@ -91,8 +91,8 @@ extern "C" mlxn_status mlxn_cuda_mul_mat_fused(const mlxn_cuda_mm *a, const mlxn
     if (f->norm_w && f->up) return mlxn_fail(MLXN_ERR_INVALID_ARG, "cuda mul_mat_fused: norm and glu prologues are exclusive");
     const int level = fuse_level();
     const int route = level && !mlq ? mlxn_cuda_mmv_fused_route(a, f) : 0;
-    if (route == 2 && f->up && level == 1 && !mlxn_cuda_mmv6_xpre) {
-        /* (with the column pre-staged, mlxn_cuda_mmv6_xpre, the GLU runs once in v6's staging
+    if (route == 2 && f->up && level == 1 && !mlxn_cuda_mmv6_prestaged(a->k)) {
+        /* (with the column pre-staged, mlxn_cuda_mmv6_prestaged, the GLU runs once in v6's staging
          * kernel instead: no case here.) v6 with a GLU prologue would read the whole up column
          * from L2 in every block after the PDL wait, on its critical path (Q6_K 4096x14336: 29.3 us against 23.8 for the plain
          * mat-vec and 27.4 for the composition, run of 01:17): the GLU as its own kernel into

@@ -28,6 +28,7 @@
 
 int mlxn_cuda_mmv_force_f32x = 0;
 int mlxn_cuda_mmv_no_pdl = 0;
+int mlxn_cuda_mmv_skip_xq = 0;
 int mlxn_cuda_mmv_version = 0;   /* 0: auto (mmv6_worth_it, then mmv_version_for) */
 int mlxn_cuda_mmv_v2_warps = 20;
 int mlxn_cuda_mmv_v3_warps = 16;
@@ -746,7 +747,9 @@ static void mmv_read_env(void) {
     const char *e = getenv("MLXN_CUDA_MMV");
     if (e && e[0] >= '0' && e[0] <= '6' && !e[1]) mlxn_cuda_mmv_version = e[0] - '0';
     const char *ex = getenv("MLXN_CUDA_MMV6_XPRE");
-    if (ex && *ex == '0') mlxn_cuda_mmv6_xpre = 0;
+    if (ex && *ex >= '0' && *ex <= '9') mlxn_cuda_mmv6_xpre = atoi(ex);
+    const char *eq = getenv("MLXN_CUDA_SKIP_XQ");   /* what fusing the quantization into the producer could gain at most */
+    if (eq && *eq >= '1' && *eq <= '2') mlxn_cuda_mmv_skip_xq = *eq - '0';
     const char *ef = getenv("MLXN_CUDA_MMV6_FLUSH");
     if (ef && *ef == '0') mlxn_cuda_mmv6_seg = 0;
     const char *e6 = getenv("MLXN_CUDA_MMV6");
@@ -845,7 +848,9 @@ static mlxn_status mmv_run(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *fu, vo
     int64_t warps = ng * ncx;
     /* programmatic dependent launch: the kernel waits for its predecessor in its first line */
     const bool qpdl = !mlxn_cuda_mmv_no_pdl;
-    if (fu && fu->norm_w) {
+    if (mlxn_cuda_mmv_skip_xq == 2 || (mlxn_cuda_mmv_skip_xq == 1 && !fu && !id)) {
+        /* measurement only: no quantization launch */
+    } else if (fu && fu->norm_w) {
         const int nwq = ng < 32 ? (int)ng : 32;
         const int64_t per = (ng + nwq - 1) / nwq;   /* groups per warp */
         void (*nk)(const float *, int64_t, const float *, float, int64_t, int8_t *, float *, float *) =
@@ -865,7 +870,7 @@ static mlxn_status mmv_run(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *fu, vo
         CU_TRY(launch_pdl(quant_x_kernel, dim3(grid_for(warps * 32, 256)), dim3(256), 0, stream, qpdl, a->x, a->x_col, (int64_t)0,
                           (int)a->n, a->k, ncx, q, d, s));
     }
-    MLXN_TRY(MLXN_CUDA_LAUNCHED("quant_x_kernel"));
+    if (!mlxn_cuda_mmv_skip_xq) MLXN_TRY(MLXN_CUDA_LAUNCHED("quant_x_kernel"));
     MmvParams p;
     p.w = (const uint8_t *)a->w;
     p.row_bytes = (int64_t)a->row_bytes;

@@ -30,9 +30,11 @@ int mlxn_cuda_mmv6_resident = 1;
 int mlxn_cuda_mmv6_x_direct = 0;
 int mlxn_cuda_mmv6_seg = 1;   /* short rows flushed by segmented scan (flush_rows_seg) */
 unsigned long long *mlxn_cuda_mmv6_prof = NULL;
-/* plain mat-vec: the activation column quantized once per call by v6_stage_kernel (with the
- * prologue) instead of copied and quantized by every block (MLXN_CUDA_MMV6_XPRE=0: the latter) */
+/* plain mat-vec with k >= this: the activation column quantized once per call by v6_stage_kernel
+ * (with the prologue) instead of copied and quantized by every block (MLXN_CUDA_MMV6_XPRE=K sets
+ * it; 0: never) */
 int mlxn_cuda_mmv6_xpre = 1;
+extern "C" int mlxn_cuda_mmv6_prestaged(int64_t k) { return mlxn_cuda_mmv6_xpre > 0 && k >= mlxn_cuda_mmv6_xpre; }
 
 struct V6P {
     const uint8_t *w;
@@ -414,54 +416,55 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
     gmark(11);
 }
 
-/* The plain mat-vec's column, quantized once per call into the type's layout at X (global), with
- * the mul_mat_fused prologue (PRO 1 norm, 2 swiglu, 3 geglu with up): a thread per 32-element
- * group (v6::stage_group, the bytes stage_x writes); for the norm every block first sums the
- * squares of the whole column. */
+/* The plain mat-vec's column staged once per call: eight threads per 32-element group, each
+ * quantizing one float4 (v6::quant4 against the group's scale d, the maximum found by three
+ * shuffles), so a warp reads 512 contiguous bytes and no thread runs more than four divisions;
+ * the bytes are those v6::stage_group (and the kernel's stage_x) write: the same d, the same
+ * v6::stage_quarter and v6::stage_scales, and exact integer sums. For the norm every block first sums the squares of the whole
+ * column. */
 template <int LAY, int PRO>
 __global__ void __launch_bounds__(256) v6_stage_kernel(const float *x, const float *norm_w, float eps, const float *up,
                                                        int k, uint8_t *X) {
     __shared__ float red[32];
-    const int g = blockIdx.x * blockDim.x + threadIdx.x, ng = k >> 5;
-    float w[32];
-    if (PRO == 1 && g < ng) {   /* model weights: before the wait */
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-            const float4 t = ((const float4 *)norm_w)[8 * g + i];
-            w[4 * i] = t.x; w[4 * i + 1] = t.y; w[4 * i + 2] = t.z; w[4 * i + 3] = t.w;
-        }
-    }
+    const int t = blockIdx.x * blockDim.x + threadIdx.x, g = t >> 3, c = t & 7, ng = k >> 5;
+    const bool on = g < ng;   /* ng * 8 is a multiple of 8: a group's eight lanes are all on or all off */
+    float4 w = make_float4(1.f, 1.f, 1.f, 1.f);
+    if (PRO == 1 && on) w = ((const float4 *)norm_w)[t];   /* model weights: before the wait */
     asm volatile("griddepcontrol.wait;" ::: "memory");
     asm volatile("griddepcontrol.launch_dependents;");
     float inv = 1.f;
     if (PRO == 1) {
         float ss = 0.f;
         for (int i = threadIdx.x; i < (k >> 2); i += blockDim.x) {
-            const float4 t = ((const float4 *)x)[i];
-            ss += t.x * t.x + t.y * t.y + t.z * t.z + t.w * t.w;
+            const float4 u = ((const float4 *)x)[i];
+            ss += u.x * u.x + u.y * u.y + u.z * u.z + u.w * u.w;
         }
         inv = rsqrtf(block_sum(ss, red) / (float)k + eps);
     }
-    if (g >= ng) return;
-    float v[32];
-#pragma unroll
-    for (int i = 0; i < 8; i++) {
-        const float4 t = ((const float4 *)x)[8 * g + i];
-        v[4 * i] = t.x; v[4 * i + 1] = t.y; v[4 * i + 2] = t.z; v[4 * i + 3] = t.w;
-    }
+    /* (off lanes stay for the full-warp shuffles: their groups are whole, so they mix with no
+     * lane that is on) */
+    float4 v = on ? ((const float4 *)x)[t] : make_float4(0.f, 0.f, 0.f, 0.f);
     if (PRO >= 2) {
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-            const float4 t = ((const float4 *)up)[8 * g + i];
-            const float u[4] = {t.x, t.y, t.z, t.w};
-#pragma unroll
-            for (int j = 0; j < 4; j++) v[4 * i + j] = (PRO == 3 ? v6_gelu_tanh(v[4 * i + j]) : v6_silu(v[4 * i + j])) * u[j];
-        }
+        const float4 u = on ? ((const float4 *)up)[t] : make_float4(0.f, 0.f, 0.f, 0.f);
+        v.x = (PRO == 3 ? v6_gelu_tanh(v.x) : v6_silu(v.x)) * u.x;
+        v.y = (PRO == 3 ? v6_gelu_tanh(v.y) : v6_silu(v.y)) * u.y;
+        v.z = (PRO == 3 ? v6_gelu_tanh(v.z) : v6_silu(v.z)) * u.z;
+        v.w = (PRO == 3 ? v6_gelu_tanh(v.w) : v6_silu(v.w)) * u.w;
     } else if (PRO == 1) {
-#pragma unroll
-        for (int i = 0; i < 32; i++) v[i] = v[i] * inv * w[i];
+        v.x = v.x * inv * w.x; v.y = v.y * inv * w.y; v.z = v.z * inv * w.z; v.w = v.w * inv * w.w;
     }
-    v6::stage_group(LAY, v, (uint32_t)g, (uint32_t)k, X);
+    float a = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
+    a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 1));
+    a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 2));
+    a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 4));
+    const float d = a / 127.f;
+    const int sm = on ? v6::stage_quarter(LAY, v, d, (uint32_t)g, (uint32_t)c, (uint32_t)k, X) : 0;
+    int first = c < 4 ? sm : 0, tot = sm;
+    for (int o = 1; o < 8; o <<= 1) {
+        tot += __shfl_xor_sync(0xffffffffu, tot, o);
+        first += __shfl_xor_sync(0xffffffffu, first, o);
+    }
+    if (on && c == 0) v6::stage_scales((uint32_t)g, (uint32_t)k, d, tot, first, X);
 }
 typedef void (*v6_stage_fn)(const float *, const float *, float, const float *, int, uint8_t *);
 template <int LAY> static v6_stage_fn v6_stage_pick(int pro) {
@@ -628,14 +631,17 @@ static mlxn_status v6_launch(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f, v
     p.xpre = NULL;
     /* plain mat-vec: the column quantized once (with the prologue) into scratch by
      * v6_stage_kernel, which every block then copies as it is */
-    const v6_stage_fn sf = !id && mlxn_cuda_mmv6_xpre ? v6_stage_for(in.lay, p.pro) : NULL;
+    const v6_stage_fn sf = !id && mlxn_cuda_mmv6_prestaged(a->k) ? v6_stage_for(in.lay, p.pro) : NULL;
     if (sf) {
         void *xs;
         MLXN_TRY(mlxn_cuda_scratch(rnd((size_t)v6::xbytes(in.lay, a->k), 128), &xs, stream));
-        const int ng = (int)(a->k / 32);
-        CU_TRY(launch_pdl(sf, dim3((unsigned)((ng + 255) / 256)), dim3(256), 0, stream, !mlxn_cuda_mmv_no_pdl, a->x,
-                          p.norm_w, p.eps, p.up, (int)a->k, (uint8_t *)xs));
-        MLXN_TRY(MLXN_CUDA_LAUNCHED("v6_stage_kernel"));
+        const int nt = (int)(a->k / 4);   /* eight threads a 32-element group */
+        const bool skip = mlxn_cuda_mmv_skip_xq == 2 || (mlxn_cuda_mmv_skip_xq == 1 && !p.pro);   /* measurement only */
+        if (!skip) {
+            CU_TRY(launch_pdl(sf, dim3((unsigned)((nt + 255) / 256)), dim3(256), 0, stream, !mlxn_cuda_mmv_no_pdl, a->x,
+                              p.norm_w, p.eps, p.up, (int)a->k, (uint8_t *)xs));
+            MLXN_TRY(MLXN_CUDA_LAUNCHED("v6_stage_kernel"));
+        }
         p.xpre = (const uint8_t *)xs;
         p.pro = 0;
     }

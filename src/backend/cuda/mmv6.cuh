@@ -356,23 +356,31 @@ V6_HD uint32_t quant4(float4 v, float d, int *sum) {
  * X: the int8 bytes at xpos and the group's 4 floats (d, d * sum, d * the first / last 16's sums),
  * exactly as the kernel's stage_x writes them (the pre-staging kernel of the plain mat-vec runs
  * this per thread; tests/test_cuda_mmv6_host.cu compares the bytes with stage_x's on the host). */
-V6_HD void stage_group(int lay, const float *v, uint32_t g, uint32_t k, uint8_t *X) {
-    float a = 0.f;
-    for (int i = 0; i < 32; i++) a = fmaxf(a, fabsf(v[i]));
-    const float d = a / 127.f;
-    int tot = 0, first = 0;
-    for (int c = 0; c < 8; c++) {
-        int sm;
-        const uint32_t pk = quant4(make_float4(v[4 * c], v[4 * c + 1], v[4 * c + 2], v[4 * c + 3]), d, &sm);
-        tot += sm;
-        if (c < 4) first += sm;
-        *(uint32_t *)(X + xpos(lay, 32u * g + 4u * (uint32_t)c, k)) = pk;
-    }
+/* Its parts, as the pre-staging kernel runs them with eight threads a group: quarter c's four
+ * bytes (returns their integer sum), and the group's four floats from d and the exact sums. */
+V6_HD int stage_quarter(int lay, float4 v, float d, uint32_t g, uint32_t c, uint32_t k, uint8_t *X) {
+    int sm;
+    *(uint32_t *)(X + xpos(lay, 32u * g + 4u * c, k)) = quant4(v, d, &sm);
+    return sm;
+}
+V6_HD void stage_scales(uint32_t g, uint32_t k, float d, int tot, int first, uint8_t *X) {
     float *DS = (float *)(X + k);
     DS[4 * g] = d;
     DS[4 * g + 1] = d * (float)tot;
     DS[4 * g + 2] = d * (float)first;
     DS[4 * g + 3] = d * (float)(tot - first);
+}
+V6_HD void stage_group(int lay, const float *v, uint32_t g, uint32_t k, uint8_t *X) {
+    float a = 0.f;
+    for (int i = 0; i < 32; i++) a = fmaxf(a, fabsf(v[i]));
+    const float d = a / 127.f;
+    int tot = 0, first = 0;
+    for (uint32_t c = 0; c < 8; c++) {
+        const int sm = stage_quarter(lay, make_float4(v[4 * c], v[4 * c + 1], v[4 * c + 2], v[4 * c + 3]), d, g, c, k, X);
+        tot += sm;
+        if (c < 4) first += sm;
+    }
+    stage_scales(g, k, d, tot, first, X);
 }
 
 } /* namespace v6 */
