@@ -87,8 +87,10 @@ mlxn_status mlxn_cuda_mul_mat(const mlxn_cuda_mm *a, void *stream);
 /* Route knobs for experiments: 0 = auto. */
 extern int mlxn_cuda_mmv_force_f32x;   /* 1: use the f32-activation mat-vec (exact) */
 extern int mlxn_cuda_mmv_no_pdl;       /* 1: launch without programmatic dependent launch */
-extern int mlxn_cuda_mmv_skip_xq;      /* measurement only (MLXN_CUDA_SKIP_XQ; results are wrong): 1 the plain columns'
-                                        * quantization launch is left out (stale bytes are read), 2 also the norm / GLU ones */
+extern int mlxn_cuda_mmv_skip_xq;      /* measurement only (MLXN_CUDA_SKIP_XQ; results are wrong): the activation
+                                        * quantization launch left out (stale bytes read) for 1 plain columns (with
+                                        * or without the add), 2 all, 3 the norm prologue's, 4 the GLU's */
+int mlxn_cuda_skip_xq(int pro);        /* whether to leave it out for prologue pro (0 none, 1 norm, 2/3 GLU) */
 extern int mlxn_cuda_mmv_v2_warps;     /* v2 rows-per-warp target: resident warps per SM */
 extern int mlxn_cuda_mmv_v3_warps;     /* v3 rows-per-warp target (default 16) */
 extern int mlxn_cuda_mmv_version;      /* 0 (default: v6 where it applies, else chosen per type and k, see mmv.cu), 6, 5/4 (activations in shared memory), 3 (cp.async ring), 2 (register stage), 1 (one row per warp) */
@@ -100,7 +102,8 @@ extern int mlxn_cuda_mmv6_stages;         /* ring stages per warp (default 3) */
 extern int mlxn_cuda_mmv6_blocks_per_sm;  /* blocks per SM (default 1) */
 extern int mlxn_cuda_mmv6_resident;       /* blocks that must fit on an SM together (default 1) */
 extern int mlxn_cuda_mmv6_xpre;           /* the plain mat-vec's column quantized once per call (v6_stage_kernel) when k >= this (default 1: always); 0: by every block (MLXN_CUDA_MMV6_XPRE=K) */
-int mlxn_cuda_mmv6_prestaged(int64_t k);  /* whether a plain v6 mat-vec of this k pre-stages its column */
+int mlxn_cuda_mmv6_prestaged(int64_t k);
+extern int mlxn_cuda_mmv6_norm1;          /* 1 (default): the pre-staging with the norm prologue in one block; 0: in every block of a grid (MLXN_CUDA_MMV6_NORM1=0) */  /* whether a plain v6 mat-vec of this k pre-stages its column */
 extern int mlxn_cuda_mmv6_seg;            /* 1 (default): row sums by segmented scan; 0: a reduction per distinct row (MLXN_CUDA_MMV6_FLUSH=0) */
 extern int mlxn_cuda_mmv6_x_direct;       /* 1: quantize x from global memory (no f32 staging in shared memory) */
 /* mul_mat_id prefill on int8 tensor cores (mmq.cu), used by the grouped route of the mat-vec

@@ -29,6 +29,10 @@
 int mlxn_cuda_mmv_force_f32x = 0;
 int mlxn_cuda_mmv_no_pdl = 0;
 int mlxn_cuda_mmv_skip_xq = 0;
+extern "C" int mlxn_cuda_skip_xq(int pro) {
+    const int m = mlxn_cuda_mmv_skip_xq;
+    return m == 2 || (m == 1 && pro == 0) || (m == 3 && pro == 1) || (m == 4 && pro >= 2);
+}
 int mlxn_cuda_mmv_version = 0;   /* 0: auto (mmv6_worth_it, then mmv_version_for) */
 int mlxn_cuda_mmv_v2_warps = 20;
 int mlxn_cuda_mmv_v3_warps = 16;
@@ -748,8 +752,10 @@ static void mmv_read_env(void) {
     if (e && e[0] >= '0' && e[0] <= '6' && !e[1]) mlxn_cuda_mmv_version = e[0] - '0';
     const char *ex = getenv("MLXN_CUDA_MMV6_XPRE");
     if (ex && *ex >= '0' && *ex <= '9') mlxn_cuda_mmv6_xpre = atoi(ex);
+    const char *en = getenv("MLXN_CUDA_MMV6_NORM1");
+    if (en && *en == '0') mlxn_cuda_mmv6_norm1 = 0;
     const char *eq = getenv("MLXN_CUDA_SKIP_XQ");   /* what fusing the quantization into the producer could gain at most */
-    if (eq && *eq >= '1' && *eq <= '2') mlxn_cuda_mmv_skip_xq = *eq - '0';
+    if (eq && *eq >= '1' && *eq <= '4') mlxn_cuda_mmv_skip_xq = *eq - '0';
     const char *ef = getenv("MLXN_CUDA_MMV6_FLUSH");
     if (ef && *ef == '0') mlxn_cuda_mmv6_seg = 0;
     const char *e6 = getenv("MLXN_CUDA_MMV6");
@@ -848,7 +854,7 @@ static mlxn_status mmv_run(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *fu, vo
     int64_t warps = ng * ncx;
     /* programmatic dependent launch: the kernel waits for its predecessor in its first line */
     const bool qpdl = !mlxn_cuda_mmv_no_pdl;
-    if (mlxn_cuda_mmv_skip_xq == 2 || (mlxn_cuda_mmv_skip_xq == 1 && !fu && !id)) {
+    if (!id && mlxn_cuda_skip_xq(fu && fu->norm_w ? 1 : fu && fu->up ? 2 : 0)) {
         /* measurement only: no quantization launch */
     } else if (fu && fu->norm_w) {
         const int nwq = ng < 32 ? (int)ng : 32;

@@ -34,6 +34,7 @@ unsigned long long *mlxn_cuda_mmv6_prof = NULL;
  * (with the prologue) instead of copied and quantized by every block (MLXN_CUDA_MMV6_XPRE=K sets
  * it; 0: never) */
 int mlxn_cuda_mmv6_xpre = 1;
+int mlxn_cuda_mmv6_norm1 = 1;   /* the norm prologue's staging in one block (MLXN_CUDA_MMV6_NORM1=0: every block sums the column) */
 extern "C" int mlxn_cuda_mmv6_prestaged(int64_t k) { return mlxn_cuda_mmv6_xpre > 0 && k >= mlxn_cuda_mmv6_xpre; }
 
 struct V6P {
@@ -416,6 +417,26 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
     gmark(11);
 }
 
+/* Float4 number i of the column (v, after any prologue) into the layout at X, eight lanes a
+ * 32-element group: the group's maximum and integer sums by shuffles within the eight. Every
+ * lane of the warp takes part; an off lane (on false) belongs to a group whose lanes are all off
+ * (the column's float4 count is a multiple of 8) and writes nothing. */
+__device__ __forceinline__ void stage_lanes(int lay, float4 v, bool on, int i, int k, uint8_t *X) {
+    const int g = i >> 3, c = i & 7;
+    float a = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
+    a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 1));
+    a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 2));
+    a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 4));
+    const float d = a / 127.f;
+    const int sm = on ? v6::stage_quarter(lay, v, d, (uint32_t)g, (uint32_t)c, (uint32_t)k, X) : 0;
+    int first = c < 4 ? sm : 0, tot = sm;
+    for (int o = 1; o < 8; o <<= 1) {
+        tot += __shfl_xor_sync(0xffffffffu, tot, o);
+        first += __shfl_xor_sync(0xffffffffu, first, o);
+    }
+    if (on && c == 0) v6::stage_scales((uint32_t)g, (uint32_t)k, d, tot, first, X);
+}
+
 /* The plain mat-vec's column staged once per call: eight threads per 32-element group, each
  * quantizing one float4 (v6::quant4 against the group's scale d, the maximum found by three
  * shuffles), so a warp reads 512 contiguous bytes and no thread runs more than four divisions;
@@ -426,8 +447,8 @@ template <int LAY, int PRO>
 __global__ void __launch_bounds__(256) v6_stage_kernel(const float *x, const float *norm_w, float eps, const float *up,
                                                        int k, uint8_t *X) {
     __shared__ float red[32];
-    const int t = blockIdx.x * blockDim.x + threadIdx.x, g = t >> 3, c = t & 7, ng = k >> 5;
-    const bool on = g < ng;   /* ng * 8 is a multiple of 8: a group's eight lanes are all on or all off */
+    const int t = blockIdx.x * blockDim.x + threadIdx.x;
+    const bool on = t < (k >> 2);   /* ng * 8 is a multiple of 8: a group's eight lanes are all on or all off */
     float4 w = make_float4(1.f, 1.f, 1.f, 1.f);
     if (PRO == 1 && on) w = ((const float4 *)norm_w)[t];   /* model weights: before the wait */
     asm volatile("griddepcontrol.wait;" ::: "memory");
@@ -453,18 +474,40 @@ __global__ void __launch_bounds__(256) v6_stage_kernel(const float *x, const flo
     } else if (PRO == 1) {
         v.x = v.x * inv * w.x; v.y = v.y * inv * w.y; v.z = v.z * inv * w.z; v.w = v.w * inv * w.w;
     }
-    float a = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
-    a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 1));
-    a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 2));
-    a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, 4));
-    const float d = a / 127.f;
-    const int sm = on ? v6::stage_quarter(LAY, v, d, (uint32_t)g, (uint32_t)c, (uint32_t)k, X) : 0;
-    int first = c < 4 ? sm : 0, tot = sm;
-    for (int o = 1; o < 8; o <<= 1) {
-        tot += __shfl_xor_sync(0xffffffffu, tot, o);
-        first += __shfl_xor_sync(0xffffffffu, first, o);
+    stage_lanes(LAY, v, on, t, k, X);
+}
+
+/* The norm prologue in one block (up to 1024 threads, J float4 a thread, all loaded at once):
+ * the sum of squares of the column is the block's own, so no block reads the column twice
+ * (v6_stage_kernel<_, 1> sums the whole column in every block, a chain of L2 reads). */
+template <int LAY, int J>
+__global__ void __launch_bounds__(1024) v6_stage_norm_kernel(const float *x, const float *norm_w, float eps, const float *,
+                                                             int k, uint8_t *X) {
+    __shared__ float red[32];
+    const int T = blockDim.x, n4 = k >> 2;   /* T: a multiple of 32, so element i's lane in its group is i & 7 = threadIdx.x & 7 */
+    float4 w[J], v[J];
+#pragma unroll
+    for (int j = 0; j < J; j++) {   /* model weights: before the wait */
+        const int i = threadIdx.x + j * T;
+        w[j] = i < n4 ? ((const float4 *)norm_w)[i] : make_float4(0.f, 0.f, 0.f, 0.f);
     }
-    if (on && c == 0) v6::stage_scales((uint32_t)g, (uint32_t)k, d, tot, first, X);
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;");
+    float ss = 0.f;
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        const int i = threadIdx.x + j * T;
+        v[j] = i < n4 ? ((const float4 *)x)[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+#pragma unroll
+    for (int j = 0; j < J; j++) ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
+    const float inv = rsqrtf(block_sum(ss, red) / (float)k + eps);
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        const int i = threadIdx.x + j * T;
+        const float4 u = make_float4(v[j].x * inv * w[j].x, v[j].y * inv * w[j].y, v[j].z * inv * w[j].z, v[j].w * inv * w[j].w);
+        stage_lanes(LAY, u, i < n4, i, k, X);
+    }
 }
 typedef void (*v6_stage_fn)(const float *, const float *, float, const float *, int, uint8_t *);
 template <int LAY> static v6_stage_fn v6_stage_pick(int pro) {
@@ -473,6 +516,20 @@ template <int LAY> static v6_stage_fn v6_stage_pick(int pro) {
     case 2: return v6_stage_kernel<LAY, 2>;
     case 3: return v6_stage_kernel<LAY, 3>;
     default: return v6_stage_kernel<LAY, 0>;
+    }
+}
+template <int LAY> static v6_stage_fn v6_stage_norm_pick(int J) {
+    return J <= 1 ? v6_stage_norm_kernel<LAY, 1> : J <= 2 ? v6_stage_norm_kernel<LAY, 2> : J <= 4 ? v6_stage_norm_kernel<LAY, 4>
+         : J <= 8 ? v6_stage_norm_kernel<LAY, 8> : NULL;
+}
+/* the one-block norm staging for J float4 a thread (J <= 8: k <= 32768), or NULL */
+static v6_stage_fn v6_stage_norm_for(int lay, int J) {
+    switch (lay) {
+    case v6::LEG: return v6_stage_norm_pick<v6::LEG>(J);
+    case v6::K16A: return v6_stage_norm_pick<v6::K16A>(J);
+    case v6::K16B: return v6_stage_norm_pick<v6::K16B>(J);
+    case v6::K8: return v6_stage_norm_pick<v6::K8>(J);
+    default: return NULL;
     }
 }
 static v6_stage_fn v6_stage_for(int lay, int pro) {
@@ -636,10 +693,16 @@ static mlxn_status v6_launch(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f, v
         void *xs;
         MLXN_TRY(mlxn_cuda_scratch(rnd((size_t)v6::xbytes(in.lay, a->k), 128), &xs, stream));
         const int nt = (int)(a->k / 4);   /* eight threads a 32-element group */
-        const bool skip = mlxn_cuda_mmv_skip_xq == 2 || (mlxn_cuda_mmv_skip_xq == 1 && !p.pro);   /* measurement only */
+        const int T = nt < 1024 ? (nt + 31) / 32 * 32 : 1024, J = (nt + T - 1) / T;
+        v6_stage_fn nf = p.pro == 1 && mlxn_cuda_mmv6_norm1 ? v6_stage_norm_for(in.lay, J) : NULL;
+        const bool skip = mlxn_cuda_skip_xq(p.pro);   /* measurement only */
         if (!skip) {
-            CU_TRY(launch_pdl(sf, dim3((unsigned)((nt + 255) / 256)), dim3(256), 0, stream, !mlxn_cuda_mmv_no_pdl, a->x,
-                              p.norm_w, p.eps, p.up, (int)a->k, (uint8_t *)xs));
+            if (nf)
+                CU_TRY(launch_pdl(nf, dim3(1), dim3((unsigned)T), 0, stream, !mlxn_cuda_mmv_no_pdl, a->x, p.norm_w, p.eps,
+                                  p.up, (int)a->k, (uint8_t *)xs));
+            else
+                CU_TRY(launch_pdl(sf, dim3((unsigned)((nt + 255) / 256)), dim3(256), 0, stream, !mlxn_cuda_mmv_no_pdl, a->x,
+                                  p.norm_w, p.eps, p.up, (int)a->k, (uint8_t *)xs));
             MLXN_TRY(MLXN_CUDA_LAUNCHED("v6_stage_kernel"));
         }
         p.xpre = (const uint8_t *)xs;
