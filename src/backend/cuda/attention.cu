@@ -477,6 +477,11 @@ struct Attn3P {
     float scale, softcap; int32_t window;
     int *err;
     unsigned long long *prof;   /* NULL, or per block A3_PROF clock64 marks (bench-ops --attn-prof) */
+    /* n_q = 1 and heads contiguous (o_head = HD): the output row also quantized for the next
+     * mat-vec (mlxn_cuda_xq_offer: int8 xq, scales xd, xs = d * sum q per 32 values), or xq NULL.
+     * Short ranges: the writing block quantizes its heads; otherwise the grid's last block to
+     * finish (qdone counts the blocks, zero between launches) quantizes the whole row. */
+    int8_t *xq; float *xd, *xs; unsigned *qdone; int n_out;
 };
 /* bench-ops --attn-prof: marks per block: 0 entry, 1 before the wait, 2 after it, 3 q (and the
  * row q_pos) in registers / shared memory, 4 key loop done, 5 block partial, 6 first cluster
@@ -542,6 +547,28 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
 __device__ __forceinline__ void bulk_g2s(uint32_t dst, const void *src, uint32_t bytes, uint32_t bar) {
     asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
                  ::"r"(dst), "l"(src), "r"(bytes), "r"(bar) : "memory");
+}
+
+/* v3 blocks leaving on a multi-block range with the quantized output asked for (p.xq): each
+ * counts itself out after its output stores; the last of the grid (n_q = 1) reads the finished
+ * row back from L2 and quantizes it, a warp per 32 values, then rearms the counter. Called by
+ * every thread of the block. */
+__device__ __noinline__ void xq_finish(const Attn3P &p, int tid, int warp, int lane, int nw) {
+    __shared__ int last_q;
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) {
+        const unsigned old = atomicAdd(p.qdone, 1u);
+        last_q = old == gridDim.x * gridDim.y - 1;
+        if (last_q) atomicExch(p.qdone, 0u);
+    }
+    __syncthreads();
+    if (!last_q) return;
+    __threadfence();
+    for (int g = warp; g < p.n_out / 32; g += nw) {
+        const float o = __ldcg(p.out + 32 * g + lane);
+        quant_group(o, lane, p.xq + 32 * g, p.xd + g, p.xs + g);
+    }
 }
 
 template <int CT, int HD, int NW_, int S_, bool TMA = false>
@@ -646,6 +673,7 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
         const int nst = (int)((nvis + 15) / 16);
         my_n = nst > warp ? (nst - warp + NW - 1) / NW : 0;
     } else if (split / p.cs >= n_act) {
+        if (p.xq) xq_finish(p, tid, warp, lane, NW);
         return;
     }
 
@@ -871,7 +899,12 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
             L += f * wl[w * 8 + h];
         }
         if (single) {
-            p.out[iq * p.o_tok + (int64_t)(h0 + h) * p.o_head + d] = L > 0.f ? a / L : 0.f;
+            const float o = L > 0.f ? a / L : 0.f;
+            p.out[iq * p.o_tok + (int64_t)(h0 + h) * p.o_head + d] = o;
+            if (p.xq) {   /* a warp's 32 items are one group of 32 dims of one head (HD and nh HD are multiples of 32) */
+                const int64_t e = (int64_t)(h0 + h) * HD + d, gq = e >> 5;
+                quant_group(o, lane, p.xq + (gq << 5), p.xd + gq, p.xs + gq);
+            }
             continue;
         }
         bp[h * HD + d] = a;
@@ -933,6 +966,7 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     cluster.sync();   /* no block leaves while its shared memory may still be read */
     mark(8);
     if (n_cl == 1) {
+        if (p.xq) xq_finish(p, tid, warp, lane, NW);
         gmark(15);
         return;
     }
@@ -946,6 +980,7 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     }
     __syncthreads();
     if (!last_s) {
+        if (p.xq) xq_finish(p, tid, warp, lane, NW);
         mark(9);
         gmark(15);
         return;
@@ -993,6 +1028,7 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
                 p.out[iq * p.o_tok + (int64_t)(h0 + h) * p.o_head + r * SL + dd] = L[u] > 0.f ? A[u] / L[u] : 0.f;
         }
     }
+    if (p.xq) xq_finish(p, tid, warp, lane, NW);
     mark(9);
     gmark(15);
 }
@@ -1398,10 +1434,19 @@ static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, vo
     while (cs > 1 && ns < cs) cs /= 2;
     ns = ns / cs * cs;
     const int SL = HD / cs;
+    /* the output row quantized for the next mat-vec: one query, heads contiguous, the scratch
+     * large enough for the mat-vec not to grow it */
+    const int64_t n_out = a->n_heads * HD;
+    const bool xq = mlxn_cuda_xq_enabled() && a->n_q == 1 && a->hd_v == HD && a->o_head == HD && n_out % 32 == 0 &&
+                    mlxn_cuda_attn_version != 0 && mlxn_cuda_attn_version != 9;
+    size_t qb = 0, db = 0;
+    if (xq) mlxn_cuda_xq_layout(n_out, &qb, &db);
+    size_t part_bytes = (size_t)(base * ns * 8 * (SL + 2)) * 4;
+    if (part_bytes < qb + 2 * db) part_bytes = qb + 2 * db;
     void *part;
-    MLXN_TRY(mlxn_cuda_scratch((size_t)(base * ns * 8 * (SL + 2)) * 4, &part, stream));
+    MLXN_TRY(mlxn_cuda_scratch(part_bytes, &part, stream));
     unsigned *cnt;
-    MLXN_TRY(attn3_counters((size_t)(base * cs), &cnt, stream));
+    MLXN_TRY(attn3_counters((size_t)(base * cs) + 1, &cnt, stream));
     if (!cnt) return MLXN_OK;
     Attn3P p;
     p.q = a->q; p.q_head = a->q_head; p.q_tok = a->q_tok;
@@ -1419,6 +1464,11 @@ static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, vo
     p.prof = mlxn_cuda_attn3_prof;
     p.scale = a->scale; p.softcap = a->softcap; p.window = a->window;
     p.err = err;
+    p.xq = xq ? (int8_t *)part : NULL;
+    p.xd = xq ? (float *)((char *)part + qb) : NULL;
+    p.xs = xq ? (float *)((char *)part + qb + db) : NULL;
+    p.qdone = cnt + base * cs;
+    p.n_out = (int)n_out;
     cudaLaunchConfig_t c = {};
     c.gridDim = dim3((unsigned)ns, (unsigned)n_grp, (unsigned)a->n_q);
     c.blockDim = dim3(C::NW * 32);
@@ -1454,7 +1504,9 @@ static mlxn_status attn3_launch(const mlxn_cuda_attn *a, int group, int *err, vo
     *ran = true;
     carveout_once((const void *)attn3_kernel<CT, HD, NW, S, TMA>);
     CU_TRY(cudaLaunchKernelEx(&c, attn3_kernel<CT, HD, NW, S, TMA>, p));
-    return MLXN_CUDA_LAUNCHED("attn3_kernel");
+    MLXN_TRY(MLXN_CUDA_LAUNCHED("attn3_kernel"));
+    if (xq) mlxn_cuda_xq_offer(a->out, n_out, stream);
+    return MLXN_OK;
 }
 
 /* f16: the (warps, stages) configuration `mlxn_cuda_attn3_cfg` asks for (0: the default; 1: 4 warps

@@ -48,6 +48,17 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 /* Block-wide sum for blockDim.x a multiple of 32 (<= 1024); every thread gets the result. */
+/* One 32-element group of lane values v into q[0..32), *d = max|v| / 127, *s = d * sum q: the
+ * mat-vec's activation quantization (mmv.cu's quant_x kernels, and the attention output written
+ * for the next mat-vec, attention.cu); every lane of the warp takes part. */
+__device__ __forceinline__ void quant_group(float v, int lane, int8_t *q, float *d, float *s) {
+    float amax = warp_max(fabsf(v));
+    float dd = amax / 127.f;
+    int qi = dd > 0.f ? __float2int_rn(v / dd) : 0;
+    q[lane] = (int8_t)qi;
+    float sum = warp_sum((float)qi);
+    if (lane == 0) { *d = dd; *s = dd * sum; }
+}
 __device__ __forceinline__ float block_sum(float v, float *red /* 32 floats smem */) {
     int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
     v = warp_sum(v);

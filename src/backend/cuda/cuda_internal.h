@@ -87,6 +87,16 @@ mlxn_status mlxn_cuda_mul_mat(const mlxn_cuda_mm *a, void *stream);
 /* Route knobs for experiments: 0 = auto. */
 extern int mlxn_cuda_mmv_force_f32x;   /* 1: use the f32-activation mat-vec (exact) */
 extern int mlxn_cuda_mmv_no_pdl;       /* 1: launch without programmatic dependent launch */
+unsigned long long mlxn_cuda_launch_seq(void);   /* bumped by every launch check, copy and fill (runtime.cu) */
+/* The quantized-column hand-over (mmv.cu): a kernel that can write its f32 output x (k values,
+ * one column) also in the layout the mat-vec's quant_x kernel writes (int8 q at scratch + 0,
+ * the scales d at + qbytes, d * sum q at + qbytes + dbytes: mlxn_cuda_xq_layout) offers it right
+ * after its launch; the mat-vec launched next on the same stream with x as its column takes it
+ * and leaves its quant_x launch out. Any launch, copy or fill in between voids the offer. */
+void mlxn_cuda_xq_layout(int64_t k, size_t *qbytes, size_t *dbytes);
+void mlxn_cuda_xq_offer(const float *x, int64_t k, void *stream);
+int mlxn_cuda_xq_take(const float *x, int64_t k, void *stream);
+int mlxn_cuda_xq_enabled(void);        /* 1 (default): kernels that can write the quantized column do (MLXN_CUDA_XQ=0: never) */
 extern int mlxn_cuda_mmv_skip_xq;      /* measurement only (MLXN_CUDA_SKIP_XQ; results are wrong): the activation
                                         * quantization launch left out (stale bytes read) for 1 plain columns (with
                                         * or without the add), 2 all, 3 the norm prologue's, 4 the GLU's */

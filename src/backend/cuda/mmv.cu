@@ -498,16 +498,6 @@ __global__ void group_kernel(const int32_t *ids, int64_t ids_tok, int top_k, int
     }
 }
 
-/* One 32-element group of lane values v into q[0..32), *d = max|v| / 127, *s = d * sum q (every
- * activation-quantization kernel below). */
-__device__ __forceinline__ void quant_group(float v, int lane, int8_t *q, float *d, float *s) {
-    float amax = warp_max(fabsf(v));
-    float dd = amax / 127.f;
-    int qi = dd > 0.f ? __float2int_rn(v / dd) : 0;
-    q[lane] = (int8_t)qi;
-    float sum = warp_sum((float)qi);
-    if (lane == 0) { *d = dd; *s = dd * sum; }
-}
 
 /* One warp per 32-element group: q = round(x / d), d = max|x| / 127. Column c of the output is
  * the c-th (slot, token) column: x + (c % ncx)*x_col + (c / ncx)*x_tok. */
@@ -716,6 +706,31 @@ template <int WT> static mmv_f_fn pick_f(int nc) {
 }
 static int nc_round(int64_t n) { return n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : 8; }
 
+/* One plain column's quantized layout in the scratch arena, as mmv_run lays it out for n = 1 */
+extern "C" void mlxn_cuda_xq_layout(int64_t k, size_t *qbytes, size_t *dbytes) {
+    const int64_t ncal = nc_round(1);
+    *qbytes = ((size_t)(ncal * k) + 255) & ~(size_t)255;
+    *dbytes = ((size_t)(ncal * (k / 32)) * 4 + 255) & ~(size_t)255;
+}
+extern "C" int mlxn_cuda_xq_enabled(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("MLXN_CUDA_XQ");
+        on = !(e && *e == '0');
+    }
+    return on;
+}
+static struct { const float *x; int64_t k; void *stream; unsigned long long seq; } xq_offer;
+extern "C" void mlxn_cuda_xq_offer(const float *x, int64_t k, void *stream) {
+    xq_offer.x = x; xq_offer.k = k; xq_offer.stream = stream; xq_offer.seq = mlxn_cuda_launch_seq();
+}
+extern "C" int mlxn_cuda_xq_take(const float *x, int64_t k, void *stream) {
+    const int ok = xq_offer.x != NULL && xq_offer.x == x && xq_offer.k == k && xq_offer.stream == stream &&
+                   xq_offer.seq == mlxn_cuda_launch_seq();
+    xq_offer.x = NULL;
+    return ok;
+}
+
 static dq_fn_t dq_for_fwd(mlxn_type t);
 extern "C" bool mlxn_cuda_mmv_supports(mlxn_type t) { return dq_for_fwd(t) != NULL; }
 
@@ -854,7 +869,10 @@ static mlxn_status mmv_run(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *fu, vo
     int64_t warps = ng * ncx;
     /* programmatic dependent launch: the kernel waits for its predecessor in its first line */
     const bool qpdl = !mlxn_cuda_mmv_no_pdl;
-    if (!id && mlxn_cuda_skip_xq(fu && fu->norm_w ? 1 : fu && fu->up ? 2 : 0)) {
+    /* the column already quantized into the arena by the kernel before (mlxn_cuda_xq_offer) */
+    const bool handed = !id && a->n == 1 && !(fu && (fu->norm_w || fu->up)) && mlxn_cuda_xq_take(a->x, a->k, stream);
+    if (handed) {
+    } else if (!id && mlxn_cuda_skip_xq(fu && fu->norm_w ? 1 : fu && fu->up ? 2 : 0)) {
         /* measurement only: no quantization launch */
     } else if (fu && fu->norm_w) {
         const int nwq = ng < 32 ? (int)ng : 32;
@@ -876,7 +894,7 @@ static mlxn_status mmv_run(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *fu, vo
         CU_TRY(launch_pdl(quant_x_kernel, dim3(grid_for(warps * 32, 256)), dim3(256), 0, stream, qpdl, a->x, a->x_col, (int64_t)0,
                           (int)a->n, a->k, ncx, q, d, s));
     }
-    if (!mlxn_cuda_mmv_skip_xq) MLXN_TRY(MLXN_CUDA_LAUNCHED("quant_x_kernel"));
+    if (!mlxn_cuda_mmv_skip_xq && !handed) MLXN_TRY(MLXN_CUDA_LAUNCHED("quant_x_kernel"));
     MmvParams p;
     p.w = (const uint8_t *)a->w;
     p.row_bytes = (int64_t)a->row_bytes;

@@ -120,7 +120,11 @@ static int staging(void *st) {
     if (cudaStreamIsCapturing(CU_STREAM(st), &cs) != cudaSuccess) { cudaGetLastError(); return -1; }
     return cs == cudaStreamCaptureStatusNone ? d : -1;
 }
+/* Bumped by every launch check, copy and fill: what the quantized-column hand-over
+ * (mlxn_cuda_xq_offer / take) uses to know that nothing ran in between. */
+static unsigned long long g_launch_seq;
 extern "C" mlxn_status mlxn_cuda_memcpy_h2d(void *d, const void *s, size_t n, void *st) {
+    g_launch_seq++;
     int dev;
     if (n <= STAGE_SLOT && (dev = staging(st)) >= 0) {   /* staged: returns without waiting */
         const unsigned i = g_dev[dev].up_next++ % STAGE_N;
@@ -157,10 +161,12 @@ extern "C" mlxn_status mlxn_cuda_download_checked(void *d, const void *s, size_t
     return mlxn_cuda_check_flag(st);
 }
 extern "C" mlxn_status mlxn_cuda_memcpy_d2d(void *d, const void *s, size_t n, void *st) {
+    g_launch_seq++;
     CU_TRY(cudaMemcpyAsync(d, s, n, cudaMemcpyDeviceToDevice, CU_STREAM(st)));
     return MLXN_OK;
 }
 extern "C" mlxn_status mlxn_cuda_memset(void *d, int byte, size_t n, void *st) {
+    g_launch_seq++;
     CU_TRY(cudaMemsetAsync(d, byte, n, CU_STREAM(st)));
     return MLXN_OK;
 }
@@ -272,7 +278,9 @@ extern "C" mlxn_status mlxn_cuda_scratch(size_t n, void **p, void *stream) {
     *p = q;
     return MLXN_OK;
 }
+extern "C" unsigned long long mlxn_cuda_launch_seq(void) { return g_launch_seq; }
 extern "C" mlxn_status mlxn_cuda_check_launch(const char *what, const char *file, int line) {
+    g_launch_seq++;
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return mlxn_cuda_fail(e, what, file, line);
     return MLXN_OK;
