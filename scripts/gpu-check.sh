@@ -62,6 +62,8 @@ HOST6="test_cuda_mmv6_host: $("$BUILD/tests/test_cuda_mmv6_host" 2>&1 | tail -1)
 OPSA=$(MLXN_CUDA_ATTN_SINGLE=0 OUT=/tmp run_ops attn-split -o attention); echo "$OPSA"
 GRAPHA="test_attn_decode_graph: $("$BUILD/tests/test_attn_decode_graph" -b cuda 2>&1 | tail -1); with MLXN_CUDA_ATTN_SINGLE=0: $(MLXN_CUDA_ATTN_SINGLE=0 "$BUILD/tests/test_attn_decode_graph" -b cuda 2>&1 | tail -1)"
 echo "$GRAPHA"
+# the attention output quantized for the next mat-vec: logits bit-identical with it on and off
+XQ="$(bash "$SRC/scripts/check-xq.sh" "$BUILD" 300 2>&1 | tail -1)"; echo "$XQ"
 if [ $QUICK = 0 ]; then OPS2=$(run_ops full --full); else OPS2="test_ops --full: skipped (--quick)"; fi; echo "$OPS2"
 
 # ---- public API on CUDA: graph record/replay, errors at sync, device OOM -----------------------
@@ -118,6 +120,7 @@ echo "$OPS6" | grep "^test_ops"
 echo "$HOST6"
 echo "$OPSA" | grep "^test_ops"
 echo "$GRAPHA"
+echo "$XQ"
 echo "$API"
 grep -E "^(device|read ceiling|seed:|bench-ops:)" "$OUT/bench.log"
 grep -E "^(kind|mul_mv|attn|prefill|seed)" "$OUT/bench.log" | cut -c1-100

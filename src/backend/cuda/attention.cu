@@ -553,23 +553,26 @@ __device__ __forceinline__ void bulk_g2s(uint32_t dst, const void *src, uint32_t
  * counts itself out after its output stores; the last of the grid (n_q = 1) reads the finished
  * row back from L2 and quantizes it, a warp per 32 values, then rearms the counter. Called by
  * every thread of the block. */
-__device__ __noinline__ void xq_finish(const Attn3P &p, int tid, int warp, int lane, int nw) {
+__device__ __noinline__ void xq_finish_(unsigned *qdone, const float *out, int8_t *xq, float *xd, float *xs, int n_out,
+                                        int tid, int warp, int lane, int nw) {
     __shared__ int last_q;
     __threadfence();
     __syncthreads();
     if (tid == 0) {
-        const unsigned old = atomicAdd(p.qdone, 1u);
+        const unsigned old = atomicAdd(qdone, 1u);
         last_q = old == gridDim.x * gridDim.y - 1;
-        if (last_q) atomicExch(p.qdone, 0u);
+        if (last_q) atomicExch(qdone, 0u);
     }
     __syncthreads();
     if (!last_q) return;
     __threadfence();
-    for (int g = warp; g < p.n_out / 32; g += nw) {
-        const float o = __ldcg(p.out + 32 * g + lane);
-        quant_group(o, lane, p.xq + 32 * g, p.xd + g, p.xs + g);
+    for (int g = warp; g < n_out / 32; g += nw) {
+        const float o = __ldcg(out + 32 * g + lane);
+        quant_group(o, lane, xq + 32 * g, xd + g, xs + g);
     }
 }
+/* (the fields by value: a reference to the launch parameters would copy them to the stack) */
+#define xq_finish(p, tid, warp, lane, nw) xq_finish_((p).qdone, (p).out, (p).xq, (p).xd, (p).xs, (p).n_out, tid, warp, lane, nw)
 
 template <int CT, int HD, int NW_, int S_, bool TMA = false>
 __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
