@@ -96,6 +96,7 @@ unsigned long long mlxn_cuda_launch_seq(void);   /* bumped by every launch check
 void mlxn_cuda_xq_layout(int64_t k, size_t *qbytes, size_t *dbytes);
 void mlxn_cuda_xq_offer(const float *x, int64_t k, void *stream);
 int mlxn_cuda_xq_take(const float *x, int64_t k, void *stream);
+int mlxn_cuda_xq_wanted(const float *x, int64_t k);   /* 0 when an offer of this column went untaken before (or MLXN_CUDA_XQ=0) */
 int mlxn_cuda_xq_enabled(void);        /* 1 (default): kernels that can write the quantized column do (MLXN_CUDA_XQ=0: never) */
 extern int mlxn_cuda_mmv_skip_xq;      /* measurement only (MLXN_CUDA_SKIP_XQ; results are wrong): the activation
                                         * quantization launch left out (stale bytes read) for 1 plain columns (with

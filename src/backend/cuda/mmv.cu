@@ -721,13 +721,34 @@ extern "C" int mlxn_cuda_xq_enabled(void) {
     return on;
 }
 static struct { const float *x; int64_t k; void *stream; unsigned long long seq; } xq_offer;
+/* Columns whose offer went untaken (the next kernel was not a mat-vec that reads quant_x's
+ * layout, e.g. v6 or another op): their producer stops quantizing them (mlxn_cuda_xq_wanted).
+ * A few entries, replaced round robin. */
+enum { XQ_SKIP_N = 16 };
+static struct { const float *x; int64_t k; } xq_skip[XQ_SKIP_N];
+static unsigned xq_skip_next;
+static void xq_untaken(void) {
+    if (!xq_offer.x) return;
+    xq_skip[xq_skip_next % XQ_SKIP_N].x = xq_offer.x;
+    xq_skip[xq_skip_next % XQ_SKIP_N].k = xq_offer.k;
+    xq_skip_next++;
+    xq_offer.x = NULL;
+}
+extern "C" int mlxn_cuda_xq_wanted(const float *x, int64_t k) {
+    if (!mlxn_cuda_xq_enabled()) return 0;
+    for (int i = 0; i < XQ_SKIP_N; i++)
+        if (xq_skip[i].x == x && xq_skip[i].k == k) return 0;
+    return 1;
+}
 extern "C" void mlxn_cuda_xq_offer(const float *x, int64_t k, void *stream) {
+    xq_untaken();   /* a pending offer nobody took */
     xq_offer.x = x; xq_offer.k = k; xq_offer.stream = stream; xq_offer.seq = mlxn_cuda_launch_seq();
 }
 extern "C" int mlxn_cuda_xq_take(const float *x, int64_t k, void *stream) {
     const int ok = xq_offer.x != NULL && xq_offer.x == x && xq_offer.k == k && xq_offer.stream == stream &&
                    xq_offer.seq == mlxn_cuda_launch_seq();
-    xq_offer.x = NULL;
+    if (ok) xq_offer.x = NULL;
+    else xq_untaken();
     return ok;
 }
 
