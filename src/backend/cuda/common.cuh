@@ -120,6 +120,14 @@ static cudaError_t launch_pdl(void (*kernel)(K...), dim3 grid, dim3 block, size_
     carveout_once((const void *)kernel);
     return cudaLaunchKernelEx(&c, kernel, ((K)args)...);
 }
+/* early: lets the successor launch, then waits for the predecessor (the successor's own wait
+ * still waits for this kernel's end: only its launch and pre-wait work move earlier); else
+ * pdl_begin. */
+__device__ __forceinline__ void pdl_begin_x(int early) {
+    if (early) asm volatile("griddepcontrol.launch_dependents;");
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    if (!early) asm volatile("griddepcontrol.launch_dependents;");
+}
 /* Waits for the predecessor kernel, then lets the successor launch. */
 __device__ __forceinline__ void pdl_begin() {
     asm volatile("griddepcontrol.wait;" ::: "memory");

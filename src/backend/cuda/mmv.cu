@@ -29,6 +29,8 @@
 int mlxn_cuda_mmv_force_f32x = 0;
 int mlxn_cuda_mmv_no_pdl = 0;
 int mlxn_cuda_mmv_skip_xq = 0;
+int mlxn_cuda_mmv_trigger = 1;
+int mlxn_cuda_xq_early = 1;
 extern "C" int mlxn_cuda_skip_xq(int pro) {
     const int m = mlxn_cuda_mmv_skip_xq;
     return m == 2 || (m == 1 && pro == 0) || (m == 3 && pro == 1) || (m == 4 && pro >= 2);
@@ -60,6 +62,7 @@ struct MmvParams {
     /* mul_mat_fused epilogue (plain mode only): y[c][row] = dot + add[c][row]; add may be y,
      * each element is read and written by the same lane */
     const float *add; int64_t add_col;
+    int trigger;   /* v2-v4: let the next kernel launch right after the wait (mlxn_cuda_mmv_trigger) */
 };
 
 /* mul_mat_id: the (token, slot) pair of this block (blockIdx.y) picks an expert and an
@@ -217,6 +220,7 @@ __global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q2_kernel(MmvParams p, int
     };
     issue(0);
     asm volatile("griddepcontrol.wait;" ::: "memory");
+    if (p.trigger) asm volatile("griddepcontrol.launch_dependents;");
     float acc = 0.f;
     for (int64_t t = 0; t < nT; t++) {
         int64_t row = r0 + t / S, b0 = (t % S) * NB;
@@ -290,6 +294,7 @@ __global__ void __launch_bounds__(MMV_WARPS * 32) mmv_q3_kernel(MmvParams p, int
 #pragma unroll
     for (int i = 0; i < MMV_NS - 1; i++) issue(i);
     asm volatile("griddepcontrol.wait;" ::: "memory");
+    if (p.trigger) asm volatile("griddepcontrol.launch_dependents;");
     float acc = 0.f;
     for (int64_t t = 0; t < nT; t++) {
         issue(t + MMV_NS - 1);
@@ -384,6 +389,7 @@ __global__ void __launch_bounds__(W * 32, MINB) mmv_q4_kernel(MmvParams p, int r
     };
     if (nT > 0) issue(0);
     asm volatile("griddepcontrol.wait;" ::: "memory");
+    if (p.trigger) asm volatile("griddepcontrol.launch_dependents;");
     /* the activation column into shared memory (k % 32 == 0, 16-aligned columns) */
     {
         const uint4 *gq = (const uint4 *)(p.q + xc * p.cq);
@@ -502,8 +508,8 @@ __global__ void group_kernel(const int32_t *ids, int64_t ids_tok, int top_k, int
 /* One warp per 32-element group: q = round(x / d), d = max|x| / 127. Column c of the output is
  * the c-th (slot, token) column: x + (c % ncx)*x_col + (c / ncx)*x_tok. */
 __global__ void quant_x_kernel(const float *x, int64_t x_col, int64_t x_tok, int ncx, int64_t k, int64_t ncols,
-                               int8_t *q, float *d, float *s) {
-    pdl_begin();
+                               int8_t *q, float *d, float *s, int early) {
+    pdl_begin_x(early);
     int64_t gw = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     int lane = threadIdx.x & 31;
     int64_t ng = k / 32;
@@ -523,8 +529,8 @@ __device__ __forceinline__ float gelu_tanh_f(float v) {
  * element by element as the glu kernel computes it. */
 template <int GEGLU>
 __global__ void quant_x_glu_kernel(const float *x, int64_t x_col, const float *up, int64_t up_col, int64_t k, int64_t ncols,
-                                   int8_t *q, float *d, float *s) {
-    pdl_begin();
+                                   int8_t *q, float *d, float *s, int early) {
+    pdl_begin_x(early);
     int64_t gw = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     int lane = threadIdx.x & 31;
     int64_t ng = k / 32;
@@ -542,7 +548,7 @@ __global__ void quant_x_glu_kernel(const float *x, int64_t x_col, const float *u
  * x * inv * w (rms_norm_kernel's order). J = 0: the same by loops, for any k. */
 template <int J>
 __global__ void quant_x_norm_kernel(const float *x, int64_t x_col, const float *w, float eps, int64_t k, int8_t *q, float *d,
-                                    float *s) {
+                                    float *s, int early) {
     __shared__ float red[32];
     const int64_t c = blockIdx.x, ng = k / 32;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
@@ -554,7 +560,7 @@ __global__ void quant_x_norm_kernel(const float *x, int64_t x_col, const float *
             const int64_t g = warp + (int64_t)j * nw;
             wv[j] = g < ng ? w[g * 32 + lane] : 0.f;
         }
-        pdl_begin();
+        pdl_begin_x(early);
 #pragma unroll
         for (int j = 0; j < J; j++) {
             const int64_t g = warp + (int64_t)j * nw;
@@ -571,7 +577,7 @@ __global__ void quant_x_norm_kernel(const float *x, int64_t x_col, const float *
             if (g < ng) quant_group(v[j] * inv * wv[j], lane, q + c * k + g * 32, d + c * ng + g, s + c * ng + g);
         }
     } else {
-        pdl_begin();
+        pdl_begin_x(early);
         float ss = 0.f;
         for (int64_t i = threadIdx.x; i < k; i += blockDim.x) ss += xc[i] * xc[i];
         ss = block_sum(ss, red);
@@ -788,6 +794,12 @@ static void mmv_read_env(void) {
     if (e && e[0] >= '0' && e[0] <= '6' && !e[1]) mlxn_cuda_mmv_version = e[0] - '0';
     const char *ex = getenv("MLXN_CUDA_MMV6_XPRE");
     if (ex && *ex >= '0' && *ex <= '9') mlxn_cuda_mmv6_xpre = atoi(ex);
+    const char *et = getenv("MLXN_CUDA_MMV_TRIGGER");
+    if (et && *et == '0') mlxn_cuda_mmv_trigger = 0;
+    const char *e6t = getenv("MLXN_CUDA_MMV6_TRIG");
+    if (e6t && *e6t == '1') mlxn_cuda_mmv6_trig_early = 1;
+    const char *ee = getenv("MLXN_CUDA_XQ_EARLY");
+    if (ee && *ee == '0') mlxn_cuda_xq_early = 0;
     const char *en = getenv("MLXN_CUDA_MMV6_NORM1");
     if (en && *en == '0') mlxn_cuda_mmv6_norm1 = 0;
     const char *eq = getenv("MLXN_CUDA_SKIP_XQ");   /* what fusing the quantization into the producer could gain at most */
@@ -898,22 +910,22 @@ static mlxn_status mmv_run(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *fu, vo
     } else if (fu && fu->norm_w) {
         const int nwq = ng < 32 ? (int)ng : 32;
         const int64_t per = (ng + nwq - 1) / nwq;   /* groups per warp */
-        void (*nk)(const float *, int64_t, const float *, float, int64_t, int8_t *, float *, float *) =
+        void (*nk)(const float *, int64_t, const float *, float, int64_t, int8_t *, float *, float *, int) =
             per <= 1 ? quant_x_norm_kernel<1> : per <= 2 ? quant_x_norm_kernel<2> : per <= 4 ? quant_x_norm_kernel<4>
             : per <= 8 ? quant_x_norm_kernel<8> : quant_x_norm_kernel<0>;
         CU_TRY(launch_pdl(nk, dim3((unsigned)a->n), dim3((unsigned)(nwq * 32)), 0, stream, qpdl, a->x, a->x_col, fu->norm_w, fu->eps,
-                          a->k, q, d, s));
+                          a->k, q, d, s, mlxn_cuda_xq_early));
     } else if (fu && fu->up) {
-        void (*gk)(const float *, int64_t, const float *, int64_t, int64_t, int64_t, int8_t *, float *, float *) =
+        void (*gk)(const float *, int64_t, const float *, int64_t, int64_t, int64_t, int8_t *, float *, float *, int) =
             fu->glu ? quant_x_glu_kernel<1> : quant_x_glu_kernel<0>;
         CU_TRY(launch_pdl(gk, dim3(grid_for(warps * 32, 256)), dim3(256), 0, stream, qpdl, a->x, a->x_col, fu->up, fu->up_col,
-                          a->k, ncx, q, d, s));
+                          a->k, ncx, q, d, s, mlxn_cuda_xq_early));
     } else if (id) {
         CU_TRY(launch_pdl(quant_x_kernel, dim3(grid_for(warps * 32, 256)), dim3(256), 0, stream, qpdl, a->x, a->x_col, a->x_tok,
-                          a->n_x, a->k, ncx, q, d, s));
+                          a->n_x, a->k, ncx, q, d, s, mlxn_cuda_xq_early));
     } else {
         CU_TRY(launch_pdl(quant_x_kernel, dim3(grid_for(warps * 32, 256)), dim3(256), 0, stream, qpdl, a->x, a->x_col, (int64_t)0,
-                          (int)a->n, a->k, ncx, q, d, s));
+                          (int)a->n, a->k, ncx, q, d, s, mlxn_cuda_xq_early));
     }
     if (!mlxn_cuda_mmv_skip_xq && !handed) MLXN_TRY(MLXN_CUDA_LAUNCHED("quant_x_kernel"));
     MmvParams p;
@@ -931,6 +943,7 @@ static mlxn_status mmv_run(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *fu, vo
     p.err = err;
     p.add = fu ? fu->add : NULL;
     p.add_col = fu ? fu->add_col : 0;
+    p.trigger = mlxn_cuda_mmv_trigger;
     if (grouped) {
         int32_t *offsets = (int32_t *)((char *)scr + qbytes + 2 * dbytes), *perm = offsets + a->n_expert + 1;
         group_kernel<<<1, 1024, (size_t)(a->n_expert + 1) * 4, CU_STREAM(stream)>>>(a->ids, a->ids_tok, a->top_k,

@@ -34,7 +34,8 @@ unsigned long long *mlxn_cuda_mmv6_prof = NULL;
  * (with the prologue) instead of copied and quantized by every block (MLXN_CUDA_MMV6_XPRE=K sets
  * it; 0: never) */
 int mlxn_cuda_mmv6_xpre = 1;
-int mlxn_cuda_mmv6_norm1 = 1;   /* the norm prologue's staging in one block (MLXN_CUDA_MMV6_NORM1=0: every block sums the column) */
+int mlxn_cuda_mmv6_norm1 = 1;
+int mlxn_cuda_mmv6_trig_early = 0;   /* the norm prologue's staging in one block (MLXN_CUDA_MMV6_NORM1=0: every block sums the column) */
 extern "C" int mlxn_cuda_mmv6_prestaged(int64_t k) { return mlxn_cuda_mmv6_xpre > 0 && k >= mlxn_cuda_mmv6_xpre; }
 
 struct V6P {
@@ -57,6 +58,7 @@ struct V6P {
     const float *norm_w; float eps;
     const float *up;
     const float *add;
+    int trig_early;   /* the next kernel may launch right after the wait (mlxn_cuda_mmv6_trig_early), else after the column is staged */
 };
 
 __device__ __forceinline__ uint32_t smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
@@ -298,6 +300,7 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
         pw[j] = p.pro == 1 && i < p.k ? p.norm_w[i] : 0.f;
     }
     asm volatile("griddepcontrol.wait;" ::: "memory");
+    if (p.trig_early) asm volatile("griddepcontrol.launch_dependents;");
     mark(3);
     /* the activation column(s): one bulk copy each (in pieces of <= 32 KB) into shared memory;
      * pre-staged: the column in its layout, straight to off_x */
@@ -327,7 +330,7 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
                             sm + p.off_x + (pr - p_first) * p.x_bytes, p.k);
     __syncthreads();
     mark(5);
-    asm volatile("griddepcontrol.launch_dependents;");
+    if (!p.trig_early) asm volatile("griddepcontrol.launch_dependents;");
 
     const int Gx = Q::LAY == v6::FLT ? p.k >> 3 : p.k >> 5;
     const int ub = lane / Q::UPB, uu = lane % Q::UPB;
@@ -445,14 +448,13 @@ __device__ __forceinline__ void stage_lanes(int lay, float4 v, bool on, int i, i
  * column. */
 template <int LAY, int PRO>
 __global__ void __launch_bounds__(256) v6_stage_kernel(const float *x, const float *norm_w, float eps, const float *up,
-                                                       int k, uint8_t *X) {
+                                                       int k, uint8_t *X, int early) {
     __shared__ float red[32];
     const int t = blockIdx.x * blockDim.x + threadIdx.x;
     const bool on = t < (k >> 2);   /* ng * 8 is a multiple of 8: a group's eight lanes are all on or all off */
     float4 w = make_float4(1.f, 1.f, 1.f, 1.f);
     if (PRO == 1 && on) w = ((const float4 *)norm_w)[t];   /* model weights: before the wait */
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-    asm volatile("griddepcontrol.launch_dependents;");
+    pdl_begin_x(early);
     float inv = 1.f;
     if (PRO == 1) {
         float ss = 0.f;
@@ -482,7 +484,7 @@ __global__ void __launch_bounds__(256) v6_stage_kernel(const float *x, const flo
  * (v6_stage_kernel<_, 1> sums the whole column in every block, a chain of L2 reads). */
 template <int LAY, int J>
 __global__ void __launch_bounds__(1024) v6_stage_norm_kernel(const float *x, const float *norm_w, float eps, const float *,
-                                                             int k, uint8_t *X) {
+                                                             int k, uint8_t *X, int early) {
     __shared__ float red[32];
     const int T = blockDim.x, n4 = k >> 2;   /* T: a multiple of 32, so element i's lane in its group is i & 7 = threadIdx.x & 7 */
     float4 w[J], v[J];
@@ -491,8 +493,7 @@ __global__ void __launch_bounds__(1024) v6_stage_norm_kernel(const float *x, con
         const int i = threadIdx.x + j * T;
         w[j] = i < n4 ? ((const float4 *)norm_w)[i] : make_float4(0.f, 0.f, 0.f, 0.f);
     }
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-    asm volatile("griddepcontrol.launch_dependents;");
+    pdl_begin_x(early);
     float ss = 0.f;
 #pragma unroll
     for (int j = 0; j < J; j++) {
@@ -509,7 +510,7 @@ __global__ void __launch_bounds__(1024) v6_stage_norm_kernel(const float *x, con
         stage_lanes(LAY, u, i < n4, i, k, X);
     }
 }
-typedef void (*v6_stage_fn)(const float *, const float *, float, const float *, int, uint8_t *);
+typedef void (*v6_stage_fn)(const float *, const float *, float, const float *, int, uint8_t *, int);
 template <int LAY> static v6_stage_fn v6_stage_pick(int pro) {
     switch (pro) {
     case 1: return v6_stage_kernel<LAY, 1>;
@@ -686,6 +687,7 @@ static mlxn_status v6_launch(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f, v
     p.up = f ? f->up : NULL;
     p.add = f ? f->add : NULL;
     p.xpre = NULL;
+    p.trig_early = mlxn_cuda_mmv6_trig_early;
     /* plain mat-vec: the column quantized once (with the prologue) into scratch by
      * v6_stage_kernel, which every block then copies as it is */
     const v6_stage_fn sf = !id && mlxn_cuda_mmv6_prestaged(a->k) ? v6_stage_for(in.lay, p.pro) : NULL;
@@ -699,10 +701,10 @@ static mlxn_status v6_launch(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f, v
         if (!skip) {
             if (nf)
                 CU_TRY(launch_pdl(nf, dim3(1), dim3((unsigned)T), 0, stream, !mlxn_cuda_mmv_no_pdl, a->x, p.norm_w, p.eps,
-                                  p.up, (int)a->k, (uint8_t *)xs));
+                                  p.up, (int)a->k, (uint8_t *)xs, mlxn_cuda_xq_early));
             else
                 CU_TRY(launch_pdl(sf, dim3((unsigned)((nt + 255) / 256)), dim3(256), 0, stream, !mlxn_cuda_mmv_no_pdl, a->x,
-                                  p.norm_w, p.eps, p.up, (int)a->k, (uint8_t *)xs));
+                                  p.norm_w, p.eps, p.up, (int)a->k, (uint8_t *)xs, mlxn_cuda_xq_early));
             MLXN_TRY(MLXN_CUDA_LAUNCHED("v6_stage_kernel"));
         }
         p.xpre = (const uint8_t *)xs;
