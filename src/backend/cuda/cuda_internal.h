@@ -98,7 +98,6 @@ void mlxn_cuda_xq_offer(const float *x, int64_t k, void *stream);
 int mlxn_cuda_xq_take(const float *x, int64_t k, void *stream);
 int mlxn_cuda_xq_wanted(const float *x, int64_t k);   /* 0 when an offer of this column went untaken before (or MLXN_CUDA_XQ=0) */
 int mlxn_cuda_xq_enabled(void);        /* 1 (default): kernels that can write the quantized column do (MLXN_CUDA_XQ=0: never) */
-extern int mlxn_cuda_mmv6_trig_early;  /* 1: v6 lets the next kernel launch right after its wait; 0 (default): after its column is staged (MLXN_CUDA_MMV6_TRIG=1) */
 extern int mlxn_cuda_mmv_trigger;      /* 1 (default): the v2-v4 mat-vecs let the next kernel launch right after their wait (MLXN_CUDA_MMV_TRIGGER=0: at their end) */
 extern int mlxn_cuda_xq_early;         /* 1 (default): the activation-quantization kernels (quant_x*, v6 staging) let the next kernel launch before their wait (MLXN_CUDA_XQ_EARLY=0: after it) */
 extern int mlxn_cuda_mmv_skip_xq;      /* measurement only (MLXN_CUDA_SKIP_XQ; results are wrong): the activation

@@ -796,8 +796,6 @@ static void mmv_read_env(void) {
     if (ex && *ex >= '0' && *ex <= '9') mlxn_cuda_mmv6_xpre = atoi(ex);
     const char *et = getenv("MLXN_CUDA_MMV_TRIGGER");
     if (et && *et == '0') mlxn_cuda_mmv_trigger = 0;
-    const char *e6t = getenv("MLXN_CUDA_MMV6_TRIG");
-    if (e6t && *e6t == '1') mlxn_cuda_mmv6_trig_early = 1;
     const char *ee = getenv("MLXN_CUDA_XQ_EARLY");
     if (ee && *ee == '0') mlxn_cuda_xq_early = 0;
     const char *en = getenv("MLXN_CUDA_MMV6_NORM1");

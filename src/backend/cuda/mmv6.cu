@@ -34,8 +34,7 @@ unsigned long long *mlxn_cuda_mmv6_prof = NULL;
  * (with the prologue) instead of copied and quantized by every block (MLXN_CUDA_MMV6_XPRE=K sets
  * it; 0: never) */
 int mlxn_cuda_mmv6_xpre = 1;
-int mlxn_cuda_mmv6_norm1 = 1;
-int mlxn_cuda_mmv6_trig_early = 0;   /* the norm prologue's staging in one block (MLXN_CUDA_MMV6_NORM1=0: every block sums the column) */
+int mlxn_cuda_mmv6_norm1 = 1;   /* the norm prologue's staging in one block (MLXN_CUDA_MMV6_NORM1=0: every block sums the column) */
 extern "C" int mlxn_cuda_mmv6_prestaged(int64_t k) { return mlxn_cuda_mmv6_xpre > 0 && k >= mlxn_cuda_mmv6_xpre; }
 
 struct V6P {
@@ -58,7 +57,6 @@ struct V6P {
     const float *norm_w; float eps;
     const float *up;
     const float *add;
-    int trig_early;   /* the next kernel may launch right after the wait (mlxn_cuda_mmv6_trig_early), else after the column is staged */
 };
 
 __device__ __forceinline__ uint32_t smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
@@ -300,7 +298,6 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
         pw[j] = p.pro == 1 && i < p.k ? p.norm_w[i] : 0.f;
     }
     asm volatile("griddepcontrol.wait;" ::: "memory");
-    if (p.trig_early) asm volatile("griddepcontrol.launch_dependents;");
     mark(3);
     /* the activation column(s): one bulk copy each (in pieces of <= 32 KB) into shared memory;
      * pre-staged: the column in its layout, straight to off_x */
@@ -330,7 +327,8 @@ __global__ void __launch_bounds__(768, 1) mmv6_kernel(V6P p) {
                             sm + p.off_x + (pr - p_first) * p.x_bytes, p.k);
     __syncthreads();
     mark(5);
-    if (!p.trig_early) asm volatile("griddepcontrol.launch_dependents;");
+    /* (right after the wait instead: no gain, run of 07:14) */
+    asm volatile("griddepcontrol.launch_dependents;");
 
     const int Gx = Q::LAY == v6::FLT ? p.k >> 3 : p.k >> 5;
     const int ub = lane / Q::UPB, uu = lane % Q::UPB;
@@ -687,7 +685,6 @@ static mlxn_status v6_launch(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f, v
     p.up = f ? f->up : NULL;
     p.add = f ? f->add : NULL;
     p.xpre = NULL;
-    p.trig_early = mlxn_cuda_mmv6_trig_early;
     /* plain mat-vec: the column quantized once (with the prologue) into scratch by
      * v6_stage_kernel, which every block then copies as it is */
     const v6_stage_fn sf = !id && mlxn_cuda_mmv6_prestaged(a->k) ? v6_stage_for(in.lay, p.pro) : NULL;
