@@ -504,7 +504,6 @@ __global__ void group_kernel(const int32_t *ids, int64_t ids_tok, int top_k, int
     }
 }
 
-
 /* One warp per 32-element group: q = round(x / d), d = max|x| / 127. Column c of the output is
  * the c-th (slot, token) column: x + (c % ncx)*x_col + (c / ncx)*x_tok. */
 __global__ void quant_x_kernel(const float *x, int64_t x_col, int64_t x_tok, int ncx, int64_t k, int64_t ncols,
