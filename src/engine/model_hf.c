@@ -510,16 +510,19 @@ static bool same_kind(const hf_mat *a, const hf_mat *b) {
            a->q.scale_type == b->q.scale_type && a->s.type == b->s.type;
 }
 
+/* Tensor p of a linear (0 weights, 1 MLX scales, 2 MLX biases), and how many it has. */
+static const mlxn_st_tensor *mat_part(const hf_mat *m, int p) { return p == 0 ? &m->w : p == 1 ? &m->s : &m->b; }
+static int mat_parts(const hf_mat *m) { return !m->mlx ? 1 : m->q.mode == MLXN_MLX_AFFINE ? 3 : 2; }
+
 /* Places the n linears M[0..n) as one weight whose rows are theirs in order. */
 static mlxn_status place_linear(hf_loader *H, mlxn_weight *W, int n, const hf_mat *M) {
     memset(W, 0, sizeof *W);
     int64_t rows = 0;
     for (int i = 0; i < n; i++) rows += M[i].rows;
     mlxn_tensor *dsts[3] = {&W->w, &W->scales, &W->biases};
-    int parts = !M[0].mlx ? 1 : M[0].q.mode == MLXN_MLX_AFFINE ? 3 : 2;
-    for (int p = 0; p < parts; p++) {
+    for (int p = 0; p < mat_parts(&M[0]); p++) {
         char what[160];
-        snprintf(what, sizeof what, "%s%s%s", p == 0 ? M[0].w.name : p == 1 ? M[0].s.name : M[0].b.name,
+        snprintf(what, sizeof what, "%s%s%s", mat_part(&M[0], p)->name,
                  n > 1 ? " (fused with the next " : "", n > 1 ? (n == 2 ? "one)" : "two)") : "");
         hf_item *it = new_item(H, dsts[p], what);
         if (!it) return mlxn_fail(MLXN_ERR_NO_MEMORY, "%s: tensor placements", H->m->path);
@@ -530,11 +533,11 @@ static mlxn_status place_linear(hf_loader *H, mlxn_weight *W, int n, const hf_ma
             it->type = M[0].type;
             it->ne[0] = M[0].k;
         } else {
-            it->type = (p == 1 ? M[0].s : M[0].b).type;
+            it->type = mat_part(&M[0], p)->type;
             it->ne[0] = M[0].k / M[0].q.group_size;
         }
         for (int i = 0; i < n; i++) {
-            const mlxn_st_tensor *t = p == 0 ? &M[i].w : p == 1 ? &M[i].s : &M[i].b;
+            const mlxn_st_tensor *t = mat_part(&M[i], p);
             it->src[i] = t->data;
             it->nbytes[i] = t->nbytes;
         }
@@ -550,9 +553,8 @@ static mlxn_status place_experts(hf_loader *H, mlxn_weight *W, int n, const hf_m
     memset(W, 0, sizeof *W);
     const int64_t n_expert = n == 1 && M[0].n_stack ? M[0].n_stack : n;
     mlxn_tensor *dsts[3] = {&W->w, &W->scales, &W->biases};
-    int parts = !M[0].mlx ? 1 : M[0].q.mode == MLXN_MLX_AFFINE ? 3 : 2;
-    for (int p = 0; p < parts; p++) {
-        const mlxn_st_tensor *t0 = p == 0 ? &M[0].w : p == 1 ? &M[0].s : &M[0].b;
+    for (int p = 0; p < mat_parts(&M[0]); p++) {
+        const mlxn_st_tensor *t0 = mat_part(&M[0], p);
         char what[160];
         if (n > 1) snprintf(what, sizeof what, "%.100s (experts 0..%d stacked)", t0->name, n - 1);
         else snprintf(what, sizeof what, "%s", t0->name);
@@ -568,7 +570,7 @@ static mlxn_status place_experts(hf_loader *H, mlxn_weight *W, int n, const hf_m
         it->xnb = malloc(sizeof *it->xnb * (size_t)n);
         if (!it->xsrc || !it->xnb) return mlxn_fail(MLXN_ERR_NO_MEMORY, "%s: tensor '%s'", H->m->path, what);
         for (int i = 0; i < n; i++) {
-            const mlxn_st_tensor *t = p == 0 ? &M[i].w : p == 1 ? &M[i].s : &M[i].b;
+            const mlxn_st_tensor *t = mat_part(&M[i], p);
             it->xsrc[i] = t->data;
             it->xnb[i] = t->nbytes;
         }
