@@ -711,19 +711,19 @@ template <int WT> static mmv_f_fn pick_f(int nc) {
 }
 static int nc_round(int64_t n) { return n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : 8; }
 
-/* One plain column's quantized layout in the scratch arena, as mmv_run lays it out for n = 1 */
-extern "C" void mlxn_cuda_xq_layout(int64_t k, size_t *qbytes, size_t *dbytes) {
-    const int64_t ncal = nc_round(1);
+/* The quantized activations of ncal columns in the scratch arena: int8 q at + 0, the scales d
+ * at + qbytes, d * sum q at + qbytes + dbytes */
+static void q_layout(int64_t ncal, int64_t k, size_t *qbytes, size_t *dbytes) {
     *qbytes = ((size_t)(ncal * k) + 255) & ~(size_t)255;
     *dbytes = ((size_t)(ncal * (k / 32)) * 4 + 255) & ~(size_t)255;
 }
+/* one plain column, as mmv_run lays it out for n = 1 */
+extern "C" void mlxn_cuda_xq_layout(int64_t k, size_t *qbytes, size_t *dbytes) { q_layout(nc_round(1), k, qbytes, dbytes); }
+static void mmv_read_env(void);
+static int xq_on = 1;   /* MLXN_CUDA_XQ=0: 0 */
 extern "C" int mlxn_cuda_xq_enabled(void) {
-    static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("MLXN_CUDA_XQ");
-        on = !(e && *e == '0');
-    }
-    return on;
+    mmv_read_env();   /* (attention may ask before the first mat-vec) */
+    return xq_on;
 }
 static struct { const float *x; int64_t k; void *stream; unsigned long long seq; } xq_offer;
 /* Columns whose offer went untaken (the next kernel was not a mat-vec that reads quant_x's
@@ -793,6 +793,8 @@ static void mmv_read_env(void) {
     if (e && e[0] >= '0' && e[0] <= '6' && !e[1]) mlxn_cuda_mmv_version = e[0] - '0';
     const char *ex = getenv("MLXN_CUDA_MMV6_XPRE");
     if (ex && *ex >= '0' && *ex <= '9') mlxn_cuda_mmv6_xpre = atoi(ex);
+    const char *eo = getenv("MLXN_CUDA_XQ");
+    if (eo && *eo == '0') xq_on = 0;
     const char *et = getenv("MLXN_CUDA_MMV_TRIGGER");
     if (et && *et == '0') mlxn_cuda_mmv_trigger = 0;
     const char *ee = getenv("MLXN_CUDA_XQ_EARLY");
@@ -887,8 +889,8 @@ static mlxn_status mmv_run(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *fu, vo
     int64_t ng = a->k / 32;
     /* room for NC columns: the kernel reads (never writes) columns up to NC-1 */
     int64_t ncal = ncx > nc ? ncx : nc;
-    size_t qbytes = ((size_t)(ncal * a->k) + 255) & ~(size_t)255;
-    size_t dbytes = ((size_t)(ncal * ng) * 4 + 255) & ~(size_t)255;
+    size_t qbytes, dbytes;
+    q_layout(ncal, a->k, &qbytes, &dbytes);
     const int64_t n_pairs = id ? (int64_t)a->top_k * a->n_tokens : 0;
     const bool grouped = id && n_pairs > MMV_GROUP_MIN_PAIRS && a->n_expert <= 8192;
     size_t gbytes = grouped ? ((size_t)(a->n_expert + 1 + n_pairs) * 4 + 255) & ~(size_t)255 : 0;
@@ -899,32 +901,33 @@ static mlxn_status mmv_run(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *fu, vo
     int64_t warps = ng * ncx;
     /* programmatic dependent launch: the kernel waits for its predecessor in its first line */
     const bool qpdl = !mlxn_cuda_mmv_no_pdl;
-    /* the column already quantized into the arena by the kernel before (mlxn_cuda_xq_offer) */
+    /* no launch when the kernel before quantized the column into the arena already
+     * (mlxn_cuda_xq_offer), or for measurement (MLXN_CUDA_SKIP_XQ) */
     const bool handed = !id && a->n == 1 && !(fu && (fu->norm_w || fu->up)) && mlxn_cuda_xq_take(a->x, a->k, stream);
-    if (handed) {
-    } else if (!id && mlxn_cuda_skip_xq(fu && fu->norm_w ? 1 : fu && fu->up ? 2 : 0)) {
-        /* measurement only: no quantization launch */
-    } else if (fu && fu->norm_w) {
-        const int nwq = ng < 32 ? (int)ng : 32;
-        const int64_t per = (ng + nwq - 1) / nwq;   /* groups per warp */
-        void (*nk)(const float *, int64_t, const float *, float, int64_t, int8_t *, float *, float *, int) =
-            per <= 1 ? quant_x_norm_kernel<1> : per <= 2 ? quant_x_norm_kernel<2> : per <= 4 ? quant_x_norm_kernel<4>
-            : per <= 8 ? quant_x_norm_kernel<8> : quant_x_norm_kernel<0>;
-        CU_TRY(launch_pdl(nk, dim3((unsigned)a->n), dim3((unsigned)(nwq * 32)), 0, stream, qpdl, a->x, a->x_col, fu->norm_w, fu->eps,
-                          a->k, q, d, s, mlxn_cuda_xq_early));
-    } else if (fu && fu->up) {
-        void (*gk)(const float *, int64_t, const float *, int64_t, int64_t, int64_t, int8_t *, float *, float *, int) =
-            fu->glu ? quant_x_glu_kernel<1> : quant_x_glu_kernel<0>;
-        CU_TRY(launch_pdl(gk, dim3(grid_for(warps * 32, 256)), dim3(256), 0, stream, qpdl, a->x, a->x_col, fu->up, fu->up_col,
-                          a->k, ncx, q, d, s, mlxn_cuda_xq_early));
-    } else if (id) {
-        CU_TRY(launch_pdl(quant_x_kernel, dim3(grid_for(warps * 32, 256)), dim3(256), 0, stream, qpdl, a->x, a->x_col, a->x_tok,
-                          a->n_x, a->k, ncx, q, d, s, mlxn_cuda_xq_early));
-    } else {
-        CU_TRY(launch_pdl(quant_x_kernel, dim3(grid_for(warps * 32, 256)), dim3(256), 0, stream, qpdl, a->x, a->x_col, (int64_t)0,
-                          (int)a->n, a->k, ncx, q, d, s, mlxn_cuda_xq_early));
+    const bool launch = !handed && !(!id && mlxn_cuda_skip_xq(fu && fu->norm_w ? 1 : fu && fu->up ? 2 : 0));
+    if (launch) {
+        if (fu && fu->norm_w) {
+            const int nwq = ng < 32 ? (int)ng : 32;
+            const int64_t per = (ng + nwq - 1) / nwq;   /* groups per warp */
+            void (*nk)(const float *, int64_t, const float *, float, int64_t, int8_t *, float *, float *, int) =
+                per <= 1 ? quant_x_norm_kernel<1> : per <= 2 ? quant_x_norm_kernel<2> : per <= 4 ? quant_x_norm_kernel<4>
+                : per <= 8 ? quant_x_norm_kernel<8> : quant_x_norm_kernel<0>;
+            CU_TRY(launch_pdl(nk, dim3((unsigned)a->n), dim3((unsigned)(nwq * 32)), 0, stream, qpdl, a->x, a->x_col,
+                              fu->norm_w, fu->eps, a->k, q, d, s, mlxn_cuda_xq_early));
+        } else if (fu && fu->up) {
+            void (*gk)(const float *, int64_t, const float *, int64_t, int64_t, int64_t, int8_t *, float *, float *, int) =
+                fu->glu ? quant_x_glu_kernel<1> : quant_x_glu_kernel<0>;
+            CU_TRY(launch_pdl(gk, dim3(grid_for(warps * 32, 256)), dim3(256), 0, stream, qpdl, a->x, a->x_col, fu->up,
+                              fu->up_col, a->k, ncx, q, d, s, mlxn_cuda_xq_early));
+        } else if (id) {
+            CU_TRY(launch_pdl(quant_x_kernel, dim3(grid_for(warps * 32, 256)), dim3(256), 0, stream, qpdl, a->x, a->x_col, a->x_tok,
+                              a->n_x, a->k, ncx, q, d, s, mlxn_cuda_xq_early));
+        } else {
+            CU_TRY(launch_pdl(quant_x_kernel, dim3(grid_for(warps * 32, 256)), dim3(256), 0, stream, qpdl, a->x, a->x_col,
+                              (int64_t)0, (int)a->n, a->k, ncx, q, d, s, mlxn_cuda_xq_early));
+        }
+        MLXN_TRY(MLXN_CUDA_LAUNCHED("quant_x_kernel"));
     }
-    if (!mlxn_cuda_mmv_skip_xq && !handed) MLXN_TRY(MLXN_CUDA_LAUNCHED("quant_x_kernel"));
     MmvParams p;
     p.w = (const uint8_t *)a->w;
     p.row_bytes = (int64_t)a->row_bytes;
