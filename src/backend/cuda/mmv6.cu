@@ -509,34 +509,25 @@ __global__ void __launch_bounds__(1024) v6_stage_norm_kernel(const float *x, con
     }
 }
 typedef void (*v6_stage_fn)(const float *, const float *, float, const float *, int, uint8_t *, int);
-template <int LAY> static v6_stage_fn v6_stage_pick(int pro) {
+/* The staging kernel for prologue pro; J > 0 (norm only): the one-block kernel with J float4 a
+ * thread (J <= 8: k <= 32768). */
+template <int LAY> static v6_stage_fn v6_stage_pick(int pro, int J) {
     switch (pro) {
-    case 1: return v6_stage_kernel<LAY, 1>;
+    case 1:
+        return J == 1 ? v6_stage_norm_kernel<LAY, 1> : J == 2 ? v6_stage_norm_kernel<LAY, 2>
+             : J == 3 || J == 4 ? v6_stage_norm_kernel<LAY, 4> : J >= 5 && J <= 8 ? v6_stage_norm_kernel<LAY, 8>
+             : v6_stage_kernel<LAY, 1>;
     case 2: return v6_stage_kernel<LAY, 2>;
     case 3: return v6_stage_kernel<LAY, 3>;
     default: return v6_stage_kernel<LAY, 0>;
     }
 }
-template <int LAY> static v6_stage_fn v6_stage_norm_pick(int J) {
-    return J <= 1 ? v6_stage_norm_kernel<LAY, 1> : J <= 2 ? v6_stage_norm_kernel<LAY, 2> : J <= 4 ? v6_stage_norm_kernel<LAY, 4>
-         : J <= 8 ? v6_stage_norm_kernel<LAY, 8> : NULL;
-}
-/* the one-block norm staging for J float4 a thread (J <= 8: k <= 32768), or NULL */
-static v6_stage_fn v6_stage_norm_for(int lay, int J) {
+static v6_stage_fn v6_stage_for(int lay, int pro, int J) {
     switch (lay) {
-    case v6::LEG: return v6_stage_norm_pick<v6::LEG>(J);
-    case v6::K16A: return v6_stage_norm_pick<v6::K16A>(J);
-    case v6::K16B: return v6_stage_norm_pick<v6::K16B>(J);
-    case v6::K8: return v6_stage_norm_pick<v6::K8>(J);
-    default: return NULL;
-    }
-}
-static v6_stage_fn v6_stage_for(int lay, int pro) {
-    switch (lay) {
-    case v6::LEG: return v6_stage_pick<v6::LEG>(pro);
-    case v6::K16A: return v6_stage_pick<v6::K16A>(pro);
-    case v6::K16B: return v6_stage_pick<v6::K16B>(pro);
-    case v6::K8: return v6_stage_pick<v6::K8>(pro);
+    case v6::LEG: return v6_stage_pick<v6::LEG>(pro, J);
+    case v6::K16A: return v6_stage_pick<v6::K16A>(pro, J);
+    case v6::K16B: return v6_stage_pick<v6::K16B>(pro, J);
+    case v6::K8: return v6_stage_pick<v6::K8>(pro, J);
     default: return NULL;
     }
 }
@@ -687,21 +678,17 @@ static mlxn_status v6_launch(const mlxn_cuda_mm *a, const mlxn_cuda_mmfuse *f, v
     p.xpre = NULL;
     /* plain mat-vec: the column quantized once (with the prologue) into scratch by
      * v6_stage_kernel, which every block then copies as it is */
-    const v6_stage_fn sf = !id && mlxn_cuda_mmv6_prestaged(a->k) ? v6_stage_for(in.lay, p.pro) : NULL;
+    const int nt = (int)(a->k / 4);   /* eight threads a 32-element group */
+    const int T = nt < 1024 ? (nt + 31) / 32 * 32 : 1024;   /* the one-block norm kernel's threads */
+    const int J = p.pro == 1 && mlxn_cuda_mmv6_norm1 && nt <= 8 * 1024 ? (nt + T - 1) / T : 0;
+    const v6_stage_fn sf = !id && mlxn_cuda_mmv6_prestaged(a->k) ? v6_stage_for(in.lay, p.pro, J) : NULL;
     if (sf) {
         void *xs;
         MLXN_TRY(mlxn_cuda_scratch(rnd((size_t)v6::xbytes(in.lay, a->k), 128), &xs, stream));
-        const int nt = (int)(a->k / 4);   /* eight threads a 32-element group */
-        const int T = nt < 1024 ? (nt + 31) / 32 * 32 : 1024, J = (nt + T - 1) / T;
-        v6_stage_fn nf = p.pro == 1 && mlxn_cuda_mmv6_norm1 ? v6_stage_norm_for(in.lay, J) : NULL;
-        const bool skip = mlxn_cuda_skip_xq(p.pro);   /* measurement only */
-        if (!skip) {
-            if (nf)
-                CU_TRY(launch_pdl(nf, dim3(1), dim3((unsigned)T), 0, stream, !mlxn_cuda_mmv_no_pdl, a->x, p.norm_w, p.eps,
-                                  p.up, (int)a->k, (uint8_t *)xs, mlxn_cuda_xq_early));
-            else
-                CU_TRY(launch_pdl(sf, dim3((unsigned)((nt + 255) / 256)), dim3(256), 0, stream, !mlxn_cuda_mmv_no_pdl, a->x,
-                                  p.norm_w, p.eps, p.up, (int)a->k, (uint8_t *)xs, mlxn_cuda_xq_early));
+        if (!mlxn_cuda_skip_xq(p.pro)) {   /* (measurement only) */
+            CU_TRY(launch_pdl(sf, J ? dim3(1) : dim3((unsigned)((nt + 255) / 256)), dim3(J ? (unsigned)T : 256u), 0, stream,
+                              !mlxn_cuda_mmv_no_pdl, a->x, p.norm_w, p.eps, p.up, (int)a->k, (uint8_t *)xs,
+                              mlxn_cuda_xq_early));
             MLXN_TRY(MLXN_CUDA_LAUNCHED("v6_stage_kernel"));
         }
         p.xpre = (const uint8_t *)xs;
