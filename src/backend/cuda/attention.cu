@@ -553,7 +553,7 @@ __device__ __forceinline__ void bulk_g2s(uint32_t dst, const void *src, uint32_t
  * counts itself out after its output stores; the last of the grid (n_q = 1) reads the finished
  * row back from L2 and quantizes it, a warp per 32 values, then rearms the counter. Called by
  * every thread of the block. */
-__device__ __noinline__ void xq_finish_(unsigned *qdone, const float *out, int8_t *xq, float *xd, float *xs, int n_out,
+__device__ __noinline__ void xq_finish(unsigned *qdone, const float *out, int8_t *xq, float *xd, float *xs, int n_out,
                                         int tid, int warp, int lane, int nw) {
     __shared__ int last_q;
     __threadfence();
@@ -584,8 +584,6 @@ __device__ __noinline__ void xq_finish_(unsigned *qdone, const float *out, int8_
         }
     }
 }
-/* (the fields by value: a reference to the launch parameters would copy them to the stack) */
-#define xq_finish(p, tid, warp, lane, nw) xq_finish_((p).qdone, (p).out, (p).xq, (p).xd, (p).xs, (p).n_out, tid, warp, lane, nw)
 
 template <int CT, int HD, int NW_, int S_, bool TMA = false>
 __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
@@ -626,6 +624,12 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     cg::cluster_group cluster = cg::this_cluster();
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
     const int split = blockIdx.x, kg = blockIdx.y;
+    /* a block leaving a multi-block range (p.xq): counted out, the last one quantizes the row.
+     * xq_finish takes the fields by value: a reference to p would put the launch parameters on
+     * the stack. */
+    auto xq_leave = [&]() {
+        if (p.xq) xq_finish(p.qdone, p.out, p.xq, p.xd, p.xs, p.n_out, tid, warp, lane, NW);
+    };
     const int64_t iq = blockIdx.z;
     const int kvh = kg / p.ngb, h0 = kvh * p.group + (kg % p.ngb) * 8;
     const int nh = min(8, kvh * p.group + p.group - h0);
@@ -689,7 +693,7 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
         const int nst = (int)((nvis + 15) / 16);
         my_n = nst > warp ? (nst - warp + NW - 1) / NW : 0;
     } else if (split / p.cs >= n_act) {
-        if (p.xq) xq_finish(p, tid, warp, lane, NW);
+        xq_leave();
         return;
     }
 
@@ -982,7 +986,7 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     cluster.sync();   /* no block leaves while its shared memory may still be read */
     mark(8);
     if (n_cl == 1) {
-        if (p.xq) xq_finish(p, tid, warp, lane, NW);
+        xq_leave();
         gmark(15);
         return;
     }
@@ -996,7 +1000,7 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
     }
     __syncthreads();
     if (!last_s) {
-        if (p.xq) xq_finish(p, tid, warp, lane, NW);
+        xq_leave();
         mark(9);
         gmark(15);
         return;
@@ -1044,7 +1048,7 @@ __global__ void __launch_bounds__(NW_ * 32) attn3_kernel(Attn3P p) {
                 p.out[iq * p.o_tok + (int64_t)(h0 + h) * p.o_head + r * SL + dd] = L[u] > 0.f ? A[u] / L[u] : 0.f;
         }
     }
-    if (p.xq) xq_finish(p, tid, warp, lane, NW);
+    xq_leave();
     mark(9);
     gmark(15);
 }
